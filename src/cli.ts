@@ -1,0 +1,207 @@
+import type { Collector } from "./collectors/collector.js";
+import type { CollectorSetting, Config, LogLevel } from "./config.js";
+import {
+  UsageError,
+  cronForInterval,
+  logLevels,
+  parseDuration,
+  parseListenAddress,
+} from "./config.js";
+
+interface FlagSpec {
+  readonly name: string;
+  readonly help: string;
+  /** Boolean flags take no value: --x, --x=false, --no-x. */
+  readonly boolean: boolean;
+  readonly placeholder?: string;
+  readonly defaultText?: string;
+}
+
+export type Command =
+  | { readonly kind: "serve"; readonly config: Config }
+  | { readonly kind: "help" }
+  | { readonly kind: "version" };
+
+const intervalHelp = "a duration that divides a minute, an hour or a day, e.g. 15s, 1m, 1h";
+
+function flagSpecs(collectors: readonly Collector<unknown>[]): FlagSpec[] {
+  const specs: FlagSpec[] = [
+    { name: "web.listen-address", help: "address to listen on", boolean: false, placeholder: "ADDR", defaultText: ":10049" },
+    { name: "web.telemetry-path", help: "path under which to expose metrics", boolean: false, placeholder: "PATH", defaultText: "/metrics" },
+    { name: "web.disable-exporter-metrics", help: "leave out process_* and nodejs_* metrics", boolean: true },
+    { name: "collector.disable-defaults", help: "turn every collector off unless enabled by its own flag", boolean: true },
+    { name: "collect.interval", help: `time between runs of every collector, ${intervalHelp}`, boolean: false, placeholder: "DUR", defaultText: "each collector's own, 15s" },
+    { name: "collect.timeout", help: "a run that takes longer is abandoned and counted as failed", boolean: false, placeholder: "DUR", defaultText: "10s" },
+    { name: "path.procfs", help: "procfs mountpoint", boolean: false, placeholder: "DIR", defaultText: "/proc" },
+    { name: "path.sysfs", help: "sysfs mountpoint", boolean: false, placeholder: "DIR", defaultText: "/sys" },
+    { name: "path.rootfs", help: "root of the host filesystem (/etc, /var/lib, /usr)", boolean: false, placeholder: "DIR", defaultText: "/" },
+    { name: "target.user", help: "login name or uid to watch (default: the user running the exporter)", boolean: false, placeholder: "USER" },
+    { name: "log.level", help: `one of ${logLevels.join(", ")}`, boolean: false, placeholder: "LEVEL", defaultText: "info" },
+  ];
+  for (const collector of collectors) {
+    specs.push({
+      name: `collector.${collector.name}`,
+      help: `${collector.description} (default ${collector.defaultEnabled ? "on" : "off"})`,
+      boolean: true,
+    });
+    specs.push({
+      name: `collector.${collector.name}.interval`,
+      help: `interval of the ${collector.name} collector`,
+      boolean: false,
+      placeholder: "DUR",
+      defaultText: "--collect.interval",
+    });
+  }
+  return specs;
+}
+
+/** ROOTLESS_EXPORTER_WEB_LISTEN_ADDRESS for --web.listen-address. */
+export function envName(flag: string): string {
+  return `ROOTLESS_EXPORTER_${flag.toUpperCase().replace(/[.-]/g, "_")}`;
+}
+
+export function helpText(collectors: readonly Collector<unknown>[]): string {
+  const lines = [
+    "usage: rootless-exporter [flags]",
+    "",
+    "Serves Prometheus metrics on the health and setup of rootless Docker.",
+    "Every flag may also be set as ROOTLESS_EXPORTER_<FLAG> (dots and dashes as _); flags win.",
+    "",
+    "flags:",
+  ];
+  for (const spec of flagSpecs(collectors)) {
+    const left = spec.boolean ? `--[no-]${spec.name}` : `--${spec.name}=${spec.placeholder ?? "VALUE"}`;
+    const dflt = spec.defaultText ? ` (default ${spec.defaultText})` : "";
+    lines.push(`  ${left.padEnd(44)} ${spec.help}${dflt}`);
+  }
+  lines.push(`  ${"-h, --help".padEnd(44)} show this help`, `  ${"--version".padEnd(44)} show the version`);
+  return lines.join("\n");
+}
+
+function parseBoolean(flag: string, raw: string, from: string): boolean {
+  if (["true", "1", "yes"].includes(raw)) return true;
+  if (["false", "0", "no"].includes(raw)) return false;
+  throw new UsageError(`${from}${flag}: expected true or false, got "${raw}"`);
+}
+
+/** Flag values by name, first from the environment, then overridden by argv. */
+function collectValues(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  specs: readonly FlagSpec[],
+): Map<string, string | boolean> {
+  const byName = new Map(specs.map((spec) => [spec.name, spec] as const));
+  const values = new Map<string, string | boolean>();
+  for (const spec of specs) {
+    const raw = env[envName(spec.name)];
+    if (raw === undefined) continue;
+    values.set(spec.name, spec.boolean ? parseBoolean(spec.name, raw, `${envName(spec.name)} for --`) : raw);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument "${arg}"; see --help`);
+    const eq = arg.indexOf("=");
+    let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const inline = eq === -1 ? undefined : arg.slice(eq + 1);
+    let negated = false;
+    if (!byName.has(name) && name.startsWith("no-") && byName.get(name.slice(3))?.boolean) {
+      name = name.slice(3);
+      negated = true;
+    }
+    const spec = byName.get(name);
+    if (!spec) throw new UsageError(`unknown flag --${name}; see --help`);
+    if (spec.boolean) {
+      if (negated && inline !== undefined) throw new UsageError(`--no-${name} takes no value`);
+      values.set(name, negated ? false : inline === undefined ? true : parseBoolean(name, inline, "--"));
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError(`--${name}: expected a value (${spec.placeholder})`);
+    values.set(name, value);
+  }
+  return values;
+}
+
+function durationFlag(name: string, raw: string): number {
+  const ms = parseDuration(raw);
+  if (ms === undefined) {
+    throw new UsageError(`--${name}: expected a positive duration such as 10s, 1m or 1h30m, got "${raw}"`);
+  }
+  return ms;
+}
+
+function intervalFlag(name: string, raw: string): number {
+  const ms = durationFlag(name, raw);
+  const seconds = ms / 1000;
+  if (cronForInterval(seconds) === undefined) {
+    throw new UsageError(`--${name}: expected ${intervalHelp}; got "${raw}"`);
+  }
+  return seconds;
+}
+
+export function parseCommandLine(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  collectors: readonly Collector<unknown>[],
+): Command {
+  if (argv.includes("--help") || argv.includes("-h")) return { kind: "help" };
+  if (argv.includes("--version")) return { kind: "version" };
+  const values = collectValues(argv, env, flagSpecs(collectors));
+  const text = (name: string, fallback: string): string => {
+    const value = values.get(name);
+    return typeof value === "string" ? value : fallback;
+  };
+  const flag = (name: string): boolean | undefined => {
+    const value = values.get(name);
+    return typeof value === "boolean" ? value : undefined;
+  };
+
+  const listenRaw = text("web.listen-address", ":10049");
+  const listen = parseListenAddress(listenRaw);
+  if (!listen) {
+    throw new UsageError(`--web.listen-address: expected [host]:port with a port from 0 to 65535, got "${listenRaw}"`);
+  }
+  const telemetryPath = text("web.telemetry-path", "/metrics");
+  if (!/^\/[\w./-]*$/.test(telemetryPath) || telemetryPath === "/" || telemetryPath === "/healthz") {
+    throw new UsageError(`--web.telemetry-path: expected a path such as /metrics, other than / and /healthz, got "${telemetryPath}"`);
+  }
+  const logLevel = text("log.level", "info");
+  if (!logLevels.includes(logLevel as LogLevel)) {
+    throw new UsageError(`--log.level: expected one of ${logLevels.join(", ")}, got "${logLevel}"`);
+  }
+  const interval = intervalFlag("collect.interval", text("collect.interval", "15s"));
+  const timeoutMs = durationFlag("collect.timeout", text("collect.timeout", "10s"));
+  const disableDefaults = flag("collector.disable-defaults") ?? false;
+  const settings: CollectorSetting[] = collectors.map((collector) => {
+    const own = values.get(`collector.${collector.name}.interval`);
+    const explicitInterval = values.has("collect.interval") || env[envName("collect.interval")] !== undefined;
+    return {
+      name: collector.name,
+      enabled: flag(`collector.${collector.name}`) ?? (collector.defaultEnabled && !disableDefaults),
+      intervalSeconds:
+        typeof own === "string"
+          ? intervalFlag(`collector.${collector.name}.interval`, own)
+          : explicitInterval
+            ? interval
+            : collector.defaultIntervalSeconds,
+    };
+  });
+  const target = values.get("target.user");
+  return {
+    kind: "serve",
+    config: {
+      listen,
+      telemetryPath,
+      disableExporterMetrics: flag("web.disable-exporter-metrics") ?? false,
+      collectors: settings,
+      timeoutMs,
+      roots: {
+        procfs: text("path.procfs", "/proc"),
+        sysfs: text("path.sysfs", "/sys"),
+        rootfs: text("path.rootfs", "/"),
+      },
+      logLevel: logLevel as LogLevel,
+      targetUser: typeof target === "string" && target !== "" ? target : undefined,
+    },
+  };
+}

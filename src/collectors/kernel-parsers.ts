@@ -1,0 +1,84 @@
+/** Parsers for the kernel collector, pure so they can be fed garbage in tests. */
+
+export interface KernelVersion {
+  readonly major: number;
+  readonly minor: number;
+}
+
+/** "6.1.0-18-amd64" -> 6.1; undefined when the release does not start with two numbers. */
+export function parseKernelRelease(release: string): KernelVersion | undefined {
+  const match = /^(\d{1,4})\.(\d{1,4})/.exec(release.trim());
+  if (!match) return undefined;
+  return { major: Number(match[1]), minor: Number(match[2]) };
+}
+
+export function atLeast(version: KernelVersion, major: number, minor: number): boolean {
+  return version.major > major || (version.major === major && version.minor >= minor);
+}
+
+/** A sysctl holding one integer, as in /proc/sys/user/max_user_namespaces. */
+export function parseSysctlInteger(text: string): number | undefined {
+  const trimmed = text.trim();
+  return /^-?\d{1,20}$/.test(trimmed) ? Number(trimmed) : undefined;
+}
+
+export interface GroupRange {
+  readonly low: number;
+  readonly high: number;
+}
+
+/** net.ipv4.ping_group_range: two gids separated by whitespace; "1 0" allows nobody. */
+export function parsePingGroupRange(text: string): GroupRange | undefined {
+  const match = /^\s*(\d{1,10})\s+(\d{1,10})\s*$/.exec(text);
+  if (!match) return undefined;
+  return { low: Number(match[1]), high: Number(match[2]) };
+}
+
+export function pingAllowed(range: GroupRange, groups: readonly number[]): boolean {
+  return groups.some((gid) => gid >= range.low && gid <= range.high);
+}
+
+/** /proc/modules: "name size refcount deps state address" per line; returns the names. */
+export function parseProcModules(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of text.split("\n")) {
+    const name = line.split(" ", 1)[0];
+    if (name && /^[\w-]+$/.test(name)) names.add(normalizeModule(name));
+  }
+  return names;
+}
+
+/** modules.builtin: "kernel/fs/overlayfs/overlay.ko" per line; returns the module names. */
+export function parseModulesBuiltin(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of text.split("\n")) {
+    const match = /([\w-]+)\.ko(?:\.\w+)?\s*$/.exec(line);
+    if (match?.[1]) names.add(normalizeModule(match[1]));
+  }
+  return names;
+}
+
+/** The kernel treats - and _ in module names as the same character. */
+export function normalizeModule(name: string): string {
+  return name.replaceAll("-", "_");
+}
+
+/**
+ * getcap(8) output for one file, old ("path = cap_setuid+ep") or new ("path cap_setuid=ep") form.
+ * True when `capability` is in both the effective and permitted sets.
+ */
+export function hasFileCapability(output: string, capability: string): boolean {
+  const clauses = output
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .filter((token) => token !== "=");
+  for (const clause of clauses) {
+    const match = /^([\w,]+)([=+])([eip]+)$/.exec(clause);
+    if (!match) continue;
+    const [, names = "", , flags = ""] = match;
+    const listed = names === "all" || names.split(",").includes(capability);
+    if (listed && flags.includes("e") && flags.includes("p")) return true;
+  }
+  return false;
+}

@@ -1,0 +1,199 @@
+import { runFile } from "../host/exec.js";
+import { exists, listDir, readText, statPath } from "../host/files.js";
+import type { HostRoots } from "../host/paths.js";
+import { procPath, rootPath, sysPath } from "../host/paths.js";
+import type { Collector } from "./collector.js";
+import type { GroupRange, KernelVersion } from "./kernel-parsers.js";
+import {
+  atLeast,
+  hasFileCapability,
+  parseKernelRelease,
+  parseModulesBuiltin,
+  parsePingGroupRange,
+  parseProcModules,
+  parseSysctlInteger,
+  pingAllowed,
+} from "./kernel-parsers.js";
+
+/** The sysctls the rootless guide names; exported only when the kernel has them. */
+export const watchedSysctls = [
+  "kernel.unprivileged_userns_clone",
+  "user.max_user_namespaces",
+  "kernel.apparmor_restrict_unprivileged_userns",
+  "kernel.apparmor_restrict_unprivileged_unconfined",
+  "net.ipv4.ip_unprivileged_port_start",
+] as const;
+
+/** iptables for the port driver and network, overlay and fuse for storage (rootless guide). */
+export const watchedModules = [
+  "fuse",
+  "ip_tables",
+  "iptable_filter",
+  "iptable_mangle",
+  "iptable_nat",
+  "nf_tables",
+  "overlay",
+] as const;
+
+export const storageDrivers = ["btrfs", "fuse-overlayfs", "overlay2", "vfs"] as const;
+export type StorageDriver = (typeof storageDrivers)[number];
+
+export const idmapHelpers = [
+  { helper: "newgidmap", capability: "cap_setgid" },
+  { helper: "newuidmap", capability: "cap_setuid" },
+] as const;
+
+export interface Verdict {
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+export interface KernelFacts {
+  readonly release?: string;
+  readonly sysctls: Readonly<Record<string, number>>;
+  readonly pingGroupRange?: GroupRange;
+  readonly pingAllowed?: boolean;
+  /** Loaded or built in; a module is absent when it cannot be told (no modules.builtin). */
+  readonly modules?: Readonly<Record<string, boolean>>;
+  readonly storageDrivers: Readonly<Partial<Record<StorageDriver, Verdict>>>;
+  /** Absent for a helper whose capabilities could not be determined. */
+  readonly idmapHelpers: Readonly<Partial<Record<string, Verdict & { path?: string }>>>;
+}
+
+const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"];
+const getcapCandidates = ["/usr/sbin/getcap", "/sbin/getcap", "/usr/bin/getcap"];
+
+async function findBinary(roots: HostRoots, name: string): Promise<string | undefined> {
+  for (const dir of binDirs) {
+    if (await exists(rootPath(roots, `${dir}/${name}`))) return `${dir}/${name}`;
+  }
+  return undefined;
+}
+
+async function readSysctls(roots: HostRoots): Promise<Record<string, number>> {
+  const values: Record<string, number> = {};
+  await Promise.all(
+    watchedSysctls.map(async (name) => {
+      const result = await readText(procPath(roots, "sys", ...name.split(".")));
+      const value = result.ok ? parseSysctlInteger(result.text) : undefined;
+      if (value !== undefined) values[name] = value;
+    }),
+  );
+  return values;
+}
+
+async function readModules(
+  roots: HostRoots,
+  release: string | undefined,
+): Promise<Record<string, boolean> | undefined> {
+  const [loaded, sysModules, builtin] = await Promise.all([
+    readText(procPath(roots, "modules")),
+    listDir(sysPath(roots, "module")),
+    release
+      ? readText(rootPath(roots, `/lib/modules/${release}/modules.builtin`))
+      : Promise.resolve(undefined),
+  ]);
+  if (!loaded.ok && !sysModules.ok) return undefined;
+  const known = new Set<string>();
+  if (loaded.ok) for (const name of parseProcModules(loaded.text)) known.add(name);
+  if (sysModules.ok) for (const name of sysModules.names) known.add(name);
+  if (builtin?.ok) for (const name of parseModulesBuiltin(builtin.text)) known.add(name);
+  // Without modules.builtin, a built-in module with no /sys/module entry is invisible: unknown.
+  const listed = watchedModules.filter((name) => known.has(name) || builtin?.ok);
+  return Object.fromEntries(listed.map((name) => [name, known.has(name)]));
+}
+
+/** Storage drivers that work rootless, per the guide's "Known limitations". */
+async function judgeStorageDrivers(
+  roots: HostRoots,
+  version: KernelVersion | undefined,
+): Promise<Partial<Record<StorageDriver, Verdict>>> {
+  const verdicts: Partial<Record<StorageDriver, Verdict>> = {
+    vfs: { ok: true, reason: "vfs works on every kernel" },
+  };
+  if (!version) return verdicts;
+  const kernel = `kernel ${version.major}.${version.minor}`;
+  verdicts.overlay2 = atLeast(version, 5, 11)
+    ? { ok: true, reason: `${kernel} >= 5.11` }
+    : { ok: false, reason: `${kernel} < 5.11: rootless overlay2 needs 5.11` };
+  verdicts.btrfs = atLeast(version, 4, 18)
+    ? { ok: true, reason: `${kernel} >= 4.18` }
+    : { ok: false, reason: `${kernel} < 4.18 (unless mounted with user_subvol_rm_allowed)` };
+  const [binary, fuseDevice] = await Promise.all([
+    findBinary(roots, "fuse-overlayfs"),
+    exists(rootPath(roots, "/dev/fuse")),
+  ]);
+  if (!atLeast(version, 4, 18)) {
+    verdicts["fuse-overlayfs"] = { ok: false, reason: `${kernel} < 4.18` };
+  } else if (!binary) {
+    verdicts["fuse-overlayfs"] = { ok: false, reason: "fuse-overlayfs is not installed" };
+  } else if (!fuseDevice) {
+    verdicts["fuse-overlayfs"] = { ok: false, reason: "/dev/fuse does not exist" };
+  } else {
+    verdicts["fuse-overlayfs"] = { ok: true, reason: `${kernel} >= 4.18, ${binary}, /dev/fuse` };
+  }
+  return verdicts;
+}
+
+async function judgeIdmapHelper(
+  roots: HostRoots,
+  helper: string,
+  capability: string,
+  signal: AbortSignal,
+): Promise<(Verdict & { path?: string }) | undefined> {
+  const path = await findBinary(roots, helper);
+  if (!path) return { ok: false, reason: `${helper} is not installed (package uidmap)` };
+  const stat = await statPath(rootPath(roots, path));
+  if (!stat.ok) return undefined;
+  if ((stat.stats.mode & 0o4000) !== 0 && stat.stats.uid === 0) {
+    return { ok: true, reason: `${path} is setuid root`, path };
+  }
+  // File capabilities live in an xattr that Node cannot read: ask getcap(8).
+  for (const getcap of getcapCandidates) {
+    const result = await runFile(getcap, [rootPath(roots, path)], { timeoutMs: 2000, signal });
+    if (!result.ok && result.reason === "missing") continue;
+    if (!result.ok) return undefined;
+    return hasFileCapability(result.stdout, capability)
+      ? { ok: true, reason: `${path} has ${capability}=ep`, path }
+      : { ok: false, reason: `${path} is neither setuid root nor has ${capability}=ep`, path };
+  }
+  return undefined;
+}
+
+export const kernelCollector: Collector<KernelFacts> = {
+  name: "kernel",
+  description: "user namespace sysctls, ping range, kernel modules, storage drivers, idmap helpers",
+  defaultEnabled: true,
+  defaultIntervalSeconds: 15,
+  async collect({ roots, target, signal, note }) {
+    const releaseText = await readText(procPath(roots, "sys/kernel/osrelease"));
+    const release = releaseText.ok ? releaseText.text.trim() : undefined;
+    if (!release) note("sys/kernel/osrelease is unreadable: storage driver support is unknown");
+    const version = release ? parseKernelRelease(release) : undefined;
+    const [sysctls, pingText, modules, drivers, ...helpers] = await Promise.all([
+      readSysctls(roots),
+      readText(procPath(roots, "sys/net/ipv4/ping_group_range")),
+      readModules(roots, release),
+      judgeStorageDrivers(roots, version),
+      ...idmapHelpers.map(({ helper, capability }) =>
+        judgeIdmapHelper(roots, helper, capability, signal),
+      ),
+    ]);
+    const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
+    const helperVerdicts: Record<string, Verdict & { path?: string }> = {};
+    idmapHelpers.forEach(({ helper }, i) => {
+      const verdict = helpers[i];
+      if (verdict) helperVerdicts[helper] = verdict;
+      else note(`${helper}: setuid bit and file capabilities could not be read`);
+    });
+    if (!modules) note("neither /proc/modules nor /sys/module is readable");
+    return {
+      ...(release !== undefined && { release }),
+      sysctls,
+      ...(range && { pingGroupRange: range, pingAllowed: pingAllowed(range, target.groups) }),
+      ...(modules && { modules }),
+      storageDrivers: drivers,
+      idmapHelpers: helperVerdicts,
+    };
+  },
+};

@@ -1,0 +1,79 @@
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import type { Collector } from "../collectors/collector.js";
+import type { Config } from "../config.js";
+import { readGroups, readPasswd } from "../host/accounts.js";
+import type { Target } from "../host/target.js";
+import { resolveTarget } from "../host/target.js";
+import { landingPage } from "./landing.js";
+import { MetricsRenderer } from "./metrics.js";
+import type { TriggerFactory } from "./scheduler.js";
+import { Scheduler } from "./scheduler.js";
+import { ExporterServer } from "./server.js";
+
+export interface DaemonOptions {
+  readonly config: Config;
+  readonly collectors: readonly Collector<unknown>[];
+  readonly version: string;
+  readonly log: Logger;
+  readonly env: NodeJS.ProcessEnv;
+  readonly trigger?: TriggerFactory;
+}
+
+/** The serving exporter: scheduler, renderer and HTTP server, started and stopped together. */
+export class Daemon {
+  private scheduler: Scheduler | undefined;
+  private server: ExporterServer | undefined;
+
+  constructor(private readonly options: DaemonOptions) {}
+
+  async start(): Promise<{ address: AddressInfo; target: Target }> {
+    const { config, log } = this.options;
+    const [passwd, groups] = await Promise.all([readPasswd(config.roots), readGroups(config.roots)]);
+    const target = resolveTarget(config.targetUser, passwd, groups, this.options.env);
+    const renderer = new MetricsRenderer({
+      states: () => scheduler.states(),
+      target,
+      build: { version: this.options.version, nodejsVersion: process.version },
+      exporterMetrics: !config.disableExporterMetrics,
+    });
+    const scheduler = new Scheduler({
+      collectors: this.options.collectors,
+      settings: config.collectors,
+      roots: config.roots,
+      target,
+      timeoutMs: config.timeoutMs,
+      log,
+      trigger: this.options.trigger,
+      onChange: () => renderer.invalidate(),
+    });
+    const server = new ExporterServer(
+      {
+        telemetryPath: config.telemetryPath,
+        metrics: async () => ({ contentType: renderer.contentType, body: await renderer.render() }),
+        landing: () =>
+          landingPage({
+            version: this.options.version,
+            telemetryPath: config.telemetryPath,
+            user: target.name,
+            states: scheduler.states(),
+          }),
+      },
+      log,
+    );
+    const address = await server.start(config.listen);
+    this.server = server;
+    this.scheduler = scheduler;
+    scheduler.start();
+    const enabled = config.collectors.filter((c) => c.enabled).map((c) => c.name);
+    log.info({ address: address.address, port: address.port, user: target.name, uid: target.uid, collectors: enabled }, "listening");
+    return { address, target };
+  }
+
+  async stop(): Promise<void> {
+    await this.scheduler?.stop();
+    await this.server?.stop();
+    this.scheduler = undefined;
+    this.server = undefined;
+  }
+}

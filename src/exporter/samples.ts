@@ -1,0 +1,102 @@
+import type { CgroupFacts } from "../collectors/cgroup.js";
+import { watchedControllers } from "../collectors/cgroup.js";
+import type { KernelFacts } from "../collectors/kernel.js";
+import type { LingerFacts } from "../collectors/linger.js";
+import type { FactsByCollector } from "../collectors/registry.js";
+import type { SubidFacts } from "../collectors/subid.js";
+import type { Target } from "../host/target.js";
+import type { MetricKey } from "./catalogue.js";
+import type { CollectorState } from "./scheduler.js";
+
+export type Labels = Readonly<Record<string, string>>;
+
+/** Series to serve, by metric; a metric with no series is left out of the output. */
+export class SampleSet {
+  readonly series = new Map<MetricKey, { labels: Labels; value: number }[]>();
+
+  add(metric: MetricKey, labels: Labels, value: number): void {
+    let list = this.series.get(metric);
+    if (!list) this.series.set(metric, (list = []));
+    list.push({ labels, value });
+  }
+}
+
+const bool = (value: boolean): number => (value ? 1 : 0);
+
+function addSubid(out: SampleSet, user: string, facts: SubidFacts): void {
+  for (const kind of ["uid", "gid"] as const) {
+    const file = facts[kind];
+    if (file.state === "ok" || file.state === "missing") {
+      out.add("subidParseErrors", { file: file.path }, file.parseErrors);
+    }
+    if (!file.summary) continue;
+    out.add("subidRangeSize", { user, kind }, file.summary.size);
+    out.add("subidRanges", { user, kind }, file.summary.ranges);
+    out.add("subidOverlaps", { user, kind }, file.summary.overlaps);
+  }
+}
+
+function addCgroup(out: SampleSet, user: string, facts: CgroupFacts): void {
+  if (facts.version !== undefined) out.add("cgroupVersion", {}, facts.version);
+  const delegated = facts.delegated;
+  if (!delegated) return;
+  for (const controller of watchedControllers) {
+    out.add("cgroupDelegated", { user, controller }, bool(delegated.includes(controller)));
+  }
+}
+
+function addKernel(out: SampleSet, user: string, facts: KernelFacts): void {
+  for (const [sysctl, value] of Object.entries(facts.sysctls).sort()) {
+    out.add("sysctlValue", { sysctl }, value);
+  }
+  if (facts.pingAllowed !== undefined) out.add("pingAllowed", { user }, bool(facts.pingAllowed));
+  for (const [module, loaded] of Object.entries(facts.modules ?? {})) {
+    out.add("moduleLoaded", { module }, bool(loaded));
+  }
+  for (const [driver, verdict] of Object.entries(facts.storageDrivers).sort()) {
+    if (verdict) out.add("storageDriverSupported", { driver }, bool(verdict.ok));
+  }
+  for (const [helper, verdict] of Object.entries(facts.idmapHelpers).sort()) {
+    if (verdict) out.add("idmapHelperOk", { helper }, bool(verdict.ok));
+  }
+}
+
+function addLinger(out: SampleSet, user: string, facts: LingerFacts): void {
+  if (facts.enabled !== undefined) out.add("lingerEnabled", { user }, bool(facts.enabled));
+}
+
+type Adder<K extends keyof FactsByCollector> = (out: SampleSet, user: string, facts: FactsByCollector[K]) => void;
+const adders: { [K in keyof FactsByCollector]: Adder<K> } = {
+  cgroup: addCgroup,
+  kernel: addKernel,
+  linger: addLinger,
+  subid: addSubid,
+};
+
+export interface BuildInfo {
+  readonly version: string;
+  readonly nodejsVersion: string;
+}
+
+/** Turns the scheduler's latest states into series; never runs or waits on a collector. */
+export function samplesFrom(states: readonly CollectorState[], target: Target, build: BuildInfo): SampleSet {
+  const out = new SampleSet();
+  out.add("buildInfo", { version: build.version, nodejs_version: build.nodejsVersion }, 1);
+  out.add("targetInfo", { user: target.name, uid: String(target.uid), runtime_dir: target.runtimeDir }, 1);
+  for (const state of states) {
+    if (state.ok === undefined) continue;
+    const collector = { collector: state.name };
+    out.add("collectorSuccess", collector, bool(state.ok));
+    out.add("collectorDuration", collector, state.durationSeconds ?? 0);
+    if (state.lastSuccessAt !== undefined) {
+      out.add("collectorLastSuccess", collector, state.lastSuccessAt / 1000);
+    }
+    out.add("collectorErrors", collector, state.errorsTotal);
+  }
+  for (const state of states) {
+    if (!state.ok || !(state.name in adders)) continue;
+    const name = state.name as keyof FactsByCollector;
+    (adders[name] as Adder<typeof name>)(out, target.name, state.facts as FactsByCollector[typeof name]);
+  }
+  return out;
+}

@@ -1,0 +1,83 @@
+import { userInfo } from "node:os";
+import { readText } from "./files.js";
+import type { HostRoots } from "./paths.js";
+import { rootPath } from "./paths.js";
+
+export interface PasswdEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
+
+export interface GroupEntry {
+  readonly name: string;
+  readonly gid: number;
+  readonly members: readonly string[];
+}
+
+const idPattern = /^\d{1,10}$/;
+
+function parseId(field: string | undefined): number | undefined {
+  if (field === undefined || !idPattern.test(field)) return undefined;
+  const id = Number(field);
+  return id <= 0xffffffff ? id : undefined;
+}
+
+/** passwd(5): name:password:UID:GID:GECOS:directory:shell. Malformed lines are skipped. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  const entries: PasswdEntry[] = [];
+  for (const line of text.split("\n")) {
+    const fields = line.split(":");
+    if (fields.length < 7) continue;
+    const [name, , uidField, gidField, , home] = fields;
+    const uid = parseId(uidField);
+    const gid = parseId(gidField);
+    if (!name || uid === undefined || gid === undefined) continue;
+    entries.push({ name, uid, gid, home: home ?? "" });
+  }
+  return entries;
+}
+
+/** group(5): group_name:password:GID:user_list. Malformed lines are skipped. */
+export function parseGroup(text: string): GroupEntry[] {
+  const entries: GroupEntry[] = [];
+  for (const line of text.split("\n")) {
+    const fields = line.split(":");
+    if (fields.length < 4) continue;
+    const [name, , gidField, memberField] = fields;
+    const gid = parseId(gidField);
+    if (!name || gid === undefined) continue;
+    const members = (memberField ?? "").split(",").filter((m) => m.length > 0);
+    entries.push({ name, gid, members });
+  }
+  return entries;
+}
+
+export async function readPasswd(roots: HostRoots): Promise<PasswdEntry[]> {
+  const result = await readText(rootPath(roots, "/etc/passwd"));
+  return result.ok ? parsePasswd(result.text) : [];
+}
+
+export async function readGroups(roots: HostRoots): Promise<GroupEntry[]> {
+  const result = await readText(rootPath(roots, "/etc/group"));
+  return result.ok ? parseGroup(result.text) : [];
+}
+
+/** The primary group and every group that lists the user as a member. */
+export function groupsOf(user: PasswdEntry, groups: readonly GroupEntry[]): number[] {
+  const ids = new Set<number>([user.gid]);
+  for (const group of groups) {
+    if (group.members.includes(user.name)) ids.add(group.gid);
+  }
+  return [...ids].sort((a, b) => a - b);
+}
+
+/** The account of the running process, from passwd under rootfs, else from the OS. */
+export function currentAccount(passwd: readonly PasswdEntry[]): PasswdEntry {
+  const uid = process.getuid?.() ?? 0;
+  const fromFile = passwd.find((entry) => entry.uid === uid);
+  if (fromFile) return fromFile;
+  const info = userInfo();
+  return { name: info.username, uid, gid: process.getgid?.() ?? info.gid, home: info.homedir };
+}

@@ -1,0 +1,93 @@
+import { open, stat, readdir } from "node:fs/promises";
+import type { Stats } from "node:fs";
+
+/** Why a read did not produce content: an expected condition, reported as a fact, never thrown. */
+export type ReadFailure = "missing" | "permission_denied" | "too_large" | "not_a_file" | "io_error";
+
+export type ReadResult =
+  | { readonly ok: true; readonly text: string }
+  | { readonly ok: false; readonly reason: ReadFailure; readonly detail: string };
+
+/** The largest file a collector reads; /etc/subuid with 100k lines is about 3 MB. */
+export const maxFileBytes = 16 * 1024 * 1024;
+
+export function failureOf(err: unknown): ReadFailure {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "ENOENT":
+    case "ENOTDIR":
+    case "ESRCH":
+      return "missing";
+    case "EACCES":
+    case "EPERM":
+      return "permission_denied";
+    case "EISDIR":
+      return "not_a_file";
+    default:
+      return "io_error";
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Reads a whole text file with a size bound. /proc files report size 0, so the bound is enforced
+ * while reading, not from stat.
+ */
+export async function readText(path: string, limit = maxFileBytes): Promise<ReadResult> {
+  let handle;
+  try {
+    handle = await open(path, "r");
+  } catch (err) {
+    return { ok: false, reason: failureOf(err), detail: describe(err) };
+  }
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > limit) {
+        return { ok: false, reason: "too_large", detail: `${path} is larger than ${limit} bytes` };
+      }
+      chunks.push(chunk.subarray(0, bytesRead));
+    }
+    return { ok: true, text: Buffer.concat(chunks).toString("utf8") };
+  } catch (err) {
+    return { ok: false, reason: failureOf(err), detail: describe(err) };
+  } finally {
+    await handle.close();
+  }
+}
+
+export type StatResult =
+  | { readonly ok: true; readonly stats: Stats }
+  | { readonly ok: false; readonly reason: ReadFailure; readonly detail: string };
+
+export async function statPath(path: string): Promise<StatResult> {
+  try {
+    return { ok: true, stats: await stat(path) };
+  } catch (err) {
+    return { ok: false, reason: failureOf(err), detail: describe(err) };
+  }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return (await statPath(path)).ok;
+}
+
+export type ListResult =
+  | { readonly ok: true; readonly names: readonly string[] }
+  | { readonly ok: false; readonly reason: ReadFailure; readonly detail: string };
+
+export async function listDir(path: string): Promise<ListResult> {
+  try {
+    return { ok: true, names: await readdir(path) };
+  } catch (err) {
+    return { ok: false, reason: failureOf(err), detail: describe(err) };
+  }
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+import { pino } from "pino";
+import type { Command } from "./cli.js";
+import { helpText, parseCommandLine } from "./cli.js";
+import { collectors } from "./collectors/registry.js";
+import { UsageError } from "./config.js";
+import { Daemon } from "./exporter/daemon.js";
+import { TargetError } from "./host/target.js";
+import { packageVersion } from "./version.js";
+
+const shutdownGraceMs = 5000;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const version = packageVersion();
+  let command: Command;
+  try {
+    command = parseCommandLine(argv, process.env, collectors);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`rootless-exporter: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (command.kind === "help") {
+    process.stdout.write(`${helpText(collectors)}\n`);
+    return 0;
+  }
+  if (command.kind === "version") {
+    process.stdout.write(`rootless-exporter ${version} (node ${process.version})\n`);
+    return 0;
+  }
+  const { config } = command;
+  const log = pino({ level: config.logLevel, base: { pid: process.pid } });
+  const daemon = new Daemon({ config, collectors, version, log, env: process.env });
+  try {
+    await daemon.start();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof TargetError) {
+      process.stderr.write(`rootless-exporter: --target.user: ${message}\n`);
+      return 2;
+    }
+    log.fatal({ err: message }, "cannot start");
+    await daemon.stop();
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, "shutting down");
+      process.off("SIGTERM", onSignal).off("SIGINT", onSignal);
+      setTimeout(() => {
+        log.error("shutdown took longer than 5s; exiting anyway");
+        process.exit(1);
+      }, shutdownGraceMs).unref();
+      void daemon.stop().then(resolve);
+    };
+    process.on("SIGTERM", onSignal).on("SIGINT", onSignal);
+  });
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`rootless-exporter: unexpected error: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,13 @@
+import { readFileSync } from "node:fs";
+
+/** The package version; package.json sits one level above both src/ and dist/. */
+export function packageVersion(): string {
+  try {
+    const text = readFileSync(new URL("../package.json", import.meta.url), "utf8");
+    const parsed: unknown = JSON.parse(text);
+    const version = (parsed as { version?: unknown }).version;
+    return typeof version === "string" ? version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
