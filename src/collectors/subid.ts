@@ -25,46 +25,77 @@ export interface ParsedSubidFile {
 
 /** IDs are 32-bit; (uid_t)-1 is reserved, so a range may not reach past 2^32 - 1. */
 const idLimit = 0xffffffff;
-const decimal = /^\d{1,10}$/;
+
+type RangeSink = (owner: string, start: number, count: number) => void;
 
 /**
  * subuid(5)/subgid(5): one `owner:start:count` per line, owner a login name or a numeric uid.
  * Blank lines and `#` comments are skipped; every other line that does not fit is an error and the
- * good lines still count.
+ * good lines still count. Ranges go to `sink` so a 100k-line file need not become 100k objects.
  */
+export function scanSubidFile(text: string, sink: RangeSink): SubidParseError[] {
+  const errors: SubidParseError[] = [];
+  let lineNo = 0;
+  let from = 0;
+  // Index arithmetic instead of split/slice/RegExp keeps the garbage collector out of the way.
+  while (from <= text.length) {
+    let to = text.indexOf("\n", from);
+    if (to === -1) to = text.length;
+    lineNo++;
+    let begin = from;
+    let end = to;
+    from = to + 1;
+    while (begin < end && isSpace(text.charCodeAt(begin))) begin++;
+    while (end > begin && isSpace(text.charCodeAt(end - 1))) end--;
+    if (begin === end || text.charCodeAt(begin) === 35 /* # */) continue;
+    const reason = parseLine(text, begin, end, sink);
+    if (reason !== undefined) errors.push({ line: lineNo, reason });
+  }
+  return errors;
+}
+
 export function parseSubidFile(text: string): ParsedSubidFile {
   const ranges: SubidRange[] = [];
-  const errors: SubidParseError[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = (lines[i] ?? "").trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const reason = parseLine(line, ranges);
-    if (reason !== undefined) errors.push({ line: i + 1, reason });
-  }
+  const errors = scanSubidFile(text, (owner, start, count) => ranges.push({ owner, start, count }));
   return { ranges, errors };
 }
 
-function parseLine(line: string, into: SubidRange[]): string | undefined {
-  const fields = line.split(":");
-  if (fields.length !== 3) return `expected owner:start:count, found ${fields.length} fields`;
-  const [owner = "", startField = "", countField = ""] = fields;
-  if (owner === "" || /\s/.test(owner)) return "owner is empty or contains whitespace";
-  if (!decimal.test(startField)) return `start "${startField}" is not a decimal number`;
-  if (!decimal.test(countField)) return `count "${countField}" is not a decimal number`;
-  const start = Number(startField);
-  const count = Number(countField);
-  if (count === 0) return "count is 0";
-  if (start + count > idLimit) return `range ${start}+${count} goes past ${idLimit}`;
-  into.push({ owner, start, count });
-  return undefined;
+function isSpace(code: number): boolean {
+  return code === 32 || code === 9 || code === 13 || code === 11 || code === 12;
 }
 
-/** Who a range belongs to: a name and its numeric uid are the same owner. */
-function ownerKey(owner: string, uidByName: ReadonlyMap<string, number>): string {
-  if (decimal.test(owner)) return `uid:${Number(owner)}`;
-  const uid = uidByName.get(owner);
-  return uid === undefined ? `name:${owner}` : `uid:${uid}`;
+/** The decimal of 1 to 10 digits in text[begin, end), or -1. */
+function decimalAt(text: string, begin: number, end: number): number {
+  if (end <= begin || end - begin > 10) return -1;
+  let value = 0;
+  for (let i = begin; i < end; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+function decimalValue(field: string): number {
+  return decimalAt(field, 0, field.length);
+}
+
+function parseLine(text: string, begin: number, end: number, sink: RangeSink): string | undefined {
+  const first = text.indexOf(":", begin);
+  const second = first === -1 || first >= end ? -1 : text.indexOf(":", first + 1);
+  if (second === -1 || second >= end || text.lastIndexOf(":", end - 1) !== second) {
+    return `expected owner:start:count, found ${text.slice(begin, end).split(":").length} fields`;
+  }
+  const owner = text.slice(begin, first);
+  if (owner === "" || /\s/.test(owner)) return "owner is empty or contains whitespace";
+  const start = decimalAt(text, first + 1, second);
+  const count = decimalAt(text, second + 1, end);
+  if (start < 0) return `start "${text.slice(first + 1, second)}" is not a decimal number`;
+  if (count < 0) return `count "${text.slice(second + 1, end)}" is not a decimal number`;
+  if (count === 0) return "count is 0";
+  if (start + count > idLimit) return `range ${start}+${count} goes past ${idLimit}`;
+  sink(owner, start, count);
+  return undefined;
 }
 
 export interface SubidSummary {
@@ -75,28 +106,82 @@ export interface SubidSummary {
   readonly overlaps: number;
 }
 
+/** Splits ranges into the target's own and everyone else's, the latter packed in typed arrays. */
+class OwnerSplit {
+  readonly own: SubidRange[] = [];
+  private starts = new Uint32Array(1024);
+  private ends = new Float64Array(1024);
+  private others = 0;
+  private readonly uidText: string;
+  private readonly uidByName: ReadonlyMap<string, number>;
+
+  constructor(
+    private readonly target: Pick<Target, "name" | "uid">,
+    passwd: readonly PasswdEntry[],
+  ) {
+    this.uidText = String(target.uid);
+    this.uidByName = new Map(passwd.map((entry) => [entry.name, entry.uid] as const));
+  }
+
+  /** A name and its numeric uid are the same owner. */
+  private isOwn(owner: string): boolean {
+    if (owner === this.target.name || owner === this.uidText) return true;
+    const numeric = decimalValue(owner);
+    return numeric >= 0 ? numeric === this.target.uid : this.uidByName.get(owner) === this.target.uid;
+  }
+
+  readonly add: RangeSink = (owner, start, count) => {
+    if (this.isOwn(owner)) {
+      this.own.push({ owner, start, count });
+      return;
+    }
+    if (this.others === this.starts.length) {
+      const starts = new Uint32Array(this.others * 2);
+      const ends = new Float64Array(this.others * 2);
+      starts.set(this.starts);
+      ends.set(this.ends);
+      this.starts = starts;
+      this.ends = ends;
+    }
+    this.starts[this.others] = start;
+    this.ends[this.others] = start + count;
+    this.others++;
+  };
+
+  summary(): SubidSummary {
+    let overlaps = 0;
+    for (const mine of this.own) {
+      const end = mine.start + mine.count;
+      for (let i = 0; i < this.others; i++) {
+        if ((this.starts[i] ?? 0) < end && mine.start < (this.ends[i] ?? 0)) {
+          overlaps++;
+          break;
+        }
+      }
+    }
+    return { size: unionSize(this.own), ranges: this.own.length, overlaps };
+  }
+}
+
 export function summarizeFor(
   target: Pick<Target, "name" | "uid">,
   ranges: readonly SubidRange[],
   passwd: readonly PasswdEntry[],
 ): SubidSummary {
-  const uidByName = new Map(passwd.map((entry) => [entry.name, entry.uid] as const));
-  const targetKey = `uid:${target.uid}`;
-  const keys = ranges.map((range) => ownerKey(range.owner, uidByName));
-  const own = ranges.filter((range, i) => keys[i] === targetKey || range.owner === target.name);
-  let overlaps = 0;
-  for (const mine of own) {
-    const end = mine.start + mine.count;
-    const clash = ranges.some(
-      (other, i) =>
-        keys[i] !== targetKey &&
-        other.owner !== target.name &&
-        other.start < end &&
-        mine.start < other.start + other.count,
-    );
-    if (clash) overlaps++;
-  }
-  return { size: unionSize(own), ranges: own.length, overlaps };
+  const split = new OwnerSplit(target, passwd);
+  for (const { owner, start, count } of ranges) split.add(owner, start, count);
+  return split.summary();
+}
+
+/** Parses a file and summarizes it for the target in one pass. */
+export function summarizeSubidFile(
+  target: Pick<Target, "name" | "uid">,
+  text: string,
+  passwd: readonly PasswdEntry[],
+): { summary: SubidSummary; errors: SubidParseError[] } {
+  const split = new OwnerSplit(target, passwd);
+  const errors = scanSubidFile(text, split.add);
+  return { summary: split.summary(), errors };
 }
 
 function unionSize(ranges: readonly SubidRange[]): number {
@@ -147,17 +232,17 @@ export const subidCollector: Collector<SubidFacts> = {
         const summary = summarizeFor(target, [], []);
         return { path, state: "missing", parseErrors: 0, firstParseErrors: [], summary };
       }
-      const parsed = parseSubidFile(result.text);
-      const firstParseErrors = parsed.errors.slice(0, 5);
+      const { summary, errors } = summarizeSubidFile(target, result.text, passwd);
+      const firstParseErrors = errors.slice(0, 5);
       for (const error of firstParseErrors) {
         note(`${path} line ${error.line}: ${error.reason}`);
       }
       return {
         path,
         state: "ok",
-        parseErrors: parsed.errors.length,
+        parseErrors: errors.length,
         firstParseErrors,
-        summary: summarizeFor(target, parsed.ranges, passwd),
+        summary,
       };
     };
     const [uid, gid] = await Promise.all([readKind("/etc/subuid"), readKind("/etc/subgid")]);

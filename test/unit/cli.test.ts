@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { envName, helpText, parseCommandLine } from "../../src/cli.js";
+import { collectors } from "../../src/collectors/registry.js";
+import type { Config } from "../../src/config.js";
+import { UsageError } from "../../src/config.js";
+
+function serve(argv: string[], env: NodeJS.ProcessEnv = {}): Config {
+  const command = parseCommandLine(argv, env, collectors);
+  if (command.kind !== "serve") throw new Error(`expected serve, got ${command.kind}`);
+  return command.config;
+}
+
+function usageError(argv: string[], env: NodeJS.ProcessEnv = {}): string {
+  try {
+    parseCommandLine(argv, env, collectors);
+  } catch (err) {
+    if (err instanceof UsageError) return err.message;
+    throw err;
+  }
+  throw new Error("expected a usage error");
+}
+
+describe("parseCommandLine", () => {
+  it("has the documented defaults", () => {
+    const config = serve([]);
+    expect(config.listen).toEqual({ host: undefined, port: 10049 });
+    expect(config.telemetryPath).toBe("/metrics");
+    expect(config.timeoutMs).toBe(10_000);
+    expect(config.roots).toEqual({ procfs: "/proc", sysfs: "/sys", rootfs: "/" });
+    expect(config.logLevel).toBe("info");
+    expect(config.collectors.map((c) => [c.name, c.enabled, c.intervalSeconds])).toEqual([
+      ["cgroup", true, 15],
+      ["kernel", true, 15],
+      ["linger", true, 15],
+      ["subid", true, 15],
+    ]);
+  });
+
+  it.each([
+    [["--web.listen-address=:notaport"], /^--web\.listen-address: expected \[host\]:port/],
+    [["--collector.subid.interval=-3s"], /^--collector\.subid\.interval: expected a positive duration/],
+    [["--collector.subid.interval=45s"], /^--collector\.subid\.interval: expected a duration that divides/],
+    [["--collect.timeout=soon"], /^--collect\.timeout: expected a positive duration/],
+    [["--bogus"], /^unknown flag --bogus/],
+    [["--collector.nosuch"], /^unknown flag --collector\.nosuch/],
+    [["serve"], /^unexpected argument "serve"/],
+    [["--log.level=trace"], /^--log\.level: expected one of debug, info, warn, error/],
+    [["--web.telemetry-path=metrics"], /^--web\.telemetry-path: expected a path/],
+    [["--web.disable-exporter-metrics=maybe"], /^--web\.disable-exporter-metrics: expected true or false/],
+    [["--path.procfs"], /^--path\.procfs: expected a value/],
+    [["--no-collector.subid=true"], /^--no-collector\.subid takes no value/],
+  ])("%j is refused", (argv, message) => expect(usageError(argv)).toMatch(message));
+
+  it("turns collectors on and off, and disable-defaults keeps only the named ones", () => {
+    const off = serve(["--no-collector.subid"]).collectors.find((c) => c.name === "subid");
+    expect(off?.enabled).toBe(false);
+    const only = serve(["--collector.disable-defaults", "--collector.kernel"]).collectors;
+    expect(only.filter((c) => c.enabled).map((c) => c.name)).toEqual(["kernel"]);
+  });
+
+  it("sets intervals globally and per collector", () => {
+    const config = serve(["--collect.interval=30s", "--collector.kernel.interval", "5m"]);
+    const intervals = Object.fromEntries(config.collectors.map((c) => [c.name, c.intervalSeconds]));
+    expect(intervals).toEqual({ cgroup: 30, kernel: 300, linger: 30, subid: 30 });
+  });
+
+  it("reads ROOTLESS_EXPORTER_* variables, and flags win over them", () => {
+    const env = {
+      ROOTLESS_EXPORTER_WEB_LISTEN_ADDRESS: "127.0.0.1:9999",
+      ROOTLESS_EXPORTER_LOG_LEVEL: "debug",
+      ROOTLESS_EXPORTER_COLLECTOR_SUBID: "false",
+    };
+    const config = serve(["--log.level=warn"], env);
+    expect(config.listen).toEqual({ host: "127.0.0.1", port: 9999 });
+    expect(config.logLevel).toBe("warn");
+    expect(config.collectors.find((c) => c.name === "subid")?.enabled).toBe(false);
+    expect(usageError([], { ROOTLESS_EXPORTER_COLLECTOR_SUBID: "nah" })).toMatch(
+      /^ROOTLESS_EXPORTER_COLLECTOR_SUBID for --collector\.subid: expected true or false/,
+    );
+  });
+
+  it("answers --help and --version before anything else", () => {
+    expect(parseCommandLine(["--bogus", "--help"], {}, collectors).kind).toBe("help");
+    expect(parseCommandLine(["--version"], {}, collectors).kind).toBe("version");
+    expect(helpText(collectors)).toContain("--[no-]collector.subid");
+    expect(envName("web.listen-address")).toBe("ROOTLESS_EXPORTER_WEB_LISTEN_ADDRESS");
+  });
+});

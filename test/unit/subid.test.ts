@@ -1,0 +1,100 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { parseSubidFile, summarizeFor, summarizeSubidFile } from "../../src/collectors/subid.js";
+import { parsePasswd } from "../../src/host/accounts.js";
+
+const passwd = parsePasswd("alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n");
+const alice = { name: "alice", uid: 1000 };
+
+describe("parseSubidFile", () => {
+  it.each([
+    ["alice:100000:65536", [{ owner: "alice", start: 100000, count: 65536 }], []],
+    ["1000:100000:65536\n", [{ owner: "1000", start: 100000, count: 65536 }], []],
+    ["  alice:1:2  \r", [{ owner: "alice", start: 1, count: 2 }], []],
+    ["\n\n# comment\n", [], []],
+    ["alice:100000", [], ["expected owner:start:count, found 2 fields"]],
+    ["alice:1:2:3", [], ["expected owner:start:count, found 4 fields"]],
+    [":1:2", [], ["owner is empty or contains whitespace"]],
+    ["al ice:1:2", [], ["owner is empty or contains whitespace"]],
+    ["alice:-1:2", [], ['start "-1" is not a decimal number']],
+    ["alice:1:0x10", [], ['count "0x10" is not a decimal number']],
+    ["alice:1:0", [], ["count is 0"]],
+    ["alice:4294967290:65536", [], ["range 4294967290+65536 goes past 4294967295"]],
+    ["alice:99999999999:1", [], ['start "99999999999" is not a decimal number']],
+  ])("%j", (text, ranges, reasons) => {
+    const parsed = parseSubidFile(text);
+    expect(parsed.ranges).toEqual(ranges);
+    expect(parsed.errors.map((e) => e.reason)).toEqual(reasons);
+  });
+
+  it("keeps the good lines around bad ones and reports line numbers", () => {
+    const parsed = parseSubidFile("alice:100000:65536\ngarbage\nbob:165536:65536\n");
+    expect(parsed.ranges).toHaveLength(2);
+    expect(parsed.errors).toEqual([{ line: 2, reason: "expected owner:start:count, found 1 fields" }]);
+  });
+
+  it("never throws on arbitrary input, and every line is either a range, an error or blank", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 400 }), (text) => {
+        const parsed = parseSubidFile(text);
+        const trim = (l: string) => l.replace(/^[ \t\r\v\f]+|[ \t\r\v\f]+$/g, "");
+        const lines = text.split("\n").map(trim).filter((l) => l !== "" && !l.startsWith("#"));
+        expect(parsed.ranges.length + parsed.errors.length).toBe(lines.length);
+      }),
+    );
+  });
+
+  it("parses 100,000 lines", () => {
+    const lines = Array.from({ length: 100_000 }, (_, i) => `user${i}:${100_000 + i * 10_000}:10000`);
+    expect(parseSubidFile(lines.join("\n")).ranges).toHaveLength(100_000);
+  });
+});
+
+describe("summarizeFor", () => {
+  const summary = (text: string) => summarizeFor(alice, parseSubidFile(text).ranges, passwd);
+
+  it.each([
+    ["alice:100000:65536", { size: 65536, ranges: 1, overlaps: 0 }],
+    ["1000:100000:65536", { size: 65536, ranges: 1, overlaps: 0 }],
+    ["alice:100000:1000\n1000:300000:10", { size: 1010, ranges: 2, overlaps: 0 }],
+    ["alice:100000:65536\nalice:100000:65536", { size: 65536, ranges: 2, overlaps: 0 }],
+    ["alice:100000:65536\nbob:165535:10", { size: 65536, ranges: 1, overlaps: 1 }],
+    ["alice:100000:65536\nbob:165536:10", { size: 65536, ranges: 1, overlaps: 0 }],
+    ["alice:100000:65536\n1001:99990:11", { size: 65536, ranges: 1, overlaps: 1 }],
+    ["alice:100000:65536\n1000:100000:10", { size: 65536, ranges: 2, overlaps: 0 }],
+    ["bob:100000:65536", { size: 0, ranges: 0, overlaps: 0 }],
+    ["", { size: 0, ranges: 0, overlaps: 0 }],
+  ])("%j", (text, expected) => expect(summary(text)).toEqual(expected));
+
+  it("size never exceeds the sum of counts and overlaps never exceed ranges", () => {
+    const range = fc.record({
+      owner: fc.constantFrom("alice", "1000", "bob", "1001", "ghost"),
+      start: fc.integer({ min: 0, max: 1000 }),
+      count: fc.integer({ min: 1, max: 500 }),
+    });
+    fc.assert(
+      fc.property(fc.array(range, { maxLength: 30 }), (ranges) => {
+        const result = summarizeFor(alice, ranges, passwd);
+        const own = ranges.filter((r) => r.owner === "alice" || r.owner === "1000");
+        expect(result.ranges).toBe(own.length);
+        expect(result.size).toBeLessThanOrEqual(own.reduce((sum, r) => sum + r.count, 0));
+        expect(result.overlaps).toBeLessThanOrEqual(result.ranges);
+      }),
+    );
+  });
+
+  it("the one-pass summary agrees with parse-then-summarize", () => {
+    const line = fc
+      .tuple(fc.constantFrom("alice", "1000", "bob", "x y", ""), fc.nat(2000), fc.nat(600))
+      .map(([owner, start, count]) => `${owner}:${start}:${count}`);
+    fc.assert(
+      fc.property(fc.array(fc.oneof(line, fc.string()), { maxLength: 40 }), (lines) => {
+        const text = lines.join("\n");
+        const parsed = parseSubidFile(text);
+        const onePass = summarizeSubidFile(alice, text, passwd);
+        expect(onePass.summary).toEqual(summarizeFor(alice, parsed.ranges, passwd));
+        expect(onePass.errors).toEqual(parsed.errors);
+      }),
+    );
+  });
+});
