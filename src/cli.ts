@@ -26,17 +26,78 @@ const intervalHelp = "a duration that divides a minute, an hour or a day, e.g. 1
 
 function flagSpecs(collectors: readonly Collector<unknown>[]): FlagSpec[] {
   const specs: FlagSpec[] = [
-    { name: "web.listen-address", help: "address to listen on", boolean: false, placeholder: "ADDR", defaultText: ":10049" },
-    { name: "web.telemetry-path", help: "path under which to expose metrics", boolean: false, placeholder: "PATH", defaultText: "/metrics" },
-    { name: "web.disable-exporter-metrics", help: "leave out process_* and nodejs_* metrics", boolean: true },
-    { name: "collector.disable-defaults", help: "turn every collector off unless enabled by its own flag", boolean: true },
-    { name: "collect.interval", help: `time between runs of every collector, ${intervalHelp}`, boolean: false, placeholder: "DUR", defaultText: "each collector's own, 15s" },
-    { name: "collect.timeout", help: "a run that takes longer is abandoned and counted as failed", boolean: false, placeholder: "DUR", defaultText: "10s" },
-    { name: "path.procfs", help: "procfs mountpoint", boolean: false, placeholder: "DIR", defaultText: "/proc" },
-    { name: "path.sysfs", help: "sysfs mountpoint", boolean: false, placeholder: "DIR", defaultText: "/sys" },
-    { name: "path.rootfs", help: "root of the host filesystem (/etc, /var/lib, /usr)", boolean: false, placeholder: "DIR", defaultText: "/" },
-    { name: "target.user", help: "login name or uid to watch (default: the user running the exporter)", boolean: false, placeholder: "USER" },
-    { name: "log.level", help: `one of ${logLevels.join(", ")}`, boolean: false, placeholder: "LEVEL", defaultText: "info" },
+    {
+      name: "web.listen-address",
+      help: "address to listen on",
+      boolean: false,
+      placeholder: "ADDR",
+      defaultText: ":10049",
+    },
+    {
+      name: "web.telemetry-path",
+      help: "path under which to expose metrics",
+      boolean: false,
+      placeholder: "PATH",
+      defaultText: "/metrics",
+    },
+    {
+      name: "web.disable-exporter-metrics",
+      help: "leave out process_* and nodejs_* metrics",
+      boolean: true,
+    },
+    {
+      name: "collector.disable-defaults",
+      help: "turn every collector off unless enabled by its own flag",
+      boolean: true,
+    },
+    {
+      name: "collect.interval",
+      help: `time between runs of every collector, ${intervalHelp}`,
+      boolean: false,
+      placeholder: "DUR",
+      defaultText: "each collector's own, 15s",
+    },
+    {
+      name: "collect.timeout",
+      help: "a run that takes longer is abandoned and counted as failed",
+      boolean: false,
+      placeholder: "DUR",
+      defaultText: "10s",
+    },
+    {
+      name: "path.procfs",
+      help: "procfs mountpoint",
+      boolean: false,
+      placeholder: "DIR",
+      defaultText: "/proc",
+    },
+    {
+      name: "path.sysfs",
+      help: "sysfs mountpoint",
+      boolean: false,
+      placeholder: "DIR",
+      defaultText: "/sys",
+    },
+    {
+      name: "path.rootfs",
+      help: "root of the host filesystem (/etc, /var/lib, /usr)",
+      boolean: false,
+      placeholder: "DIR",
+      defaultText: "/",
+    },
+    {
+      name: "target.user",
+      help: "login name or uid to watch (default: the user running the exporter)",
+      boolean: false,
+      placeholder: "USER",
+    },
+    {
+      name: "log.level",
+      help: `one of ${logLevels.join(", ")}`,
+      boolean: false,
+      placeholder: "LEVEL",
+      defaultText: "info",
+    },
   ];
   for (const collector of collectors) {
     specs.push({
@@ -70,11 +131,16 @@ export function helpText(collectors: readonly Collector<unknown>[]): string {
     "flags:",
   ];
   for (const spec of flagSpecs(collectors)) {
-    const left = spec.boolean ? `--[no-]${spec.name}` : `--${spec.name}=${spec.placeholder ?? "VALUE"}`;
+    const left = spec.boolean
+      ? `--[no-]${spec.name}`
+      : `--${spec.name}=${spec.placeholder ?? "VALUE"}`;
     const dflt = spec.defaultText ? ` (default ${spec.defaultText})` : "";
     lines.push(`  ${left.padEnd(44)} ${spec.help}${dflt}`);
   }
-  lines.push(`  ${"-h, --help".padEnd(44)} show this help`, `  ${"--version".padEnd(44)} show the version`);
+  lines.push(
+    `  ${"-h, --help".padEnd(44)} show this help`,
+    `  ${"--version".padEnd(44)} show the version`,
+  );
   return lines.join("\n");
 }
 
@@ -95,7 +161,10 @@ function collectValues(
   for (const spec of specs) {
     const raw = env[envName(spec.name)];
     if (raw === undefined) continue;
-    values.set(spec.name, spec.boolean ? parseBoolean(spec.name, raw, `${envName(spec.name)} for --`) : raw);
+    values.set(
+      spec.name,
+      spec.boolean ? parseBoolean(spec.name, raw, `${envName(spec.name)} for --`) : raw,
+    );
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -112,11 +181,15 @@ function collectValues(
     if (!spec) throw new UsageError(`unknown flag --${name}; see --help`);
     if (spec.boolean) {
       if (negated && inline !== undefined) throw new UsageError(`--no-${name} takes no value`);
-      values.set(name, negated ? false : inline === undefined ? true : parseBoolean(name, inline, "--"));
+      values.set(
+        name,
+        negated ? false : inline === undefined ? true : parseBoolean(name, inline, "--"),
+      );
       continue;
     }
     const value = inline ?? argv[++i];
-    if (value === undefined) throw new UsageError(`--${name}: expected a value (${spec.placeholder})`);
+    if (value === undefined)
+      throw new UsageError(`--${name}: expected a value (${spec.placeholder})`);
     values.set(name, value);
   }
   return values;
@@ -125,7 +198,9 @@ function collectValues(
 function durationFlag(name: string, raw: string): number {
   const ms = parseDuration(raw);
   if (ms === undefined) {
-    throw new UsageError(`--${name}: expected a positive duration such as 10s, 1m or 1h30m, got "${raw}"`);
+    throw new UsageError(
+      `--${name}: expected a positive duration such as 10s, 1m or 1h30m, got "${raw}"`,
+    );
   }
   return ms;
 }
@@ -159,11 +234,19 @@ export function parseCommandLine(
   const listenRaw = text("web.listen-address", ":10049");
   const listen = parseListenAddress(listenRaw);
   if (!listen) {
-    throw new UsageError(`--web.listen-address: expected [host]:port with a port from 0 to 65535, got "${listenRaw}"`);
+    throw new UsageError(
+      `--web.listen-address: expected [host]:port with a port from 0 to 65535, got "${listenRaw}"`,
+    );
   }
   const telemetryPath = text("web.telemetry-path", "/metrics");
-  if (!/^\/[\w./-]*$/.test(telemetryPath) || telemetryPath === "/" || telemetryPath === "/healthz") {
-    throw new UsageError(`--web.telemetry-path: expected a path such as /metrics, other than / and /healthz, got "${telemetryPath}"`);
+  if (
+    !/^\/[\w./-]*$/.test(telemetryPath) ||
+    telemetryPath === "/" ||
+    telemetryPath === "/healthz"
+  ) {
+    throw new UsageError(
+      `--web.telemetry-path: expected a path such as /metrics, other than / and /healthz, got "${telemetryPath}"`,
+    );
   }
   const logLevel = text("log.level", "info");
   if (!logLevels.includes(logLevel as LogLevel)) {
@@ -174,10 +257,12 @@ export function parseCommandLine(
   const disableDefaults = flag("collector.disable-defaults") ?? false;
   const settings: CollectorSetting[] = collectors.map((collector) => {
     const own = values.get(`collector.${collector.name}.interval`);
-    const explicitInterval = values.has("collect.interval") || env[envName("collect.interval")] !== undefined;
+    const explicitInterval =
+      values.has("collect.interval") || env[envName("collect.interval")] !== undefined;
     return {
       name: collector.name,
-      enabled: flag(`collector.${collector.name}`) ?? (collector.defaultEnabled && !disableDefaults),
+      enabled:
+        flag(`collector.${collector.name}`) ?? (collector.defaultEnabled && !disableDefaults),
       intervalSeconds:
         typeof own === "string"
           ? intervalFlag(`collector.${collector.name}.interval`, own)

@@ -65,7 +65,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`rootless-exporter: unexpected error: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.stderr.write(
+      `rootless-exporter: unexpected error: ${err instanceof Error ? err.stack : String(err)}\n`,
+    );
     process.exitCode = 1;
   },
 );

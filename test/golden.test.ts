@@ -15,8 +15,15 @@ const promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find((p) => ex
 export function normalize(body: string): string {
   return body
     .split("\n")
-    .filter((line) => !/^rootless_collector_(duration_seconds|last_success_timestamp_seconds)\{/.test(line))
-    .map((line) => line.replace(/nodejs_version="[^"]*"/, 'nodejs_version="NODE"').replace(/version="\d+\.\d+\.\d+[^"]*"/, 'version="VERSION"'))
+    .filter(
+      (line) =>
+        !/^rootless_collector_(duration_seconds|last_success_timestamp_seconds)\{/.test(line),
+    )
+    .map((line) =>
+      line
+        .replace(/nodejs_version="[^"]*"/, 'nodejs_version="NODE"')
+        .replace(/version="\d+\.\d+\.\d+[^"]*"/, 'version="VERSION"'),
+    )
     .join("\n");
 }
 
@@ -25,9 +32,16 @@ describe.skipIf(!isRoot)("golden /metrics on fixture hosts", () => {
   for (const name of fixtureNames) {
     it(`${name} matches test/golden/${name}.prom`, async () => {
       const tree = materializeFixture(name);
-      const daemon = await startDaemon([...tree.flags, "--target.user=alice", "--web.disable-exporter-metrics"]);
+      const daemon = await startDaemon([
+        ...tree.flags,
+        "--target.user=alice",
+        "--web.disable-exporter-metrics",
+      ]);
       try {
-        const body = await waitForMetrics(daemon, (b) => (b.match(/^rootless_collector_success\{/gm) ?? []).length === 4);
+        const body = await waitForMetrics(
+          daemon,
+          (b) => (b.match(/^rootless_collector_success\{/gm) ?? []).length === 4,
+        );
         const golden = join(projectRoot, "test/golden", `${name}.prom`);
         if (update) writeFileSync(golden, normalize(body));
         expect(normalize(body)).toBe(readFileSync(golden, "utf8"));

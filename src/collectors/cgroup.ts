@@ -35,7 +35,9 @@ export function versionFromFsType(type: number): 1 | 2 | undefined {
   return undefined;
 }
 
-async function detectVersion(root: string): Promise<Pick<CgroupFacts, "version" | "versionSource">> {
+async function detectVersion(
+  root: string,
+): Promise<Pick<CgroupFacts, "version" | "versionSource">> {
   try {
     const version = versionFromFsType((await statfs(root)).type);
     if (version !== undefined) return { version, versionSource: "statfs" };

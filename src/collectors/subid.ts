@@ -127,7 +127,9 @@ class OwnerSplit {
   private isOwn(owner: string): boolean {
     if (owner === this.target.name || owner === this.uidText) return true;
     const numeric = decimalValue(owner);
-    return numeric >= 0 ? numeric === this.target.uid : this.uidByName.get(owner) === this.target.uid;
+    return numeric >= 0
+      ? numeric === this.target.uid
+      : this.uidByName.get(owner) === this.target.uid;
   }
 
   readonly add: RangeSink = (owner, start, count) => {

@@ -29,7 +29,10 @@ export class Daemon {
 
   async start(): Promise<{ address: AddressInfo; target: Target }> {
     const { config, log } = this.options;
-    const [passwd, groups] = await Promise.all([readPasswd(config.roots), readGroups(config.roots)]);
+    const [passwd, groups] = await Promise.all([
+      readPasswd(config.roots),
+      readGroups(config.roots),
+    ]);
     const target = resolveTarget(config.targetUser, passwd, groups, this.options.env);
     const renderer = new MetricsRenderer({
       states: () => scheduler.states(),
@@ -66,7 +69,16 @@ export class Daemon {
     this.scheduler = scheduler;
     scheduler.start();
     const enabled = config.collectors.filter((c) => c.enabled).map((c) => c.name);
-    log.info({ address: address.address, port: address.port, user: target.name, uid: target.uid, collectors: enabled }, "listening");
+    log.info(
+      {
+        address: address.address,
+        port: address.port,
+        user: target.name,
+        uid: target.uid,
+        collectors: enabled,
+      },
+      "listening",
+    );
     return { address, target };
   }
 

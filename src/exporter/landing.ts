@@ -1,6 +1,12 @@
 import type { CollectorState } from "./scheduler.js";
 
-const escapes: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapes: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => escapes[c] ?? c);
@@ -21,7 +27,10 @@ export function landingPage(options: {
   const rows = options.states
     .map((state) => {
       const when = state.lastRunAt === undefined ? "" : new Date(state.lastRunAt).toISOString();
-      const took = state.durationSeconds === undefined ? "" : `${(state.durationSeconds * 1000).toFixed(1)} ms`;
+      const took =
+        state.durationSeconds === undefined
+          ? ""
+          : `${(state.durationSeconds * 1000).toFixed(1)} ms`;
       return `<tr><td>${escapeHtml(state.name)}</td><td>${state.intervalSeconds}s</td><td>${when}</td><td>${took}</td><td>${escapeHtml(statusOf(state))}</td></tr>`;
     })
     .join("\n");

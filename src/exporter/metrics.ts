@@ -36,7 +36,10 @@ export class MetricsRenderer {
   async render(): Promise<string> {
     this.snapshot ??= this.renderSnapshot();
     const now = Date.now();
-    if (this.options.exporterMetrics && (!this.processText || now - this.processText.at > processMetricsMaxAgeMs)) {
+    if (
+      this.options.exporterMetrics &&
+      (!this.processText || now - this.processText.at > processMetricsMaxAgeMs)
+    ) {
       this.processText = { at: now, text: this.processRegistry.metrics() };
     }
     const [snapshot, process] = await Promise.all([this.snapshot, this.processText?.text ?? ""]);
@@ -50,7 +53,12 @@ export class MetricsRenderer {
     const registry = new Registry();
     for (const [key, series] of samples.series) {
       const def = metrics[key];
-      const config = { name: def.name, help: def.help, labelNames: def.labels, registers: [registry] };
+      const config = {
+        name: def.name,
+        help: def.help,
+        labelNames: def.labels,
+        registers: [registry],
+      };
       if (def.type === "counter") {
         const metric = new Counter(config);
         for (const { labels, value } of series) metric.inc(labels, value);

@@ -65,7 +65,11 @@ function addLinger(out: SampleSet, user: string, facts: LingerFacts): void {
   if (facts.enabled !== undefined) out.add("lingerEnabled", { user }, bool(facts.enabled));
 }
 
-type Adder<K extends keyof FactsByCollector> = (out: SampleSet, user: string, facts: FactsByCollector[K]) => void;
+type Adder<K extends keyof FactsByCollector> = (
+  out: SampleSet,
+  user: string,
+  facts: FactsByCollector[K],
+) => void;
 const adders: { [K in keyof FactsByCollector]: Adder<K> } = {
   cgroup: addCgroup,
   kernel: addKernel,
@@ -79,10 +83,18 @@ export interface BuildInfo {
 }
 
 /** Turns the scheduler's latest states into series; never runs or waits on a collector. */
-export function samplesFrom(states: readonly CollectorState[], target: Target, build: BuildInfo): SampleSet {
+export function samplesFrom(
+  states: readonly CollectorState[],
+  target: Target,
+  build: BuildInfo,
+): SampleSet {
   const out = new SampleSet();
   out.add("buildInfo", { version: build.version, nodejs_version: build.nodejsVersion }, 1);
-  out.add("targetInfo", { user: target.name, uid: String(target.uid), runtime_dir: target.runtimeDir }, 1);
+  out.add(
+    "targetInfo",
+    { user: target.name, uid: String(target.uid), runtime_dir: target.runtimeDir },
+    1,
+  );
   for (const state of states) {
     if (state.ok === undefined) continue;
     const collector = { collector: state.name };
@@ -96,7 +108,11 @@ export function samplesFrom(states: readonly CollectorState[], target: Target, b
   for (const state of states) {
     if (!state.ok || !(state.name in adders)) continue;
     const name = state.name as keyof FactsByCollector;
-    (adders[name] as Adder<typeof name>)(out, target.name, state.facts as FactsByCollector[typeof name]);
+    (adders[name] as Adder<typeof name>)(
+      out,
+      target.name,
+      state.facts as FactsByCollector[typeof name],
+    );
   }
   return out;
 }

@@ -89,7 +89,9 @@ export class Scheduler {
     this.stopped = false;
     for (const slot of this.slots) {
       void this.run(slot);
-      this.triggers.push(trigger(slot.setting.intervalSeconds, slot.collector.name, () => void this.run(slot)));
+      this.triggers.push(
+        trigger(slot.setting.intervalSeconds, slot.collector.name, () => void this.run(slot)),
+      );
     }
   }
 

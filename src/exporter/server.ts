@@ -58,7 +58,9 @@ export class ExporterServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?", 1)[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n");
+      res
+        .writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" })
+        .end("method not allowed\n");
       return;
     }
     try {
@@ -74,11 +76,18 @@ export class ExporterServer {
       }
     } catch (err) {
       this.log.error({ err, path }, "request failed");
-      if (!res.headersSent) this.send(req, res, 500, "text/plain; charset=utf-8", "internal error\n");
+      if (!res.headersSent)
+        this.send(req, res, 500, "text/plain; charset=utf-8", "internal error\n");
     }
   }
 
-  private send(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: string): void {
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    type: string,
+    body: string,
+  ): void {
     res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
     res.end(req.method === "HEAD" ? undefined : body);
   }

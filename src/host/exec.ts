@@ -2,7 +2,11 @@ import { execFile } from "node:child_process";
 
 export type ExecResult =
   | { readonly ok: true; readonly stdout: string; readonly stderr: string }
-  | { readonly ok: false; readonly reason: "missing" | "timeout" | "failed"; readonly detail: string };
+  | {
+      readonly ok: false;
+      readonly reason: "missing" | "timeout" | "failed";
+      readonly detail: string;
+    };
 
 export interface ExecOptions {
   readonly timeoutMs: number;
@@ -14,7 +18,11 @@ export interface ExecOptions {
  * Runs a program with a fixed argument vector: never a shell, always a timeout and a kill, output
  * bounded. Used only where no API exists (file capabilities have no Node API).
  */
-export function runFile(file: string, args: readonly string[], options: ExecOptions): Promise<ExecResult> {
+export function runFile(
+  file: string,
+  args: readonly string[],
+  options: ExecOptions,
+): Promise<ExecResult> {
   return new Promise((resolve) => {
     execFile(
       file,
@@ -31,9 +39,14 @@ export function runFile(file: string, args: readonly string[], options: ExecOpti
       (error, stdout, stderr) => {
         if (!error) return resolve({ ok: true, stdout, stderr });
         const err = error as NodeJS.ErrnoException & { killed?: boolean };
-        if (err.code === "ENOENT") return resolve({ ok: false, reason: "missing", detail: err.message });
+        if (err.code === "ENOENT")
+          return resolve({ ok: false, reason: "missing", detail: err.message });
         if (err.killed || err.name === "AbortError") {
-          return resolve({ ok: false, reason: "timeout", detail: `${file} did not finish in time` });
+          return resolve({
+            ok: false,
+            reason: "timeout",
+            detail: `${file} did not finish in time`,
+          });
         }
         resolve({ ok: false, reason: "failed", detail: `${err.message.trim()} ${stderr}`.trim() });
       },

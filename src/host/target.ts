@@ -38,6 +38,7 @@ export function resolveTarget(
   return {
     ...account,
     groups: groupsOf(account, groups),
-    runtimeDir: ownRuntimeDir && ownRuntimeDir.length > 0 ? ownRuntimeDir : `/run/user/${account.uid}`,
+    runtimeDir:
+      ownRuntimeDir && ownRuntimeDir.length > 0 ? ownRuntimeDir : `/run/user/${account.uid}`,
   };
 }

@@ -4,7 +4,8 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 
 export const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
-export const builtMain = `${projectRoot}/dist/main.js`;
+/** The built daemon; scripts/test-all.sh points this at a copy that unprivileged users can read. */
+export const builtMain = process.env["ROOTLESS_TEST_MAIN"] ?? `${projectRoot}/dist/main.js`;
 
 export interface RunningDaemon {
   readonly child: ChildProcess;
@@ -22,7 +23,10 @@ export interface StartOptions {
 }
 
 /** Starts the built daemon on 127.0.0.1 and an ephemeral port; resolves once it listens. */
-export async function startDaemon(args: readonly string[], options: StartOptions = {}): Promise<RunningDaemon> {
+export async function startDaemon(
+  args: readonly string[],
+  options: StartOptions = {},
+): Promise<RunningDaemon> {
   const argv = [process.execPath, builtMain, "--web.listen-address=127.0.0.1:0", ...args];
   const [file, ...rest] = [...(options.wrapper ?? []), ...argv];
   const child = spawn(file ?? process.execPath, rest, {
@@ -34,7 +38,10 @@ export async function startDaemon(args: readonly string[], options: StartOptions
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
     let buffered = "";
-    const timer = setTimeout(() => reject(new Error(`daemon did not listen in 10 s: ${stderr}`)), 10_000);
+    const timer = setTimeout(
+      () => reject(new Error(`daemon did not listen in 10 s: ${stderr}`)),
+      10_000,
+    );
     child.stdout?.on("data", (chunk: Buffer) => {
       buffered += chunk.toString();
       const lines = buffered.split("\n");

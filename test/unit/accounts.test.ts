@@ -5,7 +5,9 @@ import { resolveTarget, TargetError } from "../../src/host/target.js";
 const passwd = parsePasswd(
   "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\nbroken:x:notanumber:1::/:/bin/sh\nshort:x:1\n",
 );
-const groups = parseGroup("root:x:0:\nalice:x:1000:\ndocker:x:999:bob,alice\nplugdev:x:46:bob\nbad:x::alice\n");
+const groups = parseGroup(
+  "root:x:0:\nalice:x:1000:\ndocker:x:999:bob,alice\nplugdev:x:46:bob\nbad:x::alice\n",
+);
 
 describe("accounts", () => {
   it("skips malformed passwd and group lines", () => {

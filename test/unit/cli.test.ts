@@ -38,15 +38,24 @@ describe("parseCommandLine", () => {
 
   it.each([
     [["--web.listen-address=:notaport"], /^--web\.listen-address: expected \[host\]:port/],
-    [["--collector.subid.interval=-3s"], /^--collector\.subid\.interval: expected a positive duration/],
-    [["--collector.subid.interval=45s"], /^--collector\.subid\.interval: expected a duration that divides/],
+    [
+      ["--collector.subid.interval=-3s"],
+      /^--collector\.subid\.interval: expected a positive duration/,
+    ],
+    [
+      ["--collector.subid.interval=45s"],
+      /^--collector\.subid\.interval: expected a duration that divides/,
+    ],
     [["--collect.timeout=soon"], /^--collect\.timeout: expected a positive duration/],
     [["--bogus"], /^unknown flag --bogus/],
     [["--collector.nosuch"], /^unknown flag --collector\.nosuch/],
     [["serve"], /^unexpected argument "serve"/],
     [["--log.level=trace"], /^--log\.level: expected one of debug, info, warn, error/],
     [["--web.telemetry-path=metrics"], /^--web\.telemetry-path: expected a path/],
-    [["--web.disable-exporter-metrics=maybe"], /^--web\.disable-exporter-metrics: expected true or false/],
+    [
+      ["--web.disable-exporter-metrics=maybe"],
+      /^--web\.disable-exporter-metrics: expected true or false/,
+    ],
     [["--path.procfs"], /^--path\.procfs: expected a value/],
     [["--no-collector.subid=true"], /^--no-collector\.subid takes no value/],
   ])("%j is refused", (argv, message) => expect(usageError(argv)).toMatch(message));

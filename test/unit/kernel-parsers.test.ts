@@ -20,7 +20,9 @@ describe("kernel parsers", () => {
     ["6.18.44-fc-v782", { major: 6, minor: 18 }],
     ["garbage", undefined],
     ["", undefined],
-  ])("parseKernelRelease(%j)", (text, expected) => expect(parseKernelRelease(text)).toEqual(expected));
+  ])("parseKernelRelease(%j)", (text, expected) =>
+    expect(parseKernelRelease(text)).toEqual(expected),
+  );
 
   it.each([
     ["63704\n", 63704],
@@ -43,9 +45,13 @@ describe("kernel parsers", () => {
   });
 
   it("reads loaded and built-in module names, folding - into _", () => {
-    const loaded = parseProcModules("ip_tables 32768 2 iptable_nat, Live 0x0\nnf-tables 1 0 - Live 0x0\n\n");
+    const loaded = parseProcModules(
+      "ip_tables 32768 2 iptable_nat, Live 0x0\nnf-tables 1 0 - Live 0x0\n\n",
+    );
     expect([...loaded]).toEqual(["ip_tables", "nf_tables"]);
-    const builtin = parseModulesBuiltin("kernel/fs/overlayfs/overlay.ko\nkernel/fs/fuse/fuse.ko.xz\nnot a module\n");
+    const builtin = parseModulesBuiltin(
+      "kernel/fs/overlayfs/overlay.ko\nkernel/fs/fuse/fuse.ko.xz\nnot a module\n",
+    );
     expect([...builtin]).toEqual(["overlay", "fuse"]);
   });
 
@@ -57,10 +63,18 @@ describe("kernel parsers", () => {
     ["/usr/bin/newuidmap cap_setgid=ep", "cap_setuid", false],
     ["/usr/bin/newuidmap", "cap_setuid", false],
     ["", "cap_setuid", false],
-  ])("hasFileCapability(%j, %s)", (output, cap, expected) => expect(hasFileCapability(output, cap)).toBe(expected));
+  ])("hasFileCapability(%j, %s)", (output, cap, expected) =>
+    expect(hasFileCapability(output, cap)).toBe(expected),
+  );
 
   it("parseControllers keeps only controller names", () => {
-    expect(parseControllers("cpuset cpu io memory pids\n")).toEqual(["cpuset", "cpu", "io", "memory", "pids"]);
+    expect(parseControllers("cpuset cpu io memory pids\n")).toEqual([
+      "cpuset",
+      "cpu",
+      "io",
+      "memory",
+      "pids",
+    ]);
     expect(parseControllers("")).toEqual([]);
   });
 

@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import { parseSubidFile, summarizeFor, summarizeSubidFile } from "../../src/collectors/subid.js";
 import { parsePasswd } from "../../src/host/accounts.js";
 
-const passwd = parsePasswd("alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n");
+const passwd = parsePasswd(
+  "alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n",
+);
 const alice = { name: "alice", uid: 1000 };
 
 describe("parseSubidFile", () => {
@@ -30,7 +32,9 @@ describe("parseSubidFile", () => {
   it("keeps the good lines around bad ones and reports line numbers", () => {
     const parsed = parseSubidFile("alice:100000:65536\ngarbage\nbob:165536:65536\n");
     expect(parsed.ranges).toHaveLength(2);
-    expect(parsed.errors).toEqual([{ line: 2, reason: "expected owner:start:count, found 1 fields" }]);
+    expect(parsed.errors).toEqual([
+      { line: 2, reason: "expected owner:start:count, found 1 fields" },
+    ]);
   });
 
   it("never throws on arbitrary input, and every line is either a range, an error or blank", () => {
@@ -38,14 +42,20 @@ describe("parseSubidFile", () => {
       fc.property(fc.string({ unit: "binary", maxLength: 400 }), (text) => {
         const parsed = parseSubidFile(text);
         const trim = (l: string) => l.replace(/^[ \t\r\v\f]+|[ \t\r\v\f]+$/g, "");
-        const lines = text.split("\n").map(trim).filter((l) => l !== "" && !l.startsWith("#"));
+        const lines = text
+          .split("\n")
+          .map(trim)
+          .filter((l) => l !== "" && !l.startsWith("#"));
         expect(parsed.ranges.length + parsed.errors.length).toBe(lines.length);
       }),
     );
   });
 
   it("parses 100,000 lines", () => {
-    const lines = Array.from({ length: 100_000 }, (_, i) => `user${i}:${100_000 + i * 10_000}:10000`);
+    const lines = Array.from(
+      { length: 100_000 },
+      (_, i) => `user${i}:${100_000 + i * 10_000}:10000`,
+    );
     expect(parseSubidFile(lines.join("\n")).ranges).toHaveLength(100_000);
   });
 });

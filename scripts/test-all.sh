@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12, as root: installs what it needs, provisions the test
+# user, builds, lints and runs every test ring. `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/test-all.sh needs root (it installs packages and creates a test user); run it with sudo" >&2
+  exit 2
+fi
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "Debian packages"
+packages=(prometheus libcap2-bin uidmap dbus util-linux procps iproute2 systemd)
+missing=()
+for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  # Packages must not start their services here (no systemd as PID 1; CI starts what it needs).
+  policy_added=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy_added=1
+  fi
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [ "$policy_added" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+step "npm ci"
+npm ci --no-audit --no-fund
+
+step "build, typecheck, lint, format"
+npm run build
+npm run typecheck
+npm run lint
+npm run format:check
+
+step "test user"
+export ROOTLESS_TEST_USER=rlx-live
+if ! id "$ROOTLESS_TEST_USER" >/dev/null 2>&1; then
+  useradd --create-home --shell /bin/bash "$ROOTLESS_TEST_USER"
+fi
+grep -q "^$ROOTLESS_TEST_USER:" /etc/subuid || echo "$ROOTLESS_TEST_USER:200000:65536" >> /etc/subuid
+grep -q "^$ROOTLESS_TEST_USER:" /etc/subgid || echo "$ROOTLESS_TEST_USER:200000:65536" >> /etc/subgid
+# The test user runs the built daemon from a world-readable copy: the checkout may sit under /root.
+stage=/tmp/rootless-exporter-stage
+rm -rf "$stage" && mkdir -p "$stage"
+cp -r dist package.json "$stage/"
+npm ls --omit=dev --parseable --all | tail -n +2 | while read -r dep; do
+  rel=${dep#"$PWD"/}
+  mkdir -p "$stage/$(dirname "$rel")" && cp -r "$dep" "$stage/$rel"
+done
+chmod -R a+rX "$stage"
+export ROOTLESS_TEST_MAIN="$stage/dist/main.js"
+
+step "systemd unit"
+systemd-analyze verify --man=no deploy/systemd-user/rootless-exporter.service
+
+step "vitest"
+npx vitest run
