@@ -53,7 +53,7 @@ export class Daemon {
     const server = new ExporterServer(
       {
         telemetryPath: config.telemetryPath,
-        metrics: async () => ({ contentType: renderer.contentType, body: await renderer.render() }),
+        metrics: () => ({ contentType: renderer.contentType, body: renderer.render() }),
         landing: () =>
           landingPage({
             version: this.options.version,

@@ -16,34 +16,62 @@ export interface MetricsRendererOptions {
 }
 
 /**
- * Renders the latest snapshot in the Prometheus text format. The rootless_* part is rebuilt only
- * when a collector finishes (invalidate()); the process part at most once a second.
+ * Renders the latest snapshot in the Prometheus text format and keeps it as one Buffer, so a scrape
+ * costs a buffer write. The rootless_* part is rebuilt when a collector finishes (invalidate()),
+ * the process part when it is older than a second; a scrape never waits for either once the
+ * first rendering exists, it gets the last one while the next is made.
  */
 export class MetricsRenderer {
   readonly contentType = Registry.PROMETHEUS_CONTENT_TYPE;
   private readonly processRegistry = new Registry();
-  private snapshot: Promise<string> | undefined;
-  private processText: { at: number; text: Promise<string> } | undefined;
+  private current: Buffer | undefined;
+  private snapshotText: string | undefined;
+  private processText = "";
+  private processAt = -Infinity;
+  private rendering: Promise<void> | undefined;
 
   constructor(private readonly options: MetricsRendererOptions) {
     if (options.exporterMetrics) collectDefaultMetrics({ register: this.processRegistry });
   }
 
   invalidate(): void {
-    this.snapshot = undefined;
+    this.snapshotText = undefined;
+    void this.refresh();
   }
 
-  async render(): Promise<string> {
-    this.snapshot ??= this.renderSnapshot();
-    const now = Date.now();
-    if (
-      this.options.exporterMetrics &&
-      (!this.processText || now - this.processText.at > processMetricsMaxAgeMs)
-    ) {
-      this.processText = { at: now, text: this.processRegistry.metrics() };
-    }
-    const [snapshot, process] = await Promise.all([this.snapshot, this.processText?.text ?? ""]);
-    return snapshot + process;
+  /** The latest rendering, synchronously once one exists; starts the next one if it is stale. */
+  render(): Buffer | Promise<Buffer> {
+    if (!this.current) return this.refresh().then(() => this.current ?? Buffer.alloc(0));
+    if (this.stale()) void this.refresh();
+    return this.current;
+  }
+
+  private stale(): boolean {
+    const processStale =
+      this.options.exporterMetrics && Date.now() - this.processAt > processMetricsMaxAgeMs;
+    return this.snapshotText === undefined || processStale;
+  }
+
+  /** One rendering at a time; it repeats while something went stale during the last one. */
+  private refresh(): Promise<void> {
+    this.rendering ??= (async () => {
+      try {
+        do {
+          if (this.snapshotText === undefined) this.snapshotText = await this.renderSnapshot();
+          if (
+            this.options.exporterMetrics &&
+            Date.now() - this.processAt > processMetricsMaxAgeMs
+          ) {
+            this.processAt = Date.now();
+            this.processText = await this.processRegistry.metrics();
+          }
+          this.current = Buffer.from((this.snapshotText ?? "") + this.processText);
+        } while (this.snapshotText === undefined);
+      } finally {
+        this.rendering = undefined;
+      }
+    })();
+    return this.rendering;
   }
 
   private async renderSnapshot(): Promise<string> {

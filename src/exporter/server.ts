@@ -6,7 +6,8 @@ import type { ListenAddress } from "../config.js";
 
 export interface Routes {
   readonly telemetryPath: string;
-  readonly metrics: () => Promise<{ contentType: string; body: string }>;
+  /** The body at once when one is ready, else a promise of the first one. */
+  readonly metrics: () => { contentType: string; body: Buffer | Promise<Buffer> };
   readonly landing: () => string;
 }
 
@@ -65,8 +66,8 @@ export class ExporterServer {
     }
     try {
       if (path === this.routes.telemetryPath) {
-        const { contentType, body } = await this.routes.metrics();
-        this.send(req, res, 200, contentType, body);
+        const { contentType, body } = this.routes.metrics();
+        this.send(req, res, 200, contentType, Buffer.isBuffer(body) ? body : await body);
       } else if (path === "/") {
         this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
       } else if (path === "/healthz") {
@@ -86,7 +87,7 @@ export class ExporterServer {
     res: ServerResponse,
     status: number,
     type: string,
-    body: string,
+    body: string | Buffer,
   ): void {
     res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
     res.end(req.method === "HEAD" ? undefined : body);
