@@ -95,7 +95,10 @@ for (const connections of [1, 32]) {
   // Interleave the two so drift on a noisy machine hits both.
   const bareResult = await run(bareUrl, connections);
   const daemonResult = await run(metricsUrl, connections);
-  for (const [name, r] of [["bare", bareResult], ["daemon", daemonResult]]) {
+  for (const [name, r] of [
+    ["bare", bareResult],
+    ["daemon", daemonResult],
+  ]) {
     const cells = [r.rps, r.p50, r.p99].map((v) => v.toFixed(0).padStart(9));
     console.log(`${String(connections).padStart(5)}  ${name.padEnd(8)}${cells.join("")}`);
   }
@@ -104,28 +107,41 @@ for (const connections of [1, 32]) {
 for (const { connections, bareResult, daemonResult } of rows) {
   const p99 = daemonResult.p99 / bareResult.p99;
   const rps = daemonResult.rps / bareResult.rps;
-  console.log(`ratio daemon/bare at ${connections} conns: p99 ${p99.toFixed(2)}x, req/s ${rps.toFixed(2)}x`);
+  console.log(
+    `ratio daemon/bare at ${connections} conns: p99 ${p99.toFixed(2)}x, req/s ${rps.toFixed(2)}x`,
+  );
 }
 
 const before = rssMiB(daemon.child.pid);
 const started = performance.now();
 const soak = await autocannon({ url: metricsUrl, connections: 16, amount: scrapes });
 const after = rssMiB(daemon.child.pid);
-console.log(`${soak.requests.total} scrapes in ${((performance.now() - started) / 1000).toFixed(1)} s, errors ${soak.errors}, non-2xx ${soak.non2xx}`);
-console.log(`daemon RSS before ${before.toFixed(1)} MiB, after ${after.toFixed(1)} MiB, growth ${(after - before).toFixed(1)} MiB`);
+console.log(
+  `${soak.requests.total} scrapes in ${((performance.now() - started) / 1000).toFixed(1)} s, errors ${soak.errors}, non-2xx ${soak.non2xx}`,
+);
+console.log(
+  `daemon RSS before ${before.toFixed(1)} MiB, after ${after.toFixed(1)} MiB, growth ${(after - before).toFixed(1)} MiB`,
+);
 const [anon, file] = ["RssAnon", "RssFile"].map((f) => rssMiB(daemon.child.pid, f).toFixed(1));
-console.log(`  of which private (RssAnon) ${anon} MiB, file-backed node binary and libraries (RssFile) ${file} MiB`);
+console.log(
+  `  of which private (RssAnon) ${anon} MiB, file-backed node binary and libraries (RssFile) ${file} MiB`,
+);
 
 daemon.child.kill("SIGTERM");
 bare.child.kill("SIGTERM");
 rmSync(fixture, { recursive: true, force: true });
 
 const { summarizeSubidFile } = await import(join(root, "dist/collectors/subid.js"));
-const text = Array.from({ length: 100_000 }, (_, i) => `user${i}:${100_000 + i * 10_000}:10000`).join("\n");
+const text = Array.from(
+  { length: 100_000 },
+  (_, i) => `user${i}:${100_000 + i * 10_000}:10000`,
+).join("\n");
 const times = [];
 for (let i = 0; i < 5; i++) {
   const t = performance.now();
   summarizeSubidFile({ name: "user77", uid: 77 }, text, []);
   times.push(performance.now() - t);
 }
-console.log(`subid: 100,000 lines parsed and summarized in ${times.map((t) => t.toFixed(1)).join(", ")} ms (first is cold)`);
+console.log(
+  `subid: 100,000 lines parsed and summarized in ${times.map((t) => t.toFixed(1)).join(", ")} ms (first is cold)`,
+);
