@@ -65,6 +65,13 @@ function flagSpecs(collectors: readonly Collector<unknown>[]): FlagSpec[] {
       defaultText: "10s",
     },
     {
+      name: "collect.rpc-timeout",
+      help: "bound of one D-Bus call or HTTP request over a unix socket",
+      boolean: false,
+      placeholder: "DUR",
+      defaultText: "2s",
+    },
+    {
       name: "path.procfs",
       help: "procfs mountpoint",
       boolean: false,
@@ -112,6 +119,15 @@ function flagSpecs(collectors: readonly Collector<unknown>[]): FlagSpec[] {
       placeholder: "DUR",
       defaultText: "--collect.interval",
     });
+    for (const option of collector.options ?? []) {
+      specs.push({
+        name: `collector.${collector.name}.${option.name}`,
+        help: option.help,
+        boolean: false,
+        placeholder: "VALUE",
+        defaultText: option.defaultValue,
+      });
+    }
   }
   return specs;
 }
@@ -254,6 +270,18 @@ export function parseCommandLine(
   }
   const interval = intervalFlag("collect.interval", text("collect.interval", "15s"));
   const timeoutMs = durationFlag("collect.timeout", text("collect.timeout", "10s"));
+  const rpcTimeoutMs = durationFlag("collect.rpc-timeout", text("collect.rpc-timeout", "2s"));
+  const collectorOptions: Record<string, string> = {};
+  for (const collector of collectors) {
+    for (const option of collector.options ?? []) {
+      const name = `collector.${collector.name}.${option.name}`;
+      const value = values.get(name);
+      if (typeof value !== "string") continue;
+      const problem = option.validate?.(value);
+      if (problem) throw new UsageError(`--${name}: ${problem}, got "${value}"`);
+      collectorOptions[name] = value;
+    }
+  }
   const disableDefaults = flag("collector.disable-defaults") ?? false;
   const settings: CollectorSetting[] = collectors.map((collector) => {
     const own = values.get(`collector.${collector.name}.interval`);
@@ -280,6 +308,8 @@ export function parseCommandLine(
       disableExporterMetrics: flag("web.disable-exporter-metrics") ?? false,
       collectors: settings,
       timeoutMs,
+      rpcTimeoutMs,
+      collectorOptions,
       roots: {
         procfs: text("path.procfs", "/proc"),
         sysfs: text("path.sysfs", "/sys"),

@@ -21,6 +21,10 @@ export interface Config {
   readonly disableExporterMetrics: boolean;
   readonly collectors: readonly CollectorSetting[];
   readonly timeoutMs: number;
+  /** Bound of one D-Bus call or unix-socket HTTP request. */
+  readonly rpcTimeoutMs: number;
+  /** Collector-declared flags by full name ("collector.dbus.units"), when given. */
+  readonly collectorOptions: Readonly<Record<string, string>>;
   readonly roots: HostRoots;
   readonly logLevel: LogLevel;
   /** A login name or uid to watch instead of the account running the exporter. */

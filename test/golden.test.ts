@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { projectRoot, seriesLines, startDaemon, waitForMetrics } from "./helpers/daemon.js";
 import { fixtureNames, materializeFixture } from "./helpers/fixtures.js";
+import { collectors } from "../src/collectors/registry.js";
 
 // Regenerate on purpose with: UPDATE_GOLDEN=1 npx vitest run test/golden.test.ts
 const update = process.env["UPDATE_GOLDEN"] === "1";
@@ -40,7 +41,7 @@ describe.skipIf(!isRoot)("golden /metrics on fixture hosts", () => {
       try {
         const body = await waitForMetrics(
           daemon,
-          (b) => (b.match(/^rootless_collector_success\{/gm) ?? []).length === 4,
+          (b) => (b.match(/^rootless_collector_success\{/gm) ?? []).length === collectors.length,
         );
         const golden = join(projectRoot, "test/golden", `${name}.prom`);
         if (update) writeFileSync(golden, normalize(body));

@@ -9,6 +9,21 @@ export interface CollectorContext {
   readonly signal: AbortSignal;
   /** Records an expected condition (a file missing, a daemon down); logged once at debug. */
   readonly note: (message: string) => void;
+  /** The exporter's environment (DBUS_SESSION_BUS_ADDRESS, DOCKER_HOST, ...). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Bound for one D-Bus call or one HTTP request over a unix socket (--collect.rpc-timeout). */
+  readonly rpcTimeoutMs: number;
+  /** The value of one of this collector's own flags (declared in `options`), or its default. */
+  readonly option: (name: string) => string;
+}
+
+/** A flag a collector declares for itself: --collector.<collector>.<name>. */
+export interface CollectorOption {
+  readonly name: string;
+  readonly help: string;
+  readonly defaultValue: string;
+  /** An error message for a bad value, or undefined when it is fine. */
+  readonly validate?: (value: string) => string | undefined;
 }
 
 /** The declarative face of a collector: its name, defaults and its work. */
@@ -19,4 +34,7 @@ export interface Collector<F> {
   /** Seconds between runs unless --collector.<name>.interval says otherwise. */
   readonly defaultIntervalSeconds: number;
   readonly collect: (ctx: CollectorContext) => Promise<F>;
+  readonly options?: readonly CollectorOption[];
+  /** Releases what runs left open (D-Bus connections); called when the exporter stops. */
+  readonly stop?: () => void;
 }

@@ -1,34 +1,115 @@
+import { DbusCallError } from "../host/dbus.js";
+import { DbusPool, variantValue } from "../host/dbus-pool.js";
 import { listDir, statPath } from "../host/files.js";
+import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
+import type { Target } from "../host/target.js";
 import type { Collector } from "./collector.js";
 
 export interface LingerFacts {
   /** Absent when no source could tell. */
   readonly enabled?: boolean;
-  readonly source: "file" | "none";
+  /** Who answered: logind over the system bus, the linger file, or nobody. */
+  readonly source: "logind" | "file" | "none";
+  /** Why logind did not answer, when the file had to. */
+  readonly logindError?: string;
 }
 
 /** logind keeps one empty file per lingering user in /var/lib/systemd/linger (loginctl(1)). */
 export const lingerDir = "/var/lib/systemd/linger";
+
+const pool = new DbusPool();
+const login1 = "org.freedesktop.login1";
+
+/** DBUS_SYSTEM_BUS_ADDRESS, else the standard socket under the root filesystem. */
+export function systemBusAddress(
+  roots: HostRoots,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  const fromEnv = env["DBUS_SYSTEM_BUS_ADDRESS"];
+  return fromEnv && fromEnv.length > 0
+    ? fromEnv
+    : `unix:path=${rootPath(roots, "/run/dbus/system_bus_socket")}`;
+}
+
+/** logind's User.Linger; NoSuchUser means neither logged in nor lingering, so linger is off. */
+async function fromLogind(
+  address: string,
+  uid: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<{ enabled: boolean } | { error: string }> {
+  const client = pool.get(address);
+  try {
+    const [path] = await client.call(
+      {
+        destination: login1,
+        path: "/org/freedesktop/login1",
+        interface: `${login1}.Manager`,
+        member: "GetUser",
+        signature: "u",
+        body: [uid],
+      },
+      timeoutMs,
+      signal,
+    );
+    const reply = await client.call(
+      {
+        destination: login1,
+        path: String(path),
+        interface: "org.freedesktop.DBus.Properties",
+        member: "Get",
+        signature: "ss",
+        body: [`${login1}.User`, "Linger"],
+      },
+      timeoutMs,
+      signal,
+    );
+    const linger = variantValue(reply);
+    return typeof linger === "boolean"
+      ? { enabled: linger }
+      : { error: "User.Linger is not a boolean" };
+  } catch (err) {
+    if (err instanceof DbusCallError && err.name === `${login1}.NoSuchUser`)
+      return { enabled: false };
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+async function fromFile(
+  roots: HostRoots,
+  target: Target,
+  note: (m: string) => void,
+): Promise<boolean | undefined> {
+  const file = await statPath(rootPath(roots, `${lingerDir}/${target.name}`));
+  if (file.ok) return true;
+  if (file.reason !== "missing") {
+    note(`${lingerDir}/${target.name}: ${file.detail}; linger is unknown`);
+    return undefined;
+  }
+  // The file is missing: linger is off, provided the directory itself could be read.
+  const dir = await listDir(rootPath(roots, lingerDir));
+  if (!dir.ok && dir.reason !== "missing") {
+    note(`${lingerDir}: ${dir.detail}; linger is unknown`);
+    return undefined;
+  }
+  return false;
+}
 
 export const lingerCollector: Collector<LingerFacts> = {
   name: "linger",
   description: "systemd-logind linger: without it the user's daemon dies at logout",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, note }) {
-    const file = await statPath(rootPath(roots, `${lingerDir}/${target.name}`));
-    if (file.ok) return { enabled: true, source: "file" };
-    if (file.reason !== "missing") {
-      note(`${lingerDir}/${target.name}: ${file.detail}; linger is unknown`);
-      return { source: "none" };
-    }
-    // The file is missing: linger is off, provided the directory itself could be read.
-    const dir = await listDir(rootPath(roots, lingerDir));
-    if (!dir.ok && dir.reason !== "missing") {
-      note(`${lingerDir}: ${dir.detail}; linger is unknown`);
-      return { source: "none" };
-    }
-    return { enabled: false, source: "file" };
+  stop: () => pool.closeAll(),
+  async collect({ roots, target, env, note, rpcTimeoutMs, signal }) {
+    const address = systemBusAddress(roots, env);
+    const logind = await fromLogind(address, target.uid, rpcTimeoutMs, signal);
+    if ("enabled" in logind) return { enabled: logind.enabled, source: "logind" };
+    note(`logind on ${address} did not answer (${logind.error}); reading ${lingerDir}`);
+    const enabled = await fromFile(roots, target, note);
+    return enabled === undefined
+      ? { source: "none", logindError: logind.error }
+      : { enabled, source: "file", logindError: logind.error };
   },
 };

@@ -1,18 +1,30 @@
 import { cgroupCollector } from "./cgroup.js";
 import type { CgroupFacts } from "./cgroup.js";
 import type { Collector } from "./collector.js";
+import { dbusCollector } from "./dbus.js";
+import type { DbusFacts } from "./dbus.js";
+import { dockerCollector } from "./docker.js";
+import type { DockerFacts } from "./docker.js";
 import { kernelCollector } from "./kernel.js";
 import type { KernelFacts } from "./kernel.js";
 import { lingerCollector } from "./linger.js";
 import type { LingerFacts } from "./linger.js";
+import { networkCollector } from "./network.js";
+import type { NetworkFacts } from "./network.js";
+import { rootlesskitCollector } from "./rootlesskit.js";
+import type { RootlesskitFacts } from "./rootlesskit.js";
 import { subidCollector } from "./subid.js";
 import type { SubidFacts } from "./subid.js";
 
 /** The facts each collector produces, by collector name. */
 export interface FactsByCollector {
   cgroup: CgroupFacts;
+  dbus: DbusFacts;
+  docker: DockerFacts;
   kernel: KernelFacts;
   linger: LingerFacts;
+  network: NetworkFacts;
+  rootlesskit: RootlesskitFacts;
   subid: SubidFacts;
 }
 
@@ -21,8 +33,12 @@ export type CollectorName = keyof FactsByCollector;
 /** Every collector, in alphabetical order; flags and defaults are derived from this list. */
 export const collectors: readonly Collector<FactsByCollector[CollectorName]>[] = [
   cgroupCollector,
+  dbusCollector,
+  dockerCollector,
   kernelCollector,
   lingerCollector,
+  networkCollector,
+  rootlesskitCollector,
   subidCollector,
 ];
 

@@ -113,6 +113,145 @@ export const metrics = {
     ["user"],
     "Whether systemd-logind keeps the user's services running after logout.",
   ),
+
+  rootlesskitUp: gauge(
+    "rootless_rootlesskit_up",
+    ["user"],
+    "Whether the rootlesskit parent process of the user is alive.",
+  ),
+  rootlesskitApiUp: gauge(
+    "rootless_rootlesskit_api_up",
+    ["user"],
+    "Whether GET /v1/info on rootlesskit's api.sock answered.",
+  ),
+  rootlesskitInfo: gauge(
+    "rootless_rootlesskit_info",
+    ["user", "version", "api_version", "network_driver", "port_driver", "state_dir"],
+    "rootlesskit's version, API version, drivers and state dir; value 1.",
+  ),
+  rootlesskitStartTime: gauge(
+    "rootless_rootlesskit_start_time_seconds",
+    ["user"],
+    "Start time of the rootlesskit parent process, Unix time.",
+  ),
+  rootlesskitStateDirStale: gauge(
+    "rootless_rootlesskit_state_dir_stale",
+    ["user"],
+    "1 when the state dir's child_pid or lock points to a dead process.",
+  ),
+  rootlesskitPorts: gauge(
+    "rootless_rootlesskit_ports",
+    ["user", "proto"],
+    "Ports forwarded by rootlesskit's port driver (GET /v1/ports).",
+  ),
+  dockerdUp: gauge(
+    "rootless_dockerd_up",
+    ["user"],
+    "Whether docker.pid names a live dockerd of the user.",
+  ),
+  dockerApiUp: gauge(
+    "rootless_docker_api_up",
+    ["user"],
+    "Whether GET /_ping on docker.sock answered OK.",
+  ),
+  dockerInfo: gauge(
+    "rootless_docker_info",
+    ["user", "version", "storage_driver", "cgroup_driver", "cgroup_version", "rootless"],
+    "dockerd's version, storage and cgroup drivers; value 1.",
+  ),
+  dockerContainers: gauge(
+    "rootless_docker_containers",
+    ["user", "state"],
+    "Containers of the user's dockerd by state (running, paused, stopped).",
+  ),
+  dockerDataRootFilesystem: gauge(
+    "rootless_docker_data_root_filesystem_info",
+    ["user", "path", "fstype"],
+    "Filesystem type under dockerd's data root, as in /proc/PID/mountinfo; value 1.",
+  ),
+
+  dbusUserBusUp: gauge(
+    "rootless_dbus_user_bus_up",
+    ["user"],
+    "Whether the user's D-Bus session bus answered a Ping in time.",
+  ),
+  dbusUserBusPing: gauge(
+    "rootless_dbus_user_bus_ping_seconds",
+    ["user"],
+    "Round trip of that Ping.",
+  ),
+  systemdUserUnitState: gauge(
+    "rootless_systemd_user_unit_state",
+    ["user", "unit", "state"],
+    "1 for the user unit's ActiveState, 0 for the other states.",
+  ),
+
+  userNamespaceMappedIds: gauge(
+    "rootless_userns_mapped_ids",
+    ["user", "kind"],
+    "IDs mapped in the running rootlesskit's uid_map (kind uid) or gid_map (kind gid).",
+  ),
+
+  networkDriverUp: gauge(
+    "rootless_network_driver_up",
+    ["user", "driver"],
+    "Whether the network driver's process is alive.",
+  ),
+  networkDriverCpu: counter(
+    "rootless_network_driver_cpu_seconds_total",
+    ["user", "driver"],
+    "User and system CPU time of the network driver process.",
+  ),
+  networkDriverRss: gauge(
+    "rootless_network_driver_resident_memory_bytes",
+    ["user", "driver"],
+    "Resident memory of the network driver process.",
+  ),
+  networkMtu: gauge(
+    "rootless_network_mtu",
+    ["user"],
+    "MTU of the rootless network (driver's or rootlesskit's --mtu).",
+  ),
+  networkReceiveBytes: counter(
+    "rootless_network_receive_bytes_total",
+    ["user", "device"],
+    "Bytes received on the interface of rootlesskit's network namespace.",
+  ),
+  networkTransmitBytes: counter(
+    "rootless_network_transmit_bytes_total",
+    ["user", "device"],
+    "Bytes sent on the interface of rootlesskit's network namespace.",
+  ),
+  networkReceivePackets: counter(
+    "rootless_network_receive_packets_total",
+    ["user", "device"],
+    "Packets received on the interface of rootlesskit's network namespace.",
+  ),
+  networkTransmitPackets: counter(
+    "rootless_network_transmit_packets_total",
+    ["user", "device"],
+    "Packets sent on the interface of rootlesskit's network namespace.",
+  ),
+  networkReceiveDrop: counter(
+    "rootless_network_receive_drop_total",
+    ["user", "device"],
+    "Received packets dropped on the interface.",
+  ),
+  networkTransmitDrop: counter(
+    "rootless_network_transmit_drop_total",
+    ["user", "device"],
+    "Sent packets dropped on the interface.",
+  ),
+  networkReceiveErrs: counter(
+    "rootless_network_receive_errs_total",
+    ["user", "device"],
+    "Receive errors on the interface.",
+  ),
+  networkTransmitErrs: counter(
+    "rootless_network_transmit_errs_total",
+    ["user", "device"],
+    "Transmit errors on the interface.",
+  ),
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricKey = keyof typeof metrics;

@@ -5,23 +5,9 @@ import type { LingerFacts } from "../collectors/linger.js";
 import type { FactsByCollector } from "../collectors/registry.js";
 import type { SubidFacts } from "../collectors/subid.js";
 import type { Target } from "../host/target.js";
-import type { MetricKey } from "./catalogue.js";
+import { addDbus, addDocker, addNetwork, addRootlesskit } from "./samples-daemon.js";
+import { bool, SampleSet } from "./sample-set.js";
 import type { CollectorState } from "./scheduler.js";
-
-export type Labels = Readonly<Record<string, string>>;
-
-/** Series to serve, by metric; a metric with no series is left out of the output. */
-export class SampleSet {
-  readonly series = new Map<MetricKey, { labels: Labels; value: number }[]>();
-
-  add(metric: MetricKey, labels: Labels, value: number): void {
-    let list = this.series.get(metric);
-    if (!list) this.series.set(metric, (list = []));
-    list.push({ labels, value });
-  }
-}
-
-const bool = (value: boolean): number => (value ? 1 : 0);
 
 function addSubid(out: SampleSet, user: string, facts: SubidFacts): void {
   for (const kind of ["uid", "gid"] as const) {
@@ -72,8 +58,12 @@ type Adder<K extends keyof FactsByCollector> = (
 ) => void;
 const adders: { [K in keyof FactsByCollector]: Adder<K> } = {
   cgroup: addCgroup,
+  dbus: addDbus,
+  docker: addDocker,
   kernel: addKernel,
   linger: addLinger,
+  network: addNetwork,
+  rootlesskit: addRootlesskit,
   subid: addSubid,
 };
 

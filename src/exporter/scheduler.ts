@@ -41,6 +41,9 @@ export interface SchedulerOptions {
   readonly roots: HostRoots;
   readonly target: Target;
   readonly timeoutMs: number;
+  readonly rpcTimeoutMs: number;
+  readonly collectorOptions: Readonly<Record<string, string>>;
+  readonly env: Readonly<Record<string, string | undefined>>;
   readonly log: Logger;
   readonly trigger?: TriggerFactory;
   /** Called after every run, so renderers can drop their cache. */
@@ -100,7 +103,10 @@ export class Scheduler {
     this.stopped = true;
     for (const trigger of this.triggers) trigger.stop();
     this.triggers = [];
-    for (const slot of this.slots) slot.controller?.abort();
+    for (const slot of this.slots) {
+      slot.controller?.abort();
+      slot.collector.stop?.();
+    }
   }
 
   /** Runs every enabled collector once and waits for all, for one-shot use (`check`). */
@@ -131,6 +137,13 @@ export class Scheduler {
       target: this.options.target,
       signal: controller.signal,
       note: (message) => notes.add(message),
+      env: this.options.env,
+      rpcTimeoutMs: this.options.rpcTimeoutMs,
+      option: (name) => {
+        const full = `collector.${collector.name}.${name}`;
+        const declared = collector.options?.find((o) => o.name === name);
+        return this.options.collectorOptions[full] ?? declared?.defaultValue ?? "";
+      },
     });
     slot.inflight = work;
     void work

@@ -48,6 +48,9 @@ function makeScheduler(
     roots: { procfs: "/proc", sysfs: "/sys", rootfs: "/" },
     target,
     timeoutMs: 1000,
+    rpcTimeoutMs: 500,
+    collectorOptions: {},
+    env: {},
     log,
     trigger: triggers.factory,
   });

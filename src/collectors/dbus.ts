@@ -1,0 +1,151 @@
+import { DbusCallError } from "../host/dbus.js";
+import { DbusPool, variantValue } from "../host/dbus-pool.js";
+import { rootPath } from "../host/paths.js";
+import type { Collector } from "./collector.js";
+
+/** ActiveState values of systemd units (org.freedesktop.systemd1(5)). */
+export const unitStates = [
+  "active",
+  "reloading",
+  "inactive",
+  "failed",
+  "activating",
+  "deactivating",
+] as const;
+
+export interface UnitFact {
+  readonly unit: string;
+  /** Absent when the manager could not say. */
+  readonly activeState?: string;
+  readonly error?: string;
+}
+
+export interface DbusFacts {
+  readonly address: string;
+  readonly busUp: boolean;
+  readonly pingSeconds?: number;
+  readonly error?: string;
+  /** Absent when the bus is down or the user manager (org.freedesktop.systemd1) does not answer. */
+  readonly units?: readonly UnitFact[];
+}
+
+const pool = new DbusPool();
+const manager = { destination: "org.freedesktop.systemd1", path: "/org/freedesktop/systemd1" };
+
+/** DBUS_SESSION_BUS_ADDRESS for the exporter's own user, else $XDG_RUNTIME_DIR/bus. */
+export function userBusAddress(
+  runtimeDirOnHost: string,
+  sessionAddress: string | undefined,
+): string {
+  return sessionAddress && sessionAddress.length > 0
+    ? sessionAddress
+    : `unix:path=${runtimeDirOnHost}/bus`;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export const dbusCollector: Collector<DbusFacts> = {
+  name: "dbus",
+  description: "the user's D-Bus session bus and the ActiveState of its systemd user units",
+  defaultEnabled: true,
+  defaultIntervalSeconds: 15,
+  options: [
+    {
+      name: "units",
+      help: "comma-separated user units whose state is exported",
+      defaultValue: "docker.service,dbus.service,dbus.socket",
+      validate: (value) =>
+        value
+          .split(",")
+          .every((u) => /^[\w@.:-]+\.(service|socket|target|timer|scope|slice|path|mount)$/.test(u))
+          ? undefined
+          : "expected unit names such as docker.service,dbus.socket",
+    },
+  ],
+  stop: () => pool.closeAll(),
+  async collect({ roots, target, env, note, option, rpcTimeoutMs, signal }) {
+    const self = process.getuid?.() === target.uid;
+    const address = userBusAddress(
+      rootPath(roots, target.runtimeDir),
+      self ? env["DBUS_SESSION_BUS_ADDRESS"] : undefined,
+    );
+    const client = pool.get(address);
+    const started = performance.now();
+    try {
+      await client.call(
+        {
+          destination: "org.freedesktop.DBus",
+          path: "/org/freedesktop/DBus",
+          interface: "org.freedesktop.DBus.Peer",
+          member: "Ping",
+        },
+        rpcTimeoutMs,
+        signal,
+      );
+    } catch (err) {
+      note(`user bus ${address}: ${describe(err)}`);
+      return { address, busUp: false, error: describe(err) };
+    }
+    const pingSeconds = (performance.now() - started) / 1000;
+    const names = option("units")
+      .split(",")
+      .filter((u) => u !== "");
+    let managerDown: string | undefined;
+    const units: UnitFact[] = [];
+    for (const unit of names) {
+      if (managerDown) break;
+      try {
+        const [path] = await client.call(
+          {
+            ...manager,
+            interface: "org.freedesktop.systemd1.Manager",
+            member: "LoadUnit",
+            signature: "s",
+            body: [unit],
+          },
+          rpcTimeoutMs,
+          signal,
+        );
+        const state = await client.call(
+          {
+            destination: manager.destination,
+            path: String(path),
+            interface: "org.freedesktop.DBus.Properties",
+            member: "Get",
+            signature: "ss",
+            body: ["org.freedesktop.systemd1.Unit", "ActiveState"],
+          },
+          rpcTimeoutMs,
+          signal,
+        );
+        const activeState = variantValue(state);
+        units.push(
+          typeof activeState === "string"
+            ? { unit, activeState }
+            : { unit, error: "ActiveState is not a string" },
+        );
+      } catch (err) {
+        // No user manager on the bus at all: unit states are unknown, not "inactive".
+        const name = err instanceof DbusCallError ? err.name : "";
+        if (
+          name.endsWith("ServiceUnknown") ||
+          name.endsWith("NameHasNoOwner") ||
+          name === "rootless_exporter.Timeout"
+        ) {
+          managerDown = describe(err);
+        } else {
+          units.push({ unit, error: describe(err) });
+        }
+      }
+    }
+    if (managerDown) note(`systemd user manager: ${managerDown}`);
+    return {
+      address,
+      busUp: true,
+      pingSeconds,
+      ...(managerDown ? { error: managerDown } : { units }),
+    };
+  },
+};

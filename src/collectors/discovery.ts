@@ -1,0 +1,220 @@
+import { readlink, stat } from "node:fs/promises";
+import { basename, dirname } from "node:path";
+import { listDir, readText, statPath } from "../host/files.js";
+import type { HostRoots } from "../host/paths.js";
+import { procPath, rootPath } from "../host/paths.js";
+import type { ProcessInfo } from "../host/proc.js";
+import { childPids, flagValue, listPids, programName, readProcess } from "../host/proc.js";
+import type { Target } from "../host/target.js";
+
+export const rootlesskitPrograms = ["rootlesskit", "docker-rootlesskit"];
+export const dockerdPrograms = ["dockerd"];
+
+/** What docker.pid says, after checking /proc: pids are reused, so a number alone proves nothing. */
+export type PidFileState =
+  "ok" | "missing" | "unreadable" | "garbage" | "dead" | "foreign_owner" | "unexpected_program";
+
+export interface PidCheck {
+  readonly state: PidFileState;
+  readonly pid?: number;
+  readonly process?: ProcessInfo;
+  readonly detail: string;
+}
+
+export type StateDirSource = "flag" | "open_fd" | "runtime_dir" | "tmp_scan";
+
+export interface RootlessProcesses {
+  readonly pidFile: PidCheck;
+  readonly dockerd?: ProcessInfo;
+  /** The rootlesskit child (dockerd's parent), in the new namespaces. */
+  readonly child?: ProcessInfo;
+  /** The rootlesskit parent, in the user's own namespaces; it holds the state dir. */
+  readonly parent?: ProcessInfo;
+  readonly stateDir?: { readonly path: string; readonly source: StateDirSource };
+}
+
+/** A pid is trusted only when /proc shows it alive, owned by the user and running `programs`. */
+export async function checkPid(
+  roots: HostRoots,
+  pid: number,
+  uid: number,
+  programs: readonly string[],
+): Promise<PidCheck> {
+  const info = await readProcess(roots, pid);
+  if (!info) return { state: "dead", pid, detail: `no live process ${pid}` };
+  if (info.status.uids[0] !== uid) {
+    return {
+      state: "foreign_owner",
+      pid,
+      detail: `process ${pid} belongs to uid ${info.status.uids[0]}`,
+    };
+  }
+  const program = programName(info);
+  if (!programs.includes(program)) {
+    return {
+      state: "unexpected_program",
+      pid,
+      detail: `process ${pid} is ${program}, not ${programs.join("/")}`,
+    };
+  }
+  return { state: "ok", pid, process: info, detail: `process ${pid} is ${program}` };
+}
+
+/** Reads a pid file (docker.pid, child_pid) and checks the process it names. */
+export async function checkPidFile(
+  roots: HostRoots,
+  path: string,
+  uid: number,
+  programs: readonly string[],
+): Promise<PidCheck> {
+  const text = await readText(rootPath(roots, path), 64);
+  if (!text.ok) {
+    const state = text.reason === "missing" ? "missing" : "unreadable";
+    return { state, detail: `${path}: ${text.detail}` };
+  }
+  const trimmed = text.text.trim();
+  if (!/^\d{1,9}$/.test(trimmed) || Number(trimmed) === 0) {
+    return {
+      state: "garbage",
+      detail: `${path} holds ${JSON.stringify(trimmed.slice(0, 20))}, not a pid`,
+    };
+  }
+  return checkPid(roots, Number(trimmed), uid, programs);
+}
+
+async function parentIfProgram(
+  roots: HostRoots,
+  info: ProcessInfo,
+  uid: number,
+  programs: readonly string[],
+): Promise<ProcessInfo | undefined> {
+  if (info.stat.ppid <= 1) return undefined;
+  const parent = await checkPid(roots, info.stat.ppid, uid, programs);
+  return parent.process;
+}
+
+async function environValue(
+  roots: HostRoots,
+  pid: number,
+  name: string,
+): Promise<string | undefined> {
+  const text = await readText(procPath(roots, String(pid), "environ"));
+  if (!text.ok) return undefined;
+  const entry = text.text.split("\0").find((e) => e.startsWith(`${name}=`));
+  return entry?.slice(name.length + 1);
+}
+
+/** The user's processes, found by the owner of /proc/PID (one stat each, no reads). */
+export async function userProcesses(roots: HostRoots, uid: number): Promise<number[]> {
+  const pids = await listPids(roots);
+  const owned = await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        return (await stat(procPath(roots, String(pid)))).uid === uid ? pid : undefined;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  return owned.filter((pid): pid is number => pid !== undefined);
+}
+
+/** A rootlesskit parent of the user when dockerd is not there to lead to it. */
+async function findRootlesskitParent(
+  roots: HostRoots,
+  target: Target,
+): Promise<ProcessInfo | undefined> {
+  const candidates: ProcessInfo[] = [];
+  for (const pid of await userProcesses(roots, target.uid)) {
+    const check = await checkPid(roots, pid, target.uid, rootlesskitPrograms);
+    if (!check.process) continue;
+    const parentIsKit = await parentIfProgram(
+      roots,
+      check.process,
+      target.uid,
+      rootlesskitPrograms,
+    );
+    if (!parentIsKit) candidates.push(check.process);
+  }
+  if (candidates.length <= 1) return candidates[0];
+  // Several rootlesskits (a user may run more than one): the one started for this runtime dir.
+  for (const candidate of candidates) {
+    if ((await environValue(roots, candidate.pid, "XDG_RUNTIME_DIR")) === target.runtimeDir)
+      return candidate;
+  }
+  return candidates[0];
+}
+
+/** --state-dir, else the directory the parent holds open (its lock), else the usual places. */
+async function findStateDir(
+  roots: HostRoots,
+  target: Target,
+  parent: ProcessInfo | undefined,
+): Promise<RootlessProcesses["stateDir"]> {
+  if (parent) {
+    const flag = flagValue(parent.argv, "--state-dir");
+    if (flag) return { path: flag, source: "flag" };
+    const fds = await listDir(procPath(roots, String(parent.pid), "fd"));
+    if (fds.ok) {
+      for (const fd of fds.names) {
+        const link = await readlink(procPath(roots, String(parent.pid), "fd", fd)).catch(() => "");
+        if (basename(link) === "lock" && link.startsWith("/"))
+          return { path: dirname(link), source: "open_fd" };
+      }
+    }
+  }
+  const usual = `${target.runtimeDir}/dockerd-rootless`;
+  if ((await statPath(rootPath(roots, usual))).ok) return { path: usual, source: "runtime_dir" };
+  if (parent) return undefined;
+  // Debian's docker.io passes no --state-dir: rootlesskit then lives in /tmp/rootlesskitNNN. With
+  // the parent gone, the newest such directory of the user is what a crash left behind.
+  const tmp = await listDir(rootPath(roots, "/tmp"));
+  if (!tmp.ok) return undefined;
+  let newest: { path: string; mtime: number } | undefined;
+  for (const name of tmp.names.filter((n) => /^rootlesskit\d+$/.test(n))) {
+    const info = await statPath(rootPath(roots, `/tmp/${name}`));
+    if (!info.ok || info.stats.uid !== target.uid || !info.stats.isDirectory()) continue;
+    if (!newest || info.stats.mtimeMs > newest.mtime)
+      newest = { path: `/tmp/${name}`, mtime: info.stats.mtimeMs };
+  }
+  return newest && { path: newest.path, source: "tmp_scan" };
+}
+
+/**
+ * docker.pid -> dockerd -> rootlesskit child -> rootlesskit parent -> state dir (ARCHITECTURE.md),
+ * and, when dockerd is down, rootlesskit found among the user's processes.
+ */
+export async function discoverRootless(
+  roots: HostRoots,
+  target: Target,
+): Promise<RootlessProcesses> {
+  const pidFile = await checkPidFile(
+    roots,
+    `${target.runtimeDir}/docker.pid`,
+    target.uid,
+    dockerdPrograms,
+  );
+  const dockerd = pidFile.process;
+  let child: ProcessInfo | undefined;
+  let parent: ProcessInfo | undefined;
+  if (dockerd) {
+    child = await parentIfProgram(roots, dockerd, target.uid, rootlesskitPrograms);
+    parent = child && (await parentIfProgram(roots, child, target.uid, rootlesskitPrograms));
+  }
+  parent ??= await findRootlesskitParent(roots, target);
+  if (parent && !child) {
+    const kids = (await childPids(roots, parent.pid)) ?? [];
+    for (const pid of kids) {
+      const check = await checkPid(roots, pid, target.uid, rootlesskitPrograms);
+      if (check.process) child = check.process;
+    }
+  }
+  const stateDir = await findStateDir(roots, target, parent);
+  return {
+    pidFile,
+    ...(dockerd && { dockerd }),
+    ...(child && { child }),
+    ...(parent && { parent }),
+    ...(stateDir && { stateDir }),
+  };
+}

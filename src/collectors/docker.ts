@@ -1,0 +1,115 @@
+import { readText } from "../host/files.js";
+import { procPath, rootPath } from "../host/paths.js";
+import { mountOf, parseMountinfo } from "../host/proc-files.js";
+import { parseJson, unixHttp } from "../host/unix-http.js";
+import type { Collector } from "./collector.js";
+import type { PidFileState } from "./discovery.js";
+import { checkPidFile, dockerdPrograms } from "./discovery.js";
+
+export interface DockerInfo {
+  readonly version?: string;
+  readonly storageDriver?: string;
+  readonly cgroupDriver?: string;
+  readonly cgroupVersion?: string;
+  readonly rootless: boolean;
+  readonly containers: {
+    readonly running: number;
+    readonly paused: number;
+    readonly stopped: number;
+  };
+  readonly dockerRootDir?: string;
+}
+
+export interface DockerFacts {
+  readonly dockerdUp: boolean;
+  readonly pidFile: PidFileState;
+  readonly dockerdPid?: number;
+  readonly socket: string;
+  readonly apiUp: boolean;
+  readonly apiError?: string;
+  readonly info?: DockerInfo;
+  readonly dataRoot?: { readonly path: string; readonly fsType: string };
+}
+
+const str = (value: unknown): string | undefined =>
+  typeof value === "string" && value !== "" ? value : undefined;
+const count = (value: unknown): number => (typeof value === "number" && value >= 0 ? value : 0);
+
+/** GET /info of the Docker Engine API; undefined unless it is an object. */
+export function parseDockerInfo(body: unknown): DockerInfo | undefined {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return undefined;
+  const info = body as Record<string, unknown>;
+  const security = Array.isArray(info["SecurityOptions"]) ? info["SecurityOptions"] : [];
+  const fields = {
+    version: str(info["ServerVersion"]),
+    storageDriver: str(info["Driver"]),
+    cgroupDriver: str(info["CgroupDriver"]),
+    cgroupVersion: str(info["CgroupVersion"]),
+    dockerRootDir: str(info["DockerRootDir"]),
+  };
+  return {
+    ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)),
+    rootless: security.some((option) => option === "name=rootless"),
+    containers: {
+      running: count(info["ContainersRunning"]),
+      paused: count(info["ContainersPaused"]),
+      stopped: count(info["ContainersStopped"]),
+    },
+  };
+}
+
+/** DOCKER_HOST when it names a unix socket (only for the exporter's own user), else the default. */
+export function dockerSocket(runtimeDir: string, dockerHost: string | undefined): string {
+  if (dockerHost?.startsWith("unix://")) return dockerHost.slice("unix://".length);
+  return `${runtimeDir}/docker.sock`;
+}
+
+export const dockerCollector: Collector<DockerFacts> = {
+  name: "docker",
+  description: "the rootless dockerd: pid file, API on docker.sock, info, containers, data root",
+  defaultEnabled: true,
+  defaultIntervalSeconds: 15,
+  async collect({ roots, target, env, note, rpcTimeoutMs, signal }) {
+    const self = process.getuid?.() === target.uid;
+    const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);
+    const path = rootPath(roots, socket);
+    const [pidFile, ping, infoResult] = await Promise.all([
+      checkPidFile(roots, `${target.runtimeDir}/docker.pid`, target.uid, dockerdPrograms),
+      unixHttp(path, "/_ping", { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 }),
+      unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal }),
+    ]);
+    if (pidFile.state !== "ok") note(`docker.pid: ${pidFile.detail}`);
+    const apiUp = ping.ok && ping.status === 200 && ping.body.trim() === "OK";
+    const apiError = apiUp
+      ? undefined
+      : ping.ok
+        ? `GET /_ping answered ${ping.status}`
+        : ping.detail;
+    if (apiError) note(`docker API: ${apiError}`);
+    const info =
+      infoResult.ok && infoResult.status === 200
+        ? parseDockerInfo(parseJson(infoResult.body))
+        : undefined;
+    let dataRoot: DockerFacts["dataRoot"];
+    if (info?.dockerRootDir) {
+      // The daemon's own mount namespace is where its data root lives.
+      const where =
+        pidFile.pid !== undefined && pidFile.state === "ok" ? String(pidFile.pid) : "self";
+      const mountinfo = await readText(procPath(roots, where, "mountinfo"));
+      const mount = mountinfo.ok
+        ? mountOf(parseMountinfo(mountinfo.text), info.dockerRootDir)
+        : undefined;
+      if (mount) dataRoot = { path: info.dockerRootDir, fsType: mount.fsType };
+    }
+    return {
+      dockerdUp: pidFile.state === "ok",
+      pidFile: pidFile.state,
+      ...(pidFile.pid !== undefined && pidFile.state === "ok" && { dockerdPid: pidFile.pid }),
+      socket,
+      apiUp,
+      ...(apiError && { apiError }),
+      ...(info && { info }),
+      ...(dataRoot && { dataRoot }),
+    };
+  },
+};

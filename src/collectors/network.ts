@@ -1,0 +1,135 @@
+import { readText } from "../host/files.js";
+import type { HostRoots } from "../host/paths.js";
+import { procPath } from "../host/paths.js";
+import type { InterfaceCounters } from "../host/proc-files.js";
+import { mappedIds, parseNetDev } from "../host/proc-files.js";
+import type { ProcessInfo } from "../host/proc.js";
+import { childPids, flagValue, programName, readProcess } from "../host/proc.js";
+import type { Collector } from "./collector.js";
+import { discoverRootless, userProcesses } from "./discovery.js";
+import { parseInfo, queryApi } from "./rootlesskit-api.js";
+
+/** rootlesskit's network drivers that run as a process of their own (rootlesskit docs/network.md). */
+export const networkDrivers = [
+  "gvisor-tap-vsock",
+  "lxc-user-nic",
+  "pasta",
+  "slirp4netns",
+  "vpnkit",
+] as const;
+
+export interface NetworkFacts {
+  /** The driver rootlesskit reports, else the one found running; absent without rootlesskit. */
+  readonly driver?: string;
+  readonly driverProcess?: {
+    readonly pid: number;
+    readonly cpuSeconds: number;
+    readonly rssBytes?: number;
+  };
+  /** Whether the driver's process is alive; absent for drivers without a process (host, none). */
+  readonly driverUp?: boolean;
+  readonly mtu?: number;
+  readonly childPid?: number;
+  readonly interfaces?: readonly InterfaceCounters[];
+  readonly mappedIds?: { readonly uid?: number; readonly gid?: number };
+}
+
+/** pasta is passt under another name; its exe is passt, its argv[0] pasta. */
+function driverName(info: ProcessInfo): string | undefined {
+  const names = [programName(info), info.stat.comm, (info.argv[0] ?? "").split("/").pop() ?? ""];
+  if (names.includes("pasta") || names.includes("passt")) return "pasta";
+  return networkDrivers.find((d) => names.includes(d));
+}
+
+/** Among rootlesskit's children; pasta daemonises, so also the user's processes naming the child. */
+async function findDriver(
+  roots: HostRoots,
+  uid: number,
+  parentPid: number,
+  childPid: number | undefined,
+): Promise<ProcessInfo | undefined> {
+  for (const pid of (await childPids(roots, parentPid)) ?? []) {
+    const info = await readProcess(roots, pid);
+    if (info && driverName(info)) return info;
+  }
+  if (childPid === undefined) return undefined;
+  const netns = `/proc/${childPid}/ns/net`;
+  for (const pid of await userProcesses(roots, uid)) {
+    const info = await readProcess(roots, pid);
+    if (!info || driverName(info) !== "pasta") continue;
+    if (
+      info.argv.some(
+        (arg) => arg === String(childPid) || arg === netns || arg.endsWith(`=${netns}`),
+      )
+    )
+      return info;
+  }
+  return undefined;
+}
+
+function parseMtu(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d{1,6}$/.test(value) ? Number(value) : undefined;
+}
+
+export const networkCollector: Collector<NetworkFacts> = {
+  name: "network",
+  description:
+    "rootlesskit's network driver process, MTU, and the child namespace's interface counters",
+  defaultEnabled: true,
+  defaultIntervalSeconds: 15,
+  async collect({ roots, target, note, rpcTimeoutMs, signal }) {
+    const found = await discoverRootless(roots, target);
+    const parent = found.parent;
+    if (!parent) {
+      note("rootlesskit is not running: no network to watch");
+      return {};
+    }
+    const answer = found.stateDir
+      ? await queryApi(roots, found.stateDir.path, "/v1/info", parseInfo, {
+          timeoutMs: rpcTimeoutMs,
+          signal,
+        })
+      : undefined;
+    const info = answer?.ok ? answer.value : undefined;
+    const childPid = info?.childPid ?? found.child?.pid;
+    const driverProcess = await findDriver(roots, target.uid, parent.pid, childPid);
+    const driver = info?.networkDriver?.driver ?? (driverProcess && driverName(driverProcess));
+    const needsProcess =
+      driver !== undefined && (networkDrivers as readonly string[]).includes(driver);
+    const mtu =
+      parseMtu(driverProcess && flagValue(driverProcess.argv, "--mtu", "-m")) ??
+      parseMtu(flagValue(parent.argv, "--mtu"));
+
+    let interfaces: InterfaceCounters[] | undefined;
+    let ids: NetworkFacts["mappedIds"];
+    if (childPid !== undefined) {
+      const [netDev, uidMap, gidMap] = await Promise.all(
+        ["net/dev", "uid_map", "gid_map"].map((file) =>
+          readText(procPath(roots, String(childPid), file)),
+        ),
+      );
+      if (netDev?.ok) interfaces = parseNetDev(netDev.text);
+      else note(`/proc/${childPid}/net/dev is unreadable`);
+      const uid = uidMap?.ok ? mappedIds(uidMap.text) : undefined;
+      const gid = gidMap?.ok ? mappedIds(gidMap.text) : undefined;
+      ids = { ...(uid !== undefined && { uid }), ...(gid !== undefined && { gid }) };
+    }
+    return {
+      ...(driver && { driver }),
+      ...(driverProcess && {
+        driverProcess: {
+          pid: driverProcess.pid,
+          cpuSeconds: driverProcess.stat.cpuSeconds,
+          ...(driverProcess.status.rssBytes !== undefined && {
+            rssBytes: driverProcess.status.rssBytes,
+          }),
+        },
+      }),
+      ...(needsProcess && { driverUp: driverProcess !== undefined }),
+      ...(mtu !== undefined && { mtu }),
+      ...(childPid !== undefined && { childPid }),
+      ...(interfaces && { interfaces }),
+      ...(ids && { mappedIds: ids }),
+    };
+  },
+};

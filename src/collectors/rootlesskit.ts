@@ -1,0 +1,107 @@
+import { readText, statPath } from "../host/files.js";
+import { procPath, rootPath } from "../host/paths.js";
+import type { FileLock } from "../host/proc.js";
+import { bootTime, clockTicksPerSecond, parseLocks } from "../host/proc.js";
+import type { Collector } from "./collector.js";
+import type { PidFileState, StateDirSource } from "./discovery.js";
+import { checkPidFile, discoverRootless, rootlesskitPrograms } from "./discovery.js";
+import type { PortForward, RootlesskitInfo } from "./rootlesskit-api.js";
+import { parseInfo, parsePorts, queryApi } from "./rootlesskit-api.js";
+
+export interface RootlesskitFacts {
+  readonly up: boolean;
+  readonly dockerPidFile: PidFileState;
+  readonly parentPid?: number;
+  readonly childPid?: number;
+  readonly startTimeSeconds?: number;
+  readonly stateDir?: { readonly path: string; readonly source: StateDirSource };
+  readonly apiUp: boolean;
+  readonly apiError?: string;
+  readonly info?: RootlesskitInfo;
+  readonly ports?: readonly PortForward[];
+  /** Absent when no state dir was found to judge. */
+  readonly stateDirStale?: boolean;
+  readonly staleReason?: string;
+}
+
+/** Is the state dir's lock held by a live process? Undefined when it cannot be told. */
+async function lockHolder(
+  path: string,
+  locks: readonly FileLock[] | undefined,
+  exists: (pid: number) => Promise<boolean>,
+) {
+  const lock = await statPath(path);
+  if (!lock.ok || !locks) return undefined;
+  // /proc/locks prints MAJOR:MINOR in hex; st_dev is the kernel's new_encode_dev() of them.
+  const dev = lock.stats.dev;
+  const major = (dev >>> 8) & 0xfff;
+  const minor = (dev & 0xff) | ((dev >>> 12) & 0xfff00);
+  const device = `${major.toString(16).padStart(2, "0")}:${minor.toString(16).padStart(2, "0")}`;
+  const holders = locks.filter(
+    (l) => l.inode === lock.stats.ino && l.device === device && l.pid > 0,
+  );
+  for (const holder of holders) if (await exists(holder.pid)) return true;
+  return false;
+}
+
+export const rootlesskitCollector: Collector<RootlesskitFacts> = {
+  name: "rootlesskit",
+  description: "the rootlesskit process, its state dir and its REST API (api.sock)",
+  defaultEnabled: true,
+  defaultIntervalSeconds: 15,
+  async collect({ roots, target, note, rpcTimeoutMs, signal }) {
+    const found = await discoverRootless(roots, target);
+    if (found.pidFile.state !== "ok") note(`docker.pid: ${found.pidFile.detail}`);
+    const parent = found.parent;
+    const btime = parent ? await bootTime(roots) : undefined;
+    const base = {
+      up: parent !== undefined,
+      dockerPidFile: found.pidFile.state,
+      ...(parent && { parentPid: parent.pid }),
+      ...(found.child && { childPid: found.child.pid }),
+      ...(parent &&
+        btime !== undefined && {
+          startTimeSeconds: btime + parent.stat.startTicks / clockTicksPerSecond,
+        }),
+      ...(found.stateDir && { stateDir: found.stateDir }),
+    };
+    if (!found.stateDir) {
+      note("no rootlesskit state dir found");
+      return { ...base, apiUp: false };
+    }
+    const dir = found.stateDir.path;
+    const options = { timeoutMs: rpcTimeoutMs, signal };
+    const [infoAnswer, portsAnswer, childPid, locksText] = await Promise.all([
+      queryApi(roots, dir, "/v1/info", parseInfo, options),
+      queryApi(roots, dir, "/v1/ports", parsePorts, options),
+      checkPidFile(roots, `${dir}/child_pid`, target.uid, rootlesskitPrograms),
+      readText(procPath(roots, "locks")),
+    ]);
+    const info = infoAnswer.ok ? infoAnswer.value : undefined;
+    const ports = portsAnswer.ok ? portsAnswer.value : undefined;
+    const apiError = infoAnswer.ok ? undefined : infoAnswer.error;
+    if (apiError) note(`rootlesskit API: ${apiError}`);
+
+    const locks = locksText.ok ? parseLocks(locksText.text) : undefined;
+    const alive = async (pid: number) => (await statPath(procPath(roots, String(pid)))).ok;
+    const held = await lockHolder(rootPath(roots, `${dir}/lock`), locks, alive);
+    const childDead = ["dead", "foreign_owner", "unexpected_program", "garbage"].includes(
+      childPid.state,
+    );
+    const stale = childDead || held === false;
+    const staleReason = childDead
+      ? `child_pid: ${childPid.detail}`
+      : held === false
+        ? `${dir}/lock is held by no live process`
+        : undefined;
+    return {
+      ...base,
+      apiUp: info !== undefined,
+      ...(apiError && { apiError }),
+      ...(info && { info }),
+      ...(ports && { ports }),
+      ...(childPid.state !== "missing" || held !== undefined ? { stateDirStale: stale } : {}),
+      ...(staleReason && { staleReason }),
+    };
+  },
+};

@@ -1,0 +1,126 @@
+import type { DbusFacts } from "../collectors/dbus.js";
+import { unitStates } from "../collectors/dbus.js";
+import type { DockerFacts } from "../collectors/docker.js";
+import type { NetworkFacts } from "../collectors/network.js";
+import type { RootlesskitFacts } from "../collectors/rootlesskit.js";
+import type { MetricKey } from "./catalogue.js";
+import { bool } from "./sample-set.js";
+import type { SampleSet } from "./sample-set.js";
+
+/** Series of the live daemon collectors: rootlesskit, docker, network, dbus. */
+
+export function addRootlesskit(out: SampleSet, user: string, facts: RootlesskitFacts): void {
+  out.add("rootlesskitUp", { user }, bool(facts.up));
+  out.add("rootlesskitApiUp", { user }, bool(facts.apiUp));
+  const info = facts.info;
+  if (info) {
+    out.add(
+      "rootlesskitInfo",
+      {
+        user,
+        version: info.version ?? "",
+        api_version: info.apiVersion ?? "",
+        network_driver: info.networkDriver?.driver ?? "",
+        port_driver: info.portDriver?.driver ?? "",
+        state_dir: info.stateDir ?? facts.stateDir?.path ?? "",
+      },
+      1,
+    );
+  }
+  if (facts.startTimeSeconds !== undefined)
+    out.add("rootlesskitStartTime", { user }, facts.startTimeSeconds);
+  if (facts.stateDirStale !== undefined)
+    out.add("rootlesskitStateDirStale", { user }, bool(facts.stateDirStale));
+  if (facts.ports) {
+    // tcp and udp are always reported, so "no forwards" reads 0 rather than nothing.
+    const byProto = new Map<string, number>([
+      ["tcp", 0],
+      ["udp", 0],
+    ]);
+    for (const port of facts.ports) byProto.set(port.proto, (byProto.get(port.proto) ?? 0) + 1);
+    for (const proto of [...byProto.keys()].sort()) {
+      out.add("rootlesskitPorts", { user, proto }, byProto.get(proto) ?? 0);
+    }
+  }
+}
+
+export function addDocker(out: SampleSet, user: string, facts: DockerFacts): void {
+  out.add("dockerdUp", { user }, bool(facts.dockerdUp));
+  out.add("dockerApiUp", { user }, bool(facts.apiUp));
+  const info = facts.info;
+  if (info) {
+    out.add(
+      "dockerInfo",
+      {
+        user,
+        version: info.version ?? "",
+        storage_driver: info.storageDriver ?? "",
+        cgroup_driver: info.cgroupDriver ?? "",
+        cgroup_version: info.cgroupVersion ?? "",
+        rootless: String(info.rootless),
+      },
+      1,
+    );
+    for (const state of ["running", "paused", "stopped"] as const) {
+      out.add("dockerContainers", { user, state }, info.containers[state]);
+    }
+  }
+  if (facts.dataRoot) {
+    out.add(
+      "dockerDataRootFilesystem",
+      { user, path: facts.dataRoot.path, fstype: facts.dataRoot.fsType },
+      1,
+    );
+  }
+}
+
+const interfaceCounters: readonly [
+  MetricKey,
+  keyof NonNullable<NetworkFacts["interfaces"]>[number],
+][] = [
+  ["networkReceiveBytes", "receiveBytes"],
+  ["networkTransmitBytes", "transmitBytes"],
+  ["networkReceivePackets", "receivePackets"],
+  ["networkTransmitPackets", "transmitPackets"],
+  ["networkReceiveDrop", "receiveDrop"],
+  ["networkTransmitDrop", "transmitDrop"],
+  ["networkReceiveErrs", "receiveErrs"],
+  ["networkTransmitErrs", "transmitErrs"],
+];
+
+export function addNetwork(out: SampleSet, user: string, facts: NetworkFacts): void {
+  const driver = facts.driver;
+  if (driver !== undefined && facts.driverUp !== undefined)
+    out.add("networkDriverUp", { user, driver }, bool(facts.driverUp));
+  if (driver !== undefined && facts.driverProcess) {
+    out.add("networkDriverCpu", { user, driver }, facts.driverProcess.cpuSeconds);
+    if (facts.driverProcess.rssBytes !== undefined)
+      out.add("networkDriverRss", { user, driver }, facts.driverProcess.rssBytes);
+  }
+  if (facts.mtu !== undefined) out.add("networkMtu", { user }, facts.mtu);
+  for (const [metric, field] of interfaceCounters) {
+    for (const counters of facts.interfaces ?? []) {
+      const value = counters[field];
+      if (typeof value === "number") out.add(metric, { user, device: counters.device }, value);
+    }
+  }
+  for (const kind of ["uid", "gid"] as const) {
+    const ids = facts.mappedIds?.[kind];
+    if (ids !== undefined) out.add("userNamespaceMappedIds", { user, kind }, ids);
+  }
+}
+
+export function addDbus(out: SampleSet, user: string, facts: DbusFacts): void {
+  out.add("dbusUserBusUp", { user }, bool(facts.busUp));
+  if (facts.pingSeconds !== undefined) out.add("dbusUserBusPing", { user }, facts.pingSeconds);
+  for (const unit of facts.units ?? []) {
+    if (unit.activeState === undefined) continue;
+    for (const state of unitStates) {
+      out.add(
+        "systemdUserUnitState",
+        { user, unit: unit.unit, state },
+        bool(unit.activeState === state),
+      );
+    }
+  }
+}

@@ -1,0 +1,173 @@
+import type { MessageBus } from "dbus-next";
+import { DBusError, Message, sessionBus } from "dbus-next";
+
+export interface DbusCall {
+  readonly destination: string;
+  readonly path: string;
+  readonly interface: string;
+  readonly member: string;
+  readonly signature?: string;
+  readonly body?: readonly unknown[];
+}
+
+/** A failed call: `name` is the D-Bus error name, or one of ours for timeouts and lost buses. */
+export class DbusCallError extends Error {
+  constructor(
+    override readonly name: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const timeoutError = "rootless_exporter.Timeout";
+export const disconnectedError = "rootless_exporter.Disconnected";
+
+interface Pending {
+  readonly reject: (err: DbusCallError) => void;
+}
+
+/** The private parts of dbus-next 0.10.2 that a safe client needs; checked before use. */
+interface BusInternals {
+  _connection?: { on?: (event: string, listener: () => void) => void };
+  _methodReturnHandlers?: Record<number, unknown>;
+}
+
+/**
+ * One connection to one bus, made safe: dbus-next 0.10.2 has no call timeout, never rejects pending
+ * calls when the socket closes, and crashes the process on an unhandled "error" event. Every call
+ * here is bounded by a timeout, a lost connection rejects what is pending and is rebuilt on the
+ * next call, and errors never escape as events.
+ */
+export class DbusClient {
+  private bus: MessageBus | undefined;
+  private ready: Promise<MessageBus> | undefined;
+  private readonly pending = new Set<Pending>();
+
+  constructor(readonly address: string) {}
+
+  async call(call: DbusCall, timeoutMs: number, signal?: AbortSignal): Promise<unknown[]> {
+    const started = Date.now();
+    const bus = await this.withTimeout(
+      this.connect(),
+      timeoutMs,
+      signal,
+      `connecting to ${this.address}`,
+    );
+    const message = new Message({
+      destination: call.destination,
+      path: call.path,
+      interface: call.interface,
+      member: call.member,
+      signature: call.signature ?? "",
+      body: [...(call.body ?? [])],
+    });
+    const left = Math.max(1, timeoutMs - (Date.now() - started));
+    const reply = bus.call(message).then(
+      (msg) => (msg?.body ?? []) as unknown[],
+      (err: unknown) => {
+        if (err instanceof DBusError) throw new DbusCallError(err.type, err.text || err.type);
+        throw new DbusCallError("rootless_exporter.Error", String(err));
+      },
+    );
+    try {
+      return await this.withTimeout(
+        reply,
+        left,
+        signal,
+        `${call.interface}.${call.member} on ${call.destination}`,
+      );
+    } catch (err) {
+      // dbus-next keeps a handler per unanswered call forever: drop ours.
+      const handlers = (bus as unknown as BusInternals)._methodReturnHandlers;
+      if (
+        err instanceof DbusCallError &&
+        err.name === timeoutError &&
+        handlers &&
+        message.serial !== null
+      ) {
+        delete handlers[message.serial];
+      }
+      throw err;
+    }
+  }
+
+  /** Closes the connection and rejects what is pending. */
+  close(): void {
+    this.drop(new DbusCallError(disconnectedError, "client closed"));
+  }
+
+  private connect(): Promise<MessageBus> {
+    this.ready ??= new Promise<MessageBus>((resolve, reject) => {
+      const bus = sessionBus({ busAddress: this.address });
+      this.bus = bus;
+      const lost = (why: string): void => {
+        if (this.bus !== bus) return;
+        const error = new DbusCallError(disconnectedError, `${this.address}: ${why}`);
+        this.drop(error);
+        reject(error);
+      };
+      bus.on("error", (err: unknown) => lost(err instanceof Error ? err.message : String(err)));
+      (bus as unknown as BusInternals)._connection?.on?.("end", () => lost("connection closed"));
+      bus.on("connect", () => resolve(bus));
+    });
+    // A rejected connect must not be left unhandled when nobody awaits it any more.
+    this.ready.catch(() => undefined);
+    return this.ready;
+  }
+
+  private drop(error: DbusCallError): void {
+    const bus = this.bus;
+    this.bus = undefined;
+    this.ready = undefined;
+    for (const pending of [...this.pending]) pending.reject(error);
+    this.pending.clear();
+    if (bus) {
+      try {
+        bus.disconnect();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  private withTimeout<T>(
+    work: Promise<T>,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    what: string,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry: Pending = { reject: (err) => settle(() => reject(err)) };
+      const timer = setTimeout(
+        () =>
+          settle(() =>
+            reject(new DbusCallError(timeoutError, `${what}: no answer within ${timeoutMs} ms`)),
+          ),
+        timeoutMs,
+      );
+      const onAbort = (): void =>
+        settle(() => reject(new DbusCallError(timeoutError, `${what}: aborted`)));
+      let done = false;
+      const settle = (fn: () => void): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        this.pending.delete(entry);
+        fn();
+      };
+      this.pending.add(entry);
+      signal?.addEventListener("abort", onAbort);
+      work.then(
+        (value) => settle(() => resolve(value)),
+        (err: unknown) => settle(() => reject(err)),
+      );
+    });
+  }
+}
+
+/** "unix:path=/run/user/1000/bus" for a socket path. */
+export function unixAddress(path: string): string {
+  return `unix:path=${path}`;
+}

@@ -1,0 +1,179 @@
+import { readlink } from "node:fs/promises";
+import { listDir, readText } from "./files.js";
+import type { HostRoots } from "./paths.js";
+import { procPath } from "./paths.js";
+
+/** USER_HZ: the unit of /proc/PID/stat times, 100 on every Linux architecture Docker runs on. */
+export const clockTicksPerSecond = 100;
+
+export interface ProcStat {
+  readonly pid: number;
+  readonly comm: string;
+  readonly state: string;
+  readonly ppid: number;
+  /** utime + stime, in seconds. */
+  readonly cpuSeconds: number;
+  /** Start time in clock ticks after boot. */
+  readonly startTicks: number;
+}
+
+/**
+ * proc(5) /proc/PID/stat. The comm field is in parentheses and may itself hold spaces and
+ * parentheses, so fields are counted from the last ")".
+ */
+export function parseProcStat(text: string): ProcStat | undefined {
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  if (open <= 0 || close < open) return undefined;
+  const pid = Number(text.slice(0, open).trim());
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
+  // rest[0] is field 3 (state); utime, stime, starttime are fields 14, 15, 22.
+  const [state, ppid, utime, stime, start] = [rest[0], rest[1], rest[11], rest[12], rest[19]];
+  const numbers = [ppid, utime, stime, start].map((f) =>
+    f !== undefined && /^\d+$/.test(f) ? Number(f) : NaN,
+  );
+  if (!Number.isInteger(pid) || pid <= 0 || state === undefined || numbers.some(Number.isNaN))
+    return undefined;
+  const [ppidN = 0, utimeN = 0, stimeN = 0, startN = 0] = numbers;
+  return {
+    pid,
+    comm: text.slice(open + 1, close),
+    state,
+    ppid: ppidN,
+    cpuSeconds: (utimeN + stimeN) / clockTicksPerSecond,
+    startTicks: startN,
+  };
+}
+
+export interface ProcStatus {
+  /** Real, effective, saved and filesystem uid. */
+  readonly uids: readonly number[];
+  readonly rssBytes?: number;
+  /** The pid in each pid namespace, outermost first. */
+  readonly nspids: readonly number[];
+}
+
+export function parseProcStatus(text: string): ProcStatus | undefined {
+  const fields = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
+  }
+  const numbers = (key: string): number[] =>
+    (fields.get(key) ?? "")
+      .split(/\s+/)
+      .filter((f) => /^\d+$/.test(f))
+      .map(Number);
+  const uids = numbers("Uid");
+  if (uids.length === 0) return undefined;
+  const rss = /^(\d+) kB$/.exec(fields.get("VmRSS") ?? "");
+  return { uids, nspids: numbers("NSpid"), ...(rss && { rssBytes: Number(rss[1]) * 1024 }) };
+}
+
+/** NUL-separated argv of /proc/PID/cmdline. */
+export function parseCmdline(text: string): string[] {
+  const args = text.split("\0");
+  if (args.at(-1) === "") args.pop();
+  return args;
+}
+
+/** The value of a long flag in an argv: `--name=value` or `--name value` (also `-n value`). */
+export function flagValue(argv: readonly string[], ...names: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    for (const name of names) {
+      if (arg === name) return argv[i + 1];
+      if (arg.startsWith(`${name}=`)) return arg.slice(name.length + 1);
+    }
+  }
+  return undefined;
+}
+
+export interface ProcessInfo {
+  readonly pid: number;
+  readonly stat: ProcStat;
+  readonly status: ProcStatus;
+  readonly argv: readonly string[];
+  /** The target of /proc/PID/exe, when readable (same user or root). */
+  readonly exe?: string;
+}
+
+/** Everything about one process, or undefined when it is gone or unreadable. */
+export async function readProcess(roots: HostRoots, pid: number): Promise<ProcessInfo | undefined> {
+  const dir = String(pid);
+  const [statText, statusText, cmdline, exe] = await Promise.all([
+    readText(procPath(roots, dir, "stat")),
+    readText(procPath(roots, dir, "status")),
+    readText(procPath(roots, dir, "cmdline")),
+    readlink(procPath(roots, dir, "exe")).catch(() => undefined),
+  ]);
+  if (!statText.ok || !statusText.ok) return undefined;
+  const stat = parseProcStat(statText.text);
+  const status = parseProcStatus(statusText.text);
+  if (!stat || !status) return undefined;
+  // A zombie has no exe and no cmdline; it is not a live daemon.
+  if (stat.state === "Z" || stat.state === "X") return undefined;
+  const argv = cmdline.ok ? parseCmdline(cmdline.text) : [];
+  return {
+    pid,
+    stat,
+    status,
+    argv,
+    ...(exe !== undefined && { exe: exe.replace(/ \(deleted\)$/, "") }),
+  };
+}
+
+/** The program's base name: from exe when readable, else argv[0], else comm. */
+export function programName(info: ProcessInfo): string {
+  const path = info.exe ?? info.argv[0] ?? info.stat.comm;
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+export async function listPids(roots: HostRoots): Promise<number[]> {
+  const result = await listDir(procPath(roots));
+  return result.ok ? result.names.filter((n) => /^\d+$/.test(n)).map(Number) : [];
+}
+
+/** Children of every thread of pid (a Go program forks from any of its threads). */
+export async function childPids(roots: HostRoots, pid: number): Promise<number[] | undefined> {
+  const tasks = await listDir(procPath(roots, String(pid), "task"));
+  if (!tasks.ok) return undefined;
+  const lists = await Promise.all(
+    tasks.names.map((tid) => readText(procPath(roots, String(pid), "task", tid, "children"))),
+  );
+  if (lists.every((l) => !l.ok)) return undefined;
+  const children = new Set<number>();
+  for (const list of lists) {
+    if (!list.ok) continue;
+    for (const field of list.text.split(/\s+/))
+      if (/^\d+$/.test(field)) children.add(Number(field));
+  }
+  return [...children];
+}
+
+/** Boot time (btime of /proc/stat), to turn start ticks into Unix time. */
+export async function bootTime(roots: HostRoots): Promise<number | undefined> {
+  const stat = await readText(procPath(roots, "stat"));
+  const match = stat.ok ? /^btime (\d+)$/m.exec(stat.text) : null;
+  return match ? Number(match[1]) : undefined;
+}
+
+export interface FileLock {
+  readonly pid: number;
+  readonly device: string;
+  readonly inode: number;
+}
+
+/** /proc/locks: "1: FLOCK ADVISORY WRITE 7765 fe:00:2154997 0 EOF". */
+export function parseLocks(text: string): FileLock[] {
+  const locks: FileLock[] = [];
+  for (const line of text.split("\n")) {
+    const match = /^\d+:\s+\S+\s+\S+\s+\S+\s+(-?\d+)\s+([0-9a-f]+:[0-9a-f]+):(\d+)\s/.exec(line);
+    if (match)
+      locks.push({ pid: Number(match[1]), device: match[2] ?? "", inode: Number(match[3]) });
+  }
+  return locks;
+}
