@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, chownSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { collectors } from "../src/collectors/registry.js";
 import type { RunningDaemon } from "./helpers/daemon.js";
 import { startDaemon, valueOf, waitForMetrics } from "./helpers/daemon.js";
 
@@ -44,7 +45,7 @@ describe.skipIf(!canRun)("the daemon as an unprivileged user on this host", () =
     });
     body = await waitForMetrics(
       daemon,
-      (b) => (b.match(/^rootless_collector_success\{/gm) ?? []).length === 4,
+      (b) => (b.match(/^rootless_collector_success\{/gm) ?? []).length === collectors.length,
     );
   });
 
@@ -57,7 +58,7 @@ describe.skipIf(!canRun)("the daemon as an unprivileged user on this host", () =
     expect(body).toContain(
       `rootless_target_info{user="${name}",uid="${uid}",runtime_dir="${runtimeDir}"} 1`,
     );
-    for (const collector of ["cgroup", "kernel", "linger", "subid"]) {
+    for (const { name: collector } of collectors) {
       expect(valueOf(body, `rootless_collector_success{collector="${collector}"}`)).toBe(1);
     }
   });

@@ -28,10 +28,15 @@ describe("parseCommandLine", () => {
     expect(config.timeoutMs).toBe(10_000);
     expect(config.roots).toEqual({ procfs: "/proc", sysfs: "/sys", rootfs: "/" });
     expect(config.logLevel).toBe("info");
+    expect(config.rpcTimeoutMs).toBe(2000);
     expect(config.collectors.map((c) => [c.name, c.enabled, c.intervalSeconds])).toEqual([
       ["cgroup", true, 15],
+      ["dbus", true, 15],
+      ["docker", true, 15],
       ["kernel", true, 15],
       ["linger", true, 15],
+      ["network", true, 15],
+      ["rootlesskit", true, 15],
       ["subid", true, 15],
     ]);
   });
@@ -60,6 +65,19 @@ describe("parseCommandLine", () => {
     [["--no-collector.subid=true"], /^--no-collector\.subid takes no value/],
   ])("%j is refused", (argv, message) => expect(usageError(argv)).toMatch(message));
 
+  it("takes collector-declared options and validates them", () => {
+    const config = serve(["--collector.dbus.units=docker.service,containerd.service"]);
+    expect(config.collectorOptions).toEqual({
+      "collector.dbus.units": "docker.service,containerd.service",
+    });
+    expect(usageError(["--collector.dbus.units=docker;rm"])).toMatch(
+      /^--collector\.dbus\.units: expected unit names/,
+    );
+    expect(usageError(["--collect.rpc-timeout=0s"])).toMatch(
+      /^--collect\.rpc-timeout: expected a positive duration/,
+    );
+  });
+
   it("turns collectors on and off, and disable-defaults keeps only the named ones", () => {
     const off = serve(["--no-collector.subid"]).collectors.find((c) => c.name === "subid");
     expect(off?.enabled).toBe(false);
@@ -70,7 +88,7 @@ describe("parseCommandLine", () => {
   it("sets intervals globally and per collector", () => {
     const config = serve(["--collect.interval=30s", "--collector.kernel.interval", "5m"]);
     const intervals = Object.fromEntries(config.collectors.map((c) => [c.name, c.intervalSeconds]));
-    expect(intervals).toEqual({ cgroup: 30, kernel: 300, linger: 30, subid: 30 });
+    expect(intervals).toMatchObject({ cgroup: 30, kernel: 300, linger: 30, subid: 30, docker: 30 });
   });
 
   it("reads ROOTLESS_EXPORTER_* variables, and flags win over them", () => {
