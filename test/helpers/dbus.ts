@@ -1,0 +1,139 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { join } from "node:path";
+import type { MessageBus } from "dbus-next";
+import { DBusError, interface as dbusInterface, sessionBus } from "dbus-next";
+
+/** A private dbus-daemon listening on a socket in `dir`, for tests. */
+export interface PrivateBus {
+  readonly address: string;
+  readonly socket: string;
+  readonly child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startPrivateBus(dir: string, name: string): Promise<PrivateBus> {
+  const socket = join(dir, `${name}.sock`);
+  const config = join(dir, `${name}.conf`);
+  writeFileSync(
+    config,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=${socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+`,
+  );
+  const child = spawn("dbus-daemon", [`--config-file=${config}`, "--nofork", "--nopidfile"], {
+    stdio: "ignore",
+  });
+  for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!existsSync(socket)) throw new Error(`dbus-daemon did not create ${socket}`);
+  return {
+    address: `unix:path=${socket}`,
+    socket,
+    child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+const { Interface } = dbusInterface;
+
+/** org.freedesktop.login1 with users whose Linger the test sets; unknown uids get NoSuchUser. */
+export class Login1Double {
+  readonly linger = new Map<number, boolean>();
+  /** When set, GetUser never answers (a hung logind). */
+  hang = false;
+  private bus: MessageBus | undefined;
+
+  async serve(address: string): Promise<void> {
+    const bus = sessionBus({ busAddress: address });
+    bus.on("error", () => undefined);
+    this.bus = bus;
+    const double = this;
+    class Manager extends Interface {
+      GetUser(uid: number): Promise<string> | string {
+        if (double.hang) return new Promise(() => undefined);
+        if (!double.linger.has(uid))
+          throw new DBusError("org.freedesktop.login1.NoSuchUser", `No user ${uid} known`);
+        return `/org/freedesktop/login1/user/_${uid}`;
+      }
+    }
+    Manager.configureMembers({ methods: { GetUser: { inSignature: "u", outSignature: "o" } } });
+    class User extends Interface {
+      constructor(private readonly uid: number) {
+        super("org.freedesktop.login1.User");
+      }
+      get Linger(): boolean {
+        return double.linger.get(this.uid) ?? false;
+      }
+    }
+    User.configureMembers({ properties: { Linger: { signature: "b", access: "read" } } });
+    await bus.requestName("org.freedesktop.login1", 0);
+    bus.export("/org/freedesktop/login1", new Manager("org.freedesktop.login1.Manager"));
+    for (const uid of new Set([0, 1000, 1001, 1002, process.getuid?.() ?? 0])) {
+      bus.export(`/org/freedesktop/login1/user/_${uid}`, new User(uid));
+    }
+  }
+
+  stop(): void {
+    this.bus?.disconnect();
+  }
+}
+
+/** org.freedesktop.systemd1 with units whose ActiveState the test sets. */
+export class Systemd1Double {
+  readonly states = new Map<string, string>();
+  private bus: MessageBus | undefined;
+
+  async serve(address: string): Promise<void> {
+    const bus = sessionBus({ busAddress: address });
+    bus.on("error", () => undefined);
+    this.bus = bus;
+    const double = this;
+    const pathOf = (unit: string) =>
+      `/org/freedesktop/systemd1/unit/${unit.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16)}`)}`;
+    const exported = new Set<string>();
+    class Unit extends Interface {
+      constructor(private readonly unit: string) {
+        super("org.freedesktop.systemd1.Unit");
+      }
+      get ActiveState(): string {
+        return double.states.get(this.unit) ?? "inactive";
+      }
+    }
+    Unit.configureMembers({ properties: { ActiveState: { signature: "s", access: "read" } } });
+    class Manager extends Interface {
+      LoadUnit(unit: string): string {
+        const path = pathOf(unit);
+        if (!exported.has(path)) {
+          bus.export(path, new Unit(unit));
+          exported.add(path);
+        }
+        return path;
+      }
+    }
+    Manager.configureMembers({ methods: { LoadUnit: { inSignature: "s", outSignature: "o" } } });
+    await bus.requestName("org.freedesktop.systemd1", 0);
+    bus.export("/org/freedesktop/systemd1", new Manager("org.freedesktop.systemd1.Manager"));
+  }
+
+  stop(): void {
+    this.bus?.disconnect();
+  }
+}

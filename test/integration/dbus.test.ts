@@ -1,0 +1,215 @@
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { CollectorContext } from "../../src/collectors/collector.js";
+import { dbusCollector } from "../../src/collectors/dbus.js";
+import { lingerCollector } from "../../src/collectors/linger.js";
+import { DbusCallError, DbusClient } from "../../src/host/dbus.js";
+import type { Target } from "../../src/host/target.js";
+import type { PrivateBus } from "../helpers/dbus.js";
+import { Login1Double, startPrivateBus, Systemd1Double } from "../helpers/dbus.js";
+
+// Real dbus-daemon instances with dbus-next test doubles of logind and the systemd user manager:
+// the exporter's own client code talks real D-Bus.
+const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-dbus-"));
+const uid = process.getuid?.() ?? 0;
+const target: Target = {
+  name: "alice",
+  uid,
+  gid: uid,
+  home: "/home/alice",
+  groups: [],
+  runtimeDir: join(dir, "run"),
+};
+const rootfs = join(dir, "root");
+mkdirSync(join(rootfs, "var/lib/systemd/linger"), { recursive: true });
+mkdirSync(target.runtimeDir, { recursive: true });
+
+function context(env: Record<string, string>, rpcTimeoutMs = 300): CollectorContext {
+  return {
+    roots: { procfs: "/proc", sysfs: "/sys", rootfs },
+    target,
+    signal: new AbortController().signal,
+    note: () => undefined,
+    env,
+    rpcTimeoutMs,
+    option: (name) => dbusCollector.options?.find((o) => o.name === name)?.defaultValue ?? "",
+  };
+}
+
+const ping = {
+  destination: "org.freedesktop.DBus",
+  path: "/org/freedesktop/DBus",
+  interface: "org.freedesktop.DBus.Peer",
+  member: "Ping",
+};
+
+describe("DbusClient on a real dbus-daemon", () => {
+  let bus: PrivateBus;
+  let client: DbusClient;
+  beforeAll(async () => {
+    bus = await startPrivateBus(dir, "client");
+    client = new DbusClient(bus.address);
+  });
+  afterAll(async () => {
+    client.close();
+    await bus.stop();
+  });
+
+  it("pings the bus and reuses the connection", async () => {
+    expect(await client.call(ping, 1000)).toEqual([]);
+    expect(await client.call(ping, 1000)).toEqual([]);
+  });
+
+  it("times out on a peer that never answers, without blocking other calls", async () => {
+    const login1 = new Login1Double();
+    login1.hang = true;
+    await login1.serve(bus.address);
+    try {
+      const started = performance.now();
+      const hung = client.call(
+        {
+          destination: "org.freedesktop.login1",
+          path: "/org/freedesktop/login1",
+          interface: "org.freedesktop.login1.Manager",
+          member: "GetUser",
+          signature: "u",
+          body: [1000],
+        },
+        300,
+      );
+      expect(await client.call(ping, 1000)).toEqual([]);
+      await expect(hung).rejects.toMatchObject({ name: "rootless_exporter.Timeout" });
+      expect(performance.now() - started).toBeLessThan(1500);
+    } finally {
+      login1.stop();
+    }
+  });
+
+  it("rejects at once when the bus goes away, and reconnects when it is back", async () => {
+    const own = await startPrivateBus(dir, "flaky");
+    const flaky = new DbusClient(own.address);
+    try {
+      expect(await flaky.call(ping, 1000)).toEqual([]);
+      await own.stop();
+      const err = await flaky.call(ping, 5000).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DbusCallError);
+      const back = await startPrivateBus(dir, "flaky");
+      try {
+        expect(await flaky.call(ping, 1000)).toEqual([]);
+      } finally {
+        await back.stop();
+      }
+    } finally {
+      flaky.close();
+    }
+  });
+
+  it("fails fast on a socket that does not exist", async () => {
+    const missing = new DbusClient(`unix:path=${join(dir, "nothing.sock")}`);
+    await expect(missing.call(ping, 1000)).rejects.toBeInstanceOf(DbusCallError);
+    missing.close();
+  });
+});
+
+describe("linger collector against a logind double", () => {
+  let system: PrivateBus;
+  const login1 = new Login1Double();
+  beforeAll(async () => {
+    system = await startPrivateBus(dir, "system");
+    await login1.serve(system.address);
+  });
+  afterAll(async () => {
+    login1.stop();
+    lingerCollector.stop?.();
+    await system.stop();
+  });
+  afterEach(() => {
+    login1.hang = false;
+    login1.linger.clear();
+  });
+
+  it.each([
+    [true, { enabled: true, source: "logind" }],
+    [false, { enabled: false, source: "logind" }],
+  ])("User.Linger %s", async (linger, expected) => {
+    login1.linger.set(uid, linger);
+    expect(
+      await lingerCollector.collect(context({ DBUS_SYSTEM_BUS_ADDRESS: system.address })),
+    ).toEqual(expected);
+  });
+
+  it("NoSuchUser means linger off", async () => {
+    expect(
+      await lingerCollector.collect(context({ DBUS_SYSTEM_BUS_ADDRESS: system.address })),
+    ).toEqual({ enabled: false, source: "logind" });
+  });
+
+  it("a hung logind falls back to the linger file within the timeout", async () => {
+    login1.hang = true;
+    writeFileSync(join(rootfs, "var/lib/systemd/linger/alice"), "");
+    try {
+      const facts = await lingerCollector.collect(
+        context({ DBUS_SYSTEM_BUS_ADDRESS: system.address }),
+      );
+      expect(facts).toMatchObject({ enabled: true, source: "file" });
+      expect(facts.logindError).toMatch(/no answer within 300 ms/);
+    } finally {
+      rmSync(join(rootfs, "var/lib/systemd/linger/alice"));
+    }
+  });
+
+  it("no system bus at all: the file answers", async () => {
+    const facts = await lingerCollector.collect(context({}));
+    expect(facts).toMatchObject({ enabled: false, source: "file" });
+  });
+});
+
+describe("dbus collector against a systemd user manager double", () => {
+  let user: PrivateBus;
+  const systemd = new Systemd1Double();
+  beforeAll(async () => {
+    user = await startPrivateBus(dir, "user");
+  });
+  afterAll(async () => {
+    systemd.stop();
+    dbusCollector.stop?.();
+    await user.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("bus up without a user manager: units unknown, not inactive", async () => {
+    const facts = await dbusCollector.collect(context({ DBUS_SESSION_BUS_ADDRESS: user.address }));
+    expect(facts).toMatchObject({ busUp: true });
+    expect(facts.units).toBeUndefined();
+  });
+
+  it("reports each unit's ActiveState", async () => {
+    await systemd.serve(user.address);
+    systemd.states.set("docker.service", "active");
+    systemd.states.set("dbus.service", "failed");
+    const facts = await dbusCollector.collect(context({ DBUS_SESSION_BUS_ADDRESS: user.address }));
+    expect(facts.busUp).toBe(true);
+    expect(facts.pingSeconds).toBeGreaterThan(0);
+    expect(facts.units).toEqual([
+      { unit: "docker.service", activeState: "active" },
+      { unit: "dbus.service", activeState: "failed" },
+      { unit: "dbus.socket", activeState: "inactive" },
+    ]);
+  });
+
+  it("finds the bus at $XDG_RUNTIME_DIR/bus when no address is given", async () => {
+    const facts = await dbusCollector.collect(context({}));
+    expect(facts).toMatchObject({
+      address: `unix:path=${join(rootfs, target.runtimeDir)}/bus`,
+      busUp: false,
+    });
+  });
+
+  it("reports the bus down when it stops", async () => {
+    await user.stop();
+    const facts = await dbusCollector.collect(context({ DBUS_SESSION_BUS_ADDRESS: user.address }));
+    expect(facts).toMatchObject({ busUp: false });
+  });
+});
