@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // The end-to-end files time scrapes while faults are injected: keep other files off the CPU.
+    fileParallelism: false,
   },
 });

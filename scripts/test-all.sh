@@ -12,7 +12,8 @@ fi
 step() { printf '\n== %s\n' "$*"; }
 
 step "Debian packages"
-packages=(prometheus libcap2-bin uidmap dbus util-linux procps iproute2 systemd)
+packages=(prometheus libcap2-bin uidmap dbus util-linux procps iproute2 systemd
+  docker.io rootlesskit slirp4netns passt busybox-static iptables)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -53,8 +54,20 @@ done
 chmod -R a+rX "$stage"
 export ROOTLESS_TEST_MAIN="$stage/dist/main.js"
 
+# rootlesskit's slirp4netns needs /dev/net/tun, which is 0600 on these machines.
+[ -e /dev/net/tun ] && chmod 666 /dev/net/tun
+
 step "systemd unit"
 systemd-analyze verify --man=no deploy/systemd-user/rootless-exporter.service
 
 step "vitest"
-npx vitest run
+report=$(mktemp /tmp/vitest-report.XXXXXX.json)
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' "$report" || true
+rm -f "$report"
+exit "$status"

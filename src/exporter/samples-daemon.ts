@@ -37,7 +37,11 @@ export function addRootlesskit(out: SampleSet, user: string, facts: RootlesskitF
       ["tcp", 0],
       ["udp", 0],
     ]);
-    for (const port of facts.ports) byProto.set(port.proto, (byProto.get(port.proto) ?? 0) + 1);
+    for (const port of facts.ports) {
+      // rootlesskit says tcp4/tcp6 for address-family-bound forwards: count them as tcp.
+      const proto = port.proto.replace(/[46]$/, "");
+      byProto.set(proto, (byProto.get(proto) ?? 0) + 1);
+    }
     for (const proto of [...byProto.keys()].sort()) {
       out.add("rootlesskitPorts", { user, proto }, byProto.get(proto) ?? 0);
     }
