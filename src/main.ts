@@ -35,7 +35,10 @@ async function main(argv: readonly string[]): Promise<number> {
   // A stray rejection inside a library (dbus-next throws from a promise chain of its own when a
   // bus refuses Hello) must not take the whole exporter down: log it and go on serving.
   process.on("unhandledRejection", (reason) => {
-    log.error({ err: reason instanceof Error ? reason.message : String(reason) }, "unhandled rejection");
+    log.error(
+      { err: reason instanceof Error ? reason.message : String(reason) },
+      "unhandled rejection",
+    );
   });
   const daemon = new Daemon({ config, collectors, version, log, env: process.env });
   try {

@@ -104,20 +104,33 @@ async function environValue(
   return entry?.slice(name.length + 1);
 }
 
-/** The user's processes, found by the owner of /proc/PID (one stat each, no reads). */
-export async function userProcesses(roots: HostRoots, uid: number): Promise<number[]> {
+/**
+ * The user's processes whose comm (the first 15 bytes of the program name) passes `named`: one
+ * stat per process for the owner, one small read for the comm, and full reads only for matches.
+ */
+export async function userProcessesNamed(
+  roots: HostRoots,
+  uid: number,
+  named: (comm: string) => boolean,
+): Promise<number[]> {
   const pids = await listPids(roots);
-  const owned = await Promise.all(
+  const matches = await Promise.all(
     pids.map(async (pid) => {
       try {
-        return (await stat(procPath(roots, String(pid)))).uid === uid ? pid : undefined;
+        if ((await stat(procPath(roots, String(pid)))).uid !== uid) return undefined;
       } catch {
         return undefined;
       }
+      const comm = await readText(procPath(roots, String(pid), "comm"), 64);
+      return comm.ok && named(comm.text.trim()) ? pid : undefined;
     }),
   );
-  return owned.filter((pid): pid is number => pid !== undefined);
+  return matches.filter((pid): pid is number => pid !== undefined);
 }
+
+/** comm is cut to 15 bytes: "docker-rootlesskit" shows as "docker-rootless". */
+const isRootlesskitComm = (comm: string): boolean =>
+  rootlesskitPrograms.some((program) => program.startsWith(comm) && comm.length > 0);
 
 /** A rootlesskit parent of the user when dockerd is not there to lead to it. */
 async function findRootlesskitParent(
@@ -125,7 +138,7 @@ async function findRootlesskitParent(
   target: Target,
 ): Promise<ProcessInfo | undefined> {
   const candidates: ProcessInfo[] = [];
-  for (const pid of await userProcesses(roots, target.uid)) {
+  for (const pid of await userProcessesNamed(roots, target.uid, isRootlesskitComm)) {
     const check = await checkPid(roots, pid, target.uid, rootlesskitPrograms);
     if (!check.process) continue;
     const parentIsKit = await parentIfProgram(
@@ -180,14 +193,27 @@ async function findStateDir(
   return newest && { path: newest.path, source: "tmp_scan" };
 }
 
+/** How long one discovery serves other collectors of the same tick (rootlesskit, network). */
+const shareForMs = 1000;
+const recent = new Map<string, { at: number; result: Promise<RootlessProcesses> }>();
+
 /**
  * docker.pid -> dockerd -> rootlesskit child -> rootlesskit parent -> state dir (ARCHITECTURE.md),
- * and, when dockerd is down, rootlesskit found among the user's processes.
+ * and, when dockerd is down, rootlesskit found among the user's processes. Collectors that run in
+ * the same second share one discovery.
  */
-export async function discoverRootless(
-  roots: HostRoots,
-  target: Target,
-): Promise<RootlessProcesses> {
+export function discoverRootless(roots: HostRoots, target: Target): Promise<RootlessProcesses> {
+  const key = JSON.stringify([roots, target.uid, target.runtimeDir]);
+  const now = Date.now();
+  const hit = recent.get(key);
+  if (hit && now - hit.at < shareForMs) return hit.result;
+  const result = discover(roots, target);
+  recent.set(key, { at: now, result });
+  result.catch(() => recent.delete(key));
+  return result;
+}
+
+async function discover(roots: HostRoots, target: Target): Promise<RootlessProcesses> {
   const pidFile = await checkPidFile(
     roots,
     `${target.runtimeDir}/docker.pid`,

@@ -6,7 +6,7 @@ import { mappedIds, parseNetDev } from "../host/proc-files.js";
 import type { ProcessInfo } from "../host/proc.js";
 import { childPids, flagValue, programName, readProcess } from "../host/proc.js";
 import type { Collector } from "./collector.js";
-import { discoverRootless, userProcesses } from "./discovery.js";
+import { discoverRootless, userProcessesNamed } from "./discovery.js";
 import { parseInfo, queryApi } from "./rootlesskit-api.js";
 
 /** rootlesskit's network drivers that run as a process of their own (rootlesskit docs/network.md). */
@@ -54,7 +54,9 @@ async function findDriver(
   }
   if (childPid === undefined) return undefined;
   const netns = `/proc/${childPid}/ns/net`;
-  for (const pid of await userProcesses(roots, uid)) {
+  const pastaComm = (comm: string) =>
+    comm === "pasta" || comm === "passt" || comm.startsWith("pasta.") || comm.startsWith("passt.");
+  for (const pid of await userProcessesNamed(roots, uid, pastaComm)) {
     const info = await readProcess(roots, pid);
     if (!info || driverName(info) !== "pasta") continue;
     if (

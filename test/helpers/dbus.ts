@@ -65,11 +65,12 @@ export class Login1Double {
     const bus = sessionBus({ busAddress: address });
     bus.on("error", () => undefined);
     this.bus = bus;
-    const double = this;
+    const isHung = () => this.hang;
+    const linger = this.linger;
     class Manager extends Interface {
       GetUser(uid: number): Promise<string> | string {
-        if (double.hang) return new Promise(() => undefined);
-        if (!double.linger.has(uid))
+        if (isHung()) return new Promise(() => undefined);
+        if (!linger.has(uid))
           throw new DBusError("org.freedesktop.login1.NoSuchUser", `No user ${uid} known`);
         return `/org/freedesktop/login1/user/_${uid}`;
       }
@@ -80,7 +81,7 @@ export class Login1Double {
         super("org.freedesktop.login1.User");
       }
       get Linger(): boolean {
-        return double.linger.get(this.uid) ?? false;
+        return linger.get(this.uid) ?? false;
       }
     }
     User.configureMembers({ properties: { Linger: { signature: "b", access: "read" } } });
@@ -105,7 +106,7 @@ export class Systemd1Double {
     const bus = sessionBus({ busAddress: address });
     bus.on("error", () => undefined);
     this.bus = bus;
-    const double = this;
+    const states = this.states;
     const pathOf = (unit: string) =>
       `/org/freedesktop/systemd1/unit/${unit.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16)}`)}`;
     const exported = new Set<string>();
@@ -114,7 +115,7 @@ export class Systemd1Double {
         super("org.freedesktop.systemd1.Unit");
       }
       get ActiveState(): string {
-        return double.states.get(this.unit) ?? "inactive";
+        return states.get(this.unit) ?? "inactive";
       }
     }
     Unit.configureMembers({ properties: { ActiveState: { signature: "s", access: "read" } } });

@@ -58,25 +58,22 @@ export function asUser(user: TestUser, env: Record<string, string>): string[] {
   ];
 }
 
+function readOr<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
+}
+
 /** All descendants of pid, from /proc (children of every thread). */
 export function descendants(pid: number): number[] {
   const found: number[] = [];
   const queue = [pid];
   while (queue.length > 0) {
     const current = queue.shift() ?? 0;
-    let tasks: string[] = [];
-    try {
-      tasks = readdirSync(`/proc/${current}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tasks) {
-      let text = "";
-      try {
-        text = readFileSync(`/proc/${current}/task/${tid}/children`, "utf8");
-      } catch {
-        continue;
-      }
+    for (const tid of readOr(() => readdirSync(`/proc/${current}/task`), [] as string[])) {
+      const text = readOr(() => readFileSync(`/proc/${current}/task/${tid}/children`, "utf8"), "");
       for (const child of text
         .split(/\s+/)
         .filter((f) => /^\d+$/.test(f))
