@@ -13,7 +13,8 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "Debian packages"
 packages=(prometheus libcap2-bin uidmap dbus util-linux procps iproute2 systemd
-  docker.io rootlesskit slirp4netns passt busybox-static iptables)
+  docker.io rootlesskit slirp4netns passt busybox-static iptables
+  systemd-container debootstrap curl)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -56,6 +57,18 @@ export ROOTLESS_TEST_MAIN="$stage/dist/main.js"
 
 # rootlesskit's slirp4netns needs /dev/net/tun, which is 0600 on these machines.
 [ -e /dev/net/tun ] && chmod 666 /dev/net/tun
+
+step "Debian 12 root filesystem for the systemd ring (cached in /var/tmp)"
+nspawn_root=/var/tmp/rootless-exporter-nspawn/bookworm
+if [ ! -x "$nspawn_root/lib/systemd/systemd" ]; then
+  rm -rf "$nspawn_root.tmp"
+  mkdir -p "$(dirname "$nspawn_root")"
+  debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,libpam-systemd,iproute2,dbus-user-session \
+    bookworm "$nspawn_root.tmp" http://deb.debian.org/debian
+  mv "$nspawn_root.tmp" "$nspawn_root"
+fi
+export ROOTLESS_TEST_NSPAWN_ROOT="$nspawn_root"
 
 step "systemd unit"
 systemd-analyze verify --man=no deploy/systemd-user/rootless-exporter.service

@@ -1,5 +1,5 @@
 import { statfs } from "node:fs/promises";
-import { exists, readText } from "../host/files.js";
+import { exists, readKernelText } from "../host/files.js";
 import { sysPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
 
@@ -64,7 +64,7 @@ export const cgroupCollector: Collector<CgroupFacts> = {
     const delegationPath = `/sys/fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service/cgroup.controllers`;
     const [version, controllers] = await Promise.all([
       detectVersion(root),
-      readText(sysPath(roots, delegationPath.slice("/sys/".length))),
+      readKernelText(sysPath(roots, delegationPath.slice("/sys/".length))),
     ]);
     if (version.version === undefined) note(`${root} is missing or not a cgroup filesystem`);
     if (!controllers.ok) {

@@ -1,6 +1,13 @@
-import { readlink, stat } from "node:fs/promises";
+import { readlinkSync } from "node:fs";
 import { basename, dirname } from "node:path";
-import { listDir, readText, statPath } from "../host/files.js";
+import {
+  listDir,
+  listKernelDir,
+  readKernelText,
+  readText,
+  statKernelPath,
+  statPath,
+} from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath } from "../host/paths.js";
 import type { ProcessInfo } from "../host/proc.js";
@@ -117,11 +124,12 @@ export async function userProcessesNamed(
   const matches = await Promise.all(
     pids.map(async (pid) => {
       try {
-        if ((await stat(procPath(roots, String(pid)))).uid !== uid) return undefined;
+        const owner = await statKernelPath(procPath(roots, String(pid)));
+        if (!owner.ok || owner.stats.uid !== uid) return undefined;
       } catch {
         return undefined;
       }
-      const comm = await readText(procPath(roots, String(pid), "comm"), 64);
+      const comm = await readKernelText(procPath(roots, String(pid), "comm"), 64);
       return comm.ok && named(comm.text.trim()) ? pid : undefined;
     }),
   );
@@ -158,6 +166,15 @@ async function findRootlesskitParent(
   return candidates[0];
 }
 
+/** Where an fd of /proc/PID/fd points; a kernel symlink, read without a thread-pool hop. */
+function fdTarget(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return "";
+  }
+}
+
 /** --state-dir, else the directory the parent holds open (its lock), else the usual places. */
 async function findStateDir(
   roots: HostRoots,
@@ -167,10 +184,10 @@ async function findStateDir(
   if (parent) {
     const flag = flagValue(parent.argv, "--state-dir");
     if (flag) return { path: flag, source: "flag" };
-    const fds = await listDir(procPath(roots, String(parent.pid), "fd"));
+    const fds = await listKernelDir(procPath(roots, String(parent.pid), "fd"));
     if (fds.ok) {
       for (const fd of fds.names) {
-        const link = await readlink(procPath(roots, String(parent.pid), "fd", fd)).catch(() => "");
+        const link = fdTarget(procPath(roots, String(parent.pid), "fd", fd));
         if (basename(link) === "lock" && link.startsWith("/"))
           return { path: dirname(link), source: "open_fd" };
       }

@@ -1,4 +1,4 @@
-import { readText } from "../host/files.js";
+import { readKernelText } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
@@ -95,7 +95,7 @@ export const dockerCollector: Collector<DockerFacts> = {
       // The daemon's own mount namespace is where its data root lives.
       const where =
         pidFile.pid !== undefined && pidFile.state === "ok" ? String(pidFile.pid) : "self";
-      const mountinfo = await readText(procPath(roots, where, "mountinfo"));
+      const mountinfo = await readKernelText(procPath(roots, where, "mountinfo"));
       const mount = mountinfo.ok
         ? mountOf(parseMountinfo(mountinfo.text), info.dockerRootDir)
         : undefined;

@@ -1,5 +1,5 @@
 import { runFile } from "../host/exec.js";
-import { exists, listDir, readText, statPath } from "../host/files.js";
+import { exists, listKernelDir, readKernelText, readText, statPath } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath, sysPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
@@ -74,7 +74,7 @@ async function readSysctls(roots: HostRoots): Promise<Record<string, number>> {
   const values: Record<string, number> = {};
   await Promise.all(
     watchedSysctls.map(async (name) => {
-      const result = await readText(procPath(roots, "sys", ...name.split(".")));
+      const result = await readKernelText(procPath(roots, "sys", ...name.split(".")));
       const value = result.ok ? parseSysctlInteger(result.text) : undefined;
       if (value !== undefined) values[name] = value;
     }),
@@ -87,8 +87,8 @@ async function readModules(
   release: string | undefined,
 ): Promise<Record<string, boolean> | undefined> {
   const [loaded, sysModules, builtin] = await Promise.all([
-    readText(procPath(roots, "modules")),
-    listDir(sysPath(roots, "module")),
+    readKernelText(procPath(roots, "modules")),
+    listKernelDir(sysPath(roots, "module")),
     release
       ? readText(rootPath(roots, `/lib/modules/${release}/modules.builtin`))
       : Promise.resolve(undefined),
@@ -166,13 +166,13 @@ export const kernelCollector: Collector<KernelFacts> = {
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
   async collect({ roots, target, signal, note }) {
-    const releaseText = await readText(procPath(roots, "sys/kernel/osrelease"));
+    const releaseText = await readKernelText(procPath(roots, "sys/kernel/osrelease"));
     const release = releaseText.ok ? releaseText.text.trim() : undefined;
     if (!release) note("sys/kernel/osrelease is unreadable: storage driver support is unknown");
     const version = release ? parseKernelRelease(release) : undefined;
     const [sysctls, pingText, modules, drivers, ...helpers] = await Promise.all([
       readSysctls(roots),
-      readText(procPath(roots, "sys/net/ipv4/ping_group_range")),
+      readKernelText(procPath(roots, "sys/net/ipv4/ping_group_range")),
       readModules(roots, release),
       judgeStorageDrivers(roots, version),
       ...idmapHelpers.map(({ helper, capability }) =>

@@ -1,4 +1,4 @@
-import { readText } from "../host/files.js";
+import { readKernelText } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath } from "../host/paths.js";
 import type { InterfaceCounters } from "../host/proc-files.js";
@@ -107,7 +107,7 @@ export const networkCollector: Collector<NetworkFacts> = {
     if (childPid !== undefined) {
       const [netDev, uidMap, gidMap] = await Promise.all(
         ["net/dev", "uid_map", "gid_map"].map((file) =>
-          readText(procPath(roots, String(childPid), file)),
+          readKernelText(procPath(roots, String(childPid), file)),
         ),
       );
       if (netDev?.ok) interfaces = parseNetDev(netDev.text);

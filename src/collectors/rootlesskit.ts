@@ -1,4 +1,4 @@
-import { readText, statPath } from "../host/files.js";
+import { readKernelText, statKernelPath, statPath } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import type { FileLock } from "../host/proc.js";
 import { bootTime, clockTicksPerSecond, parseLocks } from "../host/proc.js";
@@ -75,7 +75,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
       queryApi(roots, dir, "/v1/info", parseInfo, options),
       queryApi(roots, dir, "/v1/ports", parsePorts, options),
       checkPidFile(roots, `${dir}/child_pid`, target.uid, rootlesskitPrograms),
-      readText(procPath(roots, "locks")),
+      readKernelText(procPath(roots, "locks")),
     ]);
     const info = infoAnswer.ok ? infoAnswer.value : undefined;
     const ports = portsAnswer.ok ? portsAnswer.value : undefined;
@@ -83,7 +83,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
     if (apiError) note(`rootlesskit API: ${apiError}`);
 
     const locks = locksText.ok ? parseLocks(locksText.text) : undefined;
-    const alive = async (pid: number) => (await statPath(procPath(roots, String(pid)))).ok;
+    const alive = async (pid: number) => (await statKernelPath(procPath(roots, String(pid)))).ok;
     const held = await lockHolder(rootPath(roots, `${dir}/lock`), locks, alive);
     const childDead = ["dead", "foreign_owner", "unexpected_program", "garbage"].includes(
       childPid.state,

@@ -1,5 +1,5 @@
-import { readlink } from "node:fs/promises";
-import { listDir, readText } from "./files.js";
+import { readlinkSync } from "node:fs";
+import { listKernelDir, readKernelText, readText } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath } from "./paths.js";
 
@@ -101,14 +101,23 @@ export interface ProcessInfo {
   readonly exe?: string;
 }
 
+/** The target of /proc/PID/exe (no lock of the other process is taken to read it). */
+function exeOf(path: string): Promise<string | undefined> {
+  try {
+    return Promise.resolve(readlinkSync(path));
+  } catch {
+    return Promise.resolve(undefined);
+  }
+}
+
 /** Everything about one process, or undefined when it is gone or unreadable. */
 export async function readProcess(roots: HostRoots, pid: number): Promise<ProcessInfo | undefined> {
   const dir = String(pid);
   const [statText, statusText, cmdline, exe] = await Promise.all([
-    readText(procPath(roots, dir, "stat")),
-    readText(procPath(roots, dir, "status")),
+    readKernelText(procPath(roots, dir, "stat")),
+    readKernelText(procPath(roots, dir, "status")),
     readText(procPath(roots, dir, "cmdline")),
-    readlink(procPath(roots, dir, "exe")).catch(() => undefined),
+    exeOf(procPath(roots, dir, "exe")),
   ]);
   if (!statText.ok || !statusText.ok) return undefined;
   const stat = parseProcStat(statText.text);
@@ -133,16 +142,16 @@ export function programName(info: ProcessInfo): string {
 }
 
 export async function listPids(roots: HostRoots): Promise<number[]> {
-  const result = await listDir(procPath(roots));
+  const result = await listKernelDir(procPath(roots));
   return result.ok ? result.names.filter((n) => /^\d+$/.test(n)).map(Number) : [];
 }
 
 /** Children of every thread of pid (a Go program forks from any of its threads). */
 export async function childPids(roots: HostRoots, pid: number): Promise<number[] | undefined> {
-  const tasks = await listDir(procPath(roots, String(pid), "task"));
+  const tasks = await listKernelDir(procPath(roots, String(pid), "task"));
   if (!tasks.ok) return undefined;
   const lists = await Promise.all(
-    tasks.names.map((tid) => readText(procPath(roots, String(pid), "task", tid, "children"))),
+    tasks.names.map((tid) => readKernelText(procPath(roots, String(pid), "task", tid, "children"))),
   );
   if (lists.every((l) => !l.ok)) return undefined;
   const children = new Set<number>();
@@ -156,7 +165,7 @@ export async function childPids(roots: HostRoots, pid: number): Promise<number[]
 
 /** Boot time (btime of /proc/stat), to turn start ticks into Unix time. */
 export async function bootTime(roots: HostRoots): Promise<number | undefined> {
-  const stat = await readText(procPath(roots, "stat"));
+  const stat = await readKernelText(procPath(roots, "stat"));
   const match = stat.ok ? /^btime (\d+)$/m.exec(stat.text) : null;
   return match ? Number(match[1]) : undefined;
 }
