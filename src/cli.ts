@@ -1,3 +1,5 @@
+import type { Lang } from "./checks/finding.js";
+import { langs } from "./checks/finding.js";
 import type { Collector } from "./collectors/collector.js";
 import type { CollectorSetting, Config, LogLevel } from "./config.js";
 import {
@@ -19,10 +21,32 @@ interface FlagSpec {
 
 export type Command =
   | { readonly kind: "serve"; readonly config: Config }
+  | {
+      readonly kind: "check";
+      readonly config: Config;
+      readonly json: boolean;
+      readonly lang: Lang;
+    }
   | { readonly kind: "help" }
   | { readonly kind: "version" };
 
 const intervalHelp = "a duration that divides a minute, an hour or a day, e.g. 15s, 1m, 1h";
+
+/** Flags of `rootless-exporter check` only. */
+const checkSpecs: readonly FlagSpec[] = [
+  {
+    name: "json",
+    help: "check only: print the findings as JSON, as /checks serves them",
+    boolean: true,
+  },
+  {
+    name: "lang",
+    help: "check only: language of summaries and fixes, en or zh-CN",
+    boolean: false,
+    placeholder: "LANG",
+    defaultText: "en",
+  },
+];
 
 function flagSpecs(collectors: readonly Collector<unknown>[]): FlagSpec[] {
   const specs: FlagSpec[] = [
@@ -140,13 +164,14 @@ export function envName(flag: string): string {
 export function helpText(collectors: readonly Collector<unknown>[]): string {
   const lines = [
     "usage: rootless-exporter [flags]",
+    "       rootless-exporter check [--json] [--lang=en|zh-CN] [flags]",
     "",
     "Serves Prometheus metrics on the health and setup of rootless Docker.",
     "Every flag may also be set as ROOTLESS_EXPORTER_<FLAG> (dots and dashes as _); flags win.",
     "",
     "flags:",
   ];
-  for (const spec of flagSpecs(collectors)) {
+  for (const spec of [...flagSpecs(collectors), ...checkSpecs]) {
     const left = spec.boolean
       ? `--[no-]${spec.name}`
       : `--${spec.name}=${spec.placeholder ?? "VALUE"}`;
@@ -237,7 +262,10 @@ export function parseCommandLine(
 ): Command {
   if (argv.includes("--help") || argv.includes("-h")) return { kind: "help" };
   if (argv.includes("--version")) return { kind: "version" };
-  const values = collectValues(argv, env, flagSpecs(collectors));
+  const checking = argv[0] === "check";
+  const specs = flagSpecs(collectors);
+  if (checking) specs.push(...checkSpecs);
+  const values = collectValues(checking ? argv.slice(1) : argv, env, specs);
   const text = (name: string, fallback: string): string => {
     const value = values.get(name);
     return typeof value === "string" ? value : fallback;
@@ -300,23 +328,25 @@ export function parseCommandLine(
     };
   });
   const target = values.get("target.user");
-  return {
-    kind: "serve",
-    config: {
-      listen,
-      telemetryPath,
-      disableExporterMetrics: flag("web.disable-exporter-metrics") ?? false,
-      collectors: settings,
-      timeoutMs,
-      rpcTimeoutMs,
-      collectorOptions,
-      roots: {
-        procfs: text("path.procfs", "/proc"),
-        sysfs: text("path.sysfs", "/sys"),
-        rootfs: text("path.rootfs", "/"),
-      },
-      logLevel: logLevel as LogLevel,
-      targetUser: typeof target === "string" && target !== "" ? target : undefined,
+  const config: Config = {
+    listen,
+    telemetryPath,
+    disableExporterMetrics: flag("web.disable-exporter-metrics") ?? false,
+    collectors: settings,
+    timeoutMs,
+    rpcTimeoutMs,
+    collectorOptions,
+    roots: {
+      procfs: text("path.procfs", "/proc"),
+      sysfs: text("path.sysfs", "/sys"),
+      rootfs: text("path.rootfs", "/"),
     },
+    logLevel: logLevel as LogLevel,
+    targetUser: typeof target === "string" && target !== "" ? target : undefined,
   };
+  if (!checking) return { kind: "serve", config };
+  const lang = text("lang", "en");
+  if (!langs.includes(lang as Lang))
+    throw new UsageError(`--lang: expected en or zh-CN, got "${lang}"`);
+  return { kind: "check", config, json: flag("json") ?? false, lang: lang as Lang };
 }

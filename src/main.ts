@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { pino } from "pino";
 import type { Command } from "./cli.js";
+import { runCheck } from "./check.js";
 import { helpText, parseCommandLine } from "./cli.js";
 import { collectors } from "./collectors/registry.js";
 import { UsageError } from "./config.js";
@@ -18,7 +19,8 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`rootless-exporter: ${err.message}\n`);
-      return 2;
+      // `check` follows the Nagios convention, where 3 is UNKNOWN (a usage error included).
+      return argv[0] === "check" ? 3 : 2;
     }
     throw err;
   }
@@ -29,6 +31,16 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command.kind === "version") {
     process.stdout.write(`rootless-exporter ${version} (node ${process.version})\n`);
     return 0;
+  }
+  if (command.kind === "check") {
+    try {
+      return await runCheck({ ...command, collectors, env: process.env, out: process.stdout });
+    } catch (err) {
+      process.stderr.write(
+        `rootless-exporter check: ${err instanceof Error ? err.message : String(err)}\n`,
+      );
+      return 3;
+    }
   }
   const { config } = command;
   const log = pino({ level: config.logLevel, base: { pid: process.pid } });

@@ -1,4 +1,4 @@
-import { readKernelText } from "../host/files.js";
+import { readKernelText, statPath } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
@@ -29,6 +29,13 @@ export interface DockerFacts {
   readonly apiError?: string;
   readonly info?: DockerInfo;
   readonly dataRoot?: { readonly path: string; readonly fsType: string };
+  /** $XDG_RUNTIME_DIR: must exist, belong to the user and be mode 0700 (XDG base dir spec). */
+  readonly runtimeDir: {
+    readonly path: string;
+    readonly exists: boolean;
+    readonly ownerUid?: number;
+    readonly mode?: number;
+  };
 }
 
 const str = (value: unknown): string | undefined =>
@@ -73,7 +80,8 @@ export const dockerCollector: Collector<DockerFacts> = {
     const self = process.getuid?.() === target.uid;
     const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);
     const path = rootPath(roots, socket);
-    const [pidFile, ping, infoResult] = await Promise.all([
+    const [runtimeDir, pidFile, ping, infoResult] = await Promise.all([
+      statPath(rootPath(roots, target.runtimeDir)),
       checkPidFile(roots, `${target.runtimeDir}/docker.pid`, target.uid, dockerdPrograms),
       unixHttp(path, "/_ping", { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 }),
       unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal }),
@@ -102,6 +110,14 @@ export const dockerCollector: Collector<DockerFacts> = {
       if (mount) dataRoot = { path: info.dockerRootDir, fsType: mount.fsType };
     }
     return {
+      runtimeDir: runtimeDir.ok
+        ? {
+            path: target.runtimeDir,
+            exists: true,
+            ownerUid: runtimeDir.stats.uid,
+            mode: runtimeDir.stats.mode & 0o7777,
+          }
+        : { path: target.runtimeDir, exists: false },
       dockerdUp: pidFile.state === "ok",
       pidFile: pidFile.state,
       ...(pidFile.pid !== undefined && pidFile.state === "ok" && { dockerdPid: pidFile.pid }),

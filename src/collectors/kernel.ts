@@ -1,5 +1,12 @@
 import { runFile } from "../host/exec.js";
-import { exists, listKernelDir, readKernelText, readText, statPath } from "../host/files.js";
+import {
+  exists,
+  listDir,
+  listKernelDir,
+  readKernelText,
+  readText,
+  statPath,
+} from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath, sysPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
@@ -58,6 +65,9 @@ export interface KernelFacts {
   readonly storageDrivers: Readonly<Partial<Record<StorageDriver, Verdict>>>;
   /** Absent for a helper whose capabilities could not be determined. */
   readonly idmapHelpers: Readonly<Partial<Record<string, Verdict & { path?: string }>>>;
+  /** The rootlesskit binary and whether it may bind ports below ip_unprivileged_port_start. */
+  readonly rootlesskitBinary?: { readonly path: string; readonly netBindService?: boolean };
+  readonly apparmor: { readonly enabled: boolean; readonly rootlesskitProfiles: readonly string[] };
 }
 
 const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"];
@@ -148,16 +158,55 @@ async function judgeIdmapHelper(
   if ((stat.stats.mode & 0o4000) !== 0 && stat.stats.uid === 0) {
     return { ok: true, reason: `${path} is setuid root`, path };
   }
-  // File capabilities live in an xattr that Node cannot read: ask getcap(8).
+  const has = await fileCapability(roots, path, capability, signal);
+  if (has === undefined) return undefined;
+  return has
+    ? { ok: true, reason: `${path} has ${capability}=ep`, path }
+    : { ok: false, reason: `${path} is neither setuid root nor has ${capability}=ep`, path };
+}
+
+/** File capabilities live in an xattr that Node cannot read: ask getcap(8). */
+async function fileCapability(
+  roots: HostRoots,
+  path: string,
+  capability: string,
+  signal: AbortSignal,
+): Promise<boolean | undefined> {
   for (const getcap of getcapCandidates) {
     const result = await runFile(getcap, [rootPath(roots, path)], { timeoutMs: 2000, signal });
     if (!result.ok && result.reason === "missing") continue;
-    if (!result.ok) return undefined;
-    return hasFileCapability(result.stdout, capability)
-      ? { ok: true, reason: `${path} has ${capability}=ep`, path }
-      : { ok: false, reason: `${path} is neither setuid root nor has ${capability}=ep`, path };
+    return result.ok ? hasFileCapability(result.stdout, capability) : undefined;
   }
   return undefined;
+}
+
+/** rootlesskit from the distribution, or in ~/bin where the install script puts it. */
+async function rootlesskitBinary(roots: HostRoots, home: string, signal: AbortSignal) {
+  const installed = await findBinary(roots, "rootlesskit");
+  const inHome = `${home}/bin/rootlesskit`;
+  const path = installed ?? ((await exists(rootPath(roots, inHome))) ? inHome : undefined);
+  if (!path) return undefined;
+  const netBindService = await fileCapability(roots, path, "cap_net_bind_service", signal);
+  return { path, ...(netBindService !== undefined && { netBindService }) };
+}
+
+/**
+ * Profiles in /etc/apparmor.d that name rootlesskit and grant `userns` (the guide's Ubuntu 24.04
+ * fix). Read only when the kernel restricts unprivileged user namespaces.
+ */
+async function apparmorFacts(roots: HostRoots, restricted: boolean) {
+  const enabled = await readKernelText(sysPath(roots, "module/apparmor/parameters/enabled"));
+  const profiles: string[] = [];
+  if (restricted) {
+    const dir = await listDir(rootPath(roots, "/etc/apparmor.d"));
+    for (const name of dir.ok ? dir.names : []) {
+      const text = await readText(rootPath(roots, `/etc/apparmor.d/${name}`), 256 * 1024);
+      if (text.ok && text.text.includes("rootlesskit") && /\buserns\b/.test(text.text)) {
+        profiles.push(`/etc/apparmor.d/${name}`);
+      }
+    }
+  }
+  return { enabled: enabled.ok && enabled.text.trim() === "Y", rootlesskitProfiles: profiles };
 }
 
 export const kernelCollector: Collector<KernelFacts> = {
@@ -180,6 +229,11 @@ export const kernelCollector: Collector<KernelFacts> = {
       ),
     ]);
     const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
+    const restricted = sysctls["kernel.apparmor_restrict_unprivileged_userns"] === 1;
+    const [binary, apparmor] = await Promise.all([
+      rootlesskitBinary(roots, target.home, signal),
+      apparmorFacts(roots, restricted),
+    ]);
     const helperVerdicts: Record<string, Verdict & { path?: string }> = {};
     idmapHelpers.forEach(({ helper }, i) => {
       const verdict = helpers[i];
@@ -194,6 +248,8 @@ export const kernelCollector: Collector<KernelFacts> = {
       ...(modules && { modules }),
       storageDrivers: drivers,
       idmapHelpers: helperVerdicts,
+      ...(binary && { rootlesskitBinary: binary }),
+      apparmor,
     };
   },
 };

@@ -252,6 +252,22 @@ export const metrics = {
     ["user", "device"],
     "Transmit errors on the interface.",
   ),
+
+  checkOk: gauge(
+    "rootless_check_ok",
+    ["user", "check", "severity"],
+    "1 when the compliance check passes, 0 when it fails; absent while unknown. Host checks carry no user label.",
+  ),
+  checksFailed: gauge(
+    "rootless_checks_failed",
+    ["user", "severity"],
+    "Failing checks for the user, host checks included.",
+  ),
+  compliant: gauge(
+    "rootless_compliant",
+    ["user"],
+    "1 when no critical or warning check fails for the user.",
+  ),
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricKey = keyof typeof metrics;

@@ -5,6 +5,7 @@ import type { LingerFacts } from "../collectors/linger.js";
 import type { FactsByCollector } from "../collectors/registry.js";
 import type { SubidFacts } from "../collectors/subid.js";
 import type { Target } from "../host/target.js";
+import { addFindings, findingsFrom } from "./findings.js";
 import { addDbus, addDocker, addNetwork, addRootlesskit } from "./samples-daemon.js";
 import { bool, SampleSet } from "./sample-set.js";
 import type { CollectorState } from "./scheduler.js";
@@ -103,6 +104,10 @@ export function samplesFrom(
       target.name,
       state.facts as FactsByCollector[typeof name],
     );
+  }
+  // Compliance is judged once every collector has reported, never on half the facts.
+  if (states.length > 0 && states.every((state) => state.ok !== undefined)) {
+    addFindings(out, target.name, findingsFrom(states, target));
   }
   return out;
 }

@@ -1,0 +1,69 @@
+import type { FactsByCollector } from "../collectors/registry.js";
+import type { Target } from "../host/target.js";
+
+export type Severity = "critical" | "warning" | "info";
+export const severities: readonly Severity[] = ["critical", "warning", "info"];
+export type CheckState = "pass" | "fail" | "unknown";
+export type Lang = "en" | "zh-CN";
+export const langs: readonly Lang[] = ["en", "zh-CN"];
+
+/** A text in English and Simplified Chinese (the seed guide's own language). */
+export interface Text {
+  readonly en: string;
+  readonly "zh-CN": string;
+}
+
+export function text(en: string, zh: string): Text {
+  return { en, "zh-CN": zh };
+}
+
+/** What the checks read: the latest facts of each collector that succeeded. */
+export interface CheckInput {
+  readonly target: Target;
+  readonly facts: Partial<FactsByCollector>;
+}
+
+export interface Verdict {
+  readonly state: CheckState;
+  readonly summary: Text;
+  /** The fix, adapted to what was found; present when the check fails. */
+  readonly remediation?: Text;
+  /** The facts the verdict rests on, for /checks and `check --json`. */
+  readonly facts: Readonly<Record<string, unknown>>;
+}
+
+export interface Check {
+  /** Stable snake_case id: a label value, an alert matcher, a JSON key. */
+  readonly id: string;
+  readonly severity: Severity;
+  /** Host checks are the same for every user and carry no user label. */
+  readonly scope: "host" | "user";
+  readonly evaluate: (input: CheckInput) => Verdict;
+}
+
+export interface Finding extends Verdict {
+  readonly id: string;
+  readonly severity: Severity;
+  readonly scope: "host" | "user";
+}
+
+export function pass(summary: Text, facts: Record<string, unknown> = {}): Verdict {
+  return { state: "pass", summary, facts };
+}
+
+export function fail(
+  summary: Text,
+  remediation: Text,
+  facts: Record<string, unknown> = {},
+): Verdict {
+  return { state: "fail", summary, remediation, facts };
+}
+
+/** The facts a check needs are missing: say which, never guess. */
+export function unknown(missing: string): Verdict {
+  return {
+    state: "unknown",
+    summary: text(`Cannot tell: no facts on ${missing}.`, `无法判断：缺少关于 ${missing} 的信息。`),
+    facts: { missing },
+  };
+}

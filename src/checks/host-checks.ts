@@ -1,0 +1,233 @@
+import type { Check } from "./finding.js";
+import { fail, pass, text, unknown } from "./finding.js";
+
+/** Host-wide prerequisites of the rootless guide (kernel, helpers, cgroups, modules). */
+
+const sysctlFix = (setting: string) =>
+  text(
+    `Add \`${setting}\` to /etc/sysctl.conf (or a file in /etc/sysctl.d) and run \`sudo sysctl --system\`.`,
+    `将 \`${setting}\` 添加到 \`/etc/sysctl.conf\`（或 \`/etc/sysctl.d\`）并运行 \`sudo sysctl --system\`。`,
+  );
+
+export const userNsClone: Check = {
+  id: "userns_clone",
+  severity: "critical",
+  scope: "host",
+  evaluate: ({ facts }) => {
+    if (!facts.kernel) return unknown("kernel facts");
+    const value = facts.kernel.sysctls["kernel.unprivileged_userns_clone"];
+    if (value === undefined) {
+      return pass(
+        text(
+          "kernel.unprivileged_userns_clone does not exist on this kernel: nothing restricts user namespaces here.",
+          "此内核没有 kernel.unprivileged_userns_clone：没有限制用户命名空间。",
+        ),
+      );
+    }
+    if (value === 1)
+      return pass(
+        text("kernel.unprivileged_userns_clone is 1.", "kernel.unprivileged_userns_clone 为 1。"),
+        { value },
+      );
+    return fail(
+      text(
+        `kernel.unprivileged_userns_clone is ${value}: rootlesskit fails with "fork/exec /proc/self/exe: operation not permitted".`,
+        `kernel.unprivileged_userns_clone 的值为 ${value}：rootlesskit 会报错 "fork/exec /proc/self/exe: operation not permitted"。`,
+      ),
+      sysctlFix("kernel.unprivileged_userns_clone=1"),
+      { value },
+    );
+  },
+};
+
+export const maxUserNamespaces: Check = {
+  id: "max_user_namespaces",
+  severity: "critical",
+  scope: "host",
+  evaluate: ({ facts }) => {
+    const value = facts.kernel?.sysctls["user.max_user_namespaces"];
+    if (value === undefined) return unknown("user.max_user_namespaces");
+    if (value > 0)
+      return pass(
+        text(`user.max_user_namespaces is ${value}.`, `user.max_user_namespaces 为 ${value}。`),
+        { value },
+      );
+    return fail(
+      text(
+        `user.max_user_namespaces is 0: rootlesskit fails with "fork/exec /proc/self/exe: no space left on device".`,
+        `/proc/sys/user/max_user_namespaces 的值为 0：rootlesskit 会报错 "fork/exec /proc/self/exe: no space left on device"。`,
+      ),
+      sysctlFix("user.max_user_namespaces=28633"),
+      { value },
+    );
+  },
+};
+
+export const apparmorUserNs: Check = {
+  id: "apparmor_userns",
+  severity: "critical",
+  scope: "host",
+  evaluate: ({ facts, target }) => {
+    const kernel = facts.kernel;
+    if (!kernel) return unknown("kernel facts");
+    const restricted = kernel.sysctls["kernel.apparmor_restrict_unprivileged_userns"] === 1;
+    if (!restricted) {
+      return pass(
+        text(
+          "AppArmor does not restrict unprivileged user namespaces.",
+          "AppArmor 未限制非特权用户命名空间。",
+        ),
+      );
+    }
+    const profiles = kernel.apparmor.rootlesskitProfiles;
+    if (profiles.length > 0) {
+      return pass(
+        text(
+          `AppArmor restricts user namespaces; ${profiles.join(", ")} lets rootlesskit use them.`,
+          `AppArmor 限制了用户命名空间；${profiles.join("、")} 允许 rootlesskit 使用它们。`,
+        ),
+        { profiles },
+      );
+    }
+    const binary = kernel.rootlesskitBinary?.path ?? `${target.home}/bin/rootlesskit`;
+    const file = binary.replace(/^\//, "").replaceAll("/", ".");
+    const profile = `abi <abi/4.0>,\ninclude <tunables/global>\n\n"${binary}" flags=(unconfined) {\n  userns,\n\n  include if exists <local/${file}>\n}`;
+    return fail(
+      text(
+        `AppArmor restricts unprivileged user namespaces and no profile in /etc/apparmor.d lets ${binary} use them.`,
+        `AppArmor 限制了非特权用户命名空间，且 /etc/apparmor.d 中没有允许 ${binary} 使用它们的配置文件。`,
+      ),
+      text(
+        `Install docker-ce-rootless-extras from the deb package (it ships the profile), or write /etc/apparmor.d/${file}:\n${profile}\nthen run \`sudo systemctl restart apparmor.service\`.`,
+        `使用 deb 包安装 docker-ce-rootless-extras（其中已包含配置文件），或者为 rootlesskit 手动添加 AppArmor 配置文件 /etc/apparmor.d/${file}：\n${profile}\n然后重启 AppArmor：\`systemctl restart apparmor.service\`。`,
+      ),
+      { binary },
+    );
+  },
+};
+
+export const idmapHelpers: Check = {
+  id: "idmap_helpers",
+  severity: "critical",
+  scope: "host",
+  evaluate: ({ facts }) => {
+    const helpers = facts.kernel?.idmapHelpers;
+    const uid = helpers?.["newuidmap"];
+    const gid = helpers?.["newgidmap"];
+    if (!uid || !gid) return unknown("the setuid bits or file capabilities of newuidmap/newgidmap");
+    const bad = [uid, gid].filter((v) => !v.ok).map((v) => v.reason);
+    if (bad.length === 0)
+      return pass(text(`${uid.reason}; ${gid.reason}.`, `${uid.reason}；${gid.reason}。`));
+    return fail(
+      text(`${bad.join("; ")}.`, `${bad.join("；")}。`),
+      text(
+        "Install the helpers: `sudo apt-get install -y uidmap` (Debian, Ubuntu) or `sudo dnf install -y shadow-utils`; they must be setuid root (`sudo chmod u+s /usr/bin/newuidmap /usr/bin/newgidmap`) or carry `cap_setuid`/`cap_setgid` (`sudo setcap cap_setuid=ep /usr/bin/newuidmap`, `sudo setcap cap_setgid=ep /usr/bin/newgidmap`).",
+        "安装辅助程序：`sudo apt-get install -y uidmap`（Debian、Ubuntu）或 `sudo dnf install -y shadow-utils`；它们必须是 setuid root（`sudo chmod u+s /usr/bin/newuidmap /usr/bin/newgidmap`），或者带有 `cap_setuid`/`cap_setgid` 文件能力（`sudo setcap cap_setuid=ep /usr/bin/newuidmap`，`sudo setcap cap_setgid=ep /usr/bin/newgidmap`）。",
+      ),
+      { problems: bad },
+    );
+  },
+};
+
+export const cgroupV2: Check = {
+  id: "cgroup_v2",
+  severity: "warning",
+  scope: "host",
+  evaluate: ({ facts }) => {
+    const version = facts.cgroup?.version;
+    if (version === undefined) return unknown("the cgroup version");
+    if (version === 2)
+      return pass(text("The host runs a pure cgroup v2 hierarchy.", "主机使用纯 cgroup v2。"), {
+        version,
+      });
+    return fail(
+      text(
+        "The host is not on pure cgroup v2: `--cpus`, `--memory` and `--pids-limit` are ignored.",
+        "主机未使用纯 cgroup v2：`--cpus`、`--memory` 和 `--pids-limit` 被忽略。",
+      ),
+      text(
+        "Boot with cgroup v2: add `systemd.unified_cgroup_hierarchy=1` to GRUB_CMDLINE_LINUX in /etc/default/grub, run `sudo update-grub` and reboot.",
+        "要使用这些标志，需要将主机配置为启用 cgroup v2：在 /etc/default/grub 的 GRUB_CMDLINE_LINUX 中添加 `systemd.unified_cgroup_hierarchy=1`，运行 `sudo update-grub` 并重启。",
+      ),
+      { version },
+    );
+  },
+};
+
+const iptablesSet = ["ip_tables", "iptable_mangle", "iptable_nat", "iptable_filter"];
+
+export const iptablesModules: Check = {
+  id: "iptables_modules",
+  severity: "warning",
+  scope: "host",
+  evaluate: ({ facts }) => {
+    const modules = facts.kernel?.modules;
+    if (!modules) return unknown("the kernel's modules");
+    if (modules["nf_tables"] === true)
+      return pass(text("nf_tables is available.", "nf_tables 可用。"));
+    if (iptablesSet.every((m) => modules[m] === true)) {
+      return pass(
+        text(
+          "ip_tables, iptable_mangle, iptable_nat and iptable_filter are loaded.",
+          "ip_tables、iptable_mangle、iptable_nat 和 iptable_filter 已加载。",
+        ),
+      );
+    }
+    const missing = iptablesSet.filter((m) => modules[m] !== true);
+    if (modules["nf_tables"] === undefined || missing.some((m) => modules[m] === undefined)) {
+      return unknown("whether nf_tables or the ip_tables modules are built in");
+    }
+    return fail(
+      text(
+        `Neither nf_tables nor the ip_tables modules are available (missing: ${missing.join(", ")}).`,
+        `nf_tables 和 ip_tables 模块都不可用（缺少：${missing.join("、")}）。`,
+      ),
+      text(
+        `Run \`sudo modprobe ${iptablesSet.join(" ")}\` and list them in /etc/modules-load.d/ to load them at boot.`,
+        `需要运行 \`sudo modprobe ${iptablesSet.join(" ")}\`，并写入 /etc/modules-load.d/ 以便开机加载。`,
+      ),
+      { missing },
+    );
+  },
+};
+
+export const privilegedPorts: Check = {
+  id: "privileged_ports",
+  severity: "info",
+  scope: "host",
+  evaluate: ({ facts }) => {
+    const start = facts.kernel?.sysctls["net.ipv4.ip_unprivileged_port_start"];
+    if (start === undefined) return unknown("net.ipv4.ip_unprivileged_port_start");
+    if (start === 0)
+      return pass(
+        text(
+          "net.ipv4.ip_unprivileged_port_start is 0: every port can be published.",
+          "net.ipv4.ip_unprivileged_port_start 为 0：所有端口都可以暴露。",
+        ),
+        { start },
+      );
+    const binary = facts.kernel?.rootlesskitBinary;
+    if (binary?.netBindService === true) {
+      return pass(
+        text(
+          `${binary.path} has cap_net_bind_service: ports below ${start} can be published.`,
+          `${binary.path} 带有 cap_net_bind_service：可以暴露低于 ${start} 的端口。`,
+        ),
+        { start },
+      );
+    }
+    if (binary && binary.netBindService === undefined)
+      return unknown("the file capabilities of rootlesskit");
+    return fail(
+      text(
+        `Ports below ${start} cannot be published (\`docker run -p 80:80\` fails with "cannot expose privileged port").`,
+        `低于 ${start} 的端口无法暴露（\`docker run -p 80:80\` 会失败并提示 "cannot expose privileged port"）。`,
+      ),
+      text(
+        `Publish a port >= ${start} (8080 instead of 80), or add \`net.ipv4.ip_unprivileged_port_start=0\` to /etc/sysctl.conf and run \`sudo sysctl --system\`, or run \`sudo setcap cap_net_bind_service=ep ${binary?.path ?? "$(which rootlesskit)"}\` and restart the daemon.`,
+        `请考虑改用非特权端口（例如用 8080 代替 80），或者将 \`net.ipv4.ip_unprivileged_port_start=0\` 添加到 /etc/sysctl.conf 并运行 \`sudo sysctl --system\`，或者运行 \`sudo setcap cap_net_bind_service=ep ${binary?.path ?? "$(which rootlesskit)"}\` 并重启守护进程。`,
+      ),
+      { start },
+    );
+  },
+};

@@ -1,0 +1,78 @@
+import {
+  dataRootNfs,
+  dockerdRunning,
+  networkDriver,
+  networkMtu,
+  rootlesskitRunning,
+  sourceIpPropagation,
+  stateDirStale,
+  storageDriver,
+} from "./daemon-checks.js";
+import type { Check, CheckInput, Finding } from "./finding.js";
+import {
+  apparmorUserNs,
+  cgroupV2,
+  idmapHelpers,
+  iptablesModules,
+  maxUserNamespaces,
+  privilegedPorts,
+  userNsClone,
+} from "./host-checks.js";
+import {
+  cgroupDelegation,
+  dbusUserBus,
+  dockerService,
+  linger,
+  pingGroupRange,
+  subgidRange,
+  subidOverlap,
+  subuidRange,
+  xdgRuntimeDir,
+} from "./user-checks.js";
+
+/** Every check, in alphabetical order of id. */
+export const checks: readonly Check[] = [
+  apparmorUserNs,
+  cgroupDelegation,
+  cgroupV2,
+  dataRootNfs,
+  dbusUserBus,
+  dockerService,
+  dockerdRunning,
+  idmapHelpers,
+  iptablesModules,
+  linger,
+  maxUserNamespaces,
+  networkDriver,
+  networkMtu,
+  pingGroupRange,
+  privilegedPorts,
+  rootlesskitRunning,
+  sourceIpPropagation,
+  stateDirStale,
+  storageDriver,
+  subgidRange,
+  subidOverlap,
+  subuidRange,
+  userNsClone,
+  xdgRuntimeDir,
+];
+
+/** Every check on the latest facts: the one source for /metrics, /checks and `check`. */
+export function evaluateChecks(input: CheckInput): Finding[] {
+  return checks.map((check) => ({
+    id: check.id,
+    severity: check.severity,
+    scope: check.scope,
+    ...check.evaluate(input),
+  }));
+}
+
+/** Nagios plugin convention: 2 a critical fails, 1 a warning fails, 3 a critical or warning is unknown. */
+export function exitCode(findings: readonly Finding[]): 0 | 1 | 2 | 3 {
+  const failing = findings.filter((f) => f.state === "fail");
+  if (failing.some((f) => f.severity === "critical")) return 2;
+  if (failing.some((f) => f.severity === "warning")) return 1;
+  if (findings.some((f) => f.state === "unknown" && f.severity !== "info")) return 3;
+  return 0;
+}
