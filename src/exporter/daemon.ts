@@ -5,6 +5,8 @@ import type { Config } from "../config.js";
 import { readGroups, readPasswd } from "../host/accounts.js";
 import type { Target } from "../host/target.js";
 import { resolveTarget } from "../host/target.js";
+import type { Lang } from "../checks/finding.js";
+import { findingsFrom, findingsJson } from "./findings.js";
 import { landingPage } from "./landing.js";
 import { MetricsRenderer } from "./metrics.js";
 import type { TriggerFactory } from "./scheduler.js";
@@ -63,7 +65,15 @@ export class Daemon {
             telemetryPath: config.telemetryPath,
             user: target.name,
             states: scheduler.states(),
+            findings: findingsFrom(scheduler.states(), target),
           }),
+        checks: (lang) =>
+          findingsJson(
+            findingsFrom(scheduler.states(), target),
+            lang as Lang,
+            target.name,
+            new Date(),
+          ),
       },
       log,
     );

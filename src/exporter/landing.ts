@@ -1,3 +1,5 @@
+import type { Finding } from "../checks/finding.js";
+import { severities } from "../checks/finding.js";
 import type { CollectorState } from "./scheduler.js";
 
 const escapes: Record<string, string> = {
@@ -23,7 +25,20 @@ export function landingPage(options: {
   readonly telemetryPath: string;
   readonly user: string;
   readonly states: readonly CollectorState[];
+  readonly findings: readonly Finding[];
 }): string {
+  const order = { fail: 0, unknown: 1, pass: 2 } as const;
+  const checks = [...options.findings]
+    .sort(
+      (a, b) =>
+        order[a.state] - order[b.state] ||
+        severities.indexOf(a.severity) - severities.indexOf(b.severity),
+    )
+    .map(
+      (f) =>
+        `<tr class="${f.state}"><td>${escapeHtml(f.id)}</td><td>${f.severity}</td><td>${f.state}</td><td>${escapeHtml(f.summary.en)}</td><td><pre>${escapeHtml(f.remediation?.en ?? "")}</pre></td></tr>`,
+    )
+    .join("\n");
   const rows = options.states
     .map((state) => {
       const when = state.lastRunAt === undefined ? "" : new Date(state.lastRunAt).toISOString();
@@ -36,7 +51,7 @@ export function landingPage(options: {
     .join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>rootless-exporter</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}tr.fail{background:#fee}tr.unknown{background:#ffd}pre{margin:0;white-space:pre-wrap}</style>
 </head><body>
 <h1>rootless-exporter ${escapeHtml(options.version)}</h1>
 <p>Prometheus exporter for the health and setup of rootless Docker, watching user <b>${escapeHtml(options.user)}</b>.</p>
@@ -44,6 +59,12 @@ export function landingPage(options: {
 <table><thead><tr><th>collector</th><th>interval</th><th>last run</th><th>duration</th><th>status</th></tr></thead>
 <tbody>
 ${rows}
+</tbody></table>
+<h2>Checks</h2>
+<p>Also as JSON: <a href="/checks">/checks</a> · <a href="/checks?lang=zh-CN">中文</a></p>
+<table><thead><tr><th>check</th><th>severity</th><th>state</th><th>summary</th><th>fix</th></tr></thead>
+<tbody>
+${checks}
 </tbody></table>
 </body></html>
 `;

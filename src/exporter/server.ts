@@ -9,6 +9,8 @@ export interface Routes {
   /** The body at once when one is ready, else a promise of the first one. */
   readonly metrics: () => { contentType: string; body: Buffer | Promise<Buffer> };
   readonly landing: () => string;
+  /** The findings as JSON, in the language of ?lang= (en or zh-CN). */
+  readonly checks: (lang: string) => unknown;
 }
 
 /** The HTTP face: /metrics (configurable), /, /healthz; anything else is 404. */
@@ -70,6 +72,14 @@ export class ExporterServer {
         this.send(req, res, 200, contentType, Buffer.isBuffer(body) ? body : await body);
       } else if (path === "/") {
         this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
+      } else if (path === "/checks") {
+        const lang = new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("lang") ?? "en";
+        if (lang !== "en" && lang !== "zh-CN") {
+          this.send(req, res, 400, "text/plain; charset=utf-8", "lang must be en or zh-CN\n");
+          return;
+        }
+        const body = `${JSON.stringify(this.routes.checks(lang), null, 2)}\n`;
+        this.send(req, res, 200, "application/json; charset=utf-8", body);
       } else if (path === "/healthz") {
         this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");
       } else {

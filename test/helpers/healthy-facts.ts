@@ -1,0 +1,113 @@
+import type { CheckInput } from "../../src/checks/finding.js";
+import type { FactsByCollector } from "../../src/collectors/registry.js";
+import type { Target } from "../../src/host/target.js";
+
+export const alice: Target = {
+  name: "alice",
+  uid: 1000,
+  gid: 1000,
+  home: "/home/alice",
+  groups: [1000],
+  runtimeDir: "/run/user/1000",
+};
+
+/** Facts of a host where rootless Docker is set up as the guide says, with pasta and linger. */
+export function healthyFacts(): FactsByCollector {
+  const summary = { size: 65536, ranges: 1, overlaps: 0 };
+  return {
+    cgroup: {
+      version: 2,
+      versionSource: "statfs",
+      delegated: ["cpuset", "cpu", "io", "memory", "pids"],
+      delegationPath:
+        "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/cgroup.controllers",
+    },
+    dbus: {
+      address: "unix:path=/run/user/1000/bus",
+      busUp: true,
+      pingSeconds: 0.001,
+      units: [
+        { unit: "docker.service", activeState: "active" },
+        { unit: "dbus.service", activeState: "active" },
+        { unit: "dbus.socket", activeState: "active" },
+      ],
+    },
+    docker: {
+      runtimeDir: { path: "/run/user/1000", exists: true, ownerUid: 1000, mode: 0o700 },
+      dockerdUp: true,
+      pidFile: "ok",
+      dockerdPid: 4242,
+      socket: "/run/user/1000/docker.sock",
+      apiUp: true,
+      info: {
+        version: "27.3.1",
+        storageDriver: "overlay2",
+        cgroupDriver: "systemd",
+        cgroupVersion: "2",
+        rootless: true,
+        containers: { running: 1, paused: 0, stopped: 0 },
+        dockerRootDir: "/home/alice/.local/share/docker",
+      },
+      dataRoot: { path: "/home/alice/.local/share/docker", fsType: "ext4" },
+    },
+    kernel: {
+      release: "6.8.0-45-generic",
+      sysctls: {
+        "kernel.unprivileged_userns_clone": 1,
+        "user.max_user_namespaces": 63704,
+        "kernel.apparmor_restrict_unprivileged_userns": 0,
+        "net.ipv4.ip_unprivileged_port_start": 1024,
+      },
+      pingGroupRange: { low: 0, high: 2147483647 },
+      pingAllowed: true,
+      modules: {
+        fuse: true,
+        ip_tables: true,
+        iptable_filter: true,
+        iptable_mangle: true,
+        iptable_nat: true,
+        nf_tables: true,
+        overlay: true,
+      },
+      storageDrivers: {
+        vfs: { ok: true, reason: "" },
+        overlay2: { ok: true, reason: "" },
+        btrfs: { ok: true, reason: "" },
+        "fuse-overlayfs": { ok: true, reason: "" },
+      },
+      idmapHelpers: {
+        newuidmap: { ok: true, reason: "setuid root" },
+        newgidmap: { ok: true, reason: "setuid root" },
+      },
+      rootlesskitBinary: { path: "/usr/bin/rootlesskit", netBindService: true },
+      apparmor: { enabled: true, rootlesskitProfiles: [] },
+    },
+    linger: { enabled: true, source: "logind" },
+    network: {
+      driver: "pasta",
+      driverUp: true,
+      driverProcess: { pid: 4300, cpuSeconds: 1.5, rssBytes: 4_000_000 },
+      mtu: 65520,
+      childPid: 4250,
+    },
+    rootlesskit: {
+      up: true,
+      dockerPidFile: "ok",
+      parentPid: 4200,
+      childPid: 4250,
+      stateDir: { path: "/run/user/1000/dockerd-rootless", source: "flag" },
+      apiUp: true,
+      info: { apiVersion: "1.1.1", version: "2.3.1", networkDriver: { driver: "pasta", dns: [] } },
+      ports: [],
+      stateDirStale: false,
+    },
+    subid: {
+      uid: { path: "/etc/subuid", state: "ok", parseErrors: 0, firstParseErrors: [], summary },
+      gid: { path: "/etc/subgid", state: "ok", parseErrors: 0, firstParseErrors: [], summary },
+    },
+  };
+}
+
+export function input(facts: FactsByCollector): CheckInput {
+  return { target: alice, facts };
+}
