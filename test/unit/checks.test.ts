@@ -16,18 +16,29 @@ const cases: [string, Mutation, string][] = [
   ["no linger", (f) => void (f.linger = { enabled: false, source: "logind" }), "linger"],
   [
     "no subgid entry",
-    (f) => void (f.subid.gid = { ...f.subid.gid, summary: { size: 0, ranges: 0, overlaps: 0 } }),
+    (f) =>
+      void (f.subid = {
+        ...f.subid,
+        gid: { ...f.subid.gid, summary: { size: 0, ranges: 0, overlaps: 0 } },
+      }),
     "subgid_range",
   ],
   [
     "a 1,000-ID subuid range",
-    (f) => void (f.subid.uid = { ...f.subid.uid, summary: { size: 1000, ranges: 1, overlaps: 0 } }),
+    (f) =>
+      void (f.subid = {
+        ...f.subid,
+        uid: { ...f.subid.uid, summary: { size: 1000, ranges: 1, overlaps: 0 } },
+      }),
     "subuid_range",
   ],
   [
     "overlapping ranges",
     (f) =>
-      void (f.subid.uid = { ...f.subid.uid, summary: { size: 65536, ranges: 1, overlaps: 1 } }),
+      void (f.subid = {
+        ...f.subid,
+        uid: { ...f.subid.uid, summary: { size: 65536, ranges: 1, overlaps: 1 } },
+      }),
     "subid_overlap",
   ],
   [
