@@ -165,8 +165,32 @@ async function judgeIdmapHelper(
     : { ok: false, reason: `${path} is neither setuid root nor has ${capability}=ep`, path };
 }
 
-/** File capabilities live in an xattr that Node cannot read: ask getcap(8). */
+/** getcap answers by file identity: a change of capabilities changes the file's ctime. */
+const capabilityCache = new Map<string, { identity: string; has: boolean }>();
+
+/**
+ * File capabilities live in an xattr that Node cannot read: ask getcap(8), once per version of
+ * the file (spawning it every cycle would cost more CPU than all the collectors together).
+ */
 async function fileCapability(
+  roots: HostRoots,
+  path: string,
+  capability: string,
+  signal: AbortSignal,
+): Promise<boolean | undefined> {
+  const stat = await statPath(rootPath(roots, path));
+  if (!stat.ok) return undefined;
+  const { dev, ino, size, ctimeMs } = stat.stats;
+  const key = `${rootPath(roots, path)}:${capability}`;
+  const identity = `${dev}:${ino}:${size}:${ctimeMs}`;
+  const cached = capabilityCache.get(key);
+  if (cached?.identity === identity) return cached.has;
+  const has = await askGetcap(roots, path, capability, signal);
+  if (has !== undefined) capabilityCache.set(key, { identity, has });
+  return has;
+}
+
+async function askGetcap(
   roots: HostRoots,
   path: string,
   capability: string,
