@@ -1,6 +1,6 @@
 import type { Lang } from "./checks/finding.js";
 import { langs } from "./checks/finding.js";
-import type { Collector } from "./collectors/collector.js";
+import type { Collector, CollectorOption } from "./collectors/collector.js";
 import type { CollectorSetting, Config, LogLevel } from "./config.js";
 import {
   UsageError,
@@ -31,6 +31,11 @@ export type Command =
   | { readonly kind: "version" };
 
 const intervalHelp = "a duration that divides a minute, an hour or a day, e.g. 15s, 1m, 1h";
+
+/** The flag of a collector-declared option: its own name, or collector.<collector>.<option>. */
+export function optionFlag(collector: string, option: CollectorOption): string {
+  return option.flag ?? `collector.${collector}.${option.name}`;
+}
 
 /** Flags of `rootless-exporter check` only. */
 const checkSpecs: readonly FlagSpec[] = [
@@ -145,7 +150,7 @@ function flagSpecs(collectors: readonly Collector<unknown>[]): FlagSpec[] {
     });
     for (const option of collector.options ?? []) {
       specs.push({
-        name: `collector.${collector.name}.${option.name}`,
+        name: optionFlag(collector.name, option),
         help: option.help,
         boolean: false,
         placeholder: "VALUE",
@@ -302,7 +307,7 @@ export function parseCommandLine(
   const collectorOptions: Record<string, string> = {};
   for (const collector of collectors) {
     for (const option of collector.options ?? []) {
-      const name = `collector.${collector.name}.${option.name}`;
+      const name = optionFlag(collector.name, option);
       const value = values.get(name);
       if (typeof value !== "string") continue;
       const problem = option.validate?.(value);

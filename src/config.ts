@@ -70,3 +70,20 @@ export function cronForInterval(seconds: number): string | undefined {
   if (hours === 24) return "0 0 0 * * *";
   return hours < 24 && 24 % hours === 0 ? `0 0 */${hours} * * *` : undefined;
 }
+
+/** A byte count: "67108864", "64MiB", "512KiB", "1GiB" (binary units), or "10MB" (decimal). */
+export function parseBytes(text: string): number | undefined {
+  const match = /^(\d{1,12})(B|KiB|MiB|GiB|KB|MB|GB)?$/.exec(text);
+  if (!match) return undefined;
+  const units: Record<string, number> = {
+    B: 1,
+    KiB: 1024,
+    MiB: 1024 ** 2,
+    GiB: 1024 ** 3,
+    KB: 1e3,
+    MB: 1e6,
+    GB: 1e9,
+  };
+  const value = Number(match[1]) * (units[match[2] ?? "B"] ?? 1);
+  return value > 0 && Number.isSafeInteger(value) ? value : undefined;
+}

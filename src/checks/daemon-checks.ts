@@ -170,13 +170,21 @@ export const networkDriver: Check = {
   evaluate: ({ facts }) => {
     const driver = facts.network?.driver;
     if (!driver) return unknown("the network driver");
+    const measured = facts.probe?.network;
+    const rate =
+      measured?.ok && measured.bytesPerSecond !== undefined ? measured.bytesPerSecond : undefined;
+    const figure = rate === undefined ? "" : ` Measured: ${(rate / 1e6).toFixed(0)} MB/s.`;
+    const figureZh = rate === undefined ? "" : `实测：${(rate / 1e6).toFixed(0)} MB/s。`;
     // The guide's table: slirp4netns and vpnkit have slow network throughput.
     if (driver !== "slirp4netns" && driver !== "vpnkit")
-      return pass(text(`The network driver is ${driver}.`, `网络驱动为 ${driver}。`), { driver });
+      return pass(
+        text(`The network driver is ${driver}.${figure}`, `网络驱动为 ${driver}。${figureZh}`),
+        { driver, measuredBytesPerSecond: rate },
+      );
     return fail(
       text(
-        `The network driver ${driver} is slow (rootlesskit's driver table).`,
-        `网络驱动 ${driver} 的网络吞吐量慢（RootlessKit 驱动对比表）。`,
+        `The network driver ${driver} is slow (rootlesskit's driver table).${figure}`,
+        `网络驱动 ${driver} 的网络吞吐量慢（RootlessKit 驱动对比表）。${figureZh}`,
       ),
       text(
         driver === "vpnkit"
@@ -186,7 +194,7 @@ export const networkDriver: Check = {
           ? "安装 slirp4netns（v0.4.0 或更高版本）可能会提高网络吞吐量。此外，更改 MTU 值也可能提高吞吐量。"
           : `更改 MTU 值可能提高吞吐量（在 ${overrideFile} 中添加 \`Environment="DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520"\`），或者使用 pasta（\`Environment="DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta"\` 和 \`Environment="DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=implicit"\`），然后重启守护进程：${restart}。`,
       ),
-      { driver },
+      { driver, measuredBytesPerSecond: rate },
     );
   },
 };
@@ -228,16 +236,42 @@ export const networkMtu: Check = {
   },
 };
 
+const sourceIpFix = text(
+  `Use the slirp4netns port driver (\`Environment="DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns"\` and \`Environment="DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns"\`) or pasta with the implicit port driver (\`...NET=pasta\`, \`...PORT_DRIVER=implicit\`) in ${overrideFile}, then ${restart}.`,
+  `使用 \`slirp4netns\` RootlessKit 端口驱动程序，或使用 \`pasta\` 网络驱动程序配合 \`implicit\` 端口驱动程序：在 ${overrideFile} 中添加相应的 Environment 行，然后重启守护进程：${restart}。`,
+);
+
 export const sourceIpPropagation: Check = {
   id: "source_ip_propagation",
   severity: "info",
   scope: "user",
   evaluate: ({ facts }) => {
+    const measured = facts.probe?.port;
+    if (measured?.sourceIpPropagated === true) {
+      return pass(
+        text(
+          `Measured: the port probe's sink saw the client's own address ${measured.peer}.`,
+          `实测：端口探测的接收端看到了客户端自己的地址 ${measured.peer}。`,
+        ),
+        { measured: true, peer: measured.peer },
+      );
+    }
     const info = facts.rootlesskit?.info;
-    if (!info) return unknown("rootlesskit's drivers");
-    const net = info.networkDriver?.driver;
+    if (!info && measured?.sourceIpPropagated === undefined)
+      return unknown("rootlesskit's drivers");
+    const net = info?.networkDriver?.driver;
     // pasta's implicit port driver has no ports API, so rootlesskit reports no port driver at all.
-    const port = info.portDriver?.driver ?? (net === "pasta" ? "implicit" : undefined);
+    const port = info?.portDriver?.driver ?? (net === "pasta" ? "implicit" : undefined);
+    if (measured?.sourceIpPropagated === false) {
+      return fail(
+        text(
+          `Measured: the port probe's sink saw ${measured.peer}, not the client's address: source IPs are not propagated (port driver ${port ?? "unknown"}).`,
+          `实测：端口探测的接收端看到的是 ${measured.peer}，而不是客户端地址：\`docker run -p\` 不传播源 IP 地址（端口驱动 ${port ?? "未知"}）。`,
+        ),
+        sourceIpFix,
+        { measured: true, peer: measured.peer, port },
+      );
+    }
     if (!port) return unknown("the port driver");
     if (port !== "builtin")
       return pass(
@@ -252,10 +286,7 @@ export const sourceIpPropagation: Check = {
         "The builtin port driver does not propagate source IP addresses: containers see rootlesskit's address, not the client's.",
         "`docker run -p` 不传播源 IP 地址：默认的 `builtin` 端口驱动程序不支持源 IP 传播。",
       ),
-      text(
-        `Use the slirp4netns port driver (\`Environment="DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns"\` and \`Environment="DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns"\`) or pasta with the implicit port driver (\`...NET=pasta\`, \`...PORT_DRIVER=implicit\`) in ${overrideFile}, then ${restart}.`,
-        `使用 \`slirp4netns\` RootlessKit 端口驱动程序，或使用 \`pasta\` 网络驱动程序配合 \`implicit\` 端口驱动程序：在 ${overrideFile} 中添加相应的 Environment 行，然后重启守护进程：${restart}。`,
-      ),
+      sourceIpFix,
       { network: net, port },
     );
   },

@@ -9,6 +9,8 @@ export interface CollectorContext {
   readonly signal: AbortSignal;
   /** Records an expected condition (a file missing, a daemon down); logged once at debug. */
   readonly note: (message: string) => void;
+  /** Logs a measurement at info, every time (a probe's result and CPU cost). */
+  readonly info?: (message: string, fields: Readonly<Record<string, unknown>>) => void;
   /** The exporter's environment (DBUS_SESSION_BUS_ADDRESS, DOCKER_HOST, ...). */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Bound for one D-Bus call or one HTTP request over a unix socket (--collect.rpc-timeout). */
@@ -20,6 +22,8 @@ export interface CollectorContext {
 /** A flag a collector declares for itself: --collector.<collector>.<name>. */
 export interface CollectorOption {
   readonly name: string;
+  /** The flag's full name when it is not collector.<collector>.<name> (e.g. "probe.bytes"). */
+  readonly flag?: string;
   readonly help: string;
   readonly defaultValue: string;
   /** An error message for a bad value, or undefined when it is fine. */
@@ -35,6 +39,8 @@ export interface Collector<F> {
   readonly defaultIntervalSeconds: number;
   readonly collect: (ctx: CollectorContext) => Promise<F>;
   readonly options?: readonly CollectorOption[];
+  /** A run timeout of its own, when --collect.timeout is too short for what the collector does. */
+  readonly runTimeoutMs?: (option: (name: string) => string) => number;
   /** Releases what runs left open (D-Bus connections); called when the exporter stops. */
   readonly stop?: () => void;
 }

@@ -11,6 +11,8 @@ import { lingerCollector } from "./linger.js";
 import type { LingerFacts } from "./linger.js";
 import { networkCollector } from "./network.js";
 import type { NetworkFacts } from "./network.js";
+import { probeCollector } from "./probe.js";
+import type { ProbeFacts } from "./probe.js";
 import { rootlesskitCollector } from "./rootlesskit.js";
 import type { RootlesskitFacts } from "./rootlesskit.js";
 import { subidCollector } from "./subid.js";
@@ -24,6 +26,7 @@ export interface FactsByCollector {
   kernel: KernelFacts;
   linger: LingerFacts;
   network: NetworkFacts;
+  probe: ProbeFacts;
   rootlesskit: RootlesskitFacts;
   subid: SubidFacts;
 }
@@ -38,6 +41,7 @@ export const collectors: readonly Collector<FactsByCollector[CollectorName]>[] =
   kernelCollector,
   lingerCollector,
   networkCollector,
+  probeCollector,
   rootlesskitCollector,
   subidCollector,
 ];

@@ -253,6 +253,27 @@ export const metrics = {
     "Transmit errors on the interface.",
   ),
 
+  probeSuccess: gauge(
+    "rootless_probe_success",
+    ["user", "path"],
+    "Whether the last throughput probe of the path (port, network) finished.",
+  ),
+  probeThroughput: gauge(
+    "rootless_probe_throughput_bytes_per_second",
+    ["user", "path"],
+    "Throughput measured by the last probe of the path.",
+  ),
+  probeSourceIp: gauge(
+    "rootless_probe_source_ip_propagated",
+    ["user"],
+    "Whether the port probe's sink saw the client's own address.",
+  ),
+  probeLastRun: gauge(
+    "rootless_probe_last_run_timestamp_seconds",
+    ["user", "path"],
+    "When the path was last probed, Unix time.",
+  ),
+
   checkOk: gauge(
     "rootless_check_ok",
     ["user", "check", "severity"],

@@ -2,6 +2,7 @@ import type { DbusFacts } from "../collectors/dbus.js";
 import { unitStates } from "../collectors/dbus.js";
 import type { DockerFacts } from "../collectors/docker.js";
 import type { NetworkFacts } from "../collectors/network.js";
+import type { ProbeFacts } from "../collectors/probe.js";
 import type { RootlesskitFacts } from "../collectors/rootlesskit.js";
 import type { MetricKey } from "./catalogue.js";
 import { bool } from "./sample-set.js";
@@ -111,6 +112,21 @@ export function addNetwork(out: SampleSet, user: string, facts: NetworkFacts): v
   for (const kind of ["uid", "gid"] as const) {
     const ids = facts.mappedIds?.[kind];
     if (ids !== undefined) out.add("userNamespaceMappedIds", { user, kind }, ids);
+  }
+}
+
+export function addProbe(out: SampleSet, user: string, facts: ProbeFacts): void {
+  for (const result of [facts.port, facts.network]) {
+    // An unsupported path did not run: its series are absent, the reason is in the log and /checks.
+    if (!result.supported) continue;
+    const labels = { user, path: result.path };
+    out.add("probeSuccess", labels, bool(result.ok === true));
+    if (result.ok && result.bytesPerSecond !== undefined)
+      out.add("probeThroughput", labels, result.bytesPerSecond);
+    if (result.ranAt !== undefined) out.add("probeLastRun", labels, result.ranAt / 1000);
+  }
+  if (facts.port.sourceIpPropagated !== undefined) {
+    out.add("probeSourceIp", { user }, bool(facts.port.sourceIpPropagated));
   }
 }
 

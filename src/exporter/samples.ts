@@ -6,7 +6,7 @@ import type { FactsByCollector } from "../collectors/registry.js";
 import type { SubidFacts } from "../collectors/subid.js";
 import type { Target } from "../host/target.js";
 import { addFindings, findingsFrom } from "./findings.js";
-import { addDbus, addDocker, addNetwork, addRootlesskit } from "./samples-daemon.js";
+import { addDbus, addDocker, addNetwork, addProbe, addRootlesskit } from "./samples-daemon.js";
 import { bool, SampleSet } from "./sample-set.js";
 import type { CollectorState } from "./scheduler.js";
 
@@ -64,6 +64,7 @@ const adders: { [K in keyof FactsByCollector]: Adder<K> } = {
   kernel: addKernel,
   linger: addLinger,
   network: addNetwork,
+  probe: addProbe,
   rootlesskit: addRootlesskit,
   subid: addSubid,
 };

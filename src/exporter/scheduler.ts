@@ -137,13 +137,10 @@ export class Scheduler {
       target: this.options.target,
       signal: controller.signal,
       note: (message) => notes.add(message),
+      info: (message, fields) => log.info(fields, message),
       env: this.options.env,
       rpcTimeoutMs: this.options.rpcTimeoutMs,
-      option: (name) => {
-        const full = `collector.${collector.name}.${name}`;
-        const declared = collector.options?.find((o) => o.name === name);
-        return this.options.collectorOptions[full] ?? declared?.defaultValue ?? "";
-      },
+      option: (name) => this.option(collector, name),
     });
     slot.inflight = work;
     void work
@@ -152,8 +149,12 @@ export class Scheduler {
         if (slot.inflight === work) slot.inflight = undefined;
       });
     let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = Math.max(
+      this.options.timeoutMs,
+      collector.runTimeoutMs?.((name) => this.option(collector, name)) ?? 0,
+    );
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RunTimeout()), this.options.timeoutMs);
+      timer = setTimeout(() => reject(new RunTimeout()), timeoutMs);
     });
     try {
       const facts = await Promise.race([work, timeout]);
@@ -162,7 +163,7 @@ export class Scheduler {
     } catch (err) {
       const message =
         err instanceof RunTimeout
-          ? `run abandoned after the ${this.options.timeoutMs} ms timeout`
+          ? `run abandoned after the ${timeoutMs} ms timeout`
           : err instanceof Error
             ? err.message
             : String(err);
@@ -171,6 +172,13 @@ export class Scheduler {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** A collector-declared option: its flag's value, or its default. */
+  private option(collector: Collector<unknown>, name: string): string {
+    const declared = collector.options?.find((o) => o.name === name);
+    const flag = declared?.flag ?? `collector.${collector.name}.${name}`;
+    return this.options.collectorOptions[flag] ?? declared?.defaultValue ?? "";
   }
 
   private logNotes(slot: Slot, notes: Set<string>, log: Logger): void {

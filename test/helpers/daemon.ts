@@ -61,7 +61,7 @@ export async function startDaemon(
     });
   });
   const stop = async (): Promise<number | null> => {
-    if (child.exitCode !== null) return child.exitCode;
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
     const exited = once(child, "exit");
     child.kill("SIGTERM");
     const kill = setTimeout(() => child.kill("SIGKILL"), 6000);

@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { Finding } from "../../src/checks/finding.js";
 import { checks, evaluateChecks, exitCode } from "../../src/checks/registry.js";
-import type { FactsByCollector } from "../../src/collectors/registry.js";
 import { metrics } from "../../src/exporter/catalogue.js";
+import type { DefaultFacts } from "../helpers/healthy-facts.js";
 import { healthyFacts, input } from "../helpers/healthy-facts.js";
 
 const blocking = (findings: Finding[]) =>
   findings.filter((f) => f.state === "fail" && f.severity !== "info").map((f) => f.id);
 
-type Mutation = (facts: FactsByCollector) => void;
+type Mutation = (facts: DefaultFacts) => void;
 
 // "Diagnosis must be right": each single misconfiguration of the guide fails exactly the check
 // meant for it and no other warning or critical check.
@@ -185,13 +185,12 @@ describe("checks", () => {
   it.each([
     [
       "MTU 1500 with slirp4netns",
-      (f: FactsByCollector) =>
-        void (f.network = { ...f.network, driver: "slirp4netns", mtu: 1500 }),
+      (f: DefaultFacts) => void (f.network = { ...f.network, driver: "slirp4netns", mtu: 1500 }),
       ["network_driver", "network_mtu"],
     ],
     [
       "the builtin port driver",
-      (f: FactsByCollector) =>
+      (f: DefaultFacts) =>
         void (f.rootlesskit = {
           ...f.rootlesskit,
           info: {
@@ -204,13 +203,13 @@ describe("checks", () => {
     ],
     [
       "ping_group_range 1 0",
-      (f: FactsByCollector) =>
+      (f: DefaultFacts) =>
         void (f.kernel = { ...f.kernel, pingGroupRange: { low: 1, high: 0 }, pingAllowed: false }),
       ["ping_group_range"],
     ],
     [
       "ports below 1024 without the capability",
-      (f: FactsByCollector) =>
+      (f: DefaultFacts) =>
         void (f.kernel = {
           ...f.kernel,
           rootlesskitBinary: { path: "/usr/bin/rootlesskit", netBindService: false },

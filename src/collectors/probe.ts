@@ -1,0 +1,392 @@
+import { existsSync } from "node:fs";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { parseBytes, parseDuration } from "../config.js";
+import { rootPath } from "../host/paths.js";
+import { flagValue } from "../host/proc.js";
+import type { ProbeReport } from "../host/tcp-probe.js";
+import { fetchOnce, listen, portOf, serveOnce } from "../host/tcp-probe.js";
+import type { ServedProbe } from "../host/tcp-probe.js";
+import { runInNamespaces } from "../host/netns.js";
+import type { NamespacedProcess } from "../host/netns.js";
+import { unixHttp, parseJson } from "../host/unix-http.js";
+import type { Collector, CollectorContext } from "./collector.js";
+import { checkPid, discoverRootless } from "./discovery.js";
+import { parseInfo, queryApi } from "./rootlesskit-api.js";
+
+export type ProbePath = "port" | "network";
+
+export interface ProbePathFacts {
+  readonly path: ProbePath;
+  /** False when this setup offers no way to probe the path; `reason` says why. */
+  readonly supported: boolean;
+  readonly reason?: string;
+  readonly ok?: boolean;
+  readonly error?: string;
+  readonly ranAt?: number;
+  readonly bytes?: number;
+  readonly seconds?: number;
+  readonly bytesPerSecond?: number;
+  /** The address the receiving end saw, and whether it was the sender's own. */
+  readonly peer?: string;
+  readonly sourceIpPropagated?: boolean;
+  /** CPU the receiving side spent (the exporter on the port path, the agent on the network path). */
+  readonly agentCpuSeconds?: number;
+}
+
+export interface ProbeFacts {
+  readonly port: ProbePathFacts;
+  readonly network: ProbePathFacts;
+}
+
+const agentPath = fileURLToPath(new URL("../probe-agent.js", import.meta.url));
+/** The port probe connects from this loopback address: seen by the sink only if rootlesskit propagates it. */
+export const probeClientAddress = "127.0.0.2";
+
+/** What a probe left behind, so a crash halfway is cleaned up by the next run. */
+interface Leftovers {
+  forwards: { stateDir: string; id: number }[];
+  agents: number[];
+}
+
+let running = false;
+
+const unsupported = (path: ProbePath, reason: string): ProbePathFacts => ({
+  path,
+  supported: false,
+  reason,
+});
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+class ProbeRun {
+  private readonly leftovers: Leftovers = { forwards: [], agents: [] };
+  constructor(
+    private readonly ctx: CollectorContext,
+    private readonly stateFile: string,
+  ) {}
+
+  async remember(update: (l: Leftovers) => void): Promise<void> {
+    update(this.leftovers);
+    await writeFile(this.stateFile, JSON.stringify(this.leftovers), { mode: 0o600 });
+  }
+
+  async forget(): Promise<void> {
+    await rm(this.stateFile, { force: true });
+  }
+
+  /** Removes forwards and kills agents an earlier run left (an exporter crash, a kill -9). */
+  async cleanUpEarlier(): Promise<number> {
+    let text: string;
+    try {
+      text = await readFile(this.stateFile, "utf8");
+    } catch {
+      return 0;
+    }
+    const earlier = parseJson(text) as Partial<Leftovers> | undefined;
+    let removed = 0;
+    for (const forward of earlier?.forwards ?? []) {
+      const socket = rootPath(this.ctx.roots, `${forward.stateDir}/api.sock`);
+      const result = await unixHttp(socket, `/v1/ports/${forward.id}`, {
+        method: "DELETE",
+        timeoutMs: this.ctx.rpcTimeoutMs,
+      });
+      if (result.ok && result.status < 300) removed++;
+    }
+    for (const pid of earlier?.agents ?? []) {
+      // Only a process that is still our agent: pids are reused.
+      const check = await checkPid(this.ctx.roots, pid, this.ctx.target.uid, [
+        "nsenter",
+        "node",
+        "nodejs",
+      ]);
+      if (check.process?.argv.some((arg) => arg === agentPath)) {
+        process.kill(pid, "SIGKILL");
+        removed++;
+      }
+    }
+    await this.forget();
+    return removed;
+  }
+
+  async startAgent(childPid: number, args: string[]): Promise<NamespacedProcess> {
+    const agent = runInNamespaces(childPid, process.execPath, [agentPath, ...args]);
+    if (agent.pid !== undefined) {
+      const pid = agent.pid;
+      await this.remember((l) => l.agents.push(pid));
+    }
+    return agent;
+  }
+}
+
+function throughput(path: ProbePath, report: ProbeReport, ranAt: number): ProbePathFacts {
+  return {
+    path,
+    supported: true,
+    ok: true,
+    ranAt,
+    bytes: report.bytes,
+    seconds: report.seconds,
+    bytesPerSecond: report.seconds > 0 ? report.bytes / report.seconds : 0,
+  };
+}
+
+/**
+ * Through rootlesskit's port driver, as `docker run -p` traffic goes: the exporter connects to the
+ * forward from 127.0.0.2 and downloads from the agent, which serves inside the namespace and
+ * reports the address it saw.
+ */
+async function probePort(
+  run: ProbeRun,
+  ctx: CollectorContext,
+  stateDir: string,
+  childPid: number,
+  portDriver: string | undefined,
+  bytes: number,
+  timeoutMs: number,
+): Promise<ProbePathFacts> {
+  if (!portDriver)
+    return unsupported(
+      "port",
+      "rootlesskit reports no port driver (pasta's implicit driver has no ports API)",
+    );
+  const ranAt = Date.now();
+  const agent = await run.startAgent(childPid, ["serve", String(bytes), String(timeoutMs)]);
+  let forward: number | undefined;
+  try {
+    const { port: childPort } = JSON.parse(await agent.nextLine(timeoutMs)) as { port: number };
+    const parentPort = await freeLoopbackPort();
+    const body = JSON.stringify({ proto: "tcp", parentIP: "127.0.0.1", parentPort, childPort });
+    const socket = rootPath(ctx.roots, `${stateDir}/api.sock`);
+    const created = await unixHttp(socket, "/v1/ports", {
+      method: "POST",
+      body,
+      timeoutMs: ctx.rpcTimeoutMs,
+    });
+    const status = created.ok
+      ? (parseJson(created.body) as { id?: unknown } | undefined)
+      : undefined;
+    if (!created.ok || typeof status?.id !== "number") {
+      throw new Error(
+        `POST /v1/ports failed: ${created.ok ? created.body.trim() : created.detail}`,
+      );
+    }
+    forward = status.id;
+    const id = forward;
+    await run.remember((l) => l.forwards.push({ stateDir, id }));
+    const report = await fetchOnce("127.0.0.1", parentPort, bytes, timeoutMs, probeClientAddress);
+    const served = JSON.parse(await agent.nextLine(timeoutMs)) as ServedProbe;
+    return {
+      ...throughput("port", report, ranAt),
+      peer: served.peer,
+      sourceIpPropagated: served.peer === probeClientAddress,
+      agentCpuSeconds: report.cpuSeconds,
+    };
+  } catch (err) {
+    return { path: "port", supported: true, ok: false, ranAt, error: describe(err) };
+  } finally {
+    agent.kill();
+    if (forward !== undefined) {
+      const socket = rootPath(ctx.roots, `${stateDir}/api.sock`);
+      await unixHttp(socket, `/v1/ports/${forward}`, {
+        method: "DELETE",
+        timeoutMs: ctx.rpcTimeoutMs,
+      });
+    }
+    await agent.exited;
+  }
+}
+
+/** A free TCP port on the host's loopback for the forward's parent side. */
+async function freeLoopbackPort(): Promise<number> {
+  const server = await listen("127.0.0.1");
+  const port = portOf(server);
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The gateway slirp4netns gives the namespace: the second address of --cidr (10.0.2.2 by default). */
+export function slirpGateway(cidr: string | undefined): string | undefined {
+  const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/\d+$/.exec(cidr ?? "10.0.2.0/24");
+  if (!match) return undefined;
+  return `${match[1]}.${match[2]}.${match[3]}.${Number(match[4]) + 2}`;
+}
+
+/**
+ * Through the network driver, as containers' traffic with the outside goes (a pull, a download):
+ * the agent in the namespace connects out to a listener of the exporter and downloads from it.
+ */
+async function probeNetwork(
+  run: ProbeRun,
+  ctx: CollectorContext,
+  parentArgv: readonly string[],
+  driver: string | undefined,
+  childPid: number,
+  bytes: number,
+  timeoutMs: number,
+): Promise<ProbePathFacts> {
+  const target = ctx.option("network-target");
+  let listenOn: string;
+  let connectTo: string;
+  if (target !== "") {
+    listenOn = target;
+    connectTo = target;
+  } else if (driver === "slirp4netns" && !parentArgv.includes("--disable-host-loopback")) {
+    const gateway = slirpGateway(flagValue(parentArgv, "--cidr"));
+    if (!gateway)
+      return unsupported("network", "cannot tell slirp4netns's gateway from rootlesskit's --cidr");
+    listenOn = "127.0.0.1";
+    connectTo = gateway;
+  } else {
+    const why = parentArgv.includes("--disable-host-loopback")
+      ? "rootlesskit runs with --disable-host-loopback (Docker's default), so the namespace cannot reach this host's loopback"
+      : `the ${driver ?? "unknown"} driver gives no known path to this host`;
+    return unsupported(
+      "network",
+      `${why}; set --probe.network-target to an address of this host that the namespace can reach`,
+    );
+  }
+  const ranAt = Date.now();
+  let agent: NamespacedProcess | undefined;
+  try {
+    const server = await listen(listenOn);
+    const served = serveOnce(server, bytes, timeoutMs);
+    const port = String(portOf(server));
+    agent = await run.startAgent(childPid, [
+      "fetch",
+      connectTo,
+      port,
+      String(bytes),
+      String(timeoutMs),
+    ]);
+    const { report } = await served;
+    return { ...throughput("network", report, ranAt), agentCpuSeconds: report.cpuSeconds };
+  } catch (err) {
+    return { path: "network", supported: true, ok: false, ranAt, error: describe(err) };
+  } finally {
+    agent?.kill();
+    await agent?.exited;
+  }
+}
+
+function durationOption(text: string, fallback: number): number {
+  return parseDuration(text) ?? fallback;
+}
+
+export const probeCollector: Collector<ProbeFacts> = {
+  name: "probe",
+  description:
+    "throughput of the port and network paths and source-IP propagation, measured (off by default)",
+  defaultEnabled: false,
+  defaultIntervalSeconds: 3600,
+  options: [
+    {
+      name: "bytes",
+      flag: "probe.bytes",
+      help: "bytes streamed per path and probe, e.g. 64MiB",
+      defaultValue: "64MiB",
+      validate: (v) =>
+        parseBytes(v) === undefined
+          ? "expected a size such as 64MiB, 512KiB or 1000000"
+          : undefined,
+    },
+    {
+      name: "timeout",
+      flag: "probe.timeout",
+      help: "time allowed for each path of a probe",
+      defaultValue: "10s",
+      validate: (v) =>
+        parseDuration(v) === undefined ? "expected a duration such as 10s" : undefined,
+    },
+    {
+      name: "network-target",
+      flag: "probe.network-target",
+      help: "address of this host, reachable from rootlesskit's namespace, for the network path when host loopback is disabled",
+      defaultValue: "",
+      validate: (v) =>
+        v === "" || /^[\d.]+$|^[0-9a-fA-F:]+$/.test(v) ? undefined : "expected an IP address",
+    },
+  ],
+  runTimeoutMs: (option) => 2 * durationOption(option("timeout"), 10_000) + 10_000,
+  async collect(ctx) {
+    if (running) throw new Error("another probe is running");
+    running = true;
+    try {
+      return await probe(ctx);
+    } finally {
+      running = false;
+    }
+  },
+};
+
+async function probe(ctx: CollectorContext): Promise<ProbeFacts> {
+  const { roots, target, note } = ctx;
+  const bytes = parseBytes(ctx.option("bytes")) ?? 64 * 1024 * 1024;
+  const timeoutMs = durationOption(ctx.option("timeout"), 10_000);
+  const run = new ProbeRun(
+    ctx,
+    rootPath(roots, `${target.runtimeDir}/rootless-exporter-probe.json`),
+  );
+  const cleaned = await run.cleanUpEarlier();
+  if (cleaned > 0) note(`removed ${cleaned} forwards or agents an earlier probe left behind`);
+  const found = await discoverRootless(roots, target);
+  if (!found.parent || !found.stateDir) {
+    const why = "rootlesskit is not running";
+    return { port: unsupported("port", why), network: unsupported("network", why) };
+  }
+  if (!existsSync(agentPath)) throw new Error(`the probe agent ${agentPath} is missing`);
+  const answer = await queryApi(roots, found.stateDir.path, "/v1/info", parseInfo, {
+    timeoutMs: ctx.rpcTimeoutMs,
+    signal: ctx.signal,
+  });
+  if (!answer.ok) {
+    const why = `rootlesskit's API does not answer: ${answer.error}`;
+    return { port: unsupported("port", why), network: unsupported("network", why) };
+  }
+  const info = answer.value;
+  const childPid = info.childPid ?? found.child?.pid;
+  if (childPid === undefined) {
+    const why = "rootlesskit's child process is unknown";
+    return { port: unsupported("port", why), network: unsupported("network", why) };
+  }
+  const cpu = process.cpuUsage();
+  try {
+    // One path after the other: never two probes at once, and each path measured alone.
+    const port = await probePort(
+      run,
+      ctx,
+      found.stateDir.path,
+      childPid,
+      info.portDriver?.driver,
+      bytes,
+      timeoutMs,
+    );
+    const network = await probeNetwork(
+      run,
+      ctx,
+      found.parent.argv,
+      info.networkDriver?.driver,
+      childPid,
+      bytes,
+      timeoutMs,
+    );
+    const used = process.cpuUsage(cpu);
+    ctx.info?.("probe finished", {
+      port: summary(port),
+      network: summary(network),
+      exporterCpuSeconds: (used.user + used.system) / 1e6,
+      agentCpuSeconds: port.agentCpuSeconds,
+    });
+    return { port, network };
+  } finally {
+    await run.forget();
+  }
+}
+
+function summary(facts: ProbePathFacts): string {
+  if (!facts.supported) return `unsupported (${facts.reason})`;
+  if (!facts.ok) return `failed (${facts.error})`;
+  return `${((facts.bytesPerSecond ?? 0) / 1e6).toFixed(1)} MB/s, peer ${facts.peer}`;
+}
