@@ -14,7 +14,7 @@ step() { printf '\n== %s\n' "$*"; }
 step "Debian packages"
 packages=(prometheus libcap2-bin uidmap dbus util-linux procps iproute2 systemd
   docker.io rootlesskit slirp4netns passt busybox-static iptables
-  systemd-container debootstrap curl)
+  systemd-container debootstrap curl iperf3)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

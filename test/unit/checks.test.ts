@@ -224,6 +224,32 @@ describe("checks", () => {
     expect(exitCode(findings)).toBe(0);
   });
 
+  it("source_ip_propagation follows the probe's measurement when there is one", () => {
+    const measured = (peer: string, propagated: boolean) => {
+      const facts = healthyFacts();
+      facts.probe = {
+        port: {
+          path: "port",
+          supported: true,
+          ok: true,
+          peer,
+          sourceIpPropagated: propagated,
+          bytesPerSecond: 9e8,
+        },
+        network: { path: "network", supported: true, ok: true, bytesPerSecond: 5e8 },
+      };
+      return evaluateChecks(input(facts));
+    };
+    const lost = measured("127.0.0.1", false).find((f) => f.id === "source_ip_propagation");
+    expect(lost?.state).toBe("fail");
+    expect(lost?.summary.en).toMatch(/^Measured: the port probe's sink saw 127\.0\.0\.1/);
+    expect(measured("127.0.0.2", true).find((f) => f.id === "source_ip_propagation")?.state).toBe(
+      "pass",
+    );
+    const driver = measured("127.0.0.2", true).find((f) => f.id === "network_driver");
+    expect(driver?.summary.en).toMatch(/Measured: 500 MB\/s\.$/);
+  });
+
   it("missing facts make a check unknown, never pass or fail", () => {
     const findings = evaluateChecks({ target: input(healthyFacts()).target, facts: {} });
     expect(findings.every((f) => f.state === "unknown")).toBe(true);

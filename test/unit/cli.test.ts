@@ -36,6 +36,7 @@ describe("parseCommandLine", () => {
       ["kernel", true, 15],
       ["linger", true, 15],
       ["network", true, 15],
+      ["probe", false, 3600],
       ["rootlesskit", true, 15],
       ["subid", true, 15],
     ]);
@@ -75,6 +76,21 @@ describe("parseCommandLine", () => {
     );
     expect(usageError(["--collect.rpc-timeout=0s"])).toMatch(
       /^--collect\.rpc-timeout: expected a positive duration/,
+    );
+  });
+
+  it("names options after their own flag when they declare one (--probe.bytes)", () => {
+    const config = serve(["--collector.probe", "--probe.bytes=16MiB", "--probe.timeout=5s"]);
+    expect(config.collectorOptions).toMatchObject({
+      "probe.bytes": "16MiB",
+      "probe.timeout": "5s",
+    });
+    expect(config.collectors.find((c) => c.name === "probe")?.enabled).toBe(true);
+    expect(usageError(["--probe.bytes=lots"])).toMatch(
+      /^--probe\.bytes: expected a size such as 64MiB/,
+    );
+    expect(usageError(["--probe.network-target=host name"])).toMatch(
+      /^--probe\.network-target: expected an IP address/,
     );
   });
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { cronForInterval, parseDuration, parseListenAddress } from "../../src/config.js";
+import {
+  cronForInterval,
+  parseBytes,
+  parseDuration,
+  parseListenAddress,
+} from "../../src/config.js";
+import { slirpGateway } from "../../src/collectors/probe.js";
 
 describe("parseDuration", () => {
   it.each([
@@ -51,4 +57,28 @@ describe("cronForInterval", () => {
     [0.5, undefined],
     [172800, undefined],
   ])("%d s -> %j", (seconds, expected) => expect(cronForInterval(seconds)).toBe(expected));
+});
+
+describe("parseBytes", () => {
+  it.each([
+    ["64MiB", 67108864],
+    ["512KiB", 524288],
+    ["1GiB", 1073741824],
+    ["10MB", 10000000],
+    ["1000", 1000],
+    ["0", undefined],
+    ["-1MiB", undefined],
+    ["64 MiB", undefined],
+    ["1.5GiB", undefined],
+    ["64mib", undefined],
+  ])("%j -> %j", (text, bytes) => expect(parseBytes(text)).toBe(bytes));
+});
+
+describe("slirpGateway", () => {
+  it.each([
+    [undefined, "10.0.2.2"],
+    ["10.0.2.0/24", "10.0.2.2"],
+    ["192.168.100.0/24", "192.168.100.2"],
+    ["not-a-cidr", undefined],
+  ])("--cidr %j -> %j", (cidr, gateway) => expect(slirpGateway(cidr)).toBe(gateway));
 });
