@@ -7,7 +7,7 @@ import type { ProcessInfo } from "../host/proc.js";
 import { childPids, flagValue, programName, readProcess } from "../host/proc.js";
 import type { Collector } from "./collector.js";
 import { discoverRootless, userProcessesNamed } from "./discovery.js";
-import { parseInfo, queryApi } from "./rootlesskit-api.js";
+import { sharedInfo } from "./rootlesskit-api.js";
 
 /** rootlesskit's network drivers that run as a process of their own (rootlesskit docs/network.md). */
 export const networkDrivers = [
@@ -87,7 +87,7 @@ export const networkCollector: Collector<NetworkFacts> = {
       return {};
     }
     const answer = found.stateDir
-      ? await queryApi(roots, found.stateDir.path, "/v1/info", parseInfo, {
+      ? await sharedInfo(roots, found.stateDir.path, {
           timeoutMs: rpcTimeoutMs,
           signal,
         })

@@ -6,7 +6,7 @@ import type { Collector } from "./collector.js";
 import type { PidFileState, StateDirSource } from "./discovery.js";
 import { checkPidFile, discoverRootless, rootlesskitPrograms } from "./discovery.js";
 import type { PortForward, RootlesskitInfo } from "./rootlesskit-api.js";
-import { parseInfo, parsePorts, queryApi } from "./rootlesskit-api.js";
+import { parsePorts, queryApi, sharedInfo } from "./rootlesskit-api.js";
 
 export interface RootlesskitFacts {
   readonly up: boolean;
@@ -72,7 +72,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
     const dir = found.stateDir.path;
     const options = { timeoutMs: rpcTimeoutMs, signal };
     const [infoAnswer, portsAnswer, childPid, locksText] = await Promise.all([
-      queryApi(roots, dir, "/v1/info", parseInfo, options),
+      sharedInfo(roots, dir, options),
       queryApi(roots, dir, "/v1/ports", parsePorts, options),
       checkPidFile(roots, `${dir}/child_pid`, target.uid, rootlesskitPrograms),
       readKernelText(procPath(roots, "locks")),

@@ -69,7 +69,6 @@ describe.skipIf(!canRun)("the probe on real rootlesskit", () => {
       [
         "--collector.disable-defaults",
         "--collector.probe",
-        "--collector.probe.interval=5s",
         "--probe.bytes=16MiB",
         "--probe.timeout=10s",
         ...extra,
