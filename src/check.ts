@@ -5,9 +5,8 @@ import type { Collector } from "./collectors/collector.js";
 import type { Config } from "./config.js";
 import { findingsFrom, findingsJson } from "./exporter/findings.js";
 import { renderReport } from "./exporter/report.js";
-import { Scheduler } from "./exporter/scheduler.js";
-import { readGroups, readPasswd } from "./host/accounts.js";
-import { resolveTarget } from "./host/target.js";
+import { schedulerFor } from "./exporter/scheduler.js";
+import { loadTarget } from "./host/target.js";
 
 /**
  * `rootless-exporter check`: every collector once, then the findings as a report or JSON. The exit
@@ -22,16 +21,10 @@ export async function runCheck(options: {
   readonly out: NodeJS.WritableStream & { isTTY?: boolean };
 }): Promise<number> {
   const { config } = options;
-  const [passwd, groups] = await Promise.all([readPasswd(config.roots), readGroups(config.roots)]);
-  const target = resolveTarget(config.targetUser, passwd, groups, options.env);
-  const scheduler = new Scheduler({
+  const target = await loadTarget(config.roots, config.targetUser, options.env);
+  const scheduler = schedulerFor(config, {
     collectors: options.collectors,
-    settings: config.collectors,
-    roots: config.roots,
     target,
-    timeoutMs: config.timeoutMs,
-    rpcTimeoutMs: config.rpcTimeoutMs,
-    collectorOptions: config.collectorOptions,
     env: options.env,
     log: pino({ level: config.logLevel === "debug" ? "debug" : "error" }, pino.destination(2)),
     trigger: () => ({ stop: () => undefined }),

@@ -2,15 +2,15 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { Collector } from "../collectors/collector.js";
 import type { Config } from "../config.js";
-import { readGroups, readPasswd } from "../host/accounts.js";
 import type { Target } from "../host/target.js";
-import { resolveTarget } from "../host/target.js";
+import { loadTarget } from "../host/target.js";
 import type { Lang } from "../checks/finding.js";
 import { findingsFrom, findingsJson } from "./findings.js";
 import { landingPage } from "./landing.js";
 import { MetricsRenderer } from "./metrics.js";
 import type { TriggerFactory } from "./scheduler.js";
-import { Scheduler } from "./scheduler.js";
+import type { Scheduler } from "./scheduler.js";
+import { schedulerFor } from "./scheduler.js";
 import { ExporterServer } from "./server.js";
 
 export interface DaemonOptions {
@@ -31,25 +31,16 @@ export class Daemon {
 
   async start(): Promise<{ address: AddressInfo; target: Target }> {
     const { config, log } = this.options;
-    const [passwd, groups] = await Promise.all([
-      readPasswd(config.roots),
-      readGroups(config.roots),
-    ]);
-    const target = resolveTarget(config.targetUser, passwd, groups, this.options.env);
+    const target = await loadTarget(config.roots, config.targetUser, this.options.env);
     const renderer = new MetricsRenderer({
       states: () => scheduler.states(),
       target,
       build: { version: this.options.version, nodejsVersion: process.version },
       exporterMetrics: !config.disableExporterMetrics,
     });
-    const scheduler = new Scheduler({
+    const scheduler = schedulerFor(config, {
       collectors: this.options.collectors,
-      settings: config.collectors,
-      roots: config.roots,
       target,
-      timeoutMs: config.timeoutMs,
-      rpcTimeoutMs: config.rpcTimeoutMs,
-      collectorOptions: config.collectorOptions,
       env: this.options.env,
       log,
       trigger: this.options.trigger,

@@ -1,7 +1,7 @@
 import cron from "node-cron";
 import type { Logger } from "pino";
 import type { Collector } from "../collectors/collector.js";
-import type { CollectorSetting } from "../config.js";
+import type { CollectorSetting, Config } from "../config.js";
 import { cronForInterval } from "../config.js";
 import type { HostRoots } from "../host/paths.js";
 import type { Target } from "../host/target.js";
@@ -61,6 +61,21 @@ interface Slot {
 }
 
 class RunTimeout extends Error {}
+
+/** The scheduler for a parsed configuration: the serving daemon's and the `check` command's. */
+export function schedulerFor(
+  config: Config,
+  parts: Pick<SchedulerOptions, "collectors" | "target" | "env" | "log" | "trigger" | "onChange">,
+): Scheduler {
+  return new Scheduler({
+    ...parts,
+    settings: config.collectors,
+    roots: config.roots,
+    timeoutMs: config.timeoutMs,
+    rpcTimeoutMs: config.rpcTimeoutMs,
+    collectorOptions: config.collectorOptions,
+  });
+}
 
 export class Scheduler {
   private readonly slots: Slot[];

@@ -1,5 +1,6 @@
 import type { GroupEntry, PasswdEntry } from "./accounts.js";
-import { currentAccount, groupsOf } from "./accounts.js";
+import { currentAccount, groupsOf, readGroups, readPasswd } from "./accounts.js";
+import type { HostRoots } from "./paths.js";
 
 /** The user whose rootless Docker is watched. Collectors take it as an argument. */
 export interface Target {
@@ -41,4 +42,14 @@ export function resolveTarget(
     runtimeDir:
       ownRuntimeDir && ownRuntimeDir.length > 0 ? ownRuntimeDir : `/run/user/${account.uid}`,
   };
+}
+
+/** resolveTarget on the passwd and group files under the root filesystem. */
+export async function loadTarget(
+  roots: HostRoots,
+  spec: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<Target> {
+  const [passwd, groups] = await Promise.all([readPasswd(roots), readGroups(roots)]);
+  return resolveTarget(spec, passwd, groups, env);
 }
