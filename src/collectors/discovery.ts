@@ -210,14 +210,16 @@ async function findStateDir(
   return newest && { path: newest.path, source: "tmp_scan" };
 }
 
-/** How long one discovery serves other collectors of the same tick (rootlesskit, network). */
-const shareForMs = 1000;
+/** How long one discovery serves the other collectors of the same tick (rootlesskit, network):
+ * they start within milliseconds of each other, and the shortest interval is a second, so
+ * nothing is ever shared across ticks. */
+const shareForMs = 200;
 const recent = new Map<string, { at: number; result: Promise<RootlessProcesses> }>();
 
 /**
  * docker.pid -> dockerd -> rootlesskit child -> rootlesskit parent -> state dir (ARCHITECTURE.md),
- * and, when dockerd is down, rootlesskit found among the user's processes. Collectors that run in
- * the same second share one discovery.
+ * and, when dockerd is down, rootlesskit found among the user's processes. Collectors of the same
+ * tick share one discovery.
  */
 export function discoverRootless(roots: HostRoots, target: Target): Promise<RootlessProcesses> {
   const key = JSON.stringify([roots, target.uid, target.runtimeDir]);

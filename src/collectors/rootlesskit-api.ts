@@ -100,8 +100,8 @@ export async function queryApi<T>(
   return { ok: true, value };
 }
 
-/** How long one GET /v1/info serves the other collectors of the same tick. */
-const shareInfoForMs = 1000;
+/** How long one GET /v1/info serves the other collectors of the same tick (well under a tick). */
+const shareInfoForMs = 200;
 const recentInfo = new Map<string, { at: number; answer: Promise<ApiAnswer<RootlesskitInfo>> }>();
 
 /** GET /v1/info, shared by the rootlesskit and network collectors of one tick. */
