@@ -1,5 +1,4 @@
-import { statfs } from "node:fs/promises";
-import { exists, readKernelText } from "../host/files.js";
+import { exists, filesystemType, readKernelText } from "../host/files.js";
 import { sysPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
 
@@ -38,12 +37,10 @@ export function versionFromFsType(type: number): 1 | 2 | undefined {
 async function detectVersion(
   root: string,
 ): Promise<Pick<CgroupFacts, "version" | "versionSource">> {
-  try {
-    const version = versionFromFsType((await statfs(root)).type);
-    if (version !== undefined) return { version, versionSource: "statfs" };
-  } catch {
-    return {};
-  }
+  const type = await filesystemType(root);
+  if (type === undefined) return {};
+  const version = versionFromFsType(type);
+  if (version !== undefined) return { version, versionSource: "statfs" };
   // A tmpfs (v1 or hybrid) or a fixture tree: the unified root has cgroup.controllers.
   if (await exists(`${root}/cgroup.controllers`)) return { version: 2, versionSource: "files" };
   const hybridMarkers = ["unified", "memory", "cpu", "pids", "systemd"];

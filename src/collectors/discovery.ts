@@ -1,17 +1,16 @@
-import { readlinkSync } from "node:fs";
 import { basename, dirname } from "node:path";
-import {
-  listDir,
-  listKernelDir,
-  readKernelText,
-  readText,
-  statKernelPath,
-  statPath,
-} from "../host/files.js";
+import { listDir, readKernelText, readText, statKernelPath, statPath } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath } from "../host/paths.js";
 import type { ProcessInfo } from "../host/proc.js";
-import { childPids, flagValue, listPids, programName, readProcess } from "../host/proc.js";
+import {
+  childPids,
+  flagValue,
+  listPids,
+  openFiles,
+  programName,
+  readProcess,
+} from "../host/proc.js";
 import type { Target } from "../host/target.js";
 
 export const rootlesskitPrograms = ["rootlesskit", "docker-rootlesskit"];
@@ -166,15 +165,6 @@ async function findRootlesskitParent(
   return candidates[0];
 }
 
-/** Where an fd of /proc/PID/fd points; a kernel symlink, read without a thread-pool hop. */
-function fdTarget(path: string): string {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return "";
-  }
-}
-
 /** --state-dir, else the directory the parent holds open (its lock), else the usual places. */
 async function findStateDir(
   roots: HostRoots,
@@ -184,13 +174,9 @@ async function findStateDir(
   if (parent) {
     const flag = flagValue(parent.argv, "--state-dir");
     if (flag) return { path: flag, source: "flag" };
-    const fds = await listKernelDir(procPath(roots, String(parent.pid), "fd"));
-    if (fds.ok) {
-      for (const fd of fds.names) {
-        const link = fdTarget(procPath(roots, String(parent.pid), "fd", fd));
-        if (basename(link) === "lock" && link.startsWith("/"))
-          return { path: dirname(link), source: "open_fd" };
-      }
+    for (const link of await openFiles(roots, parent.pid)) {
+      if (basename(link) === "lock" && link.startsWith("/"))
+        return { path: dirname(link), source: "open_fd" };
     }
   }
   const usual = `${target.runtimeDir}/dockerd-rootless`;

@@ -1,9 +1,8 @@
-import { existsSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { parseBytes, parseDuration } from "../config.js";
+import { parseBytes, parseDuration } from "./units.js";
+import { exists, readText, removeFile, writeTextFile } from "../host/files.js";
 import { rootPath } from "../host/paths.js";
-import { flagValue } from "../host/proc.js";
+import { flagValue, killProcess } from "../host/proc.js";
 import type { ProbeReport } from "../host/tcp-probe.js";
 import { fetchOnce, listen, portOf, serveOnce } from "../host/tcp-probe.js";
 import type { ServedProbe } from "../host/tcp-probe.js";
@@ -70,22 +69,18 @@ class ProbeRun {
 
   async remember(update: (l: Leftovers) => void): Promise<void> {
     update(this.leftovers);
-    await writeFile(this.stateFile, JSON.stringify(this.leftovers), { mode: 0o600 });
+    await writeTextFile(this.stateFile, JSON.stringify(this.leftovers));
   }
 
   async forget(): Promise<void> {
-    await rm(this.stateFile, { force: true });
+    await removeFile(this.stateFile);
   }
 
   /** Removes forwards and kills agents an earlier run left (an exporter crash, a kill -9). */
   async cleanUpEarlier(): Promise<number> {
-    let text: string;
-    try {
-      text = await readFile(this.stateFile, "utf8");
-    } catch {
-      return 0;
-    }
-    const earlier = parseJson(text) as Partial<Leftovers> | undefined;
+    const saved = await readText(this.stateFile);
+    if (!saved.ok) return 0;
+    const earlier = parseJson(saved.text) as Partial<Leftovers> | undefined;
     let removed = 0;
     for (const forward of earlier?.forwards ?? []) {
       const socket = rootPath(this.ctx.roots, `${forward.stateDir}/api.sock`);
@@ -103,7 +98,7 @@ class ProbeRun {
         "nodejs",
       ]);
       if (check.process?.argv.some((arg) => arg === agentPath)) {
-        process.kill(pid, "SIGKILL");
+        killProcess(pid);
         removed++;
       }
     }
@@ -336,7 +331,7 @@ async function probe(ctx: CollectorContext): Promise<ProbeFacts> {
     const why = "rootlesskit is not running";
     return { port: unsupported("port", why), network: unsupported("network", why) };
   }
-  if (!existsSync(agentPath)) throw new Error(`the probe agent ${agentPath} is missing`);
+  if (!(await exists(agentPath))) throw new Error(`the probe agent ${agentPath} is missing`);
   const answer = await queryApi(roots, found.stateDir.path, "/v1/info", parseInfo, {
     timeoutMs: ctx.rpcTimeoutMs,
     signal: ctx.signal,

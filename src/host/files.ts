@@ -1,5 +1,5 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from "node:fs";
-import { open, stat, readdir } from "node:fs/promises";
+import { open, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
 import type { Stats } from "node:fs";
 
 /** Why a read did not produce content: an expected condition, reported as a fact, never thrown. */
@@ -146,4 +146,22 @@ export function statKernelPath(path: string): Promise<StatResult> {
   } catch (err) {
     return Promise.resolve({ ok: false, reason: failureOf(err), detail: describe(err) });
   }
+}
+
+/** The filesystem magic number of the filesystem holding `path` (statfs(2)), if it can be had. */
+export async function filesystemType(path: string): Promise<number | undefined> {
+  try {
+    return (await statfs(path)).type;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a small state file of the exporter's own (the probe's leftovers). */
+export async function writeTextFile(path: string, text: string): Promise<void> {
+  await writeFile(path, text, { mode: 0o600 });
+}
+
+export async function removeFile(path: string): Promise<void> {
+  await rm(path, { force: true });
 }

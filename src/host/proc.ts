@@ -186,3 +186,27 @@ export function parseLocks(text: string): FileLock[] {
   }
   return locks;
 }
+
+/** Where each fd of /proc/PID/fd points (kernel symlinks, read without a thread-pool hop). */
+export async function openFiles(roots: HostRoots, pid: number): Promise<string[]> {
+  const fds = await listKernelDir(procPath(roots, String(pid), "fd"));
+  if (!fds.ok) return [];
+  const targets: string[] = [];
+  for (const fd of fds.names) {
+    try {
+      targets.push(readlinkSync(procPath(roots, String(pid), "fd", fd)));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return targets;
+}
+
+/** SIGKILL for a process the caller has checked in /proc is its own. */
+export function killProcess(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
