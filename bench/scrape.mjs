@@ -1,7 +1,8 @@
 // Benchmark: /metrics of the daemon against a bare Node http server that returns a buffer of the
 // same size, driven side by side with the same load; then the daemon's RSS across 100,000 scrapes,
 // and the subid parser on a 100,000-line file. Run after `npm run build`: `npm run bench`.
-// BENCH_SECONDS (default 5) and BENCH_SCRAPES (default 100000) shorten it.
+// BENCH_SECONDS (default 5) and BENCH_SCRAPES (default 100000) shorten it; BENCH_LIVE=1 runs the
+// daemon on this host for the invoking user (beside a running rootless Docker).
 import autocannon from "autocannon";
 import { Agent, request } from "node:http";
 import { spawn } from "node:child_process";
@@ -67,13 +68,20 @@ async function run(url, connections) {
 
 const fixture = mkdtempSync(join(tmpdir(), "bench-fixture-"));
 cpSync(join(root, "test/fixtures/healthy"), fixture, { recursive: true });
+// BENCH_LIVE=1 watches the invoking user on this host instead (run it beside a rootless Docker).
+const live = process.env.BENCH_LIVE === "1";
+const hostFlags = live
+  ? []
+  : [
+      `--path.procfs=${fixture}/proc`,
+      `--path.sysfs=${fixture}/sys`,
+      `--path.rootfs=${fixture}/root`,
+      "--target.user=alice",
+    ];
 const daemon = await startProcess([
   join(root, "dist/main.js"),
   "--web.listen-address=127.0.0.1:0",
-  `--path.procfs=${fixture}/proc`,
-  `--path.sysfs=${fixture}/sys`,
-  `--path.rootfs=${fixture}/root`,
-  "--target.user=alice",
+  ...hostFlags,
 ]);
 const metricsUrl = `http://127.0.0.1:${daemon.port}/metrics`;
 await new Promise((r) => setTimeout(r, 1000)); // first collection
@@ -88,7 +96,9 @@ const bare = await startProcess([
 ]);
 const bareUrl = `http://127.0.0.1:${bare.port}/`;
 
-console.log(`body ${body.length} bytes; ${seconds}s per run; node ${process.version}`);
+console.log(
+  `${live ? "live host" : "healthy fixture"}; body ${body.length} bytes; ${seconds}s per run; node ${process.version}`,
+);
 console.log("conns  server      req/s     p50 µs   p99 µs");
 const rows = [];
 for (const connections of [1, 32]) {

@@ -10,6 +10,7 @@ import {
   openFiles,
   programName,
   readProcess,
+  withArgv,
 } from "../host/proc.js";
 import type { Target } from "../host/target.js";
 
@@ -46,7 +47,7 @@ export async function checkPid(
   uid: number,
   programs: readonly string[],
 ): Promise<PidCheck> {
-  const info = await readProcess(roots, pid);
+  const info = await readProcess(roots, pid, { argv: false });
   if (!info) return { state: "dead", pid, detail: `no live process ${pid}` };
   if (info.status.uids[0] !== uid) {
     return {
@@ -240,6 +241,8 @@ async function discover(roots: HostRoots, target: Target): Promise<RootlessProce
       if (check.process) child = check.process;
     }
   }
+  // The parent's arguments name its state dir and drivers; the other processes need no argv.
+  if (parent) parent = await withArgv(roots, parent);
   const stateDir = await findStateDir(roots, target, parent);
   return {
     pidFile,

@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { parseBytes, parseDuration } from "./units.js";
 import { exists, readText, removeFile, writeTextFile } from "../host/files.js";
 import { rootPath } from "../host/paths.js";
-import { flagValue, killProcess } from "../host/proc.js";
+import { flagValue, killProcess, withArgv } from "../host/proc.js";
 import type { ProbeReport } from "../host/tcp-probe.js";
 import { fetchOnce, listen, portOf, serveOnce } from "../host/tcp-probe.js";
 import type { ServedProbe } from "../host/tcp-probe.js";
@@ -97,7 +97,8 @@ class ProbeRun {
         "node",
         "nodejs",
       ]);
-      if (check.process?.argv.some((arg) => arg === agentPath)) {
+      const agent = check.process && (await withArgv(this.ctx.roots, check.process));
+      if (agent?.argv.some((arg) => arg === agentPath)) {
         killProcess(pid);
         removed++;
       }

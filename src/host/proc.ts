@@ -110,13 +110,21 @@ function exeOf(path: string): Promise<string | undefined> {
   }
 }
 
-/** Everything about one process, or undefined when it is gone or unreadable. */
-export async function readProcess(roots: HostRoots, pid: number): Promise<ProcessInfo | undefined> {
+/**
+ * Everything about one process, or undefined when it is gone or unreadable. `argv: false` skips
+ * /proc/PID/cmdline, the one read that can wait on the other process (its mmap lock) and the
+ * only asynchronous one; most pid checks need the exe, not the arguments.
+ */
+export async function readProcess(
+  roots: HostRoots,
+  pid: number,
+  options: { readonly argv: boolean } = { argv: true },
+): Promise<ProcessInfo | undefined> {
   const dir = String(pid);
   const [statText, statusText, cmdline, exe] = await Promise.all([
     readKernelText(procPath(roots, dir, "stat")),
     readKernelText(procPath(roots, dir, "status")),
-    readText(procPath(roots, dir, "cmdline")),
+    options.argv ? readText(procPath(roots, dir, "cmdline")) : undefined,
     exeOf(procPath(roots, dir, "exe")),
   ]);
   if (!statText.ok || !statusText.ok) return undefined;
@@ -125,7 +133,7 @@ export async function readProcess(roots: HostRoots, pid: number): Promise<Proces
   if (!stat || !status) return undefined;
   // A zombie has no exe and no cmdline; it is not a live daemon.
   if (stat.state === "Z" || stat.state === "X") return undefined;
-  const argv = cmdline.ok ? parseCmdline(cmdline.text) : [];
+  const argv = cmdline?.ok ? parseCmdline(cmdline.text) : [];
   return {
     pid,
     stat,
@@ -209,4 +217,11 @@ export function killProcess(pid: number): void {
   } catch {
     // already gone
   }
+}
+
+/** The same process with its arguments read too. */
+export async function withArgv(roots: HostRoots, info: ProcessInfo): Promise<ProcessInfo> {
+  if (info.argv.length > 0) return info;
+  const cmdline = await readText(procPath(roots, String(info.pid), "cmdline"));
+  return cmdline.ok ? { ...info, argv: parseCmdline(cmdline.text) } : info;
 }
