@@ -1,5 +1,12 @@
 import { basename, dirname } from "node:path";
-import { listDir, readKernelText, readText, statKernelPath, statPath } from "../host/files.js";
+import {
+  listDir,
+  readKernelText,
+  readText,
+  readTextAsync,
+  statKernelPath,
+  statPath,
+} from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath } from "../host/paths.js";
 import type { ProcessInfo } from "../host/proc.js";
@@ -105,7 +112,7 @@ async function environValue(
   pid: number,
   name: string,
 ): Promise<string | undefined> {
-  const text = await readText(procPath(roots, String(pid), "environ"));
+  const text = await readTextAsync(procPath(roots, String(pid), "environ"));
   if (!text.ok) return undefined;
   const entry = text.text.split("\0").find((e) => e.startsWith(`${name}=`));
   return entry?.slice(name.length + 1);

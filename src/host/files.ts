@@ -1,6 +1,8 @@
-import { closeSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { open, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
 import type { Stats } from "node:fs";
+import type { MountEntry } from "./proc-files.js";
+import { mountOf, parseMountinfo } from "./proc-files.js";
 
 /** Why a read did not produce content: an expected condition, reported as a fact, never thrown. */
 export type ReadFailure = "missing" | "permission_denied" | "too_large" | "not_a_file" | "io_error";
@@ -34,10 +36,18 @@ function describe(err: unknown): string {
 }
 
 /**
- * Reads a whole text file with a size bound. /proc files report size 0, so the bound is enforced
- * while reading, not from stat.
+ * Reads a whole text file with a size bound: at once on a local filesystem, through the thread
+ * pool on a network or FUSE one, where a read may hang (see onLocalFilesystem).
  */
-export async function readText(path: string, limit = maxFileBytes): Promise<ReadResult> {
+export function readText(path: string, limit = maxFileBytes): Promise<ReadResult> {
+  return onLocalFilesystem(path) ? readKernelText(path, limit) : readTextAsync(path, limit);
+}
+
+/**
+ * readText that never blocks the event loop, whatever the filesystem: for /proc/PID/cmdline and
+ * environ, which read another process's memory and can wait behind its mmap lock.
+ */
+export async function readTextAsync(path: string, limit = maxFileBytes): Promise<ReadResult> {
   let handle;
   try {
     handle = await open(path, "r");
@@ -69,7 +79,11 @@ export type StatResult =
   | { readonly ok: true; readonly stats: Stats }
   | { readonly ok: false; readonly reason: ReadFailure; readonly detail: string };
 
-export async function statPath(path: string): Promise<StatResult> {
+export function statPath(path: string): Promise<StatResult> {
+  return onLocalFilesystem(path) ? statKernelPath(path) : statAsync(path);
+}
+
+async function statAsync(path: string): Promise<StatResult> {
   try {
     return { ok: true, stats: await stat(path) };
   } catch (err) {
@@ -85,7 +99,11 @@ export type ListResult =
   | { readonly ok: true; readonly names: readonly string[] }
   | { readonly ok: false; readonly reason: ReadFailure; readonly detail: string };
 
-export async function listDir(path: string): Promise<ListResult> {
+export function listDir(path: string): Promise<ListResult> {
+  return onLocalFilesystem(path) ? listKernelDir(path) : listDirAsync(path);
+}
+
+async function listDirAsync(path: string): Promise<ListResult> {
   try {
     return { ok: true, names: await readdir(path) };
   } catch (err) {
@@ -164,4 +182,46 @@ export async function writeTextFile(path: string, text: string): Promise<void> {
 
 export async function removeFile(path: string): Promise<void> {
   await rm(path, { force: true });
+}
+
+/*
+ * Local or not, decided from the exporter's own mount table (/proc/self/mountinfo: a procfs read
+ * that touches no network filesystem), refreshed every 30 s. On a local filesystem a synchronous
+ * read of a small file costs a tenth of the CPU of a thread-pool round trip; on NFS, CIFS, FUSE
+ * and the like a read can hang, so those stay asynchronous (the guide's NFS home and data root).
+ */
+const localFilesystems = new Set([
+  "btrfs",
+  "cgroup",
+  "cgroup2",
+  "devtmpfs",
+  "ext2",
+  "ext3",
+  "ext4",
+  "f2fs",
+  "overlay",
+  "proc",
+  "ramfs",
+  "squashfs",
+  "sysfs",
+  "tmpfs",
+  "vfat",
+  "xfs",
+  "zfs",
+]);
+let mountTable: { at: number; mounts: MountEntry[] } | undefined;
+
+export function onLocalFilesystem(path: string): boolean {
+  const now = Date.now();
+  if (!mountTable || now - mountTable.at > 30_000) {
+    let mounts: MountEntry[] = [];
+    try {
+      mounts = parseMountinfo(readFileSync("/proc/self/mountinfo", "utf8"));
+    } catch {
+      // No mount table: treat everything as possibly remote.
+    }
+    mountTable = { at: now, mounts };
+  }
+  const mount = mountOf(mountTable.mounts, path);
+  return mount !== undefined && localFilesystems.has(mount.fsType);
 }

@@ -1,5 +1,5 @@
 import { readlinkSync } from "node:fs";
-import { listKernelDir, readKernelText, readText } from "./files.js";
+import { listKernelDir, readKernelText, readTextAsync } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath } from "./paths.js";
 
@@ -124,7 +124,7 @@ export async function readProcess(
   const [statText, statusText, cmdline, exe] = await Promise.all([
     readKernelText(procPath(roots, dir, "stat")),
     readKernelText(procPath(roots, dir, "status")),
-    options.argv ? readText(procPath(roots, dir, "cmdline")) : undefined,
+    options.argv ? readTextAsync(procPath(roots, dir, "cmdline")) : undefined,
     exeOf(procPath(roots, dir, "exe")),
   ]);
   if (!statText.ok || !statusText.ok) return undefined;
@@ -222,6 +222,6 @@ export function killProcess(pid: number): void {
 /** The same process with its arguments read too. */
 export async function withArgv(roots: HostRoots, info: ProcessInfo): Promise<ProcessInfo> {
   if (info.argv.length > 0) return info;
-  const cmdline = await readText(procPath(roots, String(info.pid), "cmdline"));
+  const cmdline = await readTextAsync(procPath(roots, String(info.pid), "cmdline"));
   return cmdline.ok ? { ...info, argv: parseCmdline(cmdline.text) } : info;
 }
