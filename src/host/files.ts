@@ -212,6 +212,7 @@ const localFilesystems = new Set([
 let mountTable: { at: number; mounts: MountEntry[] } | undefined;
 
 export function onLocalFilesystem(path: string): boolean {
+  if (!path.startsWith("/")) return false;
   const now = Date.now();
   if (!mountTable || now - mountTable.at > 30_000) {
     let mounts: MountEntry[] = [];
