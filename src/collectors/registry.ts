@@ -45,7 +45,3 @@ export const collectors: readonly Collector<FactsByCollector[CollectorName]>[] =
   rootlesskitCollector,
   subidCollector,
 ];
-
-export function findCollector(name: string): Collector<unknown> | undefined {
-  return collectors.find((collector) => collector.name === name);
-}

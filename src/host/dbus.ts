@@ -166,8 +166,3 @@ export class DbusClient {
     });
   }
 }
-
-/** "unix:path=/run/user/1000/bus" for a socket path. */
-export function unixAddress(path: string): string {
-  return `unix:path=${path}`;
-}
