@@ -4,7 +4,7 @@ import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
 import type { Collector } from "./collector.js";
 import type { PidFileState } from "./discovery.js";
-import { checkPidFile, dockerdPrograms } from "./discovery.js";
+import { discoverRootless } from "./discovery.js";
 
 export interface DockerInfo {
   readonly version?: string;
@@ -82,7 +82,8 @@ export const dockerCollector: Collector<DockerFacts> = {
     const path = rootPath(roots, socket);
     const [runtimeDir, pidFile, ping, infoResult] = await Promise.all([
       statPath(rootPath(roots, target.runtimeDir)),
-      checkPidFile(roots, `${target.runtimeDir}/docker.pid`, target.uid, dockerdPrograms),
+      // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
+      discoverRootless(roots, target).then((found) => found.pidFile),
       unixHttp(path, "/_ping", { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 }),
       unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal }),
     ]);

@@ -4,7 +4,7 @@ import { procPath } from "../host/paths.js";
 import type { InterfaceCounters } from "../host/proc-files.js";
 import { mappedIds, parseNetDev } from "../host/proc-files.js";
 import type { ProcessInfo } from "../host/proc.js";
-import { childPids, flagValue, programName, readProcess } from "../host/proc.js";
+import { childPids, flagValue, programName, readProcess, withArgv } from "../host/proc.js";
 import type { Collector } from "./collector.js";
 import { discoverRootless, userProcessesNamed } from "./discovery.js";
 import { sharedInfo } from "./rootlesskit-api.js";
@@ -48,9 +48,10 @@ async function findDriver(
   parentPid: number,
   childPid: number | undefined,
 ): Promise<ProcessInfo | undefined> {
+  // Identify by exe and comm first; only the driver's own arguments are read (its --mtu).
   for (const pid of (await childPids(roots, parentPid)) ?? []) {
-    const info = await readProcess(roots, pid);
-    if (info && driverName(info)) return info;
+    const info = await readProcess(roots, pid, { argv: false });
+    if (info && driverName(info)) return withArgv(roots, info);
   }
   if (childPid === undefined) return undefined;
   const netns = `/proc/${childPid}/ns/net`;

@@ -1,5 +1,6 @@
 import type { MessageBus } from "dbus-next";
 import { DBusError, Message, sessionBus } from "dbus-next";
+import { statPath } from "./files.js";
 
 export interface DbusCall {
   readonly destination: string;
@@ -47,6 +48,11 @@ export class DbusClient {
   constructor(readonly address: string) {}
 
   async call(call: DbusCall, timeoutMs: number, signal?: AbortSignal): Promise<unknown[]> {
+    // No socket file, no bus: say so without building a dbus-next connection every cycle.
+    const socket = /^unix:path=([^,;]+)/.exec(this.address)?.[1];
+    const present = !this.bus && socket !== undefined ? await statPath(socket) : undefined;
+    if (present && !present.ok)
+      throw new DbusCallError(disconnectedError, `${this.address}: ${present.detail}`);
     const started = Date.now();
     const bus = await this.withTimeout(
       this.connect(),

@@ -1,4 +1,12 @@
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import {
+  closeSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statfsSync,
+  statSync,
+} from "node:fs";
 import { open, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import type { MountEntry } from "./proc-files.js";
@@ -167,11 +175,17 @@ export function statKernelPath(path: string): Promise<StatResult> {
 }
 
 /** The filesystem magic number of the filesystem holding `path` (statfs(2)), if it can be had. */
-export async function filesystemType(path: string): Promise<number | undefined> {
+export function filesystemType(path: string): Promise<number | undefined> {
+  // statfs(2) of a path on a network filesystem can hang like a read: same rule as readText.
+  if (!onLocalFilesystem(path))
+    return statfs(path).then(
+      (r) => r.type,
+      () => undefined,
+    );
   try {
-    return (await statfs(path)).type;
+    return Promise.resolve(statfsSync(path).type);
   } catch {
-    return undefined;
+    return Promise.resolve(undefined);
   }
 }
 
