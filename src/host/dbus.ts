@@ -82,6 +82,7 @@ export class DbusClient {
         left,
         signal,
         `${call.interface}.${call.member} on ${call.destination}`,
+        timeoutMs,
       );
     } catch (err) {
       // dbus-next keeps a handler per unanswered call forever: drop ours.
@@ -142,13 +143,15 @@ export class DbusClient {
     timeoutMs: number,
     signal: AbortSignal | undefined,
     what: string,
+    /** The whole call's budget, for the message (the reply gets what connecting left of it). */
+    budgetMs = timeoutMs,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const entry: Pending = { reject: (err) => settle(() => reject(err)) };
       const timer = setTimeout(
         () =>
           settle(() =>
-            reject(new DbusCallError(timeoutError, `${what}: no answer within ${timeoutMs} ms`)),
+            reject(new DbusCallError(timeoutError, `${what}: no answer within ${budgetMs} ms`)),
           ),
         timeoutMs,
       );
