@@ -25,7 +25,10 @@ export class MetricsRenderer {
   readonly contentType = Registry.PROMETHEUS_CONTENT_TYPE;
   private readonly processRegistry = new Registry();
   private current: Buffer | undefined;
-  private snapshotText: string | undefined;
+  private snapshotText = "";
+  /** Bumped by invalidate(); the snapshot is current when it was rendered at this generation. */
+  private generation = 0;
+  private renderedGeneration = -1;
   private processText = "";
   private processAt = -Infinity;
   private rendering: Promise<void> | undefined;
@@ -35,7 +38,7 @@ export class MetricsRenderer {
   }
 
   invalidate(): void {
-    this.snapshotText = undefined;
+    this.generation++;
     void this.refresh();
   }
 
@@ -49,15 +52,20 @@ export class MetricsRenderer {
   private stale(): boolean {
     const processStale =
       this.options.exporterMetrics && Date.now() - this.processAt > processMetricsMaxAgeMs;
-    return this.snapshotText === undefined || processStale;
+    return this.renderedGeneration !== this.generation || processStale;
   }
 
   /** One rendering at a time; it repeats while something went stale during the last one. */
   private refresh(): Promise<void> {
     this.rendering ??= (async () => {
       try {
+        // A collector may finish while a snapshot renders: render again until none did.
         do {
-          if (this.snapshotText === undefined) this.snapshotText = await this.renderSnapshot();
+          if (this.renderedGeneration !== this.generation) {
+            const generation = this.generation;
+            this.snapshotText = await this.renderSnapshot();
+            this.renderedGeneration = generation;
+          }
           if (
             this.options.exporterMetrics &&
             Date.now() - this.processAt > processMetricsMaxAgeMs
@@ -65,8 +73,8 @@ export class MetricsRenderer {
             this.processAt = Date.now();
             this.processText = await this.processRegistry.metrics();
           }
-          this.current = Buffer.from((this.snapshotText ?? "") + this.processText);
-        } while (this.snapshotText === undefined);
+          this.current = Buffer.from(this.snapshotText + this.processText);
+        } while (this.renderedGeneration !== this.generation);
       } finally {
         this.rendering = undefined;
       }
