@@ -42,6 +42,8 @@ export ROOTLESS_TEST_USER=rlx-live
 if ! id "$ROOTLESS_TEST_USER" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/bash "$ROOTLESS_TEST_USER"
 fi
+# A clean Docker data root: an earlier run that died may have left containers there.
+rm -rf "/home/$ROOTLESS_TEST_USER/.local/share/docker"
 grep -q "^$ROOTLESS_TEST_USER:" /etc/subuid || echo "$ROOTLESS_TEST_USER:200000:65536" >> /etc/subuid
 grep -q "^$ROOTLESS_TEST_USER:" /etc/subgid || echo "$ROOTLESS_TEST_USER:200000:65536" >> /etc/subgid
 # The test user runs the built daemon from a world-readable copy: the checkout may sit under /root.

@@ -54,12 +54,19 @@ export class DbusClient {
     if (present && !present.ok)
       throw new DbusCallError(disconnectedError, `${this.address}: ${present.detail}`);
     const started = Date.now();
-    const bus = await this.withTimeout(
-      this.connect(),
-      timeoutMs,
-      signal,
-      `connecting to ${this.address}`,
-    );
+    let bus: MessageBus;
+    try {
+      bus = await this.withTimeout(
+        this.connect(),
+        timeoutMs,
+        signal,
+        `connecting to ${this.address}`,
+      );
+    } catch (err) {
+      // A peer that accepts but never finishes the handshake: start afresh on the next call.
+      if (err instanceof DbusCallError && err.name === timeoutError) this.drop(err);
+      throw err;
+    }
     const message = new Message({
       destination: call.destination,
       path: call.path,

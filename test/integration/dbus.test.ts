@@ -1,4 +1,6 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -103,6 +105,27 @@ describe("DbusClient on a real dbus-daemon", () => {
       }
     } finally {
       flaky.close();
+    }
+  });
+
+  it("a socket that accepts and never speaks D-Bus: each call times out and reconnects afresh", async () => {
+    const path = join(dir, "mute.sock");
+    const held: Socket[] = [];
+    const mute = createServer((conn) => void held.push(conn));
+    await new Promise<void>((resolve) => mute.listen(path, resolve));
+    const client = new DbusClient(`unix:path=${path}`);
+    try {
+      await expect(client.call(ping, 200)).rejects.toMatchObject({
+        name: "rootless_exporter.Timeout",
+      });
+      await expect(client.call(ping, 200)).rejects.toMatchObject({
+        name: "rootless_exporter.Timeout",
+      });
+      expect(held.length).toBe(2);
+    } finally {
+      client.close();
+      for (const conn of held) conn.destroy();
+      await new Promise<void>((resolve) => mute.close(() => resolve()));
     }
   });
 
