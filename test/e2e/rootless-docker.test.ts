@@ -130,7 +130,13 @@ describe.skipIf(!canRun)("the exporter on a real rootless Docker", () => {
       (b) =>
         valueOf(b, `rootless_dockerd_up{${u()}}`) === 1 &&
         valueOf(b, `rootless_rootlesskit_api_up{${u()}}`) === 1 &&
-        b.includes("rootless_network_mtu"),
+        // Each collector's latest run must have seen the daemon whole (dockerd's /info can lag).
+        [
+          "rootless_docker_info{",
+          "rootless_rootlesskit_info{",
+          "rootless_network_mtu",
+          "rootless_userns_mapped_ids{",
+        ].every((name) => b.includes(name)),
     );
     const stateDir = stateDirOf(docker.pid);
     expect(body).toContain(`rootless_rootlesskit_up{${u()}} 1`);
