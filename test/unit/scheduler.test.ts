@@ -3,16 +3,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Collector } from "../../src/collectors/collector.js";
 import type { Trigger, TriggerFactory } from "../../src/exporter/scheduler.js";
 import { Scheduler } from "../../src/exporter/scheduler.js";
-import type { Target } from "../../src/host/target.js";
+import { alice } from "../helpers/healthy-facts.js";
 
-const target: Target = {
-  name: "alice",
-  uid: 1000,
-  gid: 1000,
-  home: "/home/alice",
-  groups: [1000],
-  runtimeDir: "/run/user/1000",
-};
+const target = alice;
 
 /** A trigger the test fires by hand. */
 function manualTriggers(): {
