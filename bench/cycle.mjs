@@ -1,59 +1,96 @@
 // CPU cost of one full collection cycle (every collector once, concurrently, as the scheduler runs
 // them), on the host it runs on. Run it as the user whose rootless Docker is watched, beside it:
-//   npm run build && node bench/cycle.mjs [cycles]
+//   npm run build && node bench/cycle.mjs [cycles] [--against DIR]
 // Cycles are 1.1 s apart, as real ticks are, so no cycle reuses the previous one's discovery.
-import { collectors as all } from "../dist/collectors/registry.js";
-import { readGroups, readPasswd } from "../dist/host/accounts.js";
-import { resolveTarget } from "../dist/host/target.js";
+// --against DIR runs, alternately in the same process, the collectors of another built checkout
+// (e.g. `git worktree add DIR main`, then build there) and prints both and their ratio: this
+// machine's noise moves single figures by 20 %, ratios within one run much less.
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const cycles = Number(process.argv[2] ?? 20);
-// The collectors a default configuration runs (the probe is off by default and has its own bench).
-const collectors = all.filter((c) => c.defaultEnabled);
-const roots = { procfs: "/proc", sysfs: "/sys", rootfs: "/" };
-const target = resolveTarget(
-  undefined,
-  await readPasswd(roots),
-  await readGroups(roots),
-  process.env,
-);
-const pause = () => new Promise((resolve) => setTimeout(resolve, 1100));
+const args = process.argv.slice(2);
+const againstAt = args.indexOf("--against");
+const against = againstAt >= 0 ? resolve(args.splice(againstAt, 2)[1] ?? "") : undefined;
+const cycles = Number(args[0] ?? 20);
+const here = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-const context = (collector) => ({
-  roots,
-  target,
-  signal: new AbortController().signal,
-  note: () => undefined,
-  env: process.env,
-  rpcTimeoutMs: 2000,
-  option: (name) => collector.options?.find((o) => o.name === name)?.defaultValue ?? "",
-});
-
-const cpuMs = (used) => (used.user + used.system) / 1000;
-await Promise.all(collectors.map((c) => c.collect(context(c)))); // warm-up: JIT, connections
-const totals = [];
-for (let i = 0; i < cycles; i++) {
-  await pause();
-  const before = process.cpuUsage();
-  await Promise.all(collectors.map((c) => c.collect(context(c))));
-  totals.push(cpuMs(process.cpuUsage(before)));
-}
-// The second half shows the steady state, once the JIT has compiled the hot paths.
-const late = totals.slice(Math.floor(totals.length / 2)).sort((a, b) => a - b);
-totals.sort((a, b) => a - b);
-const mean = totals.reduce((a, b) => a + b, 0) / totals.length;
-console.log(`user ${target.name}: ${cycles} cycles of ${collectors.length} collectors`);
-console.log(
-  `CPU per cycle, second half only: median ${late[Math.floor(late.length / 2)].toFixed(2)} ms`,
-);
-console.log(
-  `CPU per cycle: mean ${mean.toFixed(2)} ms, median ${totals[Math.floor(totals.length / 2)].toFixed(2)} ms, max ${totals.at(-1).toFixed(2)} ms`,
-);
-await pause();
-for (const collector of collectors) {
-  const before = process.cpuUsage();
-  await collector.collect(context(collector));
-  console.log(
-    `  ${collector.name.padEnd(12)} ${cpuMs(process.cpuUsage(before)).toFixed(2)} ms CPU (one run, alone)`,
+async function load(checkout) {
+  const dist = (path) => import(join(checkout, "dist", path));
+  const [{ collectors }, { readGroups, readPasswd }, { resolveTarget }] = await Promise.all([
+    dist("collectors/registry.js"),
+    dist("host/accounts.js"),
+    dist("host/target.js"),
+  ]);
+  const roots = { procfs: "/proc", sysfs: "/sys", rootfs: "/" };
+  const target = resolveTarget(
+    undefined,
+    await readPasswd(roots),
+    await readGroups(roots),
+    process.env,
   );
+  // The collectors a default configuration runs (the probe is off by default, with its own bench).
+  const enabled = collectors.filter((c) => c.defaultEnabled);
+  const context = (collector) => ({
+    roots,
+    target,
+    signal: new AbortController().signal,
+    note: () => undefined,
+    env: process.env,
+    rpcTimeoutMs: 2000,
+    option: (name) => collector.options?.find((o) => o.name === name)?.defaultValue ?? "",
+  });
+  return {
+    checkout,
+    target,
+    collectors: enabled,
+    cycle: () => Promise.all(enabled.map((c) => c.collect(context(c)))),
+    alone: async (collector) => collector.collect(context(collector)),
+    stop: () => enabled.forEach((c) => c.stop?.()),
+  };
 }
-for (const collector of collectors) collector.stop?.();
+
+const pause = () => new Promise((resolve) => setTimeout(resolve, 1100));
+const cpuMs = (used) => (used.user + used.system) / 1000;
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+const subjects = [await load(here), ...(against ? [await load(against)] : [])];
+for (const subject of subjects) await subject.cycle(); // warm-up: JIT, connections, caches
+const totals = subjects.map(() => []);
+for (let i = 0; i < cycles; i++) {
+  // Alternate which goes first, so neither always runs right after the other.
+  const order = i % 2 === 0 ? subjects.keys() : [...subjects.keys()].reverse();
+  for (const s of order) {
+    await pause();
+    const before = process.cpuUsage();
+    await subjects[s].cycle();
+    totals[s].push(cpuMs(process.cpuUsage(before)));
+  }
+}
+
+console.log(
+  `user ${subjects[0].target.name}: ${cycles} cycles of ${subjects[0].collectors.length} collectors`,
+);
+subjects.forEach((subject, s) => {
+  // The second half shows the steady state, once the JIT has compiled the hot paths.
+  const late = totals[s].slice(Math.floor(totals[s].length / 2));
+  const mean = totals[s].reduce((a, b) => a + b, 0) / totals[s].length;
+  console.log(subject.checkout);
+  console.log(`  CPU per cycle, second half only: median ${median(late).toFixed(2)} ms`);
+  console.log(
+    `  CPU per cycle: mean ${mean.toFixed(2)} ms, median ${median(totals[s]).toFixed(2)} ms, max ${Math.max(...totals[s]).toFixed(2)} ms`,
+  );
+});
+if (against) {
+  const ratio = median(totals[0].slice(cycles / 2)) / median(totals[1].slice(cycles / 2));
+  console.log(`ratio this/against (second-half medians): ${ratio.toFixed(2)}x`);
+} else {
+  await pause();
+  for (const collector of subjects[0].collectors) {
+    const before = process.cpuUsage();
+    await subjects[0].alone(collector);
+    console.log(
+      `  ${collector.name.padEnd(12)} ${cpuMs(process.cpuUsage(before)).toFixed(2)} ms CPU (one run, alone)`,
+    );
+  }
+}
+for (const subject of subjects) subject.stop();

@@ -74,12 +74,16 @@ export async function checkPid(
   return { state: "ok", pid, process: info, detail: `process ${pid} is ${program}` };
 }
 
-/** Reads a pid file (docker.pid, child_pid) and checks the process it names. */
+/**
+ * Reads a pid file (docker.pid, child_pid) and checks the process it names. `known` is a process
+ * this tick has already checked against the same uid and programs: naming it needs no new reads.
+ */
 export async function checkPidFile(
   roots: HostRoots,
   path: string,
   uid: number,
   programs: readonly string[],
+  known?: ProcessInfo,
 ): Promise<PidCheck> {
   const text = await readText(rootPath(roots, path), 64);
   if (!text.ok) {
@@ -93,7 +97,10 @@ export async function checkPidFile(
       detail: `${path} holds ${JSON.stringify(trimmed.slice(0, 20))}, not a pid`,
     };
   }
-  return checkPid(roots, Number(trimmed), uid, programs);
+  const pid = Number(trimmed);
+  if (known?.pid === pid)
+    return { state: "ok", pid, process: known, detail: `process ${pid} is ${programName(known)}` };
+  return checkPid(roots, pid, uid, programs);
 }
 
 async function parentIfProgram(
@@ -173,6 +180,26 @@ async function findRootlesskitParent(
   return candidates[0];
 }
 
+/*
+ * The state dir whose lock a rootlesskit parent holds, by the parent's pid and start time: the
+ * lock is taken at start and held for life, so its fds are listed once per parent.
+ */
+const heldStateDirs = new Map<string, string>();
+
+async function heldStateDir(roots: HostRoots, parent: ProcessInfo): Promise<string | undefined> {
+  const key = `${roots.procfs}\0${parent.pid}\0${parent.stat.startTicks}`;
+  const known = heldStateDirs.get(key);
+  if (known !== undefined) return known;
+  for (const link of await openFiles(roots, parent.pid)) {
+    if (basename(link) === "lock" && link.startsWith("/")) {
+      heldStateDirs.clear();
+      heldStateDirs.set(key, dirname(link));
+      return dirname(link);
+    }
+  }
+  return undefined;
+}
+
 /** --state-dir, else the directory the parent holds open (its lock), else the usual places. */
 async function findStateDir(
   roots: HostRoots,
@@ -182,10 +209,8 @@ async function findStateDir(
   if (parent) {
     const flag = flagValue(parent.argv, "--state-dir");
     if (flag) return { path: flag, source: "flag" };
-    for (const link of await openFiles(roots, parent.pid)) {
-      if (basename(link) === "lock" && link.startsWith("/"))
-        return { path: dirname(link), source: "open_fd" };
-    }
+    const held = await heldStateDir(roots, parent);
+    if (held !== undefined) return { path: held, source: "open_fd" };
   }
   const usual = `${target.runtimeDir}/dockerd-rootless`;
   if ((await statPath(rootPath(roots, usual))).ok) return { path: usual, source: "runtime_dir" };

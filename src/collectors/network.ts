@@ -41,8 +41,34 @@ function driverName(info: ProcessInfo): string | undefined {
   return networkDrivers.find((d) => names.includes(d));
 }
 
-/** Among rootlesskit's children; pasta daemonises, so also the user's processes naming the child. */
+/*
+ * The driver found for a rootlesskit parent, by pid and start time. Finding it costs a read of
+ * every parent thread's children (or, for pasta, a scan of all processes); checking that the
+ * same process still lives costs the two reads its CPU and RSS need anyway.
+ */
+const knownDrivers = new Map<string, { readonly pid: number; readonly startTicks: number }>();
+
 async function findDriver(
+  roots: HostRoots,
+  uid: number,
+  parent: ProcessInfo,
+  childPid: number | undefined,
+): Promise<ProcessInfo | undefined> {
+  const key = `${roots.procfs}\0${parent.pid}\0${parent.stat.startTicks}\0${childPid ?? ""}`;
+  const known = knownDrivers.get(key);
+  if (known) {
+    const info = await readProcess(roots, known.pid, { argv: false });
+    if (info && info.stat.startTicks === known.startTicks && driverName(info))
+      return withArgv(roots, info);
+  }
+  knownDrivers.clear();
+  const found = await searchDriver(roots, uid, parent.pid, childPid);
+  if (found) knownDrivers.set(key, { pid: found.pid, startTicks: found.stat.startTicks });
+  return found;
+}
+
+/** Among rootlesskit's children; pasta daemonises, so also the user's processes naming the child. */
+async function searchDriver(
   roots: HostRoots,
   uid: number,
   parentPid: number,
@@ -95,8 +121,13 @@ export const networkCollector: Collector<NetworkFacts> = {
       : undefined;
     const info = answer?.ok ? answer.value : undefined;
     const childPid = info?.childPid ?? found.child?.pid;
-    const driverProcess = await findDriver(roots, target.uid, parent.pid, childPid);
-    const driver = info?.networkDriver?.driver ?? (driverProcess && driverName(driverProcess));
+    const driverProcess = await findDriver(roots, target.uid, parent, childPid);
+    // The API's answer, else the process found, else what the parent was started with: with
+    // the API down and the driver dead, --net still says which driver should be running.
+    const driver =
+      info?.networkDriver?.driver ??
+      (driverProcess && driverName(driverProcess)) ??
+      flagValue(parent.argv, "--net");
     const needsProcess =
       driver !== undefined && (networkDrivers as readonly string[]).includes(driver);
     const mtu =

@@ -74,7 +74,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
     const [infoAnswer, portsAnswer, childPid, locksText] = await Promise.all([
       sharedInfo(roots, dir, options),
       queryApi(roots, dir, "/v1/ports", parsePorts, options),
-      checkPidFile(roots, `${dir}/child_pid`, target.uid, rootlesskitPrograms),
+      checkPidFile(roots, `${dir}/child_pid`, target.uid, rootlesskitPrograms, found.child),
       readKernelText(procPath(roots, "locks")),
     ]);
     const info = infoAnswer.ok ? infoAnswer.value : undefined;

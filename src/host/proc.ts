@@ -57,19 +57,21 @@ export interface ProcStatus {
 }
 
 export function parseProcStatus(text: string): ProcStatus | undefined {
-  const fields = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const colon = line.indexOf(":");
-    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
-  }
+  // Three of its ~55 lines matter: look them up instead of splitting the whole file.
+  const field = (key: string): string | undefined => {
+    const at = text.startsWith(`${key}:`) ? 0 : text.indexOf(`\n${key}:`) + 1;
+    if (at === 0 && !text.startsWith(`${key}:`)) return undefined;
+    const end = text.indexOf("\n", at);
+    return text.slice(at + key.length + 1, end === -1 ? undefined : end).trim();
+  };
   const numbers = (key: string): number[] =>
-    (fields.get(key) ?? "")
+    (field(key) ?? "")
       .split(/\s+/)
       .filter((f) => /^\d+$/.test(f))
       .map(Number);
   const uids = numbers("Uid");
   if (uids.length === 0) return undefined;
-  const rss = /^(\d+) kB$/.exec(fields.get("VmRSS") ?? "");
+  const rss = /^(\d+) kB$/.exec(field("VmRSS") ?? "");
   return { uids, nspids: numbers("NSpid"), ...(rss && { rssBytes: Number(rss[1]) * 1024 }) };
 }
 
@@ -110,6 +112,35 @@ function exeOf(path: string): Promise<string | undefined> {
   }
 }
 
+/*
+ * A process's arguments are set when it executes its program: they are read once per process,
+ * told apart by pid, start time and exe (a later process with a reused pid starts at another
+ * time; an exec changes the exe). This spares two asynchronous reads of cmdline a cycle (the
+ * rootlesskit parent's and the network driver's). A process that rewrites its own argv in
+ * memory (setproctitle) keeps showing the arguments it was started with.
+ */
+const argvCache = new Map<string, readonly string[]>();
+const argvCacheSize = 64;
+
+async function argvOf(
+  roots: HostRoots,
+  pid: number,
+  startTicks: number,
+  exe: string | undefined,
+): Promise<readonly string[]> {
+  const key = `${roots.procfs}\0${pid}\0${startTicks}\0${exe ?? ""}`;
+  const known = argvCache.get(key);
+  if (known) return known;
+  const cmdline = await readTextAsync(procPath(roots, String(pid), "cmdline"));
+  const argv = cmdline.ok ? parseCmdline(cmdline.text) : [];
+  if (argv.length > 0) {
+    const oldest = argvCache.keys().next();
+    if (argvCache.size >= argvCacheSize && !oldest.done) argvCache.delete(oldest.value);
+    argvCache.set(key, argv);
+  }
+  return argv;
+}
+
 /**
  * Everything about one process, or undefined when it is gone or unreadable. `argv: false` skips
  * /proc/PID/cmdline, the one read that can wait on the other process (its mmap lock) and the
@@ -121,10 +152,9 @@ export async function readProcess(
   options: { readonly argv: boolean } = { argv: true },
 ): Promise<ProcessInfo | undefined> {
   const dir = String(pid);
-  const [statText, statusText, cmdline, exe] = await Promise.all([
+  const [statText, statusText, exe] = await Promise.all([
     readKernelText(procPath(roots, dir, "stat")),
     readKernelText(procPath(roots, dir, "status")),
-    options.argv ? readTextAsync(procPath(roots, dir, "cmdline")) : undefined,
     exeOf(procPath(roots, dir, "exe")),
   ]);
   if (!statText.ok || !statusText.ok) return undefined;
@@ -133,14 +163,9 @@ export async function readProcess(
   if (!stat || !status) return undefined;
   // A zombie has no exe and no cmdline; it is not a live daemon.
   if (stat.state === "Z" || stat.state === "X") return undefined;
-  const argv = cmdline?.ok ? parseCmdline(cmdline.text) : [];
-  return {
-    pid,
-    stat,
-    status,
-    argv,
-    ...(exe !== undefined && { exe: exe.replace(/ \(deleted\)$/, "") }),
-  };
+  const path = exe?.replace(/ \(deleted\)$/, "");
+  const argv = options.argv ? await argvOf(roots, pid, stat.startTicks, path) : [];
+  return { pid, stat, status, argv, ...(path !== undefined && { exe: path }) };
 }
 
 /** The program's base name: from exe when readable, else argv[0], else comm. */
@@ -171,11 +196,20 @@ export async function childPids(roots: HostRoots, pid: number): Promise<number[]
   return [...children];
 }
 
-/** Boot time (btime of /proc/stat), to turn start ticks into Unix time. */
+const bootTimes = new Map<string, number>();
+
+/**
+ * Boot time (btime of /proc/stat), to turn start ticks into Unix time. It is fixed until the next
+ * boot, and /proc/stat grows with the CPU count (its per-CPU and interrupt lines): read it once.
+ */
 export async function bootTime(roots: HostRoots): Promise<number | undefined> {
+  const known = bootTimes.get(roots.procfs);
+  if (known !== undefined) return known;
   const stat = await readKernelText(procPath(roots, "stat"));
   const match = stat.ok ? /^btime (\d+)$/m.exec(stat.text) : null;
-  return match ? Number(match[1]) : undefined;
+  if (!match) return undefined;
+  bootTimes.set(roots.procfs, Number(match[1]));
+  return Number(match[1]);
 }
 
 export interface FileLock {
@@ -222,6 +256,6 @@ export function killProcess(pid: number): void {
 /** The same process with its arguments read too. */
 export async function withArgv(roots: HostRoots, info: ProcessInfo): Promise<ProcessInfo> {
   if (info.argv.length > 0) return info;
-  const cmdline = await readTextAsync(procPath(roots, String(info.pid), "cmdline"));
-  return cmdline.ok ? { ...info, argv: parseCmdline(cmdline.text) } : info;
+  const argv = await argvOf(roots, info.pid, info.stat.startTicks, info.exe);
+  return argv.length > 0 ? { ...info, argv } : info;
 }

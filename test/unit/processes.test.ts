@@ -1,0 +1,210 @@
+import fc from "fast-check";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { discoverRootless } from "../../src/collectors/discovery.js";
+import { networkCollector } from "../../src/collectors/network.js";
+import { rootlesskitCollector } from "../../src/collectors/rootlesskit.js";
+import type { CollectorContext } from "../../src/collectors/collector.js";
+import {
+  bootTime,
+  parseProcStat,
+  parseProcStatus,
+  readProcess,
+  withArgv,
+} from "../../src/host/proc.js";
+import type { Target } from "../../src/host/target.js";
+import { FakeProcfs } from "../helpers/procfs.js";
+
+describe("parseProcStat", () => {
+  it("counts fields from the last parenthesis: comm may hold spaces and parentheses", () => {
+    const text = "4242 (a (b) c) S 1 4242 4242 0 -1 0 0 0 0 0 250 50 0 0 20 0 3 0 98765 0 0\n";
+    expect(parseProcStat(text)).toEqual({
+      pid: 4242,
+      comm: "a (b) c",
+      state: "S",
+      ppid: 1,
+      cpuSeconds: 3,
+      startTicks: 98765,
+    });
+  });
+
+  it.each([
+    ["empty", ""],
+    ["no parenthesis", "12 rootlesskit S 1"],
+    ["cut short", "12 (x) S 1 2 3"],
+    ["letters where numbers go", "12 (x) S one 1 1 0 -1 0 0 0 0 0 a b 0 0 20 0 1 0 5"],
+  ])("rejects %s", (_name, text) => {
+    expect(parseProcStat(text)).toBeUndefined();
+  });
+
+  it("never throws", () => {
+    fc.assert(fc.property(fc.string(), (text) => void parseProcStat(text)));
+  });
+});
+
+describe("parseProcStatus", () => {
+  const status =
+    "Name:\tslirp4netns\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t1000\t1000\t1000\n" +
+    "Gid:\t1000\t1000\t1000\t1000\nNSpid:\t5000\t1\nVmPeak:\t  9000 kB\nVmRSS:\t    4321 kB\n";
+
+  it("reads the uids, the pid in each namespace and the RSS", () => {
+    expect(parseProcStatus(status)).toEqual({
+      uids: [1000, 1000, 1000, 1000],
+      nspids: [5000, 1],
+      rssBytes: 4321 * 1024,
+    });
+  });
+
+  it("has no RSS for a kernel thread and no uids in garbage", () => {
+    expect(parseProcStatus("Name:\tkworker\nUid:\t0\t0\t0\t0\nNSpid:\t7\n")).toEqual({
+      uids: [0, 0, 0, 0],
+      nspids: [7],
+    });
+    expect(parseProcStatus("Name:\tx\nXUid:\t5\n")).toBeUndefined();
+    expect(parseProcStatus("")).toBeUndefined();
+  });
+
+  it("finds the first line too, and never throws", () => {
+    expect(parseProcStatus("Uid:\t7\t7\t7\t7")?.uids).toEqual([7, 7, 7, 7]);
+    fc.assert(fc.property(fc.string(), (text) => void parseProcStatus(text)));
+  });
+});
+
+describe("process identity: what is read once and when it is read again", () => {
+  let procfs: FakeProcfs;
+  beforeEach(() => {
+    procfs = new FakeProcfs();
+  });
+  afterEach(() => procfs.cleanup());
+
+  const kit = {
+    pid: 100,
+    ppid: 1,
+    comm: "rootlesskit",
+    uid: 1000,
+    exe: "/usr/bin/rootlesskit",
+    argv: ["rootlesskit", "--net=slirp4netns", "--mtu=1500"],
+    startTicks: 5000,
+  };
+
+  it("keeps a process's arguments until its pid, start time or exe change", async () => {
+    procfs.add(kit);
+    expect((await readProcess(procfs.roots, 100))?.argv).toEqual(kit.argv);
+    // The same process rewriting its argv in memory: the arguments it started with stay.
+    procfs.write("100/cmdline", "rootlesskit\0--mtu=9000\0");
+    expect((await readProcess(procfs.roots, 100))?.argv).toEqual(kit.argv);
+    // Another process under the reused pid (a later start time): read again.
+    procfs.add({ ...kit, startTicks: 6000, argv: ["rootlesskit", "--mtu=65520"] });
+    expect((await readProcess(procfs.roots, 100))?.argv).toEqual(["rootlesskit", "--mtu=65520"]);
+    // The same process after an exec (same start time, another exe): read again.
+    procfs.add({ ...kit, startTicks: 6000, exe: "/usr/bin/sleep", argv: ["sleep", "1"] });
+    const info = await readProcess(procfs.roots, 100, { argv: false });
+    expect(info?.argv).toEqual([]);
+    expect(info && (await withArgv(procfs.roots, info)).argv).toEqual(["sleep", "1"]);
+  });
+
+  it("reads the boot time once per procfs", async () => {
+    expect(await bootTime(procfs.roots)).toBe(1700000000);
+    procfs.write("stat", "btime 1800000000\n");
+    expect(await bootTime(procfs.roots)).toBe(1700000000);
+  });
+});
+
+describe("discovery and the network driver on a process table that changes", () => {
+  let procfs: FakeProcfs;
+  const target: Target = {
+    name: "alice",
+    uid: 1000,
+    gid: 1000,
+    home: "/home/alice",
+    groups: [1000],
+    runtimeDir: "/run/user/1000",
+  };
+  const ctx = (): CollectorContext => ({
+    roots: procfs.roots,
+    target,
+    signal: new AbortController().signal,
+    note: () => undefined,
+    env: {},
+    rpcTimeoutMs: 500,
+    option: () => "",
+  });
+  // Discovery is shared by the collectors of one tick (200 ms): step past it between changes.
+  const nextTick = () => new Promise((resolve) => setTimeout(resolve, 250));
+  const parent = {
+    pid: 100,
+    ppid: 1,
+    comm: "rootlesskit",
+    uid: 1000,
+    exe: "/usr/bin/rootlesskit",
+    argv: ["rootlesskit", "--net=slirp4netns", "--mtu=65520", "--state-dir=/run/user/1000/kit"],
+    startTicks: 5000,
+    children: [200, 150],
+  };
+  const child = { ...parent, pid: 200, ppid: 100, startTicks: 5001, children: [300] };
+  const dockerd = {
+    pid: 300,
+    ppid: 200,
+    comm: "dockerd",
+    uid: 1000,
+    exe: "/usr/bin/dockerd",
+    argv: ["dockerd"],
+    startTicks: 5002,
+  };
+  const slirp = {
+    pid: 150,
+    ppid: 100,
+    comm: "slirp4netns",
+    uid: 1000,
+    exe: "/usr/bin/slirp4netns",
+    argv: ["slirp4netns", "--mtu", "65520", "--configure", "200", "tap0"],
+    startTicks: 5003,
+    rssKiB: 3000,
+  };
+
+  beforeEach(() => {
+    procfs = new FakeProcfs();
+    for (const p of [parent, child, dockerd, slirp]) procfs.add(p);
+    procfs.writeRoot("/run/user/1000/docker.pid", "300\n");
+    procfs.writeRoot("/run/user/1000/kit/child_pid", "200");
+  });
+  afterEach(() => procfs.cleanup());
+
+  it("follows docker.pid to dockerd, the child, the parent and its state dir", async () => {
+    const found = await discoverRootless(procfs.roots, target);
+    expect(found.pidFile.state).toBe("ok");
+    expect([found.dockerd?.pid, found.child?.pid, found.parent?.pid]).toEqual([300, 200, 100]);
+    expect(found.stateDir).toEqual({ path: "/run/user/1000/kit", source: "flag" });
+    const kit = await rootlesskitCollector.collect(ctx());
+    expect(kit).toMatchObject({ up: true, childPid: 200, stateDirStale: false });
+  });
+
+  it("sees the driver die, a new one start and a reused pid that is no driver", async () => {
+    const first = await networkCollector.collect(ctx());
+    expect(first).toMatchObject({ driver: "slirp4netns", driverUp: true, mtu: 65520 });
+    expect(first.driverProcess).toEqual({ pid: 150, cpuSeconds: 2, rssBytes: 3000 * 1024 });
+
+    await nextTick();
+    procfs.remove(150);
+    procfs.add({ ...parent, children: [200] });
+    expect(await networkCollector.collect(ctx())).toMatchObject({ driverUp: false });
+
+    await nextTick();
+    procfs.add({ ...slirp, pid: 151, startTicks: 7000, argv: ["slirp4netns", "--mtu", "1500"] });
+    procfs.add({ ...parent, children: [200, 151] });
+    const again = await networkCollector.collect(ctx());
+    expect(again).toMatchObject({ driverUp: true, mtu: 1500, driverProcess: { pid: 151 } });
+
+    // pid 151 reused by another program of the user: not the driver any more.
+    await nextTick();
+    procfs.add({ ...slirp, pid: 151, startTicks: 8000, comm: "sleep", exe: "/usr/bin/sleep" });
+    procfs.add({ ...parent, children: [200] });
+    expect(await networkCollector.collect(ctx())).toMatchObject({ driverUp: false });
+  });
+
+  it("a child_pid naming a dead process marks the state dir stale", async () => {
+    procfs.writeRoot("/run/user/1000/kit/child_pid", "4040");
+    const kit = await rootlesskitCollector.collect(ctx());
+    expect(kit).toMatchObject({ stateDirStale: true });
+    expect(kit.staleReason).toMatch(/child_pid: no live process 4040/);
+  });
+});
