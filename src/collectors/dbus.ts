@@ -1,4 +1,5 @@
-import { DbusCallError } from "../host/dbus.js";
+import type { DbusClient } from "../host/dbus.js";
+import { DbusCallError, timeoutError } from "../host/dbus.js";
 import { DbusPool, variantValue } from "../host/dbus-pool.js";
 import { rootPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
@@ -42,6 +43,96 @@ export function userBusAddress(
     : `unix:path=${runtimeDirOnHost}/bus`;
 }
 
+/** The manager is not there (or not answering): nothing it would say is known. */
+function managerAbsent(err: unknown): boolean {
+  const name = err instanceof DbusCallError ? err.name : "";
+  return (
+    name.endsWith("ServiceUnknown") || name.endsWith("NameHasNoOwner") || name === timeoutError
+  );
+}
+
+/**
+ * ActiveState of each unit: one ListUnitsByNames call (systemd >= 230) answers for all of them,
+ * one entry per name in the order asked, loading units as needed, as LoadUnit would (an alias
+ * such as dbus.service -> dbus-broker.service answers under the unit's own name, hence by
+ * position). Older managers get LoadUnit and a Get of ActiveState per unit. Throws when the
+ * manager is absent; a failure about one unit is that unit's error.
+ */
+async function readUnitStates(
+  client: DbusClient,
+  names: readonly string[],
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<UnitFact[]> {
+  if (names.length === 0) return [];
+  try {
+    const [entries] = await client.call(
+      {
+        ...manager,
+        interface: "org.freedesktop.systemd1.Manager",
+        member: "ListUnitsByNames",
+        signature: "as",
+        body: [names],
+      },
+      timeoutMs,
+      signal,
+    );
+    if (!Array.isArray(entries) || entries.length !== names.length) {
+      const error = "ListUnitsByNames answered an unexpected shape";
+      return names.map((unit) => ({ unit, error }));
+    }
+    return names.map((unit, i) => {
+      const activeState = (entries[i] as unknown[] | undefined)?.[3];
+      return typeof activeState === "string"
+        ? { unit, activeState }
+        : { unit, error: "ActiveState is not a string" };
+    });
+  } catch (err) {
+    if (managerAbsent(err)) throw err;
+    const name = err instanceof DbusCallError ? err.name : "";
+    if (!name.endsWith("UnknownMethod"))
+      return names.map((unit) => ({ unit, error: describe(err) }));
+  }
+  const units: UnitFact[] = [];
+  for (const unit of names) {
+    try {
+      const [path] = await client.call(
+        {
+          ...manager,
+          interface: "org.freedesktop.systemd1.Manager",
+          member: "LoadUnit",
+          signature: "s",
+          body: [unit],
+        },
+        timeoutMs,
+        signal,
+      );
+      const state = await client.call(
+        {
+          destination: manager.destination,
+          path: String(path),
+          interface: "org.freedesktop.DBus.Properties",
+          member: "Get",
+          signature: "ss",
+          body: ["org.freedesktop.systemd1.Unit", "ActiveState"],
+        },
+        timeoutMs,
+        signal,
+      );
+      const activeState = variantValue(state);
+      units.push(
+        typeof activeState === "string"
+          ? { unit, activeState }
+          : { unit, error: "ActiveState is not a string" },
+      );
+    } catch (err) {
+      if (managerAbsent(err)) throw err;
+      units.push({ unit, error: describe(err) });
+    }
+  }
+  return units;
+}
+
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -72,73 +163,38 @@ export const dbusCollector: Collector<DbusFacts> = {
       self ? env["DBUS_SESSION_BUS_ADDRESS"] : undefined,
     );
     const client = pool.get(address);
+    const names = option("units")
+      .split(",")
+      .filter((u) => u !== "");
+    // The unit query goes out right behind the ping, in the same round trip; it is judged only
+    // once the ping has shown the bus up.
     const started = performance.now();
+    const ping = client.call(
+      {
+        destination: "org.freedesktop.DBus",
+        path: "/org/freedesktop/DBus",
+        interface: "org.freedesktop.DBus.Peer",
+        member: "Ping",
+      },
+      rpcTimeoutMs,
+      signal,
+    );
+    const states = readUnitStates(client, names, rpcTimeoutMs, signal);
+    states.catch(() => undefined);
     try {
-      await client.call(
-        {
-          destination: "org.freedesktop.DBus",
-          path: "/org/freedesktop/DBus",
-          interface: "org.freedesktop.DBus.Peer",
-          member: "Ping",
-        },
-        rpcTimeoutMs,
-        signal,
-      );
+      await ping;
     } catch (err) {
       note(`user bus ${address}: ${describe(err)}`);
       return { address, busUp: false, error: describe(err) };
     }
     const pingSeconds = (performance.now() - started) / 1000;
-    const names = option("units")
-      .split(",")
-      .filter((u) => u !== "");
     let managerDown: string | undefined;
-    const units: UnitFact[] = [];
-    for (const unit of names) {
-      if (managerDown) break;
-      try {
-        const [path] = await client.call(
-          {
-            ...manager,
-            interface: "org.freedesktop.systemd1.Manager",
-            member: "LoadUnit",
-            signature: "s",
-            body: [unit],
-          },
-          rpcTimeoutMs,
-          signal,
-        );
-        const state = await client.call(
-          {
-            destination: manager.destination,
-            path: String(path),
-            interface: "org.freedesktop.DBus.Properties",
-            member: "Get",
-            signature: "ss",
-            body: ["org.freedesktop.systemd1.Unit", "ActiveState"],
-          },
-          rpcTimeoutMs,
-          signal,
-        );
-        const activeState = variantValue(state);
-        units.push(
-          typeof activeState === "string"
-            ? { unit, activeState }
-            : { unit, error: "ActiveState is not a string" },
-        );
-      } catch (err) {
-        // No user manager on the bus at all: unit states are unknown, not "inactive".
-        const name = err instanceof DbusCallError ? err.name : "";
-        if (
-          name.endsWith("ServiceUnknown") ||
-          name.endsWith("NameHasNoOwner") ||
-          name === "rootless_exporter.Timeout"
-        ) {
-          managerDown = describe(err);
-        } else {
-          units.push({ unit, error: describe(err) });
-        }
-      }
+    let units: UnitFact[] = [];
+    try {
+      units = await states;
+    } catch (err) {
+      // No user manager on the bus at all: unit states are unknown, not "inactive".
+      managerDown = describe(err);
     }
     if (managerDown) note(`systemd user manager: ${managerDown}`);
     return {

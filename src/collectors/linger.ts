@@ -32,7 +32,11 @@ export function systemBusAddress(
     : `unix:path=${rootPath(roots, "/run/dbus/system_bus_socket")}`;
 }
 
-/** logind's User.Linger; NoSuchUser means neither logged in nor lingering, so linger is off. */
+/**
+ * logind's User.Linger; NoSuchUser means neither logged in nor lingering, so linger is off.
+ * logind names a user's object /org/freedesktop/login1/user/_UID: its Linger is asked for in the
+ * same round trip as GetUser, and used when GetUser confirms that path (else asked again).
+ */
 async function fromLogind(
   address: string,
   uid: number,
@@ -40,6 +44,22 @@ async function fromLogind(
   signal: AbortSignal,
 ): Promise<{ enabled: boolean } | { error: string }> {
   const client = pool.get(address);
+  const lingerOf = (path: string) =>
+    client.call(
+      {
+        destination: login1,
+        path,
+        interface: "org.freedesktop.DBus.Properties",
+        member: "Get",
+        signature: "ss",
+        body: [`${login1}.User`, "Linger"],
+      },
+      timeoutMs,
+      signal,
+    );
+  const usual = `/org/freedesktop/login1/user/_${uid}`;
+  const early = lingerOf(usual);
+  early.catch(() => undefined); // judged only once GetUser has answered
   try {
     const [path] = await client.call(
       {
@@ -53,18 +73,7 @@ async function fromLogind(
       timeoutMs,
       signal,
     );
-    const reply = await client.call(
-      {
-        destination: login1,
-        path: String(path),
-        interface: "org.freedesktop.DBus.Properties",
-        member: "Get",
-        signature: "ss",
-        body: [`${login1}.User`, "Linger"],
-      },
-      timeoutMs,
-      signal,
-    );
+    const reply = await (path === usual ? early : lingerOf(String(path)));
     const linger = variantValue(reply);
     return typeof linger === "boolean"
       ? { enabled: linger }

@@ -59,6 +59,8 @@ export class Login1Double {
   readonly linger = new Map<number, boolean>();
   /** When set, GetUser never answers (a hung logind). */
   hang = false;
+  /** When set, users live at /org/freedesktop/login1/user/uUID instead of logind's _UID. */
+  otherPaths = false;
   private bus: MessageBus | undefined;
 
   async serve(address: string): Promise<void> {
@@ -66,21 +68,30 @@ export class Login1Double {
     bus.on("error", () => undefined);
     this.bus = bus;
     const isHung = () => this.hang;
+    const pathOf = (uid: number) =>
+      `/org/freedesktop/login1/user/${this.otherPaths ? "u" : "_"}${uid}`;
     const linger = this.linger;
     class Manager extends Interface {
       GetUser(uid: number): Promise<string> | string {
         if (isHung()) return new Promise(() => undefined);
         if (!linger.has(uid))
           throw new DBusError("org.freedesktop.login1.NoSuchUser", `No user ${uid} known`);
-        return `/org/freedesktop/login1/user/_${uid}`;
+        return pathOf(uid);
       }
     }
     Manager.configureMembers({ methods: { GetUser: { inSignature: "u", outSignature: "o" } } });
+    const usesOtherPaths = () => this.otherPaths;
     class User extends Interface {
-      constructor(private readonly uid: number) {
+      constructor(
+        private readonly uid: number,
+        private readonly otherPath: boolean,
+      ) {
         super("org.freedesktop.login1.User");
       }
       get Linger(): boolean {
+        // Only the object at the path GetUser currently answers exists.
+        if (this.otherPath !== usesOtherPaths())
+          throw new DBusError("org.freedesktop.DBus.Error.UnknownObject", "no such object");
         return linger.get(this.uid) ?? false;
       }
     }
@@ -88,7 +99,8 @@ export class Login1Double {
     await bus.requestName("org.freedesktop.login1", 0);
     bus.export("/org/freedesktop/login1", new Manager("org.freedesktop.login1.Manager"));
     for (const uid of new Set([0, 1000, 1001, 1002, process.getuid?.() ?? 0])) {
-      bus.export(`/org/freedesktop/login1/user/_${uid}`, new User(uid));
+      bus.export(`/org/freedesktop/login1/user/_${uid}`, new User(uid, false));
+      bus.export(`/org/freedesktop/login1/user/u${uid}`, new User(uid, true));
     }
   }
 
@@ -100,6 +112,12 @@ export class Login1Double {
 /** org.freedesktop.systemd1 with units whose ActiveState the test sets. */
 export class Systemd1Double {
   readonly states = new Map<string, string>();
+  /** Names that are aliases of another unit (dbus.service -> dbus-broker.service on Fedora). */
+  readonly aliases = new Map<string, string>();
+  /** A manager older than systemd 230, without ListUnitsByNames. */
+  legacy = false;
+  /** How many LoadUnit calls were answered (one per unit on the legacy path only). */
+  loadUnitCalls = 0;
   private bus: MessageBus | undefined;
 
   async serve(address: string): Promise<void> {
@@ -119,17 +137,40 @@ export class Systemd1Double {
       }
     }
     Unit.configureMembers({ properties: { ActiveState: { signature: "s", access: "read" } } });
+    const aliases = this.aliases;
+    const isLegacy = () => this.legacy;
+    const counted = () => void this.loadUnitCalls++;
+    const load = (name: string): [string, string] => {
+      const unit = aliases.get(name) ?? name;
+      const path = pathOf(unit);
+      if (!exported.has(path)) {
+        bus.export(path, new Unit(unit));
+        exported.add(path);
+      }
+      return [unit, path];
+    };
     class Manager extends Interface {
       LoadUnit(unit: string): string {
-        const path = pathOf(unit);
-        if (!exported.has(path)) {
-          bus.export(path, new Unit(unit));
-          exported.add(path);
-        }
-        return path;
+        counted();
+        return load(unit)[1];
+      }
+      // name, description, load, active, sub, following, path, job id, job type, job path
+      ListUnitsByNames(names: string[]): unknown[] {
+        if (isLegacy())
+          throw new DBusError("org.freedesktop.DBus.Error.UnknownMethod", "no ListUnitsByNames");
+        return names.map((name) => {
+          const [unit, path] = load(name);
+          const active = states.get(unit) ?? "inactive";
+          return [unit, "", "loaded", active, active, "", path, 0, "", "/"];
+        });
       }
     }
-    Manager.configureMembers({ methods: { LoadUnit: { inSignature: "s", outSignature: "o" } } });
+    Manager.configureMembers({
+      methods: {
+        LoadUnit: { inSignature: "s", outSignature: "o" },
+        ListUnitsByNames: { inSignature: "as", outSignature: "a(ssssssouso)" },
+      },
+    });
     await bus.requestName("org.freedesktop.systemd1", 0);
     bus.export("/org/freedesktop/systemd1", new Manager("org.freedesktop.systemd1.Manager"));
   }

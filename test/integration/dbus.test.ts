@@ -150,6 +150,7 @@ describe("linger collector against a logind double", () => {
   });
   afterEach(() => {
     login1.hang = false;
+    login1.otherPaths = false;
     login1.linger.clear();
   });
 
@@ -161,6 +162,14 @@ describe("linger collector against a logind double", () => {
     expect(
       await lingerCollector.collect(context({ DBUS_SYSTEM_BUS_ADDRESS: system.address })),
     ).toEqual(expected);
+  });
+
+  it("follows the path GetUser answers when it is not logind's usual _UID", async () => {
+    login1.otherPaths = true;
+    login1.linger.set(uid, true);
+    expect(
+      await lingerCollector.collect(context({ DBUS_SYSTEM_BUS_ADDRESS: system.address })),
+    ).toEqual({ enabled: true, source: "logind" });
   });
 
   it("NoSuchUser means linger off", async () => {
@@ -220,6 +229,40 @@ describe("dbus collector against a systemd user manager double", () => {
       { unit: "dbus.service", activeState: "failed" },
       { unit: "dbus.socket", activeState: "inactive" },
     ]);
+  });
+
+  it("answers under the asked name for an alias (dbus.service -> dbus-broker.service)", async () => {
+    systemd.aliases.set("dbus.service", "dbus-broker.service");
+    systemd.states.set("dbus-broker.service", "active");
+    const loads = systemd.loadUnitCalls;
+    try {
+      const facts = await dbusCollector.collect(
+        context({ DBUS_SESSION_BUS_ADDRESS: user.address }),
+      );
+      expect(facts.units).toContainEqual({ unit: "dbus.service", activeState: "active" });
+      // One ListUnitsByNames answered for all units: no LoadUnit round trips.
+      expect(systemd.loadUnitCalls).toBe(loads);
+    } finally {
+      systemd.aliases.clear();
+    }
+  });
+
+  it("a manager older than systemd 230: LoadUnit and ActiveState per unit", async () => {
+    systemd.legacy = true;
+    const loads = systemd.loadUnitCalls;
+    try {
+      const facts = await dbusCollector.collect(
+        context({ DBUS_SESSION_BUS_ADDRESS: user.address }),
+      );
+      expect(facts.units).toEqual([
+        { unit: "docker.service", activeState: "active" },
+        { unit: "dbus.service", activeState: "failed" },
+        { unit: "dbus.socket", activeState: "inactive" },
+      ]);
+      expect(systemd.loadUnitCalls).toBe(loads + 3);
+    } finally {
+      systemd.legacy = false;
+    }
   });
 
   it("finds the bus at $XDG_RUNTIME_DIR/bus when no address is given", async () => {
