@@ -98,7 +98,7 @@ export class Login1Double {
     User.configureMembers({ properties: { Linger: { signature: "b", access: "read" } } });
     await bus.requestName("org.freedesktop.login1", 0);
     bus.export("/org/freedesktop/login1", new Manager("org.freedesktop.login1.Manager"));
-    for (const uid of new Set([0, 1000, 1001, 1002, process.getuid?.() ?? 0])) {
+    for (const uid of new Set([0, 1000, 1001, 1002, process.getuid?.() ?? 0, ...linger.keys()])) {
       bus.export(`/org/freedesktop/login1/user/_${uid}`, new User(uid, false));
       bus.export(`/org/freedesktop/login1/user/u${uid}`, new User(uid, true));
     }
