@@ -1,7 +1,8 @@
 import type { PasswdEntry } from "../host/accounts.js";
 import { readPasswd } from "../host/accounts.js";
 import type { ReadFailure } from "../host/files.js";
-import { readText } from "../host/files.js";
+import { fileIdentity, readText } from "../host/files.js";
+import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
 import type { Target } from "../host/target.js";
 import type { Collector } from "./collector.js";
@@ -216,38 +217,69 @@ export interface SubidFacts {
   readonly gid: SubidFileFacts;
 }
 
+const lastSummaries = new Map<string, { facts: SubidFacts; notes: readonly string[] }>();
+
+async function summarize(
+  roots: HostRoots,
+  target: Target,
+  note: (message: string) => void,
+): Promise<SubidFacts> {
+  const passwd = await readPasswd(roots);
+  const readKind = async (path: string): Promise<SubidFileFacts> => {
+    const result = await readText(rootPath(roots, path));
+    if (!result.ok) {
+      if (result.reason !== "missing") {
+        note(`${path} cannot be read (${result.detail}); subordinate IDs are unknown`);
+        return { path, state: result.reason, parseErrors: 0, firstParseErrors: [] };
+      }
+      note(`${path} does not exist: the user has no subordinate IDs`);
+      const summary = summarizeFor(target, [], []);
+      return { path, state: "missing", parseErrors: 0, firstParseErrors: [], summary };
+    }
+    const { summary, errors } = summarizeSubidFile(target, result.text, passwd);
+    const firstParseErrors = errors.slice(0, 5);
+    for (const error of firstParseErrors) {
+      note(`${path} line ${error.line}: ${error.reason}`);
+    }
+    return {
+      path,
+      state: "ok",
+      parseErrors: errors.length,
+      firstParseErrors,
+      summary,
+    };
+  };
+  const [uid, gid] = await Promise.all([readKind("/etc/subuid"), readKind("/etc/subgid")]);
+  return { uid, gid };
+}
+
 export const subidCollector: Collector<SubidFacts> = {
   name: "subid",
   description: "/etc/subuid and /etc/subgid ranges of the user, overlaps and malformed lines",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
   async collect({ roots, target, note }) {
-    const passwd = await readPasswd(roots);
-    const readKind = async (path: string): Promise<SubidFileFacts> => {
-      const result = await readText(rootPath(roots, path));
-      if (!result.ok) {
-        if (result.reason !== "missing") {
-          note(`${path} cannot be read (${result.detail}); subordinate IDs are unknown`);
-          return { path, state: result.reason, parseErrors: 0, firstParseErrors: [] };
-        }
-        note(`${path} does not exist: the user has no subordinate IDs`);
-        const summary = summarizeFor(target, [], []);
-        return { path, state: "missing", parseErrors: 0, firstParseErrors: [], summary };
-      }
-      const { summary, errors } = summarizeSubidFile(target, result.text, passwd);
-      const firstParseErrors = errors.slice(0, 5);
-      for (const error of firstParseErrors) {
-        note(`${path} line ${error.line}: ${error.reason}`);
-      }
-      return {
-        path,
-        state: "ok",
-        parseErrors: errors.length,
-        firstParseErrors,
-        summary,
-      };
-    };
-    const [uid, gid] = await Promise.all([readKind("/etc/subuid"), readKind("/etc/subgid")]);
-    return { uid, gid };
+    // The files change rarely and a big /etc/subuid costs tens of milliseconds to summarize:
+    // the last answer stands while none of the three files has changed (one stat each).
+    const identities = await Promise.all(
+      ["/etc/passwd", "/etc/subuid", "/etc/subgid"].map((path) =>
+        fileIdentity(rootPath(roots, path)),
+      ),
+    );
+    const key = JSON.stringify([roots, target.name, target.uid, identities]);
+    const known = lastSummaries.get(key);
+    if (known) {
+      for (const message of known.notes) note(message);
+      return known.facts;
+    }
+    const notes: string[] = [];
+    const facts = await summarize(roots, target, (message) => {
+      notes.push(message);
+      note(message);
+    });
+    lastSummaries.clear();
+    if (identities.every((identity) => identity !== undefined))
+      lastSummaries.set(key, { facts, notes });
+    return facts;
   },
 };

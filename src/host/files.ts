@@ -99,6 +99,17 @@ async function statAsync(path: string): Promise<StatResult> {
   }
 }
 
+/**
+ * What changes whenever a file's content may have: device, inode (a file replaced by rename),
+ * size, mtime and ctime. Undefined when the file cannot be stat'ed.
+ */
+export async function fileIdentity(path: string): Promise<string | undefined> {
+  const stat = await statPath(path);
+  if (!stat.ok) return undefined;
+  const { dev, ino, size, mtimeMs, ctimeMs } = stat.stats;
+  return `${dev}:${ino}:${size}:${mtimeMs}:${ctimeMs}`;
+}
+
 export async function exists(path: string): Promise<boolean> {
   return (await statPath(path)).ok;
 }
@@ -127,17 +138,28 @@ async function listDirAsync(path: string): Promise<ListResult> {
  * everything on real filesystems (/etc may be NFS), use the asynchronous readers above.
  */
 
+/*
+ * One buffer for every synchronous read: the reads cannot interleave, and a fresh 8 KiB buffer
+ * per read (~60 a cycle) lives outside the V8 heap and was a good part of the cycle's garbage.
+ */
+const scratch = Buffer.allocUnsafe(64 * 1024);
+
 /** readText for a procfs or sysfs file that does not touch another process's memory. */
 export function readKernelText(path: string, limit = maxFileBytes): Promise<ReadResult> {
   let fd: number | undefined;
   try {
     fd = openSync(path, "r");
-    const chunks: Buffer[] = [];
+    let used = 0;
     let total = 0;
+    let full: Buffer[] | undefined; // what did not fit in the scratch buffer, in order
     for (;;) {
-      const chunk = Buffer.allocUnsafe(total === 0 ? 8192 : 65536);
-      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
+      if (used === scratch.length) {
+        (full ??= []).push(Buffer.from(scratch));
+        used = 0;
+      }
+      const bytesRead = readSync(fd, scratch, used, scratch.length - used, null);
       if (bytesRead === 0) break;
+      used += bytesRead;
       total += bytesRead;
       if (total > limit) {
         return Promise.resolve({
@@ -146,9 +168,11 @@ export function readKernelText(path: string, limit = maxFileBytes): Promise<Read
           detail: `${path} is larger than ${limit} bytes`,
         });
       }
-      chunks.push(chunk.subarray(0, bytesRead));
     }
-    return Promise.resolve({ ok: true, text: Buffer.concat(chunks).toString("utf8") });
+    const text = full
+      ? Buffer.concat([...full, scratch.subarray(0, used)]).toString("utf8")
+      : scratch.toString("utf8", 0, used);
+    return Promise.resolve({ ok: true, text });
   } catch (err) {
     return Promise.resolve({ ok: false, reason: failureOf(err), detail: describe(err) });
   } finally {
@@ -168,7 +192,14 @@ export function listKernelDir(path: string): Promise<ListResult> {
 /** statPath for a procfs or sysfs entry (the owner of /proc/PID is the process's owner). */
 export function statKernelPath(path: string): Promise<StatResult> {
   try {
-    return Promise.resolve({ ok: true, stats: statSync(path) });
+    // A missing path is common (binaries looked for in several dirs): no exception for it.
+    const stats = statSync(path, { throwIfNoEntry: false });
+    if (stats) return Promise.resolve({ ok: true, stats });
+    return Promise.resolve({
+      ok: false,
+      reason: "missing",
+      detail: `ENOENT: no such file or directory, stat '${path}'`,
+    });
   } catch (err) {
     return Promise.resolve({ ok: false, reason: failureOf(err), detail: describe(err) });
   }

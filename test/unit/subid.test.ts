@@ -1,6 +1,14 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { parseSubidFile, summarizeFor, summarizeSubidFile } from "../../src/collectors/subid.js";
+import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  parseSubidFile,
+  subidCollector,
+  summarizeFor,
+  summarizeSubidFile,
+} from "../../src/collectors/subid.js";
 import { parsePasswd } from "../../src/host/accounts.js";
 
 const passwd = parsePasswd(
@@ -106,5 +114,57 @@ describe("summarizeFor", () => {
         expect(onePass.errors).toEqual(parsed.errors);
       }),
     );
+  });
+});
+
+describe("subid collector: summarized again only when a file changes", () => {
+  const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-subid-"));
+  const roots = { procfs: join(dir, "proc"), sysfs: join(dir, "sys"), rootfs: dir };
+  const target = {
+    ...alice,
+    gid: 1000,
+    home: "/home/alice",
+    groups: [1000],
+    runtimeDir: "/run/user/1000",
+  };
+  const notes: string[] = [];
+  const collect = () =>
+    subidCollector.collect({
+      roots,
+      target,
+      signal: new AbortController().signal,
+      note: (message) => notes.push(message),
+      env: {},
+      rpcTimeoutMs: 1000,
+      option: () => "",
+    });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("keeps the answer while the files stay, and sees an edit, a rename over and a passwd change", async () => {
+    mkdirSync(join(dir, "etc"));
+    writeFileSync(join(dir, "etc/passwd"), "alice:x:1000:1000::/home/alice:/bin/sh\n");
+    writeFileSync(join(dir, "etc/subuid"), "alice:100000:65536\nbroken line\n");
+    writeFileSync(join(dir, "etc/subgid"), "alice:100000:65536\nbob:300000:65536\n");
+    const first = await collect();
+    expect(first.uid.summary?.size).toBe(65536);
+    expect(first.uid.parseErrors).toBe(1);
+    const noted = notes.length;
+    expect(noted).toBeGreaterThan(0);
+    // Unchanged: the same answer, and its notes given again (the log dedupes them).
+    expect(await collect()).toBe(first);
+    expect(notes.slice(noted)).toEqual(notes.slice(0, noted));
+
+    appendFileSync(join(dir, "etc/subuid"), "alice:300000:65536\nalias:500000:65536\n");
+    expect((await collect()).uid.summary?.size).toBe(131072);
+
+    // An editor's save: a new file renamed over the old one, same size.
+    expect(first.gid.summary?.overlaps).toBe(0);
+    writeFileSync(join(dir, "etc/subgid.new"), "alice:300000:65536\nbob:300000:65536\n");
+    renameSync(join(dir, "etc/subgid.new"), join(dir, "etc/subgid"));
+    expect((await collect()).gid.summary?.overlaps).toBe(1);
+
+    // A second name for uid 1000 in passwd makes its range the user's own.
+    appendFileSync(join(dir, "etc/passwd"), "alias:x:1000:1000::/home/alice:/bin/sh\n");
+    expect((await collect()).uid.summary?.size).toBe(3 * 65536);
   });
 });
