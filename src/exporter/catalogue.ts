@@ -152,7 +152,7 @@ export const metrics = {
   dockerApiUp: gauge(
     "rootless_docker_api_up",
     ["user"],
-    "Whether GET /_ping on docker.sock answered OK.",
+    "Whether the Engine API on docker.sock answered: GET /info with a valid body, else GET /_ping OK.",
   ),
   dockerInfo: gauge(
     "rootless_docker_info",
