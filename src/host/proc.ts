@@ -59,10 +59,12 @@ export interface ProcStatus {
 export function parseProcStatus(text: string): ProcStatus | undefined {
   // Three of its ~55 lines matter: look them up instead of splitting the whole file.
   const field = (key: string): string | undefined => {
-    const at = text.startsWith(`${key}:`) ? 0 : text.indexOf(`\n${key}:`) + 1;
-    if (at === 0 && !text.startsWith(`${key}:`)) return undefined;
+    const prefix = `${key}:`;
+    const line = text.startsWith(prefix) ? 0 : text.indexOf(`\n${prefix}`);
+    if (line === -1) return undefined;
+    const at = line === 0 && text.startsWith(prefix) ? 0 : line + 1;
     const end = text.indexOf("\n", at);
-    return text.slice(at + key.length + 1, end === -1 ? undefined : end).trim();
+    return text.slice(at + prefix.length, end === -1 ? undefined : end).trim();
   };
   const numbers = (key: string): number[] =>
     (field(key) ?? "")
