@@ -1,5 +1,5 @@
 import type { DbusClient } from "../host/dbus.js";
-import { DbusCallError, timeoutError } from "../host/dbus.js";
+import { busPing, DbusCallError, timeoutError } from "../host/dbus.js";
 import { DbusPool, variantValue } from "../host/dbus-pool.js";
 import { rootPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
@@ -169,16 +169,7 @@ export const dbusCollector: Collector<DbusFacts> = {
     // The unit query goes out right behind the ping, in the same round trip; it is judged only
     // once the ping has shown the bus up.
     const started = performance.now();
-    const ping = client.call(
-      {
-        destination: "org.freedesktop.DBus",
-        path: "/org/freedesktop/DBus",
-        interface: "org.freedesktop.DBus.Peer",
-        member: "Ping",
-      },
-      rpcTimeoutMs,
-      signal,
-    );
+    const ping = client.call(busPing, rpcTimeoutMs, signal);
     const states = readUnitStates(client, names, rpcTimeoutMs, signal);
     states.catch(() => undefined);
     try {

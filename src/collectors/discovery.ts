@@ -184,20 +184,17 @@ async function findRootlesskitParent(
  * The state dir whose lock a rootlesskit parent holds, by the parent's pid and start time: the
  * lock is taken at start and held for life, so its fds are listed once per parent.
  */
-const heldStateDirs = new Map<string, string>();
+let held: { readonly key: string; readonly dir: string } | undefined;
 
 async function heldStateDir(roots: HostRoots, parent: ProcessInfo): Promise<string | undefined> {
   const key = `${roots.procfs}\0${parent.pid}\0${parent.stat.startTicks}`;
-  const known = heldStateDirs.get(key);
-  if (known !== undefined) return known;
-  for (const link of await openFiles(roots, parent.pid)) {
-    if (basename(link) === "lock" && link.startsWith("/")) {
-      heldStateDirs.clear();
-      heldStateDirs.set(key, dirname(link));
-      return dirname(link);
-    }
-  }
-  return undefined;
+  if (held?.key === key) return held.dir;
+  const lock = (await openFiles(roots, parent.pid)).find(
+    (link) => basename(link) === "lock" && link.startsWith("/"),
+  );
+  if (lock === undefined) return undefined;
+  held = { key, dir: dirname(lock) };
+  return held.dir;
 }
 
 /** --state-dir, else the directory the parent holds open (its lock), else the usual places. */
@@ -209,8 +206,8 @@ async function findStateDir(
   if (parent) {
     const flag = flagValue(parent.argv, "--state-dir");
     if (flag) return { path: flag, source: "flag" };
-    const held = await heldStateDir(roots, parent);
-    if (held !== undefined) return { path: held, source: "open_fd" };
+    const dir = await heldStateDir(roots, parent);
+    if (dir !== undefined) return { path: dir, source: "open_fd" };
   }
   const usual = `${target.runtimeDir}/dockerd-rootless`;
   if ((await statPath(rootPath(roots, usual))).ok) return { path: usual, source: "runtime_dir" };

@@ -46,7 +46,8 @@ function driverName(info: ProcessInfo): string | undefined {
  * every parent thread's children (or, for pasta, a scan of all processes); checking that the
  * same process still lives costs the two reads its CPU and RSS need anyway.
  */
-const knownDrivers = new Map<string, { readonly pid: number; readonly startTicks: number }>();
+let knownDriver:
+  { readonly key: string; readonly pid: number; readonly startTicks: number } | undefined;
 
 async function findDriver(
   roots: HostRoots,
@@ -55,15 +56,13 @@ async function findDriver(
   childPid: number | undefined,
 ): Promise<ProcessInfo | undefined> {
   const key = `${roots.procfs}\0${parent.pid}\0${parent.stat.startTicks}\0${childPid ?? ""}`;
-  const known = knownDrivers.get(key);
-  if (known) {
-    const info = await readProcess(roots, known.pid, { argv: false });
-    if (info && info.stat.startTicks === known.startTicks && driverName(info))
+  if (knownDriver?.key === key) {
+    const info = await readProcess(roots, knownDriver.pid, { argv: false });
+    if (info && info.stat.startTicks === knownDriver.startTicks && driverName(info))
       return withArgv(roots, info);
   }
-  knownDrivers.clear();
   const found = await searchDriver(roots, uid, parent.pid, childPid);
-  if (found) knownDrivers.set(key, { pid: found.pid, startTicks: found.stat.startTicks });
+  knownDriver = found && { key, pid: found.pid, startTicks: found.stat.startTicks };
   return found;
 }
 

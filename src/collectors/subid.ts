@@ -217,7 +217,8 @@ export interface SubidFacts {
   readonly gid: SubidFileFacts;
 }
 
-const lastSummaries = new Map<string, { facts: SubidFacts; notes: readonly string[] }>();
+/** The last answer, and what made it: the roots, the target and the three files' identities. */
+let last: { key: string; facts: SubidFacts; notes: readonly string[] } | undefined;
 
 async function summarize(
   roots: HostRoots,
@@ -267,19 +268,18 @@ export const subidCollector: Collector<SubidFacts> = {
       ),
     );
     const key = JSON.stringify([roots, target.name, target.uid, identities]);
-    const known = lastSummaries.get(key);
-    if (known) {
-      for (const message of known.notes) note(message);
-      return known.facts;
+    if (last?.key === key) {
+      for (const message of last.notes) note(message);
+      return last.facts;
     }
     const notes: string[] = [];
     const facts = await summarize(roots, target, (message) => {
       notes.push(message);
       note(message);
     });
-    lastSummaries.clear();
-    if (identities.every((identity) => identity !== undefined))
-      lastSummaries.set(key, { facts, notes });
+    last = identities.every((identity) => identity !== undefined)
+      ? { key, facts, notes }
+      : undefined;
     return facts;
   },
 };

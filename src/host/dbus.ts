@@ -11,6 +11,14 @@ export interface DbusCall {
   readonly body?: readonly unknown[];
 }
 
+/** org.freedesktop.DBus.Peer.Ping, answered by the bus daemon itself: is the bus alive. */
+export const busPing: DbusCall = {
+  destination: "org.freedesktop.DBus",
+  path: "/org/freedesktop/DBus",
+  interface: "org.freedesktop.DBus.Peer",
+  member: "Ping",
+};
+
 /** A failed call: `name` is the D-Bus error name, or one of ours for timeouts and lost buses. */
 export class DbusCallError extends Error {
   constructor(

@@ -60,9 +60,9 @@ export function parseProcStatus(text: string): ProcStatus | undefined {
   // Three of its ~55 lines matter: look them up instead of splitting the whole file.
   const field = (key: string): string | undefined => {
     const prefix = `${key}:`;
-    const line = text.startsWith(prefix) ? 0 : text.indexOf(`\n${prefix}`);
-    if (line === -1) return undefined;
-    const at = line === 0 && text.startsWith(prefix) ? 0 : line + 1;
+    let at = text.indexOf(`\n${prefix}`) + 1; // 0: not on a line after the first
+    if (text.startsWith(prefix)) at = 0;
+    else if (at === 0) return undefined;
     const end = text.indexOf("\n", at);
     return text.slice(at + prefix.length, end === -1 ? undefined : end).trim();
   };

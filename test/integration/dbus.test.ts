@@ -7,9 +7,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CollectorContext } from "../../src/collectors/collector.js";
 import { dbusCollector } from "../../src/collectors/dbus.js";
 import { lingerCollector } from "../../src/collectors/linger.js";
-import { DbusCallError, DbusClient } from "../../src/host/dbus.js";
+import { busPing, DbusCallError, DbusClient } from "../../src/host/dbus.js";
 import type { Target } from "../../src/host/target.js";
 import type { PrivateBus } from "../helpers/dbus.js";
+import { collectorContext } from "../helpers/context.js";
 import { Login1Double, startPrivateBus, Systemd1Double } from "../helpers/dbus.js";
 
 // Real dbus-daemon instances with dbus-next test doubles of logind and the systemd user manager:
@@ -29,23 +30,9 @@ mkdirSync(join(rootfs, "var/lib/systemd/linger"), { recursive: true });
 mkdirSync(target.runtimeDir, { recursive: true });
 
 function context(env: Record<string, string>, rpcTimeoutMs = 300): CollectorContext {
-  return {
-    roots: { procfs: "/proc", sysfs: "/sys", rootfs },
-    target,
-    signal: new AbortController().signal,
-    note: () => undefined,
-    env,
-    rpcTimeoutMs,
-    option: (name) => dbusCollector.options?.find((o) => o.name === name)?.defaultValue ?? "",
-  };
+  const roots = { procfs: "/proc", sysfs: "/sys", rootfs };
+  return collectorContext(roots, target, { env, rpcTimeoutMs, collector: dbusCollector });
 }
-
-const ping = {
-  destination: "org.freedesktop.DBus",
-  path: "/org/freedesktop/DBus",
-  interface: "org.freedesktop.DBus.Peer",
-  member: "Ping",
-};
 
 describe("DbusClient on a real dbus-daemon", () => {
   let bus: PrivateBus;
@@ -60,8 +47,8 @@ describe("DbusClient on a real dbus-daemon", () => {
   });
 
   it("pings the bus and reuses the connection", async () => {
-    expect(await client.call(ping, 1000)).toEqual([]);
-    expect(await client.call(ping, 1000)).toEqual([]);
+    expect(await client.call(busPing, 1000)).toEqual([]);
+    expect(await client.call(busPing, 1000)).toEqual([]);
   });
 
   it("times out on a peer that never answers, without blocking other calls", async () => {
@@ -81,7 +68,7 @@ describe("DbusClient on a real dbus-daemon", () => {
         },
         300,
       );
-      expect(await client.call(ping, 1000)).toEqual([]);
+      expect(await client.call(busPing, 1000)).toEqual([]);
       await expect(hung).rejects.toMatchObject({ name: "rootless_exporter.Timeout" });
       expect(performance.now() - started).toBeLessThan(1500);
     } finally {
@@ -93,13 +80,13 @@ describe("DbusClient on a real dbus-daemon", () => {
     const own = await startPrivateBus(dir, "flaky");
     const flaky = new DbusClient(own.address);
     try {
-      expect(await flaky.call(ping, 1000)).toEqual([]);
+      expect(await flaky.call(busPing, 1000)).toEqual([]);
       await own.stop();
-      const err = await flaky.call(ping, 5000).catch((e: unknown) => e);
+      const err = await flaky.call(busPing, 5000).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DbusCallError);
       const back = await startPrivateBus(dir, "flaky");
       try {
-        expect(await flaky.call(ping, 1000)).toEqual([]);
+        expect(await flaky.call(busPing, 1000)).toEqual([]);
       } finally {
         await back.stop();
       }
@@ -115,10 +102,10 @@ describe("DbusClient on a real dbus-daemon", () => {
     await new Promise<void>((resolve) => mute.listen(path, resolve));
     const client = new DbusClient(`unix:path=${path}`);
     try {
-      await expect(client.call(ping, 200)).rejects.toMatchObject({
+      await expect(client.call(busPing, 200)).rejects.toMatchObject({
         name: "rootless_exporter.Timeout",
       });
-      await expect(client.call(ping, 200)).rejects.toMatchObject({
+      await expect(client.call(busPing, 200)).rejects.toMatchObject({
         name: "rootless_exporter.Timeout",
       });
       expect(held.length).toBe(2);
@@ -131,7 +118,7 @@ describe("DbusClient on a real dbus-daemon", () => {
 
   it("fails fast on a socket that does not exist", async () => {
     const missing = new DbusClient(`unix:path=${join(dir, "nothing.sock")}`);
-    await expect(missing.call(ping, 1000)).rejects.toBeInstanceOf(DbusCallError);
+    await expect(missing.call(busPing, 1000)).rejects.toBeInstanceOf(DbusCallError);
     missing.close();
   });
 });

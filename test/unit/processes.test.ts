@@ -3,7 +3,6 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { discoverRootless } from "../../src/collectors/discovery.js";
 import { networkCollector } from "../../src/collectors/network.js";
 import { rootlesskitCollector } from "../../src/collectors/rootlesskit.js";
-import type { CollectorContext } from "../../src/collectors/collector.js";
 import {
   bootTime,
   parseProcStat,
@@ -11,7 +10,8 @@ import {
   readProcess,
   withArgv,
 } from "../../src/host/proc.js";
-import type { Target } from "../../src/host/target.js";
+import { collectorContext } from "../helpers/context.js";
+import { alice } from "../helpers/healthy-facts.js";
 import { FakeProcfs } from "../helpers/procfs.js";
 
 describe("parseProcStat", () => {
@@ -111,23 +111,8 @@ describe("process identity: what is read once and when it is read again", () => 
 
 describe("discovery and the network driver on a process table that changes", () => {
   let procfs: FakeProcfs;
-  const target: Target = {
-    name: "alice",
-    uid: 1000,
-    gid: 1000,
-    home: "/home/alice",
-    groups: [1000],
-    runtimeDir: "/run/user/1000",
-  };
-  const ctx = (): CollectorContext => ({
-    roots: procfs.roots,
-    target,
-    signal: new AbortController().signal,
-    note: () => undefined,
-    env: {},
-    rpcTimeoutMs: 500,
-    option: () => "",
-  });
+  const target = alice;
+  const ctx = () => collectorContext(procfs.roots, target);
   // Discovery is shared by the collectors of one tick (200 ms): step past it between changes.
   const nextTick = () => new Promise((resolve) => setTimeout(resolve, 250));
   const parent = {

@@ -10,6 +10,8 @@ import {
   summarizeSubidFile,
 } from "../../src/collectors/subid.js";
 import { parsePasswd } from "../../src/host/accounts.js";
+import { collectorContext } from "../helpers/context.js";
+import { alice as aliceAccount } from "../helpers/healthy-facts.js";
 
 const passwd = parsePasswd(
   "alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n",
@@ -120,24 +122,11 @@ describe("summarizeFor", () => {
 describe("subid collector: summarized again only when a file changes", () => {
   const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-subid-"));
   const roots = { procfs: join(dir, "proc"), sysfs: join(dir, "sys"), rootfs: dir };
-  const target = {
-    ...alice,
-    gid: 1000,
-    home: "/home/alice",
-    groups: [1000],
-    runtimeDir: "/run/user/1000",
-  };
   const notes: string[] = [];
   const collect = () =>
-    subidCollector.collect({
-      roots,
-      target,
-      signal: new AbortController().signal,
-      note: (message) => notes.push(message),
-      env: {},
-      rpcTimeoutMs: 1000,
-      option: () => "",
-    });
+    subidCollector.collect(
+      collectorContext(roots, aliceAccount, { note: (message) => notes.push(message) }),
+    );
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("keeps the answer while the files stay, and sees an edit, a rename over and a passwd change", async () => {
