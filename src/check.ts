@@ -1,57 +1,65 @@
 import { pino } from "pino";
 import type { Lang } from "./checks/finding.js";
 import { exitCode } from "./checks/registry.js";
-import type { Collector } from "./collectors/collector.js";
+import type { FactsByCollector } from "./collectors/registry.js";
 import type { Config } from "./config.js";
-import { findingsFrom, findingsJson } from "./exporter/findings.js";
+import { findingsJson, worstFirst } from "./exporter/findings.js";
 import { renderReport } from "./exporter/report.js";
-import { schedulerFor } from "./exporter/scheduler.js";
-import { loadTarget } from "./host/target.js";
+import type { CollectorSet } from "./exporter/scheduler.js";
+import { Watch } from "./exporter/watch.js";
 
 /**
- * `rootless-exporter check`: every collector once, then the findings as a report or JSON. The exit
- * code follows the Nagios plugin convention so Icinga, Sensu or cron can use it as it is.
+ * `rootless-exporter check`: every collector once, then each watched user's findings as a report
+ * or JSON. The exit code follows the Nagios plugin convention so Icinga, Sensu or cron can use it
+ * as it is: the worst of the users' codes (2 critical, 1 warning, 3 unknown, 0 all well).
  */
 export async function runCheck(options: {
   readonly config: Config;
-  readonly collectors: readonly Collector<unknown>[];
+  readonly collectors: CollectorSet<FactsByCollector>;
   readonly json: boolean;
   readonly lang: Lang;
   readonly env: NodeJS.ProcessEnv;
   readonly out: NodeJS.WritableStream & { isTTY?: boolean };
 }): Promise<number> {
   const { config } = options;
-  const target = await loadTarget(config.roots, config.targetUser, options.env);
-  const scheduler = schedulerFor(config, {
+  const watch = await Watch.create({
+    config,
     collectors: options.collectors,
-    target,
     env: options.env,
     log: pino({ level: config.logLevel === "debug" ? "debug" : "error" }, pino.destination(2)),
     trigger: () => ({ stop: () => undefined }),
   });
-  await scheduler.runAll();
-  await scheduler.stop();
-  const states = scheduler.states();
-  const findings = findingsFrom(states, target);
+  await watch.scheduler.runAll();
+  await watch.stop();
+  const users = worstFirst(watch.findings());
   if (options.json) {
     options.out.write(
-      `${JSON.stringify(findingsJson(findings, options.lang, target.name, new Date()), null, 2)}\n`,
+      `${JSON.stringify(findingsJson(users, options.lang, new Date()), null, 2)}\n`,
     );
   } else {
-    const collectorErrors = states
-      .filter((s) => s.ok === false)
-      .map((s) => `${s.name}: ${s.error ?? ""}`);
     const colour = options.out.isTTY === true && !("NO_COLOR" in options.env);
-    options.out.write(
-      renderReport({
-        findings,
-        user: target.name,
-        uid: target.uid,
-        lang: options.lang,
-        colour,
-        collectorErrors,
-      }),
-    );
+    if (users.length === 0) options.out.write(noUsers[options.lang]);
+    for (const user of users) {
+      options.out.write(
+        renderReport({
+          findings: user.findings,
+          user: user.user,
+          uid: user.uid,
+          lang: options.lang,
+          colour,
+          collectorErrors: user.errors,
+        }),
+      );
+      if (users.length > 1) options.out.write("\n");
+    }
   }
-  return exitCode(findings);
+  const codes = users.map((user) => exitCode(user.findings));
+  for (const code of [2, 1, 3] as const) if (codes.includes(code)) return code;
+  return 0;
 }
+
+const noUsers: Record<Lang, string> = {
+  en: "rootless-exporter check: no user to watch (host mode found no user with subordinate IDs, linger, a /run/user directory or a running rootlesskit)\n",
+  "zh-CN":
+    "rootless-exporter check：没有可监视的用户（主机模式下未找到拥有从属 ID、linger、/run/user 目录或正在运行的 rootlesskit 的用户）\n",
+};

@@ -15,6 +15,8 @@ interface FlagSpec {
   readonly help: string;
   /** Boolean flags take no value: --x, --x=false, --no-x. */
   readonly boolean: boolean;
+  /** May be given several times; its environment variable takes a comma-separated list. */
+  readonly repeatable?: boolean;
   readonly placeholder?: string;
   readonly defaultText?: string;
 }
@@ -123,9 +125,24 @@ function flagSpecs(collectors: readonly Collector<unknown>[]): FlagSpec[] {
     },
     {
       name: "target.user",
-      help: "login name or uid to watch (default: the user running the exporter)",
+      help: "login name or uid to watch; repeat for several (default: the user running the exporter, or, as root, every user with rootless Docker set up: host mode)",
       boolean: false,
+      repeatable: true,
       placeholder: "USER",
+    },
+    {
+      name: "target.exclude",
+      help: "login name or uid host mode leaves out; repeat for several",
+      boolean: false,
+      repeatable: true,
+      placeholder: "USER",
+    },
+    {
+      name: "target.min-uid",
+      help: "lowest uid host mode watches",
+      boolean: false,
+      placeholder: "UID",
+      defaultText: "UID_MIN of /etc/login.defs, else 1000",
     },
     {
       name: "log.level",
@@ -201,17 +218,23 @@ function collectValues(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
   specs: readonly FlagSpec[],
-): Map<string, string | boolean> {
+): Map<string, string | boolean | string[]> {
   const byName = new Map(specs.map((spec) => [spec.name, spec] as const));
-  const values = new Map<string, string | boolean>();
+  const values = new Map<string, string | boolean | string[]>();
   for (const spec of specs) {
     const raw = env[envName(spec.name)];
     if (raw === undefined) continue;
     values.set(
       spec.name,
-      spec.boolean ? parseBoolean(spec.name, raw, `${envName(spec.name)} for --`) : raw,
+      spec.boolean
+        ? parseBoolean(spec.name, raw, `${envName(spec.name)} for --`)
+        : spec.repeatable
+          ? raw.split(",").filter((v) => v !== "")
+          : raw,
     );
   }
+  // A repeatable flag on the command line replaces its environment variable's list.
+  const fromArgv = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     if (!arg.startsWith("--")) throw new UsageError(`unexpected argument "${arg}"; see --help`);
@@ -236,6 +259,12 @@ function collectValues(
     const value = inline ?? argv[++i];
     if (value === undefined)
       throw new UsageError(`--${name}: expected a value (${spec.placeholder})`);
+    if (spec.repeatable) {
+      const list = fromArgv.has(name) ? (values.get(name) as string[]) : [];
+      fromArgv.add(name);
+      values.set(name, [...list, ...(value === "" ? [] : [value])]);
+      continue;
+    }
     values.set(name, value);
   }
   return values;
@@ -332,7 +361,23 @@ export function parseCommandLine(
             : collector.defaultIntervalSeconds,
     };
   });
-  const target = values.get("target.user");
+  const list = (name: string): string[] => {
+    const value = values.get(name);
+    return Array.isArray(value) ? value : [];
+  };
+  const account = /^[a-z_][a-z0-9_.-]*\$?$|^\d{1,10}$/i;
+  for (const name of ["target.user", "target.exclude"]) {
+    const bad = list(name).find((v) => !account.test(v));
+    if (bad !== undefined)
+      throw new UsageError(`--${name}: expected a login name or a uid, got "${bad}"`);
+  }
+  const minUidRaw = values.get("target.min-uid");
+  let targetMinUid: number | undefined;
+  if (typeof minUidRaw === "string") {
+    if (!/^\d{1,10}$/.test(minUidRaw) || Number(minUidRaw) > 0xfffffffe)
+      throw new UsageError(`--target.min-uid: expected a uid such as 1000, got "${minUidRaw}"`);
+    targetMinUid = Number(minUidRaw);
+  }
   const config: Config = {
     listen,
     telemetryPath,
@@ -347,7 +392,9 @@ export function parseCommandLine(
       rootfs: text("path.rootfs", "/"),
     },
     logLevel: logLevel as LogLevel,
-    targetUser: typeof target === "string" && target !== "" ? target : undefined,
+    targetUsers: [...new Set(list("target.user"))],
+    targetExclude: list("target.exclude"),
+    targetMinUid,
   };
   if (!checking) return { kind: "serve", config };
   const lang = text("lang", "en");

@@ -27,15 +27,22 @@ export interface Config {
   readonly collectorOptions: Readonly<Record<string, string>>;
   readonly roots: HostRoots;
   readonly logLevel: LogLevel;
-  /** A login name or uid to watch instead of the account running the exporter. */
-  readonly targetUser: string | undefined;
+  /**
+   * Login names or uids to watch. Empty: the account running the exporter, or, run as root,
+   * every candidate user of the host (host mode).
+   */
+  readonly targetUsers: readonly string[];
+  /** Login names or uids never watched in host mode. */
+  readonly targetExclude: readonly string[];
+  /** The lowest uid host mode watches; undefined: UID_MIN of /etc/login.defs, else 1000. */
+  readonly targetMinUid: number | undefined;
 }
 
 /** A bad command line or environment: main prints it on one line and exits 2. */
 export class UsageError extends Error {}
 
 export { parseBytes, parseDuration } from "./collectors/units.js";
-export { cronForInterval } from "./exporter/scheduler.js";
+export { cronForInterval } from "./exporter/intervals.js";
 
 /** "host:port", ":port" or "[v6]:port". */
 export function parseListenAddress(text: string): ListenAddress | undefined {

@@ -3,7 +3,7 @@ import { pino } from "pino";
 import type { Command } from "./cli.js";
 import { runCheck } from "./check.js";
 import { helpText, parseCommandLine } from "./cli.js";
-import { collectors } from "./collectors/registry.js";
+import { collectorList, collectors } from "./collectors/registry.js";
 import { UsageError } from "./config.js";
 import { Daemon } from "./exporter/daemon.js";
 import { TargetError } from "./host/target.js";
@@ -15,7 +15,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const version = packageVersion();
   let command: Command;
   try {
-    command = parseCommandLine(argv, process.env, collectors);
+    command = parseCommandLine(argv, process.env, collectorList);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`rootless-exporter: ${err.message}\n`);
@@ -25,7 +25,7 @@ async function main(argv: readonly string[]): Promise<number> {
     throw err;
   }
   if (command.kind === "help") {
-    process.stdout.write(`${helpText(collectors)}\n`);
+    process.stdout.write(`${helpText(collectorList)}\n`);
     return 0;
   }
   if (command.kind === "version") {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { projectRoot, seriesLines, startDaemon, waitForMetrics } from "./helpers/daemon.js";
 import { fixtureNames, materializeFixture } from "./helpers/fixtures.js";
-import { collectors } from "../src/collectors/registry.js";
+import { collectorList as collectors } from "../src/collectors/registry.js";
 
 // Regenerate on purpose with: UPDATE_GOLDEN=1 npx vitest run test/golden.test.ts
 const update = process.env["UPDATE_GOLDEN"] === "1";

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, chownSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { collectors } from "../src/collectors/registry.js";
+import { collectorList as collectors } from "../src/collectors/registry.js";
 import type { RunningDaemon } from "./helpers/daemon.js";
 import { startDaemon, valueOf, waitForMetrics } from "./helpers/daemon.js";
 

@@ -1,6 +1,7 @@
-import { watchedControllers } from "../collectors/cgroup.js";
+import type { Controller } from "../collectors/cgroup.js";
 import type { SubidFileFacts } from "../collectors/subid.js";
 import type { Check, CheckInput, Verdict } from "./finding.js";
+import { pingAllowed } from "./ping.js";
 import { fail, pass, text, unknown } from "./finding.js";
 
 /** Per-user setup: subordinate IDs, session, linger, delegation, ping. */
@@ -202,7 +203,7 @@ export const linger: Check = {
 };
 
 /** cpuset is optional; the guide's --cpus, --memory and --pids-limit need the other four. */
-const neededControllers = watchedControllers.filter((c) => c !== "cpuset");
+const neededControllers: readonly Controller[] = ["cpu", "io", "memory", "pids"];
 
 export const cgroupDelegation: Check = {
   id: "cgroup_delegation",
@@ -243,10 +244,9 @@ export const pingGroupRange: Check = {
   scope: "user",
   evaluate: ({ facts, target }) => {
     const kernel = facts.kernel;
-    if (kernel?.pingAllowed === undefined || !kernel.pingGroupRange)
-      return unknown("net.ipv4.ping_group_range");
+    if (!kernel?.pingGroupRange) return unknown("net.ipv4.ping_group_range");
     const { low, high } = kernel.pingGroupRange;
-    if (kernel.pingAllowed)
+    if (pingAllowed(kernel.pingGroupRange, target.groups))
       return pass(
         text(
           `One of ${target.name}'s groups is in ping_group_range ${low}-${high}.`,

@@ -53,6 +53,7 @@ async function detectVersion(
 export const cgroupCollector: Collector<CgroupFacts> = {
   name: "cgroup",
   description: "cgroup version and the controllers systemd delegates to the user",
+  scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
   async collect({ roots, target, note }) {

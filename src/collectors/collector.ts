@@ -1,10 +1,10 @@
 import type { HostRoots } from "../host/paths.js";
 import type { Target } from "../host/target.js";
+import type { Cycle, HostState, TargetState } from "./state.js";
 
-/** What a collector gets for one run. */
-export interface CollectorContext {
+/** What every collector gets for one run. */
+interface BaseContext {
   readonly roots: HostRoots;
-  readonly target: Target;
   /** Aborted when the run passes its timeout; long operations should give up. */
   readonly signal: AbortSignal;
   /** Records an expected condition (a file missing, a daemon down); logged once at debug. */
@@ -17,6 +17,25 @@ export interface CollectorContext {
   readonly rpcTimeoutMs: number;
   /** The value of one of this collector's own flags (declared in `options`), or its default. */
   readonly option: (name: string) => string;
+  /** This cycle's memo: one process scan, one discovery and one /v1/info per user. */
+  readonly cycle: Cycle;
+  /** What the exporter keeps about the host between cycles. */
+  readonly host: HostState;
+}
+
+/** A host collector runs once per cycle: the facts are the same for every user. */
+export interface HostContext extends BaseContext {
+  /** Every user watched this cycle (a host fact may depend on where users keep things). */
+  readonly targets: readonly Target[];
+}
+
+/** A user collector runs once per watched user per cycle. */
+export interface UserContext extends BaseContext {
+  readonly target: Target;
+  /** What the exporter keeps about this user between cycles. */
+  readonly state: TargetState;
+  /** Whether the exporter runs as this user (its own environment then applies). */
+  readonly self: boolean;
 }
 
 /** A flag a collector declares for itself: --collector.<collector>.<name>. */
@@ -30,17 +49,26 @@ export interface CollectorOption {
   readonly validate?: (value: string) => string | undefined;
 }
 
-/** The declarative face of a collector: its name, defaults and its work. */
-export interface Collector<F> {
+interface BaseCollector {
   readonly name: string;
   readonly description: string;
   readonly defaultEnabled: boolean;
   /** Seconds between runs unless --collector.<name>.interval says otherwise. */
   readonly defaultIntervalSeconds: number;
-  readonly collect: (ctx: CollectorContext) => Promise<F>;
   readonly options?: readonly CollectorOption[];
   /** A run timeout of its own, when --collect.timeout is too short for what the collector does. */
   readonly runTimeoutMs?: (option: (name: string) => string) => number;
-  /** Releases what runs left open (D-Bus connections); called when the exporter stops. */
-  readonly stop?: () => void;
 }
+
+export interface HostCollector<F> extends BaseCollector {
+  readonly scope: "host";
+  readonly collect: (ctx: HostContext) => Promise<F>;
+}
+
+export interface UserCollector<F> extends BaseCollector {
+  readonly scope: "user";
+  readonly collect: (ctx: UserContext) => Promise<F>;
+}
+
+/** The declarative face of a collector: its name, scope, defaults and its work. */
+export type Collector<F> = HostCollector<F> | UserCollector<F>;

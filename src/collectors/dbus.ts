@@ -1,6 +1,6 @@
 import type { DbusClient } from "../host/dbus.js";
 import { busPing, DbusCallError, timeoutError } from "../host/dbus.js";
-import { DbusPool, variantValue } from "../host/dbus-pool.js";
+import { variantValue } from "../host/dbus-pool.js";
 import { rootPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
 
@@ -30,7 +30,6 @@ export interface DbusFacts {
   readonly units?: readonly UnitFact[];
 }
 
-const pool = new DbusPool();
 const manager = { destination: "org.freedesktop.systemd1", path: "/org/freedesktop/systemd1" };
 
 /** DBUS_SESSION_BUS_ADDRESS for the exporter's own user, else $XDG_RUNTIME_DIR/bus. */
@@ -140,6 +139,7 @@ function describe(err: unknown): string {
 export const dbusCollector: Collector<DbusFacts> = {
   name: "dbus",
   description: "the user's D-Bus session bus and the ActiveState of its systemd user units",
+  scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
   options: [
@@ -155,14 +155,13 @@ export const dbusCollector: Collector<DbusFacts> = {
           : "expected unit names such as docker.service,dbus.socket",
     },
   ],
-  stop: () => pool.closeAll(),
-  async collect({ roots, target, env, note, option, rpcTimeoutMs, signal }) {
-    const self = process.getuid?.() === target.uid;
+  async collect({ roots, target, state, self, env, note, option, rpcTimeoutMs, signal }) {
     const address = userBusAddress(
       rootPath(roots, target.runtimeDir),
       self ? env["DBUS_SESSION_BUS_ADDRESS"] : undefined,
     );
-    const client = pool.get(address);
+    // The user's own pool: when the exporter is root, it connects with the user's credentials.
+    const client = state.userBus.get(address);
     const names = option("units")
       .split(",")
       .filter((u) => u !== "");

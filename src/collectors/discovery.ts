@@ -1,24 +1,17 @@
 import { basename, dirname } from "node:path";
-import {
-  listDir,
-  readKernelText,
-  readText,
-  readTextAsync,
-  statKernelPath,
-  statPath,
-} from "../host/files.js";
+import { listDir, readText, readTextAsync, statPath } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath } from "../host/paths.js";
-import type { ProcessInfo } from "../host/proc.js";
+import type { ArgvCache, ProcessInfo } from "../host/proc.js";
 import {
   childPids,
   flagValue,
-  listPids,
   openFiles,
   programName,
   readProcess,
   withArgv,
 } from "../host/proc.js";
+import type { ProcessTable } from "../host/process-table.js";
 import type { Target } from "../host/target.js";
 
 export const rootlesskitPrograms = ["rootlesskit", "docker-rootlesskit"];
@@ -125,42 +118,18 @@ async function environValue(
   return entry?.slice(name.length + 1);
 }
 
-/**
- * The user's processes whose comm (the first 15 bytes of the program name) passes `named`: one
- * stat per process for the owner, one small read for the comm, and full reads only for matches.
- */
-export async function userProcessesNamed(
-  roots: HostRoots,
-  uid: number,
-  named: (comm: string) => boolean,
-): Promise<number[]> {
-  const pids = await listPids(roots);
-  const matches = await Promise.all(
-    pids.map(async (pid) => {
-      try {
-        const owner = await statKernelPath(procPath(roots, String(pid)));
-        if (!owner.ok || owner.stats.uid !== uid) return undefined;
-      } catch {
-        return undefined;
-      }
-      const comm = await readKernelText(procPath(roots, String(pid), "comm"), 64);
-      return comm.ok && named(comm.text.trim()) ? pid : undefined;
-    }),
-  );
-  return matches.filter((pid): pid is number => pid !== undefined);
-}
-
 /** comm is cut to 15 bytes: "docker-rootlesskit" shows as "docker-rootless". */
-const isRootlesskitComm = (comm: string): boolean =>
+export const isRootlesskitComm = (comm: string): boolean =>
   rootlesskitPrograms.some((program) => program.startsWith(comm) && comm.length > 0);
 
 /** A rootlesskit parent of the user when dockerd is not there to lead to it. */
 async function findRootlesskitParent(
   roots: HostRoots,
   target: Target,
+  processes: ProcessTable,
 ): Promise<ProcessInfo | undefined> {
   const candidates: ProcessInfo[] = [];
-  for (const pid of await userProcessesNamed(roots, target.uid, isRootlesskitComm)) {
+  for (const pid of processes.named(target.uid, isRootlesskitComm)) {
     const check = await checkPid(roots, pid, target.uid, rootlesskitPrograms);
     if (!check.process) continue;
     const parentIsKit = await parentIfProgram(
@@ -180,21 +149,29 @@ async function findRootlesskitParent(
   return candidates[0];
 }
 
-/*
- * The state dir whose lock a rootlesskit parent holds, by the parent's pid and start time: the
- * lock is taken at start and held for life, so its fds are listed once per parent.
- */
-let held: { readonly key: string; readonly dir: string } | undefined;
+/** What discovery keeps about one user between cycles; owned by that user's target state. */
+export interface DiscoveryMemory {
+  readonly argv: ArgvCache;
+  /*
+   * The state dir whose lock a rootlesskit parent holds, by the parent's pid and start time: the
+   * lock is taken at start and held for life, so its fds are listed once per parent.
+   */
+  heldStateDir: { readonly key: string; readonly dir: string } | undefined;
+}
 
-async function heldStateDir(roots: HostRoots, parent: ProcessInfo): Promise<string | undefined> {
+async function heldStateDir(
+  roots: HostRoots,
+  parent: ProcessInfo,
+  memory: DiscoveryMemory,
+): Promise<string | undefined> {
   const key = `${roots.procfs}\0${parent.pid}\0${parent.stat.startTicks}`;
-  if (held?.key === key) return held.dir;
+  if (memory.heldStateDir?.key === key) return memory.heldStateDir.dir;
   const lock = (await openFiles(roots, parent.pid)).find(
     (link) => basename(link) === "lock" && link.startsWith("/"),
   );
   if (lock === undefined) return undefined;
-  held = { key, dir: dirname(lock) };
-  return held.dir;
+  memory.heldStateDir = { key, dir: dirname(lock) };
+  return memory.heldStateDir.dir;
 }
 
 /** --state-dir, else the directory the parent holds open (its lock), else the usual places. */
@@ -202,11 +179,13 @@ async function findStateDir(
   roots: HostRoots,
   target: Target,
   parent: ProcessInfo | undefined,
+  memory: DiscoveryMemory,
+  scans: HostScans,
 ): Promise<RootlessProcesses["stateDir"]> {
   if (parent) {
     const flag = flagValue(parent.argv, "--state-dir");
     if (flag) return { path: flag, source: "flag" };
-    const dir = await heldStateDir(roots, parent);
+    const dir = await heldStateDir(roots, parent, memory);
     if (dir !== undefined) return { path: dir, source: "open_fd" };
   }
   const usual = `${target.runtimeDir}/dockerd-rootless`;
@@ -214,41 +193,43 @@ async function findStateDir(
   if (parent) return undefined;
   // Debian's docker.io passes no --state-dir: rootlesskit then lives in /tmp/rootlesskitNNN. With
   // the parent gone, the newest such directory of the user is what a crash left behind.
-  const tmp = await listDir(rootPath(roots, "/tmp"));
-  if (!tmp.ok) return undefined;
-  let newest: { path: string; mtime: number } | undefined;
-  for (const name of tmp.names.filter((n) => /^rootlesskit\d+$/.test(n))) {
-    const info = await statPath(rootPath(roots, `/tmp/${name}`));
-    if (!info.ok || info.stats.uid !== target.uid || !info.stats.isDirectory()) continue;
-    if (!newest || info.stats.mtimeMs > newest.mtime)
-      newest = { path: `/tmp/${name}`, mtime: info.stats.mtimeMs };
-  }
-  return newest && { path: newest.path, source: "tmp_scan" };
+  const newest = (await scans.tmpStateDirs()).get(target.uid);
+  return newest === undefined ? undefined : { path: newest, source: "tmp_scan" };
 }
 
-/** How long one discovery serves the other collectors of the same tick (rootlesskit, network):
- * they start within milliseconds of each other, and the shortest interval is a second, so
- * nothing is ever shared across ticks. */
-const shareForMs = 200;
-const recent = new Map<string, { at: number; result: Promise<RootlessProcesses> }>();
+/** The scans of the whole host that every user's discovery reads in a cycle (the cycle's memo). */
+export interface HostScans {
+  readonly processes: () => Promise<ProcessTable>;
+  /** The newest /tmp/rootlesskitNNN directory of each uid. */
+  readonly tmpStateDirs: () => Promise<ReadonlyMap<number, string>>;
+}
+
+/** One listing of /tmp: the newest rootlesskitNNN directory of each owner. */
+export async function scanTmpStateDirs(roots: HostRoots): Promise<Map<number, string>> {
+  const newest = new Map<number, { path: string; mtime: number }>();
+  const tmp = await listDir(rootPath(roots, "/tmp"));
+  for (const name of tmp.ok ? tmp.names : []) {
+    if (!/^rootlesskit\d+$/.test(name)) continue;
+    const info = await statPath(rootPath(roots, `/tmp/${name}`));
+    if (!info.ok || !info.stats.isDirectory()) continue;
+    const known = newest.get(info.stats.uid);
+    if (!known || info.stats.mtimeMs > known.mtime)
+      newest.set(info.stats.uid, { path: `/tmp/${name}`, mtime: info.stats.mtimeMs });
+  }
+  return new Map([...newest].map(([uid, { path }]) => [uid, path]));
+}
 
 /**
  * docker.pid -> dockerd -> rootlesskit child -> rootlesskit parent -> state dir (ARCHITECTURE.md),
- * and, when dockerd is down, rootlesskit found among the user's processes. Collectors of the same
- * tick share one discovery.
+ * and, when dockerd is down, rootlesskit found among the user's processes of this cycle's table.
+ * Collectors share one discovery per user and cycle through the cycle's memo, not by calling this.
  */
-export function discoverRootless(roots: HostRoots, target: Target): Promise<RootlessProcesses> {
-  const key = JSON.stringify([roots, target.uid, target.runtimeDir]);
-  const now = Date.now();
-  const hit = recent.get(key);
-  if (hit && now - hit.at < shareForMs) return hit.result;
-  const result = discover(roots, target);
-  recent.set(key, { at: now, result });
-  result.catch(() => recent.delete(key));
-  return result;
-}
-
-async function discover(roots: HostRoots, target: Target): Promise<RootlessProcesses> {
+export async function discoverRootless(
+  roots: HostRoots,
+  target: Target,
+  scans: HostScans,
+  memory: DiscoveryMemory,
+): Promise<RootlessProcesses> {
   const pidFile = await checkPidFile(
     roots,
     `${target.runtimeDir}/docker.pid`,
@@ -262,7 +243,7 @@ async function discover(roots: HostRoots, target: Target): Promise<RootlessProce
     child = await parentIfProgram(roots, dockerd, target.uid, rootlesskitPrograms);
     parent = child && (await parentIfProgram(roots, child, target.uid, rootlesskitPrograms));
   }
-  parent ??= await findRootlesskitParent(roots, target);
+  parent ??= await findRootlesskitParent(roots, target, await scans.processes());
   if (parent && !child) {
     const kids = (await childPids(roots, parent.pid)) ?? [];
     for (const pid of kids) {
@@ -271,8 +252,8 @@ async function discover(roots: HostRoots, target: Target): Promise<RootlessProce
     }
   }
   // The parent's arguments name its state dir and drivers; the other processes need no argv.
-  if (parent) parent = await withArgv(roots, parent);
-  const stateDir = await findStateDir(roots, target, parent);
+  if (parent) parent = await withArgv(roots, parent, memory.argv);
+  const stateDir = await findStateDir(roots, target, parent, memory, scans);
   return {
     pidFile,
     ...(dockerd && { dockerd }),

@@ -4,7 +4,6 @@ import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
 import type { Collector } from "./collector.js";
 import type { PidFileState } from "./discovery.js";
-import { discoverRootless } from "./discovery.js";
 
 export interface DockerInfo {
   readonly version?: string;
@@ -74,16 +73,16 @@ export function dockerSocket(runtimeDir: string, dockerHost: string | undefined)
 export const dockerCollector: Collector<DockerFacts> = {
   name: "docker",
   description: "the rootless dockerd: pid file, API on docker.sock, info, containers, data root",
+  scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, env, note, rpcTimeoutMs, signal }) {
-    const self = process.getuid?.() === target.uid;
+  async collect({ roots, target, state, cycle, self, env, note, rpcTimeoutMs, signal }) {
     const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);
     const path = rootPath(roots, socket);
     const [runtimeDir, pidFile, infoResult] = await Promise.all([
       statPath(rootPath(roots, target.runtimeDir)),
       // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
-      discoverRootless(roots, target).then((found) => found.pidFile),
+      cycle.discovery(target, state).then((found) => found.pidFile),
       unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal }),
     ]);
     if (pidFile.state !== "ok") note(`docker.pid: ${pidFile.detail}`);

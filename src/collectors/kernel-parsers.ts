@@ -34,10 +34,6 @@ export function parsePingGroupRange(text: string): GroupRange | undefined {
   return { low: Number(match[1]), high: Number(match[2]) };
 }
 
-export function pingAllowed(range: GroupRange, groups: readonly number[]): boolean {
-  return groups.some((gid) => gid >= range.low && gid <= range.high);
-}
-
 /** /proc/modules: "name size refcount deps state address" per line; returns the names. */
 export function parseProcModules(text: string): Set<string> {
   const names = new Set<string>();

@@ -10,6 +10,7 @@ import {
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath, sysPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
+import type { HostState } from "./state.js";
 import type { GroupRange, KernelVersion } from "./kernel-parsers.js";
 import {
   atLeast,
@@ -19,7 +20,6 @@ import {
   parsePingGroupRange,
   parseProcModules,
   parseSysctlInteger,
-  pingAllowed,
 } from "./kernel-parsers.js";
 
 /** The sysctls the rootless guide names; exported only when the kernel has them. */
@@ -59,7 +59,6 @@ export interface KernelFacts {
   readonly release?: string;
   readonly sysctls: Readonly<Record<string, number>>;
   readonly pingGroupRange?: GroupRange;
-  readonly pingAllowed?: boolean;
   /** Loaded or built in; a module is absent when it cannot be told (no modules.builtin). */
   readonly modules?: Readonly<Record<string, boolean>>;
   readonly storageDrivers: Readonly<Partial<Record<StorageDriver, Verdict>>>;
@@ -146,6 +145,7 @@ async function judgeStorageDrivers(
 }
 
 async function judgeIdmapHelper(
+  cache: HostState["capabilities"],
   roots: HostRoots,
   helper: string,
   capability: string,
@@ -158,21 +158,19 @@ async function judgeIdmapHelper(
   if ((stat.stats.mode & 0o4000) !== 0 && stat.stats.uid === 0) {
     return { ok: true, reason: `${path} is setuid root`, path };
   }
-  const has = await fileCapability(roots, path, capability, signal);
+  const has = await fileCapability(cache, roots, path, capability, signal);
   if (has === undefined) return undefined;
   return has
     ? { ok: true, reason: `${path} has ${capability}=ep`, path }
     : { ok: false, reason: `${path} is neither setuid root nor has ${capability}=ep`, path };
 }
 
-/** getcap answers by file identity: a change of capabilities changes the file's ctime. */
-const capabilityCache = new Map<string, { identity: string; has: boolean }>();
-
 /**
  * File capabilities live in an xattr that Node cannot read: ask getcap(8), once per version of
  * the file (spawning it every cycle would cost more CPU than all the collectors together).
  */
 async function fileCapability(
+  capabilityCache: HostState["capabilities"],
   roots: HostRoots,
   path: string,
   capability: string,
@@ -205,12 +203,18 @@ async function askGetcap(
 }
 
 /** rootlesskit from the distribution, or in ~/bin where the install script puts it. */
-async function rootlesskitBinary(roots: HostRoots, home: string, signal: AbortSignal) {
+async function rootlesskitBinary(
+  cache: HostState["capabilities"],
+  roots: HostRoots,
+  home: string | undefined,
+  signal: AbortSignal,
+) {
   const installed = await findBinary(roots, "rootlesskit");
-  const inHome = `${home}/bin/rootlesskit`;
-  const path = installed ?? ((await exists(rootPath(roots, inHome))) ? inHome : undefined);
+  const inHome = home === undefined ? undefined : `${home}/bin/rootlesskit`;
+  const path =
+    installed ?? (inHome && (await exists(rootPath(roots, inHome))) ? inHome : undefined);
   if (!path) return undefined;
-  const netBindService = await fileCapability(roots, path, "cap_net_bind_service", signal);
+  const netBindService = await fileCapability(cache, roots, path, "cap_net_bind_service", signal);
   return { path, ...(netBindService !== undefined && { netBindService }) };
 }
 
@@ -236,9 +240,10 @@ async function apparmorFacts(roots: HostRoots, restricted: boolean) {
 export const kernelCollector: Collector<KernelFacts> = {
   name: "kernel",
   description: "user namespace sysctls, ping range, kernel modules, storage drivers, idmap helpers",
+  scope: "host",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, signal, note }) {
+  async collect({ roots, targets, host, signal, note }) {
     const releaseText = await readKernelText(procPath(roots, "sys/kernel/osrelease"));
     const release = releaseText.ok ? releaseText.text.trim() : undefined;
     if (!release) note("sys/kernel/osrelease is unreadable: storage driver support is unknown");
@@ -249,13 +254,20 @@ export const kernelCollector: Collector<KernelFacts> = {
       readModules(roots, release),
       judgeStorageDrivers(roots, version),
       ...idmapHelpers.map(({ helper, capability }) =>
-        judgeIdmapHelper(roots, helper, capability, signal),
+        judgeIdmapHelper(host.capabilities, roots, helper, capability, signal),
       ),
     ]);
     const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
     const restricted = sysctls["kernel.apparmor_restrict_unprivileged_userns"] === 1;
     const [binary, apparmor] = await Promise.all([
-      rootlesskitBinary(roots, target.home, signal),
+      // ~/bin/rootlesskit (the install script's place) is looked for only when one user is
+      // watched: in host mode the home dirs are users' own, and the distribution's binary counts.
+      rootlesskitBinary(
+        host.capabilities,
+        roots,
+        targets.length === 1 ? targets[0]?.home : undefined,
+        signal,
+      ),
       apparmorFacts(roots, restricted),
     ]);
     const helperVerdicts: Record<string, Verdict & { path?: string }> = {};
@@ -268,7 +280,7 @@ export const kernelCollector: Collector<KernelFacts> = {
     return {
       ...(release !== undefined && { release }),
       sysctls,
-      ...(range && { pingGroupRange: range, pingAllowed: pingAllowed(range, target.groups) }),
+      ...(range && { pingGroupRange: range }),
       ...(modules && { modules }),
       storageDrivers: drivers,
       idmapHelpers: helperVerdicts,

@@ -1,5 +1,6 @@
 import { DbusCallError } from "../host/dbus.js";
-import { DbusPool, variantValue } from "../host/dbus-pool.js";
+import type { DbusPool } from "../host/dbus-pool.js";
+import { variantValue } from "../host/dbus-pool.js";
 import { listDir, statPath } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
@@ -18,7 +19,6 @@ export interface LingerFacts {
 /** logind keeps one empty file per lingering user in /var/lib/systemd/linger (loginctl(1)). */
 export const lingerDir = "/var/lib/systemd/linger";
 
-const pool = new DbusPool();
 const login1 = "org.freedesktop.login1";
 
 /** DBUS_SYSTEM_BUS_ADDRESS, else the standard socket under the root filesystem. */
@@ -38,6 +38,7 @@ export function systemBusAddress(
  * same round trip as GetUser, and used when GetUser confirms that path (else asked again).
  */
 async function fromLogind(
+  pool: DbusPool,
   address: string,
   uid: number,
   timeoutMs: number,
@@ -108,12 +109,12 @@ async function fromFile(
 export const lingerCollector: Collector<LingerFacts> = {
   name: "linger",
   description: "systemd-logind linger: without it the user's daemon dies at logout",
+  scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  stop: () => pool.closeAll(),
-  async collect({ roots, target, env, note, rpcTimeoutMs, signal }) {
+  async collect({ roots, target, host, env, note, rpcTimeoutMs, signal }) {
     const address = systemBusAddress(roots, env);
-    const logind = await fromLogind(address, target.uid, rpcTimeoutMs, signal);
+    const logind = await fromLogind(host.systemBus, address, target.uid, rpcTimeoutMs, signal);
     if ("enabled" in logind) return { enabled: logind.enabled, source: "logind" };
     note(`logind on ${address} did not answer (${logind.error}); reading ${lingerDir}`);
     const enabled = await fromFile(roots, target, note);

@@ -6,8 +6,8 @@ import { mappedIds, parseNetDev } from "../host/proc-files.js";
 import type { ProcessInfo } from "../host/proc.js";
 import { childPids, flagValue, programName, readProcess, withArgv } from "../host/proc.js";
 import type { Collector } from "./collector.js";
-import { discoverRootless, userProcessesNamed } from "./discovery.js";
-import { sharedInfo } from "./rootlesskit-api.js";
+import type { TargetState } from "./state.js";
+import type { ProcessTable } from "../host/process-table.js";
 
 /** rootlesskit's network drivers that run as a process of their own (rootlesskit docs/network.md). */
 export const networkDrivers = [
@@ -42,27 +42,28 @@ function driverName(info: ProcessInfo): string | undefined {
 }
 
 /*
- * The driver found for a rootlesskit parent, by pid and start time. Finding it costs a read of
- * every parent thread's children (or, for pasta, a scan of all processes); checking that the
- * same process still lives costs the two reads its CPU and RSS need anyway.
+ * The driver found for a rootlesskit parent, by pid and start time, kept in the user's target
+ * state. Finding it costs a read of every parent thread's children (or, for pasta, a look at the
+ * cycle's process table); checking that the same process still lives costs the two reads its
+ * CPU and RSS need anyway.
  */
-let knownDriver:
-  { readonly key: string; readonly pid: number; readonly startTicks: number } | undefined;
-
 async function findDriver(
   roots: HostRoots,
   uid: number,
   parent: ProcessInfo,
   childPid: number | undefined,
+  state: TargetState,
+  processes: () => Promise<ProcessTable>,
 ): Promise<ProcessInfo | undefined> {
   const key = `${roots.procfs}\0${parent.pid}\0${parent.stat.startTicks}\0${childPid ?? ""}`;
-  if (knownDriver?.key === key) {
-    const info = await readProcess(roots, knownDriver.pid, { argv: false });
-    if (info && info.stat.startTicks === knownDriver.startTicks && driverName(info))
-      return withArgv(roots, info);
+  const known = state.knownDriver;
+  if (known?.key === key) {
+    const info = await readProcess(roots, known.pid, { argv: false });
+    if (info && info.stat.startTicks === known.startTicks && driverName(info))
+      return withArgv(roots, info, state.argv);
   }
-  const found = await searchDriver(roots, uid, parent.pid, childPid);
-  knownDriver = found && { key, pid: found.pid, startTicks: found.stat.startTicks };
+  const found = await searchDriver(roots, uid, parent.pid, childPid, state, processes);
+  state.knownDriver = found && { key, pid: found.pid, startTicks: found.stat.startTicks };
   return found;
 }
 
@@ -72,18 +73,20 @@ async function searchDriver(
   uid: number,
   parentPid: number,
   childPid: number | undefined,
+  state: TargetState,
+  processes: () => Promise<ProcessTable>,
 ): Promise<ProcessInfo | undefined> {
   // Identify by exe and comm first; only the driver's own arguments are read (its --mtu).
   for (const pid of (await childPids(roots, parentPid)) ?? []) {
     const info = await readProcess(roots, pid, { argv: false });
-    if (info && driverName(info)) return withArgv(roots, info);
+    if (info && driverName(info)) return withArgv(roots, info, state.argv);
   }
   if (childPid === undefined) return undefined;
   const netns = `/proc/${childPid}/ns/net`;
   const pastaComm = (comm: string) =>
     comm === "pasta" || comm === "passt" || comm.startsWith("pasta.") || comm.startsWith("passt.");
-  for (const pid of await userProcessesNamed(roots, uid, pastaComm)) {
-    const info = await readProcess(roots, pid);
+  for (const pid of (await processes()).named(uid, pastaComm)) {
+    const info = await readProcess(roots, pid, { argv: true, cache: state.argv });
     if (!info || driverName(info) !== "pasta") continue;
     if (
       info.argv.some(
@@ -103,24 +106,29 @@ export const networkCollector: Collector<NetworkFacts> = {
   name: "network",
   description:
     "rootlesskit's network driver process, MTU, and the child namespace's interface counters",
+  scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, note, rpcTimeoutMs, signal }) {
-    const found = await discoverRootless(roots, target);
+  async collect({ roots, target, state, cycle, note, rpcTimeoutMs, signal }) {
+    const found = await cycle.discovery(target, state);
     const parent = found.parent;
     if (!parent) {
       note("rootlesskit is not running: no network to watch");
       return {};
     }
     const answer = found.stateDir
-      ? await sharedInfo(roots, found.stateDir.path, {
-          timeoutMs: rpcTimeoutMs,
-          signal,
-        })
+      ? await cycle.rootlesskitInfo(found.stateDir.path, { timeoutMs: rpcTimeoutMs, signal })
       : undefined;
     const info = answer?.ok ? answer.value : undefined;
     const childPid = info?.childPid ?? found.child?.pid;
-    const driverProcess = await findDriver(roots, target.uid, parent, childPid);
+    const driverProcess = await findDriver(
+      roots,
+      target.uid,
+      parent,
+      childPid,
+      state,
+      cycle.processes,
+    );
     // The API's answer, else the process found, else what the parent was started with: with
     // the API down and the driver dead, --net still says which driver should be running.
     const driver =

@@ -9,8 +9,8 @@ import type { ServedProbe } from "../host/tcp-probe.js";
 import { runInNamespaces } from "../host/netns.js";
 import type { NamespacedProcess } from "../host/netns.js";
 import { unixHttp, parseJson } from "../host/unix-http.js";
-import type { Collector, CollectorContext } from "./collector.js";
-import { checkPid, discoverRootless } from "./discovery.js";
+import type { Collector, UserContext as CollectorContext } from "./collector.js";
+import { checkPid } from "./discovery.js";
 import { parseInfo, queryApi } from "./rootlesskit-api.js";
 
 export type ProbePath = "port" | "network";
@@ -47,8 +47,6 @@ interface Leftovers {
   forwards: { stateDir: string; id: number }[];
   agents: number[];
 }
-
-let running = false;
 
 const unsupported = (path: ProbePath, reason: string): ProbePathFacts => ({
   path,
@@ -275,6 +273,7 @@ export const probeCollector: Collector<ProbeFacts> = {
   name: "probe",
   description:
     "throughput of the port and network paths and source-IP propagation, measured (off by default)",
+  scope: "user",
   defaultEnabled: false,
   defaultIntervalSeconds: 3600,
   options: [
@@ -307,12 +306,13 @@ export const probeCollector: Collector<ProbeFacts> = {
   ],
   runTimeoutMs: (option) => 2 * durationOption(option("timeout"), 10_000) + 10_000,
   async collect(ctx) {
-    if (running) throw new Error("another probe is running");
-    running = true;
+    // One probe at a time on the whole host: two would measure each other's traffic.
+    if (ctx.host.probeRunning) throw new Error("another probe is running");
+    ctx.host.probeRunning = true;
     try {
       return await probe(ctx);
     } finally {
-      running = false;
+      ctx.host.probeRunning = false;
     }
   },
 };
@@ -327,7 +327,7 @@ async function probe(ctx: CollectorContext): Promise<ProbeFacts> {
   );
   const cleaned = await run.cleanUpEarlier();
   if (cleaned > 0) note(`removed ${cleaned} forwards or agents an earlier probe left behind`);
-  const found = await discoverRootless(roots, target);
+  const found = await ctx.cycle.discovery(target, ctx.state);
   if (!found.parent || !found.stateDir) {
     const why = "rootlesskit is not running";
     return { port: unsupported("port", why), network: unsupported("network", why) };

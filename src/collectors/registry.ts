@@ -33,15 +33,18 @@ export interface FactsByCollector {
 
 export type CollectorName = keyof FactsByCollector;
 
-/** Every collector, in alphabetical order; flags and defaults are derived from this list. */
-export const collectors: readonly Collector<FactsByCollector[CollectorName]>[] = [
-  cgroupCollector,
-  dbusCollector,
-  dockerCollector,
-  kernelCollector,
-  lingerCollector,
-  networkCollector,
-  probeCollector,
-  rootlesskitCollector,
-  subidCollector,
-];
+/** Every collector by name, in alphabetical order; flags and defaults are derived from it. */
+export const collectors: { readonly [K in CollectorName]: Collector<FactsByCollector[K]> } = {
+  cgroup: cgroupCollector,
+  dbus: dbusCollector,
+  docker: dockerCollector,
+  kernel: kernelCollector,
+  linger: lingerCollector,
+  network: networkCollector,
+  probe: probeCollector,
+  rootlesskit: rootlesskitCollector,
+  subid: subidCollector,
+};
+
+/** The same, as a list. */
+export const collectorList: readonly Collector<unknown>[] = Object.values(collectors);

@@ -99,22 +99,3 @@ export async function queryApi<T>(
     return { ok: false, error: `GET ${path} answered ${result.status} with an unexpected body` };
   return { ok: true, value };
 }
-
-/** How long one GET /v1/info serves the other collectors of the same tick (well under a tick). */
-const shareInfoForMs = 200;
-const recentInfo = new Map<string, { at: number; answer: Promise<ApiAnswer<RootlesskitInfo>> }>();
-
-/** GET /v1/info, shared by the rootlesskit and network collectors of one tick. */
-export function sharedInfo(
-  roots: HostRoots,
-  stateDir: string,
-  options: { readonly timeoutMs: number; readonly signal?: AbortSignal },
-): Promise<ApiAnswer<RootlesskitInfo>> {
-  const key = rootPath(roots, stateDir);
-  const now = Date.now();
-  const hit = recentInfo.get(key);
-  if (hit && now - hit.at < shareInfoForMs) return hit.answer;
-  const answer = queryApi(roots, stateDir, "/v1/info", parseInfo, options);
-  recentInfo.set(key, { at: now, answer });
-  return answer;
-}

@@ -1,12 +1,12 @@
 import { readKernelText, statKernelPath, statPath } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import type { FileLock } from "../host/proc.js";
-import { bootTime, clockTicksPerSecond, parseLocks } from "../host/proc.js";
+import { clockTicksPerSecond, parseLocks } from "../host/proc.js";
 import type { Collector } from "./collector.js";
 import type { PidFileState, StateDirSource } from "./discovery.js";
-import { checkPidFile, discoverRootless, rootlesskitPrograms } from "./discovery.js";
+import { checkPidFile, rootlesskitPrograms } from "./discovery.js";
 import type { PortForward, RootlesskitInfo } from "./rootlesskit-api.js";
-import { parsePorts, queryApi, sharedInfo } from "./rootlesskit-api.js";
+import { parsePorts, queryApi } from "./rootlesskit-api.js";
 
 export interface RootlesskitFacts {
   readonly up: boolean;
@@ -47,13 +47,14 @@ async function lockHolder(
 export const rootlesskitCollector: Collector<RootlesskitFacts> = {
   name: "rootlesskit",
   description: "the rootlesskit process, its state dir and its REST API (api.sock)",
+  scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, note, rpcTimeoutMs, signal }) {
-    const found = await discoverRootless(roots, target);
+  async collect({ roots, target, state, cycle, host, note, rpcTimeoutMs, signal }) {
+    const found = await cycle.discovery(target, state);
     if (found.pidFile.state !== "ok") note(`docker.pid: ${found.pidFile.detail}`);
     const parent = found.parent;
-    const btime = parent ? await bootTime(roots) : undefined;
+    const btime = parent ? await host.bootTime(roots) : undefined;
     const base = {
       up: parent !== undefined,
       dockerPidFile: found.pidFile.state,
@@ -72,7 +73,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
     const dir = found.stateDir.path;
     const options = { timeoutMs: rpcTimeoutMs, signal };
     const [infoAnswer, portsAnswer, childPid, locksText] = await Promise.all([
-      sharedInfo(roots, dir, options),
+      cycle.rootlesskitInfo(dir, options),
       queryApi(roots, dir, "/v1/ports", parsePorts, options),
       checkPidFile(roots, `${dir}/child_pid`, target.uid, rootlesskitPrograms, found.child),
       readKernelText(procPath(roots, "locks")),

@@ -6,6 +6,7 @@ import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
 import type { Target } from "../host/target.js";
 import type { Collector } from "./collector.js";
+import type { HostState } from "./state.js";
 
 export interface SubidRange {
   /** The first field as written: a login name or a numeric uid. */
@@ -107,86 +108,6 @@ export interface SubidSummary {
   readonly overlaps: number;
 }
 
-/** Splits ranges into the target's own and everyone else's, the latter packed in typed arrays. */
-class OwnerSplit {
-  readonly own: SubidRange[] = [];
-  private starts = new Uint32Array(1024);
-  private ends = new Float64Array(1024);
-  private others = 0;
-  private readonly uidText: string;
-  private readonly uidByName: ReadonlyMap<string, number>;
-
-  constructor(
-    private readonly target: Pick<Target, "name" | "uid">,
-    passwd: readonly PasswdEntry[],
-  ) {
-    this.uidText = String(target.uid);
-    this.uidByName = new Map(passwd.map((entry) => [entry.name, entry.uid] as const));
-  }
-
-  /** A name and its numeric uid are the same owner. */
-  private isOwn(owner: string): boolean {
-    if (owner === this.target.name || owner === this.uidText) return true;
-    const numeric = decimalValue(owner);
-    return numeric >= 0
-      ? numeric === this.target.uid
-      : this.uidByName.get(owner) === this.target.uid;
-  }
-
-  readonly add: RangeSink = (owner, start, count) => {
-    if (this.isOwn(owner)) {
-      this.own.push({ owner, start, count });
-      return;
-    }
-    if (this.others === this.starts.length) {
-      const starts = new Uint32Array(this.others * 2);
-      const ends = new Float64Array(this.others * 2);
-      starts.set(this.starts);
-      ends.set(this.ends);
-      this.starts = starts;
-      this.ends = ends;
-    }
-    this.starts[this.others] = start;
-    this.ends[this.others] = start + count;
-    this.others++;
-  };
-
-  summary(): SubidSummary {
-    let overlaps = 0;
-    for (const mine of this.own) {
-      const end = mine.start + mine.count;
-      for (let i = 0; i < this.others; i++) {
-        if ((this.starts[i] ?? 0) < end && mine.start < (this.ends[i] ?? 0)) {
-          overlaps++;
-          break;
-        }
-      }
-    }
-    return { size: unionSize(this.own), ranges: this.own.length, overlaps };
-  }
-}
-
-export function summarizeFor(
-  target: Pick<Target, "name" | "uid">,
-  ranges: readonly SubidRange[],
-  passwd: readonly PasswdEntry[],
-): SubidSummary {
-  const split = new OwnerSplit(target, passwd);
-  for (const { owner, start, count } of ranges) split.add(owner, start, count);
-  return split.summary();
-}
-
-/** Parses a file and summarizes it for the target in one pass. */
-export function summarizeSubidFile(
-  target: Pick<Target, "name" | "uid">,
-  text: string,
-  passwd: readonly PasswdEntry[],
-): { summary: SubidSummary; errors: SubidParseError[] } {
-  const split = new OwnerSplit(target, passwd);
-  const errors = scanSubidFile(text, split.add);
-  return { summary: split.summary(), errors };
-}
-
 function unionSize(ranges: readonly SubidRange[]): number {
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
   let size = 0;
@@ -217,69 +138,150 @@ export interface SubidFacts {
   readonly gid: SubidFileFacts;
 }
 
-/** The last answer, and what made it: the roots, the target and the three files' identities. */
-let last: { key: string; facts: SubidFacts; notes: readonly string[] } | undefined;
+/** One file's ranges, parsed once per change for every user of the host. */
+interface SubidFileIndex {
+  readonly path: string;
+  readonly state: "ok" | ReadFailure;
+  readonly parseErrors: number;
+  readonly firstParseErrors: readonly SubidParseError[];
+  /** Ranges by owner: a uid where the owner is numeric or a known login, else the name. */
+  readonly byOwner: ReadonlyMap<number | string, readonly SubidRange[]>;
+  /** The ranges (by identity) that overlap a range of another owner. */
+  readonly overlapping: ReadonlySet<SubidRange>;
+}
 
-async function summarize(
-  roots: HostRoots,
-  target: Target,
-  note: (message: string) => void,
-): Promise<SubidFacts> {
-  const passwd = await readPasswd(roots);
-  const readKind = async (path: string): Promise<SubidFileFacts> => {
-    const result = await readText(rootPath(roots, path));
-    if (!result.ok) {
-      if (result.reason !== "missing") {
-        note(`${path} cannot be read (${result.detail}); subordinate IDs are unknown`);
-        return { path, state: result.reason, parseErrors: 0, firstParseErrors: [] };
+/** /etc/subuid and /etc/subgid of the host, with the notes their reading produced. */
+export interface SubidIndex {
+  readonly uid: SubidFileIndex;
+  readonly gid: SubidFileIndex;
+  readonly notes: readonly string[];
+}
+
+/** A name and its numeric uid are the same owner. */
+function ownerKey(owner: string, uidByName: ReadonlyMap<string, number>): number | string {
+  const numeric = decimalValue(owner);
+  return numeric >= 0 ? numeric : (uidByName.get(owner) ?? owner);
+}
+
+/**
+ * Ranges by owner and the ranges that overlap another owner's, in one sort and sweep: after
+ * sorting by start, a range can only overlap the ones that start before it ends.
+ */
+export function indexRanges(
+  ranges: readonly SubidRange[],
+  passwd: readonly PasswdEntry[],
+): Pick<SubidFileIndex, "byOwner" | "overlapping"> {
+  const uidByName = new Map(passwd.map((entry) => [entry.name, entry.uid] as const));
+  const byOwner = new Map<number | string, SubidRange[]>();
+  const keyed = ranges.map((range) => ({ range, key: ownerKey(range.owner, uidByName) }));
+  for (const { range, key } of keyed) {
+    let list = byOwner.get(key);
+    if (!list) byOwner.set(key, (list = []));
+    list.push(range);
+  }
+  const sorted = [...keyed].sort((a, b) => a.range.start - b.range.start);
+  const overlapping = new Set<SubidRange>();
+  for (let i = 0; i < sorted.length; i++) {
+    const mine = sorted[i];
+    if (!mine) continue;
+    const end = mine.range.start + mine.range.count;
+    for (let j = i + 1; j < sorted.length; j++) {
+      const other = sorted[j];
+      if (!other || other.range.start >= end) break;
+      if (other.key !== mine.key) {
+        overlapping.add(mine.range);
+        overlapping.add(other.range);
       }
-      note(`${path} does not exist: the user has no subordinate IDs`);
-      const summary = summarizeFor(target, [], []);
-      return { path, state: "missing", parseErrors: 0, firstParseErrors: [], summary };
     }
-    const { summary, errors } = summarizeSubidFile(target, result.text, passwd);
+  }
+  return { byOwner, overlapping };
+}
+
+/** The summary of one user from the index: the same numbers as summarizeFor. */
+export function summaryFromIndex(
+  index: Pick<SubidFileIndex, "byOwner" | "overlapping">,
+  target: Pick<Target, "name" | "uid">,
+): SubidSummary {
+  const own = [
+    ...(index.byOwner.get(target.uid) ?? []),
+    // A login that /etc/passwd under the root does not list is matched by its name.
+    ...(index.byOwner.get(target.name) ?? []),
+  ];
+  return {
+    size: unionSize(own),
+    ranges: own.length,
+    overlaps: own.filter((range) => index.overlapping.has(range)).length,
+  };
+}
+
+async function readIndex(roots: HostRoots): Promise<SubidIndex> {
+  const passwd = await readPasswd(roots);
+  const notes: string[] = [];
+  const readKind = async (path: string): Promise<SubidFileIndex> => {
+    const result = await readText(rootPath(roots, path));
+    const empty = { byOwner: new Map(), overlapping: new Set<SubidRange>() };
+    if (!result.ok) {
+      notes.push(
+        result.reason === "missing"
+          ? `${path} does not exist: no user has subordinate IDs`
+          : `${path} cannot be read (${result.detail}); subordinate IDs are unknown`,
+      );
+      return { path, state: result.reason, parseErrors: 0, firstParseErrors: [], ...empty };
+    }
+    const { ranges, errors } = parseSubidFile(result.text);
     const firstParseErrors = errors.slice(0, 5);
-    for (const error of firstParseErrors) {
-      note(`${path} line ${error.line}: ${error.reason}`);
-    }
+    for (const error of firstParseErrors) notes.push(`${path} line ${error.line}: ${error.reason}`);
     return {
       path,
       state: "ok",
       parseErrors: errors.length,
       firstParseErrors,
-      summary,
+      ...indexRanges(ranges, passwd),
     };
   };
   const [uid, gid] = await Promise.all([readKind("/etc/subuid"), readKind("/etc/subgid")]);
-  return { uid, gid };
+  return { uid, gid, notes };
+}
+
+/**
+ * The host's subordinate IDs, parsed again only when /etc/passwd, /etc/subuid or /etc/subgid
+ * changes (one stat each): a big /etc/subuid costs tens of milliseconds, and host mode asks for
+ * every user of every cycle. Kept in the exporter's host state.
+ */
+export async function subidIndex(roots: HostRoots, host: HostState): Promise<SubidIndex> {
+  const identities = await Promise.all(
+    ["/etc/passwd", "/etc/subuid", "/etc/subgid"].map((path) =>
+      fileIdentity(rootPath(roots, path)),
+    ),
+  );
+  const key = JSON.stringify([roots, identities]);
+  if (host.subid?.key === key) return host.subid.index;
+  const index = await readIndex(roots);
+  host.subid = identities.every((identity) => identity !== undefined) ? { key, index } : undefined;
+  return index;
+}
+
+function factsOf(file: SubidFileIndex, target: Target): SubidFileFacts {
+  const base = {
+    path: file.path,
+    state: file.state,
+    parseErrors: file.parseErrors,
+    firstParseErrors: file.firstParseErrors,
+  };
+  // A missing file is no ranges at all; an unreadable one leaves the user's IDs unknown.
+  if (file.state !== "ok" && file.state !== "missing") return base;
+  return { ...base, summary: summaryFromIndex(file, target) };
 }
 
 export const subidCollector: Collector<SubidFacts> = {
   name: "subid",
   description: "/etc/subuid and /etc/subgid ranges of the user, overlaps and malformed lines",
+  scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, note }) {
-    // The files change rarely and a big /etc/subuid costs tens of milliseconds to summarize:
-    // the last answer stands while none of the three files has changed (one stat each).
-    const identities = await Promise.all(
-      ["/etc/passwd", "/etc/subuid", "/etc/subgid"].map((path) =>
-        fileIdentity(rootPath(roots, path)),
-      ),
-    );
-    const key = JSON.stringify([roots, target.name, target.uid, identities]);
-    if (last?.key === key) {
-      for (const message of last.notes) note(message);
-      return last.facts;
-    }
-    const notes: string[] = [];
-    const facts = await summarize(roots, target, (message) => {
-      notes.push(message);
-      note(message);
-    });
-    last = identities.every((identity) => identity !== undefined)
-      ? { key, facts, notes }
-      : undefined;
-    return facts;
+  async collect({ roots, target, host, note }) {
+    const index = await subidIndex(roots, host);
+    for (const message of index.notes) note(message);
+    return { uid: factsOf(index.uid, target), gid: factsOf(index.gid, target) };
   },
 };

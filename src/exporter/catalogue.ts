@@ -48,6 +48,16 @@ export const metrics = {
     ["user", "uid", "runtime_dir"],
     "A watched user; value 1.",
   ),
+  targetsWatched: gauge(
+    "rootless_targets_watched",
+    ["mode"],
+    "Users watched now; mode is self (the exporter's own user), listed (--target.user) or host (every candidate user, as root).",
+  ),
+  collectorUserSuccess: gauge(
+    "rootless_collector_user_success",
+    ["collector", "user"],
+    "Whether a user collector's last run for this user succeeded (1) or failed (0).",
+  ),
 
   subidRangeSize: gauge(
     "rootless_subid_range_size",

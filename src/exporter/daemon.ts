@@ -1,50 +1,55 @@
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import type { Collector } from "../collectors/collector.js";
-import type { Config } from "../config.js";
-import type { Target } from "../host/target.js";
-import { loadTarget } from "../host/target.js";
 import type { Lang } from "../checks/finding.js";
-import { findingsFrom, findingsJson } from "./findings.js";
+import type { CollectorSet } from "./scheduler.js";
+import type { FactsByCollector } from "../collectors/registry.js";
+import type { Config } from "../config.js";
 import { landingPage } from "./landing.js";
 import { MetricsRenderer } from "./metrics.js";
 import type { TriggerFactory } from "./scheduler.js";
-import type { Scheduler } from "./scheduler.js";
-import { schedulerFor } from "./scheduler.js";
 import { ExporterServer } from "./server.js";
+import { findingsJson } from "./findings.js";
+import { Watch } from "./watch.js";
 
 export interface DaemonOptions {
   readonly config: Config;
-  readonly collectors: readonly Collector<unknown>[];
+  readonly collectors: CollectorSet<FactsByCollector>;
   readonly version: string;
   readonly log: Logger;
   readonly env: NodeJS.ProcessEnv;
   readonly trigger?: TriggerFactory;
 }
 
+/** Many runs finish within moments of each other (one per user): render once for all of them. */
+const renderDelayMs = 50;
+
 /** The serving exporter: scheduler, renderer and HTTP server, started and stopped together. */
 export class Daemon {
-  private scheduler: Scheduler | undefined;
+  private watch: Watch | undefined;
   private server: ExporterServer | undefined;
+  private renderTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: DaemonOptions) {}
 
-  async start(): Promise<{ address: AddressInfo; target: Target }> {
+  async start(): Promise<{ address: AddressInfo; mode: string }> {
     const { config, log } = this.options;
-    const target = await loadTarget(config.roots, config.targetUser, this.options.env);
-    const renderer = new MetricsRenderer({
-      states: () => scheduler.states(),
-      target,
-      build: { version: this.options.version, nodejsVersion: process.version },
-      exporterMetrics: !config.disableExporterMetrics,
-    });
-    const scheduler = schedulerFor(config, {
+    const build = { version: this.options.version, nodejsVersion: process.version };
+    const watch = await Watch.create({
+      config,
       collectors: this.options.collectors,
-      target,
       env: this.options.env,
       log,
       trigger: this.options.trigger,
-      onChange: () => renderer.invalidate(),
+      onChange: () => {
+        this.renderTimer ??= setTimeout(() => {
+          this.renderTimer = undefined;
+          renderer.invalidate();
+        }, renderDelayMs);
+      },
+    });
+    const renderer = new MetricsRenderer({
+      samples: () => watch.samples(build),
+      exporterMetrics: !config.disableExporterMetrics,
     });
     const server = new ExporterServer(
       {
@@ -54,42 +59,32 @@ export class Daemon {
           landingPage({
             version: this.options.version,
             telemetryPath: config.telemetryPath,
-            user: target.name,
-            states: scheduler.states(),
-            findings: findingsFrom(scheduler.states(), target),
+            mode: watch.mode,
+            states: watch.scheduler.collectorStates(),
+            users: watch.findings(),
           }),
-        checks: (lang) =>
-          findingsJson(
-            findingsFrom(scheduler.states(), target),
-            lang as Lang,
-            target.name,
-            new Date(),
-          ),
+        checks: (lang) => findingsJson(watch.findings(), lang as Lang, new Date()),
       },
       log,
     );
     const address = await server.start(config.listen);
     this.server = server;
-    this.scheduler = scheduler;
-    scheduler.start();
+    this.watch = watch;
+    watch.scheduler.start();
     const enabled = config.collectors.filter((c) => c.enabled).map((c) => c.name);
     log.info(
-      {
-        address: address.address,
-        port: address.port,
-        user: target.name,
-        uid: target.uid,
-        collectors: enabled,
-      },
+      { address: address.address, port: address.port, mode: watch.mode, collectors: enabled },
       "listening",
     );
-    return { address, target };
+    return { address, mode: watch.mode };
   }
 
   async stop(): Promise<void> {
-    await this.scheduler?.stop();
+    clearTimeout(this.renderTimer);
+    this.renderTimer = undefined;
+    await this.watch?.stop();
     await this.server?.stop();
-    this.scheduler = undefined;
+    this.watch = undefined;
     this.server = undefined;
   }
 }

@@ -2,36 +2,66 @@ import type { Finding, Lang } from "../checks/finding.js";
 import { severities } from "../checks/finding.js";
 import { evaluateChecks } from "../checks/registry.js";
 import type { FactsByCollector } from "../collectors/registry.js";
-import type { Target } from "../host/target.js";
 import { bool } from "./sample-set.js";
 import type { SampleSet } from "./sample-set.js";
-import type { CollectorState } from "./scheduler.js";
+import type { TargetView } from "./scheduler.js";
 
-/** The checks on the latest successful facts of every collector. */
-export function findingsFrom(states: readonly CollectorState[], target: Target): Finding[] {
-  const facts: Partial<Record<string, unknown>> = {};
-  for (const state of states) if (state.ok) facts[state.name] = state.facts;
-  return evaluateChecks({ target, facts: facts as Partial<FactsByCollector> });
+/** The checks on the latest successful facts of every collector about one user and the host. */
+export function findingsFor(view: TargetView<FactsByCollector>): Finding[] {
+  return evaluateChecks({ target: view.target, facts: view.facts });
 }
 
-/** The JSON of /checks and `check --json`, in one language. */
-export function findingsJson(findings: readonly Finding[], lang: Lang, user: string, at: Date) {
+/** One user's findings, as /checks, `check` and the landing page list them. */
+export interface UserFindings {
+  readonly user: string;
+  readonly uid: number;
+  readonly findings: readonly Finding[];
+  /** "collector: error" of the collectors that failed for this user. */
+  readonly errors: readonly string[];
+}
+
+const stateOrder = { fail: 0, unknown: 1, pass: 2 } as const;
+
+/** Worst first: a failing critical check, then failing warnings, ..., then the user name. */
+export function worstFirst(list: readonly UserFindings[]): UserFindings[] {
+  const rank = (u: UserFindings): number => {
+    const failing = u.findings.filter((f) => f.state === "fail");
+    if (failing.some((f) => f.severity === "critical")) return 0;
+    if (failing.some((f) => f.severity === "warning")) return 1;
+    if (u.findings.some((f) => f.state === "unknown" && f.severity !== "info")) return 2;
+    if (failing.length > 0) return 3;
+    return 4;
+  };
+  return [...list].sort((a, b) => rank(a) - rank(b) || a.user.localeCompare(b.user));
+}
+
+/** A user's findings sorted for reading: failing first, then unknown, by severity. */
+export function sortedFindings(findings: readonly Finding[]): Finding[] {
+  return [...findings].sort(
+    (a, b) =>
+      stateOrder[a.state] - stateOrder[b.state] ||
+      severities.indexOf(a.severity) - severities.indexOf(b.severity),
+  );
+}
+
+/** The JSON of /checks and `check --json`, in one language: every user, worst first. */
+export function findingsJson(users: readonly UserFindings[], lang: Lang, at: Date) {
   return {
     generated_at: at.toISOString(),
-    targets: [
-      {
-        user,
-        checks: findings.map((f) => ({
-          id: f.id,
-          severity: f.severity,
-          scope: f.scope,
-          state: f.state,
-          summary: f.summary[lang],
-          ...(f.remediation && { remediation: f.remediation[lang] }),
-          facts: f.facts,
-        })),
-      },
-    ],
+    targets: worstFirst(users).map(({ user, uid, findings, errors }) => ({
+      user,
+      uid,
+      ...(errors.length > 0 && { collector_errors: errors }),
+      checks: findings.map((f) => ({
+        id: f.id,
+        severity: f.severity,
+        scope: f.scope,
+        state: f.state,
+        summary: f.summary[lang],
+        ...(f.remediation && { remediation: f.remediation[lang] }),
+        facts: f.facts,
+      })),
+    })),
   };
 }
 

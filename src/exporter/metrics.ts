@@ -1,17 +1,13 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import type { Target } from "../host/target.js";
 import { metrics } from "./catalogue.js";
-import type { BuildInfo } from "./samples.js";
-import { samplesFrom } from "./samples.js";
-import type { CollectorState } from "./scheduler.js";
+import type { SampleSet } from "./sample-set.js";
 
 /** How long process_* and nodejs_* figures are reused, so a scrape costs a buffer copy. */
 const processMetricsMaxAgeMs = 1000;
 
 export interface MetricsRendererOptions {
-  readonly states: () => readonly CollectorState[];
-  readonly target: Target;
-  readonly build: BuildInfo;
+  /** The series of the latest snapshot (samplesFrom on the scheduler's states). */
+  readonly samples: () => SampleSet;
   readonly exporterMetrics: boolean;
 }
 
@@ -83,7 +79,7 @@ export class MetricsRenderer {
   }
 
   private async renderSnapshot(): Promise<string> {
-    const samples = samplesFrom(this.options.states(), this.options.target, this.options.build);
+    const samples = this.options.samples();
     // A fresh registry per snapshot: prom-client would print an unset unlabelled gauge as 0,
     // and a value that cannot be known must be absent, not 0.
     const registry = new Registry();

@@ -2,15 +2,16 @@ import type { CgroupFacts } from "../collectors/cgroup.js";
 import { watchedControllers } from "../collectors/cgroup.js";
 import type { KernelFacts } from "../collectors/kernel.js";
 import type { LingerFacts } from "../collectors/linger.js";
-import type { FactsByCollector } from "../collectors/registry.js";
+import type { CollectorName, FactsByCollector } from "../collectors/registry.js";
+import { pingAllowed } from "../checks/ping.js";
 import type { SubidFacts } from "../collectors/subid.js";
 import type { Target } from "../host/target.js";
-import { addFindings, findingsFrom } from "./findings.js";
+import { addFindings, findingsFor } from "./findings.js";
 import { addDbus, addDocker, addNetwork, addProbe, addRootlesskit } from "./samples-daemon.js";
 import { bool, SampleSet } from "./sample-set.js";
-import type { CollectorState } from "./scheduler.js";
+import type { CollectorState, TargetView } from "./scheduler.js";
 
-function addSubid(out: SampleSet, user: string, facts: SubidFacts): void {
+function addSubid(out: SampleSet, { name: user }: Target, facts: SubidFacts): void {
   for (const kind of ["uid", "gid"] as const) {
     const file = facts[kind];
     if (file.state === "ok" || file.state === "missing") {
@@ -23,7 +24,7 @@ function addSubid(out: SampleSet, user: string, facts: SubidFacts): void {
   }
 }
 
-function addCgroup(out: SampleSet, user: string, facts: CgroupFacts): void {
+function addCgroup(out: SampleSet, { name: user }: Target, facts: CgroupFacts): void {
   if (facts.version !== undefined) out.add("cgroupVersion", {}, facts.version);
   const delegated = facts.delegated;
   if (!delegated) return;
@@ -32,11 +33,19 @@ function addCgroup(out: SampleSet, user: string, facts: CgroupFacts): void {
   }
 }
 
-function addKernel(out: SampleSet, user: string, facts: KernelFacts): void {
+function addKernel(out: SampleSet, target: Target, facts: KernelFacts): void {
+  if (facts.pingGroupRange) {
+    const allowed = pingAllowed(facts.pingGroupRange, target.groups);
+    out.add("pingAllowed", { user: target.name }, bool(allowed));
+  }
+  addKernelHost(out, facts);
+}
+
+/** The kernel's series, the same for every user (and there even when nobody is watched). */
+function addKernelHost(out: SampleSet, facts: KernelFacts): void {
   for (const [sysctl, value] of Object.entries(facts.sysctls).sort()) {
     out.add("sysctlValue", { sysctl }, value);
   }
-  if (facts.pingAllowed !== undefined) out.add("pingAllowed", { user }, bool(facts.pingAllowed));
   for (const [module, loaded] of Object.entries(facts.modules ?? {})) {
     out.add("moduleLoaded", { module }, bool(loaded));
   }
@@ -48,24 +57,24 @@ function addKernel(out: SampleSet, user: string, facts: KernelFacts): void {
   }
 }
 
-function addLinger(out: SampleSet, user: string, facts: LingerFacts): void {
+function addLinger(out: SampleSet, { name: user }: Target, facts: LingerFacts): void {
   if (facts.enabled !== undefined) out.add("lingerEnabled", { user }, bool(facts.enabled));
 }
 
-type Adder<K extends keyof FactsByCollector> = (
+type Adder<K extends CollectorName> = (
   out: SampleSet,
-  user: string,
+  target: Target,
   facts: FactsByCollector[K],
 ) => void;
-const adders: { [K in keyof FactsByCollector]: Adder<K> } = {
+const adders: { [K in CollectorName]: Adder<K> } = {
   cgroup: addCgroup,
-  dbus: addDbus,
-  docker: addDocker,
+  dbus: (out, target, facts) => addDbus(out, target.name, facts),
+  docker: (out, target, facts) => addDocker(out, target.name, facts),
   kernel: addKernel,
   linger: addLinger,
-  network: addNetwork,
-  probe: addProbe,
-  rootlesskit: addRootlesskit,
+  network: (out, target, facts) => addNetwork(out, target.name, facts),
+  probe: (out, target, facts) => addProbe(out, target.name, facts),
+  rootlesskit: (out, target, facts) => addRootlesskit(out, target.name, facts),
   subid: addSubid,
 };
 
@@ -74,20 +83,43 @@ export interface BuildInfo {
   readonly nodejsVersion: string;
 }
 
-/** Turns the scheduler's latest states into series; never runs or waits on a collector. */
-export function samplesFrom(
-  states: readonly CollectorState[],
-  target: Target,
-  build: BuildInfo,
-): SampleSet {
-  const out = new SampleSet();
-  out.add("buildInfo", { version: build.version, nodejs_version: build.nodejsVersion }, 1);
+/** Series of one user: their facts and, once every collector has reported, their findings. */
+function addTarget(out: SampleSet, view: TargetView<FactsByCollector>): void {
+  const { target, facts } = view;
   out.add(
     "targetInfo",
     { user: target.name, uid: String(target.uid), runtime_dir: target.runtimeDir },
     1,
   );
-  for (const state of states) {
+  for (const name of Object.keys(adders) as CollectorName[]) addFacts(out, target, name, facts);
+  // Compliance is judged once every collector has reported, never on half the facts.
+  if (view.complete) addFindings(out, target.name, findingsFor(view));
+}
+
+function addFacts<K extends CollectorName>(
+  out: SampleSet,
+  target: Target,
+  name: K,
+  facts: Partial<FactsByCollector>,
+): void {
+  const value = facts[name];
+  if (value !== undefined) (adders[name] as Adder<K>)(out, target, value);
+}
+
+/** Turns the scheduler's latest states into series; never runs or waits on a collector. */
+export function samplesFrom(input: {
+  readonly collectors: readonly CollectorState[];
+  readonly views: readonly TargetView<FactsByCollector>[];
+  readonly host: Partial<FactsByCollector>;
+  readonly mode: string;
+  readonly userRuns: readonly { collector: string; user: string; ok: boolean }[];
+  readonly build: BuildInfo;
+}): SampleSet {
+  const out = new SampleSet();
+  const { build } = input;
+  out.add("buildInfo", { version: build.version, nodejs_version: build.nodejsVersion }, 1);
+  out.add("targetsWatched", { mode: input.mode }, input.views.length);
+  for (const state of input.collectors) {
     if (state.ok === undefined) continue;
     const collector = { collector: state.name };
     out.add("collectorSuccess", collector, bool(state.ok));
@@ -97,18 +129,10 @@ export function samplesFrom(
     }
     out.add("collectorErrors", collector, state.errorsTotal);
   }
-  for (const state of states) {
-    if (!state.ok || !(state.name in adders)) continue;
-    const name = state.name as keyof FactsByCollector;
-    (adders[name] as Adder<typeof name>)(
-      out,
-      target.name,
-      state.facts as FactsByCollector[typeof name],
-    );
+  for (const run of input.userRuns) {
+    out.add("collectorUserSuccess", { collector: run.collector, user: run.user }, bool(run.ok));
   }
-  // Compliance is judged once every collector has reported, never on half the facts.
-  if (states.length > 0 && states.every((state) => state.ok !== undefined)) {
-    addFindings(out, target.name, findingsFrom(states, target));
-  }
+  if (input.host.kernel) addKernelHost(out, input.host.kernel);
+  for (const view of input.views) addTarget(out, view);
   return out;
 }

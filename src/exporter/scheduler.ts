@@ -1,16 +1,17 @@
 import cron from "node-cron";
 import type { Logger } from "pino";
-import type { Collector } from "../collectors/collector.js";
-import type { CollectorSetting, Config } from "../config.js";
+import type { Collector, HostContext, UserContext } from "../collectors/collector.js";
+import type { HostState } from "../collectors/state.js";
+import { Cycle, TargetState } from "../collectors/state.js";
+import type { CollectorSetting } from "../config.js";
 import type { HostRoots } from "../host/paths.js";
 import type { Target } from "../host/target.js";
+import { cronForInterval } from "./intervals.js";
 
-/** The latest outcome of one collector, kept so /metrics never waits on a run. */
-export interface CollectorState {
-  readonly name: string;
-  readonly intervalSeconds: number;
+/** The latest outcome of one collector for one target (or for the host). */
+export interface RunState<F> {
   /** Facts of the last run, present only when that run succeeded. */
-  readonly facts: unknown;
+  readonly facts: F | undefined;
   readonly ok: boolean | undefined;
   readonly error: string | undefined;
   readonly lastRunAt: number | undefined;
@@ -20,41 +21,65 @@ export interface CollectorState {
   readonly runs: number;
 }
 
+/** One collector over every target, for the rootless_collector_* series and the landing page. */
+export interface CollectorState {
+  readonly name: string;
+  readonly scope: "host" | "user";
+  readonly intervalSeconds: number;
+  /** Every run of its last cycle succeeded; undefined before its first cycle. */
+  readonly ok: boolean | undefined;
+  /** The errors of the last cycle, "user: error" for a user collector. */
+  readonly error: string | undefined;
+  readonly lastRunAt: number | undefined;
+  /** The slowest run of its last cycle. */
+  readonly durationSeconds: number | undefined;
+  /** The oldest of the targets' last successes: a stale user makes the collector look stale. */
+  readonly lastSuccessAt: number | undefined;
+  /** Failed runs since start, targets that went away included (a counter never goes down). */
+  readonly errorsTotal: number;
+  readonly runs: number;
+}
+
+/** What one watched user looks like now: every collector's latest good facts about them. */
+export interface TargetView<F> {
+  readonly target: Target;
+  readonly facts: Partial<F>;
+  /** Every enabled collector has reported on this user (and the host) at least once. */
+  readonly complete: boolean;
+  /** "collector: error" of the collectors whose last run for this user (or the host) failed. */
+  readonly errors: readonly string[];
+}
+
 /** Something that calls `fire` every `intervalSeconds` until stopped. */
 export interface Trigger {
   stop(): void;
 }
 export type TriggerFactory = (intervalSeconds: number, name: string, fire: () => void) => Trigger;
 
-/**
- * The node-cron expression that fires every `seconds`, aligned to the clock. Cron can only express
- * intervals that divide a minute, an hour or a day; others are refused rather than drifting.
- */
-export function cronForInterval(seconds: number): string | undefined {
-  if (!Number.isInteger(seconds) || seconds < 1) return undefined;
-  if (seconds < 60) return 60 % seconds === 0 ? `*/${seconds} * * * * *` : undefined;
-  if (seconds % 60 !== 0) return undefined;
-  const minutes = seconds / 60;
-  if (minutes < 60) return 60 % minutes === 0 ? `0 */${minutes} * * * *` : undefined;
-  if (minutes % 60 !== 0) return undefined;
-  const hours = minutes / 60;
-  if (hours === 24) return "0 0 0 * * *";
-  return hours < 24 && 24 % hours === 0 ? `0 0 */${hours} * * *` : undefined;
-}
-
 /** node-cron, aligned to the clock: a 15s interval fires at :00, :15, :30, :45. */
 export const cronTrigger: TriggerFactory = (intervalSeconds, name, fire) => {
   const expression = cronForInterval(intervalSeconds);
   if (!expression) throw new Error(`interval ${intervalSeconds}s cannot be scheduled`);
-  const task = cron.schedule(expression, fire, { name: `collector-${name}`, noOverlap: true });
+  const task = cron.schedule(expression, fire, { name, noOverlap: true });
   return { stop: () => void task.destroy() };
 };
 
-export interface SchedulerOptions {
-  readonly collectors: readonly Collector<unknown>[];
+/** Who is watched: resolved at the start of every cycle (users come and go). */
+export interface TargetSource {
+  /** Whether the processes of `uid` may belong to a watched user (what the process scan reads). */
+  readonly wants: (uid: number) => boolean;
+  readonly resolve: (cycle: Cycle) => Promise<readonly Target[]>;
+}
+
+/** The collectors by name, each producing the facts of its key. */
+export type CollectorSet<F> = { readonly [K in keyof F]: Collector<F[K]> };
+
+export interface SchedulerOptions<F> {
+  readonly collectors: CollectorSet<F>;
   readonly settings: readonly CollectorSetting[];
   readonly roots: HostRoots;
-  readonly target: Target;
+  readonly targets: TargetSource;
+  readonly host: HostState;
   readonly timeoutMs: number;
   readonly rpcTimeoutMs: number;
   readonly collectorOptions: Readonly<Record<string, string>>;
@@ -63,115 +88,304 @@ export interface SchedulerOptions {
   readonly trigger?: TriggerFactory;
   /** Called after every run, so renderers can drop their cache. */
   readonly onChange?: () => void;
+  /** The uid the exporter runs as: a target with it gets the exporter's own environment. */
+  readonly selfUid?: number;
 }
 
-interface Slot {
-  readonly collector: Collector<unknown>;
-  readonly setting: CollectorSetting;
-  state: CollectorState;
+interface Slot<F> {
+  readonly collector: Collector<F>;
+  readonly target: Target | undefined;
+  state: RunState<F>;
   /** The run in progress, also after it was abandoned for its timeout. */
   inflight: Promise<unknown> | undefined;
   controller: AbortController | undefined;
   notes: Set<string>;
+  log: Logger;
+}
+
+/** One enabled collector and everything the scheduler keeps about it. */
+interface Entry<F, K extends keyof F> {
+  readonly name: K;
+  readonly collector: Collector<F[K]>;
+  readonly setting: CollectorSetting;
+  /** The host slot, or one slot per watched user keyed by uid and name. */
+  readonly slots: Map<string, Slot<F[K]>>;
+  /** Errors of slots whose user went away, so errorsTotal never goes down. */
+  retiredErrors: number;
+  /** Runs of slots whose user went away. */
+  retiredRuns: number;
+  /** When its last cycle started; undefined before the first. */
+  cycleAt: number | undefined;
+}
+
+interface Watched {
+  readonly target: Target;
+  readonly state: TargetState;
 }
 
 class RunTimeout extends Error {}
 
-/** The scheduler for a parsed configuration: the serving daemon's and the `check` command's. */
-export function schedulerFor(
-  config: Config,
-  parts: Pick<SchedulerOptions, "collectors" | "target" | "env" | "log" | "trigger" | "onChange">,
-): Scheduler {
-  return new Scheduler({
-    ...parts,
-    settings: config.collectors,
-    roots: config.roots,
-    timeoutMs: config.timeoutMs,
-    rpcTimeoutMs: config.rpcTimeoutMs,
-    collectorOptions: config.collectorOptions,
-  });
+const hostKey = "";
+const targetKey = (target: Target): string => `${target.uid}\0${target.name}`;
+
+function emptyState<F>(): RunState<F> {
+  return {
+    facts: undefined,
+    ok: undefined,
+    error: undefined,
+    lastRunAt: undefined,
+    durationSeconds: undefined,
+    lastSuccessAt: undefined,
+    errorsTotal: 0,
+    runs: 0,
+  };
 }
 
-export class Scheduler {
-  private readonly slots: Slot[];
+/**
+ * Runs the collectors in cycles: the collectors sharing an interval fire together, with one
+ * Cycle memo, once for the host and once per watched user, each run under its own timeout. A
+ * user's slow run never holds up another user's: every run records its outcome when it ends.
+ */
+export class Scheduler<F> {
+  private readonly entries: Entry<F, keyof F>[];
+  private readonly watched = new Map<string, Watched>();
   private triggers: Trigger[] = [];
   private stopped = false;
+  /** Resolution of the targets in progress: cycles that start together share it. */
+  private resolving: Promise<void> | undefined;
 
-  constructor(private readonly options: SchedulerOptions) {
-    this.slots = options.settings
-      .filter((setting) => setting.enabled)
-      .flatMap((setting) => {
-        const collector = options.collectors.find((c) => c.name === setting.name);
-        if (!collector) return [];
-        return [
-          {
-            collector,
-            setting,
-            state: emptyState(setting),
-            inflight: undefined,
-            controller: undefined,
-            notes: new Set<string>(),
-          },
-        ];
+  constructor(private readonly options: SchedulerOptions<F>) {
+    this.entries = [];
+    for (const setting of options.settings) {
+      if (!setting.enabled || !(setting.name in options.collectors)) continue;
+      const name = setting.name as keyof F;
+      this.entries.push({
+        name,
+        collector: options.collectors[name],
+        setting,
+        slots: new Map(),
+        retiredErrors: 0,
+        retiredRuns: 0,
+        cycleAt: undefined,
       });
-  }
-
-  /** Runs every collector now, then on its interval. */
-  start(): void {
-    const trigger = this.options.trigger ?? cronTrigger;
-    this.stopped = false;
-    for (const slot of this.slots) {
-      void this.run(slot);
-      this.triggers.push(
-        trigger(slot.setting.intervalSeconds, slot.collector.name, () => void this.run(slot)),
-      );
     }
   }
 
-  /** Stops the triggers and aborts runs in progress; undoes everything start() did. */
+  /** Runs every collector now, then each interval's collectors together on their interval. */
+  start(): void {
+    const trigger = this.options.trigger ?? cronTrigger;
+    this.stopped = false;
+    void this.cycle(this.entries);
+    const intervals = [...new Set(this.entries.map((e) => e.setting.intervalSeconds))];
+    for (const interval of intervals) {
+      const group = this.entries.filter((e) => e.setting.intervalSeconds === interval);
+      this.triggers.push(trigger(interval, `cycle-${interval}s`, () => void this.cycle(group)));
+    }
+  }
+
+  /** Stops the triggers, aborts runs in progress and releases every target's state. */
   async stop(): Promise<void> {
     this.stopped = true;
     for (const trigger of this.triggers) trigger.stop();
     this.triggers = [];
-    for (const slot of this.slots) {
-      slot.controller?.abort();
-      slot.collector.stop?.();
-    }
+    for (const entry of this.entries)
+      for (const slot of entry.slots.values()) slot.controller?.abort();
+    for (const watched of this.watched.values()) watched.state.stop();
+    this.watched.clear();
   }
 
-  /** Runs every enabled collector once and waits for all, for one-shot use (`check`). */
+  /** One cycle of every enabled collector, waited for: the `check` command. */
   async runAll(): Promise<void> {
-    await Promise.all(this.slots.map((slot) => this.run(slot)));
+    await this.cycle(this.entries);
   }
 
-  states(): readonly CollectorState[] {
-    return this.slots.map((slot) => slot.state);
+  /** The users watched now. */
+  targets(): readonly Target[] {
+    return [...this.watched.values()].map((w) => w.target);
   }
 
-  private async run(slot: Slot): Promise<void> {
-    const { collector } = slot;
-    const log = this.options.log.child({ collector: collector.name });
+  /** The last outcome of each user collector for each user. */
+  userRuns(): { collector: string; user: string; ok: boolean }[] {
+    const runs: { collector: string; user: string; ok: boolean }[] = [];
+    for (const entry of this.entries) {
+      if (entry.collector.scope !== "user") continue;
+      for (const slot of entry.slots.values()) {
+        if (slot.target && slot.state.ok !== undefined)
+          runs.push({ collector: String(entry.name), user: slot.target.name, ok: slot.state.ok });
+      }
+    }
+    return runs;
+  }
+
+  collectorStates(): CollectorState[] {
+    return this.entries.map((entry) => summarize(entry));
+  }
+
+  /** The latest good facts of the host collectors. */
+  hostFacts(): Partial<F> {
+    const facts: Partial<F> = {};
+    for (const entry of this.entries) {
+      const state = entry.collector.scope === "host" ? entry.slots.get(hostKey)?.state : undefined;
+      if (state?.ok) facts[entry.name] = state.facts;
+    }
+    return facts;
+  }
+
+  /** Each watched user with the latest facts of every collector about them and the host. */
+  targetViews(): TargetView<F>[] {
+    const host: Partial<F> = {};
+    const hostErrors: string[] = [];
+    let hostComplete = true;
+    for (const entry of this.entries) {
+      if (entry.collector.scope !== "host") continue;
+      const state = entry.slots.get(hostKey)?.state;
+      if (state?.ok === undefined) hostComplete = false;
+      if (state?.ok) host[entry.name] = state.facts;
+      else if (state?.ok === false) hostErrors.push(`${String(entry.name)}: ${state.error ?? ""}`);
+    }
+    return [...this.watched.entries()].map(([key, { target }]) => {
+      const facts: Partial<F> = { ...host };
+      const errors = [...hostErrors];
+      let complete = hostComplete;
+      for (const entry of this.entries) {
+        if (entry.collector.scope !== "user") continue;
+        const state = entry.slots.get(key)?.state;
+        if (state?.ok === undefined) complete = false;
+        if (state?.ok) facts[entry.name] = state.facts;
+        else if (state?.ok === false) errors.push(`${String(entry.name)}: ${state.error ?? ""}`);
+      }
+      return { target, facts, complete, errors };
+    });
+  }
+
+  /** Resolves the targets (shared by cycles that start together), then runs `group` on them. */
+  private async cycle(group: readonly Entry<F, keyof F>[]): Promise<void> {
+    const cycle = new Cycle(this.options.roots, this.options.host, this.options.targets.wants);
+    this.resolving ??= this.resolveTargets(cycle).finally(() => (this.resolving = undefined));
+    await this.resolving;
+    if (this.stopped) return;
+    const runs: Promise<void>[] = [];
+    const targets = [...this.watched.entries()];
+    for (const entry of group) {
+      entry.cycleAt = Date.now();
+      if (entry.collector.scope === "host") {
+        runs.push(this.run(entry, hostKey, undefined, cycle));
+      } else {
+        for (const [key, watched] of targets) runs.push(this.run(entry, key, watched, cycle));
+      }
+    }
+    await Promise.all(runs);
+  }
+
+  private async resolveTargets(cycle: Cycle): Promise<void> {
+    let targets: readonly Target[];
+    try {
+      targets = await this.options.targets.resolve(cycle);
+    } catch (err) {
+      // Keep watching whom we watched: a passwd that cannot be read now is no reason to forget.
+      this.options.log.warn({ err: describe(err) }, "cannot resolve the users to watch");
+      return;
+    }
+    const keys = new Set(targets.map(targetKey));
+    for (const [key, watched] of this.watched) {
+      if (keys.has(key)) continue;
+      // Gone (deleted, or no longer a candidate): every series of the user goes at once.
+      watched.state.stop();
+      this.watched.delete(key);
+      for (const entry of this.entries) {
+        const slot = entry.slots.get(key);
+        if (!slot) continue;
+        slot.controller?.abort();
+        entry.retiredErrors += slot.state.errorsTotal;
+        entry.retiredRuns += slot.state.runs;
+        entry.slots.delete(key);
+      }
+      this.options.log.info({ user: watched.target.name }, "user no longer watched");
+    }
+    for (const target of targets) {
+      const key = targetKey(target);
+      const known = this.watched.get(key);
+      if (known) {
+        // Same user; the runtime dir may have moved with their rootlesskit.
+        if (known.target.runtimeDir !== target.runtimeDir)
+          this.watched.set(key, { ...known, target });
+        continue;
+      }
+      const self = target.uid === this.options.selfUid;
+      const credentials = self ? undefined : target;
+      this.watched.set(key, { target, state: new TargetState(credentials) });
+      this.options.log.info({ user: target.name, uid: target.uid }, "watching user");
+    }
+    this.options.onChange?.();
+  }
+
+  private slot<K extends keyof F>(entry: Entry<F, K>, key: string, target?: Target): Slot<F[K]> {
+    let slot = entry.slots.get(key);
+    if (!slot) {
+      const fields = target
+        ? { collector: String(entry.name), user: target.name }
+        : { collector: String(entry.name) };
+      slot = {
+        collector: entry.collector,
+        target,
+        state: emptyState(),
+        inflight: undefined,
+        controller: undefined,
+        notes: new Set(),
+        log: this.options.log.child(fields),
+      };
+      entry.slots.set(key, slot);
+    }
+    return slot;
+  }
+
+  private async run<K extends keyof F>(
+    entry: Entry<F, K>,
+    key: string,
+    watched: Watched | undefined,
+    cycle: Cycle,
+  ): Promise<void> {
+    const slot = this.slot(entry, key, watched?.target);
+    const { log } = slot;
     if (slot.inflight) {
       // The previous run is still going (or was abandoned and has not given up yet): never overlap.
-      const error = slot.state.error ?? "previous run still in progress";
       log.debug("skipping run: previous run still in progress");
-      if (slot.state.error !== undefined) this.record(slot, undefined, error, 0, log);
+      if (slot.state.error !== undefined)
+        this.record(entry, key, slot, undefined, slot.state.error, 0);
       return;
     }
     const controller = new AbortController();
     slot.controller = controller;
     const notes = new Set<string>();
     const started = performance.now();
-    const work = collector.collect({
+    const base = {
       roots: this.options.roots,
-      target: this.options.target,
       signal: controller.signal,
-      note: (message) => notes.add(message),
-      info: (message, fields) => log.info(fields, message),
+      note: (message: string) => notes.add(message),
+      info: (message: string, fields: Readonly<Record<string, unknown>>) =>
+        log.info(fields, message),
       env: this.options.env,
       rpcTimeoutMs: this.options.rpcTimeoutMs,
-      option: (name) => this.option(collector, name),
-    });
+      option: (name: string) => this.option(entry.collector, name),
+      cycle,
+      host: this.options.host,
+    };
+    let work: Promise<F[K]>;
+    try {
+      work =
+        entry.collector.scope === "host"
+          ? entry.collector.collect({ ...base, targets: this.targets() } satisfies HostContext)
+          : watched
+            ? entry.collector.collect({
+                ...base,
+                target: watched.target,
+                state: watched.state,
+                self: watched.target.uid === this.options.selfUid,
+              } satisfies UserContext)
+            : Promise.reject(new Error("a user collector run without a user"));
+    } catch (err) {
+      work = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
     slot.inflight = work;
     void work
       .catch(() => undefined)
@@ -181,24 +395,24 @@ export class Scheduler {
     let timer: NodeJS.Timeout | undefined;
     const timeoutMs = Math.max(
       this.options.timeoutMs,
-      collector.runTimeoutMs?.((name) => this.option(collector, name)) ?? 0,
+      entry.collector.runTimeoutMs?.((name) => this.option(entry.collector, name)) ?? 0,
     );
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new RunTimeout()), timeoutMs);
     });
     try {
       const facts = await Promise.race([work, timeout]);
-      this.logNotes(slot, notes, log);
-      this.record(slot, facts, undefined, performance.now() - started, log);
+      for (const note of notes)
+        if (!slot.notes.has(note)) log.debug({ note }, "expected condition");
+      slot.notes = notes;
+      this.record(entry, key, slot, facts, undefined, performance.now() - started);
     } catch (err) {
       const message =
         err instanceof RunTimeout
           ? `run abandoned after the ${timeoutMs} ms timeout`
-          : err instanceof Error
-            ? err.message
-            : String(err);
+          : describe(err);
       if (err instanceof RunTimeout) controller.abort();
-      this.record(slot, undefined, message, performance.now() - started, log);
+      this.record(entry, key, slot, undefined, message, performance.now() - started);
     } finally {
       clearTimeout(timer);
     }
@@ -211,26 +425,23 @@ export class Scheduler {
     return this.options.collectorOptions[flag] ?? declared?.defaultValue ?? "";
   }
 
-  private logNotes(slot: Slot, notes: Set<string>, log: Logger): void {
-    for (const note of notes) if (!slot.notes.has(note)) log.debug({ note }, "expected condition");
-    slot.notes = notes;
-  }
-
-  private record(
-    slot: Slot,
-    facts: unknown,
+  private record<K extends keyof F>(
+    entry: Entry<F, K>,
+    key: string,
+    slot: Slot<F[K]>,
+    facts: F[K] | undefined,
     error: string | undefined,
     durationMs: number,
-    log: Logger,
   ): void {
     if (this.stopped && error !== undefined) return;
+    // A user who went away while the run was going: nothing of theirs is kept.
+    if (entry.slots.get(key) !== slot) return;
     const previous = slot.state;
     const now = Date.now();
     const ok = error === undefined;
-    if (!ok && error !== previous.error) log.warn({ err: error }, "collector failed");
-    if (ok && previous.ok === false) log.info("collector recovered");
+    if (!ok && error !== previous.error) slot.log.warn({ err: error }, "collector failed");
+    if (ok && previous.ok === false) slot.log.info("collector recovered");
     slot.state = {
-      ...previous,
       facts: ok ? facts : undefined,
       ok,
       error,
@@ -244,17 +455,50 @@ export class Scheduler {
   }
 }
 
-function emptyState(setting: CollectorSetting): CollectorState {
-  return {
-    name: setting.name,
-    intervalSeconds: setting.intervalSeconds,
-    facts: undefined,
-    ok: undefined,
-    error: undefined,
-    lastRunAt: undefined,
-    durationSeconds: undefined,
-    lastSuccessAt: undefined,
-    errorsTotal: 0,
-    runs: 0,
+function summarize<F>(entry: Entry<F, keyof F>): CollectorState {
+  const states = [...entry.slots.values()].map((slot) => slot.state);
+  const ran = states.filter((s) => s.ok !== undefined);
+  const failed = [...entry.slots.values()].filter((slot) => slot.state.ok === false);
+  const base = {
+    name: String(entry.name),
+    scope: entry.collector.scope,
+    intervalSeconds: entry.setting.intervalSeconds,
+    errorsTotal: entry.retiredErrors + states.reduce((sum, s) => sum + s.errorsTotal, 0),
+    runs: entry.retiredRuns + states.reduce((sum, s) => sum + s.runs, 0),
   };
+  // A user collector with nobody to watch has nothing to fail at: its cycle succeeded.
+  if (ran.length === 0) {
+    const idle =
+      entry.cycleAt !== undefined && entry.collector.scope === "user" && states.length === 0;
+    return {
+      ...base,
+      ok: idle ? true : undefined,
+      error: undefined,
+      lastRunAt: idle ? entry.cycleAt : undefined,
+      durationSeconds: idle ? 0 : undefined,
+      lastSuccessAt: idle ? entry.cycleAt : undefined,
+    };
+  }
+  const successes = ran.map((s) => s.lastSuccessAt).filter((t): t is number => t !== undefined);
+  return {
+    ...base,
+    ok: failed.length === 0,
+    error:
+      failed.length === 0
+        ? undefined
+        : failed
+            .map((slot) =>
+              slot.target
+                ? `${slot.target.name}: ${slot.state.error ?? ""}`
+                : (slot.state.error ?? ""),
+            )
+            .join("; "),
+    lastRunAt: Math.max(...ran.map((s) => s.lastRunAt ?? 0)),
+    durationSeconds: Math.max(...ran.map((s) => s.durationSeconds ?? 0)),
+    lastSuccessAt: successes.length > 0 ? Math.min(...successes) : undefined,
+  };
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -1,6 +1,10 @@
 import type { MessageBus } from "dbus-next";
 import { DBusError, Message, sessionBus } from "dbus-next";
 import { statPath } from "./files.js";
+import { connectAs } from "./dbus-credentials.js";
+import type { Credentials } from "./dbus-credentials.js";
+
+export type { Credentials } from "./dbus-credentials.js";
 
 export interface DbusCall {
   readonly destination: string;
@@ -53,7 +57,11 @@ export class DbusClient {
   private ready: Promise<MessageBus> | undefined;
   private readonly pending = new Set<Pending>();
 
-  constructor(readonly address: string) {}
+  constructor(
+    readonly address: string,
+    /** A watched user's: their session bus accepts only its owner's uid (dbus-daemon, EXTERNAL). */
+    private readonly credentials?: Credentials,
+  ) {}
 
   async call(call: DbusCall, timeoutMs: number, signal?: AbortSignal): Promise<unknown[]> {
     // No socket file, no bus: say so without building a dbus-next connection every cycle.
@@ -121,7 +129,7 @@ export class DbusClient {
 
   private connect(): Promise<MessageBus> {
     this.ready ??= new Promise<MessageBus>((resolve, reject) => {
-      const bus = sessionBus({ busAddress: this.address });
+      const bus = connectAs(this.credentials, () => sessionBus({ busAddress: this.address }));
       this.bus = bus;
       const lost = (why: string): void => {
         if (this.bus !== bus) return;

@@ -114,33 +114,50 @@ function exeOf(path: string): Promise<string | undefined> {
   }
 }
 
-/*
+/**
  * A process's arguments are set when it executes its program: they are read once per process,
  * told apart by pid, start time and exe (a later process with a reused pid starts at another
  * time; an exec changes the exe). This spares two asynchronous reads of cmdline a cycle (the
  * rootlesskit parent's and the network driver's). A process that rewrites its own argv in
- * memory (setproctitle) keeps showing the arguments it was started with.
+ * memory (setproctitle) keeps showing the arguments it was started with. Owned by whoever
+ * watches the processes (one per watched user), bounded, and dropped with its owner.
  */
-const argvCache = new Map<string, readonly string[]>();
-const argvCacheSize = 64;
+export class ArgvCache {
+  private readonly entries = new Map<string, readonly string[]>();
+  constructor(private readonly size = 16) {}
 
-async function argvOf(
-  roots: HostRoots,
-  pid: number,
-  startTicks: number,
-  exe: string | undefined,
-): Promise<readonly string[]> {
-  const key = `${roots.procfs}\0${pid}\0${startTicks}\0${exe ?? ""}`;
-  const known = argvCache.get(key);
-  if (known) return known;
-  const cmdline = await readTextAsync(procPath(roots, String(pid), "cmdline"));
-  const argv = cmdline.ok ? parseCmdline(cmdline.text) : [];
-  if (argv.length > 0) {
-    const oldest = argvCache.keys().next();
-    if (argvCache.size >= argvCacheSize && !oldest.done) argvCache.delete(oldest.value);
-    argvCache.set(key, argv);
+  async argvOf(
+    roots: HostRoots,
+    pid: number,
+    startTicks: number,
+    exe: string | undefined,
+  ): Promise<readonly string[]> {
+    const key = `${roots.procfs}\0${pid}\0${startTicks}\0${exe ?? ""}`;
+    const known = this.entries.get(key);
+    if (known) return known;
+    const argv = await readArgv(roots, pid);
+    if (argv.length > 0) {
+      const oldest = this.entries.keys().next();
+      if (this.entries.size >= this.size && !oldest.done) this.entries.delete(oldest.value);
+      this.entries.set(key, argv);
+    }
+    return argv;
   }
-  return argv;
+}
+
+async function readArgv(roots: HostRoots, pid: number): Promise<readonly string[]> {
+  const cmdline = await readTextAsync(procPath(roots, String(pid), "cmdline"));
+  return cmdline.ok ? parseCmdline(cmdline.text) : [];
+}
+
+function argvOf(
+  roots: HostRoots,
+  info: { pid: number; startTicks: number; exe: string | undefined },
+  cache: ArgvCache | undefined,
+): Promise<readonly string[]> {
+  return cache
+    ? cache.argvOf(roots, info.pid, info.startTicks, info.exe)
+    : readArgv(roots, info.pid);
 }
 
 /**
@@ -151,7 +168,7 @@ async function argvOf(
 export async function readProcess(
   roots: HostRoots,
   pid: number,
-  options: { readonly argv: boolean } = { argv: true },
+  options: { readonly argv: boolean; readonly cache?: ArgvCache } = { argv: true },
 ): Promise<ProcessInfo | undefined> {
   const dir = String(pid);
   const [statText, statusText, exe] = await Promise.all([
@@ -166,7 +183,9 @@ export async function readProcess(
   // A zombie has no exe and no cmdline; it is not a live daemon.
   if (stat.state === "Z" || stat.state === "X") return undefined;
   const path = exe?.replace(/ \(deleted\)$/, "");
-  const argv = options.argv ? await argvOf(roots, pid, stat.startTicks, path) : [];
+  const argv = options.argv
+    ? await argvOf(roots, { pid, startTicks: stat.startTicks, exe: path }, options.cache)
+    : [];
   return { pid, stat, status, argv, ...(path !== undefined && { exe: path }) };
 }
 
@@ -198,20 +217,11 @@ export async function childPids(roots: HostRoots, pid: number): Promise<number[]
   return [...children];
 }
 
-const bootTimes = new Map<string, number>();
-
-/**
- * Boot time (btime of /proc/stat), to turn start ticks into Unix time. It is fixed until the next
- * boot, and /proc/stat grows with the CPU count (its per-CPU and interrupt lines): read it once.
- */
+/** Boot time (btime of /proc/stat), to turn start ticks into Unix time. */
 export async function bootTime(roots: HostRoots): Promise<number | undefined> {
-  const known = bootTimes.get(roots.procfs);
-  if (known !== undefined) return known;
   const stat = await readKernelText(procPath(roots, "stat"));
   const match = stat.ok ? /^btime (\d+)$/m.exec(stat.text) : null;
-  if (!match) return undefined;
-  bootTimes.set(roots.procfs, Number(match[1]));
-  return Number(match[1]);
+  return match ? Number(match[1]) : undefined;
 }
 
 export interface FileLock {
@@ -256,8 +266,16 @@ export function killProcess(pid: number): void {
 }
 
 /** The same process with its arguments read too. */
-export async function withArgv(roots: HostRoots, info: ProcessInfo): Promise<ProcessInfo> {
+export async function withArgv(
+  roots: HostRoots,
+  info: ProcessInfo,
+  cache?: ArgvCache,
+): Promise<ProcessInfo> {
   if (info.argv.length > 0) return info;
-  const argv = await argvOf(roots, info.pid, info.stat.startTicks, info.exe);
+  const argv = await argvOf(
+    roots,
+    { pid: info.pid, startTicks: info.stat.startTicks, exe: info.exe },
+    cache,
+  );
   return argv.length > 0 ? { ...info, argv } : info;
 }

@@ -62,7 +62,6 @@ export function healthyFacts(): DefaultFacts {
         "net.ipv4.ip_unprivileged_port_start": 1024,
       },
       pingGroupRange: { low: 0, high: 2147483647 },
-      pingAllowed: true,
       modules: {
         fuse: true,
         ip_tables: true,

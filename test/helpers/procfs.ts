@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { HostRoots } from "../../src/host/paths.js";
@@ -57,6 +57,8 @@ export class FakeProcfs {
     writeFileSync(join(dir, "comm"), `${p.comm}\n`);
     writeFileSync(join(dir, "task", String(p.pid), "children"), (p.children ?? []).join(" "));
     symlinkSync(p.exe, join(dir, "exe"));
+    // The owner of /proc/PID is the process's owner: what a scan of the process table reads.
+    if (process.getuid?.() === 0) chownSync(dir, p.uid, p.uid);
   }
 
   /** The process exits (its /proc directory goes). */

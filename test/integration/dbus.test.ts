@@ -4,7 +4,8 @@ import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { CollectorContext } from "../../src/collectors/collector.js";
+import type { HostContext, UserContext } from "../../src/collectors/collector.js";
+import { HostState, TargetState } from "../../src/collectors/state.js";
 import { dbusCollector } from "../../src/collectors/dbus.js";
 import { lingerCollector } from "../../src/collectors/linger.js";
 import { busPing, DbusCallError, DbusClient } from "../../src/host/dbus.js";
@@ -29,9 +30,19 @@ const rootfs = join(dir, "root");
 mkdirSync(join(rootfs, "var/lib/systemd/linger"), { recursive: true });
 mkdirSync(target.runtimeDir, { recursive: true });
 
-function context(env: Record<string, string>, rpcTimeoutMs = 300): CollectorContext {
+// Connections live as long as the host and target state that own them, as in the exporter.
+const host = new HostState();
+const state = new TargetState(undefined);
+
+function context(env: Record<string, string>, rpcTimeoutMs = 300): UserContext & HostContext {
   const roots = { procfs: "/proc", sysfs: "/sys", rootfs };
-  return collectorContext(roots, target, { env, rpcTimeoutMs, collector: dbusCollector });
+  return collectorContext(roots, target, {
+    env,
+    rpcTimeoutMs,
+    collector: dbusCollector,
+    host,
+    state,
+  });
 }
 
 describe("DbusClient on a real dbus-daemon", () => {
@@ -132,7 +143,7 @@ describe("linger collector against a logind double", () => {
   });
   afterAll(async () => {
     login1.stop();
-    lingerCollector.stop?.();
+    host.stop();
     await system.stop();
   });
   afterEach(() => {
@@ -193,7 +204,7 @@ describe("dbus collector against a systemd user manager double", () => {
   });
   afterAll(async () => {
     systemd.stop();
-    dbusCollector.stop?.();
+    state.stop();
     await user.stop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -203,8 +203,7 @@ describe("checks", () => {
     ],
     [
       "ping_group_range 1 0",
-      (f: DefaultFacts) =>
-        void (f.kernel = { ...f.kernel, pingGroupRange: { low: 1, high: 0 }, pingAllowed: false }),
+      (f: DefaultFacts) => void (f.kernel = { ...f.kernel, pingGroupRange: { low: 1, high: 0 } }),
       ["ping_group_range"],
     ],
     [

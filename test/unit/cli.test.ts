@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { envName, helpText, parseCommandLine } from "../../src/cli.js";
-import { collectors } from "../../src/collectors/registry.js";
+import { collectorList as collectors } from "../../src/collectors/registry.js";
 import type { Config } from "../../src/config.js";
 import { UsageError } from "../../src/config.js";
 

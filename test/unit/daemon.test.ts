@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parseCommandLine } from "../../src/cli.js";
 import type { Collector } from "../../src/collectors/collector.js";
 import { collectors } from "../../src/collectors/registry.js";
+import type { FactsByCollector } from "../../src/collectors/registry.js";
+import type { CollectorSet } from "../../src/exporter/scheduler.js";
 import { Daemon } from "../../src/exporter/daemon.js";
 import type { TriggerFactory } from "../../src/exporter/scheduler.js";
 import { materializeFixture } from "../helpers/fixtures.js";
@@ -10,6 +12,7 @@ import { materializeFixture } from "../helpers/fixtures.js";
 const never: TriggerFactory = () => ({ stop: () => undefined });
 const hung: Collector<unknown> = {
   name: "hung",
+  scope: "user",
   description: "never answers",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
@@ -24,8 +27,9 @@ afterEach(async () => {
 async function startOn(
   fixture: string,
   extra: string[] = [],
-  list: readonly Collector<unknown>[] = collectors,
+  set: CollectorSet<FactsByCollector> = collectors,
 ) {
+  const list: Collector<unknown>[] = Object.values(set);
   const tree = materializeFixture(fixture);
   cleanups.push(tree.remove);
   const command = parseCommandLine(
@@ -42,7 +46,7 @@ async function startOn(
   if (command.kind !== "serve") throw new Error("expected serve");
   const daemon = new Daemon({
     config: command.config,
-    collectors: list,
+    collectors: set,
     version: "0.0.0-test",
     log: pino({ level: "silent" }),
     env: {},
@@ -78,7 +82,7 @@ describe("Daemon HTTP", () => {
     expect(metrics.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
     const landing = await (await get("/")).text();
     expect(landing).toContain('<a href="/metrics">Metrics</a>');
-    expect(landing).toMatch(/<td>subid<\/td><td>15s<\/td>/);
+    expect(landing).toMatch(/<td>subid<\/td><td>user<\/td><td>15s<\/td>/);
     expect(await (await get("/healthz")).text()).toBe("ok\n");
     expect((await get("/nope")).status).toBe(404);
     expect((await get("/metrics", { method: "POST" })).status).toBe(405);
@@ -99,12 +103,13 @@ describe("Daemon HTTP", () => {
   });
 
   it("a hung collector neither blocks /metrics nor the other collectors", async () => {
-    const get = await startOn("healthy", [], [...collectors, hung]);
+    const withHung = { ...collectors, hung };
+    const get = await startOn("healthy", [], withHung);
     const body = await until(
       async () => (await get("/metrics")).text(),
       (b) =>
         (b.match(/^rootless_collector_success\{/gm) ?? []).length ===
-        collectors.filter((c) => c.defaultEnabled).length,
+        Object.values(collectors).filter((c) => c.defaultEnabled).length,
     );
     expect(body).not.toContain('collector="hung"');
     const started = performance.now();

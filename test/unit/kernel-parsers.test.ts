@@ -7,8 +7,8 @@ import {
   parsePingGroupRange,
   parseProcModules,
   parseSysctlInteger,
-  pingAllowed,
 } from "../../src/collectors/kernel-parsers.js";
+import { pingAllowed } from "../../src/checks/ping.js";
 import { parseControllers } from "../../src/collectors/cgroup.js";
 import { parseGroup, parsePasswd } from "../../src/host/accounts.js";
 

@@ -1,13 +1,15 @@
 import { describe, expect, it } from "vitest";
+import type { FactsByCollector } from "../../src/collectors/registry.js";
 import { MetricsRenderer } from "../../src/exporter/metrics.js";
-import type { CollectorState } from "../../src/exporter/scheduler.js";
+import { samplesFrom } from "../../src/exporter/samples.js";
+import type { CollectorState, TargetView } from "../../src/exporter/scheduler.js";
 import { alice } from "../helpers/healthy-facts.js";
 
 function state(errorsTotal: number): CollectorState {
   return {
     name: "linger",
+    scope: "user",
     intervalSeconds: 15,
-    facts: { enabled: true, source: "file" },
     ok: true,
     error: undefined,
     lastRunAt: 1,
@@ -18,13 +20,28 @@ function state(errorsTotal: number): CollectorState {
   };
 }
 
+const build = { version: "0.0.0", nodejsVersion: "v20" };
+
+function samples(
+  states: readonly CollectorState[],
+  views: readonly TargetView<FactsByCollector>[],
+) {
+  return () =>
+    samplesFrom({ collectors: states, views, host: {}, userRuns: [], mode: "self", build });
+}
+
+const lingering: TargetView<FactsByCollector> = {
+  target: alice,
+  facts: { linger: { enabled: true, source: "file" } },
+  complete: false,
+  errors: [],
+};
+
 describe("MetricsRenderer", () => {
   it("never serves a snapshot older than the last collector run, even when runs end mid-rendering", async () => {
     let states = [state(0)];
     const renderer = new MetricsRenderer({
-      states: () => states,
-      target: alice,
-      build: { version: "0.0.0", nodejsVersion: "v20" },
+      samples: () => samples(states, [lingering])(),
       exporterMetrics: false,
     });
     expect((await renderer.render()).toString()).toContain(
@@ -43,9 +60,10 @@ describe("MetricsRenderer", () => {
 
   it("leaves out a collector that has not run yet, and unknown values", async () => {
     const renderer = new MetricsRenderer({
-      states: () => [{ ...state(0), ok: undefined, facts: undefined, runs: 0 }],
-      target: alice,
-      build: { version: "0.0.0", nodejsVersion: "v20" },
+      samples: samples(
+        [{ ...state(0), ok: undefined, runs: 0 }],
+        [{ target: alice, facts: {}, complete: false, errors: [] }],
+      ),
       exporterMetrics: false,
     });
     const body = (await renderer.render()).toString();
@@ -55,5 +73,40 @@ describe("MetricsRenderer", () => {
     expect(body).toContain(
       'rootless_target_info{user="alice",uid="1000",runtime_dir="/run/user/1000"} 1',
     );
+    expect(body).toContain('rootless_targets_watched{mode="self"} 1');
+  });
+
+  it("writes a host series once however many users see it, and each user's own series", async () => {
+    const bob = { ...alice, name: "bob", uid: 1001, groups: [5000], runtimeDir: "/run/user/1001" };
+    const kernel: FactsByCollector["kernel"] = {
+      sysctls: { "user.max_user_namespaces": 63000 },
+      pingGroupRange: { low: 0, high: 2000 },
+      storageDrivers: {},
+      idmapHelpers: {},
+      apparmor: { enabled: false, rootlesskitProfiles: [] },
+    };
+    const view = (target: typeof alice): TargetView<FactsByCollector> => ({
+      target,
+      facts: { kernel },
+      complete: false,
+      errors: [],
+    });
+    const renderer = new MetricsRenderer({
+      samples: () =>
+        samplesFrom({
+          collectors: [],
+          views: [view(alice), view(bob)],
+          host: { kernel },
+          userRuns: [],
+          mode: "host",
+          build,
+        }),
+      exporterMetrics: false,
+    });
+    const body = (await renderer.render()).toString();
+    expect(body.match(/^rootless_sysctl_value\{/gm)).toHaveLength(1);
+    expect(body).toContain('rootless_ping_allowed{user="alice"} 1');
+    expect(body).toContain('rootless_ping_allowed{user="bob"} 0');
+    expect(body).toContain('rootless_targets_watched{mode="host"} 2');
   });
 });

@@ -1,15 +1,16 @@
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { discoverRootless } from "../../src/collectors/discovery.js";
 import { networkCollector } from "../../src/collectors/network.js";
 import { rootlesskitCollector } from "../../src/collectors/rootlesskit.js";
 import {
+  ArgvCache,
   bootTime,
   parseProcStat,
   parseProcStatus,
   readProcess,
   withArgv,
 } from "../../src/host/proc.js";
+import { HostState, TargetState } from "../../src/collectors/state.js";
 import { collectorContext } from "../helpers/context.js";
 import { alice } from "../helpers/healthy-facts.js";
 import { FakeProcfs } from "../helpers/procfs.js";
@@ -88,33 +89,39 @@ describe("process identity: what is read once and when it is read again", () => 
 
   it("keeps a process's arguments until its pid, start time or exe change", async () => {
     procfs.add(kit);
-    expect((await readProcess(procfs.roots, 100))?.argv).toEqual(kit.argv);
+    // The cache a watched user's target state owns.
+    const cache = new ArgvCache();
+    const read = (argv = true) => readProcess(procfs.roots, 100, { argv, cache });
+    expect((await read())?.argv).toEqual(kit.argv);
     // The same process rewriting its argv in memory: the arguments it started with stay.
     procfs.write("100/cmdline", "rootlesskit\0--mtu=9000\0");
-    expect((await readProcess(procfs.roots, 100))?.argv).toEqual(kit.argv);
+    expect((await read())?.argv).toEqual(kit.argv);
     // Another process under the reused pid (a later start time): read again.
     procfs.add({ ...kit, startTicks: 6000, argv: ["rootlesskit", "--mtu=65520"] });
-    expect((await readProcess(procfs.roots, 100))?.argv).toEqual(["rootlesskit", "--mtu=65520"]);
+    expect((await read())?.argv).toEqual(["rootlesskit", "--mtu=65520"]);
     // The same process after an exec (same start time, another exe): read again.
     procfs.add({ ...kit, startTicks: 6000, exe: "/usr/bin/sleep", argv: ["sleep", "1"] });
-    const info = await readProcess(procfs.roots, 100, { argv: false });
+    const info = await read(false);
     expect(info?.argv).toEqual([]);
-    expect(info && (await withArgv(procfs.roots, info)).argv).toEqual(["sleep", "1"]);
+    expect(info && (await withArgv(procfs.roots, info, cache)).argv).toEqual(["sleep", "1"]);
   });
 
-  it("reads the boot time once per procfs", async () => {
+  it("reads the boot time, once for the exporter's life through the host state", async () => {
+    const host = new HostState();
     expect(await bootTime(procfs.roots)).toBe(1700000000);
+    expect(await host.bootTime(procfs.roots)).toBe(1700000000);
     procfs.write("stat", "btime 1800000000\n");
-    expect(await bootTime(procfs.roots)).toBe(1700000000);
+    expect(await bootTime(procfs.roots)).toBe(1800000000);
+    expect(await host.bootTime(procfs.roots)).toBe(1700000000);
   });
 });
 
 describe("discovery and the network driver on a process table that changes", () => {
   let procfs: FakeProcfs;
   const target = alice;
-  const ctx = () => collectorContext(procfs.roots, target);
-  // Discovery is shared by the collectors of one tick (200 ms): step past it between changes.
-  const nextTick = () => new Promise((resolve) => setTimeout(resolve, 250));
+  // What the user's target state remembers outlives a cycle; each call is a new cycle.
+  let state: TargetState;
+  const ctx = () => collectorContext(procfs.roots, target, { state });
   const parent = {
     pid: 100,
     ppid: 1,
@@ -148,6 +155,7 @@ describe("discovery and the network driver on a process table that changes", () 
 
   beforeEach(() => {
     procfs = new FakeProcfs();
+    state = new TargetState(undefined);
     for (const p of [parent, child, dockerd, slirp]) procfs.add(p);
     procfs.writeRoot("/run/user/1000/docker.pid", "300\n");
     procfs.writeRoot("/run/user/1000/kit/child_pid", "200");
@@ -155,7 +163,7 @@ describe("discovery and the network driver on a process table that changes", () 
   afterEach(() => procfs.cleanup());
 
   it("follows docker.pid to dockerd, the child, the parent and its state dir", async () => {
-    const found = await discoverRootless(procfs.roots, target);
+    const found = await ctx().cycle.discovery(target, state);
     expect(found.pidFile.state).toBe("ok");
     expect([found.dockerd?.pid, found.child?.pid, found.parent?.pid]).toEqual([300, 200, 100]);
     expect(found.stateDir).toEqual({ path: "/run/user/1000/kit", source: "flag" });
@@ -168,19 +176,16 @@ describe("discovery and the network driver on a process table that changes", () 
     expect(first).toMatchObject({ driver: "slirp4netns", driverUp: true, mtu: 65520 });
     expect(first.driverProcess).toEqual({ pid: 150, cpuSeconds: 2, rssBytes: 3000 * 1024 });
 
-    await nextTick();
     procfs.remove(150);
     procfs.add({ ...parent, children: [200] });
     expect(await networkCollector.collect(ctx())).toMatchObject({ driverUp: false });
 
-    await nextTick();
     procfs.add({ ...slirp, pid: 151, startTicks: 7000, argv: ["slirp4netns", "--mtu", "1500"] });
     procfs.add({ ...parent, children: [200, 151] });
     const again = await networkCollector.collect(ctx());
     expect(again).toMatchObject({ driverUp: true, mtu: 1500, driverProcess: { pid: 151 } });
 
     // pid 151 reused by another program of the user: not the driver any more.
-    await nextTick();
     procfs.add({ ...slirp, pid: 151, startTicks: 8000, comm: "sleep", exe: "/usr/bin/sleep" });
     procfs.add({ ...parent, children: [200] });
     expect(await networkCollector.collect(ctx())).toMatchObject({ driverUp: false });

@@ -3,12 +3,14 @@ import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { SubidRange } from "../../src/collectors/subid.js";
 import {
+  indexRanges,
   parseSubidFile,
   subidCollector,
-  summarizeFor,
-  summarizeSubidFile,
+  summaryFromIndex,
 } from "../../src/collectors/subid.js";
+import { HostState } from "../../src/collectors/state.js";
 import { parsePasswd } from "../../src/host/accounts.js";
 import { collectorContext } from "../helpers/context.js";
 import { alice as aliceAccount } from "../helpers/healthy-facts.js";
@@ -70,8 +72,26 @@ describe("parseSubidFile", () => {
   });
 });
 
-describe("summarizeFor", () => {
-  const summary = (text: string) => summarizeFor(alice, parseSubidFile(text).ranges, passwd);
+/** The obvious quadratic reading of subuid(5), to check the indexed one against. */
+function reference(ranges: readonly SubidRange[]) {
+  const isOwn = (owner: string) => owner === "alice" || owner === "1000";
+  const own = ranges.filter((r) => isOwn(r.owner));
+  const overlaps = own.filter((mine) =>
+    ranges.some(
+      (other) =>
+        !isOwn(other.owner) &&
+        other.start < mine.start + mine.count &&
+        mine.start < other.start + other.count,
+    ),
+  ).length;
+  const ids = new Set<number>();
+  for (const r of own) for (let id = r.start; id < r.start + r.count; id++) ids.add(id);
+  return { size: ids.size, ranges: own.length, overlaps };
+}
+
+describe("the subordinate ID index", () => {
+  const summary = (text: string) =>
+    summaryFromIndex(indexRanges(parseSubidFile(text).ranges, passwd), alice);
 
   it.each([
     ["alice:100000:65536", { size: 65536, ranges: 1, overlaps: 0 }],
@@ -86,7 +106,7 @@ describe("summarizeFor", () => {
     ["", { size: 0, ranges: 0, overlaps: 0 }],
   ])("%j", (text, expected) => expect(summary(text)).toEqual(expected));
 
-  it("size never exceeds the sum of counts and overlaps never exceed ranges", () => {
+  it("agrees with the quadratic reading on random files, for every owner at once", () => {
     const range = fc.record({
       owner: fc.constantFrom("alice", "1000", "bob", "1001", "ghost"),
       start: fc.integer({ min: 0, max: 1000 }),
@@ -94,26 +114,8 @@ describe("summarizeFor", () => {
     });
     fc.assert(
       fc.property(fc.array(range, { maxLength: 30 }), (ranges) => {
-        const result = summarizeFor(alice, ranges, passwd);
-        const own = ranges.filter((r) => r.owner === "alice" || r.owner === "1000");
-        expect(result.ranges).toBe(own.length);
-        expect(result.size).toBeLessThanOrEqual(own.reduce((sum, r) => sum + r.count, 0));
-        expect(result.overlaps).toBeLessThanOrEqual(result.ranges);
-      }),
-    );
-  });
-
-  it("the one-pass summary agrees with parse-then-summarize", () => {
-    const line = fc
-      .tuple(fc.constantFrom("alice", "1000", "bob", "x y", ""), fc.nat(2000), fc.nat(600))
-      .map(([owner, start, count]) => `${owner}:${start}:${count}`);
-    fc.assert(
-      fc.property(fc.array(fc.oneof(line, fc.string()), { maxLength: 40 }), (lines) => {
-        const text = lines.join("\n");
-        const parsed = parseSubidFile(text);
-        const onePass = summarizeSubidFile(alice, text, passwd);
-        expect(onePass.summary).toEqual(summarizeFor(alice, parsed.ranges, passwd));
-        expect(onePass.errors).toEqual(parsed.errors);
+        const index = indexRanges(ranges, passwd);
+        expect(summaryFromIndex(index, alice)).toEqual(reference(ranges));
       }),
     );
   });
@@ -123,9 +125,10 @@ describe("subid collector: summarized again only when a file changes", () => {
   const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-subid-"));
   const roots = { procfs: join(dir, "proc"), sysfs: join(dir, "sys"), rootfs: dir };
   const notes: string[] = [];
+  const host = new HostState();
   const collect = () =>
     subidCollector.collect(
-      collectorContext(roots, aliceAccount, { note: (message) => notes.push(message) }),
+      collectorContext(roots, aliceAccount, { host, note: (message) => notes.push(message) }),
     );
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -139,8 +142,11 @@ describe("subid collector: summarized again only when a file changes", () => {
     expect(first.uid.parseErrors).toBe(1);
     const noted = notes.length;
     expect(noted).toBeGreaterThan(0);
-    // Unchanged: the same answer, and its notes given again (the log dedupes them).
-    expect(await collect()).toBe(first);
+    // Unchanged: the same parse, and its notes given again (the log dedupes them).
+    const index = host.subid?.index;
+    expect(index).toBeDefined();
+    expect(await collect()).toEqual(first);
+    expect(host.subid?.index).toBe(index);
     expect(notes.slice(noted)).toEqual(notes.slice(0, noted));
 
     appendFileSync(join(dir, "etc/subuid"), "alice:300000:65536\nalias:500000:65536\n");

@@ -1,0 +1,106 @@
+import { DbusPool } from "../host/dbus-pool.js";
+import type { Credentials } from "../host/dbus.js";
+import type { HostRoots } from "../host/paths.js";
+import { ArgvCache, bootTime } from "../host/proc.js";
+import { ProcessTable } from "../host/process-table.js";
+import type { Target } from "../host/target.js";
+import type { DiscoveryMemory, HostScans, RootlessProcesses } from "./discovery.js";
+import { discoverRootless, scanTmpStateDirs } from "./discovery.js";
+import type { SubidIndex } from "./subid.js";
+import type { ApiAnswer, RootlesskitInfo } from "./rootlesskit-api.js";
+import { parseInfo, queryApi } from "./rootlesskit-api.js";
+
+/*
+ * Shared state, by who owns it (ARCHITECTURE.md, "State"): the exporter owns a HostState for its
+ * whole life, each watched user a TargetState for as long as the user is watched, and each
+ * collection cycle a Cycle memo that is dropped when the cycle ends. Nothing else outlives a run.
+ */
+
+/** What outlives a cycle and belongs to the host: the system bus, file-identity caches. */
+export class HostState {
+  /** logind's system bus, one connection for every user's linger. */
+  readonly systemBus = new DbusPool();
+  /** getcap answers by file identity: a change of capabilities changes the file's ctime. */
+  readonly capabilities = new Map<string, { readonly identity: string; readonly has: boolean }>();
+  /** The last parse of /etc/subuid and /etc/subgid (with /etc/passwd), by the files' identities. */
+  subid: { readonly key: string; readonly index: SubidIndex } | undefined;
+  /** A throughput probe is running (for any user): one at a time on the host. */
+  probeRunning = false;
+  private boot: number | undefined;
+
+  /** Boot time is fixed until the next boot, and /proc/stat grows with the CPU count: read once. */
+  async bootTime(roots: HostRoots): Promise<number | undefined> {
+    this.boot ??= await bootTime(roots);
+    return this.boot;
+  }
+
+  stop(): void {
+    this.systemBus.closeAll();
+  }
+}
+
+/** What outlives a cycle and belongs to one watched user; released when the user goes away. */
+export class TargetState implements DiscoveryMemory {
+  readonly argv = new ArgvCache(16);
+  heldStateDir: DiscoveryMemory["heldStateDir"];
+  /** The network driver found for a rootlesskit parent, by the parent's pid and start time. */
+  knownDriver:
+    { readonly key: string; readonly pid: number; readonly startTicks: number } | undefined;
+  /** The user's own bus, connected with the user's credentials when the exporter is root. */
+  readonly userBus: DbusPool;
+
+  constructor(credentials: Credentials | undefined) {
+    this.userBus = new DbusPool(credentials);
+  }
+
+  stop(): void {
+    this.userBus.closeAll();
+  }
+}
+
+/**
+ * One collection cycle's memo, handed to every collector of the cycle: one /proc scan for all
+ * users, one discovery and one GET /v1/info per user, filled on first use. Sharing is by
+ * construction (the same object), never by two callers happening to ask within some window.
+ */
+export class Cycle implements HostScans {
+  private table: Promise<ProcessTable> | undefined;
+  private tmpDirs: Promise<ReadonlyMap<number, string>> | undefined;
+  private readonly discoveries = new Map<number, Promise<RootlessProcesses>>();
+  private readonly infos = new Map<string, Promise<ApiAnswer<RootlesskitInfo>>>();
+
+  constructor(
+    readonly roots: HostRoots,
+    readonly host: HostState,
+    /** The owners whose processes the scan reads the comm of: the users this cycle may watch. */
+    private readonly watched: (uid: number) => boolean,
+  ) {}
+
+  processes = (): Promise<ProcessTable> =>
+    (this.table ??= ProcessTable.scan(this.roots, this.watched));
+
+  tmpStateDirs = (): Promise<ReadonlyMap<number, string>> =>
+    (this.tmpDirs ??= scanTmpStateDirs(this.roots));
+
+  discovery(target: Target, state: TargetState): Promise<RootlessProcesses> {
+    let found = this.discoveries.get(target.uid);
+    if (!found) {
+      found = discoverRootless(this.roots, target, this, state);
+      this.discoveries.set(target.uid, found);
+    }
+    return found;
+  }
+
+  /** GET /v1/info on the state dir's api.sock, once per cycle. */
+  rootlesskitInfo(
+    stateDir: string,
+    options: { readonly timeoutMs: number; readonly signal?: AbortSignal },
+  ): Promise<ApiAnswer<RootlesskitInfo>> {
+    let answer = this.infos.get(stateDir);
+    if (!answer) {
+      answer = queryApi(this.roots, stateDir, "/v1/info", parseInfo, options);
+      this.infos.set(stateDir, answer);
+    }
+    return answer;
+  }
+}

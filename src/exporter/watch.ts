@@ -1,0 +1,83 @@
+import type { Logger } from "pino";
+import type { FactsByCollector } from "../collectors/registry.js";
+import { HostState } from "../collectors/state.js";
+import type { Config } from "../config.js";
+import type { UserFindings } from "./findings.js";
+import { findingsFor } from "./findings.js";
+import type { SampleSet } from "./sample-set.js";
+import type { BuildInfo } from "./samples.js";
+import { samplesFrom } from "./samples.js";
+import type { CollectorSet, TriggerFactory } from "./scheduler.js";
+import { Scheduler } from "./scheduler.js";
+import { Targets } from "./targets.js";
+
+/**
+ * What the exporter watches and what it knows: the targets, the host state and the scheduler,
+ * built from a configuration in one place for the serving daemon and the `check` command.
+ */
+export class Watch {
+  private constructor(
+    readonly scheduler: Scheduler<FactsByCollector>,
+    private readonly host: HostState,
+    readonly mode: Targets["mode"]["kind"],
+  ) {}
+
+  static async create(options: {
+    readonly config: Config;
+    readonly collectors: CollectorSet<FactsByCollector>;
+    readonly env: NodeJS.ProcessEnv;
+    readonly log: Logger;
+    readonly trigger?: TriggerFactory;
+    readonly onChange?: () => void;
+  }): Promise<Watch> {
+    const { config } = options;
+    const targets = await Targets.create(
+      config.roots,
+      { users: config.targetUsers, exclude: config.targetExclude, minUid: config.targetMinUid },
+      options.env,
+    );
+    const host = new HostState();
+    const scheduler = new Scheduler<FactsByCollector>({
+      collectors: options.collectors,
+      settings: config.collectors,
+      roots: config.roots,
+      targets,
+      host,
+      timeoutMs: config.timeoutMs,
+      rpcTimeoutMs: config.rpcTimeoutMs,
+      collectorOptions: config.collectorOptions,
+      env: options.env,
+      log: options.log,
+      selfUid: process.getuid?.(),
+      ...(options.trigger && { trigger: options.trigger }),
+      ...(options.onChange && { onChange: options.onChange }),
+    });
+    return new Watch(scheduler, host, targets.mode.kind);
+  }
+
+  /** Every watched user's findings, on the latest facts. */
+  findings(): UserFindings[] {
+    return this.scheduler.targetViews().map((view) => ({
+      user: view.target.name,
+      uid: view.target.uid,
+      findings: findingsFor(view),
+      errors: view.errors,
+    }));
+  }
+
+  samples(build: BuildInfo): SampleSet {
+    return samplesFrom({
+      collectors: this.scheduler.collectorStates(),
+      views: this.scheduler.targetViews(),
+      host: this.scheduler.hostFacts(),
+      userRuns: this.scheduler.userRuns(),
+      mode: this.mode,
+      build,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.scheduler.stop();
+    this.host.stop();
+  }
+}

@@ -1,0 +1,201 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Cycle, HostState } from "../../src/collectors/state.js";
+import type { TargetMode } from "../../src/exporter/targets.js";
+import { parseUidMin, Targets, targetMode } from "../../src/exporter/targets.js";
+import { TargetError } from "../../src/host/target.js";
+import { FakeProcfs } from "../helpers/procfs.js";
+
+const passwd = [
+  "root:x:0:0:root:/root:/bin/bash",
+  "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin",
+  "svc:x:999:999::/var/lib/svc:/usr/sbin/nologin",
+  "subonly:x:1001:1001::/home/subonly:/bin/bash",
+  "lingers:x:1002:1002::/home/lingers:/bin/bash",
+  "rundir:x:1003:1003::/home/rundir:/bin/bash",
+  "kit:x:1004:1004::/home/kit:/bin/bash",
+  "excluded:x:1005:1005::/home/excluded:/bin/bash",
+  "byuid:x:1006:1006::/home/byuid:/bin/bash",
+  "nothing:x:1007:1007::/home/nothing:/bin/bash",
+  "low:x:900:900::/home/low:/bin/bash",
+].join("\n");
+
+const asRoot = process.getuid?.() === 0;
+
+describe("host mode: which users are watched", () => {
+  let procfs: FakeProcfs;
+  const host = new HostState();
+  const cycle = (targets: Targets) => new Cycle(procfs.roots, host, targets.wants);
+
+  beforeEach(() => {
+    procfs = new FakeProcfs();
+    procfs.writeRoot("/etc/passwd", `${passwd}\n`);
+    procfs.writeRoot("/etc/group", "root:x:0:\nsubonly:x:1001:\nusers:x:100:subonly,kit\n");
+    procfs.writeRoot("/etc/login.defs", "# comment\nUID_MIN\t\t\t 1000\nUID_MAX 60000\n");
+    procfs.writeRoot(
+      "/etc/subuid",
+      "subonly:100000:65536\nexcluded:300000:65536\nlow:400000:65536\n1006:500000:65536\nghost:600000:65536\n",
+    );
+    procfs.writeRoot("/etc/subgid", "subonly:100000:65536\n");
+    procfs.writeRoot("/var/lib/systemd/linger/lingers", "");
+    mkdirSync(join(procfs.roots.rootfs, "run/user/1003"), { recursive: true });
+    mkdirSync(join(procfs.roots.rootfs, "run/user/0"), { recursive: true });
+  });
+  afterEach(() => procfs.cleanup());
+
+  it("takes subordinate IDs (by name or uid), linger and /run/user/UID, above UID_MIN, minus --target.exclude", async () => {
+    const targets = await Targets.create(
+      procfs.roots,
+      { users: [], exclude: ["excluded"], minUid: undefined },
+      {},
+      0,
+    );
+    expect(targets.mode).toEqual({ kind: "host", minUid: 1000, exclude: ["excluded"] });
+    const found = await targets.resolve(cycle(targets));
+    expect(found.map((t) => [t.name, t.runtimeDir])).toEqual([
+      ["subonly", "/run/user/1001"],
+      ["lingers", "/run/user/1002"],
+      ["rundir", "/run/user/1003"],
+      ["byuid", "/run/user/1006"],
+    ]);
+    expect(found[0]?.groups).toEqual([100, 1001]);
+  });
+
+  it("honours --target.min-uid and excludes by uid too", async () => {
+    const targets = await Targets.create(
+      procfs.roots,
+      { users: [], exclude: ["1001"], minUid: 900 },
+      {},
+      0,
+    );
+    const names = (await targets.resolve(cycle(targets))).map((t) => t.name);
+    expect(names).toEqual(["low", "lingers", "rundir", "excluded", "byuid"]);
+  });
+
+  it.skipIf(!asRoot)(
+    "adds the owner of a running rootlesskit, with the runtime dir it was started with",
+    async () => {
+      const elsewhere = join(procfs.roots.rootfs, "home/kit/.run");
+      mkdirSync(elsewhere, { recursive: true });
+      const { chownSync } = await import("node:fs");
+      chownSync(elsewhere, 1004, 1004);
+      procfs.add({
+        pid: 700,
+        ppid: 1,
+        comm: "rootlesskit",
+        uid: 1004,
+        exe: "/usr/bin/rootlesskit",
+        argv: ["rootlesskit"],
+        startTicks: 10,
+      });
+      procfs.write("700/environ", "HOME=/home/kit\0XDG_RUNTIME_DIR=/home/kit/.run\0");
+      // A second user pointing XDG_RUNTIME_DIR at someone else's directory gets the standard one.
+      procfs.add({
+        pid: 701,
+        ppid: 1,
+        comm: "rootlesskit",
+        uid: 1007,
+        exe: "/usr/bin/rootlesskit",
+        argv: ["rootlesskit"],
+        startTicks: 11,
+      });
+      procfs.write("701/environ", "XDG_RUNTIME_DIR=/home/kit/.run\0");
+      const targets = await Targets.create(
+        procfs.roots,
+        { users: [], exclude: [], minUid: undefined },
+        {},
+        0,
+      );
+      const found = await targets.resolve(cycle(targets));
+      expect(found.find((t) => t.name === "kit")?.runtimeDir).toBe("/home/kit/.run");
+      expect(found.find((t) => t.name === "nothing")?.runtimeDir).toBe("/run/user/1007");
+    },
+  );
+
+  it("drops a user deleted from /etc/passwd at the next resolution", async () => {
+    const targets = await Targets.create(
+      procfs.roots,
+      { users: [], exclude: [], minUid: undefined },
+      {},
+      0,
+    );
+    expect((await targets.resolve(cycle(targets))).map((t) => t.name)).toContain("lingers");
+    procfs.writeRoot("/etc/passwd", `${passwd.replace(/^lingers:.*$/m, "")}\n`);
+    expect((await targets.resolve(cycle(targets))).map((t) => t.name)).not.toContain("lingers");
+  });
+
+  it("refuses a --target.user that names nobody, and watches exactly the named users", async () => {
+    await expect(
+      Targets.create(
+        procfs.roots,
+        { users: ["nobody-here"], exclude: [], minUid: undefined },
+        {},
+        0,
+      ),
+    ).rejects.toThrow(TargetError);
+    const targets = await Targets.create(
+      procfs.roots,
+      { users: ["kit", "1001"], exclude: [], minUid: undefined },
+      {},
+      0,
+    );
+    expect((await targets.resolve(cycle(targets))).map((t) => t.name)).toEqual(["kit", "subonly"]);
+    expect([targets.wants(1004), targets.wants(1001), targets.wants(1002)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it("keeps whom it watched when /etc/passwd cannot be read", async () => {
+    const targets = await Targets.create(
+      procfs.roots,
+      { users: [], exclude: [], minUid: undefined },
+      {},
+      0,
+    );
+    procfs.writeRoot("/etc/passwd", "");
+    const { rmSync } = await import("node:fs");
+    rmSync(join(procfs.roots.rootfs, "etc/passwd"));
+    await expect(targets.resolve(cycle(targets))).rejects.toThrow(/\/etc\/passwd/);
+  });
+});
+
+describe("targetMode", () => {
+  const none = { users: [], exclude: [], minUid: undefined };
+  it.each<[string, Parameters<typeof targetMode>[0], number, number | undefined, TargetMode]>([
+    ["a user watches itself", none, 1000, undefined, { kind: "self" }],
+    [
+      "root with no --target.user watches the host",
+      none,
+      0,
+      500,
+      { kind: "host", minUid: 500, exclude: [] },
+    ],
+    ["UID_MIN missing: 1000", none, 0, undefined, { kind: "host", minUid: 1000, exclude: [] }],
+    [
+      "--target.min-uid wins",
+      { ...none, minUid: 2000 },
+      0,
+      500,
+      { kind: "host", minUid: 2000, exclude: [] },
+    ],
+    [
+      "--target.user: exactly those",
+      { ...none, users: ["a"] },
+      0,
+      500,
+      { kind: "listed", users: ["a"] },
+    ],
+  ])("%s", (_, options, uid, loginDefs, expected) => {
+    expect(targetMode(options, uid, loginDefs)).toEqual(expected);
+  });
+
+  it.each([
+    ["UID_MIN 1000\n", 1000],
+    ["#UID_MIN 5\nUID_MIN   2000  \n", 2000],
+    ["UID_MAX 60000\n", undefined],
+    ["UID_MIN abc\n", undefined],
+  ])("parseUidMin(%j) = %j", (text, expected) => expect(parseUidMin(text)).toBe(expected));
+});
