@@ -30,8 +30,8 @@ export async function runCheck(options: {
     trigger: () => ({ stop: () => undefined }),
   });
   await watch.scheduler.runAll();
-  await watch.stop();
   const users = worstFirst(watch.findings());
+  await watch.stop();
   if (options.json) {
     options.out.write(
       `${JSON.stringify(findingsJson(users, options.lang, new Date()), null, 2)}\n`,

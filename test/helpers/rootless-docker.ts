@@ -127,8 +127,11 @@ export interface RootlessDocker {
 export async function startRootlessDocker(
   user: TestUser,
   extraEnv: Record<string, string> = {},
+  /** Where XDG_RUNTIME_DIR is, e.g. /run/user/UID as logind makes it; a new temp dir if not. */
+  runtimeDirAt?: string,
 ): Promise<RootlessDocker> {
-  const runtimeDir = mkdtempSync(join(tmpdir(), "rootless-exporter-xdg-"));
+  if (runtimeDirAt) mkdirSync(runtimeDirAt, { recursive: true });
+  const runtimeDir = runtimeDirAt ?? mkdtempSync(join(tmpdir(), "rootless-exporter-xdg-"));
   chownSync(runtimeDir, user.uid, user.gid);
   chmodSync(runtimeDir, 0o700);
   const argv = [
