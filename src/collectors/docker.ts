@@ -79,11 +79,15 @@ export const dockerCollector: Collector<DockerFacts> = {
   async collect({ roots, target, state, cycle, self, env, note, rpcTimeoutMs, signal }) {
     const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);
     const path = rootPath(roots, socket);
+    // No socket file, no API: said without a connection (most users of a host have no daemon).
+    const socketFile = await statPath(path);
     const [runtimeDir, pidFile, infoResult] = await Promise.all([
       statPath(rootPath(roots, target.runtimeDir)),
       // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
       cycle.discovery(target, state).then((found) => found.pidFile),
-      unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal }),
+      socketFile.ok
+        ? unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal })
+        : Promise.resolve({ ok: false as const, detail: socketFile.detail }),
     ]);
     if (pidFile.state !== "ok") note(`docker.pid: ${pidFile.detail}`);
     const info =
@@ -97,11 +101,9 @@ export const dockerCollector: Collector<DockerFacts> = {
       const infoError = infoResult.ok
         ? `GET /info answered ${infoResult.status} without a valid body`
         : infoResult.detail;
-      const ping = await unixHttp(path, "/_ping", {
-        timeoutMs: rpcTimeoutMs,
-        signal,
-        maxBytes: 1024,
-      });
+      const ping = socketFile.ok
+        ? await unixHttp(path, "/_ping", { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 })
+        : { ok: false as const, detail: socketFile.detail };
       if (ping.ok && ping.status === 200 && ping.body.trim() === "OK")
         note(`docker API: ${infoError}`);
       else apiError = ping.ok ? `GET /_ping answered ${ping.status}` : ping.detail;

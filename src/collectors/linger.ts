@@ -1,7 +1,8 @@
 import { DbusCallError } from "../host/dbus.js";
 import type { DbusPool } from "../host/dbus-pool.js";
 import { variantValue } from "../host/dbus-pool.js";
-import { listDir, statPath } from "../host/files.js";
+import type { ListResult } from "../host/files.js";
+import { statPath } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
 import type { Target } from "../host/target.js";
@@ -86,24 +87,21 @@ async function fromLogind(
   }
 }
 
+/** The user's file in the linger directory, which the cycle lists once for every user. */
 async function fromFile(
   roots: HostRoots,
   target: Target,
+  listing: ListResult,
   note: (m: string) => void,
 ): Promise<boolean | undefined> {
+  if (listing.ok) return listing.names.includes(target.name);
+  // No directory: nobody lingers.
+  if (listing.reason === "missing") return false;
+  // Unlistable: the file itself may still be there to stat.
   const file = await statPath(rootPath(roots, `${lingerDir}/${target.name}`));
   if (file.ok) return true;
-  if (file.reason !== "missing") {
-    note(`${lingerDir}/${target.name}: ${file.detail}; linger is unknown`);
-    return undefined;
-  }
-  // The file is missing: linger is off, provided the directory itself could be read.
-  const dir = await listDir(rootPath(roots, lingerDir));
-  if (!dir.ok && dir.reason !== "missing") {
-    note(`${lingerDir}: ${dir.detail}; linger is unknown`);
-    return undefined;
-  }
-  return false;
+  note(`${lingerDir}: ${listing.detail}; linger is unknown`);
+  return undefined;
 }
 
 export const lingerCollector: Collector<LingerFacts> = {
@@ -112,12 +110,12 @@ export const lingerCollector: Collector<LingerFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, host, env, note, rpcTimeoutMs, signal }) {
+  async collect({ roots, target, host, cycle, env, note, rpcTimeoutMs, signal }) {
     const address = systemBusAddress(roots, env);
     const logind = await fromLogind(host.systemBus, address, target.uid, rpcTimeoutMs, signal);
     if ("enabled" in logind) return { enabled: logind.enabled, source: "logind" };
     note(`logind on ${address} did not answer (${logind.error}); reading ${lingerDir}`);
-    const enabled = await fromFile(roots, target, note);
+    const enabled = await fromFile(roots, target, await cycle.lingering(), note);
     return enabled === undefined
       ? { source: "none", logindError: logind.error }
       : { enabled, source: "file", logindError: logind.error };

@@ -7,6 +7,11 @@ import type { Target } from "../host/target.js";
 import type { DiscoveryMemory, HostScans, RootlessProcesses } from "./discovery.js";
 import { discoverRootless, scanTmpStateDirs } from "./discovery.js";
 import type { SubidIndex } from "./subid.js";
+import { subidIndex } from "./subid.js";
+import { lingerDir } from "./linger.js";
+import type { ListResult } from "../host/files.js";
+import { listDir } from "../host/files.js";
+import { rootPath } from "../host/paths.js";
 import type { ApiAnswer, RootlesskitInfo } from "./rootlesskit-api.js";
 import { parseInfo, queryApi } from "./rootlesskit-api.js";
 
@@ -66,6 +71,8 @@ export class TargetState implements DiscoveryMemory {
 export class Cycle implements HostScans {
   private table: Promise<ProcessTable> | undefined;
   private tmpDirs: Promise<ReadonlyMap<number, string>> | undefined;
+  private subids: Promise<SubidIndex> | undefined;
+  private lingerList: Promise<ListResult> | undefined;
   private readonly discoveries = new Map<number, Promise<RootlessProcesses>>();
   private readonly infos = new Map<string, Promise<ApiAnswer<RootlesskitInfo>>>();
 
@@ -81,6 +88,13 @@ export class Cycle implements HostScans {
 
   tmpStateDirs = (): Promise<ReadonlyMap<number, string>> =>
     (this.tmpDirs ??= scanTmpStateDirs(this.roots));
+
+  /** /etc/subuid and /etc/subgid, checked for changes once a cycle for every user. */
+  subidIndex = (): Promise<SubidIndex> => (this.subids ??= subidIndex(this.roots, this.host));
+
+  /** The names in logind's linger directory, listed once a cycle for every user. */
+  lingering = (): Promise<ListResult> =>
+    (this.lingerList ??= listDir(rootPath(this.roots, lingerDir)));
 
   discovery(target: Target, state: TargetState): Promise<RootlessProcesses> {
     let found = this.discoveries.get(target.uid);

@@ -279,8 +279,8 @@ export const subidCollector: Collector<SubidFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, host, note }) {
-    const index = await subidIndex(roots, host);
+  async collect({ target, cycle, note }) {
+    const index = await cycle.subidIndex();
     for (const message of index.notes) note(message);
     return { uid: factsOf(index.uid, target), gid: factsOf(index.gid, target) };
   },

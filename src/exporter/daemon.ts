@@ -20,14 +20,11 @@ export interface DaemonOptions {
   readonly trigger?: TriggerFactory;
 }
 
-/** Many runs finish within moments of each other (one per user): render once for all of them. */
-const renderDelayMs = 50;
-
 /** The serving exporter: scheduler, renderer and HTTP server, started and stopped together. */
 export class Daemon {
   private watch: Watch | undefined;
   private server: ExporterServer | undefined;
-  private renderTimer: NodeJS.Timeout | undefined;
+  private renderer: MetricsRenderer | undefined;
 
   constructor(private readonly options: DaemonOptions) {}
 
@@ -40,12 +37,7 @@ export class Daemon {
       env: this.options.env,
       log,
       trigger: this.options.trigger,
-      onChange: () => {
-        this.renderTimer ??= setTimeout(() => {
-          this.renderTimer = undefined;
-          renderer.invalidate();
-        }, renderDelayMs);
-      },
+      onChange: () => renderer.invalidate(),
     });
     const renderer = new MetricsRenderer({
       samples: () => watch.samples(build),
@@ -70,6 +62,7 @@ export class Daemon {
     const address = await server.start(config.listen);
     this.server = server;
     this.watch = watch;
+    this.renderer = renderer;
     watch.scheduler.start();
     const enabled = config.collectors.filter((c) => c.enabled).map((c) => c.name);
     log.info(
@@ -80,8 +73,8 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.renderTimer);
-    this.renderTimer = undefined;
+    this.renderer?.stop();
+    this.renderer = undefined;
     await this.watch?.stop();
     await this.server?.stop();
     this.watch = undefined;

@@ -100,7 +100,8 @@ interface Slot<F> {
   inflight: Promise<unknown> | undefined;
   controller: AbortController | undefined;
   notes: Set<string>;
-  log: Logger;
+  /** Made on first use: thousands of idle slots need no logger of their own. */
+  logger: Logger | undefined;
 }
 
 /** One enabled collector and everything the scheduler keeps about it. */
@@ -126,6 +127,8 @@ interface Watched {
 class RunTimeout extends Error {}
 
 const hostKey = "";
+/** Users whose collectors run at the same time within a cycle. */
+const usersAtOnce = 8;
 const targetKey = (target: Target): string => `${target.uid}\0${target.name}`;
 
 function emptyState<F>(): RunState<F> {
@@ -265,15 +268,24 @@ export class Scheduler<F> {
     await this.resolving;
     if (this.stopped) return;
     const runs: Promise<void>[] = [];
-    const targets = [...this.watched.entries()];
     for (const entry of group) {
       entry.cycleAt = Date.now();
-      if (entry.collector.scope === "host") {
-        runs.push(this.run(entry, hostKey, undefined, cycle));
-      } else {
-        for (const [key, watched] of targets) runs.push(this.run(entry, key, watched, cycle));
-      }
+      if (entry.collector.scope === "host") runs.push(this.run(entry, hostKey, undefined, cycle));
     }
+    const perUser = group.filter((entry) => entry.collector.scope === "user");
+    const queue = perUser.length > 0 ? [...this.watched.entries()] : [];
+    // A few users at a time, each with all its collectors at once, and the event loop let in
+    // between users: a cycle of 1,000 users run all at once resolved as one chain of microtasks
+    // that kept scrapes waiting for seconds. A user whose runs hang holds one worker until its
+    // timeout; the other workers go on.
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+        const [key, watched] = next;
+        await Promise.all(perUser.map((entry) => this.run(entry, key, watched, cycle)));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    for (let i = 0; i < Math.min(usersAtOnce, queue.length); i++) runs.push(worker());
     await Promise.all(runs);
   }
 
@@ -322,9 +334,6 @@ export class Scheduler<F> {
   private slot<K extends keyof F>(entry: Entry<F, K>, key: string, target?: Target): Slot<F[K]> {
     let slot = entry.slots.get(key);
     if (!slot) {
-      const fields = target
-        ? { collector: String(entry.name), user: target.name }
-        : { collector: String(entry.name) };
       slot = {
         collector: entry.collector,
         target,
@@ -332,7 +341,7 @@ export class Scheduler<F> {
         inflight: undefined,
         controller: undefined,
         notes: new Set(),
-        log: this.options.log.child(fields),
+        logger: undefined,
       };
       entry.slots.set(key, slot);
     }
@@ -346,24 +355,26 @@ export class Scheduler<F> {
     cycle: Cycle,
   ): Promise<void> {
     const slot = this.slot(entry, key, watched?.target);
-    const { log } = slot;
+    const log = (): Logger => this.logOf(entry, slot);
     if (slot.inflight) {
       // The previous run is still going (or was abandoned and has not given up yet): never overlap.
-      log.debug("skipping run: previous run still in progress");
+      log().debug("skipping run: previous run still in progress");
       if (slot.state.error !== undefined)
         this.record(entry, key, slot, undefined, slot.state.error, 0);
       return;
     }
-    const controller = new AbortController();
-    slot.controller = controller;
+    // The signal is made when a collector first asks for it: most runs of idle users never do,
+    // and an AbortController per run was a tenth of host mode's cycle (bench/host-mode.mjs).
+    slot.controller = undefined;
+    const signal = (): AbortSignal => (slot.controller ??= new AbortController()).signal;
+    const abort = (): void => slot.controller?.abort();
     const notes = new Set<string>();
     const started = performance.now();
     const base = {
       roots: this.options.roots,
-      signal: controller.signal,
       note: (message: string) => notes.add(message),
       info: (message: string, fields: Readonly<Record<string, unknown>>) =>
-        log.info(fields, message),
+        log().info(fields, message),
       env: this.options.env,
       rpcTimeoutMs: this.options.rpcTimeoutMs,
       option: (name: string) => this.option(entry.collector, name),
@@ -374,10 +385,19 @@ export class Scheduler<F> {
     try {
       work =
         entry.collector.scope === "host"
-          ? entry.collector.collect({ ...base, targets: this.targets() } satisfies HostContext)
+          ? entry.collector.collect({
+              ...base,
+              get signal() {
+                return signal();
+              },
+              targets: this.targets(),
+            } satisfies HostContext)
           : watched
             ? entry.collector.collect({
                 ...base,
+                get signal() {
+                  return signal();
+                },
                 target: watched.target,
                 state: watched.state,
                 self: watched.target.uid === this.options.selfUid,
@@ -402,8 +422,9 @@ export class Scheduler<F> {
     });
     try {
       const facts = await Promise.race([work, timeout]);
-      for (const note of notes)
-        if (!slot.notes.has(note)) log.debug({ note }, "expected condition");
+      if (this.options.log.isLevelEnabled("debug"))
+        for (const note of notes)
+          if (!slot.notes.has(note)) log().debug({ note }, "expected condition");
       slot.notes = notes;
       this.record(entry, key, slot, facts, undefined, performance.now() - started);
     } catch (err) {
@@ -411,11 +432,18 @@ export class Scheduler<F> {
         err instanceof RunTimeout
           ? `run abandoned after the ${timeoutMs} ms timeout`
           : describe(err);
-      if (err instanceof RunTimeout) controller.abort();
+      if (err instanceof RunTimeout) abort();
       this.record(entry, key, slot, undefined, message, performance.now() - started);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private logOf<K extends keyof F>(entry: Entry<F, K>, slot: Slot<F[K]>): Logger {
+    const fields = slot.target
+      ? { collector: String(entry.name), user: slot.target.name }
+      : { collector: String(entry.name) };
+    return (slot.logger ??= this.options.log.child(fields));
   }
 
   /** A collector-declared option: its flag's value, or its default. */
@@ -439,8 +467,9 @@ export class Scheduler<F> {
     const previous = slot.state;
     const now = Date.now();
     const ok = error === undefined;
-    if (!ok && error !== previous.error) slot.log.warn({ err: error }, "collector failed");
-    if (ok && previous.ok === false) slot.log.info("collector recovered");
+    if (!ok && error !== previous.error)
+      this.logOf(entry, slot).warn({ err: error }, "collector failed");
+    if (ok && previous.ok === false) this.logOf(entry, slot).info("collector recovered");
     slot.state = {
       facts: ok ? facts : undefined,
       ok,

@@ -1,7 +1,5 @@
 import { isRootlesskitComm } from "../collectors/discovery.js";
 import type { Cycle } from "../collectors/state.js";
-import { subidIndex } from "../collectors/subid.js";
-import { lingerDir } from "../collectors/linger.js";
 import type { GroupEntry, PasswdEntry } from "../host/accounts.js";
 import { currentAccount, groupsOf, parseGroup, parsePasswd } from "../host/accounts.js";
 import {
@@ -169,14 +167,14 @@ export class Targets implements TargetSource {
       byName.set(entry.name, entry);
     }
     const candidates = new Set<number>();
-    const index = await subidIndex(this.roots, cycle.host);
+    const index = await cycle.subidIndex();
     for (const file of [index.uid, index.gid]) {
       for (const owner of file.byOwner.keys()) {
         const uid = typeof owner === "number" ? owner : byName.get(owner)?.uid;
         if (uid !== undefined) candidates.add(uid);
       }
     }
-    const lingering = await listDir(rootPath(this.roots, lingerDir));
+    const lingering = await cycle.lingering();
     for (const name of lingering.ok ? lingering.names : []) {
       const uid = byName.get(name)?.uid;
       if (uid !== undefined) candidates.add(uid);

@@ -52,7 +52,7 @@ describe("MetricsRenderer", () => {
     renderer.invalidate();
     states = [state(2)];
     renderer.invalidate();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 300));
     const body = (await renderer.render()).toString();
     expect(body).toContain('rootless_collector_errors_total{collector="linger"} 2');
     expect(body).toContain('rootless_linger_enabled{user="alice"} 1');
