@@ -1,8 +1,14 @@
-# rootless-exporter in a container, watching a host mounted read-only at /host.
+# rootless-exporter in a container, in host mode: watching every user of a host mounted
+# read-only at /host (README, "Run on a fleet").
 #   docker build -t rootless-exporter .
 #   docker run -d --name rootless-exporter --pid=host --net=host \
-#     -v /:/host:ro,rslave rootless-exporter --target.user=alice
+#     --cap-drop=ALL --cap-add=DAC_READ_SEARCH --cap-add=DAC_OVERRIDE --cap-add=SYS_PTRACE \
+#     --cap-add=SETUID --cap-add=SETGID --cap-add=KILL \
+#     -v /:/host:ro,rslave rootless-exporter
 # (--pid=host so /host/proc shows the host's processes; --net=host so the port is the host's.)
+# It runs as root inside: the users' runtime dirs are theirs alone (0700), each user's bus
+# accepts only that user (the exporter connects with the user's uid, which needs SETUID and
+# SETGID), and /proc/PID/fd of their processes needs SYS_PTRACE. --target.user=alice narrows it.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
@@ -20,7 +26,9 @@ WORKDIR /opt/rootless-exporter
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
-USER node
+# Root, with only the capabilities given at `docker run` (see above): a fixed unprivileged user
+# could read a watched user's files only if it happened to have that user's uid.
+USER root
 EXPOSE 10049
 ENTRYPOINT ["node", "/opt/rootless-exporter/dist/main.js", \
   "--path.procfs=/host/proc", "--path.sysfs=/host/sys", "--path.rootfs=/host"]

@@ -72,8 +72,9 @@ if [ ! -x "$nspawn_root/lib/systemd/systemd" ]; then
 fi
 export ROOTLESS_TEST_NSPAWN_ROOT="$nspawn_root"
 
-step "systemd unit"
+step "systemd units"
 systemd-analyze verify --man=no deploy/systemd-user/rootless-exporter.service
+systemd-analyze verify --man=no deploy/systemd/rootless-exporter.service
 
 step "vitest"
 report=$(mktemp /tmp/vitest-report.XXXXXX.json)
