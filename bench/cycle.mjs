@@ -4,7 +4,8 @@
 // Cycles are 1.1 s apart, as real ticks are, so no cycle reuses the previous one's discovery.
 // --against DIR runs, alternately in the same process, the collectors of another built checkout
 // (e.g. `git worktree add DIR main`, then build there) and prints both and their ratio: this
-// machine's noise moves single figures by 20 %, ratios within one run much less.
+// machine's noise moves single figures by 20 %, ratios within one run much less. The other
+// checkout must have the same Watch API (src/exporter/watch.ts, from host mode on).
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -16,36 +17,44 @@ const here = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 async function load(checkout) {
   const dist = (path) => import(join(checkout, "dist", path));
-  const [{ collectors }, { readGroups, readPasswd }, { resolveTarget }] = await Promise.all([
-    dist("collectors/registry.js"),
-    dist("host/accounts.js"),
-    dist("host/target.js"),
-  ]);
-  const roots = { procfs: "/proc", sysfs: "/sys", rootfs: "/" };
-  const target = resolveTarget(
-    undefined,
-    await readPasswd(roots),
-    await readGroups(roots),
-    process.env,
-  );
-  // The collectors a default configuration runs (the probe is off by default, with its own bench).
-  const enabled = collectors.filter((c) => c.defaultEnabled);
-  const context = (collector) => ({
-    roots,
-    target,
-    signal: new AbortController().signal,
-    note: () => undefined,
-    env: process.env,
-    rpcTimeoutMs: 2000,
-    option: (name) => collector.options?.find((o) => o.name === name)?.defaultValue ?? "",
-  });
+  const [{ parseCommandLine }, { collectorList, collectors }, { Watch }, { pino }] =
+    await Promise.all([
+      dist("cli.js"),
+      dist("collectors/registry.js"),
+      dist("exporter/watch.js"),
+      import("pino"),
+    ]);
+  const log = pino({ level: "silent" });
+  // What the daemon runs: a Watch of the invoking user with the default collectors (the probe is
+  // off by default, with its own bench), cycled by hand instead of by node-cron.
+  const watchOf = async (flags) => {
+    const command = parseCommandLine(flags, process.env, collectorList);
+    return Watch.create({
+      config: command.config,
+      collectors,
+      env: process.env,
+      log,
+      trigger: () => ({ stop() {} }),
+    });
+  };
+  const watch = await watchOf([]);
+  const enabled = collectorList.filter((c) => c.defaultEnabled);
+  await watch.scheduler.runAll();
   return {
     checkout,
-    target,
+    target: watch.scheduler.targets()[0] ?? { name: "?" },
     collectors: enabled,
-    cycle: () => Promise.all(enabled.map((c) => c.collect(context(c)))),
-    alone: async (collector) => collector.collect(context(collector)),
-    stop: () => enabled.forEach((c) => c.stop?.()),
+    cycle: () => watch.scheduler.runAll(),
+    alone: async (collector) => {
+      const one = await watchOf(["--collector.disable-defaults", `--collector.${collector.name}`]);
+      await one.scheduler.runAll(); // its own warm-up, then the measured run
+      const before = process.cpuUsage();
+      await one.scheduler.runAll();
+      const used = process.cpuUsage(before);
+      await one.stop();
+      return used;
+    },
+    stop: () => watch.stop(),
   };
 }
 
@@ -86,11 +95,8 @@ if (against) {
 } else {
   await pause();
   for (const collector of subjects[0].collectors) {
-    const before = process.cpuUsage();
-    await subjects[0].alone(collector);
-    console.log(
-      `  ${collector.name.padEnd(12)} ${cpuMs(process.cpuUsage(before)).toFixed(2)} ms CPU (one run, alone)`,
-    );
+    const used = await subjects[0].alone(collector);
+    console.log(`  ${collector.name.padEnd(12)} ${cpuMs(used).toFixed(2)} ms CPU (one run, alone)`);
   }
 }
-for (const subject of subjects) subject.stop();
+for (const subject of subjects) await subject.stop();

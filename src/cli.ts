@@ -196,7 +196,7 @@ export function helpText(collectors: readonly Collector<unknown>[]): string {
   for (const spec of [...flagSpecs(collectors), ...checkSpecs]) {
     const left = spec.boolean
       ? `--[no-]${spec.name}`
-      : `--${spec.name}=${spec.placeholder ?? "VALUE"}`;
+      : `--${spec.name}=${spec.placeholder ?? "VALUE"}${spec.repeatable ? " ..." : ""}`;
     const dflt = spec.defaultText ? ` (default ${spec.defaultText})` : "";
     lines.push(`  ${left.padEnd(44)} ${spec.help}${dflt}`);
   }

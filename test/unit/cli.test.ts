@@ -107,6 +107,31 @@ describe("parseCommandLine", () => {
     expect(intervals).toMatchObject({ cgroup: 30, kernel: 300, linger: 30, subid: 30, docker: 30 });
   });
 
+  it("takes --target.user and --target.exclude several times, or as a comma list in the environment", () => {
+    const config = serve(["--target.user=alice", "--target.user", "1001", "--target.user=alice"]);
+    expect(config.targetUsers).toEqual(["alice", "1001"]);
+    expect(serve([]).targetUsers).toEqual([]);
+    const env = {
+      ROOTLESS_EXPORTER_TARGET_EXCLUDE: "ci,build",
+      ROOTLESS_EXPORTER_TARGET_USER: "a,b",
+    };
+    expect(serve([], env)).toMatchObject({
+      targetExclude: ["ci", "build"],
+      targetUsers: ["a", "b"],
+    });
+    // The command line replaces the environment's list rather than adding to it.
+    expect(serve(["--target.user=c"], env).targetUsers).toEqual(["c"]);
+    expect(serve(["--target.min-uid=500"]).targetMinUid).toBe(500);
+    expect(serve([]).targetMinUid).toBeUndefined();
+  });
+
+  it.each([
+    [["--target.user=al ice"], /^--target\.user: expected a login name or a uid, got "al ice"/],
+    [["--target.exclude=../x"], /^--target\.exclude: expected a login name or a uid/],
+    [["--target.min-uid=-1"], /^--target\.min-uid: expected a uid such as 1000, got "-1"/],
+    [["--target.min-uid=99999999999"], /^--target\.min-uid: expected a uid/],
+  ])("refuses %j", (argv, message) => expect(usageError(argv)).toMatch(message));
+
   it("reads ROOTLESS_EXPORTER_* variables, and flags win over them", () => {
     const env = {
       ROOTLESS_EXPORTER_WEB_LISTEN_ADDRESS: "127.0.0.1:9999",
