@@ -1,12 +1,5 @@
 import { basename, dirname } from "node:path";
-import {
-  listDir,
-  readKernelText,
-  readText,
-  readTextAsync,
-  statKernelPath,
-  statPath,
-} from "../host/files.js";
+import { listDir, readKernelText, readTextAsync, statKernelPath } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath } from "../host/paths.js";
 import type { ProcessInfo } from "../host/proc.js";
@@ -20,13 +13,25 @@ import {
   withArgv,
 } from "../host/proc.js";
 import type { Target } from "../host/target.js";
+import type { UserFileRefusal } from "../host/user-files.js";
+import { readUserFile, statUserPath } from "../host/user-files.js";
 
 export const rootlesskitPrograms = ["rootlesskit", "docker-rootlesskit"];
 export const dockerdPrograms = ["dockerd"];
 
-/** What docker.pid says, after checking /proc: pids are reused, so a number alone proves nothing. */
+/**
+ * What docker.pid says, after checking /proc: pids are reused, so a number alone proves nothing.
+ * "unsafe": the file was refused unread (a symlink, FIFO, device, someone else's; host/user-files).
+ */
 export type PidFileState =
-  "ok" | "missing" | "unreadable" | "garbage" | "dead" | "foreign_owner" | "unexpected_program";
+  | "ok"
+  | "missing"
+  | "unreadable"
+  | "unsafe"
+  | "garbage"
+  | "dead"
+  | "foreign_owner"
+  | "unexpected_program";
 
 export interface PidCheck {
   readonly state: PidFileState;
@@ -74,6 +79,13 @@ export async function checkPid(
   return { state: "ok", pid, process: info, detail: `process ${pid} is ${program}` };
 }
 
+const pidFileRefusal: Partial<Record<UserFileRefusal, PidFileState>> = {
+  missing: "missing",
+  permission_denied: "unreadable",
+  io_error: "unreadable",
+  too_large: "garbage",
+};
+
 /**
  * Reads a pid file (docker.pid, child_pid) and checks the process it names. `known` is a process
  * this tick has already checked against the same uid and programs: naming it needs no new reads.
@@ -85,17 +97,15 @@ export async function checkPidFile(
   programs: readonly string[],
   known?: ProcessInfo,
 ): Promise<PidCheck> {
-  const text = await readText(rootPath(roots, path), 64);
+  // The file is the user's to plant (runtime dir, state dir): read as hostile, never echoed.
+  const text = await readUserFile(rootPath(roots, path), uid, 64);
   if (!text.ok) {
-    const state = text.reason === "missing" ? "missing" : "unreadable";
-    return { state, detail: `${path}: ${text.detail}` };
+    const state = pidFileRefusal[text.state] ?? "unsafe";
+    return { state, detail: text.detail };
   }
   const trimmed = text.text.trim();
   if (!/^\d{1,9}$/.test(trimmed) || Number(trimmed) === 0) {
-    return {
-      state: "garbage",
-      detail: `${path} holds ${JSON.stringify(trimmed.slice(0, 20))}, not a pid`,
-    };
+    return { state: "garbage", detail: `${path} is not a pid (${text.stats.size} bytes)` };
   }
   const pid = Number(trimmed);
   if (known?.pid === pid)
@@ -210,7 +220,8 @@ async function findStateDir(
     if (dir !== undefined) return { path: dir, source: "open_fd" };
   }
   const usual = `${target.runtimeDir}/dockerd-rootless`;
-  if ((await statPath(rootPath(roots, usual))).ok) return { path: usual, source: "runtime_dir" };
+  if ((await statUserPath(rootPath(roots, usual), target.uid, "directory")).ok)
+    return { path: usual, source: "runtime_dir" };
   if (parent) return undefined;
   // Debian's docker.io passes no --state-dir: rootlesskit then lives in /tmp/rootlesskitNNN. With
   // the parent gone, the newest such directory of the user is what a crash left behind.
@@ -218,7 +229,8 @@ async function findStateDir(
   if (!tmp.ok) return undefined;
   let newest: { path: string; mtime: number } | undefined;
   for (const name of tmp.names.filter((n) => /^rootlesskit\d+$/.test(n))) {
-    const info = await statPath(rootPath(roots, `/tmp/${name}`));
+    // lstat, not stat: a user's symlink named rootlesskitNNN must not lead elsewhere.
+    const info = await statUserPath(rootPath(roots, `/tmp/${name}`), target.uid, "directory");
     if (!info.ok || info.stats.uid !== target.uid || !info.stats.isDirectory()) continue;
     if (!newest || info.stats.mtimeMs > newest.mtime)
       newest = { path: `/tmp/${name}`, mtime: info.stats.mtimeMs };

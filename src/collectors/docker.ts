@@ -1,7 +1,8 @@
-import { readKernelText, statPath } from "../host/files.js";
+import { readKernelText } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
+import { checkUserSocket, statUserPath } from "../host/user-files.js";
 import type { Collector } from "./collector.js";
 import type { PidFileState } from "./discovery.js";
 import { discoverRootless } from "./discovery.js";
@@ -21,7 +22,8 @@ export interface DockerInfo {
 }
 
 export interface DockerFacts {
-  readonly dockerdUp: boolean;
+  /** Absent when docker.pid could not be read or was refused unread: unknown, not down. */
+  readonly dockerdUp?: boolean;
   readonly pidFile: PidFileState;
   readonly dockerdPid?: number;
   readonly socket: string;
@@ -32,9 +34,12 @@ export interface DockerFacts {
   /** $XDG_RUNTIME_DIR: must exist, belong to the user and be mode 0700 (XDG base dir spec). */
   readonly runtimeDir: {
     readonly path: string;
-    readonly exists: boolean;
+    /** Absent with `unverified`: whether it exists could not be told. */
+    readonly exists?: boolean;
     readonly ownerUid?: number;
     readonly mode?: number;
+    /** Why it was not looked at (a symlink, a foreign directory above it, no permission). */
+    readonly unverified?: string;
   };
 }
 
@@ -71,6 +76,12 @@ export function dockerSocket(runtimeDir: string, dockerHost: string | undefined)
   return `${runtimeDir}/docker.sock`;
 }
 
+async function refusedSocket(path: string, uid: number): Promise<string | undefined> {
+  const socket = await checkUserSocket(path, uid);
+  if (socket.ok || socket.state === "missing") return undefined; // missing: connect says ENOENT
+  return `not connecting: ${socket.detail}`;
+}
+
 export const dockerCollector: Collector<DockerFacts> = {
   name: "docker",
   description: "the rootless dockerd: pid file, API on docker.sock, info, containers, data root",
@@ -80,11 +91,16 @@ export const dockerCollector: Collector<DockerFacts> = {
     const self = process.getuid?.() === target.uid;
     const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);
     const path = rootPath(roots, socket);
+    // Across a privilege boundary, a socket path the user controls may be a symlink to another
+    // daemon's socket (root's /run/docker.sock): connect only to the user's own socket.
+    const socketRefused = self ? undefined : await refusedSocket(path, target.uid);
     const [runtimeDir, pidFile, infoResult] = await Promise.all([
-      statPath(rootPath(roots, target.runtimeDir)),
+      statUserPath(rootPath(roots, target.runtimeDir), target.uid, "directory"),
       // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
       discoverRootless(roots, target).then((found) => found.pidFile),
-      unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal }),
+      socketRefused
+        ? Promise.resolve({ ok: false as const, detail: socketRefused })
+        : unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal }),
     ]);
     if (pidFile.state !== "ok") note(`docker.pid: ${pidFile.detail}`);
     const info =
@@ -98,11 +114,9 @@ export const dockerCollector: Collector<DockerFacts> = {
       const infoError = infoResult.ok
         ? `GET /info answered ${infoResult.status} without a valid body`
         : infoResult.detail;
-      const ping = await unixHttp(path, "/_ping", {
-        timeoutMs: rpcTimeoutMs,
-        signal,
-        maxBytes: 1024,
-      });
+      const ping = socketRefused
+        ? { ok: false as const, detail: socketRefused }
+        : await unixHttp(path, "/_ping", { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 });
       if (ping.ok && ping.status === 200 && ping.body.trim() === "OK")
         note(`docker API: ${infoError}`);
       else apiError = ping.ok ? `GET /_ping answered ${ping.status}` : ping.detail;
@@ -120,16 +134,22 @@ export const dockerCollector: Collector<DockerFacts> = {
         : undefined;
       if (mount) dataRoot = { path: info.dockerRootDir, fsType: mount.fsType };
     }
+    // A refusal for a directory that is there (someone else's) still tells its owner and mode.
+    const dirStats =
+      runtimeDir.ok || runtimeDir.state === "foreign_owner" ? runtimeDir.stats : undefined;
+    const pidUnknown = pidFile.state === "unreadable" || pidFile.state === "unsafe";
     return {
-      runtimeDir: runtimeDir.ok
+      runtimeDir: dirStats
         ? {
             path: target.runtimeDir,
             exists: true,
-            ownerUid: runtimeDir.stats.uid,
-            mode: runtimeDir.stats.mode & 0o7777,
+            ownerUid: dirStats.uid,
+            mode: dirStats.mode & 0o7777,
           }
-        : { path: target.runtimeDir, exists: false },
-      dockerdUp: pidFile.state === "ok",
+        : !runtimeDir.ok && runtimeDir.state !== "missing"
+          ? { path: target.runtimeDir, unverified: runtimeDir.detail }
+          : { path: target.runtimeDir, exists: false },
+      ...(!pidUnknown && { dockerdUp: pidFile.state === "ok" }),
       pidFile: pidFile.state,
       ...(pidFile.pid !== undefined && pidFile.state === "ok" && { dockerdPid: pidFile.pid }),
       socket,
