@@ -1,16 +1,20 @@
 import { fileURLToPath } from "node:url";
 import { parseBytes, parseDuration } from "./units.js";
-import { exists, readText, removeFile, writeTextFile } from "../host/files.js";
+import { exists } from "../host/files.js";
 import { rootPath } from "../host/paths.js";
 import { flagValue, killProcess, withArgv } from "../host/proc.js";
 import type { ProbeReport } from "../host/tcp-probe.js";
 import { fetchOnce, listen, portOf, serveOnce } from "../host/tcp-probe.js";
-import type { ServedProbe } from "../host/tcp-probe.js";
 import { runInNamespaces } from "../host/netns.js";
 import type { NamespacedProcess } from "../host/netns.js";
 import { unixHttp, parseJson } from "../host/unix-http.js";
+import { checkUserSocket } from "../host/user-files.js";
 import type { Collector, CollectorContext } from "./collector.js";
+import type { RootlessProcesses } from "./discovery.js";
 import { checkPid, discoverRootless } from "./discovery.js";
+import { parseAgentPort, parseServedProbe } from "./probe-agent-lines.js";
+import type { Leftovers } from "./probe-journal.js";
+import { ProbeJournal } from "./probe-journal.js";
 import { parseInfo, queryApi } from "./rootlesskit-api.js";
 
 export type ProbePath = "port" | "network";
@@ -42,12 +46,6 @@ const agentPath = fileURLToPath(new URL("../probe-agent.js", import.meta.url));
 /** The port probe connects from this loopback address: seen by the sink only if rootlesskit propagates it. */
 export const probeClientAddress = "127.0.0.2";
 
-/** What a probe left behind, so a crash halfway is cleaned up by the next run. */
-interface Leftovers {
-  forwards: { stateDir: string; id: number }[];
-  agents: number[];
-}
-
 let running = false;
 
 const unsupported = (path: ProbePath, reason: string): ProbePathFacts => ({
@@ -60,30 +58,48 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** rootlesskit's api.sock in `stateDir`, checked as the user's own socket before a request. */
+async function apiSocket(ctx: CollectorContext, stateDir: string): Promise<string> {
+  const socket = rootPath(ctx.roots, `${stateDir}/api.sock`);
+  const check = await checkUserSocket(socket, ctx.target.uid);
+  if (!check.ok) throw new Error(`not using rootlesskit's API: ${check.detail}`);
+  return socket;
+}
+
 class ProbeRun {
-  private readonly leftovers: Leftovers = { forwards: [], agents: [] };
+  private readonly leftovers: { forwards: Leftovers["forwards"][number][]; agents: number[] } = {
+    forwards: [],
+    agents: [],
+  };
   constructor(
     private readonly ctx: CollectorContext,
-    private readonly stateFile: string,
+    private readonly journal: ProbeJournal,
   ) {}
 
-  async remember(update: (l: Leftovers) => void): Promise<void> {
+  async remember(update: (l: ProbeRun["leftovers"]) => void): Promise<void> {
     update(this.leftovers);
-    await writeTextFile(this.stateFile, JSON.stringify(this.leftovers));
+    await this.journal.write(this.leftovers);
   }
 
   async forget(): Promise<void> {
-    await removeFile(this.stateFile);
+    await this.journal.remove();
   }
 
-  /** Removes forwards and kills agents an earlier run left (an exporter crash, a kill -9). */
-  async cleanUpEarlier(): Promise<number> {
-    const saved = await readText(this.stateFile);
-    if (!saved.ok) return 0;
-    const earlier = parseJson(saved.text) as Partial<Leftovers> | undefined;
+  /**
+   * Removes forwards and kills agents an earlier run left (an exporter crash, a kill -9), as far
+   * as they still match what is running for the user now: a forward only in the state dir that
+   * discovery found, an agent only while /proc shows it is the user's probe agent.
+   */
+  async cleanUpEarlier(found: RootlessProcesses): Promise<number> {
+    const saved = await this.journal.read();
+    if (saved.malformed) this.ctx.note(`probe journal ignored: ${saved.malformed}`);
+    const earlier = saved.leftovers;
     let removed = 0;
     for (const forward of earlier?.forwards ?? []) {
-      const socket = rootPath(this.ctx.roots, `${forward.stateDir}/api.sock`);
+      // Forwards die with their rootlesskit: one in another state dir is gone or not ours.
+      if (forward.stateDir !== found.stateDir?.path) continue;
+      const socket = await apiSocket(this.ctx, forward.stateDir).catch(() => undefined);
+      if (!socket) continue;
       const result = await unixHttp(socket, `/v1/ports/${forward.id}`, {
         method: "DELETE",
         timeoutMs: this.ctx.rpcTimeoutMs,
@@ -103,12 +119,13 @@ class ProbeRun {
         removed++;
       }
     }
-    await this.forget();
+    if (earlier || saved.malformed) await this.forget();
     return removed;
   }
 
   async startAgent(childPid: number, args: string[]): Promise<NamespacedProcess> {
-    const agent = runInNamespaces(childPid, process.execPath, [agentPath, ...args]);
+    const { uid, gid } = this.ctx.target;
+    const agent = runInNamespaces(childPid, process.execPath, [agentPath, ...args], { uid, gid });
     if (agent.pid !== undefined) {
       const pid = agent.pid;
       await this.remember((l) => l.agents.push(pid));
@@ -152,10 +169,10 @@ async function probePort(
   const agent = await run.startAgent(childPid, ["serve", String(bytes), String(timeoutMs)]);
   let forward: number | undefined;
   try {
-    const { port: childPort } = JSON.parse(await agent.nextLine(timeoutMs)) as { port: number };
+    const childPort = parseAgentPort(await agent.nextLine(timeoutMs));
     const parentPort = await freeLoopbackPort();
     const body = JSON.stringify({ proto: "tcp", parentIP: "127.0.0.1", parentPort, childPort });
-    const socket = rootPath(ctx.roots, `${stateDir}/api.sock`);
+    const socket = await apiSocket(ctx, stateDir);
     const created = await unixHttp(socket, "/v1/ports", {
       method: "POST",
       body,
@@ -173,7 +190,7 @@ async function probePort(
     const id = forward;
     await run.remember((l) => l.forwards.push({ stateDir, id }));
     const report = await fetchOnce("127.0.0.1", parentPort, bytes, timeoutMs, probeClientAddress);
-    const served = JSON.parse(await agent.nextLine(timeoutMs)) as ServedProbe;
+    const served = parseServedProbe(await agent.nextLine(timeoutMs));
     return {
       ...throughput("port", report, ranAt),
       peer: served.peer,
@@ -185,11 +202,12 @@ async function probePort(
   } finally {
     agent.kill();
     if (forward !== undefined) {
-      const socket = rootPath(ctx.roots, `${stateDir}/api.sock`);
-      await unixHttp(socket, `/v1/ports/${forward}`, {
-        method: "DELETE",
-        timeoutMs: ctx.rpcTimeoutMs,
-      });
+      const socket = await apiSocket(ctx, stateDir).catch(() => undefined);
+      if (socket)
+        await unixHttp(socket, `/v1/ports/${forward}`, {
+          method: "DELETE",
+          timeoutMs: ctx.rpcTimeoutMs,
+        });
     }
     await agent.exited;
   }
@@ -271,7 +289,31 @@ function durationOption(text: string, fallback: number): number {
   return parseDuration(text) ?? fallback;
 }
 
-export const probeCollector: Collector<ProbeFacts> = {
+export interface ProbeCollectorOptions {
+  /**
+   * Where the probe journal lives: a directory only the exporter's uid can write. By default
+   * /run/rootless-exporter for root, $XDG_RUNTIME_DIR/rootless-exporter for a user.
+   */
+  readonly journalDir?: string;
+}
+
+export function createProbeCollector(options: ProbeCollectorOptions = {}): Collector<ProbeFacts> {
+  return {
+    ...probeCollectorFace,
+    async collect(ctx) {
+      if (running) throw new Error("another probe is running");
+      running = true;
+      try {
+        const journal = ProbeJournal.forExporter(ctx.env, ctx.target.uid, options.journalDir);
+        return await probe(ctx, journal);
+      } finally {
+        running = false;
+      }
+    },
+  };
+}
+
+const probeCollectorFace: Omit<Collector<ProbeFacts>, "collect"> = {
   name: "probe",
   description:
     "throughput of the port and network paths and source-IP propagation, measured (off by default)",
@@ -306,28 +348,18 @@ export const probeCollector: Collector<ProbeFacts> = {
     },
   ],
   runTimeoutMs: (option) => 2 * durationOption(option("timeout"), 10_000) + 10_000,
-  async collect(ctx) {
-    if (running) throw new Error("another probe is running");
-    running = true;
-    try {
-      return await probe(ctx);
-    } finally {
-      running = false;
-    }
-  },
 };
 
-async function probe(ctx: CollectorContext): Promise<ProbeFacts> {
+export const probeCollector: Collector<ProbeFacts> = createProbeCollector();
+
+async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<ProbeFacts> {
   const { roots, target, note } = ctx;
   const bytes = parseBytes(ctx.option("bytes")) ?? 64 * 1024 * 1024;
   const timeoutMs = durationOption(ctx.option("timeout"), 10_000);
-  const run = new ProbeRun(
-    ctx,
-    rootPath(roots, `${target.runtimeDir}/rootless-exporter-probe.json`),
-  );
-  const cleaned = await run.cleanUpEarlier();
-  if (cleaned > 0) note(`removed ${cleaned} forwards or agents an earlier probe left behind`);
+  const run = new ProbeRun(ctx, journal);
   const found = await discoverRootless(roots, target);
+  const cleaned = await run.cleanUpEarlier(found);
+  if (cleaned > 0) note(`removed ${cleaned} forwards or agents an earlier probe left behind`);
   if (!found.parent || !found.stateDir) {
     const why = "rootlesskit is not running";
     return { port: unsupported("port", why), network: unsupported("network", why) };
