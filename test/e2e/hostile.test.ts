@@ -15,7 +15,7 @@ import {
 } from "node:fs";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningDaemon } from "../helpers/daemon.js";
@@ -38,7 +38,16 @@ const user: TestUser | undefined = (() => {
   }
 })();
 const canRun = process.getuid?.() === 0 && user !== undefined;
-const secret = `TOPSECRET-${process.pid}-${Date.now()}`;
+// Short enough that even a 20-character excerpt of the file would hold all of it.
+const secret = `TOPSECRET-${process.pid % 10_000}`;
+
+function lstatExists(path: string): boolean {
+  try {
+    return lstatSync(path) !== undefined;
+  } catch {
+    return false;
+  }
+}
 
 /** Runs a program as the user (their files are made by them, not chowned by us). */
 async function asHostile(...argv: string[]): Promise<void> {
@@ -210,45 +219,71 @@ describe.skipIf(!canRun)(`a hostile ${userName} against a root exporter`, () => 
 
     it("a symlink at the old journal path: no root file written; the journal lives in /run/rootless-exporter", async () => {
       const old = join(runtimeDir, "rootless-exporter-probe.json");
-      await asHostile("ln", "-s", join(vault, "victim"), old);
-      const d = await exporter([...probeArgs, "--probe.bytes=16MiB"]);
-      await waitForMetrics(
-        d,
-        (b) =>
-          valueOf(b, `rootless_probe_success{user="${userName}",path="network"}`) !== undefined,
-        40_000,
-      );
-      expect(readFileSync(join(vault, "victim"), "utf8")).toBe("precious\n");
-      expect(lstatSync(old).isSymbolicLink()).toBe(true);
+      const victim = join(vault, "victim");
+      // The user keeps a symlink there while probes run (bounded: 400 rounds of 50 ms), so that
+      // a write after the probe's own cleanup would go through it.
+      const [file = "", ...rest] = [
+        ...asUser(u, {}),
+        "sh",
+        "-c",
+        `i=0; while [ $i -lt 400 ]; do ln -sfn ${victim} ${old}; sleep 0.05; i=$((i+1)); done`,
+      ];
+      const planter = spawn(file, rest, { stdio: "ignore" });
+      try {
+        await waitFor("the symlink", () => lstatExists(old), 5000);
+        const d = await exporter([...probeArgs, "--probe.bytes=16MiB"]);
+        await waitForMetrics(
+          d,
+          (b) =>
+            valueOf(b, `rootless_probe_success{user="${userName}",path="network"}`) !== undefined,
+          40_000,
+        );
+        await d.stop();
+      } finally {
+        planter.kill("SIGKILL");
+      }
+      expect(readFileSync(victim, "utf8")).toBe("precious\n");
       const own = statSync("/run/rootless-exporter");
       expect([own.uid, own.mode & 0o777]).toEqual([0, 0o700]);
     });
 
     it("a pre-made journal steers no DELETE and no kill", async () => {
-      const bystander: ChildProcess = spawn("sleep", ["120"], { stdio: "ignore" });
-      const journal = JSON.stringify({
-        forwards: [{ stateDir: join(vault, "other-state"), id: 7 }],
-        agents: [bystander.pid],
-      });
-      // Where the old code kept it, made by the user...
-      await asHostile(
-        "sh",
-        "-c",
-        `printf '%s' '${journal}' > ${join(runtimeDir, "rootless-exporter-probe.json")}`,
-      );
-      // ...and the same content in the private dir, as if a bug had let it in: validated against
-      // what discovery finds now, so still nothing outside the user's own state dir.
-      mkdirSync("/run/rootless-exporter", { recursive: true, mode: 0o700 });
-      writeFileSync(`/run/rootless-exporter/probe-${u.uid}.json`, journal, { mode: 0o600 });
-      const d = await exporter([...probeArgs, "--probe.bytes=16MiB"]);
-      await waitForMetrics(
-        d,
-        (b) => valueOf(b, `rootless_probe_success{user="${userName}",path="port"}`) === 1,
-        40_000,
-      );
-      expect(requests).toEqual([]);
-      expect(alive(bystander.pid ?? -1)).toBe(true);
-      bystander.kill("SIGKILL");
+      // A process of the user that looks like a probe agent to /proc (node, the agent's path in
+      // its argv): what the user's journal asks root to kill.
+      const agentPath = join(dirname(builtMain), "probe-agent.js");
+      const [file = "", ...rest] = [
+        ...asUser(u, {}),
+        process.execPath,
+        "-e",
+        "setTimeout(() => {}, 120000)",
+        agentPath,
+      ];
+      const decoy: ChildProcess = spawn(file, rest, { stdio: "ignore" });
+      try {
+        await waitFor("the decoy to run node", () =>
+          readFileSync(`/proc/${decoy.pid}/cmdline`, "utf8").includes(agentPath),
+        );
+        const forward = (id: number) => ({ stateDir: join(vault, "other-state"), id });
+        // Where the old code kept its journal, made by the user...
+        const planted = JSON.stringify({ forwards: [forward(7)], agents: [decoy.pid] });
+        const old = join(runtimeDir, "rootless-exporter-probe.json");
+        await asHostile("sh", "-c", `printf '%s' '${planted}' > ${old}`);
+        // ...and a journal in the private dir naming another state dir, as if a bug had let one
+        // in: checked against what discovery finds now, so nothing outside the user's state dir.
+        mkdirSync("/run/rootless-exporter", { recursive: true, mode: 0o700 });
+        const own = JSON.stringify({ forwards: [forward(8)], agents: [] });
+        writeFileSync(`/run/rootless-exporter/probe-${u.uid}.json`, own, { mode: 0o600 });
+        const d = await exporter([...probeArgs, "--probe.bytes=16MiB"]);
+        await waitForMetrics(
+          d,
+          (b) => valueOf(b, `rootless_probe_success{user="${userName}",path="port"}`) === 1,
+          40_000,
+        );
+        expect(requests).toEqual([]);
+        expect(alive(decoy.pid ?? -1)).toBe(true);
+      } finally {
+        decoy.kill("SIGKILL");
+      }
     });
   });
 });
