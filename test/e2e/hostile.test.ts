@@ -27,7 +27,7 @@ import { alive, asUser, testUser, waitFor } from "../helpers/rootless-docker.js"
 
 // issue 10, defects 1-4, as a hostile user would try them on a root exporter: the user plants
 // files in their own runtime and state dirs; the exporter runs as root with --target.user.
-// Needs root and the user rlx-hostile (scripts/test-all.sh makes it, with subuids 300000:65536).
+// Needs root and the user rlx-hostile (scripts/test-all.sh makes it, with subuids 1000000:65536).
 const run = promisify(execFile);
 const userName = process.env["ROOTLESS_HOSTILE_USER"] ?? "rlx-hostile";
 const user: TestUser | undefined = (() => {
