@@ -76,6 +76,11 @@ function failure(path: string, err: unknown): Refusal {
   }
 }
 
+/** Closes in the background: nothing waits on a close, and a close of what we opened cannot fail us. */
+function release(handle: FileHandle): void {
+  handle.close().catch(() => undefined);
+}
+
 const at = (dir: FileHandle, name: string): string => `/proc/self/fd/${dir.fd}/${name}`;
 
 /**
@@ -109,11 +114,11 @@ async function openParent(
       try {
         stats = await next.stat();
       } catch (err) {
-        await next.close();
+        release(next);
         return failure(here, err);
       }
       if (stats.isSymbolicLink()) {
-        await next.close();
+        release(next);
         const trusted = [0, ownUid()];
         if (!trusted.includes(stats.uid) || !trusted.includes(dirOwner) || ++hops > maxSymlinks)
           return refuse(
@@ -126,21 +131,21 @@ async function openParent(
           posix.join(target.startsWith("/") ? "/" : walked || "/", target, ...parts),
         );
         parts = rest.split("/").filter(Boolean);
-        await dir.close();
+        release(dir);
         dir = await open("/", pathFlags | constants.O_DIRECTORY);
         dirOwner = 0;
         walked = "";
         continue;
       }
       if (!stats.isDirectory()) {
-        await next.close();
+        release(next);
         return refuse("not_directory", `${here} is not a directory`);
       }
       if (![0, uid, ownUid()].includes(stats.uid)) {
-        await next.close();
+        release(next);
         return refuse("foreign_owner", `directory ${here} belongs to uid ${stats.uid}`);
       }
-      await dir.close();
+      release(dir);
       dir = next;
       dirOwner = stats.uid;
       walked = here;
@@ -149,7 +154,7 @@ async function openParent(
     dir = undefined; // the caller's to close now
     return { ok: true, dir: parent, name };
   } finally {
-    await dir?.close();
+    if (dir) release(dir);
   }
 }
 
@@ -187,7 +192,7 @@ async function openChecked(
   } catch (err) {
     return failure(path, err);
   } finally {
-    await parent.dir.close();
+    release(parent.dir);
   }
   try {
     const stats = await handle.stat();
@@ -202,12 +207,12 @@ async function openChecked(
     else if (!ownedBy(stats, uid, kind))
       refusal = refuse("foreign_owner", `${path} belongs to uid ${stats.uid}, not ${uid}`);
     if (refusal) {
-      await handle.close();
+      release(handle);
       return { ...refusal, stats };
     }
     return { ok: true, handle, stats };
   } catch (err) {
-    await handle.close();
+    release(handle);
     return failure(path, err);
   }
 }
@@ -223,7 +228,7 @@ export async function statUserPath(
 ): Promise<UserStat> {
   const opened = await openChecked(path, uid, kind);
   if (!opened.ok) return opened;
-  await opened.handle.close();
+  release(opened.handle);
   return { ok: true, stats: opened.stats };
 }
 
@@ -238,7 +243,7 @@ export async function readUserFile(path: string, uid: number, maxBytes: number):
   if (!opened.ok) return refuse(opened.state, opened.detail);
   const { handle, stats } = opened;
   if (stats.size > maxBytes) {
-    await handle.close();
+    release(handle);
     return refuse("too_large", `${path} is larger than ${maxBytes} bytes`);
   }
   let file: FileHandle | undefined;
@@ -256,12 +261,14 @@ export async function readUserFile(path: string, uid: number, maxBytes: number):
       if (bytesRead === 0) break;
       used += bytesRead;
       if (used > maxBytes) return refuse("too_large", `${path} is larger than ${maxBytes} bytes`);
+      // The size fstat gave, read whole: no second read to see the end (a round trip less).
+      if (used === stats.size) break;
     }
     return { ok: true, text: buffer.toString("utf8", 0, used), stats };
   } catch (err) {
     return failure(path, err);
   } finally {
-    await file?.close();
-    await handle.close();
+    if (file) release(file);
+    release(handle);
   }
 }
