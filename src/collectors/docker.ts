@@ -2,7 +2,8 @@ import { readKernelText } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
-import { checkUserSocket, statUserPath } from "../host/user-files.js";
+import { statUserPath } from "../host/user-files.js";
+import { userSocketHttp } from "../host/user-socket.js";
 import type { Collector } from "./collector.js";
 import type { PidFileState } from "./discovery.js";
 import { discoverRootless } from "./discovery.js";
@@ -76,12 +77,6 @@ export function dockerSocket(runtimeDir: string, dockerHost: string | undefined)
   return `${runtimeDir}/docker.sock`;
 }
 
-async function refusedSocket(path: string, uid: number): Promise<string | undefined> {
-  const socket = await checkUserSocket(path, uid);
-  if (socket.ok || socket.state === "missing") return undefined; // missing: connect says ENOENT
-  return `not connecting: ${socket.detail}`;
-}
-
 export const dockerCollector: Collector<DockerFacts> = {
   name: "docker",
   description: "the rootless dockerd: pid file, API on docker.sock, info, containers, data root",
@@ -91,16 +86,14 @@ export const dockerCollector: Collector<DockerFacts> = {
     const self = process.getuid?.() === target.uid;
     const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);
     const path = rootPath(roots, socket);
-    // Across a privilege boundary, a socket path the user controls may be a symlink to another
-    // daemon's socket (root's /run/docker.sock): connect only to the user's own socket.
-    const socketRefused = self ? undefined : await refusedSocket(path, target.uid);
     const [runtimeDir, pidFile, infoResult] = await Promise.all([
       statUserPath(rootPath(roots, target.runtimeDir), target.uid, "directory"),
       // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
       discoverRootless(roots, target).then((found) => found.pidFile),
-      socketRefused
-        ? Promise.resolve({ ok: false as const, detail: socketRefused })
-        : unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal }),
+      // DOCKER_HOST (own user only) may name root's socket: the user's own socket rule is for others.
+      self
+        ? unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal })
+        : userSocketHttp(path, target.uid, "/info", { timeoutMs: rpcTimeoutMs, signal }),
     ]);
     if (pidFile.state !== "ok") note(`docker.pid: ${pidFile.detail}`);
     const info =
@@ -114,9 +107,10 @@ export const dockerCollector: Collector<DockerFacts> = {
       const infoError = infoResult.ok
         ? `GET /info answered ${infoResult.status} without a valid body`
         : infoResult.detail;
-      const ping = socketRefused
-        ? { ok: false as const, detail: socketRefused }
-        : await unixHttp(path, "/_ping", { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 });
+      const options = { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 };
+      const ping = self
+        ? await unixHttp(path, "/_ping", options)
+        : await userSocketHttp(path, target.uid, "/_ping", options);
       if (ping.ok && ping.status === 200 && ping.body.trim() === "OK")
         note(`docker API: ${infoError}`);
       else apiError = ping.ok ? `GET /_ping answered ${ping.status}` : ping.detail;

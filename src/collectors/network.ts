@@ -116,6 +116,7 @@ export const networkCollector: Collector<NetworkFacts> = {
       ? await sharedInfo(roots, found.stateDir.path, {
           timeoutMs: rpcTimeoutMs,
           signal,
+          ownerUid: target.uid,
         })
       : undefined;
     const info = answer?.ok ? answer.value : undefined;

@@ -7,8 +7,9 @@ import type { ProbeReport } from "../host/tcp-probe.js";
 import { fetchOnce, listen, portOf, serveOnce } from "../host/tcp-probe.js";
 import { runInNamespaces } from "../host/netns.js";
 import type { NamespacedProcess } from "../host/netns.js";
-import { unixHttp, parseJson } from "../host/unix-http.js";
-import { checkUserSocket } from "../host/user-files.js";
+import type { UnixHttpResult } from "../host/unix-http.js";
+import { parseJson } from "../host/unix-http.js";
+import { userSocketHttp } from "../host/user-socket.js";
 import type { Collector, CollectorContext } from "./collector.js";
 import type { RootlessProcesses } from "./discovery.js";
 import { checkPid, discoverRootless } from "./discovery.js";
@@ -58,12 +59,15 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** rootlesskit's api.sock in `stateDir`, checked as the user's own socket before a request. */
-async function apiSocket(ctx: CollectorContext, stateDir: string): Promise<string> {
+/** A request on rootlesskit's api.sock in `stateDir`, which must be the user's own socket. */
+function apiRequest(
+  ctx: CollectorContext,
+  stateDir: string,
+  path: string,
+  options: { method: string; body?: string },
+): Promise<UnixHttpResult> {
   const socket = rootPath(ctx.roots, `${stateDir}/api.sock`);
-  const check = await checkUserSocket(socket, ctx.target.uid);
-  if (!check.ok) throw new Error(`not using rootlesskit's API: ${check.detail}`);
-  return socket;
+  return userSocketHttp(socket, ctx.target.uid, path, { ...options, timeoutMs: ctx.rpcTimeoutMs });
 }
 
 class ProbeRun {
@@ -98,11 +102,8 @@ class ProbeRun {
     for (const forward of earlier?.forwards ?? []) {
       // Forwards die with their rootlesskit: one in another state dir is gone or not ours.
       if (forward.stateDir !== found.stateDir?.path) continue;
-      const socket = await apiSocket(this.ctx, forward.stateDir).catch(() => undefined);
-      if (!socket) continue;
-      const result = await unixHttp(socket, `/v1/ports/${forward.id}`, {
+      const result = await apiRequest(this.ctx, forward.stateDir, `/v1/ports/${forward.id}`, {
         method: "DELETE",
-        timeoutMs: this.ctx.rpcTimeoutMs,
       });
       if (result.ok && result.status < 300) removed++;
     }
@@ -172,12 +173,7 @@ async function probePort(
     const childPort = parseAgentPort(await agent.nextLine(timeoutMs));
     const parentPort = await freeLoopbackPort();
     const body = JSON.stringify({ proto: "tcp", parentIP: "127.0.0.1", parentPort, childPort });
-    const socket = await apiSocket(ctx, stateDir);
-    const created = await unixHttp(socket, "/v1/ports", {
-      method: "POST",
-      body,
-      timeoutMs: ctx.rpcTimeoutMs,
-    });
+    const created = await apiRequest(ctx, stateDir, "/v1/ports", { method: "POST", body });
     const status = created.ok
       ? (parseJson(created.body) as { id?: unknown } | undefined)
       : undefined;
@@ -202,12 +198,7 @@ async function probePort(
   } finally {
     agent.kill();
     if (forward !== undefined) {
-      const socket = await apiSocket(ctx, stateDir).catch(() => undefined);
-      if (socket)
-        await unixHttp(socket, `/v1/ports/${forward}`, {
-          method: "DELETE",
-          timeoutMs: ctx.rpcTimeoutMs,
-        });
+      await apiRequest(ctx, stateDir, `/v1/ports/${forward}`, { method: "DELETE" });
     }
     await agent.exited;
   }
@@ -368,6 +359,7 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
   const answer = await queryApi(roots, found.stateDir.path, "/v1/info", parseInfo, {
     timeoutMs: ctx.rpcTimeoutMs,
     signal: ctx.signal,
+    ownerUid: target.uid,
   });
   if (!answer.ok) {
     const why = `rootlesskit's API does not answer: ${answer.error}`;

@@ -72,7 +72,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
       return { ...base, apiUp: false };
     }
     const dir = found.stateDir.path;
-    const options = { timeoutMs: rpcTimeoutMs, signal };
+    const options = { timeoutMs: rpcTimeoutMs, signal, ownerUid: target.uid };
     const [infoAnswer, portsAnswer, childPid, locksText] = await Promise.all([
       sharedInfo(roots, dir, options),
       queryApi(roots, dir, "/v1/ports", parsePorts, options),

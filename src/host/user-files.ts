@@ -232,9 +232,28 @@ export async function statUserPath(
   return { ok: true, stats: opened.stats };
 }
 
-/** A unix socket of the user's (docker.sock, api.sock), before connecting to it. */
+/** A unix socket of the user's (docker.sock, api.sock): lstat-like, for a verdict only. */
 export function checkUserSocket(path: string, uid: number): Promise<UserStat> {
   return statUserPath(path, uid, "socket");
+}
+
+/**
+ * Runs `use` with a path that connects to exactly the socket that was checked: the magic link of
+ * its O_PATH descriptor, held open until `use` settles. connect(2) has no O_NOFOLLOW, so a socket
+ * checked by name could be swapped for a symlink (to root's /run/docker.sock) before the connect.
+ */
+export async function withUserSocket<T>(
+  path: string,
+  uid: number,
+  use: (connectPath: string) => Promise<T>,
+): Promise<{ readonly ok: true; readonly value: T } | Refusal> {
+  const opened = await openChecked(path, uid, "socket");
+  if (!opened.ok) return refuse(opened.state, opened.detail);
+  try {
+    return { ok: true, value: await use(`/proc/self/fd/${opened.handle.fd}`) };
+  } finally {
+    release(opened.handle);
+  }
 }
 
 /** A small regular file of the user's, at most `maxBytes`; details never hold its content. */
