@@ -172,3 +172,33 @@ describe.skipIf(!canRun)(
     });
   },
 );
+
+// The exporter's own tree (user mode, or fixture trees): runs as anyone. Its own symlinks in
+// directories it owns are followed; the last component is never a symlink, FIFO or directory.
+describe("user-files on the exporter's own tree", () => {
+  const uid = process.geteuid?.() ?? -1;
+  let own: string;
+  beforeAll(() => {
+    own = mkdtempSync(join(tmpdir(), "rootless-exporter-ownfiles-"));
+    mkdirSync(join(own, "real"));
+    writeFileSync(join(own, "real/docker.pid"), "99\n");
+    symlinkSync(join(own, "real"), join(own, "alias"));
+    symlinkSync(join(own, "real/docker.pid"), join(own, "pid-link"));
+    execFileSync("mkfifo", [join(own, "fifo")]);
+    writeFileSync(join(own, "big"), "1".repeat(65));
+  });
+  afterAll(() => rmSync(own, { recursive: true, force: true }));
+
+  it.each<[string, string, UserFileState]>([
+    ["a regular file", "real/docker.pid", "ok"],
+    ["through its own symlinked directory", "alias/docker.pid", "ok"],
+    ["a symlink as the last component", "pid-link", "symlink"],
+    ["a FIFO, at once", "fifo", "not_regular"],
+    ["a directory", "real", "not_regular"],
+    ["one byte over the bound", "big", "too_large"],
+    ["nothing", "none", "missing"],
+  ])("%s", async (_name, rel, state) => {
+    const result = await readUserFile(join(own, rel), uid, 64);
+    expect(result.ok ? "ok" : result.state).toBe(state);
+  });
+});
