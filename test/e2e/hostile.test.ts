@@ -132,6 +132,25 @@ describe.skipIf(!canRun)(
       expect(Date.now() - t).toBeLessThan(6000);
     });
 
+    it("an exporter that cannot read the runtime dir leaves rootless_dockerd_up out", async () => {
+      // The user's dockerd wrote docker.pid; an exporter running as nobody cannot search the
+      // 0700 runtime dir, so whether dockerd runs is unknown to it, not 0.
+      await asHostile("sh", "-c", `echo 4242 > ${join(runtimeDir, "docker.pid")}`);
+      const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+      const d = await startDaemon(
+        [`--target.user=${userName}`, "--collector.disable-defaults", "--collector.docker"],
+        { wrapper: nobody },
+      );
+      daemons.push(d);
+      const body = await waitForMetrics(d, (b) =>
+        /rootless_collector_success\{collector="docker"\} 1/.test(b),
+      );
+      expect(valueOf(body, `rootless_docker_api_up{user="${userName}"}`)).toBe(0);
+      expect(valueOf(body, `rootless_dockerd_up{user="${userName}"}`)).toBeUndefined();
+      const checks = await (await fetch(d.url("/checks"))).text();
+      expect(checks).toMatch(/no facts on dockerd \(docker\.pid: unreadable\)/);
+    });
+
     it("a child_pid symlink to a root-only secret, and a garbage child_pid: never echoed", async () => {
       const stateDir = join(runtimeDir, "dockerd-rootless");
       await asHostile("mkdir", stateDir);
