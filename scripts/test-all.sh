@@ -57,6 +57,17 @@ done
 chmod -R a+rX "$stage"
 export ROOTLESS_TEST_MAIN="$stage/dist/main.js"
 
+step "hostile test user (issue 10: a watched user who plants FIFOs, symlinks and journals)"
+# Its own user, apart from rlx-live: test/unit/user-files.test.ts and test/e2e/hostile.test.ts
+# run a root exporter against it. Fixed subordinate IDs far above the ones useradd hands out
+# (100000 + 65536 n), written before useradd so that it allocates none of its own.
+export ROOTLESS_HOSTILE_USER=rlx-hostile
+grep -q "^$ROOTLESS_HOSTILE_USER:" /etc/subuid || echo "$ROOTLESS_HOSTILE_USER:1000000:65536" >> /etc/subuid
+grep -q "^$ROOTLESS_HOSTILE_USER:" /etc/subgid || echo "$ROOTLESS_HOSTILE_USER:1000000:65536" >> /etc/subgid
+if ! id "$ROOTLESS_HOSTILE_USER" >/dev/null 2>&1; then
+  useradd --create-home --shell /bin/bash -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 "$ROOTLESS_HOSTILE_USER"
+fi
+
 # rootlesskit's slirp4netns needs /dev/net/tun, which is 0600 on these machines.
 [ -e /dev/net/tun ] && chmod 666 /dev/net/tun
 

@@ -40,7 +40,10 @@ export const dockerdRunning: Check = {
   evaluate: ({ facts }) => {
     const docker = facts.docker;
     if (!docker) return unknown("dockerd");
-    if (docker.dockerdUp && docker.apiUp)
+    // docker.pid unreadable or refused: only an answering API tells that dockerd runs.
+    if (docker.dockerdUp === undefined && !docker.apiUp)
+      return unknown(`dockerd (docker.pid: ${docker.pidFile})`);
+    if ((docker.dockerdUp ?? true) && docker.apiUp)
       return pass(
         text(
           `dockerd runs and answers on ${docker.socket}.`,

@@ -96,6 +96,7 @@ export const xdgRuntimeDir: Check = {
       `Log in through pam_systemd (ssh ${target.name}@localhost, \`machinectl shell ${target.name}@\`, not \`sudo -iu\`) so that /run/user/${target.uid} is made for you; on a host without systemd: \`export XDG_RUNTIME_DIR=$HOME/.docker/xrd; rm -rf $XDG_RUNTIME_DIR; mkdir -p $XDG_RUNTIME_DIR\` (mode 0700).`,
       `在 systemd 主机上，使用 pam_systemd 登录到主机（\`ssh ${target.name}@localhost\`、\`machinectl shell ${target.name}@\`，而不是 \`sudo -iu\`），该值会自动设置为 /run/user/${target.uid}；在非 systemd 主机上，您需要创建一个目录然后设置路径：\`export XDG_RUNTIME_DIR=$HOME/.docker/xrd; rm -rf $XDG_RUNTIME_DIR; mkdir -p $XDG_RUNTIME_DIR\`（权限 0700）。`,
     );
+    if (dir.unverified !== undefined) return unknown(`${dir.path} (${dir.unverified})`);
     if (!dir.exists)
       return fail(
         text(

@@ -1,5 +1,5 @@
 import { basename, dirname } from "node:path";
-import { listDir, readText, readTextAsync, statPath } from "../host/files.js";
+import { listDir, lstatPath, readTextAsync } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath } from "../host/paths.js";
 import type { ArgvCache, ProcessInfo } from "../host/proc.js";
@@ -13,13 +13,25 @@ import {
 } from "../host/proc.js";
 import type { ProcessTable } from "../host/process-table.js";
 import type { Target } from "../host/target.js";
+import type { UserFileRefusal } from "../host/user-files.js";
+import { readUserFile, statUserPath } from "../host/user-files.js";
 
 export const rootlesskitPrograms = ["rootlesskit", "docker-rootlesskit"];
 export const dockerdPrograms = ["dockerd"];
 
-/** What docker.pid says, after checking /proc: pids are reused, so a number alone proves nothing. */
+/**
+ * What docker.pid says, after checking /proc: pids are reused, so a number alone proves nothing.
+ * "unsafe": the file was refused unread (a symlink, FIFO, device, someone else's; host/user-files).
+ */
 export type PidFileState =
-  "ok" | "missing" | "unreadable" | "garbage" | "dead" | "foreign_owner" | "unexpected_program";
+  | "ok"
+  | "missing"
+  | "unreadable"
+  | "unsafe"
+  | "garbage"
+  | "dead"
+  | "foreign_owner"
+  | "unexpected_program";
 
 export interface PidCheck {
   readonly state: PidFileState;
@@ -67,6 +79,13 @@ export async function checkPid(
   return { state: "ok", pid, process: info, detail: `process ${pid} is ${program}` };
 }
 
+const pidFileRefusal: Partial<Record<UserFileRefusal, PidFileState>> = {
+  missing: "missing",
+  permission_denied: "unreadable",
+  io_error: "unreadable",
+  too_large: "garbage",
+};
+
 /**
  * Reads a pid file (docker.pid, child_pid) and checks the process it names. `known` is a process
  * this tick has already checked against the same uid and programs: naming it needs no new reads.
@@ -78,17 +97,15 @@ export async function checkPidFile(
   programs: readonly string[],
   known?: ProcessInfo,
 ): Promise<PidCheck> {
-  const text = await readText(rootPath(roots, path), 64);
+  // The file is the user's to plant (runtime dir, state dir): read as hostile, never echoed.
+  const text = await readUserFile(rootPath(roots, path), uid, 64);
   if (!text.ok) {
-    const state = text.reason === "missing" ? "missing" : "unreadable";
-    return { state, detail: `${path}: ${text.detail}` };
+    const state = pidFileRefusal[text.state] ?? "unsafe";
+    return { state, detail: text.detail };
   }
   const trimmed = text.text.trim();
   if (!/^\d{1,9}$/.test(trimmed) || Number(trimmed) === 0) {
-    return {
-      state: "garbage",
-      detail: `${path} holds ${JSON.stringify(trimmed.slice(0, 20))}, not a pid`,
-    };
+    return { state: "garbage", detail: `${path} is not a pid (${text.stats.size} bytes)` };
   }
   const pid = Number(trimmed);
   if (known?.pid === pid)
@@ -189,12 +206,16 @@ async function findStateDir(
     if (dir !== undefined) return { path: dir, source: "open_fd" };
   }
   const usual = `${target.runtimeDir}/dockerd-rootless`;
-  if ((await statPath(rootPath(roots, usual))).ok) return { path: usual, source: "runtime_dir" };
+  if ((await statUserPath(rootPath(roots, usual), target.uid, "directory")).ok)
+    return { path: usual, source: "runtime_dir" };
   if (parent) return undefined;
   // Debian's docker.io passes no --state-dir: rootlesskit then lives in /tmp/rootlesskitNNN. With
   // the parent gone, the newest such directory of the user is what a crash left behind.
   const newest = (await scans.tmpStateDirs()).get(target.uid);
-  return newest === undefined ? undefined : { path: newest, source: "tmp_scan" };
+  if (newest === undefined) return undefined;
+  // Found by the host's scan (lstat: a symlink is no directory); checked again as the user's.
+  const info = await statUserPath(rootPath(roots, newest), target.uid, "directory");
+  return info.ok ? { path: newest, source: "tmp_scan" } : undefined;
 }
 
 /** The scans of the whole host that every user's discovery reads in a cycle (the cycle's memo). */
@@ -210,7 +231,8 @@ export async function scanTmpStateDirs(roots: HostRoots): Promise<Map<number, st
   const tmp = await listDir(rootPath(roots, "/tmp"));
   for (const name of tmp.ok ? tmp.names : []) {
     if (!/^rootlesskit\d+$/.test(name)) continue;
-    const info = await statPath(rootPath(roots, `/tmp/${name}`));
+    // lstat, not stat: a user's symlink named rootlesskitNNN must not lead elsewhere.
+    const info = await lstatPath(rootPath(roots, `/tmp/${name}`));
     if (!info.ok || !info.stats.isDirectory()) continue;
     const known = newest.get(info.stats.uid);
     if (!known || info.stats.mtimeMs > known.mtime)

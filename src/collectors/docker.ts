@@ -1,7 +1,9 @@
-import { readKernelText, statPath } from "../host/files.js";
+import { lstatPath, readKernelText } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
+import { statUserPath } from "../host/user-files.js";
+import { userSocketHttp } from "../host/user-socket.js";
 import type { Collector } from "./collector.js";
 import type { PidFileState } from "./discovery.js";
 
@@ -20,7 +22,8 @@ export interface DockerInfo {
 }
 
 export interface DockerFacts {
-  readonly dockerdUp: boolean;
+  /** Absent when docker.pid could not be read or was refused unread: unknown, not down. */
+  readonly dockerdUp?: boolean;
   readonly pidFile: PidFileState;
   readonly dockerdPid?: number;
   readonly socket: string;
@@ -31,9 +34,12 @@ export interface DockerFacts {
   /** $XDG_RUNTIME_DIR: must exist, belong to the user and be mode 0700 (XDG base dir spec). */
   readonly runtimeDir: {
     readonly path: string;
-    readonly exists: boolean;
+    /** Absent with `unverified`: whether it exists could not be told. */
+    readonly exists?: boolean;
     readonly ownerUid?: number;
     readonly mode?: number;
+    /** Why it was not looked at (a symlink, a foreign directory above it, no permission). */
+    readonly unverified?: string;
   };
 }
 
@@ -80,14 +86,18 @@ export const dockerCollector: Collector<DockerFacts> = {
     const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);
     const path = rootPath(roots, socket);
     // No socket file, no API: said without a connection (most users of a host have no daemon).
-    const socketFile = await statPath(path);
+    // lstat: only the entry is looked at here; the request checks the socket as the user's.
+    const socketFile = await lstatPath(path);
     const [runtimeDir, pidFile, infoResult] = await Promise.all([
-      statPath(rootPath(roots, target.runtimeDir)),
+      statUserPath(rootPath(roots, target.runtimeDir), target.uid, "directory"),
       // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
       cycle.discovery(target, state).then((found) => found.pidFile),
-      socketFile.ok
-        ? unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal })
-        : Promise.resolve({ ok: false as const, detail: socketFile.detail }),
+      // DOCKER_HOST (own user only) may name root's socket: the user's own socket rule is for others.
+      !socketFile.ok
+        ? Promise.resolve({ ok: false as const, detail: socketFile.detail })
+        : self
+          ? unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal })
+          : userSocketHttp(path, target.uid, "/info", { timeoutMs: rpcTimeoutMs, signal }),
     ]);
     if (pidFile.state !== "ok") note(`docker.pid: ${pidFile.detail}`);
     const info =
@@ -101,9 +111,12 @@ export const dockerCollector: Collector<DockerFacts> = {
       const infoError = infoResult.ok
         ? `GET /info answered ${infoResult.status} without a valid body`
         : infoResult.detail;
-      const ping = socketFile.ok
-        ? await unixHttp(path, "/_ping", { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 })
-        : { ok: false as const, detail: socketFile.detail };
+      const options = { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 };
+      const ping = !socketFile.ok
+        ? { ok: false as const, detail: socketFile.detail }
+        : self
+          ? await unixHttp(path, "/_ping", options)
+          : await userSocketHttp(path, target.uid, "/_ping", options);
       if (ping.ok && ping.status === 200 && ping.body.trim() === "OK")
         note(`docker API: ${infoError}`);
       else apiError = ping.ok ? `GET /_ping answered ${ping.status}` : ping.detail;
@@ -121,16 +134,22 @@ export const dockerCollector: Collector<DockerFacts> = {
         : undefined;
       if (mount) dataRoot = { path: info.dockerRootDir, fsType: mount.fsType };
     }
+    // A refusal for a directory that is there (someone else's) still tells its owner and mode.
+    const dirStats =
+      runtimeDir.ok || runtimeDir.state === "foreign_owner" ? runtimeDir.stats : undefined;
+    const pidUnknown = pidFile.state === "unreadable" || pidFile.state === "unsafe";
     return {
-      runtimeDir: runtimeDir.ok
+      runtimeDir: dirStats
         ? {
             path: target.runtimeDir,
             exists: true,
-            ownerUid: runtimeDir.stats.uid,
-            mode: runtimeDir.stats.mode & 0o7777,
+            ownerUid: dirStats.uid,
+            mode: dirStats.mode & 0o7777,
           }
-        : { path: target.runtimeDir, exists: false },
-      dockerdUp: pidFile.state === "ok",
+        : !runtimeDir.ok && runtimeDir.state !== "missing"
+          ? { path: target.runtimeDir, unverified: runtimeDir.detail }
+          : { path: target.runtimeDir, exists: false },
+      ...(!pidUnknown && { dockerdUp: pidFile.state === "ok" }),
       pidFile: pidFile.state,
       ...(pidFile.pid !== undefined && pidFile.state === "ok" && { dockerdPid: pidFile.pid }),
       socket,

@@ -117,7 +117,11 @@ export const networkCollector: Collector<NetworkFacts> = {
       return {};
     }
     const answer = found.stateDir
-      ? await cycle.rootlesskitInfo(found.stateDir.path, { timeoutMs: rpcTimeoutMs, signal })
+      ? await cycle.rootlesskitInfo(found.stateDir.path, {
+          timeoutMs: rpcTimeoutMs,
+          signal,
+          ownerUid: target.uid,
+        })
       : undefined;
     const info = answer?.ok ? answer.value : undefined;
     const childPid = info?.childPid ?? found.child?.pid;

@@ -1,16 +1,21 @@
 import { fileURLToPath } from "node:url";
 import { parseBytes, parseDuration } from "./units.js";
-import { exists, readText, removeFile, writeTextFile } from "../host/files.js";
+import { exists } from "../host/files.js";
 import { rootPath } from "../host/paths.js";
 import { flagValue, killProcess, withArgv } from "../host/proc.js";
 import type { ProbeReport } from "../host/tcp-probe.js";
 import { fetchOnce, listen, portOf, serveOnce } from "../host/tcp-probe.js";
-import type { ServedProbe } from "../host/tcp-probe.js";
 import { runInNamespaces } from "../host/netns.js";
 import type { NamespacedProcess } from "../host/netns.js";
-import { unixHttp, parseJson } from "../host/unix-http.js";
-import type { Collector, UserContext as CollectorContext } from "./collector.js";
+import type { UnixHttpResult } from "../host/unix-http.js";
+import { parseJson } from "../host/unix-http.js";
+import { userSocketHttp } from "../host/user-socket.js";
+import type { UserCollector, UserContext as CollectorContext } from "./collector.js";
+import type { RootlessProcesses } from "./discovery.js";
 import { checkPid } from "./discovery.js";
+import { parseAgentPort, parseServedProbe } from "./probe-agent-lines.js";
+import type { Leftovers } from "./probe-journal.js";
+import { ProbeJournal } from "./probe-journal.js";
 import { parseInfo, queryApi } from "./rootlesskit-api.js";
 
 export type ProbePath = "port" | "network";
@@ -42,12 +47,6 @@ const agentPath = fileURLToPath(new URL("../probe-agent.js", import.meta.url));
 /** The port probe connects from this loopback address: seen by the sink only if rootlesskit propagates it. */
 export const probeClientAddress = "127.0.0.2";
 
-/** What a probe left behind, so a crash halfway is cleaned up by the next run. */
-interface Leftovers {
-  forwards: { stateDir: string; id: number }[];
-  agents: number[];
-}
-
 const unsupported = (path: ProbePath, reason: string): ProbePathFacts => ({
   path,
   supported: false,
@@ -58,33 +57,51 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** A request on rootlesskit's api.sock in `stateDir`, which must be the user's own socket. */
+function apiRequest(
+  ctx: CollectorContext,
+  stateDir: string,
+  path: string,
+  options: { method: string; body?: string },
+): Promise<UnixHttpResult> {
+  const socket = rootPath(ctx.roots, `${stateDir}/api.sock`);
+  return userSocketHttp(socket, ctx.target.uid, path, { ...options, timeoutMs: ctx.rpcTimeoutMs });
+}
+
 class ProbeRun {
-  private readonly leftovers: Leftovers = { forwards: [], agents: [] };
+  private readonly leftovers: { forwards: Leftovers["forwards"][number][]; agents: number[] } = {
+    forwards: [],
+    agents: [],
+  };
   constructor(
     private readonly ctx: CollectorContext,
-    private readonly stateFile: string,
+    private readonly journal: ProbeJournal,
   ) {}
 
-  async remember(update: (l: Leftovers) => void): Promise<void> {
+  async remember(update: (l: ProbeRun["leftovers"]) => void): Promise<void> {
     update(this.leftovers);
-    await writeTextFile(this.stateFile, JSON.stringify(this.leftovers));
+    await this.journal.write(this.leftovers);
   }
 
   async forget(): Promise<void> {
-    await removeFile(this.stateFile);
+    await this.journal.remove();
   }
 
-  /** Removes forwards and kills agents an earlier run left (an exporter crash, a kill -9). */
-  async cleanUpEarlier(): Promise<number> {
-    const saved = await readText(this.stateFile);
-    if (!saved.ok) return 0;
-    const earlier = parseJson(saved.text) as Partial<Leftovers> | undefined;
+  /**
+   * Removes forwards and kills agents an earlier run left (an exporter crash, a kill -9), as far
+   * as they still match what is running for the user now: a forward only in the state dir that
+   * discovery found, an agent only while /proc shows it is the user's probe agent.
+   */
+  async cleanUpEarlier(found: RootlessProcesses): Promise<number> {
+    const saved = await this.journal.read();
+    if (saved.malformed) this.ctx.note(`probe journal ignored: ${saved.malformed}`);
+    const earlier = saved.leftovers;
     let removed = 0;
     for (const forward of earlier?.forwards ?? []) {
-      const socket = rootPath(this.ctx.roots, `${forward.stateDir}/api.sock`);
-      const result = await unixHttp(socket, `/v1/ports/${forward.id}`, {
+      // Forwards die with their rootlesskit: one in another state dir is gone or not ours.
+      if (forward.stateDir !== found.stateDir?.path) continue;
+      const result = await apiRequest(this.ctx, forward.stateDir, `/v1/ports/${forward.id}`, {
         method: "DELETE",
-        timeoutMs: this.ctx.rpcTimeoutMs,
       });
       if (result.ok && result.status < 300) removed++;
     }
@@ -101,12 +118,13 @@ class ProbeRun {
         removed++;
       }
     }
-    await this.forget();
+    if (earlier || saved.malformed) await this.forget();
     return removed;
   }
 
   async startAgent(childPid: number, args: string[]): Promise<NamespacedProcess> {
-    const agent = runInNamespaces(childPid, process.execPath, [agentPath, ...args]);
+    const { uid, gid } = this.ctx.target;
+    const agent = runInNamespaces(childPid, process.execPath, [agentPath, ...args], { uid, gid });
     if (agent.pid !== undefined) {
       const pid = agent.pid;
       await this.remember((l) => l.agents.push(pid));
@@ -150,15 +168,10 @@ async function probePort(
   const agent = await run.startAgent(childPid, ["serve", String(bytes), String(timeoutMs)]);
   let forward: number | undefined;
   try {
-    const { port: childPort } = JSON.parse(await agent.nextLine(timeoutMs)) as { port: number };
+    const childPort = parseAgentPort(await agent.nextLine(timeoutMs));
     const parentPort = await freeLoopbackPort();
     const body = JSON.stringify({ proto: "tcp", parentIP: "127.0.0.1", parentPort, childPort });
-    const socket = rootPath(ctx.roots, `${stateDir}/api.sock`);
-    const created = await unixHttp(socket, "/v1/ports", {
-      method: "POST",
-      body,
-      timeoutMs: ctx.rpcTimeoutMs,
-    });
+    const created = await apiRequest(ctx, stateDir, "/v1/ports", { method: "POST", body });
     const status = created.ok
       ? (parseJson(created.body) as { id?: unknown } | undefined)
       : undefined;
@@ -171,7 +184,7 @@ async function probePort(
     const id = forward;
     await run.remember((l) => l.forwards.push({ stateDir, id }));
     const report = await fetchOnce("127.0.0.1", parentPort, bytes, timeoutMs, probeClientAddress);
-    const served = JSON.parse(await agent.nextLine(timeoutMs)) as ServedProbe;
+    const served = parseServedProbe(await agent.nextLine(timeoutMs));
     return {
       ...throughput("port", report, ranAt),
       peer: served.peer,
@@ -183,11 +196,7 @@ async function probePort(
   } finally {
     agent.kill();
     if (forward !== undefined) {
-      const socket = rootPath(ctx.roots, `${stateDir}/api.sock`);
-      await unixHttp(socket, `/v1/ports/${forward}`, {
-        method: "DELETE",
-        timeoutMs: ctx.rpcTimeoutMs,
-      });
+      await apiRequest(ctx, stateDir, `/v1/ports/${forward}`, { method: "DELETE" });
     }
     await agent.exited;
   }
@@ -269,7 +278,34 @@ function durationOption(text: string, fallback: number): number {
   return parseDuration(text) ?? fallback;
 }
 
-export const probeCollector: Collector<ProbeFacts> = {
+export interface ProbeCollectorOptions {
+  /**
+   * Where the probe journal lives: a directory only the exporter's uid can write. By default
+   * /run/rootless-exporter for root, $XDG_RUNTIME_DIR/rootless-exporter for a user.
+   */
+  readonly journalDir?: string;
+}
+
+export function createProbeCollector(
+  options: ProbeCollectorOptions = {},
+): UserCollector<ProbeFacts> {
+  return {
+    ...probeCollectorFace,
+    async collect(ctx) {
+      // One probe at a time on the whole host: two would measure each other's traffic.
+      if (ctx.host.probeRunning) throw new Error("another probe is running");
+      ctx.host.probeRunning = true;
+      try {
+        const journal = ProbeJournal.forExporter(ctx.env, ctx.target.uid, options.journalDir);
+        return await probe(ctx, journal);
+      } finally {
+        ctx.host.probeRunning = false;
+      }
+    },
+  };
+}
+
+const probeCollectorFace: Omit<UserCollector<ProbeFacts>, "collect"> = {
   name: "probe",
   description:
     "throughput of the port and network paths and source-IP propagation, measured (off by default)",
@@ -305,29 +341,18 @@ export const probeCollector: Collector<ProbeFacts> = {
     },
   ],
   runTimeoutMs: (option) => 2 * durationOption(option("timeout"), 10_000) + 10_000,
-  async collect(ctx) {
-    // One probe at a time on the whole host: two would measure each other's traffic.
-    if (ctx.host.probeRunning) throw new Error("another probe is running");
-    ctx.host.probeRunning = true;
-    try {
-      return await probe(ctx);
-    } finally {
-      ctx.host.probeRunning = false;
-    }
-  },
 };
 
-async function probe(ctx: CollectorContext): Promise<ProbeFacts> {
+export const probeCollector: UserCollector<ProbeFacts> = createProbeCollector();
+
+async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<ProbeFacts> {
   const { roots, target, note } = ctx;
   const bytes = parseBytes(ctx.option("bytes")) ?? 64 * 1024 * 1024;
   const timeoutMs = durationOption(ctx.option("timeout"), 10_000);
-  const run = new ProbeRun(
-    ctx,
-    rootPath(roots, `${target.runtimeDir}/rootless-exporter-probe.json`),
-  );
-  const cleaned = await run.cleanUpEarlier();
-  if (cleaned > 0) note(`removed ${cleaned} forwards or agents an earlier probe left behind`);
+  const run = new ProbeRun(ctx, journal);
   const found = await ctx.cycle.discovery(target, ctx.state);
+  const cleaned = await run.cleanUpEarlier(found);
+  if (cleaned > 0) note(`removed ${cleaned} forwards or agents an earlier probe left behind`);
   if (!found.parent || !found.stateDir) {
     const why = "rootlesskit is not running";
     return { port: unsupported("port", why), network: unsupported("network", why) };
@@ -336,6 +361,7 @@ async function probe(ctx: CollectorContext): Promise<ProbeFacts> {
   const answer = await queryApi(roots, found.stateDir.path, "/v1/info", parseInfo, {
     timeoutMs: ctx.rpcTimeoutMs,
     signal: ctx.signal,
+    ownerUid: target.uid,
   });
   if (!answer.ok) {
     const why = `rootlesskit's API does not answer: ${answer.error}`;

@@ -1,6 +1,7 @@
 import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
+import { userSocketHttp } from "../host/user-socket.js";
 
 /** Shapes of rootlesskit's REST API (pkg/api, v1), validated from `unknown`: any field may be absent. */
 
@@ -84,15 +85,26 @@ export function parsePorts(body: unknown): PortForward[] | undefined {
 export type ApiAnswer<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
+export interface ApiOptions {
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+  /** The watched user: api.sock must be their socket when the exporter is someone else. */
+  readonly ownerUid?: number;
+}
+
 /** GET a path of api.sock in `stateDir` and validate the answer with `parse`. */
 export async function queryApi<T>(
   roots: HostRoots,
   stateDir: string,
   path: string,
   parse: (body: unknown) => T | undefined,
-  options: { readonly timeoutMs: number; readonly signal?: AbortSignal },
+  options: ApiOptions,
 ): Promise<ApiAnswer<T>> {
-  const result = await unixHttp(rootPath(roots, `${stateDir}/api.sock`), path, options);
+  const socket = rootPath(roots, `${stateDir}/api.sock`);
+  const result =
+    options.ownerUid === undefined
+      ? await unixHttp(socket, path, options)
+      : await userSocketHttp(socket, options.ownerUid, path, options);
   if (!result.ok) return { ok: false, error: result.detail };
   const value = result.status === 200 ? parse(parseJson(result.body)) : undefined;
   if (value === undefined)

@@ -1,7 +1,8 @@
-import { readKernelText, statKernelPath, statPath } from "../host/files.js";
+import { readKernelText, statKernelPath } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import type { FileLock } from "../host/proc.js";
 import { clockTicksPerSecond, parseLocks } from "../host/proc.js";
+import { statUserPath } from "../host/user-files.js";
 import type { Collector } from "./collector.js";
 import type { PidFileState, StateDirSource } from "./discovery.js";
 import { checkPidFile, rootlesskitPrograms } from "./discovery.js";
@@ -27,10 +28,11 @@ export interface RootlesskitFacts {
 /** Is the state dir's lock held by a live process? Undefined when it cannot be told. */
 async function lockHolder(
   path: string,
+  uid: number,
   locks: readonly FileLock[] | undefined,
   exists: (pid: number) => Promise<boolean>,
 ) {
-  const lock = await statPath(path);
+  const lock = await statUserPath(path, uid, "file");
   if (!lock.ok || !locks) return undefined;
   // /proc/locks prints MAJOR:MINOR in hex; st_dev is the kernel's new_encode_dev() of them.
   const dev = lock.stats.dev;
@@ -71,7 +73,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
       return { ...base, apiUp: false };
     }
     const dir = found.stateDir.path;
-    const options = { timeoutMs: rpcTimeoutMs, signal };
+    const options = { timeoutMs: rpcTimeoutMs, signal, ownerUid: target.uid };
     const [infoAnswer, portsAnswer, childPid, locksText] = await Promise.all([
       cycle.rootlesskitInfo(dir, options),
       queryApi(roots, dir, "/v1/ports", parsePorts, options),
@@ -85,7 +87,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
 
     const locks = locksText.ok ? parseLocks(locksText.text) : undefined;
     const alive = async (pid: number) => (await statKernelPath(procPath(roots, String(pid)))).ok;
-    const held = await lockHolder(rootPath(roots, `${dir}/lock`), locks, alive);
+    const held = await lockHolder(rootPath(roots, `${dir}/lock`), target.uid, locks, alive);
     const childDead = ["dead", "foreign_owner", "unexpected_program", "garbage"].includes(
       childPid.state,
     );
@@ -101,7 +103,10 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
       ...(apiError && { apiError }),
       ...(info && { info }),
       ...(ports && { ports }),
-      ...(childPid.state !== "missing" || held !== undefined ? { stateDirStale: stale } : {}),
+      // A child_pid that could not be read (or was refused unread) is no evidence either way.
+      ...(!["missing", "unreadable", "unsafe"].includes(childPid.state) || held !== undefined
+        ? { stateDirStale: stale }
+        : {}),
       ...(staleReason && { staleReason }),
     };
   },

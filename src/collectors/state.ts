@@ -12,7 +12,7 @@ import { lingerDir } from "./linger.js";
 import type { ListResult } from "../host/files.js";
 import { listDir } from "../host/files.js";
 import { rootPath } from "../host/paths.js";
-import type { ApiAnswer, RootlesskitInfo } from "./rootlesskit-api.js";
+import type { ApiAnswer, ApiOptions, RootlesskitInfo } from "./rootlesskit-api.js";
 import { parseInfo, queryApi } from "./rootlesskit-api.js";
 
 /*
@@ -106,10 +106,7 @@ export class Cycle implements HostScans {
   }
 
   /** GET /v1/info on the state dir's api.sock, once per cycle. */
-  rootlesskitInfo(
-    stateDir: string,
-    options: { readonly timeoutMs: number; readonly signal?: AbortSignal },
-  ): Promise<ApiAnswer<RootlesskitInfo>> {
+  rootlesskitInfo(stateDir: string, options: ApiOptions): Promise<ApiAnswer<RootlesskitInfo>> {
     let answer = this.infos.get(stateDir);
     if (!answer) {
       answer = queryApi(this.roots, stateDir, "/v1/info", parseInfo, options);

@@ -50,7 +50,8 @@ export function addRootlesskit(out: SampleSet, user: string, facts: RootlesskitF
 }
 
 export function addDocker(out: SampleSet, user: string, facts: DockerFacts): void {
-  out.add("dockerdUp", { user }, bool(facts.dockerdUp));
+  // Unknown (docker.pid unreadable or refused) is absent, never 0 (METRICS.md).
+  if (facts.dockerdUp !== undefined) out.add("dockerdUp", { user }, bool(facts.dockerdUp));
   out.add("dockerApiUp", { user }, bool(facts.apiUp));
   const info = facts.info;
   if (info) {

@@ -7,7 +7,7 @@ import {
   statfsSync,
   statSync,
 } from "node:fs";
-import { open, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
+import { lstat, open, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import type { MountEntry } from "./proc-files.js";
 import { mountOf, parseMountinfo } from "./proc-files.js";
@@ -89,6 +89,15 @@ export type StatResult =
 
 export function statPath(path: string): Promise<StatResult> {
   return onLocalFilesystem(path) ? statKernelPath(path) : statAsync(path);
+}
+
+/** The entry itself, never what a symlink points to (a scan of a directory users write in). */
+export async function lstatPath(path: string): Promise<StatResult> {
+  try {
+    return { ok: true, stats: await lstat(path) };
+  } catch (err) {
+    return { ok: false, reason: failureOf(err), detail: describe(err) };
+  }
 }
 
 async function statAsync(path: string): Promise<StatResult> {

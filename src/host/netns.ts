@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
+import type { ChildProcess, SpawnOptions } from "node:child_process";
 
 const nsenterCandidates = ["/usr/bin/nsenter", "/bin/nsenter"];
 
@@ -13,22 +13,62 @@ export interface NamespacedProcess {
   readonly kill: () => void;
 }
 
+/** Whose credentials the program runs with: the owner of the namespaces, never root. */
+export interface NamespaceOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /**
- * `nsenter -U --preserve-credentials -n -t PID program args...`: a fixed argument vector, no
- * shell, a minimal environment, killed on timeout. Entering the user's own rootlesskit namespaces
- * needs no privilege (the user owns the user namespace).
+ * How `runInNamespaces` starts nsenter: a fixed argument vector, no shell, a clean environment,
+ * and the namespace owner's uid and gid (set by the spawn, before nsenter runs, so nothing of
+ * root's reaches the user's namespaces; libuv drops the supplementary groups with them). nsenter
+ * without --preserve-credentials then becomes uid 0 of the user's namespace, which is the user's
+ * own uid outside it.
+ */
+export function nsenterSpawn(
+  targetPid: number,
+  program: string,
+  args: readonly string[],
+  owner: NamespaceOwner,
+  nsenter = nsenterCandidates[0] ?? "nsenter",
+): { file: string; args: string[]; options: SpawnOptions } {
+  if (
+    !Number.isInteger(owner.uid) ||
+    owner.uid <= 0 ||
+    !Number.isInteger(owner.gid) ||
+    owner.gid <= 0
+  )
+    throw new Error(`refusing to enter namespaces as uid ${owner.uid} gid ${owner.gid}`);
+  const self = process.geteuid?.() === owner.uid;
+  return {
+    file: nsenter,
+    args: ["-U", "-n", "-t", String(targetPid), program, ...args],
+    options: {
+      stdio: ["ignore", "pipe", "pipe"],
+      shell: false,
+      cwd: "/",
+      env: { PATH: "/usr/bin:/bin" },
+      // Already the user (user mode): no change of credentials, which would need privilege.
+      ...(!self && { uid: owner.uid, gid: owner.gid }),
+    },
+  };
+}
+
+/**
+ * Runs `program args...` in the user and network namespaces of `targetPid` (rootlesskit's child),
+ * as the user who owns them, killed on timeout. Entering the user's own namespaces needs no
+ * privilege: the user owns the user namespace.
  */
 export function runInNamespaces(
   targetPid: number,
   program: string,
   args: readonly string[],
-  nsenter = nsenterCandidates[0] ?? "nsenter",
+  owner: NamespaceOwner,
+  nsenter?: string,
 ): NamespacedProcess {
-  const child: ChildProcess = spawn(
-    nsenter,
-    ["-U", "--preserve-credentials", "-n", "-t", String(targetPid), program, ...args],
-    { stdio: ["ignore", "pipe", "pipe"], shell: false, env: { PATH: "/usr/bin:/bin" } },
-  );
+  const how = nsenterSpawn(targetPid, program, args, owner, nsenter);
+  const child: ChildProcess = spawn(how.file, how.args, how.options);
   const lines: string[] = [];
   const waiters: ((line: string | Error) => void)[] = [];
   let buffer = "";

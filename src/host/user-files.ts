@@ -1,0 +1,293 @@
+import { constants } from "node:fs";
+import type { Stats } from "node:fs";
+import { open, readlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { posix } from "node:path";
+
+/*
+ * Reading inside a tree a watched user controls (runtime dir, rootlesskit state dir, /tmp dirs),
+ * the way runc's securejoin and systemd's chase() do it: every component is opened with O_PATH and
+ * O_NOFOLLOW relative to the directory verified before it (through /proc/self/fd/N, Node has no
+ * openat), checked with fstat on that descriptor, and the file is read through a reopen of the
+ * same descriptor, so what was checked is what is read. O_PATH opens nothing (no FIFO wait, no
+ * device side effect), and every call goes through libuv's thread pool: nothing a user planted
+ * can stop the event loop.
+ */
+
+/** O_PATH from <asm-generic/fcntl.h> (x86_64, arm64, arm, ppc64le, s390x, riscv64); Node does not export it. */
+const O_PATH = 0o10000000;
+const pathFlags = O_PATH | constants.O_NOFOLLOW;
+/** Symlinks followed in a path before giving up (the kernel's own limit, MAXSYMLINKS). */
+const maxSymlinks = 40;
+
+/** Why a path in a user's tree was not used; never thrown, always a fact. */
+export type UserFileState =
+  | "ok"
+  | "missing"
+  | "symlink"
+  | "not_regular"
+  | "not_directory"
+  | "not_socket"
+  | "foreign_owner"
+  | "too_large"
+  | "permission_denied"
+  | "io_error";
+
+export type UserFileRefusal = Exclude<UserFileState, "ok">;
+
+/** What the last component must be. */
+export type UserFileKind = "file" | "directory" | "socket";
+
+export type UserStat =
+  | { readonly ok: true; readonly stats: Stats }
+  /** `stats` when the path exists but was refused (a foreign owner, the wrong kind). */
+  | {
+      readonly ok: false;
+      readonly state: UserFileRefusal;
+      readonly detail: string;
+      readonly stats?: Stats;
+    };
+
+export type UserRead =
+  | { readonly ok: true; readonly text: string; readonly stats: Stats }
+  | { readonly ok: false; readonly state: UserFileRefusal; readonly detail: string };
+
+type Refusal = { readonly ok: false; readonly state: UserFileRefusal; readonly detail: string };
+
+const refuse = (state: UserFileRefusal, detail: string): Refusal => ({ ok: false, state, detail });
+
+/** The exporter's own uid: what it owns is not the watched user's to plant. */
+const ownUid = (): number => process.geteuid?.() ?? -1;
+
+function failure(path: string, err: unknown): Refusal {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "ENOENT":
+      return refuse("missing", `${path} does not exist`);
+    case "ENOTDIR":
+      return refuse("not_directory", `a component of ${path} is not a directory`);
+    case "EACCES":
+    case "EPERM":
+      return refuse("permission_denied", `${path}: permission denied`);
+    case "ELOOP":
+      return refuse("symlink", `${path} is a symbolic link, not followed`);
+    default:
+      return refuse("io_error", `${path}: ${code ?? "error"}`);
+  }
+}
+
+/** Closes in the background: nothing waits on a close, and a close of what we opened cannot fail us. */
+function release(handle: FileHandle): void {
+  handle.close().catch(() => undefined);
+}
+
+const at = (dir: FileHandle, name: string): string => `/proc/self/fd/${dir.fd}/${name}`;
+
+/**
+ * The directory that holds `path`, every component verified: a directory (a symlink only when
+ * root or the exporter itself made it in a directory the user cannot write), owned by root, the
+ * user or the exporter's own uid. The caller closes the handle.
+ */
+async function openParent(
+  path: string,
+  uid: number,
+): Promise<{ ok: true; dir: FileHandle; name: string } | Refusal> {
+  let parts = posix.normalize(path).split("/").filter(Boolean);
+  const name = parts.pop();
+  if (!path.startsWith("/") || name === undefined || name === "..")
+    return refuse("io_error", `${path} is not an absolute path to a file`);
+  let hops = 0;
+  let dir: FileHandle | undefined = await open("/", pathFlags | constants.O_DIRECTORY);
+  let dirOwner = 0;
+  let walked = "";
+  try {
+    while (parts.length > 0) {
+      const part = parts.shift() ?? "";
+      const here = `${walked}/${part}`;
+      let next: FileHandle;
+      try {
+        next = await open(at(dir, part), pathFlags);
+      } catch (err) {
+        return failure(here, err);
+      }
+      let stats: Stats;
+      try {
+        stats = await next.stat();
+      } catch (err) {
+        release(next);
+        return failure(here, err);
+      }
+      if (stats.isSymbolicLink()) {
+        release(next);
+        const trusted = [0, ownUid()];
+        if (!trusted.includes(stats.uid) || !trusted.includes(dirOwner) || ++hops > maxSymlinks)
+          return refuse(
+            "symlink",
+            `${here} is a symbolic link owned by uid ${stats.uid}, not followed`,
+          );
+        const target = await readlink(at(dir, part));
+        // Resolved like the kernel would, from the root or from here, then walked again.
+        const rest = posix.normalize(
+          posix.join(target.startsWith("/") ? "/" : walked || "/", target, ...parts),
+        );
+        parts = rest.split("/").filter(Boolean);
+        release(dir);
+        dir = await open("/", pathFlags | constants.O_DIRECTORY);
+        dirOwner = 0;
+        walked = "";
+        continue;
+      }
+      if (!stats.isDirectory()) {
+        release(next);
+        return refuse("not_directory", `${here} is not a directory`);
+      }
+      if (![0, uid, ownUid()].includes(stats.uid)) {
+        release(next);
+        return refuse("foreign_owner", `directory ${here} belongs to uid ${stats.uid}`);
+      }
+      release(dir);
+      dir = next;
+      dirOwner = stats.uid;
+      walked = here;
+    }
+    const parent = dir;
+    dir = undefined; // the caller's to close now
+    return { ok: true, dir: parent, name };
+  } finally {
+    if (dir) release(dir);
+  }
+}
+
+const kindOk: Record<UserFileKind, (s: Stats) => boolean> = {
+  file: (s) => s.isFile(),
+  directory: (s) => s.isDirectory(),
+  socket: (s) => s.isSocket(),
+};
+const kindRefusal: Record<UserFileKind, UserFileRefusal> = {
+  file: "not_regular",
+  directory: "not_directory",
+  socket: "not_socket",
+};
+
+/**
+ * The user's own: owned by them, or by the exporter's uid with one link only (a hard link the
+ * user made to a file of ours would have two).
+ */
+const ownedBy = (stats: Stats, uid: number, kind: UserFileKind): boolean =>
+  stats.uid === uid || (stats.uid === ownUid() && (kind === "directory" || stats.nlink === 1));
+
+/** Opens the last component with O_PATH and checks it; the caller closes the handle. */
+async function openChecked(
+  path: string,
+  uid: number,
+  kind: UserFileKind,
+): Promise<
+  { ok: true; handle: FileHandle; stats: Stats } | (Refusal & { readonly stats?: Stats })
+> {
+  const parent = await openParent(path, uid);
+  if (!parent.ok) return parent;
+  let handle: FileHandle;
+  try {
+    handle = await open(at(parent.dir, parent.name), pathFlags);
+  } catch (err) {
+    return failure(path, err);
+  } finally {
+    release(parent.dir);
+  }
+  try {
+    const stats = await handle.stat();
+    let refusal: Refusal | undefined;
+    if (stats.isSymbolicLink())
+      refusal = refuse("symlink", `${path} is a symbolic link, not followed`);
+    else if (!kindOk[kind](stats))
+      refusal = refuse(
+        kindRefusal[kind],
+        `${path} is not a ${kind === "file" ? "regular file" : kind}`,
+      );
+    else if (!ownedBy(stats, uid, kind))
+      refusal = refuse("foreign_owner", `${path} belongs to uid ${stats.uid}, not ${uid}`);
+    if (refusal) {
+      release(handle);
+      return { ...refusal, stats };
+    }
+    return { ok: true, handle, stats };
+  } catch (err) {
+    release(handle);
+    return failure(path, err);
+  }
+}
+
+/**
+ * lstat of a path in a user's tree, refused unless it is a `kind` owned by `uid`; a refusal for
+ * an existing path carries its stats (the runtime dir's owner and mode are facts too).
+ */
+export async function statUserPath(
+  path: string,
+  uid: number,
+  kind: UserFileKind,
+): Promise<UserStat> {
+  const opened = await openChecked(path, uid, kind);
+  if (!opened.ok) return opened;
+  release(opened.handle);
+  return { ok: true, stats: opened.stats };
+}
+
+/** A unix socket of the user's (docker.sock, api.sock): lstat-like, for a verdict only. */
+export function checkUserSocket(path: string, uid: number): Promise<UserStat> {
+  return statUserPath(path, uid, "socket");
+}
+
+/**
+ * Runs `use` with a path that connects to exactly the socket that was checked: the magic link of
+ * its O_PATH descriptor, held open until `use` settles. connect(2) has no O_NOFOLLOW, so a socket
+ * checked by name could be swapped for a symlink (to root's /run/docker.sock) before the connect.
+ */
+export async function withUserSocket<T>(
+  path: string,
+  uid: number,
+  use: (connectPath: string) => Promise<T>,
+): Promise<{ readonly ok: true; readonly value: T } | Refusal> {
+  const opened = await openChecked(path, uid, "socket");
+  if (!opened.ok) return refuse(opened.state, opened.detail);
+  try {
+    return { ok: true, value: await use(`/proc/self/fd/${opened.handle.fd}`) };
+  } finally {
+    release(opened.handle);
+  }
+}
+
+/** A small regular file of the user's, at most `maxBytes`; details never hold its content. */
+export async function readUserFile(path: string, uid: number, maxBytes: number): Promise<UserRead> {
+  const opened = await openChecked(path, uid, "file");
+  if (!opened.ok) return refuse(opened.state, opened.detail);
+  const { handle, stats } = opened;
+  if (stats.size > maxBytes) {
+    release(handle);
+    return refuse("too_large", `${path} is larger than ${maxBytes} bytes`);
+  }
+  let file: FileHandle | undefined;
+  try {
+    // The same inode as checked (the descriptor's magic link), opened for reading; O_NONBLOCK in
+    // case it is not what fstat said a moment ago.
+    file = await open(
+      `/proc/self/fd/${handle.fd}`,
+      constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY,
+    );
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let used = 0;
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, used, buffer.length - used, null);
+      if (bytesRead === 0) break;
+      used += bytesRead;
+      if (used > maxBytes) return refuse("too_large", `${path} is larger than ${maxBytes} bytes`);
+      // The size fstat gave, read whole: no second read to see the end (a round trip less).
+      if (used === stats.size) break;
+    }
+    return { ok: true, text: buffer.toString("utf8", 0, used), stats };
+  } catch (err) {
+    return failure(path, err);
+  } finally {
+    if (file) release(file);
+    release(handle);
+  }
+}
