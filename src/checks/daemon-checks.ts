@@ -1,7 +1,32 @@
-import type { Check } from "./finding.js";
-import { fail, pass, text, unknown } from "./finding.js";
+import type { DockerFacts } from "../collectors/docker.js";
+import type { CheckInput, Check, Text } from "./finding.js";
+import { fail, noFacts, pass, text, unknown } from "./finding.js";
+import { reasonText } from "./reasons.js";
 
 /** The running rootless daemon: rootlesskit, dockerd, storage, network (the guide's driver table). */
+
+/** What only a running daemon's `GET /info` can say, and why it is missing. */
+function daemonDown(docker: DockerFacts | undefined, en: string, zh: string): Text {
+  if (!docker) return noFacts("docker");
+  if (!docker.dockerdUp)
+    return text(
+      `${en} (dockerd is not running: only its \`GET /info\` tells)`,
+      `${zh}（dockerd 未运行：只有它的 \`GET /info\` 能说明）`,
+    );
+  return text(
+    `${en} (dockerd's \`GET /info\` gave no answer)`,
+    `${zh}（dockerd 的 \`GET /info\` 没有响应）`,
+  );
+}
+
+/** The network driver comes from rootlesskit's API, its process or its `--net` flag. */
+function noDriver(facts: CheckInput["facts"]): Text {
+  if (!facts.network) return noFacts("network");
+  return text(
+    "the network driver (no rootlesskit runs, so neither its API nor its `--net` flag tells)",
+    "网络驱动（rootlesskit 未运行，其 API 和 `--net` 参数都无法说明）",
+  );
+}
 
 const startFix = text(
   "Start it: `systemctl --user start docker` (or `dockerd-rootless.sh` where there is no systemd), and see `journalctl --user -u docker` for why it is down.",
@@ -14,7 +39,7 @@ export const rootlesskitRunning: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const kit = facts.rootlesskit;
-    if (!kit) return unknown("rootlesskit");
+    if (!kit) return unknown(noFacts("rootlesskit"));
     if (kit.up)
       return pass(
         text(
@@ -39,7 +64,7 @@ export const dockerdRunning: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const docker = facts.docker;
-    if (!docker) return unknown("dockerd");
+    if (!docker) return unknown(noFacts("docker"));
     if (docker.dockerdUp && docker.apiUp)
       return pass(
         text(
@@ -50,7 +75,7 @@ export const dockerdRunning: Check = {
     const why = docker.dockerdUp
       ? text(
           `dockerd runs but its API on ${docker.socket} does not answer (${docker.apiError ?? "no answer"}).`,
-          `dockerd 正在运行，但 ${docker.socket} 上的 API 没有响应（${docker.apiError ?? "无响应"}）。`,
+          `dockerd 正在运行，但 ${docker.socket} 上的 API 没有响应（${docker.apiError ? reasonText(docker.apiError)["zh-CN"] : "无响应"}）。`,
         )
       : text(
           `dockerd is not running (docker.pid: ${docker.pidFile}).`,
@@ -66,10 +91,15 @@ export const stateDirStale: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const kit = facts.rootlesskit;
-    if (!kit) return unknown("rootlesskit");
+    if (!kit) return unknown(noFacts("rootlesskit"));
     if (kit.stateDirStale === undefined) {
       return kit.up
-        ? unknown("rootlesskit's state dir")
+        ? unknown(
+            text(
+              "rootlesskit's state dir (no `--state-dir`, no held lock, no $XDG_RUNTIME_DIR/dockerd-rootless)",
+              "rootlesskit 的状态目录（没有 `--state-dir`，没有持有的锁，也没有 $XDG_RUNTIME_DIR/dockerd-rootless）",
+            ),
+          )
         : pass(
             text("No rootlesskit state dir is left behind.", "没有遗留的 rootlesskit 状态目录。"),
           );
@@ -83,7 +113,7 @@ export const stateDirStale: Check = {
     return fail(
       text(
         `${dir} was left by a rootlesskit that died (${kit.staleReason ?? "dead child"}).`,
-        `${dir} 是已退出的 rootlesskit 遗留的（${kit.staleReason ?? "子进程已退出"}）。`,
+        `${dir} 是已退出的 rootlesskit 遗留的（${kit.staleReason ? reasonText(kit.staleReason)["zh-CN"] : "子进程已退出"}）。`,
       ),
       text(
         `Remove it (\`rm -rf ${dir}\`) and restart the daemon: \`systemctl --user restart docker\`.`,
@@ -100,27 +130,33 @@ export const storageDriver: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const driver = facts.docker?.info?.storageDriver;
-    if (!driver) return unknown("the daemon's storage driver");
+    if (!driver)
+      return unknown(daemonDown(facts.docker, "the daemon's storage driver", "守护进程的存储驱动"));
     const verdicts = facts.kernel?.storageDrivers as
       Record<string, { ok: boolean; reason: string } | undefined> | undefined;
-    if (!verdicts) return unknown("the kernel");
+    if (!verdicts) return unknown(noFacts("kernel"));
     const verdict = verdicts[driver];
     if (verdict?.ok)
       return pass(
         text(
           `${driver} works rootless here (${verdict.reason}).`,
-          `${driver} 可在此以 rootless 模式运行（${verdict.reason}）。`,
+          `${driver} 可在此以 rootless 模式运行（${reasonText(verdict.reason)["zh-CN"]}）。`,
         ),
         { driver },
       );
     if (!verdict && ["overlay2", "fuse-overlayfs", "btrfs", "vfs"].includes(driver))
-      return unknown(`support for ${driver}`);
+      return unknown(
+        text(
+          `support for ${driver} (the kernel release is unreadable)`,
+          `对 ${driver} 的支持（无法读取内核版本）`,
+        ),
+      );
     const why =
       verdict?.reason ?? "rootless mode supports only overlay2, fuse-overlayfs, btrfs and vfs";
     return fail(
       text(
         `The daemon uses ${driver}, which cannot work rootless here: ${why}.`,
-        `守护进程使用 ${driver}，它无法在此以 rootless 模式工作：${why}。`,
+        `守护进程使用 ${driver}，它无法在此以 rootless 模式工作：${reasonText(why)["zh-CN"]}。`,
       ),
       text(
         'Use a supported driver: overlay2 (kernel 5.11 or newer), fuse-overlayfs (kernel 4.18 or newer, `sudo apt-get install -y fuse-overlayfs` or `sudo dnf install -y fuse-overlayfs`), btrfs, or vfs; set it in ~/.config/docker/daemon.json (`{"storage-driver":"fuse-overlayfs"}`) and restart the daemon.',
@@ -137,7 +173,10 @@ export const dataRootNfs: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const root = facts.docker?.dataRoot;
-    if (!root) return unknown("the data root's filesystem");
+    if (!root)
+      return unknown(
+        daemonDown(facts.docker, "the data root's filesystem", "数据根目录所在的文件系统"),
+      );
     if (!root.fsType.startsWith("nfs"))
       return pass(
         text(
@@ -169,7 +208,7 @@ export const networkDriver: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const driver = facts.network?.driver;
-    if (!driver) return unknown("the network driver");
+    if (!driver) return unknown(noDriver(facts));
     const measured = facts.probe?.network;
     const rate =
       measured?.ok && measured.bytesPerSecond !== undefined ? measured.bytesPerSecond : undefined;
@@ -205,7 +244,7 @@ export const networkMtu: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const network = facts.network;
-    if (!network?.driver) return unknown("the network driver");
+    if (!network?.driver) return unknown(noDriver(facts));
     if (network.driver !== "slirp4netns" && network.driver !== "pasta")
       return pass(
         text(
@@ -213,7 +252,13 @@ export const networkMtu: Check = {
           `MTU 对 ${network.driver} 影响不大。`,
         ),
       );
-    if (network.mtu === undefined) return unknown("the MTU");
+    if (network.mtu === undefined)
+      return unknown(
+        text(
+          `the MTU (neither ${network.driver} nor rootlesskit has an \`--mtu\` flag)`,
+          `MTU（${network.driver} 和 rootlesskit 都没有 \`--mtu\` 参数）`,
+        ),
+      );
     if (network.mtu >= 65520)
       return pass(
         text(
@@ -258,7 +303,14 @@ export const sourceIpPropagation: Check = {
     }
     const info = facts.rootlesskit?.info;
     if (!info && measured?.sourceIpPropagated === undefined)
-      return unknown("rootlesskit's drivers");
+      return unknown(
+        facts.rootlesskit
+          ? text(
+              "the port driver (no rootlesskit API answered `GET /v1/info`)",
+              "端口驱动（没有 rootlesskit API 响应 `GET /v1/info`）",
+            )
+          : noFacts("rootlesskit"),
+      );
     const net = info?.networkDriver?.driver;
     // pasta's implicit port driver has no ports API, so rootlesskit reports no port driver at all.
     const port = info?.portDriver?.driver ?? (net === "pasta" ? "implicit" : undefined);
@@ -273,7 +325,13 @@ export const sourceIpPropagation: Check = {
         { measured: true, peer: measured.peer, port },
       );
     }
-    if (!port) return unknown("the port driver");
+    if (!port)
+      return unknown(
+        text(
+          "the port driver (rootlesskit's API did not answer `GET /v1/info`)",
+          "端口驱动（rootlesskit 的 API 没有响应 `GET /v1/info`）",
+        ),
+      );
     if (port !== "builtin")
       return pass(
         text(

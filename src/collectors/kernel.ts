@@ -1,23 +1,16 @@
 import { runFile } from "../host/exec.js";
-import {
-  exists,
-  listDir,
-  listKernelDir,
-  readKernelText,
-  readText,
-  statPath,
-} from "../host/files.js";
+import { exists, listDir, readKernelText, readText, statPath } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath, sysPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
+import type { ModuleFact } from "./kernel-modules.js";
+import { readModuleStates } from "./kernel-modules.js";
 import type { GroupRange, KernelVersion } from "./kernel-parsers.js";
 import {
   atLeast,
   hasFileCapability,
   parseKernelRelease,
-  parseModulesBuiltin,
   parsePingGroupRange,
-  parseProcModules,
   parseSysctlInteger,
   pingAllowed,
 } from "./kernel-parsers.js";
@@ -60,8 +53,14 @@ export interface KernelFacts {
   readonly sysctls: Readonly<Record<string, number>>;
   readonly pingGroupRange?: GroupRange;
   readonly pingAllowed?: boolean;
-  /** Loaded or built in; a module is absent when it cannot be told (no modules.builtin). */
+  /** Loaded or built in; a module is absent when no evidence decides it. */
   readonly modules?: Readonly<Record<string, boolean>>;
+  /** Built in, loaded, loadable or absent, with the evidence; see kernel-modules.ts. */
+  readonly moduleStates?: Readonly<Record<string, ModuleFact>>;
+  /** What was looked for when a module stays undecided. */
+  readonly modulesMissingEvidence?: string;
+  /** The iptables binary rootless dockerd runs (absent path: not installed). */
+  readonly iptables?: { readonly path?: string };
   readonly storageDrivers: Readonly<Partial<Record<StorageDriver, Verdict>>>;
   /** Absent for a helper whose capabilities could not be determined. */
   readonly idmapHelpers: Readonly<Partial<Record<string, Verdict & { path?: string }>>>;
@@ -70,7 +69,7 @@ export interface KernelFacts {
   readonly apparmor: { readonly enabled: boolean; readonly rootlesskitProfiles: readonly string[] };
 }
 
-const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"];
+const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin", "/usr/local/sbin"];
 const getcapCandidates = ["/usr/sbin/getcap", "/sbin/getcap", "/usr/bin/getcap"];
 
 async function findBinary(roots: HostRoots, name: string): Promise<string | undefined> {
@@ -92,25 +91,11 @@ async function readSysctls(roots: HostRoots): Promise<Record<string, number>> {
   return values;
 }
 
-async function readModules(
-  roots: HostRoots,
-  release: string | undefined,
-): Promise<Record<string, boolean> | undefined> {
-  const [loaded, sysModules, builtin] = await Promise.all([
-    readKernelText(procPath(roots, "modules")),
-    listKernelDir(sysPath(roots, "module")),
-    release
-      ? readText(rootPath(roots, `/lib/modules/${release}/modules.builtin`))
-      : Promise.resolve(undefined),
-  ]);
-  if (!loaded.ok && !sysModules.ok) return undefined;
-  const known = new Set<string>();
-  if (loaded.ok) for (const name of parseProcModules(loaded.text)) known.add(name);
-  if (sysModules.ok) for (const name of sysModules.names) known.add(name);
-  if (builtin?.ok) for (const name of parseModulesBuiltin(builtin.text)) known.add(name);
-  // Without modules.builtin, a built-in module with no /sys/module entry is invisible: unknown.
-  const listed = watchedModules.filter((name) => known.has(name) || builtin?.ok);
-  return Object.fromEntries(listed.map((name) => [name, known.has(name)]));
+async function readModules(roots: HostRoots, release: string | undefined) {
+  const { states, missing } = await readModuleStates(roots, release, watchedModules);
+  const loaded = (fact: ModuleFact) => fact.state === "builtin" || fact.state === "loaded";
+  const modules = Object.fromEntries(Object.entries(states).map(([n, f]) => [n, loaded(f)]));
+  return { modules, states, ...(missing !== undefined && { missing }) };
 }
 
 /** Storage drivers that work rootless, per the guide's "Known limitations". */
@@ -254,9 +239,10 @@ export const kernelCollector: Collector<KernelFacts> = {
     ]);
     const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
     const restricted = sysctls["kernel.apparmor_restrict_unprivileged_userns"] === 1;
-    const [binary, apparmor] = await Promise.all([
+    const [binary, apparmor, iptablesPath] = await Promise.all([
       rootlesskitBinary(roots, target.home, signal),
       apparmorFacts(roots, restricted),
+      findBinary(roots, "iptables"),
     ]);
     const helperVerdicts: Record<string, Verdict & { path?: string }> = {};
     idmapHelpers.forEach(({ helper }, i) => {
@@ -264,12 +250,17 @@ export const kernelCollector: Collector<KernelFacts> = {
       if (verdict) helperVerdicts[helper] = verdict;
       else note(`${helper}: setuid bit and file capabilities could not be read`);
     });
-    if (!modules) note("neither /proc/modules nor /sys/module is readable");
+    if (modules.missing) note(`kernel modules undecided; looked in ${modules.missing}`);
     return {
       ...(release !== undefined && { release }),
       sysctls,
       ...(range && { pingGroupRange: range, pingAllowed: pingAllowed(range, target.groups) }),
-      ...(modules && { modules }),
+      ...(Object.keys(modules.modules).length > 0 && {
+        modules: modules.modules,
+        moduleStates: modules.states,
+      }),
+      ...(modules.missing !== undefined && { modulesMissingEvidence: modules.missing }),
+      iptables: iptablesPath === undefined ? {} : { path: iptablesPath },
       storageDrivers: drivers,
       idmapHelpers: helperVerdicts,
       ...(binary && { rootlesskitBinary: binary }),
