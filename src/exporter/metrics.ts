@@ -8,6 +8,16 @@ import type { CollectorState } from "./scheduler.js";
 /** How long process_* and nodejs_* figures are reused, so a scrape costs a buffer copy. */
 const processMetricsMaxAgeMs = 1000;
 
+/**
+ * prom-client's gauges named like counters (`promtool check metrics`: "non-counter metrics should
+ * not have _total suffix"). Each is the sum of the per-type gauge beside it: sum(nodejs_active_handles).
+ */
+export const droppedDefaults = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+] as const;
+
 export interface MetricsRendererOptions {
   readonly states: () => readonly CollectorState[];
   readonly target: Target;
@@ -34,7 +44,10 @@ export class MetricsRenderer {
   private rendering: Promise<void> | undefined;
 
   constructor(private readonly options: MetricsRendererOptions) {
-    if (options.exporterMetrics) collectDefaultMetrics({ register: this.processRegistry });
+    if (options.exporterMetrics) {
+      collectDefaultMetrics({ register: this.processRegistry });
+      for (const name of droppedDefaults) this.processRegistry.removeSingleMetric(name);
+    }
   }
 
   invalidate(): void {
