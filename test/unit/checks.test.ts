@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { Finding } from "../../src/checks/finding.js";
 import { checks, evaluateChecks, exitCode } from "../../src/checks/registry.js";
 import { metrics } from "../../src/exporter/catalogue.js";
+import { addFindings } from "../../src/exporter/findings.js";
+import { SampleSet } from "../../src/exporter/sample-set.js";
 import type { DefaultFacts } from "../helpers/healthy-facts.js";
 import { healthyFacts, input } from "../helpers/healthy-facts.js";
 
@@ -175,6 +177,43 @@ const cases: [string, Mutation, string][] = [
   ],
 ];
 
+// Faults the guide calls limitations, not errors: they fail info checks only.
+const infoCases: [string, Mutation, string[]][] = [
+  [
+    "MTU 1500 with slirp4netns",
+    (f) => void (f.network = { ...f.network, driver: "slirp4netns", mtu: 1500 }),
+    ["network_driver", "network_mtu"],
+  ],
+  [
+    "the builtin port driver",
+    (f) =>
+      void (f.rootlesskit = {
+        ...f.rootlesskit,
+        info: {
+          ...f.rootlesskit.info,
+          networkDriver: { driver: "slirp4netns", dns: [] },
+          portDriver: { driver: "builtin", protos: ["tcp"] },
+        },
+      }),
+    ["source_ip_propagation"],
+  ],
+  [
+    "ping_group_range 1 0",
+    (f) =>
+      void (f.kernel = { ...f.kernel, pingGroupRange: { low: 1, high: 0 }, pingAllowed: false }),
+    ["ping_group_range"],
+  ],
+  [
+    "ports below 1024 without the capability",
+    (f) =>
+      void (f.kernel = {
+        ...f.kernel,
+        rootlesskitBinary: { path: "/usr/bin/rootlesskit", netBindService: false },
+      }),
+    ["privileged_ports"],
+  ],
+];
+
 describe("checks", () => {
   it("a healthy host fails no check at all", () => {
     const findings = evaluateChecks(input(healthyFacts()));
@@ -201,41 +240,7 @@ describe("checks", () => {
     }
   });
 
-  it.each([
-    [
-      "MTU 1500 with slirp4netns",
-      (f: DefaultFacts) => void (f.network = { ...f.network, driver: "slirp4netns", mtu: 1500 }),
-      ["network_driver", "network_mtu"],
-    ],
-    [
-      "the builtin port driver",
-      (f: DefaultFacts) =>
-        void (f.rootlesskit = {
-          ...f.rootlesskit,
-          info: {
-            ...f.rootlesskit.info,
-            networkDriver: { driver: "slirp4netns", dns: [] },
-            portDriver: { driver: "builtin", protos: ["tcp"] },
-          },
-        }),
-      ["source_ip_propagation"],
-    ],
-    [
-      "ping_group_range 1 0",
-      (f: DefaultFacts) =>
-        void (f.kernel = { ...f.kernel, pingGroupRange: { low: 1, high: 0 }, pingAllowed: false }),
-      ["ping_group_range"],
-    ],
-    [
-      "ports below 1024 without the capability",
-      (f: DefaultFacts) =>
-        void (f.kernel = {
-          ...f.kernel,
-          rootlesskitBinary: { path: "/usr/bin/rootlesskit", netBindService: false },
-        }),
-      ["privileged_ports"],
-    ],
-  ])("%s fails only info checks: %j", (_name, mutate, ids) => {
+  it.each(infoCases)("%s fails only info checks: %j", (_name, mutate, ids) => {
     const facts = healthyFacts();
     mutate(facts);
     const findings = evaluateChecks(input(facts));
@@ -310,11 +315,38 @@ describe("checks", () => {
     expect(exitCode(findings)).toBe(code);
   });
 
-  it("ids are stable snake_case, unique, in alphabetical order, and metric labels exist", () => {
+  it("ids are stable snake_case, unique, in alphabetical order", () => {
     const ids = checks.map((c) => c.id);
     expect(ids).toEqual([...ids].sort());
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id).toMatch(/^[a-z][a-z0-9_]*$/);
-    expect(metrics.checkOk.labels).toEqual(["user", "check", "severity"]);
+  });
+
+  it("every check becomes one rootless_check_ok series with its id, severity and scope's labels", () => {
+    const findings = evaluateChecks(input(healthyFacts()));
+    const out = new SampleSet();
+    addFindings(out, "alice", findings);
+    const series = out.series.get("checkOk") ?? [];
+    expect(series.map((s) => s.labels["check"])).toEqual(checks.map((c) => c.id));
+    for (const check of checks) {
+      const { labels, value } = series.find((s) => s.labels["check"] === check.id) ?? {};
+      const expected = { check: check.id, severity: check.severity };
+      expect(labels).toEqual(check.scope === "user" ? { user: "alice", ...expected } : expected);
+      expect(Object.keys(labels ?? {}).every((l) => metrics.checkOk.labels.includes(l))).toBe(true);
+      expect(value).toBe(1);
+    }
+  });
+
+  // The matrix above is the proof that a diagnosis is right: a check without a row is unproven.
+  it("every warning and critical check has a row in the diagnosis matrix", () => {
+    const covered = new Set(cases.flatMap(([, , ids]) => ids.split(",")));
+    const blockingIds = checks.filter((c) => c.severity !== "info").map((c) => c.id);
+    expect(blockingIds.filter((id) => !covered.has(id))).toEqual([]);
+  });
+
+  it("every info check has a row among the info-only cases", () => {
+    const covered = new Set(infoCases.flatMap(([, , ids]) => ids));
+    const infoIds = checks.filter((c) => c.severity === "info").map((c) => c.id);
+    expect(infoIds.filter((id) => !covered.has(id))).toEqual([]);
   });
 });
