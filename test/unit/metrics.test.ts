@@ -67,7 +67,9 @@ describe("exporter metrics (prom-client's defaults)", () => {
       exporterMetrics: true,
     });
     const body = (await renderer.render()).toString();
-    const types = [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1] ?? "", m[2]]);
+    const types = [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(
+      (m) => [m[1] ?? "", m[2] ?? ""] as const,
+    );
     const helps = new Set([...body.matchAll(/^# HELP (\S+) /gm)].map((m) => m[1]));
     expect(types.some(([name]) => name.startsWith("nodejs_"))).toBe(true);
     expect(types.some(([name]) => name.startsWith("process_"))).toBe(true);
