@@ -307,7 +307,7 @@ export const sourceIpPropagation: Check = {
         facts.rootlesskit
           ? text(
               "the port driver (no rootlesskit API answered `GET /v1/info`)",
-              "端口驱动（没有 rootlesskit API 响应 `GET /v1/info`）",
+              "端口驱动（rootlesskit 的 API 没有响应 `GET /v1/info`）",
             )
           : noFacts("rootlesskit"),
       );
