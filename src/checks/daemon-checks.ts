@@ -1,3 +1,4 @@
+import type { ConfiguredDaemon } from "../collectors/docker-config.js";
 import type { DockerFacts } from "../collectors/docker.js";
 import type { CheckInput, Check, Text } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
@@ -16,6 +17,32 @@ function daemonDown(docker: DockerFacts | undefined, en: string, zh: string): Te
   return text(
     `${en} (dockerd's \`GET /info\` gave no answer)`,
     `${zh}（dockerd 的 \`GET /info\` 没有响应）`,
+  );
+}
+
+/** ~/.config/docker/daemon.json exists but was not used: say why, never its content. */
+function configUnusable(configured: ConfiguredDaemon): Text {
+  const why: Record<string, [string, string]> = {
+    malformed: ["is not a JSON object", "不是 JSON 对象"],
+    unsafe: [
+      "is a symlink, not a regular file or not the user's",
+      "是符号链接、不是普通文件或不属于该用户",
+    ],
+    too_large: ["is too large", "过大"],
+    unreadable: ["is unreadable", "无法读取"],
+  };
+  const [en, zh] = why[configured.configState] ?? ["is unreadable", "无法读取"];
+  return text(
+    `what dockerd would use (it is not running, and ${configured.configFile} ${en})`,
+    `dockerd 将使用的配置（它未运行，且 ${configured.configFile} ${zh}）`,
+  );
+}
+
+/** Where a driver or data root of a dockerd that is not running comes from, as a clause. */
+function notRunning(source: string | undefined): Text {
+  return text(
+    ` (dockerd is not running; from ${source ?? "the defaults"})`,
+    `（dockerd 未运行；依据：${source ?? "默认值"}）`,
   );
 }
 
@@ -129,20 +156,43 @@ export const storageDriver: Check = {
   severity: "critical",
   scope: "user",
   evaluate: ({ facts }) => {
-    const driver = facts.docker?.info?.storageDriver;
-    if (!driver)
-      return unknown(daemonDown(facts.docker, "the daemon's storage driver", "守护进程的存储驱动"));
+    const configured = facts.docker?.configured;
+    const running = facts.docker?.info?.storageDriver;
+    const driver = running ?? configured?.storageDriver;
     const verdicts = facts.kernel?.storageDrivers as
       Record<string, { ok: boolean; reason: string } | undefined> | undefined;
+    if (!driver && configured?.dataRoot !== undefined && verdicts) {
+      // dockerd, started with nothing configured and no prior driver, takes the first that works.
+      const first = ["overlay2", "fuse-overlayfs", "vfs"].find((d) => verdicts[d]?.ok) ?? "vfs";
+      return pass(
+        text(
+          `dockerd is not running; ${configured.configFile} names no storage-driver and ${configured.dataRoot} holds none yet: dockerd will take the first that works here (${first}).`,
+          `dockerd 未运行；${configured.configFile} 没有指定 storage-driver，${configured.dataRoot} 中也还没有：dockerd 将选用此处第一个可用的驱动（${first}）。`,
+        ),
+        { driver: first, source: "dockerd's default" },
+      );
+    }
+    if (!driver)
+      return unknown(
+        configured && configured.configState !== "ok" && configured.configState !== "missing"
+          ? configUnusable(configured)
+          : daemonDown(facts.docker, "the daemon's storage driver", "守护进程的存储驱动"),
+      );
     if (!verdicts) return unknown(noFacts("kernel"));
     const verdict = verdicts[driver];
+    const source = running
+      ? undefined
+      : configured?.storageDriverSource === "daemon.json"
+        ? configured.configFile
+        : `${configured?.dataRoot ?? ""}/${driver}`;
+    const clause = running ? text("", "") : notRunning(source);
     if (verdict?.ok)
       return pass(
         text(
-          `${driver} works rootless here (${verdict.reason}).`,
-          `${driver} 可在此以 rootless 模式运行（${reasonText(verdict.reason)["zh-CN"]}）。`,
+          `${driver} works rootless here (${verdict.reason})${clause.en}.`,
+          `${driver} 可在此以 rootless 模式运行（${reasonText(verdict.reason)["zh-CN"]}）${clause["zh-CN"]}。`,
         ),
-        { driver },
+        { driver, ...(source !== undefined && { source }) },
       );
     if (!verdict && ["overlay2", "fuse-overlayfs", "btrfs", "vfs"].includes(driver))
       return unknown(
@@ -155,8 +205,8 @@ export const storageDriver: Check = {
       verdict?.reason ?? "rootless mode supports only overlay2, fuse-overlayfs, btrfs and vfs";
     return fail(
       text(
-        `The daemon uses ${driver}, which cannot work rootless here: ${why}.`,
-        `守护进程使用 ${driver}，它无法在此以 rootless 模式工作：${reasonText(why)["zh-CN"]}。`,
+        `The daemon uses ${driver}${clause.en}, which cannot work rootless here: ${why}.`,
+        `守护进程使用 ${driver}${clause["zh-CN"]}，它无法在此以 rootless 模式工作：${reasonText(why)["zh-CN"]}。`,
       ),
       text(
         'Use a supported driver: overlay2 (kernel 5.11 or newer), fuse-overlayfs (kernel 4.18 or newer, `sudo apt-get install -y fuse-overlayfs` or `sudo dnf install -y fuse-overlayfs`), btrfs, or vfs; set it in ~/.config/docker/daemon.json (`{"storage-driver":"fuse-overlayfs"}`) and restart the daemon.',
@@ -172,23 +222,35 @@ export const dataRootNfs: Check = {
   severity: "critical",
   scope: "user",
   evaluate: ({ facts }) => {
-    const root = facts.docker?.dataRoot;
+    const configured = facts.docker?.configured;
+    const fromConfig =
+      configured?.dataRoot !== undefined && configured.dataRootFs !== undefined
+        ? { path: configured.dataRoot, fsType: configured.dataRootFs }
+        : undefined;
+    const root = facts.docker?.dataRoot ?? fromConfig;
     if (!root)
       return unknown(
-        daemonDown(facts.docker, "the data root's filesystem", "数据根目录所在的文件系统"),
+        configured && configured.configState !== "ok" && configured.configState !== "missing"
+          ? configUnusable(configured)
+          : daemonDown(facts.docker, "the data root's filesystem", "数据根目录所在的文件系统"),
       );
+    const clause = facts.docker?.dataRoot
+      ? text("", "")
+      : notRunning(
+          configured?.dataRootSource === "daemon.json" ? configured.configFile : undefined,
+        );
     if (!root.fsType.startsWith("nfs"))
       return pass(
         text(
-          `The data root ${root.path} is on ${root.fsType}.`,
-          `数据根目录 ${root.path} 位于 ${root.fsType}。`,
+          `The data root ${root.path} is on ${root.fsType}${clause.en}.`,
+          `数据根目录 ${root.path} 位于 ${root.fsType}${clause["zh-CN"]}。`,
         ),
         root,
       );
     return fail(
       text(
-        `The data root ${root.path} is on ${root.fsType}: \`docker pull\` fails with "lchown <FILE>: operation not permitted".`,
-        `数据根目录 ${root.path} 位于 ${root.fsType} 上：\`docker pull\` 会报错 "lchown <FILE>: operation not permitted"。`,
+        `The data root ${root.path} is on ${root.fsType}${clause.en}: \`docker pull\` fails with "lchown <FILE>: operation not permitted".`,
+        `数据根目录 ${root.path} 位于 ${root.fsType} 上${clause["zh-CN"]}：\`docker pull\` 会报错 "lchown <FILE>: operation not permitted"。`,
       ),
       text(
         'Put the data root outside NFS in ~/.config/docker/daemon.json: `{"data-root":"/somewhere-out-of-nfs"}`, then restart the daemon.',

@@ -161,6 +161,15 @@ export const dockerService: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const unit = facts.dbus?.units?.find((u) => u.unit === "docker.service");
+    // Without systemd as init there is no user manager: the guide starts dockerd-rootless.sh by hand.
+    if (!unit?.activeState && facts.kernel?.systemdBooted === false)
+      return pass(
+        text(
+          "systemd is not the init system here (no /run/systemd/system): docker.service does not apply, and `dockerd_running` judges the daemon.",
+          "此主机的 init 系统不是 systemd（没有 /run/systemd/system）：docker.service 不适用，由 `dockerd_running` 检查守护进程。",
+        ),
+        { applicable: false },
+      );
     if (!unit?.activeState)
       return unknown(
         text(

@@ -3,6 +3,8 @@ import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
 import type { Collector } from "./collector.js";
+import type { ConfiguredDaemon } from "./docker-config.js";
+import { readConfiguredDaemon } from "./docker-config.js";
 import type { PidFileState } from "./discovery.js";
 import { discoverRootless } from "./discovery.js";
 
@@ -29,6 +31,8 @@ export interface DockerFacts {
   readonly apiError?: string;
   readonly info?: DockerInfo;
   readonly dataRoot?: { readonly path: string; readonly fsType: string };
+  /** While dockerd gives no /info: what it would use when it starts (docker-config.ts). */
+  readonly configured?: ConfiguredDaemon;
   /** $XDG_RUNTIME_DIR: must exist, belong to the user and be mode 0700 (XDG base dir spec). */
   readonly runtimeDir: {
     readonly path: string;
@@ -120,6 +124,7 @@ export const dockerCollector: Collector<DockerFacts> = {
         : undefined;
       if (mount) dataRoot = { path: info.dockerRootDir, fsType: mount.fsType };
     }
+    const configured = info ? undefined : await readConfiguredDaemon(roots, target);
     return {
       runtimeDir: runtimeDir.ok
         ? {
@@ -137,6 +142,7 @@ export const dockerCollector: Collector<DockerFacts> = {
       ...(apiError && { apiError }),
       ...(info && { info }),
       ...(dataRoot && { dataRoot }),
+      ...(configured && { configured }),
     };
   },
 };

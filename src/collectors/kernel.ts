@@ -59,6 +59,8 @@ export interface KernelFacts {
   readonly moduleStates?: Readonly<Record<string, ModuleFact>>;
   /** What was looked for when a module stays undecided. */
   readonly modulesMissingEvidence?: string;
+  /** sd_booted(3): /run/systemd/system exists when systemd is the init system. */
+  readonly systemdBooted?: boolean;
   /** The iptables binary rootless dockerd runs (absent path: not installed). */
   readonly iptables?: { readonly path?: string };
   readonly storageDrivers: Readonly<Partial<Record<StorageDriver, Verdict>>>;
@@ -239,10 +241,11 @@ export const kernelCollector: Collector<KernelFacts> = {
     ]);
     const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
     const restricted = sysctls["kernel.apparmor_restrict_unprivileged_userns"] === 1;
-    const [binary, apparmor, iptablesPath] = await Promise.all([
+    const [binary, apparmor, iptablesPath, systemdBooted] = await Promise.all([
       rootlesskitBinary(roots, target.home, signal),
       apparmorFacts(roots, restricted),
       findBinary(roots, "iptables"),
+      exists(rootPath(roots, "/run/systemd/system")),
     ]);
     const helperVerdicts: Record<string, Verdict & { path?: string }> = {};
     idmapHelpers.forEach(({ helper }, i) => {
@@ -261,6 +264,7 @@ export const kernelCollector: Collector<KernelFacts> = {
       }),
       ...(modules.missing !== undefined && { modulesMissingEvidence: modules.missing }),
       iptables: iptablesPath === undefined ? {} : { path: iptablesPath },
+      systemdBooted,
       storageDrivers: drivers,
       idmapHelpers: helperVerdicts,
       ...(binary && { rootlesskitBinary: binary }),

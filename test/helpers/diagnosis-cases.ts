@@ -161,6 +161,30 @@ export const cases: [string, Mutation, string][] = [
     "dockerd_running",
   ],
   [
+    "dockerd stopped, its configured data root on NFS",
+    (f) => {
+      f.docker = {
+        runtimeDir: f.docker.runtimeDir,
+        socket: f.docker.socket,
+        dockerdUp: false,
+        apiUp: false,
+        pidFile: "missing",
+        configured: {
+          configFile: "/home/alice/.config/docker/daemon.json",
+          configState: "missing",
+          dataRoot: "/home/alice/.local/share/docker",
+          dataRootSource: "default",
+          dataRootFs: "nfs",
+          storageDriver: "overlay2",
+          storageDriverSource: "data root",
+        },
+      };
+      f.rootlesskit = { up: false, dockerPidFile: "missing", apiUp: false };
+      f.network = {};
+    },
+    "data_root_nfs,dockerd_running,rootlesskit_running",
+  ],
+  [
     "rootlesskit down",
     (f) => void (f.rootlesskit = { ...f.rootlesskit, up: false }),
     "rootlesskit_running",
