@@ -1,5 +1,6 @@
 import type { ConfiguredDaemon } from "../collectors/docker-config.js";
 import type { DockerFacts } from "../collectors/docker.js";
+import { scriptDefault } from "../collectors/network-config.js";
 import type { CheckInput, Check, Text } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
 import { reasonText } from "./reasons.js";
@@ -46,13 +47,38 @@ function notRunning(source: string | undefined): Text {
   );
 }
 
-/** The network driver comes from rootlesskit's API, its process or its `--net` flag. */
+/** The network driver comes from rootlesskit (API, process, `--net`), else from the user's unit. */
 function noDriver(facts: CheckInput["facts"]): Text {
   if (!facts.network) return noFacts("network");
+  if (facts.network.configured)
+    return text(
+      "the network driver (no rootlesskit runs, no `DOCKERD_ROOTLESS_ROOTLESSKIT_NET` is set, and neither slirp4netns nor vpnkit is installed: dockerd-rootless.sh would not start)",
+      "网络驱动（rootlesskit 未运行，未设置 `DOCKERD_ROOTLESS_ROOTLESSKIT_NET`，且 slirp4netns 和 vpnkit 都未安装：dockerd-rootless.sh 将无法启动）",
+    );
   return text(
-    "the network driver (no rootlesskit runs, so neither its API nor its `--net` flag tells)",
-    "网络驱动（rootlesskit 未运行，其 API 和 `--net` 参数都无法说明）",
+    "the network driver (no rootlesskit runs, and there is no ~/.config/systemd/user/docker.service: no rootless Docker is set up for this user)",
+    "网络驱动（rootlesskit 未运行，也没有 ~/.config/systemd/user/docker.service：该用户没有设置 rootless Docker）",
   );
+}
+
+/** The running network, else what the user's docker.service would start, with a clause saying so. */
+function effectiveNetwork(facts: CheckInput["facts"]) {
+  const network = facts.network;
+  const configured = network?.driver ? undefined : network?.configured;
+  if (!configured) return { driver: network?.driver, mtu: network?.mtu, clause: text("", "") };
+  const clause = (source: string) =>
+    text(
+      ` (rootlesskit is not running; from ${source})`,
+      `（rootlesskit 未运行；依据：${source === scriptDefault ? "dockerd-rootless.sh 的默认值" : source}）`,
+    );
+  return {
+    driver: configured.driver,
+    mtu: configured.mtu,
+    port: configured.portDriver,
+    clause: clause(configured.sources.driver),
+    mtuClause: clause(configured.sources.mtu),
+    portClause: clause(configured.sources.portDriver),
+  };
 }
 
 const startFix = text(
@@ -269,7 +295,7 @@ export const networkDriver: Check = {
   severity: "info",
   scope: "user",
   evaluate: ({ facts }) => {
-    const driver = facts.network?.driver;
+    const { driver, clause } = effectiveNetwork(facts);
     if (!driver) return unknown(noDriver(facts));
     const measured = facts.probe?.network;
     const rate =
@@ -279,13 +305,16 @@ export const networkDriver: Check = {
     // The guide's table: slirp4netns and vpnkit have slow network throughput.
     if (driver !== "slirp4netns" && driver !== "vpnkit")
       return pass(
-        text(`The network driver is ${driver}.${figure}`, `网络驱动为 ${driver}。${figureZh}`),
+        text(
+          `The network driver is ${driver}${clause.en}.${figure}`,
+          `网络驱动为 ${driver}${clause["zh-CN"]}。${figureZh}`,
+        ),
         { driver, measuredBytesPerSecond: rate },
       );
     return fail(
       text(
-        `The network driver ${driver} is slow (rootlesskit's driver table).${figure}`,
-        `网络驱动 ${driver} 的网络吞吐量慢（RootlessKit 驱动对比表）。${figureZh}`,
+        `The network driver ${driver}${clause.en} is slow (rootlesskit's driver table).${figure}`,
+        `网络驱动 ${driver}${clause["zh-CN"]} 的网络吞吐量慢（RootlessKit 驱动对比表）。${figureZh}`,
       ),
       text(
         driver === "vpnkit"
@@ -305,8 +334,9 @@ export const networkMtu: Check = {
   severity: "info",
   scope: "user",
   evaluate: ({ facts }) => {
-    const network = facts.network;
-    if (!network?.driver) return unknown(noDriver(facts));
+    const effective = effectiveNetwork(facts);
+    const network = { ...effective, clause: effective.mtuClause ?? effective.clause };
+    if (!network.driver) return unknown(noDriver(facts));
     if (network.driver !== "slirp4netns" && network.driver !== "pasta")
       return pass(
         text(
@@ -324,15 +354,15 @@ export const networkMtu: Check = {
     if (network.mtu >= 65520)
       return pass(
         text(
-          `${network.driver} runs with MTU ${network.mtu}.`,
-          `${network.driver} 的 MTU 为 ${network.mtu}。`,
+          `${network.driver} runs with MTU ${network.mtu}${network.clause.en}.`,
+          `${network.driver} 的 MTU 为 ${network.mtu}${network.clause["zh-CN"]}。`,
         ),
         { mtu: network.mtu },
       );
     return fail(
       text(
-        `${network.driver} runs with MTU ${network.mtu}; 65520 gives much more throughput.`,
-        `${network.driver} 的 MTU 为 ${network.mtu}；65520 可大幅提高吞吐量。`,
+        `${network.driver} runs with MTU ${network.mtu}${network.clause.en}; 65520 gives much more throughput.`,
+        `${network.driver} 的 MTU 为 ${network.mtu}${network.clause["zh-CN"]}；65520 可大幅提高吞吐量。`,
       ),
       text(
         `Add to ${overrideFile}:\n[Service]\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520"\nthen ${restart}.`,
@@ -364,7 +394,10 @@ export const sourceIpPropagation: Check = {
       );
     }
     const info = facts.rootlesskit?.info;
-    if (!info && measured?.sourceIpPropagated === undefined)
+    // Without rootlesskit: the port driver the user's docker.service would start.
+    const configured = info ? undefined : effectiveNetwork(facts);
+    const clause = configured?.portClause ?? text("", "");
+    if (!info && measured?.sourceIpPropagated === undefined && !configured?.port)
       return unknown(
         facts.rootlesskit
           ? text(
@@ -373,9 +406,12 @@ export const sourceIpPropagation: Check = {
             )
           : noFacts("rootlesskit"),
       );
-    const net = info?.networkDriver?.driver;
+    const net = info?.networkDriver?.driver ?? configured?.driver;
     // pasta's implicit port driver has no ports API, so rootlesskit reports no port driver at all.
-    const port = info?.portDriver?.driver ?? (net === "pasta" ? "implicit" : undefined);
+    const port =
+      info?.portDriver?.driver ??
+      (info && net === "pasta" ? "implicit" : undefined) ??
+      configured?.port;
     // slirp4netns shows loopback clients as its gateway, so a loopback probe cannot judge it.
     if (measured?.sourceIpPropagated === false && port !== "slirp4netns") {
       return fail(
@@ -397,15 +433,15 @@ export const sourceIpPropagation: Check = {
     if (port !== "builtin")
       return pass(
         text(
-          `The ${port} port driver propagates client addresses.`,
-          `${port} 端口驱动支持源 IP 传播。`,
+          `The ${port} port driver${clause.en} propagates client addresses.`,
+          `${port} 端口驱动${clause["zh-CN"]}支持源 IP 传播。`,
         ),
         { port },
       );
     return fail(
       text(
-        "The builtin port driver does not propagate source IP addresses: containers see rootlesskit's address, not the client's.",
-        "`docker run -p` 不传播源 IP 地址：默认的 `builtin` 端口驱动程序不支持源 IP 传播。",
+        `The builtin port driver${clause.en} does not propagate source IP addresses: containers see rootlesskit's address, not the client's.`,
+        `\`docker run -p\` 不传播源 IP 地址：默认的 \`builtin\` 端口驱动程序${clause["zh-CN"]}不支持源 IP 传播。`,
       ),
       sourceIpFix,
       { network: net, port },

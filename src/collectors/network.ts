@@ -7,6 +7,8 @@ import type { ProcessInfo } from "../host/proc.js";
 import { childPids, flagValue, programName, readProcess, withArgv } from "../host/proc.js";
 import type { Collector } from "./collector.js";
 import { discoverRootless, userProcessesNamed } from "./discovery.js";
+import type { ConfiguredNetwork } from "./network-config.js";
+import { readConfiguredNetwork } from "./network-config.js";
 import { sharedInfo } from "./rootlesskit-api.js";
 
 /** rootlesskit's network drivers that run as a process of their own (rootlesskit docs/network.md). */
@@ -32,6 +34,8 @@ export interface NetworkFacts {
   readonly childPid?: number;
   readonly interfaces?: readonly InterfaceCounters[];
   readonly mappedIds?: { readonly uid?: number; readonly gid?: number };
+  /** Without rootlesskit: what the user's docker.service would start (network-config.ts). */
+  readonly configured?: ConfiguredNetwork;
 }
 
 /** pasta is passt under another name; its exe is passt, its argv[0] pasta. */
@@ -110,7 +114,8 @@ export const networkCollector: Collector<NetworkFacts> = {
     const parent = found.parent;
     if (!parent) {
       note("rootlesskit is not running: no network to watch");
-      return {};
+      const configured = await readConfiguredNetwork(roots, target);
+      return configured ? { configured } : {};
     }
     const answer = found.stateDir
       ? await sharedInfo(roots, found.stateDir.path, {

@@ -3,6 +3,7 @@ import type { CheckInput, CheckState, Finding } from "../../src/checks/finding.j
 import { checks, evaluateChecks } from "../../src/checks/registry.js";
 import { collectors } from "../../src/collectors/registry.js";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
+import { scriptDefault } from "../../src/collectors/network-config.js";
 import { loadTarget } from "../../src/host/target.js";
 import { collectorContext } from "../helpers/context.js";
 import { cases, infoCases } from "../helpers/diagnosis-cases.js";
@@ -77,6 +78,57 @@ function unknownInputs(): [string, CheckInput][] {
       f.docker = { ...docker, dockerdUp: false, apiUp: false, pidFile: "missing" };
       f.rootlesskit = { up: false, dockerPidFile: "missing", apiUp: false };
       f.network = {};
+    }),
+    variant("stopped daemon, judged from its unit and daemon.json", (f) => {
+      const docker = omit(f.docker, "info", "dataRoot");
+      f.docker = {
+        ...docker,
+        dockerdUp: false,
+        apiUp: false,
+        pidFile: "missing",
+        configured: {
+          configFile: "/home/alice/.config/docker/daemon.json",
+          configState: "ok",
+          dataRoot: "/srv/docker",
+          dataRootSource: "daemon.json",
+          dataRootFs: "nfs4",
+          storageDriver: "fuse-overlayfs",
+          storageDriverSource: "daemon.json",
+        },
+      };
+      f.rootlesskit = { up: false, dockerPidFile: "missing", apiUp: false };
+      f.network = {
+        configured: {
+          unitFile: "/home/alice/.config/systemd/user/docker.service",
+          driver: "slirp4netns",
+          mtu: 1500,
+          portDriver: "builtin",
+          sources: {
+            driver: scriptDefault,
+            mtu: "/home/alice/.config/systemd/user/docker.service.d/override.conf",
+            portDriver: scriptDefault,
+          },
+        },
+      };
+    }),
+    variant("stopped daemon, daemon.json unusable, no network driver installed", (f) => {
+      const docker = omit(f.docker, "info", "dataRoot");
+      f.docker = {
+        ...docker,
+        dockerdUp: false,
+        apiUp: false,
+        pidFile: "missing",
+        configured: { configFile: "/home/alice/.config/docker/daemon.json", configState: "unsafe" },
+      };
+      f.rootlesskit = { up: false, dockerPidFile: "missing", apiUp: false };
+      f.network = {
+        configured: {
+          unitFile: "/home/alice/.config/systemd/user/docker.service",
+          mtu: 1500,
+          portDriver: "builtin",
+          sources: { driver: scriptDefault, mtu: scriptDefault, portDriver: scriptDefault },
+        },
+      };
     }),
     variant("dockerd up, /info unanswered", (f) => {
       const docker = omit(f.docker, "info", "dataRoot");
