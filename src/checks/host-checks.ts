@@ -183,16 +183,28 @@ export const iptablesModules: Check = {
   severity: "warning",
   scope: "host",
   evaluate: ({ facts }) => {
-    const states = facts.kernel?.moduleStates;
-    if (!facts.kernel) return unknown(noFacts("kernel"));
+    const kernel = facts.kernel;
+    if (!kernel) return unknown(noFacts("kernel"));
+    const states = kernel.moduleStates;
     const nft = states?.["nf_tables"];
     const set = iptablesSet.map((name) => ({ name, fact: states?.[name] }));
-    const evidence = Object.fromEntries(
-      [["nf_tables", nft] as const, ...set.map((m) => [m.name, m.fact] as const)].map(
-        ([name, fact]) => [name, fact && `${fact.state} (${fact.evidence})`],
+    // iptables-legacy speaks to ip_tables only; iptables-nft (or an unknown kind) to nf_tables.
+    const legacy = kernel.iptables?.variant === "legacy";
+    const evidence = {
+      ...Object.fromEntries(
+        [["nf_tables", nft] as const, ...set.map((m) => [m.name, m.fact] as const)].map(
+          ([name, fact]) => [name, fact && `${fact.state} (${fact.evidence})`],
+        ),
       ),
-    );
-    if (present(nft?.state))
+      iptables: kernel.iptables?.program ?? kernel.iptables?.path,
+    };
+    const kind = legacy
+      ? text(
+          `iptables is iptables-legacy (${kernel.iptables?.program ?? ""}), which needs ip_tables: `,
+          `iptables 为 iptables-legacy（${kernel.iptables?.program ?? ""}），需要 ip_tables：`,
+        )
+      : text("", "");
+    if (!legacy && present(nft?.state))
       return pass(
         text(
           `nf_tables is ${nft?.state === "builtin" ? "built in" : "loaded"} (${nft?.evidence}).`,
@@ -203,14 +215,14 @@ export const iptablesModules: Check = {
     if (set.every((m) => present(m.fact?.state)))
       return pass(
         text(
-          "ip_tables, iptable_mangle, iptable_nat and iptable_filter are built in or loaded.",
-          "ip_tables、iptable_mangle、iptable_nat 和 iptable_filter 已编译进内核或已加载。",
+          `${kind.en}ip_tables, iptable_mangle, iptable_nat and iptable_filter are built in or loaded.`,
+          `${kind["zh-CN"]}ip_tables、iptable_mangle、iptable_nat 和 iptable_filter 已编译进内核或已加载。`,
         ),
         evidence,
       );
     // The kernel loads nf_tables itself when iptables-nft first opens its netlink socket; the
-    // ip_tables set is loaded by the iptables binary through modprobe, which needs root.
-    if (nft?.state === "loadable")
+    // ip_tables set is loaded by iptables-legacy through modprobe, which needs root.
+    if (!legacy && nft?.state === "loadable")
       return pass(
         text(
           `nf_tables is a module the kernel loads on first use (${nft.evidence}).`,
@@ -218,44 +230,45 @@ export const iptablesModules: Check = {
         ),
         evidence,
       );
+    const absent = set.filter((m) => m.fact?.state === "absent").map((m) => m.name);
+    const nftOut = legacy || nft?.state === "absent";
+    if (absent.length > 0 && nftOut) {
+      return fail(
+        text(
+          `${legacy ? `${kind.en}this kernel has no` : "This kernel has neither nf_tables nor"} ${absent.join(", ")}: rootless dockerd cannot set up its iptables rules.`,
+          `${kind["zh-CN"]}此内核${legacy ? "没有" : "既没有 nf_tables，也没有"} ${absent.join("、")}：rootless dockerd 无法设置 iptables 规则。`,
+        ),
+        text(
+          "Boot a kernel built with `CONFIG_NF_TABLES` or `CONFIG_IP_NF_IPTABLES` (every distribution kernel is), or run dockerd with `--iptables=false`.",
+          "请使用启用了 `CONFIG_NF_TABLES` 或 `CONFIG_IP_NF_IPTABLES` 编译的内核（各发行版的内核均已启用），或者以 `--iptables=false` 运行 dockerd。",
+        ),
+        { ...evidence, absent },
+      );
+    }
     const undecided = [
-      ...(nft ? [] : ["nf_tables"]),
+      ...(nftOut || nft ? [] : ["nf_tables"]),
       ...set.filter((m) => !m.fact).map((m) => m.name),
     ];
-    if (!nft && set.some((m) => !m.fact)) {
-      const looked = facts.kernel.modulesMissingEvidence ?? "/proc/modules, /sys/module";
+    if (undecided.length > 0) {
+      const looked = kernel.modulesMissingEvidence ?? "/proc/modules, /sys/module";
       return unknown(
         text(
-          `${undecided.join(", ")} (none of ${looked} could be read)`,
-          `${undecided.join("、")}（${looked} 均无法读取）`,
+          `${undecided.join(", ")} (nothing in ${looked}, /proc/net/ip_tables_names decides)`,
+          `${undecided.join("、")}（${looked}、/proc/net/ip_tables_names 都无法判定）`,
         ),
       );
     }
     const loadable = set.filter((m) => m.fact?.state === "loadable").map((m) => m.name);
-    const absent = set.filter((m) => m.fact?.state === "absent").map((m) => m.name);
-    if (absent.length === 0) {
-      return fail(
-        text(
-          `nf_tables is absent and ${loadable.join(", ")} ${loadable.length === 1 ? "is a module" : "are modules"} that only root can load: rootless dockerd's iptables fails.`,
-          `nf_tables 不可用，且 ${loadable.join("、")} 是只有 root 才能加载的模块：rootless dockerd 的 iptables 会失败。`,
-        ),
-        text(
-          `Run \`sudo modprobe ${iptablesSet.join(" ")}\` (openSUSE and SLES need it; other distributions may too), and list them in /etc/modules-load.d/rootless-docker.conf to load them at boot.`,
-          `需要运行 \`sudo modprobe ${iptablesSet.join(" ")}\`（openSUSE 和 SLES 需要此操作，其他发行版可能也需要），并写入 /etc/modules-load.d/rootless-docker.conf 以便开机加载。`,
-        ),
-        { ...evidence, loadable },
-      );
-    }
     return fail(
       text(
-        `This kernel has neither nf_tables nor ${absent.join(", ")}: rootless dockerd cannot set up its iptables rules.`,
-        `此内核既没有 nf_tables，也没有 ${absent.join("、")}：rootless dockerd 无法设置 iptables 规则。`,
+        `${kind.en}${legacy ? "" : "nf_tables is absent and "}${loadable.join(", ")} ${loadable.length === 1 ? "is a module" : "are modules"} that only root can load: rootless dockerd's iptables fails.`,
+        `${kind["zh-CN"]}${legacy ? "" : "nf_tables 不可用，且 "}${loadable.join("、")} 是只有 root 才能加载的模块：rootless dockerd 的 iptables 会失败。`,
       ),
       text(
-        "Boot a kernel built with `CONFIG_NF_TABLES` or `CONFIG_IP_NF_IPTABLES` (every distribution kernel is), or run dockerd with `--iptables=false`.",
-        "请使用启用了 `CONFIG_NF_TABLES` 或 `CONFIG_IP_NF_IPTABLES` 编译的内核（各发行版的内核均已启用），或者以 `--iptables=false` 运行 dockerd。",
+        `Run \`sudo modprobe ${iptablesSet.join(" ")}\` (openSUSE and SLES need it; other distributions may too), and list them in /etc/modules-load.d/rootless-docker.conf to load them at boot.`,
+        `需要运行 \`sudo modprobe ${iptablesSet.join(" ")}\`（openSUSE 和 SLES 需要此操作，其他发行版可能也需要），并写入 /etc/modules-load.d/rootless-docker.conf 以便开机加载。`,
       ),
-      { ...evidence, absent },
+      { ...evidence, loadable },
     );
   },
 };

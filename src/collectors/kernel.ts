@@ -1,5 +1,6 @@
 import { runFile } from "../host/exec.js";
 import { exists, listDir, readKernelText, readText, statPath } from "../host/files.js";
+import { resolveUnder } from "../host/links.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath, sysPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
@@ -61,8 +62,13 @@ export interface KernelFacts {
   readonly modulesMissingEvidence?: string;
   /** sd_booted(3): /run/systemd/system exists when systemd is the init system. */
   readonly systemdBooted?: boolean;
-  /** The iptables binary rootless dockerd runs (absent path: not installed). */
-  readonly iptables?: { readonly path?: string };
+  /** The iptables binary rootless dockerd runs (absent path: not installed), and which kind. */
+  readonly iptables?: {
+    readonly path?: string;
+    /** Where its symlinks end (xtables-nft-multi, xtables-legacy-multi) and what that means. */
+    readonly program?: string;
+    readonly variant?: "nft" | "legacy";
+  };
   readonly storageDrivers: Readonly<Partial<Record<StorageDriver, Verdict>>>;
   /** Absent for a helper whose capabilities could not be determined. */
   readonly idmapHelpers: Readonly<Partial<Record<string, Verdict & { path?: string }>>>;
@@ -98,6 +104,14 @@ async function readModules(roots: HostRoots, release: string | undefined) {
   const loaded = (fact: ModuleFact) => fact.state === "builtin" || fact.state === "loaded";
   const modules = Object.fromEntries(Object.entries(states).map(([n, f]) => [n, loaded(f)]));
   return { modules, states, ...(missing !== undefined && { missing }) };
+}
+
+/** The iptables program behind the command: iptables-nft needs nf_tables, iptables-legacy ip_tables. */
+function iptablesFacts(roots: HostRoots, path: string): NonNullable<KernelFacts["iptables"]> {
+  const program = resolveUnder(roots, path);
+  const name = program?.slice(program.lastIndexOf("/") + 1) ?? "";
+  const variant = name.includes("legacy") ? "legacy" : name.includes("nft") ? "nft" : undefined;
+  return { path, ...(program !== undefined && { program }), ...(variant && { variant }) };
 }
 
 /** Storage drivers that work rootless, per the guide's "Known limitations". */
@@ -263,7 +277,7 @@ export const kernelCollector: Collector<KernelFacts> = {
         moduleStates: modules.states,
       }),
       ...(modules.missing !== undefined && { modulesMissingEvidence: modules.missing }),
-      iptables: iptablesPath === undefined ? {} : { path: iptablesPath },
+      iptables: iptablesPath === undefined ? {} : iptablesFacts(roots, iptablesPath),
       systemdBooted,
       storageDrivers: drivers,
       idmapHelpers: helperVerdicts,

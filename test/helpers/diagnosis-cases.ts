@@ -148,6 +148,24 @@ export const cases: [string, Mutation, string][] = [
     "iptables_modules",
   ],
   [
+    "iptables-legacy with the ip_tables set loadable only, nf_tables built in",
+    (f) =>
+      void (f.kernel = {
+        ...f.kernel,
+        iptables: {
+          path: "/usr/sbin/iptables",
+          program: "/usr/sbin/xtables-legacy-multi",
+          variant: "legacy",
+        },
+        moduleStates: {
+          ...f.kernel.moduleStates,
+          nf_tables: { state: "builtin", evidence: "/proc/config.gz: CONFIG_NF_TABLES=y" },
+          iptable_nat: { state: "loadable", evidence: "/proc/config.gz: CONFIG_IP_NF_NAT=m" },
+        },
+      }),
+    "iptables_modules",
+  ],
+  [
     "no iptables binary (RHEL) while dockerd is down",
     (f) => {
       f.kernel = { ...f.kernel, iptables: {} };

@@ -81,7 +81,11 @@ export function healthyFacts(): DefaultFacts {
         nf_tables: { state: "loaded", evidence: "/proc/modules" },
         overlay: { state: "builtin", evidence: "/lib/modules/6.8.0-45-generic/modules.builtin" },
       },
-      iptables: { path: "/usr/sbin/iptables" },
+      iptables: {
+        path: "/usr/sbin/iptables",
+        program: "/usr/sbin/xtables-nft-multi",
+        variant: "nft",
+      },
       storageDrivers: {
         vfs: { ok: true, reason: "" },
         overlay2: { ok: true, reason: "" },

@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ModuleFact } from "../../src/collectors/kernel-modules.js";
+import { resolveUnder } from "../../src/host/links.js";
 import {
   configValue,
   judgeModule,
@@ -174,5 +175,32 @@ describe("kernel-modules", () => {
       expect(states).toEqual({});
       expect(missing).toContain("/boot/config-6.1.0-18-amd64");
     });
+  });
+});
+
+describe("resolveUnder: symlink chains under the root filesystem", () => {
+  let dir = "";
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    ["alternatives to nft", "/etc/alternatives/iptables", "/usr/sbin/xtables-nft-multi"],
+    ["relative target", "xtables-legacy-multi", "/usr/sbin/xtables-legacy-multi"],
+  ])("%s", (_name, link, end) => {
+    dir = mkdtempSync(join(tmpdir(), "links-"));
+    const roots = { procfs: join(dir, "proc"), sysfs: join(dir, "sys"), rootfs: dir };
+    mkdirSync(join(dir, "usr/sbin"), { recursive: true });
+    mkdirSync(join(dir, "etc/alternatives"), { recursive: true });
+    writeFileSync(join(dir, end), "");
+    symlinkSync(end, join(dir, "etc/alternatives/iptables"));
+    symlinkSync(link, join(dir, "usr/sbin/iptables"));
+    expect(resolveUnder(roots, "/usr/sbin/iptables")).toBe(end);
+  });
+
+  it("a loop ends in undefined", () => {
+    dir = mkdtempSync(join(tmpdir(), "links-"));
+    const roots = { procfs: join(dir, "proc"), sysfs: join(dir, "sys"), rootfs: dir };
+    symlinkSync("/b", join(dir, "a"));
+    symlinkSync("/a", join(dir, "b"));
+    expect(resolveUnder(roots, "/a")).toBeUndefined();
   });
 });
