@@ -1,4 +1,5 @@
-import { listKernelDir, readKernelText, readText, statKernelPath } from "../host/files.js";
+import { readKernelText, readText, statKernelPath } from "../host/files.js";
+import type { KernelConfig } from "../host/kernel-config.js";
 import { readKernelConfig } from "../host/kernel-config.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath, sysPath } from "../host/paths.js";
@@ -34,10 +35,12 @@ const tableModules: Readonly<Record<string, string>> = {
   nat: "iptable_nat",
 };
 
-/** "CONFIG_X=y" -> y, "CONFIG_X=m" -> m, "# CONFIG_X is not set" or no line -> n. */
-export function configValue(config: string, symbol: string): "y" | "m" | "n" {
-  const match = new RegExp(`^${symbol}=([ym])$`, "m").exec(config);
-  return match?.[1] === "y" ? "y" : match?.[1] === "m" ? "m" : "n";
+/** CONFIG_X=y -> y, =m -> m, "# CONFIG_X is not set" or no line -> n. */
+export function configValue(
+  config: ReadonlyMap<string, "y" | "m">,
+  symbol: string,
+): "y" | "m" | "n" {
+  return config.get(symbol) ?? "n";
 }
 
 /** modules.dep: "kernel/net/ipv4/netfilter/ip_tables.ko.xz: kernel/net/netfilter/x_tables.ko.xz". */
@@ -65,7 +68,7 @@ interface Evidence {
   readonly sysModules: ReadonlyMap<string, "loaded" | "builtin">;
   readonly builtin?: { readonly names: Set<string>; readonly source: string };
   readonly installed?: { readonly names: Set<string>; readonly source: string };
-  readonly config?: { readonly text: string; readonly source: string };
+  readonly config?: KernelConfig;
   /** Tables iptables has set up in the host's network namespace, when the file exists. */
   readonly tables?: readonly string[];
 }
@@ -91,8 +94,8 @@ export function judgeModule(name: string, e: Evidence): ModuleFact | undefined {
   }
   const symbol = configSymbols[name];
   if (e.config && symbol) {
-    const value = configValue(e.config.text, symbol);
-    const modular = configValue(e.config.text, "CONFIG_MODULES") === "y";
+    const value = configValue(e.config.values, symbol);
+    const modular = configValue(e.config.values, "CONFIG_MODULES") === "y";
     const evidence = `${e.config.source}: ${value === "n" ? `${symbol} is not set` : `${symbol}=${value}`}`;
     if (value === "y") return { state: "builtin", evidence };
     if (value === "m" && modular) return { state: "loadable", evidence };
@@ -105,13 +108,17 @@ export function judgeModule(name: string, e: Evidence): ModuleFact | undefined {
   return undefined;
 }
 
-async function sysModuleStates(roots: HostRoots): Promise<Map<string, "loaded" | "builtin">> {
+/** /sys/module entries of the watched modules only: a cycle stats a handful, not hundreds. */
+async function sysModuleStates(
+  roots: HostRoots,
+  names: readonly string[],
+): Promise<Map<string, "loaded" | "builtin">> {
   const states = new Map<string, "loaded" | "builtin">();
-  const dir = await listKernelDir(sysPath(roots, "module"));
-  if (!dir.ok) return states;
-  for (const name of dir.names) {
+  for (const name of names) {
+    const dir = await statKernelPath(sysPath(roots, "module", name));
+    if (!dir.ok) continue;
     const init = await statKernelPath(sysPath(roots, "module", name, "initstate"));
-    states.set(normalizeModule(name), init.ok ? "loaded" : "builtin");
+    states.set(name, init.ok ? "loaded" : "builtin");
   }
   return states;
 }
@@ -139,7 +146,7 @@ export async function readModuleStates(
   const dir = release && /^[\w.+-]+$/.test(release) ? `/lib/modules/${release}` : undefined;
   const [loaded, sysModules, builtin, installed, tablesText] = await Promise.all([
     readKernelText(procPath(roots, "modules")),
-    sysModuleStates(roots),
+    sysModuleStates(roots, names),
     nameList(roots, dir && `${dir}/modules.builtin`, parseModulesBuiltin),
     nameList(roots, dir && `${dir}/modules.dep`, parseModulesDep),
     readKernelText(procPath(roots, "net/ip_tables_names")),

@@ -6,7 +6,17 @@ import { procPath, rootPath } from "./paths.js";
 /** The running kernel's build configuration and where it was read. */
 export interface KernelConfig {
   readonly source: string;
-  readonly text: string;
+  /** CONFIG_X -> "y" or "m"; a symbol that is not set is not in the map. */
+  readonly values: ReadonlyMap<string, "y" | "m">;
+}
+
+/** "CONFIG_X=y" and "CONFIG_X=m" lines; strings and numbers are not tristates and are skipped. */
+export function parseKernelConfig(text: string): Map<string, "y" | "m"> {
+  const values = new Map<string, "y" | "m">();
+  for (const match of text.matchAll(/^(CONFIG_\w+)=([ym])$/gm)) {
+    if (match[1] && (match[2] === "y" || match[2] === "m")) values.set(match[1], match[2]);
+  }
+  return values;
 }
 
 /** A kernel config is a few hundred KiB; anything far larger is not one. */
@@ -60,7 +70,8 @@ export function readKernelConfig(
       continue;
     }
     const text = read(path, gzipped);
-    const config = text === undefined ? undefined : { source: shown, text };
+    const config =
+      text === undefined ? undefined : { source: shown, values: parseKernelConfig(text) };
     last = { key, config };
     if (config) return config;
   }

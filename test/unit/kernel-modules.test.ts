@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ModuleFact } from "../../src/collectors/kernel-modules.js";
+import { parseKernelConfig } from "../../src/host/kernel-config.js";
 import { resolveUnder } from "../../src/host/links.js";
 import {
   configValue,
@@ -14,7 +15,7 @@ import {
 } from "../../src/collectors/kernel-modules.js";
 
 const none = { sysModules: new Map<string, "loaded" | "builtin">() };
-const config = (text: string) => ({ text, source: "/proc/config.gz" });
+const config = (text: string) => ({ values: parseKernelConfig(text), source: "/proc/config.gz" });
 
 describe("kernel-modules", () => {
   it.each([
@@ -24,7 +25,7 @@ describe("kernel-modules", () => {
     ["CONFIG_NF_TABLES_INET=y", "CONFIG_NF_TABLES", "n"],
     ["", "CONFIG_MODULES", "n"],
   ])("configValue(%j, %s) is %s", (text, symbol, value) => {
-    expect(configValue(text, symbol)).toBe(value);
+    expect(configValue(parseKernelConfig(text), symbol)).toBe(value);
   });
 
   it("parses modules.dep and ip_tables_names", () => {
