@@ -9,6 +9,7 @@ import { projectRoot, startDaemon, waitForMetrics } from "./helpers/daemon.js";
 import { hostSetuidRoot, materializeFixture } from "./helpers/fixtures.js";
 import type { DaemonSpec, RunningHost } from "./helpers/running-host.js";
 import { startRunningHost } from "./helpers/running-host.js";
+import { englishProse } from "./helpers/zh-prose.js";
 
 // Regenerate on purpose with: UPDATE_GOLDEN=1 npx vitest run test/golden.test.ts
 const update = process.env["UPDATE_GOLDEN"] === "1";
@@ -74,6 +75,7 @@ export function normalize(body: string, uid: number): string {
 
 const bodies = new Map<string, string>();
 const checks = new Map<string, { id: string; state: string }[]>();
+const zhChecks = new Map<string, { id: string; summary: string; remediation?: string }[]>();
 
 async function scrape(name: string, spec: DaemonSpec | undefined): Promise<void> {
   let host: RunningHost | undefined;
@@ -98,6 +100,13 @@ async function scrape(name: string, spec: DaemonSpec | undefined): Promise<void>
     checks.set(
       name,
       json.targets.flatMap((t) => t.checks),
+    );
+    const zh = (await (await fetch(daemon.url("/checks?lang=zh-CN"))).json()) as {
+      targets: { checks: { id: string; summary: string; remediation?: string }[] }[];
+    };
+    zhChecks.set(
+      name,
+      zh.targets.flatMap((t) => t.checks),
     );
   } finally {
     await daemon?.stop();
@@ -131,6 +140,18 @@ describe.skipIf(skipReason !== "")(`golden /metrics on fixture hosts${skipReason
     const failing = (checks.get("healthy") ?? []).filter((c) => c.state !== "pass");
     expect(checks.get("healthy")?.length).toBeGreaterThan(20);
     expect(failing).toEqual([]);
+  });
+
+  it("/checks?lang=zh-CN of every fixture host: whole Chinese sentences", () => {
+    expect([...zhChecks.keys()].sort()).toEqual(Object.keys(hosts).sort());
+    const prose = [...zhChecks].flatMap(([name, list]) =>
+      list.flatMap((c) =>
+        [c.summary, c.remediation ?? ""].flatMap((t) =>
+          englishProse(t).map((p) => `${name} / ${c.id}: ${p}`),
+        ),
+      ),
+    );
+    expect(prose).toEqual([]);
   });
 
   it("every metric family of the contract appears in a golden (the probe's aside)", () => {

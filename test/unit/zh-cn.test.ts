@@ -11,41 +11,7 @@ import type { FixtureTree } from "../helpers/fixtures.js";
 import { fixtureNames, materializeFixture } from "../helpers/fixtures.js";
 import type { DefaultFacts } from "../helpers/healthy-facts.js";
 import { healthyFacts, input } from "../helpers/healthy-facts.js";
-
-/*
- * "Both languages, whole sentences": what is left of a Chinese text once code spans, quoted
- * messages, paths, identifiers, config lines and names are taken out holds no English prose
- * (two Latin words in a row).
- */
-const names = [
-  "Arch Linux",
-  "rootless Docker",
-  "rootless dockerd",
-  "setuid root",
-  "systemd user",
-  "Docker Engine",
-];
-
-function englishProse(zh: string): string[] {
-  const lines = zh
-    .split("\n")
-    // Config and profile lines (a systemd drop-in, an AppArmor profile) are verbatim file content.
-    .filter(
-      (line) =>
-        /[\u4e00-\u9fff]/.test(line) || !/^(\[\w+\]|abi |include |"|\s+\w|\w+=|\}$|$)/.test(line),
-    );
-  let rest = lines.join("\n");
-  rest = rest
-    .replace(/`[^`]*`/g, " ")
-    .replace(/"[^"]*"/g, " ")
-    .replace(/[~$]?\S*\/\S*/g, " ")
-    .replace(/\S*[\w-]*[._=@:<>][\w.=@:<>-]*\S*/g, " ")
-    .replace(/[A-Za-z-]*\d[\w-]*/g, " ");
-  for (const name of names) rest = rest.replaceAll(name, " ");
-  return [...rest.matchAll(/[A-Za-z][A-Za-z'-]*(?:[ ,]+[A-Za-z][A-Za-z'-]*)+/g)].map((m) =>
-    m[0].replace(/\s+/g, " "),
-  );
-}
+import { englishProse } from "../helpers/zh-prose.js";
 
 /** A copy without some optional fields (facts are readonly). */
 function omit<T extends object, K extends keyof T>(value: T, ...keys: K[]): Omit<T, K> {
