@@ -1,7 +1,85 @@
-import type { Check } from "./finding.js";
-import { fail, pass, text, unknown } from "./finding.js";
+import type { ConfiguredDaemon } from "../collectors/docker-config.js";
+import type { DockerFacts } from "../collectors/docker.js";
+import { scriptDefault } from "../collectors/network-config.js";
+import type { CheckInput, Check, Text } from "./finding.js";
+import { fail, noFacts, pass, text, unknown } from "./finding.js";
+import { reasonText } from "./reasons.js";
 
 /** The running rootless daemon: rootlesskit, dockerd, storage, network (the guide's driver table). */
+
+/** What only a running daemon's `GET /info` can say, and why it is missing. */
+function daemonDown(docker: DockerFacts | undefined, en: string, zh: string): Text {
+  if (!docker) return noFacts("docker");
+  if (!docker.dockerdUp)
+    return text(
+      `${en} (dockerd is not running: only its \`GET /info\` tells)`,
+      `${zh}（dockerd 未运行：只有它的 \`GET /info\` 能说明）`,
+    );
+  return text(
+    `${en} (dockerd's \`GET /info\` gave no answer)`,
+    `${zh}（dockerd 的 \`GET /info\` 没有响应）`,
+  );
+}
+
+/** ~/.config/docker/daemon.json exists but was not used: say why, never its content. */
+function configUnusable(configured: ConfiguredDaemon): Text {
+  const why: Record<string, [string, string]> = {
+    malformed: ["is not a JSON object", "不是 JSON 对象"],
+    unsafe: [
+      "is a symlink, not a regular file or not the user's",
+      "是符号链接、不是普通文件或不属于该用户",
+    ],
+    too_large: ["is too large", "过大"],
+    unreadable: ["is unreadable", "无法读取"],
+  };
+  const [en, zh] = why[configured.configState] ?? ["is unreadable", "无法读取"];
+  return text(
+    `what dockerd would use (it is not running, and ${configured.configFile} ${en})`,
+    `dockerd 将使用的配置（它未运行，且 ${configured.configFile} ${zh}）`,
+  );
+}
+
+/** Where a driver or data root of a dockerd that is not running comes from, as a clause. */
+function notRunning(source: string | undefined): Text {
+  return text(
+    ` (dockerd is not running; from ${source ?? "the defaults"})`,
+    `（dockerd 未运行；依据：${source ?? "默认值"}）`,
+  );
+}
+
+/** The network driver comes from rootlesskit (API, process, `--net`), else from the user's unit. */
+function noDriver(facts: CheckInput["facts"]): Text {
+  if (!facts.network) return noFacts("network");
+  if (facts.network.configured)
+    return text(
+      "the network driver (no rootlesskit runs, no `DOCKERD_ROOTLESS_ROOTLESSKIT_NET` is set, and neither slirp4netns nor vpnkit is installed: dockerd-rootless.sh would not start)",
+      "网络驱动（rootlesskit 未运行，未设置 `DOCKERD_ROOTLESS_ROOTLESSKIT_NET`，且 slirp4netns 和 vpnkit 都未安装：dockerd-rootless.sh 将无法启动）",
+    );
+  return text(
+    "the network driver (no rootlesskit runs, and there is no ~/.config/systemd/user/docker.service: no rootless Docker is set up for this user)",
+    "网络驱动（rootlesskit 未运行，也没有 ~/.config/systemd/user/docker.service：该用户没有设置 rootless Docker）",
+  );
+}
+
+/** The running network, else what the user's docker.service would start, with a clause saying so. */
+function effectiveNetwork(facts: CheckInput["facts"]) {
+  const network = facts.network;
+  const configured = network?.driver ? undefined : network?.configured;
+  if (!configured) return { driver: network?.driver, mtu: network?.mtu, clause: text("", "") };
+  const clause = (source: string) =>
+    text(
+      ` (rootlesskit is not running; from ${source})`,
+      `（rootlesskit 未运行；依据：${source === scriptDefault ? "dockerd-rootless.sh 的默认值" : source}）`,
+    );
+  return {
+    driver: configured.driver,
+    mtu: configured.mtu,
+    port: configured.portDriver,
+    clause: clause(configured.sources.driver),
+    mtuClause: clause(configured.sources.mtu),
+    portClause: clause(configured.sources.portDriver),
+  };
+}
 
 const startFix = text(
   "Start it: `systemctl --user start docker` (or `dockerd-rootless.sh` where there is no systemd), and see `journalctl --user -u docker` for why it is down.",
@@ -14,7 +92,7 @@ export const rootlesskitRunning: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const kit = facts.rootlesskit;
-    if (!kit) return unknown("rootlesskit");
+    if (!kit) return unknown(noFacts("rootlesskit"));
     if (kit.up)
       return pass(
         text(
@@ -39,10 +117,15 @@ export const dockerdRunning: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const docker = facts.docker;
-    if (!docker) return unknown("dockerd");
+    if (!docker) return unknown(noFacts("docker"));
     // docker.pid unreadable or refused: only an answering API tells that dockerd runs.
     if (docker.dockerdUp === undefined && !docker.apiUp)
-      return unknown(`dockerd (docker.pid: ${docker.pidFile})`);
+      return unknown(
+        text(
+          `whether dockerd runs (docker.pid: ${docker.pidFile}, and the API does not answer)`,
+          `dockerd 是否在运行（docker.pid：${docker.pidFile}，且 API 无应答）`,
+        ),
+      );
     if ((docker.dockerdUp ?? true) && docker.apiUp)
       return pass(
         text(
@@ -53,7 +136,7 @@ export const dockerdRunning: Check = {
     const why = docker.dockerdUp
       ? text(
           `dockerd runs but its API on ${docker.socket} does not answer (${docker.apiError ?? "no answer"}).`,
-          `dockerd 正在运行，但 ${docker.socket} 上的 API 没有响应（${docker.apiError ?? "无响应"}）。`,
+          `dockerd 正在运行，但 ${docker.socket} 上的 API 没有响应（${docker.apiError ? reasonText(docker.apiError)["zh-CN"] : "无响应"}）。`,
         )
       : text(
           `dockerd is not running (docker.pid: ${docker.pidFile}).`,
@@ -69,10 +152,15 @@ export const stateDirStale: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const kit = facts.rootlesskit;
-    if (!kit) return unknown("rootlesskit");
+    if (!kit) return unknown(noFacts("rootlesskit"));
     if (kit.stateDirStale === undefined) {
       return kit.up
-        ? unknown("rootlesskit's state dir")
+        ? unknown(
+            text(
+              "rootlesskit's state dir (no `--state-dir`, no held lock, no $XDG_RUNTIME_DIR/dockerd-rootless)",
+              "rootlesskit 的状态目录（没有 `--state-dir`，没有持有的锁，也没有 $XDG_RUNTIME_DIR/dockerd-rootless）",
+            ),
+          )
         : pass(
             text("No rootlesskit state dir is left behind.", "没有遗留的 rootlesskit 状态目录。"),
           );
@@ -86,7 +174,7 @@ export const stateDirStale: Check = {
     return fail(
       text(
         `${dir} was left by a rootlesskit that died (${kit.staleReason ?? "dead child"}).`,
-        `${dir} 是已退出的 rootlesskit 遗留的（${kit.staleReason ?? "子进程已退出"}）。`,
+        `${dir} 是已退出的 rootlesskit 遗留的（${kit.staleReason ? reasonText(kit.staleReason)["zh-CN"] : "子进程已退出"}）。`,
       ),
       text(
         `Remove it (\`rm -rf ${dir}\`) and restart the daemon: \`systemctl --user restart docker\`.`,
@@ -102,28 +190,57 @@ export const storageDriver: Check = {
   severity: "critical",
   scope: "user",
   evaluate: ({ facts }) => {
-    const driver = facts.docker?.info?.storageDriver;
-    if (!driver) return unknown("the daemon's storage driver");
+    const configured = facts.docker?.configured;
+    const running = facts.docker?.info?.storageDriver;
+    const driver = running ?? configured?.storageDriver;
     const verdicts = facts.kernel?.storageDrivers as
       Record<string, { ok: boolean; reason: string } | undefined> | undefined;
-    if (!verdicts) return unknown("the kernel");
+    if (!driver && configured?.dataRoot !== undefined && verdicts) {
+      // dockerd, started with nothing configured and no prior driver, takes the first that works.
+      const first = ["overlay2", "fuse-overlayfs", "vfs"].find((d) => verdicts[d]?.ok) ?? "vfs";
+      return pass(
+        text(
+          `dockerd is not running; ${configured.configFile} names no storage-driver and ${configured.dataRoot} holds none yet: dockerd will take the first that works here (${first}).`,
+          `dockerd 未运行；${configured.configFile} 没有指定 storage-driver，${configured.dataRoot} 中也还没有：dockerd 将选用此处第一个可用的驱动（${first}）。`,
+        ),
+        { driver: first, source: "dockerd's default" },
+      );
+    }
+    if (!driver)
+      return unknown(
+        configured && configured.configState !== "ok" && configured.configState !== "missing"
+          ? configUnusable(configured)
+          : daemonDown(facts.docker, "the daemon's storage driver", "守护进程的存储驱动"),
+      );
+    if (!verdicts) return unknown(noFacts("kernel"));
     const verdict = verdicts[driver];
+    const source = running
+      ? undefined
+      : configured?.storageDriverSource === "daemon.json"
+        ? configured.configFile
+        : `${configured?.dataRoot ?? ""}/${driver}`;
+    const clause = running ? text("", "") : notRunning(source);
     if (verdict?.ok)
       return pass(
         text(
-          `${driver} works rootless here (${verdict.reason}).`,
-          `${driver} 可在此以 rootless 模式运行（${verdict.reason}）。`,
+          `${driver} works rootless here (${verdict.reason})${clause.en}.`,
+          `${driver} 可在此以 rootless 模式运行（${reasonText(verdict.reason)["zh-CN"]}）${clause["zh-CN"]}。`,
         ),
-        { driver },
+        { driver, ...(source !== undefined && { source }) },
       );
     if (!verdict && ["overlay2", "fuse-overlayfs", "btrfs", "vfs"].includes(driver))
-      return unknown(`support for ${driver}`);
+      return unknown(
+        text(
+          `support for ${driver} (the kernel release is unreadable)`,
+          `对 ${driver} 的支持（无法读取内核版本）`,
+        ),
+      );
     const why =
       verdict?.reason ?? "rootless mode supports only overlay2, fuse-overlayfs, btrfs and vfs";
     return fail(
       text(
-        `The daemon uses ${driver}, which cannot work rootless here: ${why}.`,
-        `守护进程使用 ${driver}，它无法在此以 rootless 模式工作：${why}。`,
+        `The daemon uses ${driver}${clause.en}, which cannot work rootless here: ${why}.`,
+        `守护进程使用 ${driver}${clause["zh-CN"]}，它无法在此以 rootless 模式工作：${reasonText(why)["zh-CN"]}。`,
       ),
       text(
         'Use a supported driver: overlay2 (kernel 5.11 or newer), fuse-overlayfs (kernel 4.18 or newer, `sudo apt-get install -y fuse-overlayfs` or `sudo dnf install -y fuse-overlayfs`), btrfs, or vfs; set it in ~/.config/docker/daemon.json (`{"storage-driver":"fuse-overlayfs"}`) and restart the daemon.',
@@ -139,20 +256,35 @@ export const dataRootNfs: Check = {
   severity: "critical",
   scope: "user",
   evaluate: ({ facts }) => {
-    const root = facts.docker?.dataRoot;
-    if (!root) return unknown("the data root's filesystem");
+    const configured = facts.docker?.configured;
+    const fromConfig =
+      configured?.dataRoot !== undefined && configured.dataRootFs !== undefined
+        ? { path: configured.dataRoot, fsType: configured.dataRootFs }
+        : undefined;
+    const root = facts.docker?.dataRoot ?? fromConfig;
+    if (!root)
+      return unknown(
+        configured && configured.configState !== "ok" && configured.configState !== "missing"
+          ? configUnusable(configured)
+          : daemonDown(facts.docker, "the data root's filesystem", "数据根目录所在的文件系统"),
+      );
+    const clause = facts.docker?.dataRoot
+      ? text("", "")
+      : notRunning(
+          configured?.dataRootSource === "daemon.json" ? configured.configFile : undefined,
+        );
     if (!root.fsType.startsWith("nfs"))
       return pass(
         text(
-          `The data root ${root.path} is on ${root.fsType}.`,
-          `数据根目录 ${root.path} 位于 ${root.fsType}。`,
+          `The data root ${root.path} is on ${root.fsType}${clause.en}.`,
+          `数据根目录 ${root.path} 位于 ${root.fsType}${clause["zh-CN"]}。`,
         ),
         root,
       );
     return fail(
       text(
-        `The data root ${root.path} is on ${root.fsType}: \`docker pull\` fails with "lchown <FILE>: operation not permitted".`,
-        `数据根目录 ${root.path} 位于 ${root.fsType} 上：\`docker pull\` 会报错 "lchown <FILE>: operation not permitted"。`,
+        `The data root ${root.path} is on ${root.fsType}${clause.en}: \`docker pull\` fails with "lchown <FILE>: operation not permitted".`,
+        `数据根目录 ${root.path} 位于 ${root.fsType} 上${clause["zh-CN"]}：\`docker pull\` 会报错 "lchown <FILE>: operation not permitted"。`,
       ),
       text(
         'Put the data root outside NFS in ~/.config/docker/daemon.json: `{"data-root":"/somewhere-out-of-nfs"}`, then restart the daemon.',
@@ -171,8 +303,8 @@ export const networkDriver: Check = {
   severity: "info",
   scope: "user",
   evaluate: ({ facts }) => {
-    const driver = facts.network?.driver;
-    if (!driver) return unknown("the network driver");
+    const { driver, clause } = effectiveNetwork(facts);
+    if (!driver) return unknown(noDriver(facts));
     const measured = facts.probe?.network;
     const rate =
       measured?.ok && measured.bytesPerSecond !== undefined ? measured.bytesPerSecond : undefined;
@@ -181,13 +313,16 @@ export const networkDriver: Check = {
     // The guide's table: slirp4netns and vpnkit have slow network throughput.
     if (driver !== "slirp4netns" && driver !== "vpnkit")
       return pass(
-        text(`The network driver is ${driver}.${figure}`, `网络驱动为 ${driver}。${figureZh}`),
+        text(
+          `The network driver is ${driver}${clause.en}.${figure}`,
+          `网络驱动为 ${driver}${clause["zh-CN"]}。${figureZh}`,
+        ),
         { driver, measuredBytesPerSecond: rate },
       );
     return fail(
       text(
-        `The network driver ${driver} is slow (rootlesskit's driver table).${figure}`,
-        `网络驱动 ${driver} 的网络吞吐量慢（RootlessKit 驱动对比表）。${figureZh}`,
+        `The network driver ${driver}${clause.en} is slow (rootlesskit's driver table).${figure}`,
+        `网络驱动 ${driver}${clause["zh-CN"]} 的网络吞吐量慢（RootlessKit 驱动对比表）。${figureZh}`,
       ),
       text(
         driver === "vpnkit"
@@ -207,8 +342,9 @@ export const networkMtu: Check = {
   severity: "info",
   scope: "user",
   evaluate: ({ facts }) => {
-    const network = facts.network;
-    if (!network?.driver) return unknown("the network driver");
+    const effective = effectiveNetwork(facts);
+    const network = { ...effective, clause: effective.mtuClause ?? effective.clause };
+    if (!network.driver) return unknown(noDriver(facts));
     if (network.driver !== "slirp4netns" && network.driver !== "pasta")
       return pass(
         text(
@@ -216,19 +352,25 @@ export const networkMtu: Check = {
           `MTU 对 ${network.driver} 影响不大。`,
         ),
       );
-    if (network.mtu === undefined) return unknown("the MTU");
+    if (network.mtu === undefined)
+      return unknown(
+        text(
+          `the MTU (neither ${network.driver} nor rootlesskit has an \`--mtu\` flag)`,
+          `MTU（${network.driver} 和 rootlesskit 都没有 \`--mtu\` 参数）`,
+        ),
+      );
     if (network.mtu >= 65520)
       return pass(
         text(
-          `${network.driver} runs with MTU ${network.mtu}.`,
-          `${network.driver} 的 MTU 为 ${network.mtu}。`,
+          `${network.driver} runs with MTU ${network.mtu}${network.clause.en}.`,
+          `${network.driver} 的 MTU 为 ${network.mtu}${network.clause["zh-CN"]}。`,
         ),
         { mtu: network.mtu },
       );
     return fail(
       text(
-        `${network.driver} runs with MTU ${network.mtu}; 65520 gives much more throughput.`,
-        `${network.driver} 的 MTU 为 ${network.mtu}；65520 可大幅提高吞吐量。`,
+        `${network.driver} runs with MTU ${network.mtu}${network.clause.en}; 65520 gives much more throughput.`,
+        `${network.driver} 的 MTU 为 ${network.mtu}${network.clause["zh-CN"]}；65520 可大幅提高吞吐量。`,
       ),
       text(
         `Add to ${overrideFile}:\n[Service]\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520"\nthen ${restart}.`,
@@ -260,11 +402,24 @@ export const sourceIpPropagation: Check = {
       );
     }
     const info = facts.rootlesskit?.info;
-    if (!info && measured?.sourceIpPropagated === undefined)
-      return unknown("rootlesskit's drivers");
-    const net = info?.networkDriver?.driver;
+    // Without rootlesskit: the port driver the user's docker.service would start.
+    const configured = info ? undefined : effectiveNetwork(facts);
+    const clause = configured?.portClause ?? text("", "");
+    if (!info && measured?.sourceIpPropagated === undefined && !configured?.port)
+      return unknown(
+        facts.rootlesskit
+          ? text(
+              "the port driver (no rootlesskit API answered `GET /v1/info`)",
+              "端口驱动（rootlesskit 的 API 没有响应 `GET /v1/info`）",
+            )
+          : noFacts("rootlesskit"),
+      );
+    const net = info?.networkDriver?.driver ?? configured?.driver;
     // pasta's implicit port driver has no ports API, so rootlesskit reports no port driver at all.
-    const port = info?.portDriver?.driver ?? (net === "pasta" ? "implicit" : undefined);
+    const port =
+      info?.portDriver?.driver ??
+      (info && net === "pasta" ? "implicit" : undefined) ??
+      configured?.port;
     // slirp4netns shows loopback clients as its gateway, so a loopback probe cannot judge it.
     if (measured?.sourceIpPropagated === false && port !== "slirp4netns") {
       return fail(
@@ -276,19 +431,25 @@ export const sourceIpPropagation: Check = {
         { measured: true, peer: measured.peer, port },
       );
     }
-    if (!port) return unknown("the port driver");
+    if (!port)
+      return unknown(
+        text(
+          "the port driver (rootlesskit's API did not answer `GET /v1/info`)",
+          "端口驱动（rootlesskit 的 API 没有响应 `GET /v1/info`）",
+        ),
+      );
     if (port !== "builtin")
       return pass(
         text(
-          `The ${port} port driver propagates client addresses.`,
-          `${port} 端口驱动支持源 IP 传播。`,
+          `The ${port} port driver${clause.en} propagates client addresses.`,
+          `${port} 端口驱动${clause["zh-CN"]}支持源 IP 传播。`,
         ),
         { port },
       );
     return fail(
       text(
-        "The builtin port driver does not propagate source IP addresses: containers see rootlesskit's address, not the client's.",
-        "`docker run -p` 不传播源 IP 地址：默认的 `builtin` 端口驱动程序不支持源 IP 传播。",
+        `The builtin port driver${clause.en} does not propagate source IP addresses: containers see rootlesskit's address, not the client's.`,
+        `\`docker run -p\` 不传播源 IP 地址：默认的 \`builtin\` 端口驱动程序${clause["zh-CN"]}不支持源 IP 传播。`,
       ),
       sourceIpFix,
       { network: net, port },

@@ -59,11 +59,22 @@ export function fail(
   return { state: "fail", summary, remediation, facts };
 }
 
-/** The facts a check needs are missing: say which, never guess. */
-export function unknown(missing: string): Verdict {
+/** The facts a check needs are missing: say which evidence, in both languages, never guess. */
+export function unknown(missing: Text): Verdict {
   return {
     state: "unknown",
-    summary: text(`Cannot tell: no facts on ${missing}.`, `无法判断：缺少关于 ${missing} 的信息。`),
-    facts: { missing },
+    summary: text(
+      `Cannot tell: no facts on ${missing.en}.`,
+      `无法判断：缺少关于 ${missing["zh-CN"]} 的信息。`,
+    ),
+    facts: { missing: missing.en },
   };
+}
+
+/** A collector's facts are missing altogether: its last run failed, or it is turned off. */
+export function noFacts(collector: string): Text {
+  return text(
+    `what the ${collector} collector reads (it failed or is turned off: see rootless_collector_success)`,
+    `${collector} 采集器所读取的内容（它运行失败或已被关闭：参见 rootless_collector_success）`,
+  );
 }

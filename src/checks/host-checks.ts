@@ -1,5 +1,7 @@
-import type { Check } from "./finding.js";
-import { fail, pass, text, unknown } from "./finding.js";
+import { atLeast, parseKernelRelease } from "../collectors/kernel-parsers.js";
+import type { Check, Text } from "./finding.js";
+import { fail, noFacts, pass, text, unknown } from "./finding.js";
+import { reasonsText } from "./reasons.js";
 
 /** Host-wide prerequisites of the rootless guide (kernel, helpers, cgroups, modules). */
 
@@ -14,7 +16,7 @@ export const userNsClone: Check = {
   severity: "critical",
   scope: "host",
   evaluate: ({ facts }) => {
-    if (!facts.kernel) return unknown("kernel facts");
+    if (!facts.kernel) return unknown(noFacts("kernel"));
     const value = facts.kernel.sysctls["kernel.unprivileged_userns_clone"];
     if (value === undefined) {
       return pass(
@@ -45,8 +47,15 @@ export const maxUserNamespaces: Check = {
   severity: "critical",
   scope: "host",
   evaluate: ({ facts }) => {
-    const value = facts.kernel?.sysctls["user.max_user_namespaces"];
-    if (value === undefined) return unknown("user.max_user_namespaces");
+    if (!facts.kernel) return unknown(noFacts("kernel"));
+    const value = facts.kernel.sysctls["user.max_user_namespaces"];
+    if (value === undefined)
+      return unknown(
+        text(
+          "user.max_user_namespaces (/proc/sys/user/max_user_namespaces is unreadable or absent: a kernel older than 4.9 or without user namespaces)",
+          "user.max_user_namespaces（/proc/sys/user/max_user_namespaces 无法读取或不存在：内核早于 4.9 或不支持用户命名空间）",
+        ),
+      );
     if (value > 0)
       return pass(
         text(`user.max_user_namespaces is ${value}.`, `user.max_user_namespaces 为 ${value}。`),
@@ -69,7 +78,7 @@ export const apparmorUserNs: Check = {
   scope: "host",
   evaluate: ({ facts, target }) => {
     const kernel = facts.kernel;
-    if (!kernel) return unknown("kernel facts");
+    if (!kernel) return unknown(noFacts("kernel"));
     const restricted = kernel.sysctls["kernel.apparmor_restrict_unprivileged_userns"] === 1;
     if (!restricted) {
       return pass(
@@ -114,12 +123,18 @@ export const idmapHelpers: Check = {
     const helpers = facts.kernel?.idmapHelpers;
     const uid = helpers?.["newuidmap"];
     const gid = helpers?.["newgidmap"];
-    if (!uid || !gid) return unknown("the setuid bits or file capabilities of newuidmap/newgidmap");
+    if (!uid || !gid)
+      return unknown(
+        text(
+          "the setuid bits or file capabilities of newuidmap/newgidmap (no `getcap` to read them)",
+          "newuidmap/newgidmap 的 setuid 位或文件能力（没有 `getcap` 可读取）",
+        ),
+      );
     const bad = [uid, gid].filter((v) => !v.ok).map((v) => v.reason);
-    if (bad.length === 0)
-      return pass(text(`${uid.reason}; ${gid.reason}.`, `${uid.reason}；${gid.reason}。`));
+    const sentence = (t: Text) => text(`${t.en}.`, `${t["zh-CN"]}。`);
+    if (bad.length === 0) return pass(sentence(reasonsText([uid.reason, gid.reason])));
     return fail(
-      text(`${bad.join("; ")}.`, `${bad.join("；")}。`),
+      sentence(reasonsText(bad)),
       text(
         "Install the helpers: `sudo apt-get install -y uidmap` (Debian, Ubuntu) or `sudo dnf install -y shadow-utils`; they must be setuid root (`sudo chmod u+s /usr/bin/newuidmap /usr/bin/newgidmap`) or carry `cap_setuid`/`cap_setgid` (`sudo setcap cap_setuid=ep /usr/bin/newuidmap`, `sudo setcap cap_setgid=ep /usr/bin/newgidmap`).",
         "安装辅助程序：`sudo apt-get install -y uidmap`（Debian、Ubuntu）或 `sudo dnf install -y shadow-utils`；它们必须是 setuid root（`sudo chmod u+s /usr/bin/newuidmap /usr/bin/newgidmap`），或者带有 `cap_setuid`/`cap_setgid` 文件能力（`sudo setcap cap_setuid=ep /usr/bin/newuidmap`，`sudo setcap cap_setgid=ep /usr/bin/newgidmap`）。",
@@ -135,7 +150,13 @@ export const cgroupV2: Check = {
   scope: "host",
   evaluate: ({ facts }) => {
     const version = facts.cgroup?.version;
-    if (version === undefined) return unknown("the cgroup version");
+    if (version === undefined)
+      return unknown(
+        text(
+          "the cgroup version (/sys/fs/cgroup is unreadable)",
+          "cgroup 版本（无法读取 /sys/fs/cgroup）",
+        ),
+      );
     if (version === 2)
       return pass(text("The host runs a pure cgroup v2 hierarchy.", "主机使用纯 cgroup v2。"), {
         version,
@@ -155,38 +176,99 @@ export const cgroupV2: Check = {
 };
 
 const iptablesSet = ["ip_tables", "iptable_mangle", "iptable_nat", "iptable_filter"];
+const present = (state: string | undefined) => state === "builtin" || state === "loaded";
 
 export const iptablesModules: Check = {
   id: "iptables_modules",
   severity: "warning",
   scope: "host",
   evaluate: ({ facts }) => {
-    const modules = facts.kernel?.modules;
-    if (!modules) return unknown("the kernel's modules");
-    if (modules["nf_tables"] === true)
-      return pass(text("nf_tables is available.", "nf_tables 可用。"));
-    if (iptablesSet.every((m) => modules[m] === true)) {
+    const kernel = facts.kernel;
+    if (!kernel) return unknown(noFacts("kernel"));
+    const states = kernel.moduleStates;
+    const nft = states?.["nf_tables"];
+    const set = iptablesSet.map((name) => ({ name, fact: states?.[name] }));
+    // iptables-legacy speaks to ip_tables only; iptables-nft (or an unknown kind) to nf_tables.
+    const legacy = kernel.iptables?.variant === "legacy";
+    const evidence = {
+      ...Object.fromEntries(
+        [["nf_tables", nft] as const, ...set.map((m) => [m.name, m.fact] as const)].map(
+          ([name, fact]) => [name, fact && `${fact.state} (${fact.evidence})`],
+        ),
+      ),
+      iptables: kernel.iptables?.program ?? kernel.iptables?.path,
+    };
+    const kind = legacy
+      ? text(
+          `iptables is iptables-legacy (${kernel.iptables?.program ?? ""}), which needs ip_tables: `,
+          `iptables 为 iptables-legacy（${kernel.iptables?.program ?? ""}），需要 ip_tables：`,
+        )
+      : text("", "");
+    if (!legacy && present(nft?.state))
       return pass(
         text(
-          "ip_tables, iptable_mangle, iptable_nat and iptable_filter are loaded.",
-          "ip_tables、iptable_mangle、iptable_nat 和 iptable_filter 已加载。",
+          `nf_tables is ${nft?.state === "builtin" ? "built in" : "loaded"} (${nft?.evidence}).`,
+          `nf_tables ${nft?.state === "builtin" ? "已编译进内核" : "已加载"}（${nft?.evidence}）。`,
+        ),
+        evidence,
+      );
+    if (set.every((m) => present(m.fact?.state)))
+      return pass(
+        text(
+          `${kind.en}ip_tables, iptable_mangle, iptable_nat and iptable_filter are built in or loaded.`,
+          `${kind["zh-CN"]}ip_tables、iptable_mangle、iptable_nat 和 iptable_filter 已编译进内核或已加载。`,
+        ),
+        evidence,
+      );
+    // The kernel loads nf_tables itself when iptables-nft first opens its netlink socket; the
+    // ip_tables set is loaded by iptables-legacy through modprobe, which needs root.
+    if (!legacy && nft?.state === "loadable")
+      return pass(
+        text(
+          `nf_tables is a module the kernel loads on first use (${nft.evidence}).`,
+          `nf_tables 是内核在首次使用时自动加载的模块（${nft.evidence}）。`,
+        ),
+        evidence,
+      );
+    const absent = set.filter((m) => m.fact?.state === "absent").map((m) => m.name);
+    const nftOut = legacy || nft?.state === "absent";
+    if (absent.length > 0 && nftOut) {
+      return fail(
+        text(
+          `${legacy ? `${kind.en}this kernel has no` : "This kernel has neither nf_tables nor"} ${absent.join(", ")}: rootless dockerd cannot set up its iptables rules.`,
+          `${kind["zh-CN"]}此内核${legacy ? "没有" : "既没有 nf_tables，也没有"} ${absent.join("、")}：rootless dockerd 无法设置 iptables 规则。`,
+        ),
+        text(
+          "Boot a kernel built with `CONFIG_NF_TABLES` or `CONFIG_IP_NF_IPTABLES` (every distribution kernel is), or run dockerd with `--iptables=false`.",
+          "请使用启用了 `CONFIG_NF_TABLES` 或 `CONFIG_IP_NF_IPTABLES` 编译的内核（各发行版的内核均已启用），或者以 `--iptables=false` 运行 dockerd。",
+        ),
+        { ...evidence, absent },
+      );
+    }
+    const undecided = [
+      ...(nftOut || nft ? [] : ["nf_tables"]),
+      ...set.filter((m) => !m.fact).map((m) => m.name),
+    ];
+    if (undecided.length > 0) {
+      const looked = kernel.modulesMissingEvidence ?? "/proc/modules, /sys/module";
+      return unknown(
+        text(
+          `${undecided.join(", ")} (nothing in ${looked}, /proc/net/ip_tables_names decides)`,
+          `${undecided.join("、")}（${looked}、/proc/net/ip_tables_names 都无法判定）`,
         ),
       );
     }
-    const missing = iptablesSet.filter((m) => modules[m] !== true);
-    if (modules["nf_tables"] === undefined || missing.some((m) => modules[m] === undefined)) {
-      return unknown("whether nf_tables or the ip_tables modules are built in");
-    }
+    const loadable = set.filter((m) => m.fact?.state === "loadable").map((m) => m.name);
     return fail(
       text(
-        `Neither nf_tables nor the ip_tables modules are available (missing: ${missing.join(", ")}).`,
-        `nf_tables 和 ip_tables 模块都不可用（缺少：${missing.join("、")}）。`,
+        `${kind.en}${legacy ? "" : "nf_tables is absent and "}${loadable.join(", ")} ${loadable.length === 1 ? "is a module" : "are modules"} that only root can load: rootless dockerd's iptables fails.`,
+        `${kind["zh-CN"]}${legacy ? "" : "nf_tables 不可用，且 "}${loadable.join("、")} 是只有 root 才能加载的模块：rootless dockerd 的 iptables 会失败。`,
       ),
       text(
-        `Run \`sudo modprobe ${iptablesSet.join(" ")}\` and list them in /etc/modules-load.d/ to load them at boot.`,
-        `需要运行 \`sudo modprobe ${iptablesSet.join(" ")}\`，并写入 /etc/modules-load.d/ 以便开机加载。`,
+        `Run \`sudo modprobe ${iptablesSet.join(" ")}\` (openSUSE and SLES need it; other distributions may too), and list them in /etc/modules-load.d/rootless-docker.conf to load them at boot.`,
+        `需要运行 \`sudo modprobe ${iptablesSet.join(" ")}\`（openSUSE 和 SLES 需要此操作，其他发行版可能也需要），并写入 /etc/modules-load.d/rootless-docker.conf 以便开机加载。`,
       ),
-      { missing },
+      { ...evidence, loadable },
     );
   },
 };
@@ -196,8 +278,19 @@ export const privilegedPorts: Check = {
   severity: "info",
   scope: "host",
   evaluate: ({ facts }) => {
-    const start = facts.kernel?.sysctls["net.ipv4.ip_unprivileged_port_start"];
-    if (start === undefined) return unknown("net.ipv4.ip_unprivileged_port_start");
+    if (!facts.kernel) return unknown(noFacts("kernel"));
+    const version = facts.kernel.release ? parseKernelRelease(facts.kernel.release) : undefined;
+    // The sysctl came with Linux 4.11; before it, every port below 1024 is privileged.
+    const older = version !== undefined && !atLeast(version, 4, 11);
+    const start =
+      facts.kernel.sysctls["net.ipv4.ip_unprivileged_port_start"] ?? (older ? 1024 : undefined);
+    if (start === undefined)
+      return unknown(
+        text(
+          "net.ipv4.ip_unprivileged_port_start (unreadable, on a kernel that has it)",
+          "net.ipv4.ip_unprivileged_port_start（内核有此参数，但无法读取）",
+        ),
+      );
     if (start === 0)
       return pass(
         text(
@@ -217,7 +310,12 @@ export const privilegedPorts: Check = {
       );
     }
     if (binary && binary.netBindService === undefined)
-      return unknown("the file capabilities of rootlesskit");
+      return unknown(
+        text(
+          "the file capabilities of rootlesskit (no `getcap` to read them)",
+          "rootlesskit 的文件能力（没有 `getcap` 可读取）",
+        ),
+      );
     return fail(
       text(
         `Ports below ${start} cannot be published (\`docker run -p 80:80\` fails with "cannot expose privileged port").`,

@@ -18,6 +18,7 @@ import {
   privilegedPorts,
   userNsClone,
 } from "./host-checks.js";
+import { iptablesBinary } from "./iptables-binary.js";
 import {
   cgroupDelegation,
   dbusUserBus,
@@ -40,6 +41,7 @@ export const checks: readonly Check[] = [
   dockerService,
   dockerdRunning,
   idmapHelpers,
+  iptablesBinary,
   iptablesModules,
   linger,
   maxUserNamespaces,

@@ -1,8 +1,9 @@
 import type { Controller } from "../collectors/cgroup.js";
 import type { SubidFileFacts } from "../collectors/subid.js";
 import type { Check, CheckInput, Verdict } from "./finding.js";
+import { fail, noFacts, pass, text, unknown } from "./finding.js";
 import { pingAllowed } from "./ping.js";
-import { fail, pass, text, unknown } from "./finding.js";
+import { reasonText } from "./reasons.js";
 
 /** Per-user setup: subordinate IDs, session, linger, delegation, ping. */
 
@@ -18,7 +19,7 @@ function subidRange(kind: "uid" | "gid"): Check {
     scope: "user",
     evaluate: ({ facts, target }: CheckInput): Verdict => {
       const summary = (facts.subid?.[kind] as SubidFileFacts | undefined)?.summary;
-      if (!summary) return unknown(file);
+      if (!summary) return unknown(text(`${file} (unreadable)`, `${file}（无法读取）`));
       const size = summary.size;
       if (size >= minimumSubids) {
         return pass(
@@ -61,7 +62,10 @@ export const subidOverlap: Check = {
   evaluate: ({ facts, target }) => {
     const uid = facts.subid?.uid.summary;
     const gid = facts.subid?.gid.summary;
-    if (!uid || !gid) return unknown("/etc/subuid or /etc/subgid");
+    if (!uid || !gid)
+      return unknown(
+        text("/etc/subuid or /etc/subgid (unreadable)", "/etc/subuid 或 /etc/subgid（无法读取）"),
+      );
     const overlaps = { uid: uid.overlaps, gid: gid.overlaps };
     if (uid.overlaps + gid.overlaps === 0)
       return pass(
@@ -91,12 +95,18 @@ export const xdgRuntimeDir: Check = {
   scope: "user",
   evaluate: ({ facts, target }) => {
     const dir = facts.docker?.runtimeDir;
-    if (!dir) return unknown("the runtime directory");
+    if (!dir) return unknown(noFacts("docker"));
     const fix = text(
       `Log in through pam_systemd (ssh ${target.name}@localhost, \`machinectl shell ${target.name}@\`, not \`sudo -iu\`) so that /run/user/${target.uid} is made for you; on a host without systemd: \`export XDG_RUNTIME_DIR=$HOME/.docker/xrd; rm -rf $XDG_RUNTIME_DIR; mkdir -p $XDG_RUNTIME_DIR\` (mode 0700).`,
       `在 systemd 主机上，使用 pam_systemd 登录到主机（\`ssh ${target.name}@localhost\`、\`machinectl shell ${target.name}@\`，而不是 \`sudo -iu\`），该值会自动设置为 /run/user/${target.uid}；在非 systemd 主机上，您需要创建一个目录然后设置路径：\`export XDG_RUNTIME_DIR=$HOME/.docker/xrd; rm -rf $XDG_RUNTIME_DIR; mkdir -p $XDG_RUNTIME_DIR\`（权限 0700）。`,
     );
-    if (dir.unverified !== undefined) return unknown(`${dir.path} (${dir.unverified})`);
+    if (dir.unverified !== undefined)
+      return unknown(
+        text(
+          `${dir.path}, which could not be verified as the user's (\`${dir.unverified}\`)`,
+          `${dir.path}，无法确认其属于该用户（\`${dir.unverified}\`）`,
+        ),
+      );
     if (!dir.exists)
       return fail(
         text(
@@ -133,7 +143,7 @@ export const dbusUserBus: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const dbus = facts.dbus;
-    if (!dbus) return unknown("the user bus");
+    if (!dbus) return unknown(noFacts("dbus"));
     if (dbus.busUp)
       return pass(
         text(`The user bus at ${dbus.address} answers.`, `${dbus.address} 上的用户总线有响应。`),
@@ -141,8 +151,8 @@ export const dbusUserBus: Check = {
       );
     return fail(
       text(
-        `The user bus at ${dbus.address} does not answer: on cgroup v2, \`docker run\` fails with "read unix @->/run/systemd/private: connection reset by peer".`,
-        `${dbus.address} 上的用户总线没有响应：在 cgroup v2 主机上，\`docker run\` 会报错 "read unix @->/run/systemd/private: connection reset by peer"。`,
+        `The user bus at ${dbus.address} does not answer${dbus.error ? ` (${dbus.error})` : ""}: on cgroup v2, \`docker run\` fails with "read unix @->/run/systemd/private: connection reset by peer".`,
+        `${dbus.address} 上的用户总线没有响应${dbus.error ? `（${reasonText(dbus.error)["zh-CN"]}）` : ""}：在 cgroup v2 主机上，\`docker run\` 会报错 "read unix @->/run/systemd/private: connection reset by peer"。`,
       ),
       text(
         "Run `sudo apt-get install -y dbus-user-session` or `sudo dnf install -y dbus-daemon`, then log in again. If it still fails, run `systemctl --user enable --now dbus` (without sudo).",
@@ -159,8 +169,22 @@ export const dockerService: Check = {
   scope: "user",
   evaluate: ({ facts }) => {
     const unit = facts.dbus?.units?.find((u) => u.unit === "docker.service");
+    // Without systemd as init there is no user manager: the guide starts dockerd-rootless.sh by hand.
+    if (!unit?.activeState && facts.kernel?.systemdBooted === false)
+      return pass(
+        text(
+          "systemd is not the init system here (no /run/systemd/system): docker.service does not apply, and `dockerd_running` judges the daemon.",
+          "此主机的 init 系统不是 systemd（没有 /run/systemd/system）：docker.service 不适用，由 `dockerd_running` 检查守护进程。",
+        ),
+        { applicable: false },
+      );
     if (!unit?.activeState)
-      return unknown("docker.service's state (the user manager did not answer)");
+      return unknown(
+        text(
+          "the state of docker.service (no systemd user manager answered on the user bus)",
+          "docker.service 的状态（用户总线上没有 systemd 用户管理器响应）",
+        ),
+      );
     if (unit.activeState === "active")
       return pass(text("docker.service is active.", "docker.service 处于活动状态。"));
     return fail(
@@ -183,7 +207,7 @@ export const linger: Check = {
   scope: "user",
   evaluate: ({ facts, target }) => {
     const enabled = facts.linger?.enabled;
-    if (enabled === undefined) return unknown("linger");
+    if (enabled === undefined) return unknown(noFacts("linger"));
     const source = facts.linger?.source;
     if (enabled)
       return pass(text(`Linger is on for ${target.name}.`, `${target.name} 已启用 linger。`), {
@@ -212,8 +236,30 @@ export const cgroupDelegation: Check = {
   scope: "user",
   evaluate: ({ facts, target }) => {
     const cgroup = facts.cgroup;
-    if (cgroup?.version !== 2) return unknown("delegation (not a cgroup v2 host)");
-    if (!cgroup.delegated) return unknown(`${cgroup.delegationPath} (no user manager)`);
+    if (!cgroup) return unknown(noFacts("cgroup"));
+    if (cgroup.version === undefined)
+      return unknown(
+        text(
+          "the cgroup version (/sys/fs/cgroup is unreadable)",
+          "cgroup 版本（无法读取 /sys/fs/cgroup）",
+        ),
+      );
+    // Only cgroup v2 delegates to unprivileged users; on v1 the cgroup_v2 check carries the finding.
+    if (cgroup.version !== 2)
+      return pass(
+        text(
+          "Delegation exists on cgroup v2 only: on this cgroup v1 host the `cgroup_v2` check carries the finding.",
+          "只有 cgroup v2 支持委派：在此 cgroup v1 主机上，由 `cgroup_v2` 检查报告该问题。",
+        ),
+        { applicable: false, version: cgroup.version },
+      );
+    if (!cgroup.delegated)
+      return unknown(
+        text(
+          `the delegated controllers (${cgroup.delegationPath} does not exist: no systemd user manager runs for ${target.name})`,
+          `委派的控制器（${cgroup.delegationPath} 不存在：${target.name} 没有运行 systemd 用户管理器）`,
+        ),
+      );
     const delegated = cgroup.delegated;
     const missing = neededControllers.filter((c) => !delegated.includes(c));
     if (missing.length === 0)
@@ -245,7 +291,13 @@ export const pingGroupRange: Check = {
   scope: "user",
   evaluate: ({ facts, target }) => {
     const kernel = facts.kernel;
-    if (!kernel?.pingGroupRange) return unknown("net.ipv4.ping_group_range");
+    if (!kernel?.pingGroupRange)
+      return unknown(
+        text(
+          "net.ipv4.ping_group_range (/proc/sys/net/ipv4/ping_group_range is unreadable)",
+          "net.ipv4.ping_group_range（无法读取 /proc/sys/net/ipv4/ping_group_range）",
+        ),
+      );
     const { low, high } = kernel.pingGroupRange;
     if (pingAllowed(kernel.pingGroupRange, target.groups))
       return pass(

@@ -5,6 +5,8 @@ import { parseJson, unixHttp } from "../host/unix-http.js";
 import { statUserPath } from "../host/user-files.js";
 import { userSocketHttp } from "../host/user-socket.js";
 import type { Collector } from "./collector.js";
+import type { ConfiguredDaemon } from "./docker-config.js";
+import { readConfiguredDaemon } from "./docker-config.js";
 import type { PidFileState } from "./discovery.js";
 
 export interface DockerInfo {
@@ -31,6 +33,8 @@ export interface DockerFacts {
   readonly apiError?: string;
   readonly info?: DockerInfo;
   readonly dataRoot?: { readonly path: string; readonly fsType: string };
+  /** While dockerd gives no /info: what it would use when it starts (docker-config.ts). */
+  readonly configured?: ConfiguredDaemon;
   /** $XDG_RUNTIME_DIR: must exist, belong to the user and be mode 0700 (XDG base dir spec). */
   readonly runtimeDir: {
     readonly path: string;
@@ -138,6 +142,7 @@ export const dockerCollector: Collector<DockerFacts> = {
     const dirStats =
       runtimeDir.ok || runtimeDir.state === "foreign_owner" ? runtimeDir.stats : undefined;
     const pidUnknown = pidFile.state === "unreadable" || pidFile.state === "unsafe";
+    const configured = info ? undefined : await readConfiguredDaemon(roots, target);
     return {
       runtimeDir: dirStats
         ? {
@@ -157,6 +162,7 @@ export const dockerCollector: Collector<DockerFacts> = {
       ...(apiError && { apiError }),
       ...(info && { info }),
       ...(dataRoot && { dataRoot }),
+      ...(configured && { configured }),
     };
   },
 };

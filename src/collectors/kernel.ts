@@ -1,24 +1,18 @@
 import { runFile } from "../host/exec.js";
-import {
-  exists,
-  listDir,
-  listKernelDir,
-  readKernelText,
-  readText,
-  statPath,
-} from "../host/files.js";
+import { exists, listDir, readKernelText, readText, statPath } from "../host/files.js";
+import { resolveUnder } from "../host/links.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath, sysPath } from "../host/paths.js";
 import type { Collector } from "./collector.js";
 import type { HostState } from "./state.js";
+import type { ModuleFact } from "./kernel-modules.js";
+import { readModuleStates } from "./kernel-modules.js";
 import type { GroupRange, KernelVersion } from "./kernel-parsers.js";
 import {
   atLeast,
   hasFileCapability,
   parseKernelRelease,
-  parseModulesBuiltin,
   parsePingGroupRange,
-  parseProcModules,
   parseSysctlInteger,
 } from "./kernel-parsers.js";
 
@@ -59,8 +53,21 @@ export interface KernelFacts {
   readonly release?: string;
   readonly sysctls: Readonly<Record<string, number>>;
   readonly pingGroupRange?: GroupRange;
-  /** Loaded or built in; a module is absent when it cannot be told (no modules.builtin). */
+  /** Loaded or built in; a module is absent when no evidence decides it. */
   readonly modules?: Readonly<Record<string, boolean>>;
+  /** Built in, loaded, loadable or absent, with the evidence; see kernel-modules.ts. */
+  readonly moduleStates?: Readonly<Record<string, ModuleFact>>;
+  /** What was looked for when a module stays undecided. */
+  readonly modulesMissingEvidence?: string;
+  /** sd_booted(3): /run/systemd/system exists when systemd is the init system. */
+  readonly systemdBooted?: boolean;
+  /** The iptables binary rootless dockerd runs (absent path: not installed), and which kind. */
+  readonly iptables?: {
+    readonly path?: string;
+    /** Where its symlinks end (xtables-nft-multi, xtables-legacy-multi) and what that means. */
+    readonly program?: string;
+    readonly variant?: "nft" | "legacy";
+  };
   readonly storageDrivers: Readonly<Partial<Record<StorageDriver, Verdict>>>;
   /** Absent for a helper whose capabilities could not be determined. */
   readonly idmapHelpers: Readonly<Partial<Record<string, Verdict & { path?: string }>>>;
@@ -69,7 +76,7 @@ export interface KernelFacts {
   readonly apparmor: { readonly enabled: boolean; readonly rootlesskitProfiles: readonly string[] };
 }
 
-const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"];
+const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin", "/usr/local/sbin"];
 const getcapCandidates = ["/usr/sbin/getcap", "/sbin/getcap", "/usr/bin/getcap"];
 
 async function findBinary(roots: HostRoots, name: string): Promise<string | undefined> {
@@ -91,25 +98,19 @@ async function readSysctls(roots: HostRoots): Promise<Record<string, number>> {
   return values;
 }
 
-async function readModules(
-  roots: HostRoots,
-  release: string | undefined,
-): Promise<Record<string, boolean> | undefined> {
-  const [loaded, sysModules, builtin] = await Promise.all([
-    readKernelText(procPath(roots, "modules")),
-    listKernelDir(sysPath(roots, "module")),
-    release
-      ? readText(rootPath(roots, `/lib/modules/${release}/modules.builtin`))
-      : Promise.resolve(undefined),
-  ]);
-  if (!loaded.ok && !sysModules.ok) return undefined;
-  const known = new Set<string>();
-  if (loaded.ok) for (const name of parseProcModules(loaded.text)) known.add(name);
-  if (sysModules.ok) for (const name of sysModules.names) known.add(name);
-  if (builtin?.ok) for (const name of parseModulesBuiltin(builtin.text)) known.add(name);
-  // Without modules.builtin, a built-in module with no /sys/module entry is invisible: unknown.
-  const listed = watchedModules.filter((name) => known.has(name) || builtin?.ok);
-  return Object.fromEntries(listed.map((name) => [name, known.has(name)]));
+async function readModules(roots: HostRoots, release: string | undefined) {
+  const { states, missing } = await readModuleStates(roots, release, watchedModules);
+  const loaded = (fact: ModuleFact) => fact.state === "builtin" || fact.state === "loaded";
+  const modules = Object.fromEntries(Object.entries(states).map(([n, f]) => [n, loaded(f)]));
+  return { modules, states, ...(missing !== undefined && { missing }) };
+}
+
+/** The iptables program behind the command: iptables-nft needs nf_tables, iptables-legacy ip_tables. */
+function iptablesFacts(roots: HostRoots, path: string): NonNullable<KernelFacts["iptables"]> {
+  const program = resolveUnder(roots, path);
+  const name = program?.slice(program.lastIndexOf("/") + 1) ?? "";
+  const variant = name.includes("legacy") ? "legacy" : name.includes("nft") ? "nft" : undefined;
+  return { path, ...(program !== undefined && { program }), ...(variant && { variant }) };
 }
 
 /** Storage drivers that work rootless, per the guide's "Known limitations". */
@@ -259,7 +260,7 @@ export const kernelCollector: Collector<KernelFacts> = {
     ]);
     const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
     const restricted = sysctls["kernel.apparmor_restrict_unprivileged_userns"] === 1;
-    const [binary, apparmor] = await Promise.all([
+    const [binary, apparmor, iptablesPath, systemdBooted] = await Promise.all([
       // ~/bin/rootlesskit (the install script's place) is looked for only when one user is
       // watched: in host mode the home dirs are users' own, and the distribution's binary counts.
       rootlesskitBinary(
@@ -269,6 +270,8 @@ export const kernelCollector: Collector<KernelFacts> = {
         signal,
       ),
       apparmorFacts(roots, restricted),
+      findBinary(roots, "iptables"),
+      exists(rootPath(roots, "/run/systemd/system")),
     ]);
     const helperVerdicts: Record<string, Verdict & { path?: string }> = {};
     idmapHelpers.forEach(({ helper }, i) => {
@@ -276,12 +279,18 @@ export const kernelCollector: Collector<KernelFacts> = {
       if (verdict) helperVerdicts[helper] = verdict;
       else note(`${helper}: setuid bit and file capabilities could not be read`);
     });
-    if (!modules) note("neither /proc/modules nor /sys/module is readable");
+    if (modules.missing) note(`kernel modules undecided; looked in ${modules.missing}`);
     return {
       ...(release !== undefined && { release }),
       sysctls,
       ...(range && { pingGroupRange: range }),
-      ...(modules && { modules }),
+      ...(Object.keys(modules.modules).length > 0 && {
+        modules: modules.modules,
+        moduleStates: modules.states,
+      }),
+      ...(modules.missing !== undefined && { modulesMissingEvidence: modules.missing }),
+      iptables: iptablesPath === undefined ? {} : iptablesFacts(roots, iptablesPath),
+      systemdBooted,
       storageDrivers: drivers,
       idmapHelpers: helperVerdicts,
       ...(binary && { rootlesskitBinary: binary }),

@@ -8,6 +8,8 @@ import { childPids, flagValue, programName, readProcess, withArgv } from "../hos
 import type { Collector } from "./collector.js";
 import type { TargetState } from "./state.js";
 import type { ProcessTable } from "../host/process-table.js";
+import type { ConfiguredNetwork } from "./network-config.js";
+import { readConfiguredNetwork } from "./network-config.js";
 
 /** rootlesskit's network drivers that run as a process of their own (rootlesskit docs/network.md). */
 export const networkDrivers = [
@@ -32,6 +34,8 @@ export interface NetworkFacts {
   readonly childPid?: number;
   readonly interfaces?: readonly InterfaceCounters[];
   readonly mappedIds?: { readonly uid?: number; readonly gid?: number };
+  /** Without rootlesskit: what the user's docker.service would start (network-config.ts). */
+  readonly configured?: ConfiguredNetwork;
 }
 
 /** pasta is passt under another name; its exe is passt, its argv[0] pasta. */
@@ -114,7 +118,8 @@ export const networkCollector: Collector<NetworkFacts> = {
     const parent = found.parent;
     if (!parent) {
       note("rootlesskit is not running: no network to watch");
-      return {};
+      const configured = await readConfiguredNetwork(roots, target);
+      return configured ? { configured } : {};
     }
     const answer = found.stateDir
       ? await cycle.rootlesskitInfo(found.stateDir.path, {

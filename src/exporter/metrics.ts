@@ -7,6 +7,16 @@ const processMetricsMaxAgeMs = 1000;
 /** Runs that end within this long of each other share one rendering. */
 const coalesceMs = 50;
 
+/**
+ * prom-client's gauges named like counters (`promtool check metrics`: "non-counter metrics should
+ * not have _total suffix"). Each is the sum of the per-type gauge beside it: sum(nodejs_active_handles).
+ */
+export const droppedDefaults = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+] as const;
+
 export interface MetricsRendererOptions {
   /** The series of the latest snapshot (samplesFrom on the scheduler's states). */
   readonly samples: () => SampleSet;
@@ -35,7 +45,10 @@ export class MetricsRenderer {
   private lastEndAt = 0;
 
   constructor(private readonly options: MetricsRendererOptions) {
-    if (options.exporterMetrics) collectDefaultMetrics({ register: this.processRegistry });
+    if (options.exporterMetrics) {
+      collectDefaultMetrics({ register: this.processRegistry });
+      for (const name of droppedDefaults) this.processRegistry.removeSingleMetric(name);
+    }
   }
 
   /** Something changed: a new rendering follows, coalesced and paced (see schedule). */

@@ -1,4 +1,13 @@
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { projectRoot } from "./daemon.js";
@@ -11,9 +20,21 @@ export interface FixtureTree {
   readonly remove: () => void;
 }
 
+/** Setuid-root programs of every Debian system (util-linux, mount, passwd), for unprivileged runs. */
+const setuidRootPrograms = ["/usr/bin/su", "/bin/su", "/usr/bin/mount", "/usr/bin/passwd"];
+
+/** A file of this host that is setuid and owned by root, if there is one. */
+export function hostSetuidRoot(): string | undefined {
+  return setuidRootPrograms.find((path) => {
+    const stats = statSync(path, { throwIfNoEntry: false });
+    return stats !== undefined && stats.uid === 0 && (stats.mode & 0o4000) !== 0;
+  });
+}
+
 /**
  * Copies a fixture to a temporary directory and applies its modes.json (git keeps no setuid bits),
- * returning the --path.* flags that point the exporter at it.
+ * returning the --path.* flags that point the exporter at it. Only root can make a file setuid
+ * root; anyone else gets a symlink to one of the host's setuid-root programs in its place.
  */
 export function materializeFixture(name: string): FixtureTree {
   const source = join(projectRoot, "test/fixtures", name);
@@ -22,7 +43,15 @@ export function materializeFixture(name: string): FixtureTree {
   const modesFile = join(dir, "modes.json");
   if (existsSync(modesFile)) {
     const modes = JSON.parse(readFileSync(modesFile, "utf8")) as Record<string, string>;
-    for (const [path, mode] of Object.entries(modes)) chmodSync(join(dir, path), parseInt(mode, 8));
+    const isRoot = process.getuid?.() === 0;
+    const setuidRoot = hostSetuidRoot();
+    for (const [path, mode] of Object.entries(modes)) {
+      const bits = parseInt(mode, 8);
+      if ((bits & 0o4000) !== 0 && !isRoot && setuidRoot !== undefined) {
+        rmSync(join(dir, path));
+        symlinkSync(setuidRoot, join(dir, path));
+      } else chmodSync(join(dir, path), bits);
+    }
   }
   return {
     dir,

@@ -71,6 +71,20 @@ export function healthyFacts(): DefaultFacts {
         nf_tables: true,
         overlay: true,
       },
+      moduleStates: {
+        fuse: { state: "loaded", evidence: "/proc/modules" },
+        ip_tables: { state: "loaded", evidence: "/proc/modules" },
+        iptable_filter: { state: "loaded", evidence: "/proc/modules" },
+        iptable_mangle: { state: "loaded", evidence: "/proc/modules" },
+        iptable_nat: { state: "loaded", evidence: "/proc/modules" },
+        nf_tables: { state: "loaded", evidence: "/proc/modules" },
+        overlay: { state: "builtin", evidence: "/lib/modules/6.8.0-45-generic/modules.builtin" },
+      },
+      iptables: {
+        path: "/usr/sbin/iptables",
+        program: "/usr/sbin/xtables-nft-multi",
+        variant: "nft",
+      },
       storageDrivers: {
         vfs: { ok: true, reason: "" },
         overlay2: { ok: true, reason: "" },

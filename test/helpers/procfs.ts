@@ -23,14 +23,17 @@ export interface FakeProcess {
  * the point is a process that appears, dies or is replaced on cue.
  */
 export class FakeProcfs {
-  readonly dir = mkdtempSync(join(tmpdir(), "rootless-exporter-procfs-"));
-  readonly roots: HostRoots = {
-    procfs: join(this.dir, "proc"),
-    sysfs: join(this.dir, "sys"),
-    rootfs: join(this.dir, "root"),
-  };
+  readonly dir: string;
+  readonly roots: HostRoots;
 
-  constructor() {
+  /** In a new temporary directory, or in `dir` (a fixture tree with proc/, sys/ and root/). */
+  constructor(dir?: string) {
+    this.dir = dir ?? mkdtempSync(join(tmpdir(), "rootless-exporter-procfs-"));
+    this.roots = {
+      procfs: join(this.dir, "proc"),
+      sysfs: join(this.dir, "sys"),
+      rootfs: join(this.dir, "root"),
+    };
     mkdirSync(this.roots.procfs, { recursive: true });
     mkdirSync(this.roots.rootfs, { recursive: true });
     writeFileSync(join(this.roots.procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");

@@ -110,3 +110,24 @@ describe("MetricsRenderer", () => {
     expect(body).toContain('rootless_targets_watched{mode="host"} 2');
   });
 });
+
+describe("exporter metrics (prom-client's defaults)", () => {
+  it("follow the naming rules: _total only on counters, every family typed and described", async () => {
+    const renderer = new MetricsRenderer({
+      samples: samples([state(0)], [lingering]),
+      exporterMetrics: true,
+    });
+    const body = (await renderer.render()).toString();
+    const types = [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(
+      (m) => [m[1] ?? "", m[2] ?? ""] as const,
+    );
+    const helps = new Set([...body.matchAll(/^# HELP (\S+) /gm)].map((m) => m[1]));
+    expect(types.some(([name]) => name.startsWith("nodejs_"))).toBe(true);
+    expect(types.some(([name]) => name.startsWith("process_"))).toBe(true);
+    for (const [name, type] of types) {
+      expect(name.endsWith("_total"), `${name} is a ${type}`).toBe(type === "counter");
+      expect(helps.has(name), `${name} has HELP`).toBe(true);
+    }
+    expect(body).toMatch(/^nodejs_active_handles\{type="\w+"\} \d+$/m);
+  });
+});

@@ -1,0 +1,262 @@
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { Server } from "node:http";
+import { join } from "node:path";
+import type { PrivateBus } from "./dbus.js";
+import { Login1Double, Systemd1Double, startPrivateBus } from "./dbus.js";
+import type { FixtureTree } from "./fixtures.js";
+import { materializeFixture } from "./fixtures.js";
+import { FakeProcfs } from "./procfs.js";
+
+/** The rootless daemon a fixture host runs: rootlesskit's drivers and what dockerd reports. */
+export interface DaemonSpec {
+  readonly network: "pasta" | "slirp4netns";
+  /** "implicit" is pasta's: rootlesskit then has no port driver and no ports API. */
+  readonly port: "builtin" | "implicit" | "slirp4netns";
+  readonly storageDriver: string;
+  readonly dataRootFs: string;
+  readonly linger: boolean;
+  readonly units: Readonly<Record<string, string>>;
+}
+
+export interface RunningHost {
+  readonly tree: FixtureTree;
+  /** The uid the fixture's alice is given: the test's own, so that what it creates is alice's. */
+  readonly uid: number;
+  /** Environment for the exporter: the private system and user buses. */
+  readonly env: NodeJS.ProcessEnv;
+  readonly stop: () => Promise<void>;
+}
+
+export const parentPid = 4200;
+export const childPid = 4250;
+export const dockerdPid = 4280;
+export const driverPid = 4300;
+
+/** alice becomes the running user (uid and primary gid), and her cgroup follows her uid. */
+function adoptAlice(dir: string, uid: number, gid: number): void {
+  const etc = join(dir, "root/etc");
+  const rewrite = (file: string, edit: (line: string) => string) =>
+    writeFileSync(
+      join(etc, file),
+      readFileSync(join(etc, file), "utf8").split("\n").map(edit).join("\n"),
+    );
+  rewrite("passwd", (line) =>
+    line.startsWith("alice:") ? line.replace(/^alice:x:\d+:\d+:/, `alice:x:${uid}:${gid}:`) : line,
+  );
+  rewrite("group", (line) =>
+    line.startsWith("alice:") ? line.replace(/^alice:x:\d+:/, `alice:x:${gid}:`) : line,
+  );
+  const slice = join(dir, "sys/fs/cgroup/user.slice");
+  const old = join(slice, "user-1000.slice");
+  if (uid !== 1000 && statSync(old, { throwIfNoEntry: false })) {
+    renameSync(join(old, "user@1000.service"), join(old, `user@${uid}.service`));
+    renameSync(old, join(slice, `user-${uid}.slice`));
+  }
+}
+
+/** An HTTP server on a unix socket answering GET paths from a table (404 otherwise). */
+async function serveSocket(path: string, routes: Record<string, unknown>): Promise<Server> {
+  const server = createServer((req, res) => {
+    const body = routes[req.url ?? ""];
+    if (body === undefined) {
+      res.writeHead(404, { "Content-Type": "application/json" }).end('{"message":"not found"}');
+      return;
+    }
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    const type = typeof body === "string" ? "text/plain" : "application/json";
+    res.writeHead(200, { "Content-Type": type }).end(text);
+  });
+  server.listen(path);
+  await once(server, "listening");
+  return server;
+}
+
+/** /proc/locks format of a lock the parent holds on `file` (device as the kernel prints it). */
+function lockLine(file: string, pid: number): string {
+  const { dev, ino } = statSync(file);
+  const major = (dev >>> 8) & 0xfff;
+  const minor = (dev & 0xff) | ((dev >>> 12) & 0xfff00);
+  const device = `${major.toString(16).padStart(2, "0")}:${minor.toString(16).padStart(2, "0")}`;
+  return `1: FLOCK  ADVISORY  WRITE ${pid} ${device}:${ino} 0 EOF\n`;
+}
+
+/**
+ * A fixture host with a rootless Docker running for alice: a generated procfs for rootlesskit's
+ * parent and child, dockerd and the network driver; api.sock and docker.sock answering as
+ * rootlesskit and dockerd do; logind and the systemd user manager as D-Bus doubles on private
+ * buses. Unprivileged: alice is given the test's own uid.
+ */
+export async function startRunningHost(fixture: string, spec: DaemonSpec): Promise<RunningHost> {
+  const tree = materializeFixture(fixture);
+  const uid = process.getuid?.() ?? 1000;
+  const gid = process.getgid?.() ?? 1000;
+  adoptAlice(tree.dir, uid, gid);
+  const procfs = new FakeProcfs(tree.dir);
+  const runtimeDir = `/run/user/${uid}`;
+  const stateDir = `${runtimeDir}/dockerd-rootless`;
+  const onHost = (path: string) => join(tree.dir, "root", path);
+  mkdirSync(onHost(stateDir), { recursive: true });
+  chmodSync(onHost(runtimeDir), 0o700);
+  procfs.writeRoot(`${runtimeDir}/docker.pid`, `${dockerdPid}\n`);
+  procfs.writeRoot(`${stateDir}/child_pid`, String(childPid));
+  procfs.writeRoot(`${stateDir}/lock`, "");
+  procfs.write("locks", lockLine(onHost(`${stateDir}/lock`), parentPid));
+
+  const pasta = spec.network === "pasta";
+  const common = { uid, startTicks: 0 };
+  procfs.add({
+    ...common,
+    pid: parentPid,
+    ppid: 1,
+    comm: "rootlesskit",
+    exe: "/usr/bin/rootlesskit",
+    startTicks: 123_400,
+    argv: [
+      "rootlesskit",
+      `--state-dir=${stateDir}`,
+      `--net=${spec.network}`,
+      "--mtu=65520",
+      "--disable-host-loopback",
+      `--port-driver=${spec.port}`,
+      "--copy-up=/etc",
+      "--copy-up=/run",
+      "--propagation=rslave",
+      "dockerd-rootless.sh",
+    ],
+    children: pasta ? [childPid] : [childPid, driverPid],
+  });
+  procfs.add({
+    ...common,
+    pid: childPid,
+    ppid: parentPid,
+    comm: "exe",
+    exe: "/usr/bin/rootlesskit",
+    startTicks: 123_410,
+    argv: ["/proc/self/exe", `--net=${spec.network}`, "dockerd-rootless.sh"],
+    children: [dockerdPid],
+  });
+  procfs.add({
+    ...common,
+    pid: dockerdPid,
+    ppid: childPid,
+    comm: "dockerd",
+    exe: "/usr/bin/dockerd",
+    startTicks: 123_500,
+    argv: ["dockerd"],
+  });
+  procfs.add({
+    ...common,
+    pid: driverPid,
+    // pasta daemonises: its parent is init, and it is found by the child pid in its arguments.
+    ppid: pasta ? 1 : parentPid,
+    comm: pasta ? "pasta" : "slirp4netns",
+    exe: pasta ? "/usr/bin/passt" : "/usr/bin/slirp4netns",
+    startTicks: 123_420,
+    rssKiB: 6144,
+    argv: pasta
+      ? ["pasta", "--config-net", "--mtu", "65520", "--netns-only", String(childPid)]
+      : [
+          "slirp4netns",
+          "--mtu",
+          "65520",
+          "-r",
+          "3",
+          "--disable-host-loopback",
+          String(childPid),
+          "tap0",
+        ],
+  });
+  const netDev =
+    "Inter-|   Receive                                                |  Transmit\n" +
+    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n" +
+    "    lo:    4096      40    0    0    0     0          0         0     4096      40    0    0    0     0       0          0\n" +
+    "  tap0: 1048576    1024    1    2    0     0          0         0   524288     512    0    1    0     0       0          0\n";
+  mkdirSync(join(procfs.roots.procfs, String(childPid), "net"), { recursive: true });
+  procfs.write(`${childPid}/net/dev`, netDev);
+  procfs.write(
+    `${childPid}/uid_map`,
+    `         0 ${uid.toString().padStart(10)}          1\n         1     100000      65536\n`,
+  );
+  procfs.write(
+    `${childPid}/gid_map`,
+    `         0 ${gid.toString().padStart(10)}          1\n         1     100000      65536\n`,
+  );
+  procfs.write(
+    `${dockerdPid}/mountinfo`,
+    `25 1 254:1 / / rw,relatime shared:1 - ${spec.dataRootFs} /dev/vda1 rw\n` +
+      "26 25 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:2 - proc proc rw\n",
+  );
+
+  const servers: Server[] = [];
+  const info: Record<string, unknown> = {
+    apiVersion: "1.1.1",
+    version: "2.3.1",
+    stateDir,
+    childPID: childPid,
+    networkDriver: { driver: spec.network, dns: ["10.0.2.3"], childIP: "10.0.2.100" },
+    ...(spec.port !== "implicit" && {
+      portDriver: { driver: spec.port, protos: ["tcp", "tcp4", "tcp6", "udp"] },
+    }),
+  };
+  const ports = [
+    { id: 1, spec: { proto: "tcp", parentIP: "0.0.0.0", parentPort: 8080, childPort: 80 } },
+    { id: 2, spec: { proto: "tcp6", parentIP: "::", parentPort: 8443, childPort: 443 } },
+    { id: 3, spec: { proto: "udp", parentIP: "0.0.0.0", parentPort: 5353, childPort: 53 } },
+  ];
+  servers.push(
+    await serveSocket(onHost(`${stateDir}/api.sock`), {
+      "/v1/info": info,
+      // pasta's implicit port driver has no ports API.
+      ...(spec.port !== "implicit" && { "/v1/ports": ports }),
+    }),
+  );
+  servers.push(
+    await serveSocket(onHost(`${runtimeDir}/docker.sock`), {
+      "/_ping": "OK",
+      "/info": {
+        ServerVersion: "27.3.1",
+        Driver: spec.storageDriver,
+        CgroupDriver: "systemd",
+        CgroupVersion: "2",
+        DockerRootDir: "/home/alice/.local/share/docker",
+        SecurityOptions: ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"],
+        ContainersRunning: 2,
+        ContainersPaused: 1,
+        ContainersStopped: 3,
+      },
+    }),
+  );
+
+  const busDir = join(tree.dir, "bus");
+  mkdirSync(busDir);
+  const buses: PrivateBus[] = [];
+  const system = await startPrivateBus(busDir, "system");
+  buses.push(system);
+  const session = await startPrivateBus(busDir, "session");
+  buses.push(session);
+  const login1 = new Login1Double();
+  login1.linger.set(uid, spec.linger);
+  await login1.serve(system.address);
+  const systemd = new Systemd1Double();
+  for (const [unit, state] of Object.entries(spec.units)) systemd.states.set(unit, state);
+  await systemd.serve(session.address);
+
+  return {
+    tree,
+    uid,
+    env: {
+      PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+      DBUS_SYSTEM_BUS_ADDRESS: system.address,
+      DBUS_SESSION_BUS_ADDRESS: session.address,
+    },
+    async stop() {
+      login1.stop();
+      systemd.stop();
+      for (const server of servers) server.close();
+      for (const bus of buses) await bus.stop();
+      tree.remove();
+    },
+  };
+}
