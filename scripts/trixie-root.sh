@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A Debian 13 (trixie) root with rootlesskit 2, passt (pasta), slirp4netns, Docker 26 and Node 20,
+# for the pasta ring (test/e2e/pasta.test.ts): Debian 12's rootlesskit 1.1 cannot run pasta.
+# Built once with debootstrap into a cache dir and renamed into place only when complete; the test
+# user (with subordinate IDs inside the root) is provisioned on every run, so the cache is reused.
+#
+# usage: scripts/trixie-root.sh [ROOT] [USER]   (as root; prints ROOT on its last line)
+set -euo pipefail
+
+root=${1:-/var/tmp/rootless-exporter-trixie/root}
+user=${2:-rlx-pasta}
+mirror=${TRIXIE_MIRROR:-http://deb.debian.org/debian}
+packages=rootlesskit,passt,slirp4netns,uidmap,docker.io,iptables,iproute2,curl,procps,nodejs,busybox-static,iperf3,ca-certificates
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/trixie-root.sh needs root (debootstrap, useradd inside the root)" >&2
+  exit 2
+fi
+
+# The marker is written last, so a root without it is an interrupted build and is built again.
+if [ ! -e "$root/.rootless-exporter-complete" ]; then
+  rm -rf "$root.tmp"
+  mkdir -p "$(dirname "$root")"
+  # Bounded: a stuck mirror must not eat the CI budget.
+  timeout 1500 debootstrap --variant=minbase --include="$packages" trixie "$root.tmp" "$mirror"
+  # Packages' services never start in the root (nspawn runs single commands, not systemd).
+  printf '#!/bin/sh\nexit 101\n' > "$root.tmp/usr/sbin/policy-rc.d"
+  chmod +x "$root.tmp/usr/sbin/policy-rc.d"
+  rm -rf "$root.tmp/var/cache/apt/archives/"*.deb
+  touch "$root.tmp/.rootless-exporter-complete"
+  rm -rf "$root"
+  mv "$root.tmp" "$root"
+fi
+
+# The test user: its own uid inside the root, 65536 subordinate IDs for rootlesskit's newuidmap.
+if ! chroot "$root" id "$user" > /dev/null 2>&1; then
+  chroot "$root" useradd --create-home --shell /bin/bash "$user"
+fi
+base=300000
+for f in subuid subgid; do
+  grep -q "^$user:" "$root/etc/$f" 2> /dev/null || echo "$user:$base:65536" >> "$root/etc/$f"
+done
+# A clean Docker data root: an earlier run that died may have left containers there.
+rm -rf "$root/home/$user/.local/share/docker"
+echo "$root"
