@@ -10,15 +10,17 @@ set -euo pipefail
 root=${1:-/var/tmp/rootless-exporter-trixie/root}
 user=${2:-rlx-pasta}
 mirror=${TRIXIE_MIRROR:-http://deb.debian.org/debian}
-packages=rootlesskit,passt,slirp4netns,uidmap,docker.io,iptables,iproute2,curl,procps,nodejs,busybox-static,iperf3,ca-certificates
+packages=rootlesskit,passt,slirp4netns,uidmap,docker.io,docker-cli,iptables,iproute2,curl,procps,nodejs,busybox-static,iperf3,ca-certificates
 
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/trixie-root.sh needs root (debootstrap, useradd inside the root)" >&2
   exit 2
 fi
 
-# The marker is written last, so a root without it is an interrupted build and is built again.
-if [ ! -e "$root/.rootless-exporter-complete" ]; then
+# The marker, written last, holds the package list: a root without it is an interrupted build, and
+# one built from another list is stale; both are built again.
+marker="$root/.rootless-exporter-complete"
+if [ "$(cat "$marker" 2> /dev/null)" != "$packages" ]; then
   rm -rf "$root.tmp"
   mkdir -p "$(dirname "$root")"
   # Bounded: a stuck mirror must not eat the CI budget.
@@ -27,7 +29,7 @@ if [ ! -e "$root/.rootless-exporter-complete" ]; then
   printf '#!/bin/sh\nexit 101\n' > "$root.tmp/usr/sbin/policy-rc.d"
   chmod +x "$root.tmp/usr/sbin/policy-rc.d"
   rm -rf "$root.tmp/var/cache/apt/archives/"*.deb
-  touch "$root.tmp/.rootless-exporter-complete"
+  echo "$packages" > "$root.tmp/.rootless-exporter-complete"
   rm -rf "$root"
   mv "$root.tmp" "$root"
 fi

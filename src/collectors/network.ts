@@ -34,10 +34,12 @@ export interface NetworkFacts {
   readonly mappedIds?: { readonly uid?: number; readonly gid?: number };
 }
 
-/** pasta is passt under another name; its exe is passt, its argv[0] pasta. */
+/** pasta is passt under another name, and runs as pasta.avx2 (passt.avx2) on AVX2 CPUs. */
+const isPasta = (name: string): boolean => /^(pasta|passt)(\.[a-z0-9]+)?$/.test(name);
+
 function driverName(info: ProcessInfo): string | undefined {
   const names = [programName(info), info.stat.comm, (info.argv[0] ?? "").split("/").pop() ?? ""];
-  if (names.includes("pasta") || names.includes("passt")) return "pasta";
+  if (names.some(isPasta)) return "pasta";
   return networkDrivers.find((d) => names.includes(d));
 }
 
@@ -80,9 +82,7 @@ async function searchDriver(
   }
   if (childPid === undefined) return undefined;
   const netns = `/proc/${childPid}/ns/net`;
-  const pastaComm = (comm: string) =>
-    comm === "pasta" || comm === "passt" || comm.startsWith("pasta.") || comm.startsWith("passt.");
-  for (const pid of await userProcessesNamed(roots, uid, pastaComm)) {
+  for (const pid of await userProcessesNamed(roots, uid, isPasta)) {
     const info = await readProcess(roots, pid);
     if (!info || driverName(info) !== "pasta") continue;
     if (
