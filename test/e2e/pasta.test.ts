@@ -169,7 +169,9 @@ describe.skipIf(missing !== undefined)(
         expect(valueOf(body, `rootless_userns_mapped_ids{${u()},kind="uid"}`)).toBe(mapped);
         // Run by the distribution's Node, not the host's.
         const node = (await box.exec(["/usr/bin/node", "--version"])).trim();
-        expect(body).toMatch(new RegExp(`rootless_exporter_build_info\\{[^}]*nodejs_version="${node}"`));
+        expect(body).toMatch(
+          new RegExp(`rootless_exporter_build_info\\{[^}]*nodejs_version="${node}"`),
+        );
       });
 
       it("the probe measures both paths through the driver", async () => {
@@ -200,7 +202,8 @@ describe.skipIf(missing !== undefined)(
         }
         await waitFor(
           "no agent left",
-          () => descendants(box.leader).every((p) => !argvOf(p).some((a) => a.includes("probe-agent"))),
+          () =>
+            descendants(box.leader).every((p) => !argvOf(p).some((a) => a.includes("probe-agent"))),
           10_000,
         );
       }, 60_000);
