@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { promisify } from "node:util";
 import { alive, descendants, waitFor } from "./rootless-docker.js";
 
@@ -43,6 +43,8 @@ export interface TrixieContainer {
   exec(argv: readonly string[], timeoutMs?: number): Promise<string>;
   /** A path inside the container, reachable from the host. */
   path(inside: string): string;
+  /** Every process in the container's pid namespace, as host pids. */
+  pids(): number[];
   /** The host's pid of a process the container knows as `pid`. */
   hostPid(pid: number): number | undefined;
   stop(): Promise<void>;
@@ -129,6 +131,20 @@ export async function startTrixie(
     await stop();
     throw err;
   }
+  // Processes entered with nsenter are the container's, but not its init's descendants.
+  const pids = (): number[] => {
+    const ns = readlinkSync(`/proc/${leader}/ns/pid`);
+    return readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .map(Number)
+      .filter((p) => {
+        try {
+          return readlinkSync(`/proc/${p}/ns/pid`) === ns;
+        } catch {
+          return false;
+        }
+      });
+  };
   return {
     leader,
     user,
@@ -152,31 +168,8 @@ export async function startTrixie(
     ],
     exec,
     path: (inside) => `/proc/${leader}/root${inside}`,
-    hostPid: (inner) =>
-      descendants(leader).find((p) => {
-        const ids = nsPids(p);
-        return ids.length > 1 && ids.at(-1) === inner;
-      }),
+    pids,
+    hostPid: (inner) => pids().find((p) => nsPids(p).at(-1) === inner),
     stop,
   };
-}
-
-/** Processes of the container whose comm is `comm`, as host pids. */
-export function containerProcessesNamed(container: TrixieContainer, comm: string): number[] {
-  return descendants(container.leader).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/comm`, "utf8").trim() === comm;
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** The pid files and sockets of a rootlesskit state dir, from the host. */
-export function stateDirEntries(container: TrixieContainer, stateDir: string): string[] {
-  try {
-    return readdirSync(container.path(stateDir));
-  } catch {
-    return [];
-  }
 }
