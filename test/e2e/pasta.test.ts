@@ -1,10 +1,14 @@
-import { readFileSync, renameSync, rmSync, chmodSync } from "node:fs";
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, renameSync, rmSync, chmodSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Socket } from "node:net";
 import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RootlesskitInfo } from "../../src/collectors/rootlesskit-api.js";
 import { parseInfo } from "../../src/collectors/rootlesskit-api.js";
+import { defaultRoots } from "../../src/host/paths.js";
+import { listensOn } from "../../src/host/tcp-listeners.js";
 import { parseJson, unixHttp } from "../../src/host/unix-http.js";
 import type { RunningDaemon } from "../helpers/daemon.js";
 import { builtMain, startDaemon, valueOf } from "../helpers/daemon.js";
@@ -305,6 +309,132 @@ describe.skipIf(missing !== undefined)(
         );
         expect(seen.slowestScrapeMs).toBeLessThan(250);
       }, 180_000);
+    });
+  },
+);
+
+// The guide's table says pasta propagates source IPs; a loopback client cannot show it (the probe
+// sees the namespace's own address). So a client on another network namespace, joined by a veth
+// pair, connects through pasta's implicit forward. All of it inside a container with a network
+// namespace of its own: addresses from the benchmarking range 198.18.0.0/15 (RFC 2544), no
+// interface or address added to the host's namespace.
+describe.skipIf(missing !== undefined)(
+  `pasta's implicit port driver and a client's source address${missing ? ` (skipped: ${missing})` : ""}`,
+  () => {
+    let box: TrixieContainer;
+    let kit: ChildProcess | undefined;
+    const runtimeDir = "/run/rlx-source-ip";
+    const clientNs = "/run/netns/rlx-client";
+
+    beforeAll(async () => {
+      const stage = dirname(dirname(builtMain));
+      box = await startTrixie(trixieRoot ?? "", trixieUserName, [{ host: stage, inside }], true);
+      for (const argv of [
+        ["ip", "link", "set", "lo", "up"],
+        ["ip", "netns", "add", "rlx-client"],
+        ["ip", "link", "add", "rlx-server", "type", "veth", "peer", "name", "rlx-client"],
+        ["ip", "link", "set", "rlx-client", "netns", "rlx-client"],
+        ["ip", "addr", "add", "198.18.0.1/24", "dev", "rlx-server"],
+        ["ip", "link", "set", "rlx-server", "up"],
+        // pasta needs a default route to pick its template interface.
+        ["ip", "route", "add", "default", "via", "198.18.0.2"],
+        ["nsenter", `--net=${clientNs}`, "ip", "addr", "add", "198.18.0.2/24", "dev", "rlx-client"],
+        ["nsenter", `--net=${clientNs}`, "ip", "link", "set", "rlx-client", "up"],
+        ["nsenter", `--net=${clientNs}`, "ip", "link", "set", "lo", "up"],
+        ["install", "-d", "-m", "0700", "-o", String(box.user.uid), runtimeDir],
+      ])
+        await box.exec(argv);
+      const argv = [
+        ...box.asUser({ XDG_RUNTIME_DIR: runtimeDir }),
+        "rootlesskit",
+        "--net=pasta",
+        "--mtu=65520",
+        "--port-driver=implicit",
+        "--disable-host-loopback",
+        `--state-dir=${runtimeDir}/kit`,
+        "sleep",
+        "600",
+      ];
+      kit = spawn(argv[0] ?? "nsenter", argv.slice(1), { stdio: "ignore", detached: true });
+      await waitFor("rootlesskit's child_pid", () =>
+        existsSync(box.path(`${runtimeDir}/kit/child_pid`)),
+      );
+    }, 60_000);
+
+    afterAll(async () => {
+      if (kit?.pid)
+        for (const pid of [kit.pid, ...descendants(kit.pid)])
+          if (alive(pid)) process.kill(pid, "SIGKILL");
+      await box?.stop();
+    }, 60_000);
+
+    /** Serves through pasta's forward of `port` and returns the address the namespace saw. */
+    async function peerSeenFrom(port: number, client: readonly string[]): Promise<string> {
+      const child = Number(readFileSync(box.path(`${runtimeDir}/kit/child_pid`), "utf8"));
+      const argv = [
+        ...box.asUser({}),
+        "nsenter",
+        "-U",
+        "--preserve-credentials",
+        "-n",
+        "-t",
+        String(child),
+        "/usr/bin/node",
+        `${inside}/dist/probe-agent.js`,
+        "serve-at",
+        String(port),
+        // Little: through the veth pair one MiB took 2-9 s here (not investigated: the peer is the point).
+        String(1024 * 1024),
+        "15000",
+      ];
+      const agent = spawn(argv[0] ?? "nsenter", argv.slice(1), {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      agent.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+      try {
+        const rootlesskit = descendants(kit?.pid ?? -1).find(
+          (p) => readFileSync(`/proc/${p}/comm`, "utf8").trim() === "rootlesskit",
+        );
+        await waitFor(
+          "pasta to forward the port",
+          () => listensOn(defaultRoots, rootlesskit ?? -1, port, box.user.uid),
+          10_000,
+        );
+        await box.exec(client, 20_000);
+
+        await waitFor("the agent's report", () => out.split("\n").length > 2, 10_000);
+        return (JSON.parse(out.split("\n")[1] ?? "{}") as { peer?: string }).peer ?? "";
+      } finally {
+        agent.kill("SIGKILL");
+      }
+    }
+
+    const fetchFrom = (host: string, port: number, from?: string) => [
+      "/usr/bin/node",
+      "--input-type=module",
+      "-e",
+      `import { fetchOnce } from "${inside}/dist/host/tcp-probe.js";
+       const [host, port, from] = process.argv.slice(1);
+       await fetchOnce(host, Number(port), 1024 * 1024, 15000, from || undefined);`,
+      host,
+      String(port),
+      from ?? "",
+    ];
+
+    it("a client on another network namespace: its own address reaches the namespace", async () => {
+      const peer = await peerSeenFrom(24601, [
+        "nsenter",
+        `--net=${clientNs}`,
+        ...fetchFrom("198.18.0.1", 24601),
+      ]);
+      expect(peer).toBe("198.18.0.2");
+    }, 60_000);
+
+    it("a client on the loopback: seen as the namespace's own address, so the probe cannot tell", async () => {
+      const peer = await peerSeenFrom(24602, fetchFrom("127.0.0.1", 24602, "127.0.0.2"));
+      expect(peer).not.toBe("127.0.0.2");
+      expect(peer).toBe("10.0.2.100");
     });
   },
 );

@@ -75,6 +75,8 @@ export async function startTrixie(
   root: string,
   userName: string,
   binds: readonly { readonly host: string; readonly inside: string }[],
+  /** A network namespace of its own (only lo) instead of the host's. */
+  privateNetwork = false,
 ): Promise<TrixieContainer> {
   const user = userOf(root, userName);
   // The flags the issue names: no machined here (--register=no, --keep-unit), the host's
@@ -89,6 +91,7 @@ export async function startTrixie(
     "--bind=/dev/net/tun",
     "--system-call-filter=@keyring",
     "--as-pid2",
+    ...(privateNetwork ? ["--private-network"] : []),
     ...binds.map((b) => `--bind-ro=${b.host}:${b.inside}`),
     "/usr/bin/sleep",
     "infinity",
