@@ -161,15 +161,29 @@ async function iperfNetwork(kit) {
 const nets = flag("nets");
 const mtus = flag("mtus") ?? ["65520"];
 const configs = nets
-  ? nets.flatMap((net) =>
-      mtus.map((mtu) => ({
-        name: `${net}-${mtu}`,
-        net,
-        mtu,
-        portDriver: net === "pasta" ? "implicit" : "builtin",
-        network: true,
-      })),
-    )
+  ? [
+      ...nets.flatMap((net) =>
+        mtus.map((mtu) => ({
+          name: `${net}-${mtu}`,
+          net,
+          mtu,
+          portDriver: net === "pasta" ? "implicit" : "builtin",
+          network: true,
+        })),
+      ),
+      // slirp4netns's own port driver once, at Docker's default MTU for slirp4netns.
+      ...(nets.includes("slirp4netns")
+        ? [
+            {
+              name: "slirp",
+              net: "slirp4netns",
+              mtu: "65520",
+              portDriver: "slirp4netns",
+              network: false,
+            },
+          ]
+        : []),
+    ]
   : [
       { name: "builtin", net: "slirp4netns", mtu: "65520", portDriver: "builtin", network: true },
       {
