@@ -1,5 +1,6 @@
 import type { Check } from "./finding.js";
 import { fail, pass, text, unknown } from "./finding.js";
+import { mtuEvidence, probedHere } from "./mtu-evidence.js";
 
 /** The running rootless daemon: rootlesskit, dockerd, storage, network (the guide's driver table). */
 
@@ -214,22 +215,25 @@ export const networkMtu: Check = {
         ),
       );
     if (network.mtu === undefined) return unknown("the MTU");
+    const here = probedHere(facts.probe?.network, network.mtu);
+    const bench = mtuEvidence(network.driver);
     if (network.mtu >= 65520)
       return pass(
         text(
-          `${network.driver} runs with MTU ${network.mtu}.`,
-          `${network.driver} 的 MTU 为 ${network.mtu}。`,
+          `${network.driver} runs with MTU ${network.mtu}.${here.en}`,
+          `${network.driver} 的 MTU 为 ${network.mtu}。${here["zh-CN"]}`,
         ),
         { mtu: network.mtu },
       );
+    // Docker's script gives pasta MTU 1500 unless told otherwise (65520 only for slirp4netns).
     return fail(
       text(
-        `${network.driver} runs with MTU ${network.mtu}; 65520 gives much more throughput.`,
-        `${network.driver} 的 MTU 为 ${network.mtu}；65520 可大幅提高吞吐量。`,
+        `${network.driver} runs with MTU ${network.mtu}; 65520 gives much more throughput.${here.en}${bench.en}`,
+        `${network.driver} 的 MTU 为 ${network.mtu}；65520 可大幅提高吞吐量。${here["zh-CN"]}${bench["zh-CN"]}`,
       ),
       text(
-        `Add to ${overrideFile}:\n[Service]\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520"\nthen ${restart}.`,
-        `创建 ${overrideFile} 文件并添加以下内容：\n[Service]\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520"\n然后重启守护进程：${restart}。`,
+        `Add to ${overrideFile}:\n[Service]\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520"\nthen ${restart}.${bench.en}`,
+        `创建 ${overrideFile} 文件并添加以下内容：\n[Service]\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520"\n然后重启守护进程：${restart}。${bench["zh-CN"]}`,
       ),
       { mtu: network.mtu, driver: network.driver },
     );

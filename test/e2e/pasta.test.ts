@@ -152,6 +152,10 @@ describe.skipIf(missing !== undefined)(
         );
         expect(valueOf(body, `rootless_rootlesskit_up{${u()}}`)).toBe(1);
         expect(valueOf(body, `rootless_rootlesskit_state_dir_stale{${u()}}`)).toBe(0);
+        // The implicit port driver has no ports API: no forward count, rather than a false 0.
+        expect(valueOf(body, `rootless_rootlesskit_ports{${u()},proto="tcp"}`)).toBe(
+          ring.portDriver === "" ? undefined : 0,
+        );
         const version = (await docker.docker("version", "--format", "{{.Server.Version}}")).trim();
         expect(version).toMatch(/^26\./);
         expect(body).toContain(
