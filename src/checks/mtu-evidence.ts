@@ -8,8 +8,8 @@ import { text } from "./finding.js";
  * iperf3 side by side over the same paths, ranges over three runs (README, driver table).
  */
 const measured: Record<string, { readonly at1500: string; readonly at65520: string }> = {
-  pasta: { at1500: "75–100 MB/s", at65520: "680–1,190 MB/s" },
-  slirp4netns: { at1500: "80–290 MB/s", at65520: "550–1,050 MB/s" },
+  pasta: { at1500: "50–100 MB/s", at65520: "520–1,190 MB/s" },
+  slirp4netns: { at1500: "80–320 MB/s", at65520: "550–1,050 MB/s" },
 };
 
 /** What the test machine measured for the driver, or an empty text for a driver it did not. */

@@ -19,9 +19,9 @@ describe("network_mtu says what was measured", () => {
       "fail",
       [
         /MTU 1500; 65520/,
-        /test host \(rootlesskit 2\.0\.2\): pasta's network path moved 75–100 MB\/s at MTU 1500 and 680–1,190 MB\/s at MTU 65520/,
+        /test host \(rootlesskit 2\.0\.2\): pasta's network path moved 50–100 MB\/s at MTU 1500 and 520–1,190 MB\/s at MTU 65520/,
       ],
-      [/MTU 1500 时为 75–100 MB\/s/, /MTU 65520 时为 680–1,190 MB\/s/],
+      [/MTU 1500 时为 50–100 MB\/s/, /MTU 65520 时为 520–1,190 MB\/s/],
     ],
     [
       "pasta at 1500, probed here",
@@ -38,7 +38,7 @@ describe("network_mtu says what was measured", () => {
       1500,
       undefined,
       "fail",
-      [/slirp4netns's network path moved 80–290 MB\/s at MTU 1500/],
+      [/slirp4netns's network path moved 80–320 MB\/s at MTU 1500/],
       [/slirp4netns 的网络路径/],
     ],
     [
