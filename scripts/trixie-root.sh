@@ -34,13 +34,18 @@ if [ "$(cat "$marker" 2> /dev/null)" != "$packages" ]; then
   mv "$root.tmp" "$root"
 fi
 
-# The test user: its own uid inside the root, 65536 subordinate IDs for rootlesskit's newuidmap.
-if ! chroot "$root" id "$user" > /dev/null 2>&1; then
-  chroot "$root" useradd --create-home --shell /bin/bash "$user"
-fi
+# The test user: a uid that no usual host account has (the host's /proc shows the container's
+# processes under it), and 65536 subordinate IDs for rootlesskit's newuidmap, away from the host's
+# usual ranges.
+uid=23000
 base=300000
+if [ "$(chroot "$root" id -u "$user" 2> /dev/null)" != "$uid" ]; then
+  chroot "$root" userdel --remove "$user" > /dev/null 2>&1 || true
+  chroot "$root" useradd --create-home --shell /bin/bash --uid "$uid" --user-group "$user"
+fi
 for f in subuid subgid; do
-  grep -q "^$user:" "$root/etc/$f" 2> /dev/null || echo "$user:$base:65536" >> "$root/etc/$f"
+  sed -i "/^$user:/d" "$root/etc/$f"
+  echo "$user:$base:65536" >> "$root/etc/$f"
 done
 # A clean Docker data root: an earlier run that died may have left containers there.
 rm -rf "$root/home/$user/.local/share/docker"
