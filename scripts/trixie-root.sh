@@ -4,7 +4,7 @@
 # Built once with debootstrap into a cache dir and renamed into place only when complete; the test
 # user (with subordinate IDs inside the root) is provisioned on every run, so the cache is reused.
 #
-# usage: scripts/trixie-root.sh [ROOT] [USER]   (as root; prints ROOT on its last line)
+# usage: scripts/trixie-root.sh [ROOT] [USER]   (as root; prints ROOT on stdout, progress on stderr)
 set -euo pipefail
 
 root=${1:-/var/tmp/rootless-exporter-trixie/root}
@@ -24,7 +24,7 @@ if [ "$(cat "$marker" 2> /dev/null)" != "$packages" ]; then
   rm -rf "$root.tmp"
   mkdir -p "$(dirname "$root")"
   # Bounded: a stuck mirror must not eat the CI budget.
-  timeout 1500 debootstrap --variant=minbase --include="$packages" trixie "$root.tmp" "$mirror"
+  timeout 1500 debootstrap --variant=minbase --include="$packages" trixie "$root.tmp" "$mirror" >&2
   # Packages' services never start in the root (nspawn runs single commands, not systemd).
   printf '#!/bin/sh\nexit 101\n' > "$root.tmp/usr/sbin/policy-rc.d"
   chmod +x "$root.tmp/usr/sbin/policy-rc.d"
