@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, renameSync, rmSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, chmodSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Socket } from "node:net";
 import { dirname } from "node:path";
@@ -11,9 +11,9 @@ import { defaultRoots } from "../../src/host/paths.js";
 import { listensOn } from "../../src/host/tcp-listeners.js";
 import { parseJson, unixHttp } from "../../src/host/unix-http.js";
 import type { RunningDaemon } from "../helpers/daemon.js";
-import { builtMain, startDaemon, valueOf } from "../helpers/daemon.js";
+import { builtMain, seriesLines, startDaemon, valueOf } from "../helpers/daemon.js";
 import { expectSoon } from "../helpers/expect-soon.js";
-import { alive, descendants, waitFor } from "../helpers/rootless-docker.js";
+import { alive, descendants, makeBusyboxTar, waitFor } from "../helpers/rootless-docker.js";
 import type { TrixieContainer } from "../helpers/trixie.js";
 import { startTrixie, trixieMissing, trixieRoot, trixieUserName } from "../helpers/trixie.js";
 import type { ContainerDocker } from "../helpers/trixie-docker.js";
@@ -40,6 +40,8 @@ const rings: Ring[] = [
     // Host loopback stays reachable through the gateway, so the probe's network path has a target.
     env: {
       DOCKERD_ROOTLESS_ROOTLESSKIT_NET: "pasta",
+      // nspawn's read-only /proc/sys: dockerd cannot turn IPv6 off on a container's interface.
+      DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE: "1",
       DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER: "implicit",
       DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK: "false",
     },
@@ -49,6 +51,8 @@ const rings: Ring[] = [
     driver: "slirp4netns",
     env: {
       DOCKERD_ROOTLESS_ROOTLESSKIT_NET: "slirp4netns",
+      // nspawn's read-only /proc/sys: dockerd cannot turn IPv6 off on a container's interface.
+      DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE: "1",
       DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER: "builtin",
       DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK: "false",
     },
@@ -66,6 +70,12 @@ function driverProcess(docker: ContainerDocker, driver: string): number | undefi
       return false;
     }
   });
+}
+
+/** The exporter's own event-loop delay, to tell a blocked exporter from a starved machine. */
+function loopLag(body: string): string {
+  const max = valueOf(body, "nodejs_eventloop_lag_max_seconds");
+  return `a scrape was slow; the exporter's event loop lag max was ${max ?? "?"} s, load ${readFileSync("/proc/loadavg", "utf8").trim()}`;
 }
 
 function argvOf(pid: number): string[] {
@@ -107,6 +117,9 @@ describe.skipIf(missing !== undefined)(
       // The built dist with its production node_modules (scripts/test-all.sh stages them), read-only.
       const stage = dirname(dirname(builtMain));
       box = await startTrixie(trixieRoot ?? "", trixieUserName, [{ host: stage, inside }]);
+      // An image from a busybox rootfs (no registry is reachable), on the container's /tmp.
+      mkdirSync(box.path("/tmp/e2e"));
+      await makeBusyboxTar(box.path("/tmp/e2e"));
     }, 60_000);
 
     afterAll(async () => {
@@ -119,7 +132,10 @@ describe.skipIf(missing !== undefined)(
       const stateDir = () => `${docker.runtimeDir}/dockerd-rootless`;
 
       beforeAll(async () => {
+        // A clean data root: each ring (and an earlier run that died) would see the other's containers.
+        await box.exec(["rm", "-rf", `${box.user.home}/.local/share/docker`]);
         docker = await startContainerDocker(box, ring.env);
+        await docker.docker("import", "/tmp/e2e/busybox.tar", "busybox:local");
         exporter = await startExporter(docker.runtimeDir);
       }, 180_000);
 
@@ -184,6 +200,66 @@ describe.skipIf(missing !== undefined)(
         );
       });
 
+      it("a docker run -p port answers on the host, and its traffic is counted", async () => {
+        const port = ring.driver === "pasta" ? 18481 : 18482;
+        const web = `web-${ring.driver}-${process.pid}`;
+        try {
+          await docker.docker(
+            "run",
+            "-d",
+            "--name",
+            web,
+            "-p",
+            // pasta (2025-05-03, under rootlesskit 2.0.2) hands a host-loopback client to the
+            // namespace's 10.0.2.100, where a port published on 127.0.0.1 does not listen: such a
+            // port answers the host with an empty reply. Published on all addresses it works.
+            ring.driver === "pasta" ? `${port}:8080` : `127.0.0.1:${port}:8080`,
+            "busybox:local",
+            "httpd",
+            "-f",
+            "-p",
+            "8080",
+            "-h",
+            "/www",
+          );
+          // Every device of the namespace: the builtin driver's traffic shows on lo; pasta's, after
+          // Docker's DNAT, on docker0 and the container's veth, and on neither lo nor tap0.
+          const received = (b: string) =>
+            seriesLines(b)
+              .filter((l) => l.startsWith(`rootless_network_receive_bytes_total{${u()},`))
+              .reduce((sum, l) => sum + Number(l.split(" ")[1]), 0);
+          const before = await expectSoon(
+            exporter,
+            "one running container",
+            (b) => valueOf(b, `rootless_docker_containers{${u()},state="running"}`) === 1,
+            30_000,
+          );
+          // pasta takes the port on the host within a second of docker-proxy listening in the namespace.
+          let fetched = 0;
+          await waitFor(
+            "the port to answer on the host",
+            () =>
+              fetch(`http://127.0.0.1:${port}/`).then(
+                (r) => r.ok,
+                () => false,
+              ),
+            10_000,
+          );
+          for (let i = 0; i < 20; i++)
+            fetched += (await (await fetch(`http://127.0.0.1:${port}/`)).text()).length;
+          expect(fetched).toBe(20 * 3200);
+          const start = received(before.body);
+          await expectSoon(
+            exporter,
+            "the namespace's counters to move",
+            (b) => received(b) >= start + fetched,
+            withinOneInterval,
+          );
+        } finally {
+          await docker.docker("rm", "-f", web).catch(() => "");
+        }
+      }, 90_000);
+
       it("the probe measures both paths through the driver", async () => {
         const probe = await startExporter(docker.runtimeDir, [
           "--collector.disable-defaults",
@@ -238,7 +314,7 @@ describe.skipIf(missing !== undefined)(
             (b) => valueOf(b, `rootless_rootlesskit_api_up{${u()}}`) === 0,
             withinOneInterval,
           );
-          expect(seen.slowestScrapeMs).toBeLessThan(250);
+          expect(seen.slowestScrapeMs, loopLag(seen.body)).toBeLessThan(250);
           expect(valueOf(seen.body, `rootless_rootlesskit_up{${u()}}`)).toBe(1);
           expect(held.length).toBeGreaterThan(0);
         } finally {
@@ -265,7 +341,7 @@ describe.skipIf(missing !== undefined)(
           (b) => valueOf(b, `rootless_network_driver_up{${u()},driver="${ring.driver}"}`) === 0,
           withinOneInterval,
         );
-        expect(seen.slowestScrapeMs).toBeLessThan(250);
+        expect(seen.slowestScrapeMs, loopLag(seen.body)).toBeLessThan(250);
       });
 
       it("rootlesskit SIGKILLed: down, and its state dir reported stale", async () => {
@@ -281,7 +357,7 @@ describe.skipIf(missing !== undefined)(
             withinOneInterval,
           );
           expect(valueOf(seen.body, `rootless_rootlesskit_api_up{${u()}}`)).toBe(0);
-          expect(seen.slowestScrapeMs).toBeLessThan(250);
+          expect(seen.slowestScrapeMs, loopLag(seen.body)).toBeLessThan(250);
         } finally {
           for (const pid of tree) if (alive(pid)) process.kill(pid, "SIGKILL");
         }
@@ -311,7 +387,7 @@ describe.skipIf(missing !== undefined)(
             valueOf(b, `rootless_docker_api_up{${u()}}`) === 0,
           withinOneInterval,
         );
-        expect(seen.slowestScrapeMs).toBeLessThan(250);
+        expect(seen.slowestScrapeMs, loopLag(seen.body)).toBeLessThan(250);
       }, 180_000);
     });
   },
