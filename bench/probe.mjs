@@ -1,7 +1,12 @@
-// The throughput probe against iperf3 over the same paths, side by side in one run:
-//   the builtin port driver, the slirp4netns port driver, and the slirp4netns network path.
+// The throughput probe against iperf3 over the same paths, side by side in one run.
 // Run as an unprivileged user with subordinate IDs (rootlesskit, slirp4netns, iperf3 installed,
-// /dev/net/tun usable), after `npm run build`:   node bench/probe.mjs [bytes] [rounds]
+// /dev/net/tun usable), after `npm run build`:
+//   node bench/probe.mjs [bytes] [rounds]
+//     Debian 12 (rootlesskit 1.1): the builtin and slirp4netns port drivers and slirp4netns's
+//     network path, at MTU 65520
+//   node bench/probe.mjs [bytes] [rounds] --nets=pasta,slirp4netns --mtus=1500,65520
+//     rootlesskit 2 (Debian 13): each network driver at each MTU, both paths (pasta's port path
+//     through its implicit port driver, slirp4netns's through the builtin one)
 // It starts its own rootlesskit instances (no Docker needed) and stops them at the end.
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
@@ -10,20 +15,38 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { probeCollector } from "../dist/collectors/probe.js";
 import { unixHttp } from "../dist/host/unix-http.js";
+import { listensOn } from "../dist/host/tcp-listeners.js";
 
 const run = promisify(execFile);
-const bytes = Number(process.argv[2] ?? 64 * 1024 * 1024);
-const rounds = Number(process.argv[3] ?? 3);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const flag = (name) =>
+  process.argv
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3)
+    .split(",");
+const bytes = Number(positional[0] ?? 64 * 1024 * 1024);
+const rounds = Number(positional[1] ?? 3);
 const uid = process.getuid();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+// iperf3 3.18 (Debian 13) stretches an -n transfer to at least a second, so there give it a time.
+const iperfSeconds = flag("iperf-seconds")?.[0];
+const amount = iperfSeconds ? ["-t", iperfSeconds, "-O", "0.5"] : ["-n", String(bytes)];
+const roots = { procfs: "/proc", sysfs: "/sys", rootfs: "/" };
 
-async function startKit(name, flags) {
+async function startKit(name, net, mtu, portDriver) {
   const dir = mkdtempSync(join(tmpdir(), `probe-bench-${name}-`));
   const stateDir = join(dir, "state");
   const kit = spawn(
     "rootlesskit",
-    ["--net=slirp4netns", "--mtu=65520", `--state-dir=${stateDir}`, ...flags, "sleep", "3600"],
+    [
+      `--net=${net}`,
+      `--mtu=${mtu}`,
+      `--state-dir=${stateDir}`,
+      `--port-driver=${portDriver}`,
+      "sleep",
+      "3600",
+    ],
     {
       env: { ...process.env, XDG_RUNTIME_DIR: dir },
       stdio: "ignore",
@@ -31,9 +54,8 @@ async function startKit(name, flags) {
   );
   for (let i = 0; i < 100 && !existsSync(join(stateDir, "child_pid")); i++) await pause(100);
   const childPid = Number(readFileSync(join(stateDir, "child_pid"), "utf8"));
-  return { dir, stateDir, childPid, kit };
+  return { name, net, mtu, portDriver, dir, stateDir, childPid, kit };
 }
-
 function context(dir) {
   return {
     roots: { procfs: "/proc", sysfs: "/sys", rootfs: "/" },
@@ -67,6 +89,7 @@ const mbps = (bytesPerSecond) => bytesPerSecond / 1e6;
 
 /** iperf3 through a rootlesskit forward: server in the namespace sends (-R), as the probe's agent does. */
 async function iperfPort(kit) {
+  if (kit.portDriver === "implicit") return iperfImplicit(kit);
   const childPort = 15201;
   const parentPort = 25201;
   const [file, ...args] = nsenter(kit.childPid, "iperf3", "-s", "-1", "-p", String(childPort));
@@ -79,13 +102,33 @@ async function iperfPort(kit) {
   try {
     const { stdout } = await run(
       "iperf3",
-      ["-c", "127.0.0.1", "-p", String(parentPort), "-n", String(bytes), "-R", "-J"],
+      ["-c", "127.0.0.1", "-p", String(parentPort), ...amount, "-R", "-J"],
       { maxBuffer: 1 << 24 },
     );
     return JSON.parse(stdout).end.sum_received.bits_per_second / 8;
   } finally {
     await unixHttp(socket, `/v1/ports/${id}`, { method: "DELETE", timeoutMs: 2000 });
     server.kill("SIGKILL");
+  }
+}
+
+/** iperf3 through pasta's implicit forward: the server listens in the namespace, pasta takes the same port on the host. */
+async function iperfImplicit(kit) {
+  const port = 15202;
+  const [file, ...args] = nsenter(kit.childPid, "iperf3", "-s", "-1", "-p", String(port));
+  const server = spawn(file, args, { stdio: "ignore" });
+  try {
+    for (let i = 0; i < 50 && !(await listensOn(roots, kit.kit.pid, port, uid)); i++)
+      await pause(100);
+    const { stdout } = await run(
+      "iperf3",
+      ["-c", "127.0.0.1", "-p", String(port), ...amount, "-R", "-J"],
+      { maxBuffer: 1 << 24 },
+    );
+    return JSON.parse(stdout).end.sum_received.bits_per_second / 8;
+  } finally {
+    server.kill("SIGKILL");
+    await pause(1200);
   }
 }
 
@@ -104,8 +147,7 @@ async function iperfNetwork(kit) {
       "10.0.2.2",
       "-p",
       String(port),
-      "-n",
-      String(bytes),
+      ...amount,
       "-R",
       "-J",
     );
@@ -116,44 +158,91 @@ async function iperfNetwork(kit) {
   }
 }
 
-const builtin = await startKit("builtin", ["--port-driver=builtin"]);
-const slirp = await startKit("slirp", ["--port-driver=slirp4netns"]);
-const rows = [];
+const nets = flag("nets");
+const mtus = flag("mtus") ?? ["65520"];
+const configs = nets
+  ? [
+      ...nets.flatMap((net) =>
+        mtus.map((mtu) => ({
+          name: `${net}-${mtu}`,
+          net,
+          mtu,
+          portDriver: net === "pasta" ? "implicit" : "builtin",
+          network: true,
+        })),
+      ),
+      // slirp4netns's own port driver once, at Docker's default MTU for slirp4netns.
+      ...(nets.includes("slirp4netns")
+        ? [
+            {
+              name: "slirp",
+              net: "slirp4netns",
+              mtu: "65520",
+              portDriver: "slirp4netns",
+              network: false,
+            },
+          ]
+        : []),
+    ]
+  : [
+      { name: "builtin", net: "slirp4netns", mtu: "65520", portDriver: "builtin", network: true },
+      {
+        name: "slirp",
+        net: "slirp4netns",
+        mtu: "65520",
+        portDriver: "slirp4netns",
+        network: false,
+      },
+    ];
+const kits = [];
 try {
-  const results = { builtinPort: [[], []], slirpPort: [[], []], network: [[], []] };
+  for (const c of configs)
+    kits.push({ ...(await startKit(c.name, c.net, c.mtu, c.portDriver)), network: c.network });
+  const results = new Map(
+    kits.map((k) => [k.name, { port: [[], []], network: [[], []], peer: "" }]),
+  );
   for (let round = 0; round < rounds; round++) {
-    const a = await probeCollector.collect(context(builtin.dir));
-    results.builtinPort[0].push(a.port.bytesPerSecond ?? NaN);
-    results.network[0].push(a.network.bytesPerSecond ?? NaN);
-    results.builtinPort[1].push(await iperfPort(builtin));
-    results.network[1].push(await iperfNetwork(builtin));
-    const b = await probeCollector.collect(context(slirp.dir));
-    results.slirpPort[0].push(b.port.bytesPerSecond ?? NaN);
-    results.slirpPort[1].push(await iperfPort(slirp));
-    if (round === 0) {
-      rows.push(["source IP (builtin port driver)", a.port.peer, a.port.sourceIpPropagated]);
-      rows.push(["source IP (slirp4netns port driver)", b.port.peer, b.port.sourceIpPropagated]);
+    for (const kit of kits) {
+      const r = results.get(kit.name);
+      const probed = await probeCollector.collect(context(kit.dir));
+      if (!probed.port.ok)
+        console.error(kit.name, "port probe:", probed.port.error ?? probed.port.reason);
+      r.port[0].push(probed.port.bytesPerSecond ?? NaN);
+      r.port[1].push(await iperfPort(kit));
+      r.peer ||= `${probed.port.peer}, propagated ${probed.port.sourceIpPropagated}`;
+      if (kit.network) {
+        if (!probed.network.ok)
+          console.error(kit.name, "network probe:", probed.network.error ?? probed.network.reason);
+        r.network[0].push(probed.network.bytesPerSecond ?? NaN);
+        r.network[1].push(await iperfNetwork(kit));
+      }
     }
   }
+  const version = (await run("rootlesskit", ["--version"])).stdout.trim();
   console.log(
-    `${rounds} rounds of ${(bytes / 1048576).toFixed(0)} MiB per path, medians; node ${process.version}`,
+    `${rounds} rounds of ${(bytes / 1048576).toFixed(0)} MiB per path, medians; node ${process.version}; ${version}`,
   );
-  console.log("path                                  probe MB/s   iperf3 MB/s   probe/iperf3");
-  for (const [name, [probe, iperf]] of [
-    ["port, builtin driver (child -> host)", results.builtinPort],
-    ["port, slirp4netns driver (child -> host)", results.slirpPort],
-    ["network, slirp4netns (host -> child)", results.network],
-  ]) {
-    const p = median(probe);
-    const i = median(iperf);
-    console.log(
-      `${name.padEnd(40)} ${mbps(p).toFixed(0).padStart(8)} ${mbps(i).toFixed(0).padStart(13)} ${(p / i).toFixed(2).padStart(14)}`,
-    );
+  console.log(
+    "path                                          probe MB/s   iperf3 MB/s   probe/iperf3",
+  );
+  for (const kit of kits) {
+    const r = results.get(kit.name);
+    const rows = [[`port, ${kit.portDriver} driver (child -> host)`, r.port]];
+    if (kit.network) rows.push([`network, ${kit.net} (host -> child)`, r.network]);
+    for (const [path, [probe, iperf]] of rows) {
+      const p = median(probe);
+      const i = median(iperf);
+      console.log(
+        `${`MTU ${kit.mtu} ${path}`.padEnd(48)} ${mbps(p).toFixed(0).padStart(8)} ${mbps(i).toFixed(0).padStart(13)} ${(p / i).toFixed(2).padStart(14)}`,
+      );
+    }
   }
-  for (const [name, peer, propagated] of rows)
-    console.log(`${name}: sink saw ${peer}, propagated ${propagated}`);
+  for (const kit of kits)
+    console.log(
+      `source IP (${kit.net}, ${kit.portDriver} port driver): sink saw ${results.get(kit.name).peer}`,
+    );
 } finally {
-  for (const kit of [builtin, slirp]) {
+  for (const kit of kits) {
     kit.kit.kill("SIGTERM");
     await pause(300);
     rmSync(kit.dir, { recursive: true, force: true });

@@ -83,6 +83,11 @@ if [ ! -x "$nspawn_root/lib/systemd/systemd" ]; then
 fi
 export ROOTLESS_TEST_NSPAWN_ROOT="$nspawn_root"
 
+step "Debian 13 root filesystem for the pasta ring (cached in /var/tmp)"
+# rootlesskit 2, passt (pasta), Docker 26 and Node 20 from Debian 13, with its own test user.
+ROOTLESS_TEST_TRIXIE_ROOT=$(bash scripts/trixie-root.sh /var/tmp/rootless-exporter-trixie/root rlx-pasta | tail -n 1)
+export ROOTLESS_TEST_TRIXIE_ROOT ROOTLESS_TEST_TRIXIE_USER=rlx-pasta
+
 step "systemd units"
 systemd-analyze verify --man=no deploy/systemd-user/rootless-exporter.service
 systemd-analyze verify --man=no deploy/systemd/rootless-exporter.service

@@ -6,6 +6,7 @@ import { fetchOnce, listen, portOf, serveOnce } from "./host/tcp-probe.js";
  * the exporter through `nsenter` with a fixed argument vector:
  *   probe-agent serve BYTES TIMEOUT_MS        listen on 0.0.0.0, print {"port":N}, stream BYTES to
  *                                             the first connection, print {"peer":...,"report":...}
+ *   probe-agent serve-at PORT BYTES TIMEOUT_MS   the same on PORT (pasta forwards the same port)
  *   probe-agent fetch HOST PORT BYTES TIMEOUT_MS   read BYTES from HOST:PORT, print the report
  */
 async function agent(argv: readonly string[]): Promise<number> {
@@ -15,9 +16,10 @@ async function agent(argv: readonly string[]): Promise<number> {
       throw new Error(`expected a number, got ${JSON.stringify(text)}`);
     return Number(text);
   };
-  if (mode === "serve") {
+  if (mode === "serve" || mode === "serve-at") {
+    const at = mode === "serve-at" ? int(rest.shift()) : 0;
     const [bytes, timeout] = [int(rest[0]), int(rest[1])];
-    const server = await listen("0.0.0.0");
+    const server = await listen("0.0.0.0", at);
     process.stdout.write(`${JSON.stringify({ port: portOf(server) })}\n`);
     const served = await serveOnce(server, bytes, timeout);
     process.stdout.write(`${JSON.stringify(served)}\n`);

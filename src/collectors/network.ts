@@ -38,10 +38,12 @@ export interface NetworkFacts {
   readonly configured?: ConfiguredNetwork;
 }
 
-/** pasta is passt under another name; its exe is passt, its argv[0] pasta. */
+/** pasta is passt under another name, and runs as pasta.avx2 (passt.avx2) on AVX2 CPUs. */
+const isPasta = (name: string): boolean => /^(pasta|passt)(\.[a-z0-9]+)?$/.test(name);
+
 function driverName(info: ProcessInfo): string | undefined {
   const names = [programName(info), info.stat.comm, (info.argv[0] ?? "").split("/").pop() ?? ""];
-  if (names.includes("pasta") || names.includes("passt")) return "pasta";
+  if (names.some(isPasta)) return "pasta";
   return networkDrivers.find((d) => names.includes(d));
 }
 
@@ -87,9 +89,7 @@ async function searchDriver(
   }
   if (childPid === undefined) return undefined;
   const netns = `/proc/${childPid}/ns/net`;
-  const pastaComm = (comm: string) =>
-    comm === "pasta" || comm === "passt" || comm.startsWith("pasta.") || comm.startsWith("passt.");
-  for (const pid of (await processes()).named(uid, pastaComm)) {
+  for (const pid of (await processes()).named(uid, isPasta)) {
     const info = await readProcess(roots, pid, { argv: true, cache: state.argv });
     if (!info || driverName(info) !== "pasta") continue;
     if (

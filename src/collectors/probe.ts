@@ -17,6 +17,7 @@ import { parseAgentPort, parseServedProbe } from "./probe-agent-lines.js";
 import type { Leftovers } from "./probe-journal.js";
 import { ProbeJournal } from "./probe-journal.js";
 import { parseInfo, queryApi } from "./rootlesskit-api.js";
+import { forwardsImplicitly, probeImplicitPort } from "./probe-implicit.js";
 
 export type ProbePath = "port" | "network";
 
@@ -162,7 +163,7 @@ async function probePort(
   if (!portDriver)
     return unsupported(
       "port",
-      "rootlesskit reports no port driver (pasta's implicit driver has no ports API)",
+      "rootlesskit reports no port driver, and it is not pasta's implicit one (started with --port-driver=implicit)",
     );
   const ranAt = Date.now();
   const agent = await run.startAgent(childPid, ["serve", String(bytes), String(timeoutMs)]);
@@ -236,10 +237,15 @@ async function probeNetwork(
   if (target !== "") {
     listenOn = target;
     connectTo = target;
-  } else if (driver === "slirp4netns" && !parentArgv.includes("--disable-host-loopback")) {
+  } else if (
+    (driver === "slirp4netns" || driver === "pasta") &&
+    !parentArgv.includes("--disable-host-loopback")
+  ) {
+    // rootlesskit gives pasta the same gateway as slirp4netns (--cidr) and, without
+    // --disable-host-loopback, no --no-map-gw: pasta then maps the gateway to the host's loopback.
     const gateway = slirpGateway(flagValue(parentArgv, "--cidr"));
     if (!gateway)
-      return unsupported("network", "cannot tell slirp4netns's gateway from rootlesskit's --cidr");
+      return unsupported("network", `cannot tell ${driver}'s gateway from rootlesskit's --cidr`);
     listenOn = "127.0.0.1";
     connectTo = gateway;
   } else {
@@ -376,15 +382,25 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
   const cpu = process.cpuUsage();
   try {
     // One path after the other: never two probes at once, and each path measured alone.
-    const port = await probePort(
-      run,
-      ctx,
-      found.stateDir.path,
-      childPid,
-      info.portDriver?.driver,
-      bytes,
-      timeoutMs,
-    );
+    const port = forwardsImplicitly(found.parent.argv, info)
+      ? await probeImplicitPort({
+          roots,
+          uid: target.uid,
+          parentPid: found.parent.pid,
+          bytes,
+          timeoutMs,
+          clientAddress: probeClientAddress,
+          startAgent: (args) => run.startAgent(childPid, args),
+        })
+      : await probePort(
+          run,
+          ctx,
+          found.stateDir.path,
+          childPid,
+          info.portDriver?.driver,
+          bytes,
+          timeoutMs,
+        );
     const network = await probeNetwork(
       run,
       ctx,

@@ -96,27 +96,34 @@ export class MetricsRenderer {
 
   /** One rendering at a time; what went stale meanwhile is scheduled again. */
   private refresh(): Promise<void> {
-    this.rendering ??= (async () => {
-      const started = performance.now();
-      try {
-        if (this.renderedGeneration !== this.generation) {
-          const generation = this.generation;
-          this.snapshotText = await this.renderSnapshot();
-          this.renderedGeneration = generation;
-        }
-        if (this.options.exporterMetrics && Date.now() - this.processAt > processMetricsMaxAgeMs) {
-          this.processAt = Date.now();
-          this.processText = await this.processRegistry.metrics();
-        }
-        this.current = Buffer.from(this.snapshotText + this.processText);
-      } finally {
-        this.lastCostMs = performance.now() - started;
-        this.lastEndAt = Date.now();
-        this.rendering = undefined;
-      }
+    if (this.rendering) return this.rendering;
+    const rendering = this.renderOnce();
+    this.rendering = rendering;
+    // Cleared only once the rendering is set: one that finished without awaiting anything would
+    // otherwise clear it before it was set, and block every later rendering.
+    return rendering.finally(() => {
+      if (this.rendering === rendering) this.rendering = undefined;
       if (this.renderedGeneration !== this.generation) this.schedule();
-    })();
-    return this.rendering;
+    });
+  }
+
+  private async renderOnce(): Promise<void> {
+    const started = performance.now();
+    try {
+      if (this.renderedGeneration !== this.generation) {
+        const generation = this.generation;
+        this.snapshotText = await this.renderSnapshot();
+        this.renderedGeneration = generation;
+      }
+      if (this.options.exporterMetrics && Date.now() - this.processAt > processMetricsMaxAgeMs) {
+        this.processAt = Date.now();
+        this.processText = await this.processRegistry.metrics();
+      }
+      this.current = Buffer.from(this.snapshotText + this.processText);
+    } finally {
+      this.lastCostMs = performance.now() - started;
+      this.lastEndAt = Date.now();
+    }
   }
 
   private renderSnapshot(): Promise<string> {

@@ -27,11 +27,11 @@ export function warmupBytes(bytes: number): number {
 const chunkSize = 1024 * 1024;
 const chunk = Buffer.alloc(chunkSize, 0x5a);
 
-export function listen(host: string): Promise<Server> {
+export function listen(host: string, port = 0): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
-    server.listen({ host, port: 0, backlog: 4 }, () => resolve(server));
+    server.listen({ host, port, backlog: 4 }, () => resolve(server));
   });
 }
 

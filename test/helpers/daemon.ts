@@ -20,6 +20,9 @@ export interface StartOptions {
   /** Runs the daemon through this program and arguments, e.g. ["setpriv", "--reuid=..."]. */
   readonly wrapper?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** Another Node and built main.js, e.g. a distribution's Node inside a container. */
+  readonly node?: string;
+  readonly main?: string;
 }
 
 /** Starts the built daemon on 127.0.0.1 and an ephemeral port; resolves once it listens. */
@@ -27,7 +30,12 @@ export async function startDaemon(
   args: readonly string[],
   options: StartOptions = {},
 ): Promise<RunningDaemon> {
-  const argv = [process.execPath, builtMain, "--web.listen-address=127.0.0.1:0", ...args];
+  const argv = [
+    options.node ?? process.execPath,
+    options.main ?? builtMain,
+    "--web.listen-address=127.0.0.1:0",
+    ...args,
+  ];
   const [file, ...rest] = [...(options.wrapper ?? []), ...argv];
   const child = spawn(file ?? process.execPath, rest, {
     stdio: ["ignore", "pipe", "pipe"],

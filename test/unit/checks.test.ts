@@ -45,8 +45,15 @@ describe("checks", () => {
   });
 
   it("source_ip_propagation follows the probe's measurement when there is one", () => {
-    const measured = (peer: string, propagated: boolean) => {
+    const measured = (peer: string, propagated: boolean, portDriver = "builtin") => {
       const facts = healthyFacts();
+      facts.rootlesskit = {
+        ...facts.rootlesskit,
+        info: {
+          ...facts.rootlesskit.info,
+          ...(portDriver !== "implicit" && { portDriver: { driver: portDriver, protos: ["tcp"] } }),
+        },
+      };
       facts.probe = {
         port: {
           path: "port",
@@ -66,6 +73,9 @@ describe("checks", () => {
     expect(measured("127.0.0.2", true).find((f) => f.id === "source_ip_propagation")?.state).toBe(
       "pass",
     );
+    // pasta shows a loopback client as the namespace's own address, yet passes other hosts' on.
+    const pasta = measured("10.0.2.100", false, "implicit");
+    expect(pasta.find((f) => f.id === "source_ip_propagation")?.state).toBe("pass");
     const driver = measured("127.0.0.2", true).find((f) => f.id === "network_driver");
     expect(driver?.summary.en).toMatch(/Measured: 500 MB\/s\.$/);
   });

@@ -58,6 +58,24 @@ describe("MetricsRenderer", () => {
     expect(body).toContain('rootless_linger_enabled{user="alice"} 1');
   });
 
+  it("keeps rendering after a scheduled rendering found nothing stale", async () => {
+    let states = [state(0)];
+    const renderer = new MetricsRenderer({
+      samples: () => samples(states, [lingering])(),
+      exporterMetrics: false,
+    });
+    renderer.invalidate(); // schedules a rendering ...
+    await renderer.render(); // ... that this first scrape makes unnecessary
+    await new Promise((resolve) => setTimeout(resolve, 150)); // the scheduled one finds nothing
+    states = [state(7)];
+    renderer.invalidate();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await renderer.render()).toString()).toContain(
+      'rootless_collector_errors_total{collector="linger"} 7',
+    );
+    renderer.stop();
+  });
+
   it("leaves out a collector that has not run yet, and unknown values", async () => {
     const renderer = new MetricsRenderer({
       samples: samples(

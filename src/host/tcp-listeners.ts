@@ -1,0 +1,36 @@
+import { readKernelText } from "./files.js";
+import type { HostRoots } from "./paths.js";
+import { procPath } from "./paths.js";
+
+export interface TcpListener {
+  readonly port: number;
+  readonly uid: number;
+}
+
+/** The LISTEN sockets (state 0A) of /proc/PID/net/tcp or tcp6 (proc(5)); malformed lines are skipped. */
+export function parseTcpListeners(text: string): TcpListener[] {
+  const listeners: TcpListener[] = [];
+  for (const line of text.split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    const local = /^[0-9A-Fa-f]+:([0-9A-Fa-f]{4})$/.exec(fields[1] ?? "");
+    const uid = fields[7] ?? "";
+    if (!local?.[1] || fields[3] !== "0A" || !/^\d{1,10}$/.test(uid)) continue;
+    listeners.push({ port: parseInt(local[1], 16), uid: Number(uid) });
+  }
+  return listeners;
+}
+
+/** Whether `uid` has a TCP socket listening on `port` in the network namespace of process `pid`. */
+export async function listensOn(
+  roots: HostRoots,
+  pid: number,
+  port: number,
+  uid: number,
+): Promise<boolean> {
+  for (const file of ["net/tcp", "net/tcp6"]) {
+    const text = await readKernelText(procPath(roots, String(pid), file));
+    if (text.ok && parseTcpListeners(text.text).some((l) => l.port === port && l.uid === uid))
+      return true;
+  }
+  return false;
+}
