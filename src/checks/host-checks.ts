@@ -1,5 +1,6 @@
 import type { Check } from "./finding.js";
 import { fail, pass, text, unknown } from "./finding.js";
+import { shellQuote } from "./shell-quote.js";
 
 /** Host-wide prerequisites of the rootless guide (kernel, helpers, cgroups, modules). */
 
@@ -224,8 +225,8 @@ export const privilegedPorts: Check = {
         `低于 ${start} 的端口无法暴露（\`docker run -p 80:80\` 会失败并提示 "cannot expose privileged port"）。`,
       ),
       text(
-        `Publish a port >= ${start} (8080 instead of 80), or add \`net.ipv4.ip_unprivileged_port_start=0\` to /etc/sysctl.conf and run \`sudo sysctl --system\`, or run \`sudo setcap cap_net_bind_service=ep ${binary?.path ?? "$(which rootlesskit)"}\` and restart the daemon.`,
-        `请考虑改用非特权端口（例如用 8080 代替 80），或者将 \`net.ipv4.ip_unprivileged_port_start=0\` 添加到 /etc/sysctl.conf 并运行 \`sudo sysctl --system\`，或者运行 \`sudo setcap cap_net_bind_service=ep ${binary?.path ?? "$(which rootlesskit)"}\` 并重启守护进程。`,
+        `Publish a port >= ${start} (8080 instead of 80), or add \`net.ipv4.ip_unprivileged_port_start=0\` to /etc/sysctl.conf and run \`sudo sysctl --system\`, or run \`sudo setcap cap_net_bind_service=ep ${binary ? shellQuote(binary.path) : "$(which rootlesskit)"}\` and restart the daemon.`,
+        `请考虑改用非特权端口（例如用 8080 代替 80），或者将 \`net.ipv4.ip_unprivileged_port_start=0\` 添加到 /etc/sysctl.conf 并运行 \`sudo sysctl --system\`，或者运行 \`sudo setcap cap_net_bind_service=ep ${binary ? shellQuote(binary.path) : "$(which rootlesskit)"}\` 并重启守护进程。`,
       ),
       { start },
     );
