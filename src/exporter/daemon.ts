@@ -12,6 +12,7 @@ import type { TriggerFactory } from "./scheduler.js";
 import type { Scheduler } from "./scheduler.js";
 import { schedulerFor } from "./scheduler.js";
 import { ExporterServer } from "./server.js";
+import type { WebConfigSource } from "./web-config-source.js";
 
 export interface DaemonOptions {
   readonly config: Config;
@@ -20,6 +21,8 @@ export interface DaemonOptions {
   readonly log: Logger;
   readonly env: NodeJS.ProcessEnv;
   readonly trigger?: TriggerFactory;
+  /** --web.config.file, loaded and checked by main before the daemon starts. */
+  readonly webConfig?: WebConfigSource;
 }
 
 /** The serving exporter: scheduler, renderer and HTTP server, started and stopped together. */
@@ -67,6 +70,11 @@ export class Daemon {
           ),
       },
       log,
+      {
+        maxConnections: config.web.maxConnections,
+        maxRequests: config.web.maxRequests,
+        webConfig: this.options.webConfig,
+      },
     );
     const address = await server.start(config.listen);
     this.server = server;

@@ -1,8 +1,15 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import type { ListenAddress } from "../config.js";
+import { BasicAuthVerifier } from "./web-auth.js";
+import type { WebConfig } from "./web-config.js";
+import type { WebConfigSource } from "./web-config-source.js";
+import type { TlsServerSettings } from "./web-tls.js";
+import { refuseClient } from "./web-tls.js";
 
 export interface Routes {
   readonly telemetryPath: string;
@@ -13,21 +20,88 @@ export interface Routes {
   readonly checks: (lang: string) => unknown;
 }
 
-/** The HTTP face: /metrics (configurable), /, /healthz; anything else is 404. */
+export interface ServerOptions {
+  /** Open connections at most; a new one past it closes the oldest idle one. */
+  readonly maxConnections: number;
+  /** Requests being answered at once at most; past it, 503 (node_exporter's --web.max-requests). */
+  readonly maxRequests: number;
+  readonly webConfig?: WebConfigSource;
+}
+
+/** A failure to bind: main prints it on one plain line and exits 1. */
+export class ListenError extends Error {}
+
+// Bounds on what one client can hold: slow headers, slow bodies, idle keep-alive, TLS handshakes.
+const headersTimeoutMs = 10_000;
+const requestTimeoutMs = 30_000;
+const keepAliveTimeoutMs = 65_000;
+const handshakeTimeoutMs = 10_000;
+/** Requests a client may send ahead of reading answers; past it the connection is closed. */
+const maxPipelined = 16;
+
+interface Connection {
+  readonly raw: Socket;
+  /** Requests parsed and waiting for the one before them to be written out. */
+  readonly queue: (() => void)[];
+  /** A request of this connection is being answered (or its answer is not yet written out). */
+  busy: boolean;
+}
+
+/** The HTTP face: /metrics (configurable), /, /checks, /healthz; anything else is 404. */
 export class ExporterServer {
   private server: Server | undefined;
+  private readonly connections = new Set<Connection>();
+  /** By the socket HTTP reads: the raw one, or the TLS socket over it. */
+  private readonly bySocket = new WeakMap<object, Connection>();
+  private inFlight = 0;
+  private readonly auth = new BasicAuthVerifier();
+  private tokens = 0;
+  private tokensAt = 0;
+  private bucketFor: WebConfig["rateLimit"];
+  private tlsInForce: TlsServerSettings | undefined;
 
   constructor(
     private readonly routes: Routes,
     private readonly log: Logger,
+    private readonly options: ServerOptions = { maxConnections: 512, maxRequests: 40 },
   ) {}
 
-  /** Binds and resolves with the bound address; rejects with a clear message if it cannot. */
+  /** Binds and resolves with the bound address; rejects with a ListenError if it cannot. */
   async start(listen: ListenAddress): Promise<AddressInfo> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.keepAliveTimeout = 65_000;
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.enqueue(req, res);
+    const timing = {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      // Node checks the two timeouts above only this often (30 s by default).
+      connectionsCheckingInterval: 1000,
+    };
+    const tls = this.options.webConfig?.currentTls();
+    let server: Server;
+    if (tls) {
+      this.tlsInForce = tls;
+      const https = createHttpsServer(
+        {
+          ...timing,
+          ...tls.context,
+          requestCert: tls.requestCert,
+          rejectUnauthorized: tls.rejectUnauthorized,
+          handshakeTimeout: handshakeTimeoutMs,
+        },
+        handler,
+      );
+      // Before tls wraps the socket: the context of this connection is the file's as it is now.
+      https.prependListener("connection", () => this.refreshTls(https));
+      https.on("secureConnection", (socket: TLSSocket) => this.secured(socket));
+      https.on("tlsClientError", (err) =>
+        this.log.debug({ err: err.message }, "TLS handshake failed"),
+      );
+      server = https;
+    } else {
+      server = createServer(timing, handler);
+    }
+    server.keepAliveTimeout = keepAliveTimeoutMs;
+    server.prependListener("connection", (socket: Socket) => this.track(socket));
     await new Promise<void>((resolve, reject) => {
       server.once("error", (err: NodeJS.ErrnoException) => {
         const where = `${listen.host ?? ""}:${listen.port}`;
@@ -37,7 +111,7 @@ export class ExporterServer {
             : err.code === "EACCES"
               ? "permission denied (ports below 1024 need privileges)"
               : err.message;
-        reject(new Error(`cannot listen on ${where}: ${why}`));
+        reject(new ListenError(`cannot listen on ${where}: ${why}`));
       });
       server.listen({ host: listen.host, port: listen.port }, () => resolve());
     });
@@ -53,43 +127,174 @@ export class ExporterServer {
     this.server = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    const force = setTimeout(() => server.closeAllConnections(), 2000);
+    const force = setTimeout(() => {
+      server.closeAllConnections();
+      for (const connection of this.connections) connection.raw.destroy();
+    }, 2000);
     await closed;
     clearTimeout(force);
   }
 
+  /** Open connections, for tests and the log. */
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  private track(raw: Socket): void {
+    if (this.connections.size >= this.options.maxConnections) {
+      // Past the cap, the oldest connection that is not being answered makes room: idle
+      // keep-alives and clients that never finish their headers cannot lock others out.
+      let victim: Connection | undefined;
+      for (const connection of this.connections) {
+        if (!connection.busy) {
+          victim = connection;
+          break;
+        }
+      }
+      if (!victim) {
+        raw.destroy();
+        return;
+      }
+      victim.raw.destroy();
+      this.connections.delete(victim);
+    }
+    const connection: Connection = { raw, queue: [], busy: false };
+    this.connections.add(connection);
+    this.bySocket.set(raw, connection);
+    raw.once("close", () => this.connections.delete(connection));
+  }
+
+  private refreshTls(server: ReturnType<typeof createHttpsServer>): void {
+    const tls = this.options.webConfig?.currentTls();
+    if (!tls || tls === this.tlsInForce) return;
+    this.tlsInForce = tls;
+    server.setSecureContext(tls.context);
+    // tls.Server reads these two for each new connection (lib/_tls_wrap.js tlsConnectionListener).
+    Object.assign(server, {
+      requestCert: tls.requestCert,
+      rejectUnauthorized: tls.rejectUnauthorized,
+    });
+  }
+
+  private secured(socket: TLSSocket): void {
+    // The TLS socket wraps the raw one that track() saw; HTTP reads the TLS one.
+    const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+    const connection = raw ? this.bySocket.get(raw) : undefined;
+    if (connection) this.bySocket.set(socket, connection);
+    const tls = this.tlsInForce;
+    const refused = tls ? refuseClient(socket, tls.settings) : undefined;
+    if (refused) {
+      this.log.debug({ reason: refused }, "TLS client refused");
+      socket.destroy();
+    }
+  }
+
+  /** One request per connection at a time, the next only once the answer before is written out. */
+  private enqueue(req: IncomingMessage, res: ServerResponse): void {
+    const connection = this.bySocket.get(req.socket);
+    if (!connection) {
+      void this.handle(req, res);
+      return;
+    }
+    if (connection.queue.length >= maxPipelined) {
+      req.socket.destroy();
+      return;
+    }
+    connection.queue.push(() => {
+      const done = (): void => {
+        res.off("finish", done).off("close", done);
+        connection.busy = false;
+        this.next(connection);
+      };
+      // "finish" comes when the answer was handed to the kernel: a client that does not read
+      // holds up only its own connection, with one answer in memory.
+      res.on("finish", done).on("close", done);
+      void this.handle(req, res);
+    });
+    this.next(connection);
+  }
+
+  private next(connection: Connection): void {
+    if (connection.busy || connection.raw.destroyed) return;
+    const run = connection.queue.shift();
+    if (!run) return;
+    connection.busy = true;
+    run();
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? "/").split("?", 1)[0];
+    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    const web = this.options.webConfig?.current();
+    for (const [name, value] of Object.entries(web?.headers ?? {})) res.setHeader(name, value);
     if (req.method !== "GET" && req.method !== "HEAD") {
       res
         .writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" })
         .end("method not allowed\n");
       return;
     }
+    if (web?.rateLimit && !this.takeToken(web.rateLimit)) {
+      this.send(req, res, 429, "text/plain; charset=utf-8", "too many requests\n");
+      return;
+    }
+    if (this.inFlight >= this.options.maxRequests) {
+      res.setHeader("retry-after", "1");
+      this.send(req, res, 503, "text/plain; charset=utf-8", "too many requests in flight\n");
+      return;
+    }
+    this.inFlight++;
     try {
-      if (path === this.routes.telemetryPath) {
-        const { contentType, body } = this.routes.metrics();
-        this.send(req, res, 200, contentType, Buffer.isBuffer(body) ? body : await body);
-      } else if (path === "/") {
-        this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
-      } else if (path === "/checks") {
-        const lang = new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("lang") ?? "en";
-        if (lang !== "en" && lang !== "zh-CN") {
-          this.send(req, res, 400, "text/plain; charset=utf-8", "lang must be en or zh-CN\n");
+      // /healthz stays open so liveness probes need no credentials; it says only "ok".
+      if (web && web.users.size > 0 && path !== "/healthz") {
+        if (!(await this.auth.check(web.users, req.headers.authorization))) {
+          res.setHeader("www-authenticate", 'Basic realm="rootless-exporter"');
+          this.send(req, res, 401, "text/plain; charset=utf-8", "unauthorized\n");
           return;
         }
-        const body = `${JSON.stringify(this.routes.checks(lang), null, 2)}\n`;
-        this.send(req, res, 200, "application/json; charset=utf-8", body);
-      } else if (path === "/healthz") {
-        this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");
-      } else {
-        this.send(req, res, 404, "text/plain; charset=utf-8", "not found\n");
       }
+      await this.route(path, req, res);
     } catch (err) {
       this.log.error({ err, path }, "request failed");
       if (!res.headersSent)
         this.send(req, res, 500, "text/plain; charset=utf-8", "internal error\n");
+    } finally {
+      this.inFlight--;
     }
+  }
+
+  private async route(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (path === this.routes.telemetryPath) {
+      const { contentType, body } = this.routes.metrics();
+      this.send(req, res, 200, contentType, Buffer.isBuffer(body) ? body : await body);
+    } else if (path === "/") {
+      this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
+    } else if (path === "/checks") {
+      const lang = new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("lang") ?? "en";
+      if (lang !== "en" && lang !== "zh-CN") {
+        this.send(req, res, 400, "text/plain; charset=utf-8", "lang must be en or zh-CN\n");
+        return;
+      }
+      const body = `${JSON.stringify(this.routes.checks(lang), null, 2)}\n`;
+      this.send(req, res, 200, "application/json; charset=utf-8", body);
+    } else if (path === "/healthz") {
+      this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");
+    } else {
+      this.send(req, res, 404, "text/plain; charset=utf-8", "not found\n");
+    }
+  }
+
+  /** The toolkit's rate_limit: a token bucket of `burst` refilled one token per interval. */
+  private takeToken(limit: NonNullable<WebConfig["rateLimit"]>): boolean {
+    const now = Date.now();
+    if (this.bucketFor !== limit) {
+      this.bucketFor = limit;
+      this.tokens = limit.burst;
+      this.tokensAt = now;
+    }
+    this.tokens = Math.min(limit.burst, this.tokens + (now - this.tokensAt) / limit.intervalMs);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
   }
 
   private send(
