@@ -1,10 +1,12 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
+import { createServer as createNetServer } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import type { Server as TlsServer, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import type { ListenAddress } from "../config.js";
+import { MeteredSocket } from "./metered-socket.js";
 import { BasicAuthVerifier } from "./web-auth.js";
 import type { WebConfig } from "./web-config.js";
 import type { WebConfigSource } from "./web-config-source.js";
@@ -36,8 +38,11 @@ const headersTimeoutMs = 10_000;
 const requestTimeoutMs = 30_000;
 const keepAliveTimeoutMs = 65_000;
 const handshakeTimeoutMs = 10_000;
-/** Requests a client may send ahead of reading answers; past it the connection is closed. */
-const maxPipelined = 16;
+/**
+ * Requests parsed ahead of their answers; a 512-byte slice holds fewer, so this is only a net
+ * (past it the connection is closed).
+ */
+const maxPipelined = 64;
 
 interface Connection {
   readonly raw: Socket;
@@ -45,14 +50,17 @@ interface Connection {
   readonly queue: (() => void)[];
   /** A request of this connection is being answered (or its answer is not yet written out). */
   busy: boolean;
+  stream: MeteredSocket | undefined;
 }
 
 /** The HTTP face: /metrics (configurable), /, /checks, /healthz; anything else is 404. */
 export class ExporterServer {
-  private server: Server | undefined;
+  private front: NetServer | undefined;
+  private http: Server | undefined;
   private readonly connections = new Set<Connection>();
-  /** By the socket HTTP reads: the raw one, or the TLS socket over it. */
-  private readonly bySocket = new WeakMap<object, Connection>();
+  private readonly byRaw = new WeakMap<Socket, Connection>();
+  /** By the stream the HTTP server reads (req.socket). */
+  private readonly byStream = new WeakMap<object, Connection>();
   private inFlight = 0;
   private readonly auth = new BasicAuthVerifier();
   private tokens = 0;
@@ -68,42 +76,47 @@ export class ExporterServer {
 
   /** Binds and resolves with the bound address; rejects with a ListenError if it cannot. */
   async start(listen: ListenAddress): Promise<AddressInfo> {
-    const handler = (req: IncomingMessage, res: ServerResponse): void => this.enqueue(req, res);
-    const timing = {
-      headersTimeout: headersTimeoutMs,
-      requestTimeout: requestTimeoutMs,
-      keepAliveTimeout: keepAliveTimeoutMs,
-      // Node checks the two timeouts above only this often (30 s by default).
-      connectionsCheckingInterval: 1000,
-    };
+    // The HTTP server never listens: connections reach it through a MeteredSocket, so the
+    // parser sees one small slice at a time (see metered-socket.ts).
+    const http = createServer(
+      {
+        headersTimeout: headersTimeoutMs,
+        requestTimeout: requestTimeoutMs,
+        keepAliveTimeout: keepAliveTimeoutMs,
+        // Node checks the two timeouts above only this often (30 s by default).
+        connectionsCheckingInterval: 1000,
+      },
+      (req, res) => this.enqueue(req, res),
+    );
+    http.keepAliveTimeout = keepAliveTimeoutMs;
     const tls = this.options.webConfig?.currentTls();
-    let server: Server;
+    let front: NetServer;
     if (tls) {
       this.tlsInForce = tls;
-      const https = createHttpsServer(
-        {
-          ...timing,
-          ...tls.context,
-          requestCert: tls.requestCert,
-          rejectUnauthorized: tls.rejectUnauthorized,
-          handshakeTimeout: handshakeTimeoutMs,
-        },
-        handler,
-      );
+      const tlsServer = createTlsServer({
+        ...tls.context,
+        requestCert: tls.requestCert,
+        rejectUnauthorized: tls.rejectUnauthorized,
+        handshakeTimeout: handshakeTimeoutMs,
+      });
       // Before tls wraps the socket: the context of this connection is the file's as it is now.
-      https.prependListener("connection", () => this.refreshTls(https));
-      https.on("secureConnection", (socket: TLSSocket) => this.secured(socket));
-      https.on("tlsClientError", (err) =>
+      tlsServer.prependListener("connection", (raw: Socket) => {
+        this.refreshTls(tlsServer);
+        this.track(raw);
+      });
+      tlsServer.on("secureConnection", (socket: TLSSocket) => this.secured(http, socket));
+      tlsServer.on("tlsClientError", (err) =>
         this.log.debug({ err: err.message }, "TLS handshake failed"),
       );
-      server = https;
+      front = tlsServer;
     } else {
-      server = createServer(timing, handler);
+      front = createNetServer((raw) => {
+        const connection = this.track(raw);
+        if (connection) this.hand(http, connection, raw);
+      });
     }
-    server.keepAliveTimeout = keepAliveTimeoutMs;
-    server.prependListener("connection", (socket: Socket) => this.track(socket));
     await new Promise<void>((resolve, reject) => {
-      server.once("error", (err: NodeJS.ErrnoException) => {
+      front.once("error", (err: NodeJS.ErrnoException) => {
         const where = `${listen.host ?? ""}:${listen.port}`;
         const why =
           err.code === "EADDRINUSE"
@@ -113,22 +126,27 @@ export class ExporterServer {
               : err.message;
         reject(new ListenError(`cannot listen on ${where}: ${why}`));
       });
-      server.listen({ host: listen.host, port: listen.port }, () => resolve());
+      front.listen({ host: listen.host, port: listen.port }, () => resolve());
     });
-    server.on("error", (err) => this.log.error({ err }, "http server error"));
-    this.server = server;
-    return server.address() as AddressInfo;
+    front.on("error", (err) => this.log.error({ err }, "http server error"));
+    this.front = front;
+    this.http = http;
+    return front.address() as AddressInfo;
   }
 
   /** Stops accepting, drops idle keep-alive connections and waits for the rest to finish. */
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
+    const front = this.front;
+    const http = this.http;
+    if (!front || !http) return;
+    this.front = undefined;
+    this.http = undefined;
+    const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+    http.closeIdleConnections();
+    for (const connection of this.connections)
+      if (!connection.busy && connection.queue.length === 0) connection.raw.destroy();
     const force = setTimeout(() => {
-      server.closeAllConnections();
+      http.closeAllConnections();
       for (const connection of this.connections) connection.raw.destroy();
     }, 2000);
     await closed;
@@ -140,7 +158,7 @@ export class ExporterServer {
     return this.connections.size;
   }
 
-  private track(raw: Socket): void {
+  private track(raw: Socket): Connection | undefined {
     if (this.connections.size >= this.options.maxConnections) {
       // Past the cap, the oldest connection that is not being answered makes room: idle
       // keep-alives and clients that never finish their headers cannot lock others out.
@@ -153,18 +171,30 @@ export class ExporterServer {
       }
       if (!victim) {
         raw.destroy();
-        return;
+        return undefined;
       }
       victim.raw.destroy();
       this.connections.delete(victim);
     }
-    const connection: Connection = { raw, queue: [], busy: false };
+    const connection: Connection = { raw, queue: [], busy: false, stream: undefined };
     this.connections.add(connection);
-    this.bySocket.set(raw, connection);
+    this.byRaw.set(raw, connection);
     raw.once("close", () => this.connections.delete(connection));
+    return connection;
   }
 
-  private refreshTls(server: ReturnType<typeof createHttpsServer>): void {
+  /** Gives the HTTP server the connection through a MeteredSocket. */
+  private hand(http: Server, connection: Connection, socket: Socket | TLSSocket): void {
+    const stream = new MeteredSocket(
+      socket,
+      () => !connection.busy && connection.queue.length === 0,
+    );
+    connection.stream = stream;
+    this.byStream.set(stream, connection);
+    http.emit("connection", stream);
+  }
+
+  private refreshTls(server: TlsServer): void {
     const tls = this.options.webConfig?.currentTls();
     if (!tls || tls === this.tlsInForce) return;
     this.tlsInForce = tls;
@@ -176,22 +206,23 @@ export class ExporterServer {
     });
   }
 
-  private secured(socket: TLSSocket): void {
-    // The TLS socket wraps the raw one that track() saw; HTTP reads the TLS one.
-    const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
-    const connection = raw ? this.bySocket.get(raw) : undefined;
-    if (connection) this.bySocket.set(socket, connection);
+  private secured(http: Server, socket: TLSSocket): void {
     const tls = this.tlsInForce;
     const refused = tls ? refuseClient(socket, tls.settings) : undefined;
     if (refused) {
       this.log.debug({ reason: refused }, "TLS client refused");
       socket.destroy();
+      return;
     }
+    // The TLS socket wraps the raw one that track() saw (undocumented but stable since Node 0.11).
+    const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+    const connection = (raw && this.byRaw.get(raw)) ?? this.track(socket);
+    if (connection) this.hand(http, connection, socket);
   }
 
   /** One request per connection at a time, the next only once the answer before is written out. */
   private enqueue(req: IncomingMessage, res: ServerResponse): void {
-    const connection = this.bySocket.get(req.socket);
+    const connection = this.byStream.get(req.socket);
     if (!connection) {
       void this.handle(req, res);
       return;
@@ -204,7 +235,9 @@ export class ExporterServer {
       const done = (): void => {
         res.off("finish", done).off("close", done);
         connection.busy = false;
-        this.next(connection);
+        // Through the event loop, not synchronously: while the kernel takes every write at
+        // once, a pipelining client would otherwise be answered back to back and starve others.
+        setImmediate(() => this.next(connection));
       };
       // "finish" comes when the answer was handed to the kernel: a client that does not read
       // holds up only its own connection, with one answer in memory.
@@ -217,7 +250,10 @@ export class ExporterServer {
   private next(connection: Connection): void {
     if (connection.busy || connection.raw.destroyed) return;
     const run = connection.queue.shift();
-    if (!run) return;
+    if (!run) {
+      connection.stream?.kick();
+      return;
+    }
     connection.busy = true;
     run();
   }
