@@ -24,7 +24,8 @@ export class MeteredSocket extends Duplex {
     /** True while the connection may take another request. */
     private readonly open: () => boolean,
   ) {
-    super({ allowHalfOpen: false });
+    // A small read buffer, so slices reach the parser one by one rather than piling up here.
+    super({ allowHalfOpen: false, readableHighWaterMark: sliceBytes });
     source.on("data", (chunk: Buffer) => {
       this.pending.push(chunk);
       this.pendingBytes += chunk.length;
@@ -71,18 +72,20 @@ export class MeteredSocket extends Duplex {
     this.feed();
   }
 
+  /** At most one slice per read the HTTP server asks for, and only while the connection is free. */
   private feed(): void {
-    while (this.wanted && this.open() && !this.destroyed) {
+    if (this.wanted && this.open() && !this.destroyed) {
       const head = this.pending[0];
-      if (!head) break;
-      const slice = head.subarray(0, sliceBytes);
-      if (slice.length === head.length) this.pending.shift();
-      else this.pending[0] = head.subarray(sliceBytes);
-      this.pendingBytes -= slice.length;
-      if (this.pendingBytes <= pendingBound / 2 && this.source.isPaused()) this.source.resume();
-      this.wanted = this.push(slice);
-      // One slice per turn: the parser runs on it synchronously, and may have queued a request.
-      if (!this.open()) break;
+      if (head) {
+        const slice = head.subarray(0, sliceBytes);
+        if (slice.length === head.length) this.pending.shift();
+        else this.pending[0] = head.subarray(sliceBytes);
+        this.pendingBytes -= slice.length;
+        if (this.pendingBytes <= pendingBound / 2 && this.source.isPaused()) this.source.resume();
+        // The parser may run on it later (push from _read is buffered): wait for its next read.
+        this.wanted = false;
+        this.push(slice);
+      }
     }
     if (this.ended && this.pending.length === 0) this.push(null);
   }
