@@ -43,6 +43,7 @@ const handshakeTimeoutMs = 10_000;
  * (past it the connection is closed).
  */
 const maxPipelined = 64;
+const pipelinedPerTurn = 16;
 
 interface Connection {
   readonly raw: Socket;
@@ -62,6 +63,8 @@ export class ExporterServer {
   /** By the stream the HTTP server reads (req.socket). */
   private readonly byStream = new WeakMap<object, Connection>();
   private inFlight = 0;
+  /** Connections whose next pipelined request waits for a turn (see later()). */
+  private waiting: Connection[] = [];
   private readonly auth = new BasicAuthVerifier();
   private tokens = 0;
   private tokensAt = 0;
@@ -235,9 +238,8 @@ export class ExporterServer {
       const done = (): void => {
         res.off("finish", done).off("close", done);
         connection.busy = false;
-        // Through the event loop, not synchronously: while the kernel takes every write at
-        // once, a pipelining client would otherwise be answered back to back and starve others.
-        setImmediate(() => this.next(connection));
+        if (connection.queue.length === 0) this.next(connection);
+        else this.later(connection);
       };
       // "finish" comes when the answer was handed to the kernel: a client that does not read
       // holds up only its own connection, with one answer in memory.
@@ -245,6 +247,23 @@ export class ExporterServer {
       void this.handle(req, res);
     });
     this.next(connection);
+  }
+
+  /**
+   * A pipelined request waits for a later turn of the event loop, and a turn answers at most
+   * `pipelinedPerTurn` of them across all connections: while the kernel takes every write at
+   * once, pipelining clients would otherwise be answered back to back and starve a new scrape,
+   * which is answered as soon as it is read.
+   */
+  private later(connection: Connection): void {
+    this.waiting.push(connection);
+    if (this.waiting.length === 1) setImmediate(() => this.turn());
+  }
+
+  private turn(): void {
+    const now = this.waiting.splice(0, pipelinedPerTurn);
+    for (const connection of now) this.next(connection);
+    if (this.waiting.length > 0) setImmediate(() => this.turn());
   }
 
   private next(connection: Connection): void {
