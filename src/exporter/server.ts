@@ -28,15 +28,15 @@ export interface ServerOptions {
   /** Requests being answered at once at most; past it, 503 (node_exporter's --web.max-requests). */
   readonly maxRequests: number;
   readonly webConfig?: WebConfigSource;
+  /** Shorter timeouts, for tests. */
+  readonly timeouts?: Partial<typeof defaultTimeouts>;
 }
 
 /** A failure to bind: main prints it on one plain line and exits 1. */
 export class ListenError extends Error {}
 
 // Bounds on what one client can hold: slow headers, slow bodies, idle keep-alive, TLS handshakes.
-const headersTimeoutMs = 10_000;
-const requestTimeoutMs = 30_000;
-const keepAliveTimeoutMs = 65_000;
+const defaultTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 65_000 };
 const handshakeTimeoutMs = 10_000;
 /**
  * Requests parsed ahead of their answers; a 512-byte slice holds fewer, so this is only a net
@@ -79,19 +79,23 @@ export class ExporterServer {
 
   /** Binds and resolves with the bound address; rejects with a ListenError if it cannot. */
   async start(listen: ListenAddress): Promise<AddressInfo> {
+    const timeouts = { ...defaultTimeouts, ...this.options.timeouts };
     // The HTTP server never listens: connections reach it through a MeteredSocket, so the
     // parser sees one small slice at a time (see metered-socket.ts).
     const http = createServer(
       {
-        headersTimeout: headersTimeoutMs,
-        requestTimeout: requestTimeoutMs,
-        keepAliveTimeout: keepAliveTimeoutMs,
+        headersTimeout: timeouts.headersMs,
+        requestTimeout: timeouts.requestMs,
+        keepAliveTimeout: timeouts.keepAliveMs,
         // Node checks the two timeouts above only this often (30 s by default).
         connectionsCheckingInterval: 1000,
       },
       (req, res) => this.enqueue(req, res),
     );
-    http.keepAliveTimeout = keepAliveTimeoutMs;
+    http.keepAliveTimeout = timeouts.keepAliveMs;
+    // The timeouts above are checked on connections tracked from 'listening' on (Node's
+    // setupConnectionsTracking); this server never listens itself, so start that here.
+    http.emit("listening");
     const tls = this.options.webConfig?.currentTls();
     let front: NetServer;
     if (tls) {
@@ -145,7 +149,8 @@ export class ExporterServer {
     this.front = undefined;
     this.http = undefined;
     const closed = new Promise<void>((resolve) => front.close(() => resolve()));
-    http.closeIdleConnections();
+    // Clears the timeout checker; the "not running" error is expected, it never listened.
+    http.close(() => undefined);
     for (const connection of this.connections)
       if (!connection.busy && connection.queue.length === 0) connection.raw.destroy();
     const force = setTimeout(() => {

@@ -130,4 +130,25 @@ describe("ExporterServer limits", () => {
     ]);
     expect(most).toBe(1);
   });
+
+  it.each([
+    ["headers never finished", "GET /metrics HTTP/1.1\r\nHo"],
+    ["an idle keep-alive after an answer", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"],
+  ])("closes a connection with %s after its timeout", async (_name, sent) => {
+    const { server, port } = await serve({
+      maxConnections: 100,
+      maxRequests: 40,
+      timeouts: { headersMs: 300, requestMs: 600, keepAliveMs: 300 },
+    });
+    const socket = await idle(port);
+    socket.write(sent);
+    const closedAt = await new Promise<number>((resolve) => {
+      const start = Date.now();
+      socket.once("close", () => resolve(Date.now() - start));
+    });
+    // Node checks request timeouts once a second; keep-alive is a socket timer.
+    expect(closedAt).toBeLessThan(2500);
+    for (let i = 0; i < 50 && server.openConnections > 0; i++) await sleep(10);
+    expect(server.openConnections).toBe(0);
+  });
 });
