@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { privilegedPorts } from "../../src/checks/host-checks.js";
+import { apparmorUserNs, privilegedPorts } from "../../src/checks/host-checks.js";
 import { stateDirStale } from "../../src/checks/daemon-checks.js";
 import { shellQuote } from "../../src/checks/shell-quote.js";
 import { linger } from "../../src/checks/user-checks.js";
@@ -103,5 +103,26 @@ describe("remediation texts quote what a watched user controls", () => {
       facts: { ...healthyFacts(), linger: { enabled: false, source: "logind" } },
     });
     expect(verdict.remediation?.en).toContain("`sudo loginctl enable-linger 'a;id'`");
+  });
+
+  it("apparmor_userns: a rootlesskit path with a quote or newline is not written into a profile", () => {
+    const facts = healthyFacts();
+    const hostile = '/home/alice/bin/x" flags=(unconfined) {\n  capability,\n}\n"/y';
+    facts.kernel = {
+      ...facts.kernel,
+      sysctls: { ...facts.kernel.sysctls, "kernel.apparmor_restrict_unprivileged_userns": 1 },
+      rootlesskitBinary: { path: hostile, netBindService: true },
+    };
+    const verdict = apparmorUserNs.evaluate({ target: alice, facts });
+    expect(verdict.state).toBe("fail");
+    expect(verdict.remediation?.en).not.toContain("capability");
+    expect(verdict.remediation?.en).toContain("/usr/local/bin/rootlesskit");
+    facts.kernel = {
+      ...facts.kernel,
+      rootlesskitBinary: { path: "/home/alice/bin/rootlesskit", netBindService: true },
+    };
+    expect(apparmorUserNs.evaluate({ target: alice, facts }).remediation?.en).toContain(
+      '"/home/alice/bin/rootlesskit" flags=(unconfined)',
+    );
   });
 });
