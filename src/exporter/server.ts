@@ -296,7 +296,8 @@ export class ExporterServer {
       this.send(req, res, 429, "text/plain; charset=utf-8", "too many requests\n");
       return;
     }
-    if (this.inFlight >= this.options.maxRequests) {
+    // /healthz costs nothing and must answer while the exporter is busy.
+    if (this.inFlight >= this.options.maxRequests && path !== "/healthz") {
       res.setHeader("retry-after", "1");
       this.send(req, res, 503, "text/plain; charset=utf-8", "too many requests in flight\n");
       return;
@@ -305,7 +306,13 @@ export class ExporterServer {
     try {
       // /healthz stays open so liveness probes need no credentials; it says only "ok".
       if (web && web.users.size > 0 && path !== "/healthz") {
-        if (!(await this.auth.check(web.users, req.headers.authorization))) {
+        const auth = await this.auth.check(web.users, req.headers.authorization);
+        if (auth === "busy") {
+          res.setHeader("retry-after", "1");
+          this.send(req, res, 503, "text/plain; charset=utf-8", "too many logins at once\n");
+          return;
+        }
+        if (auth === "denied") {
           res.setHeader("www-authenticate", 'Basic realm="rootless-exporter"');
           this.send(req, res, 401, "text/plain; charset=utf-8", "unauthorized\n");
           return;

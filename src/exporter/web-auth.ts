@@ -3,6 +3,10 @@ import bcrypt from "bcrypt";
 
 /** Verified (user, hash, password) triples remembered, so a scrape every 15 s costs no bcrypt. */
 const cacheSize = 64;
+/** bcrypts waiting their turn; past it a new one is refused as busy (a guessing flood). */
+const maxWaiting = 8;
+
+export type AuthResult = "ok" | "denied" | "busy";
 
 /**
  * Basic-auth credentials checked against bcrypt hashes. One bcrypt at a time (it is CPU-bound
@@ -16,25 +20,38 @@ export class BasicAuthVerifier {
   private readonly decoys = new Map<number, Promise<string>>();
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** True when `header` (an Authorization value) names one of `users` with its password. */
-  async check(users: ReadonlyMap<string, string>, header: string | undefined): Promise<boolean> {
+  private waiting = 0;
+
+  /**
+   * "ok" when `header` (an Authorization value) names one of `users` with its password; "busy"
+   * when too many checks wait already, so a flood of guesses cannot hold every request slot
+   * while a scraper whose credentials are cached still gets in.
+   */
+  async check(users: ReadonlyMap<string, string>, header: string | undefined): Promise<AuthResult> {
     const credentials = parseBasic(header);
-    if (!credentials) return false;
+    if (!credentials) return "denied";
     const { user, password } = credentials;
     const known = users.get(user);
     const hash = known ?? (await this.decoy(users));
     const key = createHmac("sha256", this.hmacKey)
       .update(`${user}\0${hash}\0${password}`)
       .digest("base64");
-    if (known !== undefined && this.verified.has(key)) return true;
-    const ok = await this.serially(() => bcrypt.compare(password, nativePrefix(hash)));
-    if (!ok || known === undefined) return false;
+    if (known !== undefined && this.verified.has(key)) return "ok";
+    if (this.waiting >= maxWaiting) return "busy";
+    this.waiting++;
+    let ok: boolean;
+    try {
+      ok = await this.serially(() => bcrypt.compare(password, nativePrefix(hash)));
+    } finally {
+      this.waiting--;
+    }
+    if (!ok || known === undefined) return "denied";
     if (this.verified.size >= cacheSize) {
       const oldest = this.verified.keys().next().value;
       if (oldest !== undefined) this.verified.delete(oldest);
     }
     this.verified.set(key, true);
-    return true;
+    return "ok";
   }
 
   private serially<T>(work: () => Promise<T>): Promise<T> {
