@@ -28,6 +28,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$policy_added" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
+step "openssl for the web tests (test certificates are made at test time)"
+# test/e2e/web*.test.ts make a throwaway CA, server and client certificates in a temp dir.
+if ! command -v openssl >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl \
+    || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl; }
+fi
+
 step "npm ci"
 npm ci --no-audit --no-fund
 

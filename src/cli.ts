@@ -5,7 +5,9 @@ import type { CollectorSetting, Config, LogLevel } from "./config.js";
 import {
   UsageError,
   cronForInterval,
+  fixedPaths,
   logLevels,
+  maxTimerMs,
   parseDuration,
   parseListenAddress,
 } from "./config.js";
@@ -70,6 +72,26 @@ function flagSpecs(collectors: readonly Collector<unknown>[]): FlagSpec[] {
       boolean: false,
       placeholder: "PATH",
       defaultText: "/metrics",
+    },
+    {
+      name: "web.config.file",
+      help: "exporter-toolkit web configuration (TLS, basic auth, headers, rate limit), YAML",
+      boolean: false,
+      placeholder: "FILE",
+    },
+    {
+      name: "web.max-connections",
+      help: "open connections at most; past it a new one closes the oldest idle one",
+      boolean: false,
+      placeholder: "N",
+      defaultText: "512",
+    },
+    {
+      name: "web.max-requests",
+      help: "requests answered at once at most; past it 503 (0 means no limit)",
+      boolean: false,
+      placeholder: "N",
+      defaultText: "40",
     },
     {
       name: "web.disable-exporter-metrics",
@@ -280,6 +302,23 @@ function durationFlag(name: string, raw: string): number {
   return ms;
 }
 
+/** A duration that becomes a Node timer, so it must fit one (else it would fire after 1 ms). */
+function timerFlag(name: string, raw: string): number {
+  const ms = durationFlag(name, raw);
+  if (ms > maxTimerMs) {
+    throw new UsageError(
+      `--${name}: at most ${Math.floor(maxTimerMs / 1000)}s (Node's longest timer, about 24.8 days), got "${raw}"`,
+    );
+  }
+  return ms;
+}
+
+function countFlag(name: string, raw: string, min: number): number {
+  if (!/^\d{1,9}$/.test(raw) || Number(raw) < min)
+    throw new UsageError(`--${name}: expected a whole number of at least ${min}, got "${raw}"`);
+  return Number(raw);
+}
+
 function intervalFlag(name: string, raw: string): number {
   const ms = durationFlag(name, raw);
   const seconds = ms / 1000;
@@ -317,13 +356,10 @@ export function parseCommandLine(
     );
   }
   const telemetryPath = text("web.telemetry-path", "/metrics");
-  if (
-    !/^\/[\w./-]*$/.test(telemetryPath) ||
-    telemetryPath === "/" ||
-    telemetryPath === "/healthz"
-  ) {
+  // The path is matched exactly, so it must not be one the server already answers.
+  if (!/^\/[\w./-]*$/.test(telemetryPath) || fixedPaths.includes(telemetryPath)) {
     throw new UsageError(
-      `--web.telemetry-path: expected a path such as /metrics, other than / and /healthz, got "${telemetryPath}"`,
+      `--web.telemetry-path: expected a path such as /metrics, other than ${fixedPaths.join(", ")}, got "${telemetryPath}"`,
     );
   }
   const logLevel = text("log.level", "info");
@@ -331,8 +367,10 @@ export function parseCommandLine(
     throw new UsageError(`--log.level: expected one of ${logLevels.join(", ")}, got "${logLevel}"`);
   }
   const interval = intervalFlag("collect.interval", text("collect.interval", "15s"));
-  const timeoutMs = durationFlag("collect.timeout", text("collect.timeout", "10s"));
-  const rpcTimeoutMs = durationFlag("collect.rpc-timeout", text("collect.rpc-timeout", "2s"));
+  const timeoutMs = timerFlag("collect.timeout", text("collect.timeout", "10s"));
+  const rpcTimeoutMs = timerFlag("collect.rpc-timeout", text("collect.rpc-timeout", "2s"));
+  const maxRequests = countFlag("web.max-requests", text("web.max-requests", "40"), 0);
+  const webConfigFile = text("web.config.file", "");
   const collectorOptions: Record<string, string> = {};
   for (const collector of collectors) {
     for (const option of collector.options ?? []) {
@@ -395,6 +433,11 @@ export function parseCommandLine(
     targetUsers: [...new Set(list("target.user"))],
     targetExclude: list("target.exclude"),
     targetMinUid,
+    web: {
+      configFile: webConfigFile === "" ? undefined : webConfigFile,
+      maxConnections: countFlag("web.max-connections", text("web.max-connections", "512"), 1),
+      maxRequests: maxRequests === 0 ? Number.MAX_SAFE_INTEGER : maxRequests,
+    },
   };
   if (!checking) return { kind: "serve", config };
   const lang = text("lang", "en");

@@ -36,7 +36,22 @@ export interface Config {
   readonly targetExclude: readonly string[];
   /** The lowest uid host mode watches; undefined: UID_MIN of /etc/login.defs, else 1000. */
   readonly targetMinUid: number | undefined;
+  /** The HTTP side: TLS, auth and limits (see exporter/server.ts). */
+  readonly web: WebSettings;
 }
+
+export interface WebSettings {
+  /** --web.config.file: TLS, basic auth, headers, rate limit, exporter-toolkit format. */
+  readonly configFile: string | undefined;
+  readonly maxConnections: number;
+  readonly maxRequests: number;
+}
+
+/** Paths the HTTP server answers besides the telemetry path, which must not shadow them. */
+export const fixedPaths: readonly string[] = ["/", "/checks", "/healthz"];
+
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer one fires after 1 ms. */
+export const maxTimerMs = 2 ** 31 - 1;
 
 /** A bad command line or environment: main prints it on one line and exits 2. */
 export class UsageError extends Error {}

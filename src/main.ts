@@ -6,6 +6,10 @@ import { helpText, parseCommandLine } from "./cli.js";
 import { collectorList, collectors } from "./collectors/registry.js";
 import { UsageError } from "./config.js";
 import { Daemon } from "./exporter/daemon.js";
+import { ListenError } from "./exporter/server.js";
+import { WebConfigError } from "./exporter/web-config.js";
+import { WebConfigSource } from "./exporter/web-config-source.js";
+import { routeCronLogs } from "./exporter/cron-log.js";
 import { TargetError } from "./host/target.js";
 import { packageVersion } from "./version.js";
 
@@ -44,6 +48,16 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const { config } = command;
   const log = pino({ level: config.logLevel, base: { pid: process.pid } });
+  // node-cron's own warnings ("missed execution") go to stdout in colour unless rerouted.
+  routeCronLogs(log);
+  let webConfig: WebConfigSource | undefined;
+  try {
+    webConfig = config.web.configFile ? new WebConfigSource(config.web.configFile, log) : undefined;
+  } catch (err) {
+    if (!(err instanceof WebConfigError)) throw err;
+    process.stderr.write(`rootless-exporter: --web.config.file: ${err.message}\n`);
+    return 2;
+  }
   // A stray rejection inside a library (dbus-next throws from a promise chain of its own when a
   // bus refuses Hello) must not take the whole exporter down: log it and go on serving.
   process.on("unhandledRejection", (reason) => {
@@ -52,7 +66,7 @@ async function main(argv: readonly string[]): Promise<number> {
       "unhandled rejection",
     );
   });
-  const daemon = new Daemon({ config, collectors, version, log, env: process.env });
+  const daemon = new Daemon({ config, collectors, version, log, env: process.env, webConfig });
   try {
     await daemon.start();
   } catch (err) {
@@ -61,8 +75,13 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`rootless-exporter: --target.user: ${message}\n`);
       return 2;
     }
-    log.fatal({ err: message }, "cannot start");
     await daemon.stop();
+    // Like a usage error: one plain line for the person starting it, not a JSON log line.
+    if (err instanceof ListenError) {
+      process.stderr.write(`rootless-exporter: ${message}\n`);
+      return 1;
+    }
+    log.fatal({ err: message }, "cannot start");
     return 1;
   }
   await new Promise<void>((resolve) => {

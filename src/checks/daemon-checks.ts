@@ -5,6 +5,7 @@ import type { CheckInput, Check, Text } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
 import { mtuEvidence, probedHere } from "./mtu-evidence.js";
 import { reasonText } from "./reasons.js";
+import { shellQuote } from "./shell-quote.js";
 
 /** The running rootless daemon: rootlesskit, dockerd, storage, network (the guide's driver table). */
 
@@ -178,8 +179,8 @@ export const stateDirStale: Check = {
         `${dir} 是已退出的 rootlesskit 遗留的（${kit.staleReason ? reasonText(kit.staleReason)["zh-CN"] : "子进程已退出"}）。`,
       ),
       text(
-        `Remove it (\`rm -rf ${dir}\`) and restart the daemon: \`systemctl --user restart docker\`.`,
-        `删除它（\`rm -rf ${dir}\`）并重启守护进程：\`systemctl --user restart docker\`。`,
+        `Remove it (\`rm -rf ${shellQuote(dir)}\`) and restart the daemon: \`systemctl --user restart docker\`.`,
+        `删除它（\`rm -rf ${shellQuote(dir)}\`）并重启守护进程：\`systemctl --user restart docker\`。`,
       ),
       { dir, reason: kit.staleReason },
     );

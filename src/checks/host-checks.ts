@@ -2,6 +2,7 @@ import { atLeast, parseKernelRelease } from "../collectors/kernel-parsers.js";
 import type { Check, Text } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
 import { reasonsText } from "./reasons.js";
+import { shellQuote } from "./shell-quote.js";
 
 /** Host-wide prerequisites of the rootless guide (kernel, helpers, cgroups, modules). */
 
@@ -99,6 +100,20 @@ export const apparmorUserNs: Check = {
       );
     }
     const binary = kernel.rootlesskitBinary?.path ?? `${target.home}/bin/rootlesskit`;
+    // A path a user chose goes into a profile root installs: only plain characters, so a quote
+    // or a newline in it cannot add rules of its own.
+    if (!/^\/[A-Za-z0-9._+@%,:=/-]+$/.test(binary))
+      return fail(
+        text(
+          `AppArmor restricts unprivileged user namespaces and no profile in /etc/apparmor.d lets rootlesskit (${JSON.stringify(binary)}) use them.`,
+          `AppArmor 限制了非特权用户命名空间，且 /etc/apparmor.d 中没有允许 rootlesskit（${JSON.stringify(binary)}）使用它们的配置文件。`,
+        ),
+        text(
+          "Install docker-ce-rootless-extras from the deb package (it ships the profile), or install rootlesskit under a plain path such as /usr/local/bin/rootlesskit: this path has characters that cannot go into a profile safely.",
+          "使用 deb 包安装 docker-ce-rootless-extras（其中已包含配置文件），或者把 rootlesskit 安装到 /usr/local/bin/rootlesskit 这样的普通路径：当前路径含有无法安全写入配置文件的字符。",
+        ),
+        { binary },
+      );
     const file = binary.replace(/^\//, "").replaceAll("/", ".");
     const profile = `abi <abi/4.0>,\ninclude <tunables/global>\n\n"${binary}" flags=(unconfined) {\n  userns,\n\n  include if exists <local/${file}>\n}`;
     return fail(
@@ -322,8 +337,8 @@ export const privilegedPorts: Check = {
         `低于 ${start} 的端口无法暴露（\`docker run -p 80:80\` 会失败并提示 "cannot expose privileged port"）。`,
       ),
       text(
-        `Publish a port >= ${start} (8080 instead of 80), or add \`net.ipv4.ip_unprivileged_port_start=0\` to /etc/sysctl.conf and run \`sudo sysctl --system\`, or run \`sudo setcap cap_net_bind_service=ep ${binary?.path ?? "$(which rootlesskit)"}\` and restart the daemon.`,
-        `请考虑改用非特权端口（例如用 8080 代替 80），或者将 \`net.ipv4.ip_unprivileged_port_start=0\` 添加到 /etc/sysctl.conf 并运行 \`sudo sysctl --system\`，或者运行 \`sudo setcap cap_net_bind_service=ep ${binary?.path ?? "$(which rootlesskit)"}\` 并重启守护进程。`,
+        `Publish a port >= ${start} (8080 instead of 80), or add \`net.ipv4.ip_unprivileged_port_start=0\` to /etc/sysctl.conf and run \`sudo sysctl --system\`, or run \`sudo setcap cap_net_bind_service=ep ${binary ? shellQuote(binary.path) : "$(which rootlesskit)"}\` and restart the daemon.`,
+        `请考虑改用非特权端口（例如用 8080 代替 80），或者将 \`net.ipv4.ip_unprivileged_port_start=0\` 添加到 /etc/sysctl.conf 并运行 \`sudo sysctl --system\`，或者运行 \`sudo setcap cap_net_bind_service=ep ${binary ? shellQuote(binary.path) : "$(which rootlesskit)"}\` 并重启守护进程。`,
       ),
       { start },
     );

@@ -4,6 +4,7 @@ import type { Check, CheckInput, Verdict } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
 import { pingAllowed } from "./ping.js";
 import { reasonText } from "./reasons.js";
+import { shellQuote } from "./shell-quote.js";
 
 /** Per-user setup: subordinate IDs, session, linger, delegation, ping. */
 
@@ -43,8 +44,8 @@ function subidRange(kind: "uid" | "gid"): Check {
       return fail(
         what,
         text(
-          `Give ${target.name} at least 65,536 ${kind}s that overlap no other user's range, e.g. \`sudo usermod ${flag} 100000-165535 ${target.name}\` (or the line \`${target.name}:100000:65536\` in ${file}), then restart the daemon.`,
-          `为 ${target.name} 分配至少 65,536 个不与其他用户重叠的 ${kind}（65,536 个条目对于大多数镜像来说已经足够），例如 \`sudo usermod ${flag} 100000-165535 ${target.name}\`（或在 ${file} 中写入 \`${target.name}:100000:65536\`），然后重启守护进程。`,
+          `Give ${target.name} at least 65,536 ${kind}s that overlap no other user's range, e.g. \`sudo usermod ${flag} 100000-165535 ${shellQuote(target.name)}\` (or the line \`${target.name}:100000:65536\` in ${file}), then restart the daemon.`,
+          `为 ${target.name} 分配至少 65,536 个不与其他用户重叠的 ${kind}（65,536 个条目对于大多数镜像来说已经足够），例如 \`sudo usermod ${flag} 100000-165535 ${shellQuote(target.name)}\`（或在 ${file} 中写入 \`${target.name}:100000:65536\`），然后重启守护进程。`,
         ),
         { size, ranges: summary.ranges },
       );
@@ -97,8 +98,8 @@ export const xdgRuntimeDir: Check = {
     const dir = facts.docker?.runtimeDir;
     if (!dir) return unknown(noFacts("docker"));
     const fix = text(
-      `Log in through pam_systemd (ssh ${target.name}@localhost, \`machinectl shell ${target.name}@\`, not \`sudo -iu\`) so that /run/user/${target.uid} is made for you; on a host without systemd: \`export XDG_RUNTIME_DIR=$HOME/.docker/xrd; rm -rf $XDG_RUNTIME_DIR; mkdir -p $XDG_RUNTIME_DIR\` (mode 0700).`,
-      `在 systemd 主机上，使用 pam_systemd 登录到主机（\`ssh ${target.name}@localhost\`、\`machinectl shell ${target.name}@\`，而不是 \`sudo -iu\`），该值会自动设置为 /run/user/${target.uid}；在非 systemd 主机上，您需要创建一个目录然后设置路径：\`export XDG_RUNTIME_DIR=$HOME/.docker/xrd; rm -rf $XDG_RUNTIME_DIR; mkdir -p $XDG_RUNTIME_DIR\`（权限 0700）。`,
+      `Log in through pam_systemd (\`ssh ${shellQuote(`${target.name}@localhost`)}\`, \`machinectl shell ${shellQuote(`${target.name}@`)}\`, not \`sudo -iu\`) so that /run/user/${target.uid} is made for you; on a host without systemd: \`export XDG_RUNTIME_DIR=$HOME/.docker/xrd; rm -rf $XDG_RUNTIME_DIR; mkdir -p $XDG_RUNTIME_DIR\` (mode 0700).`,
+      `在 systemd 主机上，使用 pam_systemd 登录到主机（\`ssh ${shellQuote(`${target.name}@localhost`)}\`、\`machinectl shell ${shellQuote(`${target.name}@`)}\`，而不是 \`sudo -iu\`），该值会自动设置为 /run/user/${target.uid}；在非 systemd 主机上，您需要创建一个目录然后设置路径：\`export XDG_RUNTIME_DIR=$HOME/.docker/xrd; rm -rf $XDG_RUNTIME_DIR; mkdir -p $XDG_RUNTIME_DIR\`（权限 0700）。`,
     );
     if (dir.unverified !== undefined)
       return unknown(
@@ -219,8 +220,8 @@ export const linger: Check = {
         `${target.name} 未启用 linger：守护进程在注销时停止，也不会自动启动。`,
       ),
       text(
-        `Run \`sudo loginctl enable-linger ${target.name}\`.`,
-        `您需要运行 \`sudo loginctl enable-linger ${target.name}\` 来使守护进程能够自动启动。`,
+        `Run \`sudo loginctl enable-linger ${shellQuote(target.name)}\`.`,
+        `您需要运行 \`sudo loginctl enable-linger ${shellQuote(target.name)}\` 来使守护进程能够自动启动。`,
       ),
       { source },
     );

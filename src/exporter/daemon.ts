@@ -10,6 +10,7 @@ import type { TriggerFactory } from "./scheduler.js";
 import { ExporterServer } from "./server.js";
 import { findingsJson } from "./findings.js";
 import { Watch } from "./watch.js";
+import type { WebConfigSource } from "./web-config-source.js";
 
 export interface DaemonOptions {
   readonly config: Config;
@@ -18,6 +19,8 @@ export interface DaemonOptions {
   readonly log: Logger;
   readonly env: NodeJS.ProcessEnv;
   readonly trigger?: TriggerFactory;
+  /** --web.config.file, loaded and checked by main before the daemon starts. */
+  readonly webConfig?: WebConfigSource;
 }
 
 /** The serving exporter: scheduler, renderer and HTTP server, started and stopped together. */
@@ -58,6 +61,11 @@ export class Daemon {
         checks: (lang) => findingsJson(watch.findings(), lang as Lang, new Date()),
       },
       log,
+      {
+        maxConnections: config.web.maxConnections,
+        maxRequests: config.web.maxRequests,
+        webConfig: this.options.webConfig,
+      },
     );
     const address = await server.start(config.listen);
     this.server = server;

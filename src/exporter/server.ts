@@ -1,8 +1,17 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createNetServer } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import type { Server as TlsServer, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import type { ListenAddress } from "../config.js";
+import { MeteredSocket } from "./metered-socket.js";
+import { BasicAuthVerifier } from "./web-auth.js";
+import type { WebConfig } from "./web-config.js";
+import type { WebConfigSource } from "./web-config-source.js";
+import type { TlsServerSettings } from "./web-tls.js";
+import { refuseClient } from "./web-tls.js";
 
 export interface Routes {
   readonly telemetryPath: string;
@@ -13,23 +22,108 @@ export interface Routes {
   readonly checks: (lang: string) => unknown;
 }
 
-/** The HTTP face: /metrics (configurable), /, /healthz; anything else is 404. */
+export interface ServerOptions {
+  /** Open connections at most; a new one past it closes the oldest idle one. */
+  readonly maxConnections: number;
+  /** Requests being answered at once at most; past it, 503 (node_exporter's --web.max-requests). */
+  readonly maxRequests: number;
+  readonly webConfig?: WebConfigSource;
+  /** Shorter timeouts, for tests. */
+  readonly timeouts?: Partial<typeof defaultTimeouts>;
+}
+
+/** A failure to bind: main prints it on one plain line and exits 1. */
+export class ListenError extends Error {}
+
+// Bounds on what one client can hold: slow headers, slow bodies, idle keep-alive, TLS handshakes.
+const defaultTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 65_000 };
+const handshakeTimeoutMs = 10_000;
+/**
+ * Requests parsed ahead of their answers; a 512-byte slice holds fewer, so this is only a net
+ * (past it the connection is closed).
+ */
+const maxPipelined = 64;
+const pipelinedPerTurn = 16;
+
+interface Connection {
+  readonly raw: Socket;
+  /** Requests parsed and waiting for the one before them to be written out. */
+  readonly queue: (() => void)[];
+  /** A request of this connection is being answered (or its answer is not yet written out). */
+  busy: boolean;
+  stream: MeteredSocket | undefined;
+}
+
+/** The HTTP face: /metrics (configurable), /, /checks, /healthz; anything else is 404. */
 export class ExporterServer {
-  private server: Server | undefined;
+  private front: NetServer | undefined;
+  private http: Server | undefined;
+  private readonly connections = new Set<Connection>();
+  private readonly byRaw = new WeakMap<Socket, Connection>();
+  /** By the stream the HTTP server reads (req.socket). */
+  private readonly byStream = new WeakMap<object, Connection>();
+  private inFlight = 0;
+  /** Connections whose next pipelined request waits for a turn (see later()). */
+  private waiting: Connection[] = [];
+  private readonly auth = new BasicAuthVerifier();
+  private tokens = 0;
+  private tokensAt = 0;
+  private bucketFor: WebConfig["rateLimit"];
+  private tlsInForce: TlsServerSettings | undefined;
 
   constructor(
     private readonly routes: Routes,
     private readonly log: Logger,
+    private readonly options: ServerOptions = { maxConnections: 512, maxRequests: 40 },
   ) {}
 
-  /** Binds and resolves with the bound address; rejects with a clear message if it cannot. */
+  /** Binds and resolves with the bound address; rejects with a ListenError if it cannot. */
   async start(listen: ListenAddress): Promise<AddressInfo> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.keepAliveTimeout = 65_000;
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+    const timeouts = { ...defaultTimeouts, ...this.options.timeouts };
+    // The HTTP server never listens: connections reach it through a MeteredSocket, so the
+    // parser sees one small slice at a time (see metered-socket.ts).
+    const http = createServer(
+      {
+        headersTimeout: timeouts.headersMs,
+        requestTimeout: timeouts.requestMs,
+        keepAliveTimeout: timeouts.keepAliveMs,
+        // Node checks the two timeouts above only this often (30 s by default).
+        connectionsCheckingInterval: 1000,
+      },
+      (req, res) => this.enqueue(req, res),
+    );
+    http.keepAliveTimeout = timeouts.keepAliveMs;
+    // The timeouts above are checked on connections tracked from 'listening' on (Node's
+    // setupConnectionsTracking); this server never listens itself, so start that here.
+    http.emit("listening");
+    const tls = this.options.webConfig?.currentTls();
+    let front: NetServer;
+    if (tls) {
+      this.tlsInForce = tls;
+      const tlsServer = createTlsServer({
+        ...tls.context,
+        requestCert: tls.requestCert,
+        rejectUnauthorized: tls.rejectUnauthorized,
+        handshakeTimeout: handshakeTimeoutMs,
+      });
+      // Before tls wraps the socket: the context of this connection is the file's as it is now.
+      tlsServer.prependListener("connection", (raw: Socket) => {
+        this.refreshTls(tlsServer);
+        this.track(raw);
+      });
+      tlsServer.on("secureConnection", (socket: TLSSocket) => this.secured(http, socket));
+      tlsServer.on("tlsClientError", (err) =>
+        this.log.debug({ err: err.message }, "TLS handshake failed"),
+      );
+      front = tlsServer;
+    } else {
+      front = createNetServer((raw) => {
+        const connection = this.track(raw);
+        if (connection) this.hand(http, connection, raw);
+      });
+    }
     await new Promise<void>((resolve, reject) => {
-      server.once("error", (err: NodeJS.ErrnoException) => {
+      front.once("error", (err: NodeJS.ErrnoException) => {
         const where = `${listen.host ?? ""}:${listen.port}`;
         const why =
           err.code === "EADDRINUSE"
@@ -37,59 +131,237 @@ export class ExporterServer {
             : err.code === "EACCES"
               ? "permission denied (ports below 1024 need privileges)"
               : err.message;
-        reject(new Error(`cannot listen on ${where}: ${why}`));
+        reject(new ListenError(`cannot listen on ${where}: ${why}`));
       });
-      server.listen({ host: listen.host, port: listen.port }, () => resolve());
+      front.listen({ host: listen.host, port: listen.port }, () => resolve());
     });
-    server.on("error", (err) => this.log.error({ err }, "http server error"));
-    this.server = server;
-    return server.address() as AddressInfo;
+    front.on("error", (err) => this.log.error({ err }, "http server error"));
+    this.front = front;
+    this.http = http;
+    return front.address() as AddressInfo;
   }
 
   /** Stops accepting, drops idle keep-alive connections and waits for the rest to finish. */
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const force = setTimeout(() => server.closeAllConnections(), 2000);
+    const front = this.front;
+    const http = this.http;
+    if (!front || !http) return;
+    this.front = undefined;
+    this.http = undefined;
+    const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+    // Clears the timeout checker; the "not running" error is expected, it never listened.
+    http.close(() => undefined);
+    for (const connection of this.connections)
+      if (!connection.busy && connection.queue.length === 0) connection.raw.destroy();
+    const force = setTimeout(() => {
+      http.closeAllConnections();
+      for (const connection of this.connections) connection.raw.destroy();
+    }, 2000);
     await closed;
     clearTimeout(force);
   }
 
+  /** Open connections, for tests and the log. */
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  private track(raw: Socket): Connection | undefined {
+    if (this.connections.size >= this.options.maxConnections) {
+      // Past the cap, the oldest connection that is not being answered makes room: idle
+      // keep-alives and clients that never finish their headers cannot lock others out.
+      let victim: Connection | undefined;
+      for (const connection of this.connections) {
+        if (!connection.busy) {
+          victim = connection;
+          break;
+        }
+      }
+      if (!victim) {
+        raw.destroy();
+        return undefined;
+      }
+      victim.raw.destroy();
+      this.connections.delete(victim);
+    }
+    const connection: Connection = { raw, queue: [], busy: false, stream: undefined };
+    this.connections.add(connection);
+    this.byRaw.set(raw, connection);
+    raw.once("close", () => this.connections.delete(connection));
+    return connection;
+  }
+
+  /** Gives the HTTP server the connection through a MeteredSocket. */
+  private hand(http: Server, connection: Connection, socket: Socket | TLSSocket): void {
+    const stream = new MeteredSocket(
+      socket,
+      () => !connection.busy && connection.queue.length === 0,
+    );
+    connection.stream = stream;
+    this.byStream.set(stream, connection);
+    http.emit("connection", stream);
+  }
+
+  private refreshTls(server: TlsServer): void {
+    const tls = this.options.webConfig?.currentTls();
+    if (!tls || tls === this.tlsInForce) return;
+    this.tlsInForce = tls;
+    server.setSecureContext(tls.context);
+    // tls.Server reads these two for each new connection (lib/_tls_wrap.js tlsConnectionListener).
+    Object.assign(server, {
+      requestCert: tls.requestCert,
+      rejectUnauthorized: tls.rejectUnauthorized,
+    });
+  }
+
+  private secured(http: Server, socket: TLSSocket): void {
+    const tls = this.tlsInForce;
+    const refused = tls ? refuseClient(socket, tls.settings) : undefined;
+    if (refused) {
+      this.log.debug({ reason: refused }, "TLS client refused");
+      socket.destroy();
+      return;
+    }
+    // The TLS socket wraps the raw one that track() saw (undocumented but stable since Node 0.11).
+    const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+    const connection = (raw && this.byRaw.get(raw)) ?? this.track(socket);
+    if (connection) this.hand(http, connection, socket);
+  }
+
+  /** One request per connection at a time, the next only once the answer before is written out. */
+  private enqueue(req: IncomingMessage, res: ServerResponse): void {
+    const connection = this.byStream.get(req.socket);
+    if (!connection) {
+      void this.handle(req, res);
+      return;
+    }
+    if (connection.queue.length >= maxPipelined) {
+      req.socket.destroy();
+      return;
+    }
+    connection.queue.push(() => {
+      const done = (): void => {
+        res.off("finish", done).off("close", done);
+        connection.busy = false;
+        if (connection.queue.length === 0) this.next(connection);
+        else this.later(connection);
+      };
+      // "finish" comes when the answer was handed to the kernel: a client that does not read
+      // holds up only its own connection, with one answer in memory.
+      res.on("finish", done).on("close", done);
+      void this.handle(req, res);
+    });
+    this.next(connection);
+  }
+
+  /**
+   * A pipelined request waits for a later turn of the event loop, and a turn answers at most
+   * `pipelinedPerTurn` of them across all connections: while the kernel takes every write at
+   * once, pipelining clients would otherwise be answered back to back and starve a new scrape,
+   * which is answered as soon as it is read.
+   */
+  private later(connection: Connection): void {
+    this.waiting.push(connection);
+    if (this.waiting.length === 1) setImmediate(() => this.turn());
+  }
+
+  private turn(): void {
+    const now = this.waiting.splice(0, pipelinedPerTurn);
+    for (const connection of now) this.next(connection);
+    if (this.waiting.length > 0) setImmediate(() => this.turn());
+  }
+
+  private next(connection: Connection): void {
+    if (connection.busy || connection.raw.destroyed) return;
+    const run = connection.queue.shift();
+    if (!run) {
+      connection.stream?.kick();
+      return;
+    }
+    connection.busy = true;
+    run();
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? "/").split("?", 1)[0];
+    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    const web = this.options.webConfig?.current();
+    for (const [name, value] of Object.entries(web?.headers ?? {})) res.setHeader(name, value);
     if (req.method !== "GET" && req.method !== "HEAD") {
       res
         .writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" })
         .end("method not allowed\n");
       return;
     }
+    if (web?.rateLimit && !this.takeToken(web.rateLimit)) {
+      this.send(req, res, 429, "text/plain; charset=utf-8", "too many requests\n");
+      return;
+    }
+    // /healthz costs nothing and must answer while the exporter is busy.
+    if (this.inFlight >= this.options.maxRequests && path !== "/healthz") {
+      res.setHeader("retry-after", "1");
+      this.send(req, res, 503, "text/plain; charset=utf-8", "too many requests in flight\n");
+      return;
+    }
+    this.inFlight++;
     try {
-      if (path === this.routes.telemetryPath) {
-        const { contentType, body } = this.routes.metrics();
-        this.send(req, res, 200, contentType, Buffer.isBuffer(body) ? body : await body);
-      } else if (path === "/") {
-        this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
-      } else if (path === "/checks") {
-        const lang = new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("lang") ?? "en";
-        if (lang !== "en" && lang !== "zh-CN") {
-          this.send(req, res, 400, "text/plain; charset=utf-8", "lang must be en or zh-CN\n");
+      // /healthz stays open so liveness probes need no credentials; it says only "ok".
+      if (web && web.users.size > 0 && path !== "/healthz") {
+        const auth = await this.auth.check(web.users, req.headers.authorization);
+        if (auth === "busy") {
+          res.setHeader("retry-after", "1");
+          this.send(req, res, 503, "text/plain; charset=utf-8", "too many logins at once\n");
           return;
         }
-        const body = `${JSON.stringify(this.routes.checks(lang), null, 2)}\n`;
-        this.send(req, res, 200, "application/json; charset=utf-8", body);
-      } else if (path === "/healthz") {
-        this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");
-      } else {
-        this.send(req, res, 404, "text/plain; charset=utf-8", "not found\n");
+        if (auth === "denied") {
+          res.setHeader("www-authenticate", 'Basic realm="rootless-exporter"');
+          this.send(req, res, 401, "text/plain; charset=utf-8", "unauthorized\n");
+          return;
+        }
       }
+      await this.route(path, req, res);
     } catch (err) {
       this.log.error({ err, path }, "request failed");
       if (!res.headersSent)
         this.send(req, res, 500, "text/plain; charset=utf-8", "internal error\n");
+    } finally {
+      this.inFlight--;
     }
+  }
+
+  private async route(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (path === this.routes.telemetryPath) {
+      const { contentType, body } = this.routes.metrics();
+      this.send(req, res, 200, contentType, Buffer.isBuffer(body) ? body : await body);
+    } else if (path === "/") {
+      this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
+    } else if (path === "/checks") {
+      const lang = new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("lang") ?? "en";
+      if (lang !== "en" && lang !== "zh-CN") {
+        this.send(req, res, 400, "text/plain; charset=utf-8", "lang must be en or zh-CN\n");
+        return;
+      }
+      const body = `${JSON.stringify(this.routes.checks(lang), null, 2)}\n`;
+      this.send(req, res, 200, "application/json; charset=utf-8", body);
+    } else if (path === "/healthz") {
+      this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");
+    } else {
+      this.send(req, res, 404, "text/plain; charset=utf-8", "not found\n");
+    }
+  }
+
+  /** The toolkit's rate_limit: a token bucket of `burst` refilled one token per interval. */
+  private takeToken(limit: NonNullable<WebConfig["rateLimit"]>): boolean {
+    const now = Date.now();
+    if (this.bucketFor !== limit) {
+      this.bucketFor = limit;
+      this.tokens = limit.burst;
+      this.tokensAt = now;
+    }
+    this.tokens = Math.min(limit.burst, this.tokens + (now - this.tokensAt) / limit.intervalMs);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
   }
 
   private send(

@@ -1,0 +1,99 @@
+import { readFileSync } from "node:fs";
+import type { PeerCertificate, SecureContextOptions, TLSSocket } from "node:tls";
+import { DEFAULT_CIPHERS, createSecureContext } from "node:tls";
+import type { TlsSettings } from "./web-config.js";
+import { WebConfigError } from "./web-config.js";
+
+/** What a tls.Server needs for the next connection: its context and the client-cert policy. */
+export interface TlsServerSettings {
+  readonly context: SecureContextOptions;
+  readonly requestCert: boolean;
+  readonly rejectUnauthorized: boolean;
+  readonly settings: TlsSettings;
+}
+
+/** The files the TLS settings name, so a change of any of them reloads the context. */
+export function tlsFiles(settings: TlsSettings): string[] {
+  return [settings.cert, settings.key, settings.clientCa].flatMap((m) =>
+    m && "file" in m ? [m.file] : [],
+  );
+}
+
+function read(material: { file: string } | { pem: string }, key: string): string {
+  if ("pem" in material) return material.pem;
+  try {
+    return readFileSync(material.file, "utf8");
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new WebConfigError(`tls_server_config.${key}: cannot read ${material.file} (${why})`);
+  }
+}
+
+/** TLS 1.3 suites of Node's defaults: cipher_suites only narrows TLS 1.2, as in Go. */
+const tls13Suites = DEFAULT_CIPHERS.split(":").filter((c) => c.startsWith("TLS_"));
+
+/** Reads the certificate files and checks that they make a context; throws naming the key. */
+export function loadTls(settings: TlsSettings): TlsServerSettings {
+  const context: SecureContextOptions = {
+    cert: read(settings.cert, "cert_file"),
+    key: read(settings.key, "key_file"),
+    ca: settings.clientCa ? read(settings.clientCa, "client_ca_file") : undefined,
+    minVersion: settings.minVersion,
+    maxVersion: settings.maxVersion,
+    honorCipherOrder: settings.preferServerCipherSuites,
+    ciphers: settings.ciphers ? [...settings.ciphers, ...tls13Suites].join(":") : undefined,
+    ecdhCurve: settings.curves?.join(":"),
+  };
+  try {
+    createSecureContext(context);
+  } catch (err) {
+    throw new WebConfigError(
+      `tls_server_config: the certificate, key or CA do not load: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const auth = settings.clientAuth;
+  return {
+    context,
+    requestCert: auth !== "NoClientCert",
+    rejectUnauthorized: auth === "RequireAndVerifyClientCert",
+    settings,
+  };
+}
+
+/**
+ * The part of client_auth_type that OpenSSL's own verification does not do: a certificate
+ * required but not verified, verified only when given, and client_allowed_sans. Undefined means
+ * the connection may go on; else why it is refused.
+ */
+export function refuseClient(socket: TLSSocket, settings: TlsSettings): string | undefined {
+  const cert = socket.getPeerCertificate();
+  const given = cert !== null && Object.keys(cert).length > 0;
+  switch (settings.clientAuth) {
+    case "RequireAnyClientCert":
+      if (!given) return "no client certificate";
+      break;
+    case "VerifyClientCertIfGiven":
+      if (given && !socket.authorized)
+        return `client certificate not verified: ${String(socket.authorizationError)}`;
+      break;
+    case "RequireAndVerifyClientCert":
+      if (!given || !socket.authorized) return "client certificate missing or not verified";
+      break;
+    default:
+      break;
+  }
+  if (
+    settings.clientAllowedSans &&
+    !sans(cert).some((s) => settings.clientAllowedSans?.includes(s))
+  )
+    return "client certificate has none of client_allowed_sans";
+  return undefined;
+}
+
+/** DNS, IP, email and URI entries of subjectAltName ("DNS:a, IP Address:1.2.3.4"). */
+function sans(cert: PeerCertificate): string[] {
+  return (cert.subjectaltname ?? "")
+    .split(", ")
+    .map((entry) => entry.replace(/^(DNS|IP Address|email|URI):/, ""))
+    .filter((value) => value !== "");
+}
