@@ -31,14 +31,28 @@ export async function runCheck(options: {
   });
   await watch.scheduler.runAll();
   const users = worstFirst(watch.findings());
+  const hostFindings = watch.hostFindings() ?? [];
   await watch.stop();
   if (options.json) {
     options.out.write(
-      `${JSON.stringify(findingsJson(users, options.lang, new Date()), null, 2)}\n`,
+      `${JSON.stringify(findingsJson(users, options.lang, new Date(), hostFindings), null, 2)}\n`,
     );
   } else {
     const colour = options.out.isTTY === true && !("NO_COLOR" in options.env);
-    if (users.length === 0) options.out.write(noUsers[options.lang]);
+    if (users.length === 0) {
+      // Nobody to watch: what the host itself lacks is still worth saying.
+      options.out.write(noUsers[options.lang]);
+      options.out.write(
+        renderReport({
+          findings: hostFindings,
+          user: undefined,
+          uid: undefined,
+          lang: options.lang,
+          colour,
+          collectorErrors: [],
+        }),
+      );
+    }
     for (const user of users) {
       options.out.write(
         renderReport({
@@ -53,7 +67,8 @@ export async function runCheck(options: {
       if (users.length > 1) options.out.write("\n");
     }
   }
-  const codes = users.map((user) => exitCode(user.findings));
+  const codes =
+    users.length > 0 ? users.map((user) => exitCode(user.findings)) : [exitCode(hostFindings)];
   for (const code of [2, 1, 3] as const) if (codes.includes(code)) return code;
   return 0;
 }

@@ -32,14 +32,31 @@ export interface Verdict {
   readonly facts: Readonly<Record<string, unknown>>;
 }
 
-export interface Check {
+/** What a host check reads: the host's facts, and a user's when it is judged for one. */
+export interface HostCheckInput {
+  readonly facts: Partial<FactsByCollector>;
+  /** Absent when nobody is watched (host mode on a host where no user has rootless Docker). */
+  readonly target?: Target;
+}
+
+interface CheckBase {
   /** Stable snake_case id: a label value, an alert matcher, a JSON key. */
   readonly id: string;
   readonly severity: Severity;
-  /** Host checks are the same for every user and carry no user label. */
-  readonly scope: "host" | "user";
+}
+
+/** The same for every user, and carries no user label. */
+export interface HostCheck extends CheckBase {
+  readonly scope: "host";
+  readonly evaluate: (input: HostCheckInput) => Verdict;
+}
+
+export interface UserCheck extends CheckBase {
+  readonly scope: "user";
   readonly evaluate: (input: CheckInput) => Verdict;
 }
+
+export type Check = HostCheck | UserCheck;
 
 export interface Finding extends Verdict {
   readonly id: string;

@@ -99,7 +99,7 @@ export const apparmorUserNs: Check = {
         { profiles },
       );
     }
-    const binary = kernel.rootlesskitBinary?.path ?? `${target.home}/bin/rootlesskit`;
+    const binary = kernel.rootlesskitBinary?.path ?? `${target?.home ?? "~"}/bin/rootlesskit`;
     // A path a user chose goes into a profile root installs: only plain characters, so a quote
     // or a newline in it cannot add rules of its own.
     if (!/^\/[A-Za-z0-9._+@%,:=/-]+$/.test(binary))

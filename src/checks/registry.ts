@@ -8,6 +8,7 @@ import {
   stateDirStale,
   storageDriver,
 } from "./daemon-checks.js";
+import type { FactsByCollector } from "../collectors/registry.js";
 import type { Check, CheckInput, Finding } from "./finding.js";
 import {
   apparmorUserNs,
@@ -68,6 +69,22 @@ export function evaluateChecks(input: CheckInput): Finding[] {
     scope: check.scope,
     ...check.evaluate(input),
   }));
+}
+
+/** The host checks alone, on the host's facts: what there is to say when nobody is watched. */
+export function evaluateHostChecks(facts: Partial<FactsByCollector>): Finding[] {
+  return checks.flatMap((check) =>
+    check.scope === "host"
+      ? [
+          {
+            id: check.id,
+            severity: check.severity,
+            scope: check.scope,
+            ...check.evaluate({ facts }),
+          },
+        ]
+      : [],
+  );
 }
 
 /** Nagios plugin convention: 2 a critical fails, 1 a warning fails, 3 a critical or warning is unknown. */

@@ -57,8 +57,10 @@ export class Daemon {
             mode: watch.mode,
             states: watch.scheduler.collectorStates(),
             users: watch.findings(),
+            hostFindings: watch.hostFindings() ?? [],
           }),
-        checks: (lang) => findingsJson(watch.findings(), lang as Lang, new Date()),
+        checks: (lang) =>
+          findingsJson(watch.findings(), lang as Lang, new Date(), watch.hostFindings()),
       },
       log,
       {

@@ -45,24 +45,45 @@ export function sortedFindings(findings: readonly Finding[]): Finding[] {
 }
 
 /** The JSON of /checks and `check --json`, in one language: every user, worst first. */
-export function findingsJson(users: readonly UserFindings[], lang: Lang, at: Date) {
+export function findingsJson(
+  users: readonly UserFindings[],
+  lang: Lang,
+  at: Date,
+  /** The host checks alone, listed under "host" when nobody is watched. */
+  hostFindings?: readonly Finding[],
+) {
+  const checksOf = (findings: readonly Finding[]) =>
+    findings.map((f) => ({
+      id: f.id,
+      severity: f.severity,
+      scope: f.scope,
+      state: f.state,
+      summary: f.summary[lang],
+      ...(f.remediation && { remediation: f.remediation[lang] }),
+      facts: f.facts,
+    }));
   return {
     generated_at: at.toISOString(),
     targets: worstFirst(users).map(({ user, uid, findings, errors }) => ({
       user,
       uid,
       ...(errors.length > 0 && { collector_errors: errors }),
-      checks: findings.map((f) => ({
-        id: f.id,
-        severity: f.severity,
-        scope: f.scope,
-        state: f.state,
-        summary: f.summary[lang],
-        ...(f.remediation && { remediation: f.remediation[lang] }),
-        facts: f.facts,
-      })),
+      checks: checksOf(findings),
     })),
+    ...(users.length === 0 && hostFindings && { host: { checks: checksOf(hostFindings) } }),
   };
+}
+
+/** rootless_check_ok of the host checks, when there is no user to carry them. */
+export function addHostFindings(out: SampleSet, findings: readonly Finding[]): void {
+  for (const finding of findings) {
+    if (finding.state === "unknown" || finding.scope !== "host") continue;
+    out.add(
+      "checkOk",
+      { check: finding.id, severity: finding.severity },
+      bool(finding.state === "pass"),
+    );
+  }
 }
 
 export function addFindings(out: SampleSet, user: string, findings: readonly Finding[]): void {

@@ -53,6 +53,8 @@ export function landingPage(options: {
   readonly mode: string;
   readonly states: readonly CollectorState[];
   readonly users: readonly UserFindings[];
+  /** The host checks on the host's facts alone (shown when nobody is watched). */
+  readonly hostFindings: readonly Finding[];
 }): string {
   const users = worstFirst(options.users);
   const rows = options.states
@@ -72,7 +74,7 @@ export function landingPage(options: {
       return `<tr class="${bad ? "fail" : unknown > 0 ? "unknown" : "pass"}"><td><a href="#user-${uid}">${escapeHtml(user)}</a></td><td>${uid}</td><td>${failing(findings, "critical")}</td><td>${failing(findings, "warning")}</td><td>${failing(findings, "info")}</td><td>${unknown}</td><td>${errors.length}</td></tr>`;
     })
     .join("\n");
-  const hostFindings = users[0]?.findings.filter((f) => f.scope === "host") ?? [];
+  const hostFindings = users[0]?.findings.filter((f) => f.scope === "host") ?? options.hostFindings;
   const details = users
     .map(({ user, uid, findings, errors }) => {
       const own = findings.filter((f) => f.scope === "user");

@@ -18,6 +18,7 @@ const words: Record<Lang, Record<string, string>> = {
     passing: "passing",
     unknown: "unknown",
     user: "user",
+    host: "host checks only",
     collector: "collector failed",
   },
   "zh-CN": {
@@ -26,6 +27,7 @@ const words: Record<Lang, Record<string, string>> = {
     passing: "通过",
     unknown: "未知",
     user: "用户",
+    host: "仅主机检查",
     collector: "采集器失败",
   },
 };
@@ -40,8 +42,9 @@ function indent(text: string, prefix: string): string {
 /** The human `check` report: failing checks by severity with their fix, then the rest in brief. */
 export function renderReport(options: {
   readonly findings: readonly Finding[];
-  readonly user: string;
-  readonly uid: number;
+  /** Undefined for the host checks alone, when nobody is watched. */
+  readonly user: string | undefined;
+  readonly uid: number | undefined;
   readonly lang: Lang;
   readonly colour: boolean;
   readonly collectorErrors: readonly string[];
@@ -50,10 +53,11 @@ export function renderReport(options: {
   const c = (name: keyof typeof colours, text: string) =>
     options.colour ? `${colours[name]}${text}${colours.reset}` : text;
   const w = words[lang];
-  const lines = [
-    c("bold", `rootless-exporter check: ${w["user"]} ${options.user} (uid ${options.uid})`),
-    "",
-  ];
+  const title =
+    options.user === undefined
+      ? `rootless-exporter check: ${w["host"]}`
+      : `rootless-exporter check: ${w["user"]} ${options.user} (uid ${options.uid})`;
+  const lines = [c("bold", title), ""];
   for (const severity of severities) {
     for (const f of findings.filter((x) => x.severity === severity && x.state === "fail")) {
       lines.push(`${c(severity, severity.toUpperCase().padEnd(8))} ${f.id}: ${f.summary[lang]}`);

@@ -6,7 +6,8 @@ import type { CollectorName, FactsByCollector } from "../collectors/registry.js"
 import { pingAllowed } from "../checks/ping.js";
 import type { SubidFacts } from "../collectors/subid.js";
 import type { Target } from "../host/target.js";
-import { addFindings, findingsFor } from "./findings.js";
+import type { Finding } from "../checks/finding.js";
+import { addFindings, addHostFindings, findingsFor } from "./findings.js";
 import { addDbus, addDocker, addNetwork, addProbe, addRootlesskit } from "./samples-daemon.js";
 import { bool, SampleSet } from "./sample-set.js";
 import type { CollectorState, TargetView } from "./scheduler.js";
@@ -111,6 +112,8 @@ export function samplesFrom(input: {
   readonly collectors: readonly CollectorState[];
   readonly views: readonly TargetView<FactsByCollector>[];
   readonly host: Partial<FactsByCollector>;
+  /** The host checks alone; written only when nobody is watched (else each user's carry them). */
+  readonly hostFindings?: readonly Finding[] | undefined;
   readonly mode: string;
   readonly userRuns: readonly { collector: string; user: string; ok: boolean }[];
   readonly build: BuildInfo;
@@ -134,5 +137,6 @@ export function samplesFrom(input: {
   }
   if (input.host.kernel) addKernelHost(out, input.host.kernel);
   for (const view of input.views) addTarget(out, view);
+  if (input.views.length === 0) addHostFindings(out, input.hostFindings ?? []);
   return out;
 }

@@ -224,6 +224,14 @@ export class Scheduler<F> {
     return this.entries.map((entry) => summarize(entry));
   }
 
+  /** Every host collector has reported at least once. */
+  hostComplete(): boolean {
+    return this.entries.every(
+      (entry) =>
+        entry.collector.scope !== "host" || entry.slots.get(hostKey)?.state.ok !== undefined,
+    );
+  }
+
   /** The latest good facts of the host collectors. */
   hostFacts(): Partial<F> {
     const facts: Partial<F> = {};

@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import type { FactsByCollector } from "../collectors/registry.js";
 import { HostState } from "../collectors/state.js";
 import type { Config } from "../config.js";
+import type { Finding } from "../checks/finding.js";
+import { evaluateHostChecks } from "../checks/registry.js";
 import type { UserFindings } from "./findings.js";
 import { findingsFor } from "./findings.js";
 import type { SampleSet } from "./sample-set.js";
@@ -65,11 +67,22 @@ export class Watch {
     }));
   }
 
+  /**
+   * The host checks on the host's facts, once every host collector has reported: with nobody
+   * watched (host mode on a host where no user has rootless Docker) they are all there is to say.
+   */
+  hostFindings(): Finding[] | undefined {
+    return this.scheduler.hostComplete()
+      ? evaluateHostChecks(this.scheduler.hostFacts())
+      : undefined;
+  }
+
   samples(build: BuildInfo): SampleSet {
     return samplesFrom({
       collectors: this.scheduler.collectorStates(),
       views: this.scheduler.targetViews(),
       host: this.scheduler.hostFacts(),
+      hostFindings: this.hostFindings(),
       userRuns: this.scheduler.userRuns(),
       mode: this.mode,
       build,
