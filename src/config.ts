@@ -56,7 +56,7 @@ export const maxTimerMs = 2 ** 31 - 1;
 /** A bad command line or environment: main prints it on one line and exits 2. */
 export class UsageError extends Error {}
 
-export { parseBytes, parseDuration } from "./collectors/units.js";
+export { parseBytes, parseDuration } from "./units.js";
 export { cronForInterval } from "./exporter/intervals.js";
 
 /** "host:port", ":port" or "[v6]:port". */

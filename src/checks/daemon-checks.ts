@@ -1,6 +1,6 @@
 import type { ConfiguredDaemon } from "../collectors/docker-config.js";
 import type { DockerFacts } from "../collectors/docker.js";
-import { scriptDefault } from "../collectors/network-config.js";
+import type { ScriptDefault } from "../collectors/network-config.js";
 import type { CheckInput, Check, Text } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
 import { mtuEvidence, probedHere } from "./mtu-evidence.js";
@@ -71,7 +71,7 @@ function effectiveNetwork(facts: CheckInput["facts"]) {
   const clause = (source: string) =>
     text(
       ` (rootlesskit is not running; from ${source})`,
-      `（rootlesskit 未运行；依据：${source === scriptDefault ? "dockerd-rootless.sh 的默认值" : source}）`,
+      `（rootlesskit 未运行；依据：${source === ("dockerd-rootless.sh's default" satisfies ScriptDefault) ? "dockerd-rootless.sh 的默认值" : source}）`,
     );
   return {
     driver: configured.driver,

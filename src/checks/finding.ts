@@ -1,5 +1,5 @@
 import type { FactsByCollector } from "../collectors/registry.js";
-import type { Target } from "../host/target.js";
+import type { Target } from "../collectors/collector.js";
 
 export type Severity = "critical" | "warning" | "info";
 export const severities: readonly Severity[] = ["critical", "warning", "info"];

@@ -1,4 +1,3 @@
-import { atLeast, parseKernelRelease } from "../collectors/kernel-parsers.js";
 import type { Check, Text } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
 import { reasonsText } from "./reasons.js";
@@ -294,9 +293,10 @@ export const privilegedPorts: Check = {
   scope: "host",
   evaluate: ({ facts }) => {
     if (!facts.kernel) return unknown(noFacts("kernel"));
-    const version = facts.kernel.release ? parseKernelRelease(facts.kernel.release) : undefined;
+    const version = facts.kernel.version;
     // The sysctl came with Linux 4.11; before it, every port below 1024 is privileged.
-    const older = version !== undefined && !atLeast(version, 4, 11);
+    const older =
+      version !== undefined && (version.major < 4 || (version.major === 4 && version.minor < 11));
     const start =
       facts.kernel.sysctls["net.ipv4.ip_unprivileged_port_start"] ?? (older ? 1024 : undefined);
     if (start === undefined)

@@ -1,5 +1,8 @@
 import type { HostRoots } from "../host/paths.js";
 import type { Target } from "../host/target.js";
+
+/** The watched user, as checks and renderers see it (they import no host/ module). */
+export type { Target } from "../host/target.js";
 import type { Cycle, HostState, TargetState } from "./state.js";
 
 /** What every collector gets for one run. */

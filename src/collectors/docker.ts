@@ -7,7 +7,7 @@ import { userSocketHttp } from "../host/user-socket.js";
 import type { Collector } from "./collector.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
 import { readConfiguredDaemon } from "./docker-config.js";
-import type { PidFileState } from "./discovery.js";
+import type { PidFileState } from "../host/discovery.js";
 
 export interface DockerInfo {
   readonly version?: string;

@@ -7,14 +7,14 @@ import type { Collector } from "./collector.js";
 import type { HostState } from "./state.js";
 import type { ModuleFact } from "./kernel-modules.js";
 import { readModuleStates } from "./kernel-modules.js";
-import type { GroupRange, KernelVersion } from "./kernel-parsers.js";
+import type { GroupRange, KernelVersion } from "../host/kernel-parsers.js";
 import {
   atLeast,
   hasFileCapability,
   parseKernelRelease,
   parsePingGroupRange,
   parseSysctlInteger,
-} from "./kernel-parsers.js";
+} from "../host/kernel-parsers.js";
 
 /** The sysctls the rootless guide names; exported only when the kernel has them. */
 export const watchedSysctls = [
@@ -51,6 +51,8 @@ export interface Verdict {
 
 export interface KernelFacts {
   readonly release?: string;
+  /** The release's major.minor, when it starts with two numbers. */
+  readonly version?: KernelVersion;
   readonly sysctls: Readonly<Record<string, number>>;
   readonly pingGroupRange?: GroupRange;
   /** Loaded or built in; a module is absent when no evidence decides it. */
@@ -282,6 +284,7 @@ export const kernelCollector: Collector<KernelFacts> = {
     if (modules.missing) note(`kernel modules undecided; looked in ${modules.missing}`);
     return {
       ...(release !== undefined && { release }),
+      ...(version !== undefined && { version }),
       sysctls,
       ...(range && { pingGroupRange: range }),
       ...(Object.keys(modules.modules).length > 0 && {

@@ -19,7 +19,9 @@ export interface ConfiguredNetwork {
   readonly sources: Readonly<Record<"driver" | "mtu" | "portDriver", string>>;
 }
 
-export const scriptDefault = "dockerd-rootless.sh's default";
+/** The source of a setting nobody configured: what dockerd-rootless.sh does by itself. */
+export type ScriptDefault = "dockerd-rootless.sh's default";
+export const scriptDefault: ScriptDefault = "dockerd-rootless.sh's default";
 
 /** The assignments of systemd `Environment=` lines, in order ("A=1" "B=two words" C=3). */
 export function parseEnvironmentLines(unit: string): [string, string][] {

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { parseBytes, parseDuration } from "./units.js";
+import { parseBytes, parseDuration } from "../units.js";
 import { exists } from "../host/files.js";
 import { rootPath } from "../host/paths.js";
 import { flagValue, killProcess, withArgv } from "../host/proc.js";
@@ -11,8 +11,8 @@ import type { UnixHttpResult } from "../host/unix-http.js";
 import { parseJson } from "../host/unix-http.js";
 import { userSocketHttp } from "../host/user-socket.js";
 import type { UserCollector, UserContext as CollectorContext } from "./collector.js";
-import type { RootlessProcesses } from "./discovery.js";
-import { checkPid } from "./discovery.js";
+import type { RootlessProcesses } from "../host/discovery.js";
+import { checkPid } from "../host/discovery.js";
 import { parseAgentPort, parseServedProbe } from "./probe-agent-lines.js";
 import type { Leftovers } from "./probe-journal.js";
 import { ProbeJournal } from "./probe-journal.js";

@@ -1,4 +1,4 @@
-import { isRootlesskitComm } from "../collectors/discovery.js";
+import { isRootlesskitComm } from "../host/discovery.js";
 import type { Cycle } from "../collectors/state.js";
 import type { GroupEntry, PasswdEntry } from "../host/accounts.js";
 import { currentAccount, groupsOf, parseGroup, parsePasswd } from "../host/accounts.js";

@@ -1,6 +1,6 @@
 import { isAbsolute, join } from "node:path";
 import { parse } from "yaml";
-import { parseDuration } from "../collectors/units.js";
+import { parseDuration } from "../units.js";
 
 /**
  * The web configuration file of the Prometheus exporter-toolkit (docs/web-configuration.md), the

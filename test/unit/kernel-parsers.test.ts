@@ -7,7 +7,7 @@ import {
   parsePingGroupRange,
   parseProcModules,
   parseSysctlInteger,
-} from "../../src/collectors/kernel-parsers.js";
+} from "../../src/host/kernel-parsers.js";
 import { pingAllowed } from "../../src/checks/ping.js";
 import { parseControllers } from "../../src/collectors/cgroup.js";
 import { parseGroup, parsePasswd } from "../../src/host/accounts.js";

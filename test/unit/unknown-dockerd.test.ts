@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { evaluateChecks } from "../../src/checks/registry.js";
 import type { DockerFacts } from "../../src/collectors/docker.js";
-import { checkPidFile, dockerdPrograms } from "../../src/collectors/discovery.js";
+import { checkPidFile, dockerdPrograms } from "../../src/host/discovery.js";
 import { MetricsRenderer } from "../../src/exporter/metrics.js";
 import { samplesFrom } from "../../src/exporter/samples.js";
 import { alice, healthyFacts, input } from "../helpers/healthy-facts.js";

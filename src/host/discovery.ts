@@ -1,8 +1,8 @@
 import { basename, dirname } from "node:path";
-import { listDir, lstatPath, readTextAsync } from "../host/files.js";
-import type { HostRoots } from "../host/paths.js";
-import { procPath, rootPath } from "../host/paths.js";
-import type { ArgvCache, ProcessInfo } from "../host/proc.js";
+import { listDir, lstatPath, readTextAsync } from "./files.js";
+import type { HostRoots } from "./paths.js";
+import { procPath, rootPath } from "./paths.js";
+import type { ArgvCache, ProcessInfo } from "./proc.js";
 import {
   childPids,
   flagValue,
@@ -10,11 +10,11 @@ import {
   programName,
   readProcess,
   withArgv,
-} from "../host/proc.js";
-import type { ProcessTable } from "../host/process-table.js";
-import type { Target } from "../host/target.js";
-import type { UserFileRefusal } from "../host/user-files.js";
-import { readUserFile, statUserPath } from "../host/user-files.js";
+} from "./proc.js";
+import type { ProcessTable } from "./process-table.js";
+import type { Target } from "./target.js";
+import type { UserFileRefusal } from "./user-files.js";
+import { readUserFile, statUserPath } from "./user-files.js";
 
 export const rootlesskitPrograms = ["rootlesskit", "docker-rootlesskit"];
 export const dockerdPrograms = ["dockerd"];
