@@ -3,14 +3,7 @@ import { listDir, lstatPath, readTextAsync } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath, rootPath } from "./paths.js";
 import type { ArgvCache, ProcessInfo } from "./proc.js";
-import {
-  childPids,
-  flagValue,
-  openFiles,
-  programName,
-  readProcess,
-  withArgv,
-} from "./proc.js";
+import { childPids, flagValue, openFiles, programName, readProcess, withArgv } from "./proc.js";
 import type { ProcessTable } from "./process-table.js";
 import type { Target } from "./target.js";
 import type { UserFileRefusal } from "./user-files.js";
