@@ -22,6 +22,10 @@ export async function runCheck(options: {
   readonly out: NodeJS.WritableStream & { isTTY?: boolean };
 }): Promise<number> {
   const { config } = options;
+  const fail = (message: string): number => {
+    process.stderr.write(`rootless-exporter check: ${message}\n`);
+    return 3;
+  };
   const watch = await Watch.create({
     config,
     collectors: options.collectors,
@@ -30,9 +34,14 @@ export async function runCheck(options: {
     trigger: () => ({ stop: () => undefined }),
   });
   await watch.scheduler.runAll();
+  const unresolved = watch.scheduler.resolveError;
   const users = worstFirst(watch.findings());
   const hostFindings = watch.hostFindings() ?? [];
   await watch.stop();
+  // Nothing checked is no "all is well": Nagios's UNKNOWN.
+  if (unresolved !== undefined) return fail(`cannot tell whom to watch: ${unresolved}`);
+  if (watch.mode === "listed" && users.length === 0)
+    return fail("none of the users named by --target.user exists any more");
   if (options.json) {
     options.out.write(
       `${JSON.stringify(findingsJson(users, options.lang, new Date(), hostFindings), null, 2)}\n`,

@@ -1,4 +1,4 @@
-import { lstatPath, readKernelText } from "../host/files.js";
+import { lstatPath, readTextAsync } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
@@ -132,7 +132,9 @@ export const dockerCollector: Collector<DockerFacts> = {
       // The daemon's own mount namespace is where its data root lives.
       const where =
         pidFile.pid !== undefined && pidFile.state === "ok" ? String(pidFile.pid) : "self";
-      const mountinfo = await readKernelText(procPath(roots, where, "mountinfo"));
+      // The user can grow their mount namespace's table at will: read it off the event loop,
+      // and bounded.
+      const mountinfo = await readTextAsync(procPath(roots, where, "mountinfo"), 4 * 1024 * 1024);
       const mount = mountinfo.ok
         ? mountOf(parseMountinfo(mountinfo.text), info.dockerRootDir)
         : undefined;

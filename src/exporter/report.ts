@@ -39,6 +39,14 @@ function indent(text: string, prefix: string): string {
     .join("\n");
 }
 
+/**
+ * Control characters out: summaries quote what a watched user's files and buses said, and an
+ * admin reads the report in a terminal (escape sequences could rewrite it).
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const controls = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+const clean = (text: string): string => text.replace(controls, "?");
+
 /** The human `check` report: failing checks by severity with their fix, then the rest in brief. */
 export function renderReport(options: {
   readonly findings: readonly Finding[];
@@ -60,17 +68,19 @@ export function renderReport(options: {
   const lines = [c("bold", title), ""];
   for (const severity of severities) {
     for (const f of findings.filter((x) => x.severity === severity && x.state === "fail")) {
-      lines.push(`${c(severity, severity.toUpperCase().padEnd(8))} ${f.id}: ${f.summary[lang]}`);
+      lines.push(
+        `${c(severity, severity.toUpperCase().padEnd(8))} ${f.id}: ${clean(f.summary[lang])}`,
+      );
       if (f.remediation)
-        lines.push(`         ${w["fix"]}: ${indent(f.remediation[lang], "              ")}`);
+        lines.push(`         ${w["fix"]}: ${indent(clean(f.remediation[lang]), "              ")}`);
     }
   }
   const unknown = findings.filter((f) => f.state === "unknown");
   if (unknown.length > 0) lines.push("");
   for (const f of unknown)
-    lines.push(`${c("unknown", "UNKNOWN ")} ${f.id} (${f.severity}): ${f.summary[lang]}`);
+    lines.push(`${c("unknown", "UNKNOWN ")} ${f.id} (${f.severity}): ${clean(f.summary[lang])}`);
   for (const error of options.collectorErrors)
-    lines.push(`${c("unknown", "ERROR   ")} ${w["collector"]}: ${error}`);
+    lines.push(`${c("unknown", "ERROR   ")} ${w["collector"]}: ${clean(error)}`);
   const passing = findings.filter((f) => f.state === "pass");
   lines.push("", `${c("pass", "PASS    ")} ${passing.map((f) => f.id).join(", ")}`);
   const count = (s: Severity) =>

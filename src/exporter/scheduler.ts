@@ -99,6 +99,8 @@ interface Slot<F> {
   /** The run in progress, also after it was abandoned for its timeout. */
   inflight: Promise<unknown> | undefined;
   controller: AbortController | undefined;
+  /** When the run in progress started (performance.now()). */
+  startedAt: number;
   notes: Set<string>;
   /** Made on first use: thousands of idle slots need no logger of their own. */
   logger: Logger | undefined;
@@ -156,6 +158,8 @@ export class Scheduler<F> {
   private stopped = false;
   /** Resolution of the targets in progress: cycles that start together share it. */
   private resolving: Promise<void> | undefined;
+  /** Why the last resolution of the targets failed, while it does. */
+  resolveError: string | undefined;
 
   constructor(private readonly options: SchedulerOptions<F>) {
     this.entries = [];
@@ -289,11 +293,15 @@ export class Scheduler<F> {
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
         const [key, watched] = next;
+        // Gone (or replaced) since this cycle began: a newer cycle retired them.
+        if (this.watched.get(key) !== watched) continue;
         await Promise.all(perUser.map((entry) => this.run(entry, key, watched, cycle)));
         await new Promise((resolve) => setImmediate(resolve));
       }
     };
-    for (let i = 0; i < Math.min(usersAtOnce, queue.length); i++) runs.push(worker());
+    // Counted first: each worker takes its first user from the queue as it starts.
+    const workers = Math.min(usersAtOnce, queue.length);
+    for (let i = 0; i < workers; i++) runs.push(worker());
     await Promise.all(runs);
   }
 
@@ -303,9 +311,11 @@ export class Scheduler<F> {
       targets = await this.options.targets.resolve(cycle);
     } catch (err) {
       // Keep watching whom we watched: a passwd that cannot be read now is no reason to forget.
-      this.options.log.warn({ err: describe(err) }, "cannot resolve the users to watch");
+      this.resolveError = describe(err);
+      this.options.log.warn({ err: this.resolveError }, "cannot resolve the users to watch");
       return;
     }
+    this.resolveError = undefined;
     const keys = new Set(targets.map(targetKey));
     for (const [key, watched] of this.watched) {
       if (keys.has(key)) continue;
@@ -325,16 +335,22 @@ export class Scheduler<F> {
     for (const target of targets) {
       const key = targetKey(target);
       const known = this.watched.get(key);
-      if (known) {
+      const sameIds =
+        known !== undefined &&
+        known.target.gid === target.gid &&
+        known.target.groups.join(",") === target.groups.join(",");
+      if (known && sameIds) {
         // Same user; the runtime dir may have moved with their rootlesskit.
         if (known.target.runtimeDir !== target.runtimeDir)
           this.watched.set(key, { ...known, target });
         continue;
       }
+      // New, or their gid or groups changed: connections made with the old ids are dropped.
+      known?.state.stop();
       const self = target.uid === this.options.selfUid;
       const credentials = self ? undefined : target;
       this.watched.set(key, { target, state: new TargetState(credentials) });
-      this.options.log.info({ user: target.name, uid: target.uid }, "watching user");
+      if (!known) this.options.log.info({ user: target.name, uid: target.uid }, "watching user");
     }
     this.options.onChange?.();
   }
@@ -348,6 +364,7 @@ export class Scheduler<F> {
         state: emptyState(),
         inflight: undefined,
         controller: undefined,
+        startedAt: 0,
         notes: new Set(),
         logger: undefined,
       };
@@ -367,8 +384,16 @@ export class Scheduler<F> {
     if (slot.inflight) {
       // The previous run is still going (or was abandoned and has not given up yet): never overlap.
       log().debug("skipping run: previous run still in progress");
+      // Still hanging: its duration is how long it has hung so far, not 0.
       if (slot.state.error !== undefined)
-        this.record(entry, key, slot, undefined, slot.state.error, 0);
+        this.record(
+          entry,
+          key,
+          slot,
+          undefined,
+          slot.state.error,
+          performance.now() - slot.startedAt,
+        );
       return;
     }
     // The signal is made when a collector first asks for it: most runs of idle users never do,
@@ -378,6 +403,7 @@ export class Scheduler<F> {
     const abort = (): void => slot.controller?.abort();
     const notes = new Set<string>();
     const started = performance.now();
+    slot.startedAt = started;
     const base = {
       roots: this.options.roots,
       note: (message: string) => notes.add(message),
@@ -523,16 +549,20 @@ function summarize<F>(entry: Entry<F, keyof F>): CollectorState {
     error:
       failed.length === 0
         ? undefined
-        : failed
-            .map((slot) =>
-              slot.target
-                ? `${slot.target.name}: ${slot.state.error ?? ""}`
-                : (slot.state.error ?? ""),
-            )
-            .join("; "),
+        : [
+            ...failed
+              .slice(0, 5)
+              .map((slot) =>
+                slot.target
+                  ? `${slot.target.name}: ${slot.state.error ?? ""}`
+                  : (slot.state.error ?? ""),
+              ),
+            ...(failed.length > 5 ? [`and ${failed.length - 5} more users`] : []),
+          ].join("; "),
     lastRunAt: Math.max(...ran.map((s) => s.lastRunAt ?? 0)),
     durationSeconds: Math.max(...ran.map((s) => s.durationSeconds ?? 0)),
-    lastSuccessAt: successes.length > 0 ? Math.min(...successes) : undefined,
+    // A user whose runs never succeeded makes the collector as stale as can be: no success time.
+    lastSuccessAt: successes.length === ran.length ? Math.min(...successes) : undefined,
   };
 }
 

@@ -214,10 +214,11 @@ export class Targets implements TargetSource {
       this.runtimeDirs.set(key, await environRuntimeDir(this.roots, pid));
     }
     const dir = this.runtimeDirs.get(key);
-    if (dir === undefined || dir === standard) return standard;
+    // Plain characters only: the path ends up in a D-Bus address and in labels.
+    if (dir === undefined || dir === standard || !plainPath.test(dir)) return standard;
     const info = await statPath(rootPath(this.roots, dir));
     const owned = info.ok && info.stats.isDirectory() && info.stats.uid === account.uid;
-    return owned && dir.startsWith("/") && !dir.split("/").includes("..") ? dir : standard;
+    return owned ? dir : standard;
   }
 
   private async accounts(): Promise<Accounts> {
@@ -231,6 +232,9 @@ export class Targets implements TargetSource {
     return accounts;
   }
 }
+
+/** An absolute path of plain characters, without "." or ".." components. */
+const plainPath = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9_.@+-]+)+$/;
 
 async function readAccounts(roots: HostRoots): Promise<Accounts> {
   const [passwd, groups] = await Promise.all([

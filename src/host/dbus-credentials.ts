@@ -35,15 +35,28 @@ export function connectAs(
   const savedGroups = process.getgroups?.() ?? [];
   const savedEgid = process.getegid?.() ?? 0;
   let bus: MessageBus;
-  process.setgroups?.([...groups]);
-  process.setegid?.(gid);
-  process.seteuid?.(uid);
+  // What was switched is switched back, in reverse, whatever failed (a uid the kernel refuses,
+  // say); a process that cannot get its own ids back must not go on serving as someone else.
+  let switched = 0;
   try {
+    process.setgroups?.([...groups]);
+    switched = 1;
+    process.setegid?.(gid);
+    switched = 2;
+    process.seteuid?.(uid);
+    switched = 3;
     bus = make();
   } finally {
-    process.seteuid?.(0);
-    process.setegid?.(savedEgid);
-    process.setgroups?.(savedGroups);
+    try {
+      if (switched >= 3) process.seteuid?.(0);
+      if (switched >= 2) process.setegid?.(savedEgid);
+      if (switched >= 1) process.setgroups?.(savedGroups);
+    } catch (err) {
+      process.stderr.write(
+        `rootless-exporter: cannot restore its own ids after a user's bus connection: ${String(err)}\n`,
+      );
+      process.abort();
+    }
   }
   const stream = (bus as unknown as ConnectionInternals)._connection?.stream;
   if (typeof stream?.prependOnceListener !== "function") {

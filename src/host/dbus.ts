@@ -1,7 +1,9 @@
 import type { MessageBus } from "dbus-next";
 import { DBusError, Message, sessionBus } from "dbus-next";
-import { statPath } from "./files.js";
+import { lstatPath } from "./files.js";
+import { Socket as NetSocket } from "node:net";
 import { connectAs } from "./dbus-credentials.js";
+import { guardBusSocket } from "./dbus-guard.js";
 import type { Credentials } from "./dbus-credentials.js";
 
 export type { Credentials } from "./dbus-credentials.js";
@@ -34,6 +36,13 @@ export class DbusCallError extends Error {
 }
 
 export const timeoutError = "rootless_exporter.Timeout";
+
+/**
+ * The only user bus address a connection made with a user's credentials accepts: a unix path of
+ * plain characters. dbus-next splits addresses on ";" and "," and can exec programs
+ * (unixexec:), and a runtime dir comes from what the user's own processes say.
+ */
+const safeUserBusAddress = /^unix:path=\/[A-Za-z0-9_.@+/-]+$/;
 export const disconnectedError = "rootless_exporter.Disconnected";
 
 interface Pending {
@@ -42,7 +51,7 @@ interface Pending {
 
 /** The private parts of dbus-next 0.10.2 that a safe client needs; checked before use. */
 interface BusInternals {
-  _connection?: { on?: (event: string, listener: () => void) => void };
+  _connection?: { on?: (event: string, listener: () => void) => void; stream?: unknown };
   _methodReturnHandlers?: Record<number, unknown>;
 }
 
@@ -65,8 +74,14 @@ export class DbusClient {
 
   async call(call: DbusCall, timeoutMs: number, signal?: AbortSignal): Promise<unknown[]> {
     // No socket file, no bus: say so without building a dbus-next connection every cycle.
+    if (this.credentials && !safeUserBusAddress.test(this.address))
+      throw new DbusCallError(
+        disconnectedError,
+        "refusing a user bus address that is not a plain unix:path (it comes from the user's environment)",
+      );
     const socket = /^unix:path=([^,;]+)/.exec(this.address)?.[1];
-    const present = !this.bus && socket !== undefined ? await statPath(socket) : undefined;
+    // lstat: the entry only; a user's symlink is followed, if at all, by a connect made as the user.
+    const present = !this.bus && socket !== undefined ? await lstatPath(socket) : undefined;
     if (present && !present.ok)
       throw new DbusCallError(disconnectedError, `${this.address}: ${present.detail}`);
     const started = Date.now();
@@ -129,7 +144,10 @@ export class DbusClient {
 
   private connect(): Promise<MessageBus> {
     this.ready ??= new Promise<MessageBus>((resolve, reject) => {
-      const bus = connectAs(this.credentials, () => sessionBus({ busAddress: this.address }));
+      // EXTERNAL only: dbus-next's fallbacks (DBUS_COOKIE_SHA1) would read files named by the
+      // server under the exporter's home.
+      const options = { busAddress: this.address, authMethods: ["EXTERNAL"] };
+      const bus = connectAs(this.credentials, () => sessionBus(options as { busAddress: string }));
       this.bus = bus;
       const lost = (why: string): void => {
         if (this.bus !== bus) return;
@@ -138,7 +156,17 @@ export class DbusClient {
         reject(error);
       };
       bus.on("error", (err: unknown) => lost(err instanceof Error ? err.message : String(err)));
-      (bus as unknown as BusInternals)._connection?.on?.("end", () => lost("connection closed"));
+      const connection = (bus as unknown as BusInternals)._connection;
+      connection?.on?.("end", () => lost("connection closed"));
+      const socket = connection?.stream;
+      if (!(socket instanceof NetSocket)) {
+        lost("dbus-next's connection has no socket to guard");
+        return;
+      }
+      // The connection's own "connect" (handshake done) comes before Hello is answered: the
+      // parser must be under guard before the peer's first message, whatever it is.
+      const guard = guardBusSocket(socket);
+      connection?.on?.("connect", () => guard.connected());
       bus.on("connect", () => resolve(bus));
     });
     // A rejected connect must not be left unhandled when nobody awaits it any more.

@@ -130,7 +130,7 @@ async function environValue(
 
 /** comm is cut to 15 bytes: "docker-rootlesskit" shows as "docker-rootless". */
 export const isRootlesskitComm = (comm: string): boolean =>
-  rootlesskitPrograms.some((program) => program.startsWith(comm) && comm.length > 0);
+  rootlesskitPrograms.some((program) => program.slice(0, 15) === comm);
 
 /** A rootlesskit parent of the user when dockerd is not there to lead to it. */
 async function findRootlesskitParent(

@@ -19,8 +19,12 @@ export class ProcessTable {
   static async scan(roots: HostRoots, wanted: (uid: number) => boolean): Promise<ProcessTable> {
     const byUid = new Map<number, ProcessEntry[]>();
     const dir = await listKernelDir(procPath(roots));
+    let read = 0;
     for (const name of dir.ok ? dir.names : []) {
       if (!/^\d+$/.test(name)) continue;
+      // Synchronous reads, but the event loop is let in every 256 processes: a user who forks
+      // tens of thousands of processes must not hold up scrapes for the whole scan.
+      if (++read % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
       const owner = await statKernelPath(procPath(roots, name));
       if (!owner.ok || !wanted(owner.stats.uid)) continue;
       const comm = await readKernelText(procPath(roots, name, "comm"), 64);

@@ -253,6 +253,59 @@ describe("Scheduler", () => {
     await scheduler.stop();
   });
 
+  it("a user removed by a newer cycle is not brought back by an older cycle still queued", async () => {
+    const triggers = manualTriggers();
+    const users = Array.from({ length: 10 }, (_, i) => ({
+      ...alice,
+      name: `u${i}`,
+      uid: 2000 + i,
+    }));
+    let watched = users;
+    const releases: (() => void)[] = [];
+    const scheduler = makeScheduler(
+      {
+        slow: collector("slow", ({ target }) =>
+          // The first eight hold every worker of the first cycle until released.
+          target.uid < 2008 && releases.length < 8
+            ? new Promise((resolve) => releases.push(() => resolve({ ok: 1 })))
+            : Promise.resolve({ ok: 1 }),
+        ),
+      },
+      triggers,
+      { targets: () => watched },
+    );
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(releases).toHaveLength(8);
+    // A newer cycle: u9 is gone.
+    watched = users.slice(0, 9);
+    triggers.fire("cycle-15s");
+    await vi.advanceTimersByTimeAsync(0);
+    for (const release of releases) release();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(scheduler.userRuns().map((r) => r.user)).not.toContain("u9");
+    expect(scheduler.targets().map((t) => t.name)).not.toContain("u9");
+    await scheduler.stop();
+  });
+
+  it("a user whose runs never succeeded leaves the collector without a last success", async () => {
+    const triggers = manualTriggers();
+    const scheduler = makeScheduler(
+      {
+        half: collector("half", async ({ target }) => {
+          if (target.name === "bob") throw new Error("never");
+          return {};
+        }),
+      },
+      triggers,
+      { targets: () => [alice, bob] },
+    );
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(scheduler.collectorStates()[0]).toMatchObject({ ok: false, lastSuccessAt: undefined });
+    await scheduler.stop();
+  });
+
   it("a user collector with nobody to watch has succeeded", async () => {
     const triggers = manualTriggers();
     const scheduler = makeScheduler({ user: collector("user", async () => ({})) }, triggers, {

@@ -107,9 +107,36 @@ describe("host mode: which users are watched", () => {
         {},
         0,
       );
+      // A directory of the user's own whose name would smuggle more into a D-Bus address.
+      const smuggled = "/home/byuid/e,path=;unixexec:path=x";
+      mkdirSync(join(procfs.roots.rootfs, smuggled), { recursive: true });
+      chownSync(join(procfs.roots.rootfs, smuggled), 1006, 1006);
+      procfs.add({
+        pid: 702,
+        ppid: 1,
+        comm: "rootlesskit",
+        uid: 1006,
+        exe: "/usr/bin/rootlesskit",
+        argv: ["rootlesskit"],
+        startTicks: 12,
+      });
+      procfs.write("702/environ", `XDG_RUNTIME_DIR=${smuggled}\0`);
+      // The docker CLI's comm ("docker") is no rootlesskit, however its prefix reads.
+      procfs.add({
+        pid: 703,
+        ppid: 1,
+        comm: "docker",
+        uid: 1003,
+        exe: "/usr/bin/docker",
+        argv: ["docker"],
+        startTicks: 13,
+      });
+      procfs.write("703/environ", "XDG_RUNTIME_DIR=/home/kit/.run\0");
       const found = await targets.resolve(cycle(targets));
       expect(found.find((t) => t.name === "kit")?.runtimeDir).toBe("/home/kit/.run");
       expect(found.find((t) => t.name === "nothing")?.runtimeDir).toBe("/run/user/1007");
+      expect(found.find((t) => t.name === "byuid")?.runtimeDir).toBe("/run/user/1006");
+      expect(found.find((t) => t.name === "rundir")?.runtimeDir).toBe("/run/user/1003");
     },
   );
 
