@@ -188,7 +188,7 @@ for (let i = 0; i < 3; i++) {
   for (const v of views) findingsFor(v);
   parts.findings = cpuMs(process.cpuUsage(t));
   t = process.cpuUsage();
-  const set = host.samples({ version: "bench", nodejsVersion: process.version });
+  const set = await host.samples({ version: "bench", nodejsVersion: process.version });
   parts.samples = cpuMs(process.cpuUsage(t));
   t = process.cpuUsage();
   exposition(set);

@@ -2,7 +2,6 @@ import { lstatPath, readTextAsync } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { parseJson, unixHttp } from "../host/unix-http.js";
-import { statUserPath } from "../host/user-files.js";
 import { userSocketHttp } from "../host/user-socket.js";
 import type { Collector } from "./collector.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
@@ -91,9 +90,13 @@ export const dockerCollector: Collector<DockerFacts> = {
     const path = rootPath(roots, socket);
     // No socket file, no API: said without a connection (most users of a host have no daemon).
     // lstat: only the entry is looked at here; the request checks the socket as the user's.
-    const socketFile = await lstatPath(path);
+    const runtimeDirFirst = await cycle.runtimeDir(target);
+    const socketFile =
+      !self && runtimeDirFirst.ok === false && runtimeDirFirst.state === "missing"
+        ? { ok: false as const, detail: `${target.runtimeDir} does not exist` }
+        : await lstatPath(path);
     const [runtimeDir, pidFile, infoResult] = await Promise.all([
-      statUserPath(rootPath(roots, target.runtimeDir), target.uid, "directory"),
+      Promise.resolve(runtimeDirFirst),
       // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
       cycle.discovery(target, state).then((found) => found.pidFile),
       // DOCKER_HOST (own user only) may name root's socket: the user's own socket rule is for others.

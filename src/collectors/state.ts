@@ -12,6 +12,8 @@ import { lingerDir } from "./linger.js";
 import type { ListResult } from "../host/files.js";
 import { listDir } from "../host/files.js";
 import { rootPath } from "../host/paths.js";
+import type { UserStat } from "../host/user-files.js";
+import { statUserPath } from "../host/user-files.js";
 import type { ApiAnswer, ApiOptions, RootlesskitInfo } from "./rootlesskit-api.js";
 import { parseInfo, queryApi } from "./rootlesskit-api.js";
 
@@ -74,6 +76,7 @@ export class Cycle implements HostScans {
   private subids: Promise<SubidIndex> | undefined;
   private lingerList: Promise<ListResult> | undefined;
   private readonly discoveries = new Map<number, Promise<RootlessProcesses>>();
+  private readonly runtimeDirs = new Map<number, Promise<UserStat>>();
   private readonly infos = new Map<string, Promise<ApiAnswer<RootlesskitInfo>>>();
 
   constructor(
@@ -95,6 +98,16 @@ export class Cycle implements HostScans {
   /** The names in logind's linger directory, listed once a cycle for every user. */
   lingering = (): Promise<ListResult> =>
     (this.lingerList ??= listDir(rootPath(this.roots, lingerDir)));
+
+  /** The user's runtime dir, checked as the user's, once a cycle for every collector. */
+  runtimeDir = (target: Target): Promise<UserStat> => {
+    let stat = this.runtimeDirs.get(target.uid);
+    if (!stat) {
+      stat = statUserPath(rootPath(this.roots, target.runtimeDir), target.uid, "directory");
+      this.runtimeDirs.set(target.uid, stat);
+    }
+    return stat;
+  };
 
   discovery(target: Target, state: TargetState): Promise<RootlessProcesses> {
     let found = this.discoveries.get(target.uid);

@@ -34,6 +34,23 @@ function labelText(names: readonly string[], labels: Labels): string {
 /** Every metric with at least one series, HELP and TYPE first, metrics apart by a blank line. */
 export function exposition(samples: SampleSet): string {
   const blocks: string[] = [];
+  for (const step of expositionSteps(samples, blocks)) void step;
+  return `${blocks.join("\n\n")}\n`;
+}
+
+/** exposition, letting the event loop in every `batch` series (a big host has tens of thousands). */
+export async function expositionInSteps(samples: SampleSet, batch = 5000): Promise<string> {
+  const blocks: string[] = [];
+  let done = 0;
+  for (const step of expositionSteps(samples, blocks)) {
+    void step;
+    if (++done % batch === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  return `${blocks.join("\n\n")}\n`;
+}
+
+/** Appends one block per metric to `blocks`, one step per series. */
+function* expositionSteps(samples: SampleSet, blocks: string[]): Generator<void> {
   for (const [key, series] of samples.series) {
     const def = metrics[key];
     // One line per label set: a gauge set twice keeps the last value, a counter adds up.
@@ -42,10 +59,10 @@ export function exposition(samples: SampleSet): string {
       const text = labelText(def.labels, labels);
       const known = lines.get(text);
       lines.set(text, def.type === "counter" && known !== undefined ? known + value : value);
+      yield;
     }
     let block = `# HELP ${def.name} ${escapeHelp(def.help)}\n# TYPE ${def.name} ${def.type}`;
     for (const [labels, value] of lines) block += `\n${def.name}${labels} ${valueText(value)}`;
     blocks.push(block);
   }
-  return `${blocks.join("\n\n")}\n`;
 }

@@ -1,5 +1,5 @@
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { exposition } from "./exposition.js";
+import { expositionInSteps } from "./exposition.js";
 import type { SampleSet } from "./sample-set.js";
 
 /** How long process_* and nodejs_* figures are reused, so a scrape costs a buffer copy. */
@@ -19,7 +19,7 @@ export const droppedDefaults = [
 
 export interface MetricsRendererOptions {
   /** The series of the latest snapshot (samplesFrom on the scheduler's states). */
-  readonly samples: () => SampleSet;
+  readonly samples: () => SampleSet | Promise<SampleSet>;
   readonly exporterMetrics: boolean;
 }
 
@@ -126,7 +126,8 @@ export class MetricsRenderer {
     }
   }
 
-  private renderSnapshot(): Promise<string> {
-    return Promise.resolve(exposition(this.options.samples()));
+  /** In steps: a big host's rendering lets scrapes (of the last rendering) in between. */
+  private async renderSnapshot(): Promise<string> {
+    return expositionInSteps(await this.options.samples());
   }
 }

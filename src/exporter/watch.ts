@@ -8,7 +8,7 @@ import type { UserFindings } from "./findings.js";
 import { findingsFor } from "./findings.js";
 import type { SampleSet } from "./sample-set.js";
 import type { BuildInfo } from "./samples.js";
-import { samplesFrom } from "./samples.js";
+import { samplesInSteps } from "./samples.js";
 import type { CollectorSet, TriggerFactory } from "./scheduler.js";
 import { Scheduler } from "./scheduler.js";
 import { Targets } from "./targets.js";
@@ -77,8 +77,9 @@ export class Watch {
       : undefined;
   }
 
-  samples(build: BuildInfo): SampleSet {
-    return samplesFrom({
+  /** The series of the latest snapshot, built a few users at a time. */
+  samples(build: BuildInfo): Promise<SampleSet> {
+    return samplesInSteps({
       collectors: this.scheduler.collectorStates(),
       views: this.scheduler.targetViews(),
       host: this.scheduler.hostFacts(),

@@ -199,7 +199,8 @@ async function findStateDir(
     if (dir !== undefined) return { path: dir, source: "open_fd" };
   }
   const usual = `${target.runtimeDir}/dockerd-rootless`;
-  if ((await statUserPath(rootPath(roots, usual), target.uid, "directory")).ok)
+  const runtimeDir = await scans.runtimeDir(target);
+  if (runtimeDir.ok && (await statUserPath(rootPath(roots, usual), target.uid, "directory")).ok)
     return { path: usual, source: "runtime_dir" };
   if (parent) return undefined;
   // Debian's docker.io passes no --state-dir: rootlesskit then lives in /tmp/rootlesskitNNN. With
@@ -216,6 +217,10 @@ export interface HostScans {
   readonly processes: () => Promise<ProcessTable>;
   /** The newest /tmp/rootlesskitNNN directory of each uid. */
   readonly tmpStateDirs: () => Promise<ReadonlyMap<number, string>>;
+  /** The user's runtime dir, checked as theirs once a cycle; `state` says why it is not ok. */
+  readonly runtimeDir: (
+    target: Target,
+  ) => Promise<{ readonly ok: boolean; readonly state?: string }>;
 }
 
 /** One listing of /tmp: the newest rootlesskitNNN directory of each owner. */
@@ -245,12 +250,11 @@ export async function discoverRootless(
   scans: HostScans,
   memory: DiscoveryMemory,
 ): Promise<RootlessProcesses> {
-  const pidFile = await checkPidFile(
-    roots,
-    `${target.runtimeDir}/docker.pid`,
-    target.uid,
-    dockerdPrograms,
-  );
+  // No runtime dir (the user is not logged in and does not linger): nothing in it to read.
+  const runtimeDirMissing = (await scans.runtimeDir(target)).state === "missing";
+  const pidFile: PidCheck = runtimeDirMissing
+    ? { state: "missing", detail: `${target.runtimeDir} does not exist` }
+    : await checkPidFile(roots, `${target.runtimeDir}/docker.pid`, target.uid, dockerdPrograms);
   const dockerd = pidFile.process;
   let child: ProcessInfo | undefined;
   let parent: ProcessInfo | undefined;
