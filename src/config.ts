@@ -50,13 +50,10 @@ export interface WebSettings {
 /** Paths the HTTP server answers besides the telemetry path, which must not shadow them. */
 export const fixedPaths: readonly string[] = ["/", "/checks", "/healthz"];
 
-/** Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer one fires after 1 ms. */
-export const maxTimerMs = 2 ** 31 - 1;
-
 /** A bad command line or environment: main prints it on one line and exits 2. */
 export class UsageError extends Error {}
 
-export { parseBytes, parseDuration } from "./units.js";
+export { maxTimerMs, parseBytes, parseDuration } from "./units.js";
 export { cronForInterval } from "./exporter/intervals.js";
 
 /** "host:port", ":port" or "[v6]:port". */

@@ -1,3 +1,6 @@
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer one fires after 1 ms. */
+export const maxTimerMs = 2 ** 31 - 1;
+
 /** Units of flags and options: durations and byte counts (pure, shared by the CLI and collectors). */
 
 const durationPattern = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/;

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { parseBytes, parseDuration } from "../units.js";
+import { maxTimerMs, parseBytes, parseDuration } from "../units.js";
 import { exists } from "../host/files.js";
 import { rootPath } from "../host/paths.js";
 import { flagValue, killProcess, withArgv } from "../host/proc.js";
@@ -334,8 +334,12 @@ const probeCollectorFace: Omit<UserCollector<ProbeFacts>, "collect"> = {
       flag: "probe.timeout",
       help: "time allowed for each path of a probe",
       defaultValue: "10s",
-      validate: (v) =>
-        parseDuration(v) === undefined ? "expected a duration such as 10s" : undefined,
+      validate: (v) => {
+        const ms = parseDuration(v);
+        if (ms === undefined) return "expected a duration such as 10s";
+        // A run may take twice this and 10 s more, and that too is a Node timer.
+        return 2 * ms + 10_000 > maxTimerMs ? "expected at most 12 days" : undefined;
+      },
     },
     {
       name: "network-target",

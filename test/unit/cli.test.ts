@@ -125,6 +125,13 @@ describe("parseCommandLine", () => {
     expect(serve([]).targetMinUid).toBeUndefined();
   });
 
+  it("refuses a probe timeout whose run would outgrow Node's longest timer", () => {
+    expect(usageError(["--probe.timeout=312h"])).toMatch(
+      /^--probe\.timeout: expected at most 12 days/,
+    );
+    expect(serve(["--probe.timeout=264h"]).collectorOptions["probe.timeout"]).toBe("264h");
+  });
+
   it.each([
     [["--target.user=al ice"], /^--target\.user: expected a login name or a uid, got "al ice"/],
     [["--target.exclude=../x"], /^--target\.exclude: expected a login name or a uid/],
