@@ -7,6 +7,7 @@
 #   VM_DIR/vmlinuz       the image's own kernel and initrd, for -kernel/-initrd
 #   VM_DIR/initrd.img
 #   VM_DIR/id_ed25519    root's ssh key (made here; only root on this machine can read it)
+#   VM_DIR/node-base.tar a container base for the Dockerfile's BASE argument (no registry in the VM)
 #
 # Baked in (static, so every boot starts from it): the packages, the users vma, vmb, vmc and
 # their subordinate IDs, the host's node binary at /usr/local/bin/node (Debian 12's nodejs is 18;
@@ -23,12 +24,29 @@ if [ "$(id -u)" != 0 ]; then
   echo "scripts/vm-image.sh needs root (debootstrap, chroot)" >&2
   exit 2
 fi
+node_bin=$(command -v node)
+
+# The base image of the container scenario, made outside the VM (which has no network): Debian 12
+# minbase with getcap, this host's node and the `node` user of the official image (uid 1000), as a
+# tar for `docker import`.
+build_base() {
+  local base
+  base=$(mktemp -d /var/tmp/rootless-exporter-vm.base.XXXXXX)
+  timeout 900 debootstrap --variant=minbase --include=libcap2-bin,libstdc++6 bookworm "$base/root" "$MIRROR"
+  install -m 0755 "$node_bin" "$base/root/usr/local/bin/node"
+  chroot "$base/root" useradd --uid 1000 --create-home --shell /bin/sh node
+  rm -rf "$base/root/var/cache/apt/archives/"*.deb "$base/root/var/lib/apt/lists/"*
+  tar -C "$base/root" --numeric-owner -cf "$VM_DIR/node-base.tar.tmp" .
+  mv "$VM_DIR/node-base.tar.tmp" "$VM_DIR/node-base.tar"
+  rm -rf "$base"
+}
+
 if [ -f "$VM_DIR/recipe" ] && [ "$(cat "$VM_DIR/recipe")" = "$RECIPE" ]; then
   echo "VM image $VM_DIR is current (recipe $RECIPE)"
+  [ -f "$VM_DIR/node-base.tar" ] || build_base
   exit 0
 fi
 
-node_bin=$(command -v node)
 work=$(mktemp -d /var/tmp/rootless-exporter-vm.build.XXXXXX)
 root=$work/root
 cleanup() {
@@ -103,4 +121,5 @@ rm -rf "$VM_DIR.old"
 [ -e "$VM_DIR" ] && mv "$VM_DIR" "$VM_DIR.old"
 mv "$VM_DIR.new" "$VM_DIR"
 rm -rf "$VM_DIR.old"
+build_base
 echo "VM image built in $VM_DIR ($(du -sh --apparent-size "$VM_DIR/disk.raw" | cut -f1) apparent, $(du -sh "$VM_DIR/disk.raw" | cut -f1) used)"

@@ -99,8 +99,15 @@ describe.skipIf(!canRun)("the exporter as a systemd user service on a real syste
   }, 60_000);
 
   it("reports linger from logind, the user bus, and unit states as systemctl --user sees them", async () => {
-    const body = await metricsWhen("unit states", (b) =>
-      b.includes("rootless_systemd_user_unit_state{"),
+    // Each collector's series appear when its own first run ends, and the linger and dbus
+    // collectors run independently: right after the first boot logind (busy starting the user's
+    // manager) may answer later than the user bus. Wait for every series read below, not one.
+    const body = await metricsWhen(
+      "linger, the user bus and unit states",
+      (b) =>
+        valueOf(b, `rootless_linger_enabled{${u}}`) !== undefined &&
+        valueOf(b, `rootless_dbus_user_bus_up{${u}}`) !== undefined &&
+        b.includes("rootless_systemd_user_unit_state{"),
     );
     expect(valueOf(body, `rootless_linger_enabled{${u}}`)).toBe(1);
     expect(valueOf(body, `rootless_dbus_user_bus_up{${u}}`)).toBe(1);

@@ -60,8 +60,9 @@ export interface BootedVm {
   readonly serialLog: string;
   /**
    * Runs a program in the guest as root with this exact argument vector: the remote command is the
-   * fixed `xargs -0 -x --`, which receives the argv NUL-separated on stdin, so no guest shell ever
-   * parses it. Resolves with the exit code (xargs folds 1-125 into 123) instead of throwing.
+   * fixed `xargs -0 -x -- env --`, which receives the argv NUL-separated on stdin and has env exec
+   * it, so no guest shell ever parses it (argv[0] must not contain "=", or env takes it for a
+   * variable). Resolves with the exit code (xargs folds 1-125 into 123) instead of throwing.
    */
   run(argv: readonly string[], timeoutMs?: number): Promise<ExecResult>;
   /** As run(), but rejects unless the program exits 0; resolves with its stdout. */
@@ -100,7 +101,7 @@ function runSsh(port: number, argv: readonly string[], timeoutMs: number): Promi
   return new Promise((resolve) => {
     const child = execFile(
       "ssh",
-      [...sshArgs(port, "root"), "xargs", "-0", "-x", "--"],
+      [...sshArgs(port, "root"), "xargs", "-0", "-x", "--", "env", "--"],
       { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
@@ -146,7 +147,7 @@ function startQemu(
     "-initrd",
     join(vmDir, "initrd.img"),
     "-append",
-    "root=/dev/vda rw console=ttyS0 net.ifnames=1 quiet systemd.show_status=0",
+    "root=/dev/vda rw console=ttyS0 systemd.show_status=0",
     "-drive",
     `file=${join(vmDir, "disk.raw")},format=raw,if=virtio`,
     "-nic",
@@ -171,7 +172,7 @@ async function stopPid(child: ChildProcess): Promise<void> {
 /**
  * Boots the cached image. KVM is tried first when /dev/kvm is usable, but a nested guest may hang
  * before its kernel prints anything: without a "Linux version" line on the serial console within
- * 20 s it is stopped and the boot starts again with TCG. ROOTLESS_TEST_VM_ACCEL=tcg|kvm forces one.
+ * 10 s it is stopped and the boot starts again with TCG. ROOTLESS_TEST_VM_ACCEL=tcg|kvm forces one.
  */
 export async function bootVm(
   guestPorts: readonly number[],
@@ -193,7 +194,7 @@ export async function bootVm(
   if (accel === "kvm" && forced !== "kvm") {
     const printed = () =>
       existsSync(serialLog) && readFileSync(serialLog, "utf8").includes("Linux version");
-    const booted = await waitFor("the kernel under KVM", printed, 20_000).then(
+    const booted = await waitFor("the kernel under KVM", printed, 10_000).then(
       () => true,
       () => false,
     );
@@ -252,9 +253,13 @@ export async function bootVm(
       );
     });
   const sshAs = (user: string, argv: readonly string[]) => {
-    const child = spawn("ssh", [...sshArgs(sshPort, user), "xargs", "-0", "-x", "--"], {
-      stdio: ["pipe", "ignore", "ignore"],
-    });
+    const child = spawn(
+      "ssh",
+      [...sshArgs(sshPort, user), "xargs", "-0", "-x", "--", "env", "--"],
+      {
+        stdio: ["pipe", "ignore", "ignore"],
+      },
+    );
     child.stdin?.end(argv.map((a) => `${a}\0`).join(""));
     return child;
   };
