@@ -213,7 +213,13 @@ export async function bootVm(
   }
   const { child, output } = qemuProcess;
   const pid = child.pid ?? -1;
+  // A worker that exits without reaching afterAll must not leave QEMU behind (a SIGKILL still can).
+  const onExit = () => {
+    if (alive(pid)) child.kill("SIGKILL");
+  };
+  process.on("exit", onExit);
   const stop = async () => {
+    process.off("exit", onExit);
     await stopPid(child);
   };
   try {
