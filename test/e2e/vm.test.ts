@@ -349,11 +349,29 @@ describe.skipIf(skip)(named("real host: the exporter as a systemd user service",
     const body = await scrape(ports.vma);
     for (const name of ["rootless_rootlesskit_up", "rootless_dockerd_up", "rootless_docker_api_up"])
       expect(sample(body, name, { user: "vma" }), name).toBe(1);
+    // Debian 12's dockerd-rootless.sh (20.10) passes rootlesskit no --state-dir, so its state dir
+    // is a temporary one, not $XDG_RUNTIME_DIR/dockerd-rootless: the truth is where api.sock is.
+    const apiSocks = (
+      await guestOut([
+        "find",
+        runtimeDir("vma"),
+        "/tmp",
+        "-maxdepth",
+        "2",
+        "-name",
+        "api.sock",
+        "-user",
+        "vma",
+      ])
+    )
+      .split("\n")
+      .filter(Boolean);
+    expect(apiSocks).toHaveLength(1);
+    const stateDir = dirname(apiSocks[0] ?? "");
+    const kitInfo = body.split("\n").filter((l) => l.startsWith("rootless_rootlesskit_info"));
     expect(
-      sample(body, "rootless_rootlesskit_info", {
-        user: "vma",
-        state_dir: `${runtimeDir("vma")}/dockerd-rootless`,
-      }),
+      sample(body, "rootless_rootlesskit_info", { user: "vma", state_dir: stateDir }),
+      kitInfo.join("\n"),
     ).toBe(1);
     expect(sample(body, "rootless_check_ok", { user: "vma", check: "docker_service" })).toBe(1);
 
@@ -525,6 +543,9 @@ describe.skipIf(skip)(named("real host: the exporter as a systemd user service",
   it("a killed dockerd is reported within one interval, and the restarted one is seen", async () => {
     const pid = await guestOut(["cat", `${runtimeDir("vma")}/docker.pid`]);
     expect(pid).toMatch(/^\d+$/);
+    const kitStarted = sample(await scrape(ports.vma), "rootless_rootlesskit_start_time_seconds", {
+      user: "vma",
+    });
     const injected = Date.now();
     const faultAt = await guestNow();
     await guest(["kill", "-KILL", pid]);
@@ -551,11 +572,15 @@ describe.skipIf(skip)(named("real host: the exporter as a systemd user service",
     const byKit = sample(down.body, "rootless_rootlesskit_up", { user: "vma" }) === 0;
     const collector = byDocker ? "docker" : byKit ? "rootlesskit" : "dbus";
     expectReportedByNextRun(down.body, collector, faultAt, "killed dockerd", down.ms);
-    // docker.service (Restart=always) starts a new one; the exporter follows the new pid.
+    // docker.service (Restart=always) starts a new rootlesskit and dockerd; the exporter follows.
+    expect(kitStarted).toBeDefined();
     await metricsWhen(
       ports.vma,
-      "a new dockerd",
-      (b) => sample(b, "rootless_docker_api_up", { user: "vma" }) === 1,
+      "a new rootlesskit and dockerd",
+      (b) =>
+        sample(b, "rootless_docker_api_up", { user: "vma" }) === 1 &&
+        (sample(b, "rootless_rootlesskit_start_time_seconds", { user: "vma" }) ?? 0) >
+          (kitStarted ?? Infinity),
       180_000,
     );
     const newPid = await guestOut(["cat", `${runtimeDir("vma")}/docker.pid`]);
