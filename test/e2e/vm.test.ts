@@ -34,6 +34,12 @@ const containerSkip =
   (existsSync(baseTar) ? undefined : `${baseTar} is missing (scripts/vm-image.sh makes it)`);
 const named = (title: string, reason: string | undefined) =>
   reason ? `${title} (skipped: ${reason})` : title;
+// The default reporter does not list skipped blocks by name: say why here.
+if (skip) console.warn(`real-host ring skipped: ${skip}`);
+else {
+  if (hostModeSkip) console.warn(`real-host ring: system unit skipped: ${hostModeSkip}`);
+  if (containerSkip) console.warn(`real-host ring: container image skipped: ${containerSkip}`);
+}
 
 // The default interval: under TCG on a busy 2-core host a collection cycle of the exporter takes
 // seconds of emulated CPU, so a shorter one only measures the emulator.
