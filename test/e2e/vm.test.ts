@@ -14,6 +14,7 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectRoot } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/rootless-docker.js";
+import { sample } from "../helpers/samples.js";
 import type { BootedVm } from "../helpers/vm.js";
 import { bootVm, freePort, stageExporter, vmDir, vmSkipReason } from "../helpers/vm.js";
 
@@ -93,34 +94,6 @@ const guest = (argv: readonly string[], timeoutMs?: number) => vm.exec(argv, tim
 const guestOut = async (argv: readonly string[]) => (await vm.run(argv)).stdout.trim();
 const isActive = (user: string, unit: string) =>
   guestOut(asUser(user, ["systemctl", "--user", "is-active", unit]));
-
-interface Sample {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-function parseSamples(body: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of body.split("\n")) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
-      labels[l[1] ?? ""] = l[2] ?? "";
-    samples.push({ name: m[1] ?? "", labels, value: Number(m[3]) });
-  }
-  return samples;
-}
-/** The value of the one series of `name` whose labels include `labels`, if there is one. */
-function sample(
-  body: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  return parseSamples(body).find(
-    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-  )?.value;
-}
 
 async function scrape(guestPort: number): Promise<string> {
   const port = vm.ports.get(guestPort);

@@ -221,6 +221,7 @@ export async function bootVm(
   const stop = async () => {
     process.off("exit", onExit);
     await stopPid(child);
+    rmSync(work, { recursive: true, force: true }); // kept only when the boot failed (below)
   };
   try {
     await waitFor(
@@ -233,7 +234,8 @@ export async function bootVm(
     );
   } catch (err) {
     const tail = existsSync(serialLog) ? readFileSync(serialLog, "utf8").slice(-3000) : "";
-    await stop();
+    process.off("exit", onExit);
+    await stopPid(child);
     throw new Error(`${(err as Error).message}\nserial console (${serialLog}):\n${tail}`, {
       cause: err,
     });
