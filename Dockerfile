@@ -10,7 +10,16 @@
 # accepts only that user (the exporter connects with the user's uid, which needs SETUID and
 # SETGID), and /proc/PID/fd of their processes needs SYS_PTRACE. --target.user=alice narrows it.
 
-FROM node:20-bookworm-slim AS build
+#
+# Build arguments, for hosts without a registry (the real-host test ring builds it in a VM):
+#   BASE  the image both stages start from: Debian 12 with Node.js 20 and a `node` user
+#         (default: the official Node image)
+#   APP   build: compile in the image (needs the npm registry); context: take dist/,
+#         node_modules/ (runtime only) and package.json from the build context as they are
+ARG BASE=node:20-bookworm-slim
+ARG APP=build
+
+FROM ${BASE} AS app-build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -18,14 +27,21 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
-# getcap reads the file capabilities of newuidmap/newgidmap (no Node API for xattrs).
-RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin \
-  && rm -rf /var/lib/apt/lists/*
+# Unused with APP=build; copies only what .dockerignore lets through, so it cannot fail there.
+FROM ${BASE} AS app-context
+COPY . /src/
+
+FROM app-${APP} AS app
+
+FROM ${BASE}
+# getcap reads the file capabilities of newuidmap/newgidmap (no Node API for xattrs); a base that
+# already has it (the test ring's, built offline) skips apt.
+RUN command -v getcap >/dev/null || { apt-get update && apt-get install -y --no-install-recommends \
+  libcap2-bin && rm -rf /var/lib/apt/lists/*; }
 WORKDIR /opt/rootless-exporter
-COPY --from=build /src/package.json ./
-COPY --from=build /src/node_modules ./node_modules
-COPY --from=build /src/dist ./dist
+COPY --from=app /src/package.json ./
+COPY --from=app /src/node_modules ./node_modules
+COPY --from=app /src/dist ./dist
 # Root, with only the capabilities given at `docker run` (see above): a fixed unprivileged user
 # could read a watched user's files only if it happened to have that user's uid.
 USER root

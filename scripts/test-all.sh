@@ -14,7 +14,7 @@ step() { printf '\n== %s\n' "$*"; }
 step "Debian packages"
 packages=(prometheus libcap2-bin uidmap dbus util-linux procps iproute2 systemd
   docker.io rootlesskit slirp4netns passt busybox-static iptables
-  systemd-container debootstrap curl iperf3)
+  systemd-container debootstrap curl iperf3 qemu-system-x86 openssh-client e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -94,6 +94,11 @@ step "Debian 13 root filesystem for the pasta ring (cached in /var/tmp)"
 # rootlesskit 2, passt (pasta), Docker 26 and Node 20 from Debian 13, with its own test user.
 ROOTLESS_TEST_TRIXIE_ROOT=$(bash scripts/trixie-root.sh /var/tmp/rootless-exporter-trixie/root rlx-pasta | tail -n 1)
 export ROOTLESS_TEST_TRIXIE_ROOT ROOTLESS_TEST_TRIXIE_USER=rlx-pasta
+
+step "Debian 12 VM image for the real-host ring (cached in /var/tmp; about 4 minutes to build)"
+# Its own kernel, systemd as PID 1, cgroup v2, rootless Docker: test/e2e/vm.test.ts boots it.
+export ROOTLESS_TEST_VM_DIR=/var/tmp/rootless-exporter-vm
+VM_DIR="$ROOTLESS_TEST_VM_DIR" bash scripts/vm-image.sh
 
 step "systemd units"
 systemd-analyze verify --man=no deploy/systemd-user/rootless-exporter.service

@@ -9,6 +9,9 @@ import { waitFor } from "../helpers/rootless-docker.js";
 // The third ring: a debootstrapped Debian 12 booted with systemd-nspawn, so logind, linger,
 // `systemd --user` and the user bus are the real ones. The exporter is installed as the README says,
 // from deploy/systemd-user/, as a user service, and scraped on the container's loopback.
+// The real-host ring (vm.test.ts) covers the same on its own kernel with a real docker.service and
+// the faults; this ring stays for what the VM cannot show: a systemd host on a shared kernel with
+// the cgroup v1 (hybrid) hierarchy, where delegation cannot be judged, in seconds and without QEMU.
 const root = process.env["ROOTLESS_TEST_NSPAWN_ROOT"];
 const main = process.env["ROOTLESS_TEST_MAIN"];
 const canRun =
@@ -99,8 +102,15 @@ describe.skipIf(!canRun)("the exporter as a systemd user service on a real syste
   }, 60_000);
 
   it("reports linger from logind, the user bus, and unit states as systemctl --user sees them", async () => {
-    const body = await metricsWhen("unit states", (b) =>
-      b.includes("rootless_systemd_user_unit_state{"),
+    // Each collector's series appear when its own first run ends, and the linger and dbus
+    // collectors run independently: right after the first boot logind (busy starting the user's
+    // manager) may answer later than the user bus. Wait for every series read below, not one.
+    const body = await metricsWhen(
+      "linger, the user bus and unit states",
+      (b) =>
+        valueOf(b, `rootless_linger_enabled{${u}}`) !== undefined &&
+        valueOf(b, `rootless_dbus_user_bus_up{${u}}`) !== undefined &&
+        b.includes("rootless_systemd_user_unit_state{"),
     );
     expect(valueOf(body, `rootless_linger_enabled{${u}}`)).toBe(1);
     expect(valueOf(body, `rootless_dbus_user_bus_up{${u}}`)).toBe(1);
@@ -122,21 +132,18 @@ describe.skipIf(!canRun)("the exporter as a systemd user service on a real syste
     expect(journal).not.toContain("did not answer");
   });
 
-  it("docker.service stopped: reported inactive", async () => {
-    await asUser("systemctl", "--user", "stop", "docker.service");
-    expect(await isActive("docker.service")).toBe("inactive");
-    await metricsWhen(
-      "docker.service inactive",
-      (b) =>
-        valueOf(
-          b,
-          `rootless_systemd_user_unit_state{${u},unit="docker.service",state="inactive"}`,
-        ) === 1,
+  it("reports the cgroup version the container's systemd runs on, and judges delegation only on v2", async () => {
+    const body = await metricsWhen("the cgroup series", (b) =>
+      b.includes("rootless_cgroup_version "),
     );
-  });
-
-  it("the user's dbus stopped: bus down", async () => {
-    await asUser("systemctl", "--user", "stop", "dbus.socket", "dbus.service");
-    await metricsWhen("user bus down", (b) => valueOf(b, `rootless_dbus_user_bus_up{${u}}`) === 0);
+    const fs = (await box.exec(["stat", "-f", "-c", "%T", "/sys/fs/cgroup"])).trim();
+    const version = fs === "cgroup2fs" ? 2 : 1;
+    expect(valueOf(body, "rootless_cgroup_version")).toBe(version);
+    const delegation = body
+      .split("\n")
+      .find((l) => l.startsWith("rootless_check_ok{") && l.includes('check="cgroup_delegation"'));
+    // On v1 nothing can be delegated the v2 way: the check is unknown, so it has no series.
+    if (version === 1) expect(delegation).toBeUndefined();
+    else expect(delegation).toBeDefined();
   });
 });
