@@ -619,10 +619,12 @@ describe.skipIf(hostModeSkip)(
       const { body } = await metricsWhen(
         10049,
         "all three users",
+        // Every user's linger, and vma's daemon: under TCG the docker collector's first run
+        // (GET /info of a cold dockerd) ends well after the others.
         (b) =>
           ["vma", "vmb", "vmc"].every(
             (user) => sample(b, "rootless_linger_enabled", { user }) !== undefined,
-          ),
+          ) && sample(b, "rootless_dockerd_up", { user: "vma" }) !== undefined,
         180_000,
       );
       await expectAllUsers(body);
@@ -697,10 +699,12 @@ describe.skipIf(containerSkip)(
       const { body } = await metricsWhen(
         10049,
         "all three users",
+        // Every user's linger, and vma's daemon: under TCG the docker collector's first run
+        // (GET /info of a cold dockerd) ends well after the others.
         (b) =>
           ["vma", "vmb", "vmc"].every(
             (user) => sample(b, "rootless_linger_enabled", { user }) !== undefined,
-          ),
+          ) && sample(b, "rootless_dockerd_up", { user: "vma" }) !== undefined,
         180_000,
       );
       await expectAllUsers(body);
