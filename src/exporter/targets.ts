@@ -2,16 +2,10 @@ import { isRootlesskitComm } from "../host/discovery.js";
 import type { Cycle } from "../collectors/state.js";
 import type { GroupEntry, PasswdEntry } from "../host/accounts.js";
 import { currentAccount, groupsOf, parseGroup, parsePasswd } from "../host/accounts.js";
-import {
-  fileIdentity,
-  listDir,
-  readKernelText,
-  readText,
-  readTextAsync,
-  statPath,
-} from "../host/files.js";
+import { fileIdentity, listDir, readKernelText, readText, readTextAsync } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath } from "../host/paths.js";
+import { statUserPath } from "../host/user-files.js";
 import { parseProcStat } from "../host/proc.js";
 import type { Target } from "../host/target.js";
 import { TargetError } from "../host/target.js";
@@ -216,9 +210,9 @@ export class Targets implements TargetSource {
     const dir = this.runtimeDirs.get(key);
     // Plain characters only: the path ends up in a D-Bus address and in labels.
     if (dir === undefined || dir === standard || !plainPath.test(dir)) return standard;
-    const info = await statPath(rootPath(this.roots, dir));
-    const owned = info.ok && info.stats.isDirectory() && info.stats.uid === account.uid;
-    return owned ? dir : standard;
+    // Checked as a tree the user controls: no symlink on the way, a directory of theirs.
+    const info = await statUserPath(rootPath(this.roots, dir), account.uid, "directory");
+    return info.ok && info.stats.uid === account.uid ? dir : standard;
   }
 
   private async accounts(): Promise<Accounts> {
