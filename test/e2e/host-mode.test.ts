@@ -183,6 +183,10 @@ describe.skipIf(!canRun)("host mode: one root exporter watches every user", () =
         of(text, "rootless_dockerd_up", b.name) === 1 &&
         of(text, "rootless_rootlesskit_up", c.name) === 0 &&
         of(text, "rootless_dbus_user_bus_up", a.name) === 1 &&
+        // Each daemon's own /v1/info answered (its first answer may come a cycle later).
+        [a.name, b.name].every((user) =>
+          seriesLines(text).some((l) => l.startsWith(`rootless_rootlesskit_info{user="${user}"`)),
+        ) &&
         of(text, "rootless_compliant", c.name) !== undefined,
       60_000,
     );
