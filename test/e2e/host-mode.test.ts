@@ -20,6 +20,7 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningDaemon } from "../helpers/daemon.js";
 import { projectRoot, seriesLines, startDaemon, valueOf } from "../helpers/daemon.js";
+import { expectSoon as pollMetrics, scrape } from "../helpers/expect-soon.js";
 import type { RootlessDocker, TestUser } from "../helpers/rootless-docker.js";
 import {
   alive,
@@ -76,36 +77,13 @@ function rangeFor(name: string): string {
   return `${base}-${base + 65535}`;
 }
 
-async function scrape(exporter: RunningDaemon): Promise<{ body: string; ms: number }> {
-  const started = performance.now();
-  const body = await (await fetch(exporter.url("/metrics"))).text();
-  return { body, ms: performance.now() - started };
-}
-
-/** Polls until `check` holds; every scrape meanwhile must be fast. */
-async function expectSoon(
+/** Polls /metrics until `check` holds (within three intervals unless told), timing every scrape. */
+const expectSoon = (
   exporter: RunningDaemon,
   what: string,
   check: (body: string) => boolean,
   timeoutMs = 3 * interval + 2000,
-): Promise<{ body: string; waitedMs: number; slowestScrapeMs: number }> {
-  const started = performance.now();
-  let last = "";
-  let slowest = 0;
-  while (performance.now() - started < timeoutMs) {
-    const { body, ms } = await scrape(exporter);
-    slowest = Math.max(slowest, ms);
-    last = body;
-    if (check(body))
-      return { body, waitedMs: performance.now() - started, slowestScrapeMs: slowest };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(
-    `${what} not reported within ${timeoutMs} ms; last /metrics:\n${seriesLines(last)
-      .filter((l) => l.startsWith("rootless_") && l.includes("rlx-host"))
-      .join("\n")}`,
-  );
-}
+) => pollMetrics(exporter, what, check, timeoutMs);
 
 function stateDirOf(pid: number): string {
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
