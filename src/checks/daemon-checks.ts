@@ -155,6 +155,13 @@ export const stateDirStale: Check = {
   evaluate: ({ facts }) => {
     const kit = facts.rootlesskit;
     if (!kit) return unknown(noFacts("rootlesskit"));
+    if (kit.stateDirRefused)
+      return unknown(
+        text(
+          `rootlesskit's state dir (its ${kit.stateDirRefused.source === "flag" ? "`--state-dir`" : "held lock"} is not a directory of the user's own; nothing in it was read)`,
+          `rootlesskit 的状态目录（其${kit.stateDirRefused.source === "flag" ? " `--state-dir` " : "持有的锁"}不是该用户自己的目录；未读取其中任何内容）`,
+        ),
+      );
     if (kit.stateDirStale === undefined) {
       return kit.up
         ? unknown(

@@ -1,9 +1,10 @@
-import { listDir, readKernelText } from "../host/files.js";
+import { readKernelText } from "../host/files.js";
 import { readOwnedFile } from "../host/owned-file.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import type { Target } from "../host/target.js";
+import { statUserPath } from "../host/user-files.js";
 
 /**
  * What a rootless dockerd that is not running would use: its data root and storage driver from
@@ -58,8 +59,15 @@ export async function readConfiguredDaemon(
     ? "daemon.json"
     : undefined;
   if (!storageDriver) {
-    const listed = await listDir(rootPath(roots, dataRoot));
-    const prior = listed.ok ? graphDrivers.filter((d) => listed.names.includes(d)) : [];
+    // The user names the data root: only a directory of theirs is looked into, and only for the
+    // few names that matter (a listing of a user's directory may be 300,000 names long).
+    const found = await Promise.all(
+      graphDrivers.map(
+        async (d) =>
+          (await statUserPath(rootPath(roots, `${dataRoot}/${d}`), target.uid, "directory")).ok,
+      ),
+    );
+    const prior = graphDrivers.filter((_, i) => found[i]);
     // dockerd reuses the one driver it finds; with several it refuses to choose.
     if (prior.length === 1) [storageDriver, storageDriverSource] = [prior[0], "data root"];
   }

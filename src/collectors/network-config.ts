@@ -1,8 +1,9 @@
-import { exists, listDir } from "../host/files.js";
+import { exists } from "../host/files.js";
 import { readOwnedFile } from "../host/owned-file.js";
 import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
 import type { Target } from "../host/target.js";
+import { listUserDir, statUserPath } from "../host/user-files.js";
 
 /**
  * The network a rootless dockerd that is not running would get, as dockerd-rootless.sh decides
@@ -40,11 +41,16 @@ export function parseEnvironmentLines(unit: string): [string, string][] {
 
 const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"];
 
-async function installed(roots: HostRoots, name: string, home: string): Promise<boolean> {
-  for (const dir of [...binDirs, `${home}/bin`]) {
+/** Most drop-ins read from a user's docker.service.d (systemd reads them all; a user has a few). */
+const maxDropIns = 64;
+
+async function installed(roots: HostRoots, name: string, target: Target): Promise<boolean> {
+  for (const dir of binDirs) {
     if (await exists(rootPath(roots, `${dir}/${name}`))) return true;
   }
-  return false;
+  // The user's ~/bin is theirs to fill: its entry is looked at, a symlink there not followed.
+  const own = await statUserPath(rootPath(roots, `${target.home}/bin/${name}`), target.uid, "file");
+  return own.ok || own.state === "symlink";
 }
 
 export async function readConfiguredNetwork(
@@ -56,8 +62,9 @@ export async function readConfiguredNetwork(
   const unit = await readOwnedFile(rootPath(roots, unitFile), target.uid, 64 * 1024);
   if (!unit.ok) return undefined;
   const files: [string, string][] = [[unitFile, unit.text]];
-  const dropIns = await listDir(rootPath(roots, `${unitFile}.d`));
-  for (const name of dropIns.ok ? [...dropIns.names].sort() : []) {
+  const dropIns = await listUserDir(rootPath(roots, `${unitFile}.d`), target.uid, 4096);
+  const confs = dropIns.ok ? dropIns.names.filter((n) => n.endsWith(".conf")).sort() : [];
+  for (const name of confs.slice(0, maxDropIns)) {
     if (!name.endsWith(".conf")) continue;
     const path = `${unitFile}.d/${name}`;
     const text = await readOwnedFile(rootPath(roots, path), target.uid, 64 * 1024);
@@ -72,8 +79,8 @@ export async function readConfiguredNetwork(
   const port = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER");
   let driver = net?.value || undefined;
   if (!driver) {
-    if (await installed(roots, "slirp4netns", target.home)) driver = "slirp4netns";
-    else if (await installed(roots, "vpnkit", target.home)) driver = "vpnkit";
+    if (await installed(roots, "slirp4netns", target)) driver = "slirp4netns";
+    else if (await installed(roots, "vpnkit", target)) driver = "vpnkit";
   }
   const mtuValue =
     mtu?.value && /^\d{1,6}$/.test(mtu.value)

@@ -16,6 +16,8 @@ export interface RootlesskitFacts {
   readonly childPid?: number;
   readonly startTimeSeconds?: number;
   readonly stateDir?: { readonly path: string; readonly source: StateDirSource };
+  /** The state dir rootlesskit names is not the user's own directory: nothing in it was used. */
+  readonly stateDirRefused?: { readonly source: StateDirSource; readonly state: string };
   readonly apiUp: boolean;
   readonly apiError?: string;
   readonly info?: RootlesskitInfo;
@@ -68,6 +70,11 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
         }),
       ...(found.stateDir && { stateDir: found.stateDir }),
     };
+    if (found.stateDirRefused) {
+      const { source, state: refusal, detail } = found.stateDirRefused;
+      note(`rootlesskit state dir (${source}) not used: ${detail}`);
+      return { ...base, stateDirRefused: { source, state: refusal }, apiUp: false };
+    }
     if (!found.stateDir) {
       note("no rootlesskit state dir found");
       return { ...base, apiUp: false };

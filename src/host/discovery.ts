@@ -1,9 +1,17 @@
 import { basename, dirname } from "node:path";
-import { listDir, lstatPath, readTextAsync } from "./files.js";
+import { listDirCapped, lstatPath, readTextAsync } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath, rootPath } from "./paths.js";
 import type { ArgvCache, ProcessInfo } from "./proc.js";
-import { childPids, flagValue, openFiles, programName, readProcess, withArgv } from "./proc.js";
+import {
+  childPids,
+  flagValue,
+  maxProcessStringsBytes,
+  openFiles,
+  programName,
+  readProcess,
+  withArgv,
+} from "./proc.js";
 import type { ProcessTable } from "./process-table.js";
 import type { Target } from "./target.js";
 import type { UserFileRefusal } from "./user-files.js";
@@ -43,7 +51,18 @@ export interface RootlessProcesses {
   /** The rootlesskit parent, in the user's own namespaces; it holds the state dir. */
   readonly parent?: ProcessInfo;
   readonly stateDir?: { readonly path: string; readonly source: StateDirSource };
+  /**
+   * A state dir rootlesskit named (its --state-dir, the lock it holds) that is not a directory of
+   * the user's own: nothing in it is read or connected to, and `detail` names no content.
+   */
+  readonly stateDirRefused?: {
+    readonly source: StateDirSource;
+    readonly state: UserFileRefusal;
+    readonly detail: string;
+  };
 }
+
+type StateDirFinding = Pick<RootlessProcesses, "stateDir" | "stateDirRefused">;
 
 /** A pid is trusted only when /proc shows it alive, owned by the user and running `programs`. */
 export async function checkPid(
@@ -122,7 +141,7 @@ async function environValue(
   pid: number,
   name: string,
 ): Promise<string | undefined> {
-  const text = await readTextAsync(procPath(roots, String(pid), "environ"));
+  const text = await readTextAsync(procPath(roots, String(pid), "environ"), maxProcessStringsBytes);
   if (!text.ok) return undefined;
   const entry = text.text.split("\0").find((e) => e.startsWith(`${name}=`));
   return entry?.slice(name.length + 1);
@@ -163,10 +182,11 @@ async function findRootlesskitParent(
 export interface DiscoveryMemory {
   readonly argv: ArgvCache;
   /*
-   * The state dir whose lock a rootlesskit parent holds, by the parent's pid and start time: the
-   * lock is taken at start and held for life, so its fds are listed once per parent.
+   * The state dir whose lock a rootlesskit parent holds (or that it holds none), by the parent's
+   * pid and start time: the lock is taken at start and held for life, so its fds are listed once
+   * per parent, found or not (a process holding 20,000 fds is not listed every cycle).
    */
-  heldStateDir: { readonly key: string; readonly dir: string } | undefined;
+  heldStateDir: { readonly key: string; readonly dir: string | undefined } | undefined;
 }
 
 async function heldStateDir(
@@ -179,9 +199,27 @@ async function heldStateDir(
   const lock = (await openFiles(roots, parent.pid)).find(
     (link) => basename(link) === "lock" && link.startsWith("/"),
   );
-  if (lock === undefined) return undefined;
-  memory.heldStateDir = { key, dir: dirname(lock) };
+  memory.heldStateDir = { key, dir: lock === undefined ? undefined : dirname(lock) };
   return memory.heldStateDir.dir;
+}
+
+/**
+ * A directory the user's rootlesskit names is the user's to choose (`--state-dir=/root/d`): used
+ * only when it is a directory of the user's own, reached without a symlink (host/user-files).
+ */
+async function userStateDir(
+  roots: HostRoots,
+  target: Target,
+  path: string,
+  source: StateDirSource,
+): Promise<StateDirFinding> {
+  if (!path.startsWith("/") || path.includes("\0"))
+    return {
+      stateDirRefused: { source, state: "io_error", detail: "not an absolute path" },
+    };
+  const info = await statUserPath(rootPath(roots, path), target.uid, "directory");
+  if (info.ok) return { stateDir: { path, source } };
+  return { stateDirRefused: { source, state: info.state, detail: info.detail } };
 }
 
 /** --state-dir, else the directory the parent holds open (its lock), else the usual places. */
@@ -191,25 +229,25 @@ async function findStateDir(
   parent: ProcessInfo | undefined,
   memory: DiscoveryMemory,
   scans: HostScans,
-): Promise<RootlessProcesses["stateDir"]> {
+): Promise<StateDirFinding> {
   if (parent) {
     const flag = flagValue(parent.argv, "--state-dir");
-    if (flag) return { path: flag, source: "flag" };
+    if (flag) return userStateDir(roots, target, flag, "flag");
     const dir = await heldStateDir(roots, parent, memory);
-    if (dir !== undefined) return { path: dir, source: "open_fd" };
+    if (dir !== undefined) return userStateDir(roots, target, dir, "open_fd");
   }
   const usual = `${target.runtimeDir}/dockerd-rootless`;
   const runtimeDir = await scans.runtimeDir(target);
   if (runtimeDir.ok && (await statUserPath(rootPath(roots, usual), target.uid, "directory")).ok)
-    return { path: usual, source: "runtime_dir" };
-  if (parent) return undefined;
+    return { stateDir: { path: usual, source: "runtime_dir" } };
+  if (parent) return {};
   // Debian's docker.io passes no --state-dir: rootlesskit then lives in /tmp/rootlesskitNNN. With
   // the parent gone, the newest such directory of the user is what a crash left behind.
   const newest = (await scans.tmpStateDirs()).get(target.uid);
-  if (newest === undefined) return undefined;
+  if (newest === undefined) return {};
   // Found by the host's scan (lstat: a symlink is no directory); checked again as the user's.
   const info = await statUserPath(rootPath(roots, newest), target.uid, "directory");
-  return info.ok ? { path: newest, source: "tmp_scan" } : undefined;
+  return info.ok ? { stateDir: { path: newest, source: "tmp_scan" } } : {};
 }
 
 /** The scans of the whole host that every user's discovery reads in a cycle (the cycle's memo). */
@@ -223,10 +261,14 @@ export interface HostScans {
   ) => Promise<{ readonly ok: boolean; readonly state?: string }>;
 }
 
+/** The most names of /tmp looked at per cycle (a user can make 300,000 of them). */
+const maxTmpEntries = 65_536;
+
 /** One listing of /tmp: the newest rootlesskitNNN directory of each owner. */
 export async function scanTmpStateDirs(roots: HostRoots): Promise<Map<number, string>> {
   const newest = new Map<number, { path: string; mtime: number }>();
-  const tmp = await listDir(rootPath(roots, "/tmp"));
+  // Everyone writes in /tmp: read a batch at a time off the event loop, and not forever.
+  const tmp = await listDirCapped(rootPath(roots, "/tmp"), maxTmpEntries);
   for (const name of tmp.ok ? tmp.names : []) {
     if (!/^rootlesskit\d+$/.test(name)) continue;
     // lstat, not stat: a user's symlink named rootlesskitNNN must not lead elsewhere.
@@ -278,6 +320,6 @@ export async function discoverRootless(
     ...(dockerd && { dockerd }),
     ...(child && { child }),
     ...(parent && { parent }),
-    ...(stateDir && { stateDir }),
+    ...stateDir,
   };
 }

@@ -7,7 +7,7 @@ import {
   statfsSync,
   statSync,
 } from "node:fs";
-import { lstat, open, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
+import { lstat, open, opendir, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import type { MountEntry } from "./proc-files.js";
 import { mountOf, parseMountinfo } from "./proc-files.js";
@@ -136,6 +136,38 @@ async function listDirAsync(path: string): Promise<ListResult> {
     return { ok: true, names: await readdir(path) };
   } catch (err) {
     return { ok: false, reason: failureOf(err), detail: describe(err) };
+  }
+}
+
+/**
+ * The first `max` names of a directory, read through the thread pool a batch at a time and
+ * closed after them: for directories another user fills (/proc/PID/fd, /proc/PID/task), where a
+ * whole readdir may be hundreds of thousands of names. `complete` says whether all were read.
+ */
+export async function listDirCapped(
+  path: string,
+  max: number,
+): Promise<
+  (ListResult & { readonly ok: false }) | { ok: true; names: string[]; complete: boolean }
+> {
+  let dir;
+  try {
+    dir = await opendir(path, { bufferSize: Math.min(max, 128) });
+  } catch (err) {
+    return { ok: false, reason: failureOf(err), detail: describe(err) };
+  }
+  const names: string[] = [];
+  try {
+    for (;;) {
+      const entry = await dir.read();
+      if (entry === null) return { ok: true, names, complete: true };
+      if (names.length === max) return { ok: true, names, complete: false };
+      names.push(entry.name);
+    }
+  } catch (err) {
+    return { ok: false, reason: failureOf(err), detail: describe(err) };
+  } finally {
+    await dir.close().catch(() => undefined);
   }
 }
 

@@ -56,9 +56,28 @@ export function nsenterSpawn(
 }
 
 /**
+ * What the program may print: the agent prints a few short JSON lines. The namespaces are the
+ * user's, so the user can take the agent's stdout (pidfd_getfd) and write anything into it.
+ */
+export const outputBounds = {
+  lineBytes: 4096,
+  lines: 16,
+  stdoutBytes: 64 * 1024,
+  stderrBytes: 4096,
+};
+
+/** The last line of stderr, printable ASCII only and short: the user may write there too. */
+function stderrExcerpt(text: string): string {
+  const last = text.trim().split("\n").at(-1) ?? "";
+  return last.replace(/[^\x20-\x7e]/g, "?").slice(0, 200);
+}
+
+/**
  * Runs `program args...` in the user and network namespaces of `targetPid` (rootlesskit's child),
  * as the user who owns them, killed on timeout. Entering the user's own namespaces needs no
- * privilege: the user owns the user namespace.
+ * privilege: the user owns the user namespace. Its output is bounded (`outputBounds`): past a
+ * bound the program is killed and both pipes closed, as they are when it exits or is killed, so
+ * nothing more is read whoever holds the other end.
  */
 export function runInNamespaces(
   targetPid: number,
@@ -66,33 +85,64 @@ export function runInNamespaces(
   args: readonly string[],
   owner: NamespaceOwner,
   nsenter?: string,
+  bounds: typeof outputBounds = outputBounds,
 ): NamespacedProcess {
   const how = nsenterSpawn(targetPid, program, args, owner, nsenter);
   const child: ChildProcess = spawn(how.file, how.args, how.options);
   const lines: string[] = [];
   const waiters: ((line: string | Error) => void)[] = [];
   let buffer = "";
+  let stdoutBytes = 0;
   let stderr = "";
   let ended: Error | undefined;
+  let overflow: string | undefined;
   const deliver = (item: string | Error) => {
     const waiter = waiters.shift();
     if (waiter) waiter(item);
     else if (typeof item === "string") lines.push(item);
   };
+  const closePipes = () => {
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  };
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    closePipes();
+  };
+  const tooMuch = (what: string) => {
+    overflow ??= what;
+    kill();
+  };
   child.stdout?.on("data", (chunk: Buffer) => {
+    if (overflow) return;
+    stdoutBytes += chunk.length;
+    if (stdoutBytes > bounds.stdoutBytes) return tooMuch(`more than ${bounds.stdoutBytes} bytes`);
     buffer += chunk.toString();
     let newline = buffer.indexOf("\n");
     while (newline !== -1) {
+      if (lines.length >= bounds.lines) return tooMuch(`more than ${bounds.lines} unread lines`);
       deliver(buffer.slice(0, newline));
       buffer = buffer.slice(newline + 1);
       newline = buffer.indexOf("\n");
     }
+    if (buffer.length > bounds.lineBytes) tooMuch(`a line longer than ${bounds.lineBytes} bytes`);
   });
-  child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString("latin1");
+    if (stderr.length > bounds.stderrBytes) {
+      stderr = stderr.slice(-bounds.stderrBytes);
+      tooMuch(`more than ${bounds.stderrBytes} bytes on stderr`);
+    }
+  });
+  // A pipe whose other end the user holds on to must not keep the streams (or us) waiting.
+  child.stdout?.on("error", () => undefined);
+  child.stderr?.on("error", () => undefined);
   const exited = new Promise<void>((resolve) => {
     const finish = (why: string) => {
+      closePipes();
+      const excerpt = stderrExcerpt(stderr);
       ended = new Error(
-        `${program} in the namespaces of ${targetPid} ${why}${stderr ? `: ${stderr.trim()}` : ""}`,
+        `${program} in the namespaces of ${targetPid} ${overflow ? `printed ${overflow}, killed` : why}${excerpt ? `: ${excerpt}` : ""}`,
       );
       while (waiters.length > 0) deliver(ended);
       resolve();
@@ -103,9 +153,7 @@ export function runInNamespaces(
   return {
     pid: child.pid,
     exited,
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    },
+    kill,
     nextLine: (timeoutMs) => {
       const ready = lines.shift();
       if (ready !== undefined) return Promise.resolve(ready);

@@ -1,5 +1,5 @@
-import { constants } from "node:fs";
-import { open } from "node:fs/promises";
+import type { UserFileRefusal } from "./user-files.js";
+import { readUserFile } from "./user-files.js";
 
 /** A file of a watched user, read as ARCHITECTURE.md says: the user controls it, so distrust it. */
 export type OwnedFileResult =
@@ -10,47 +10,30 @@ export type OwnedFileResult =
       readonly detail: string;
     };
 
+const reasons: Record<UserFileRefusal, Exclude<OwnedFileResult, { ok: true }>["reason"]> = {
+  missing: "missing",
+  symlink: "unsafe",
+  not_regular: "unsafe",
+  // A component that is a file, not a directory: the file is not there (as ENOTDIR was before).
+  not_directory: "missing",
+  not_socket: "unsafe",
+  foreign_owner: "unsafe",
+  too_large: "too_large",
+  permission_denied: "unreadable",
+  io_error: "unreadable",
+};
+
 /**
- * Opens `path` without following a final symlink and without blocking on a FIFO, then checks on
- * the descriptor itself that it is a regular file owned by `uid` and at most `limit` bytes.
- * Through the thread pool: a home directory may be on NFS.
+ * A regular file owned by `uid`, at most `limit` bytes, reached through directories of the
+ * user's (or root's that the user may pass) without a symlink: host/user-files. A user's
+ * `~/.config` symlinked into /root reads nothing.
  */
 export async function readOwnedFile(
   path: string,
   uid: number,
   limit: number,
 ): Promise<OwnedFileResult> {
-  let handle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR")
-      return { ok: false, reason: "missing", detail: path };
-    // ELOOP: the last component is a symlink.
-    if (code === "ELOOP") return { ok: false, reason: "unsafe", detail: `${path} is a symlink` };
-    return { ok: false, reason: "unreadable", detail: `${path}: ${code ?? "error"}` };
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile())
-      return { ok: false, reason: "unsafe", detail: `${path} is not a regular file` };
-    if (stats.uid !== uid)
-      return {
-        ok: false,
-        reason: "unsafe",
-        detail: `${path} belongs to uid ${stats.uid}, not ${uid}`,
-      };
-    if (stats.size > limit)
-      return { ok: false, reason: "too_large", detail: `${path} is larger than ${limit} bytes` };
-    const buffer = Buffer.alloc(limit + 1);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    if (bytesRead > limit)
-      return { ok: false, reason: "too_large", detail: `${path} is larger than ${limit} bytes` };
-    return { ok: true, text: buffer.toString("utf8", 0, bytesRead) };
-  } catch (err) {
-    return { ok: false, reason: "unreadable", detail: `${path}: ${(err as Error).message}` };
-  } finally {
-    await handle.close();
-  }
+  const read = await readUserFile(path, uid, limit);
+  if (read.ok) return { ok: true, text: read.text };
+  return { ok: false, reason: reasons[read.state], detail: read.detail };
 }

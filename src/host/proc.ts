@@ -1,5 +1,6 @@
 import { readlinkSync } from "node:fs";
-import { listKernelDir, readKernelText, readTextAsync } from "./files.js";
+import { readlink } from "node:fs/promises";
+import { listDirCapped, listKernelDir, readKernelText, readTextAsync } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath } from "./paths.js";
 
@@ -145,8 +146,17 @@ export class ArgvCache {
   }
 }
 
+/**
+ * The most of a process's cmdline or environ read: a user's process may carry megabytes of
+ * either (execve allows a quarter of the stack limit); what discovery needs is far less.
+ */
+export const maxProcessStringsBytes = 256 * 1024;
+
 async function readArgv(roots: HostRoots, pid: number): Promise<readonly string[]> {
-  const cmdline = await readTextAsync(procPath(roots, String(pid), "cmdline"));
+  const cmdline = await readTextAsync(
+    procPath(roots, String(pid), "cmdline"),
+    maxProcessStringsBytes,
+  );
   return cmdline.ok ? parseCmdline(cmdline.text) : [];
 }
 
@@ -200,12 +210,20 @@ export async function listPids(roots: HostRoots): Promise<number[]> {
   return result.ok ? result.names.filter((n) => /^\d+$/.test(n)).map(Number) : [];
 }
 
-/** Children of every thread of pid (a Go program forks from any of its threads). */
+/**
+ * The most threads (and fds) of one process looked at: a user can start a process with tens of
+ * thousands, and every entry costs a read. rootlesskit and the network drivers have a few dozen.
+ */
+export const maxProcessEntries = 512;
+
+/** Children of every thread of pid (a Go program forks from any of its threads), asynchronous. */
 export async function childPids(roots: HostRoots, pid: number): Promise<number[] | undefined> {
-  const tasks = await listKernelDir(procPath(roots, String(pid), "task"));
+  const tasks = await listDirCapped(procPath(roots, String(pid), "task"), maxProcessEntries);
   if (!tasks.ok) return undefined;
   const lists = await Promise.all(
-    tasks.names.map((tid) => readKernelText(procPath(roots, String(pid), "task", tid, "children"))),
+    tasks.names.map((tid) =>
+      readTextAsync(procPath(roots, String(pid), "task", tid, "children"), 64 * 1024),
+    ),
   );
   if (lists.every((l) => !l.ok)) return undefined;
   const children = new Set<number>();
@@ -241,19 +259,22 @@ export function parseLocks(text: string): FileLock[] {
   return locks;
 }
 
-/** Where each fd of /proc/PID/fd points (kernel symlinks, read without a thread-pool hop). */
-export async function openFiles(roots: HostRoots, pid: number): Promise<string[]> {
-  const fds = await listKernelDir(procPath(roots, String(pid), "fd"));
+/**
+ * Where the lowest `max` fds of /proc/PID/fd point (the kernel lists them in order, and what a
+ * program opens at start, rootlesskit's lock among it, has a low number). Asynchronous and
+ * capped: a user's process may hold 20,000 fds, and one readlink each on the event loop stalls it.
+ */
+export async function openFiles(
+  roots: HostRoots,
+  pid: number,
+  max = maxProcessEntries,
+): Promise<string[]> {
+  const fds = await listDirCapped(procPath(roots, String(pid), "fd"), max);
   if (!fds.ok) return [];
-  const targets: string[] = [];
-  for (const fd of fds.names) {
-    try {
-      targets.push(readlinkSync(procPath(roots, String(pid), "fd", fd)));
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return targets;
+  const targets = await Promise.all(
+    fds.names.map((fd) => readlink(procPath(roots, String(pid), "fd", fd)).catch(() => undefined)),
+  );
+  return targets.filter((t): t is string => t !== undefined);
 }
 
 /** SIGKILL for a process the caller has checked in /proc is its own. */

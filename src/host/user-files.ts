@@ -1,6 +1,6 @@
 import { constants } from "node:fs";
 import type { Stats } from "node:fs";
-import { open, readlink } from "node:fs/promises";
+import { open, opendir, readlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
 
@@ -58,6 +58,17 @@ const refuse = (state: UserFileRefusal, detail: string): Refusal => ({ ok: false
 
 /** The exporter's own uid: what it owns is not the watched user's to plant. */
 const ownUid = (): number => process.geteuid?.() ?? -1;
+
+/**
+ * A directory on the way to a user's file: the user's own, or root's where the user could pass
+ * too (searchable by others: /, /home, /run/user, /tmp). Root's 0700 /root is not on the way to
+ * anything of a user's, so nothing behind it is opened, stat'ed or told apart by its absence.
+ */
+function passable(stats: Stats, uid: number): boolean {
+  if (stats.uid === uid) return true;
+  // As the user itself the kernel decides; as root, the user's group memberships are not known.
+  return stats.uid === 0 && (uid === ownUid() || (stats.mode & 0o001) !== 0);
+}
 
 function failure(path: string, err: unknown): Refusal {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -141,9 +152,14 @@ async function openParent(
         release(next);
         return refuse("not_directory", `${here} is not a directory`);
       }
-      if (![0, uid, ownUid()].includes(stats.uid)) {
+      if (!passable(stats, uid)) {
         release(next);
-        return refuse("foreign_owner", `directory ${here} belongs to uid ${stats.uid}`);
+        return refuse(
+          "foreign_owner",
+          stats.uid === 0
+            ? `directory ${here} belongs to root and is closed to uid ${uid}`
+            : `directory ${here} belongs to uid ${stats.uid}`,
+        );
       }
       release(dir);
       dir = next;
@@ -170,11 +186,11 @@ const kindRefusal: Record<UserFileKind, UserFileRefusal> = {
 };
 
 /**
- * The user's own: owned by them, or by the exporter's uid with one link only (a hard link the
- * user made to a file of ours would have two).
+ * The user's own, and nobody else's: not root's, not the exporter's (a root exporter told to read
+ * /root/d/child_pid or to connect to root's socket by a user's --state-dir reads and connects to
+ * nothing). A hard link the user made to someone else's file keeps that file's owner.
  */
-const ownedBy = (stats: Stats, uid: number, kind: UserFileKind): boolean =>
-  stats.uid === uid || (stats.uid === ownUid() && (kind === "directory" || stats.nlink === 1));
+const ownedBy = (stats: Stats, uid: number): boolean => stats.uid === uid;
 
 /** Opens the last component with O_PATH and checks it; the caller closes the handle. */
 async function openChecked(
@@ -204,7 +220,7 @@ async function openChecked(
         kindRefusal[kind],
         `${path} is not a ${kind === "file" ? "regular file" : kind}`,
       );
-    else if (!ownedBy(stats, uid, kind))
+    else if (!ownedBy(stats, uid))
       refusal = refuse("foreign_owner", `${path} belongs to uid ${stats.uid}, not ${uid}`);
     if (refusal) {
       release(handle);
@@ -289,5 +305,40 @@ export async function readUserFile(path: string, uid: number, maxBytes: number):
   } finally {
     if (file) release(file);
     release(handle);
+  }
+}
+
+export type UserList =
+  | { readonly ok: true; readonly names: readonly string[]; readonly complete: boolean }
+  | { readonly ok: false; readonly state: UserFileRefusal; readonly detail: string };
+
+/**
+ * The first `max` names in a directory of the user's (checked like a file's parents, read
+ * through the descriptor that was checked, a batch at a time off the event loop): a user's
+ * directory may hold 300,000 entries, or be root's /root behind a symlink or a daemon.json.
+ */
+export async function listUserDir(path: string, uid: number, max: number): Promise<UserList> {
+  const opened = await openChecked(path, uid, "directory");
+  if (!opened.ok) return refuse(opened.state, opened.detail);
+  let dir;
+  try {
+    dir = await opendir(`/proc/self/fd/${opened.handle.fd}`, { bufferSize: Math.min(max, 128) });
+  } catch (err) {
+    release(opened.handle);
+    return failure(path, err);
+  }
+  const names: string[] = [];
+  try {
+    for (;;) {
+      const entry = await dir.read();
+      if (entry === null) return { ok: true, names, complete: true };
+      if (names.length === max) return { ok: true, names, complete: false };
+      names.push(entry.name);
+    }
+  } catch (err) {
+    return failure(path, err);
+  } finally {
+    await dir.close().catch(() => undefined);
+    release(opened.handle);
   }
 }

@@ -40,6 +40,8 @@ export function materializeFixture(name: string): FixtureTree {
   const source = join(projectRoot, "test/fixtures", name);
   const dir = mkdtempSync(join(tmpdir(), `rootless-exporter-${name}-`));
   cpSync(source, dir, { recursive: true });
+  // The fixture's / is open to every user, as a host's is (mkdtemp makes 0700).
+  chmodSync(dir, 0o755);
   const modesFile = join(dir, "modes.json");
   if (existsSync(modesFile)) {
     const modes = JSON.parse(readFileSync(modesFile, "utf8")) as Record<string, string>;

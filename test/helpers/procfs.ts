@@ -1,4 +1,15 @@
-import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  lchownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { HostRoots } from "../../src/host/paths.js";
@@ -29,6 +40,9 @@ export class FakeProcfs {
   /** In a new temporary directory, or in `dir` (a fixture tree with proc/, sys/ and root/). */
   constructor(dir?: string) {
     this.dir = dir ?? mkdtempSync(join(tmpdir(), "rootless-exporter-procfs-"));
+    // A host's / is open to every user: a root exporter passes no closed root directory to a
+    // user's file (host/user-files), and mkdtemp makes 0700.
+    chmodSync(this.dir, 0o755);
     this.roots = {
       procfs: join(this.dir, "proc"),
       sysfs: join(this.dir, "sys"),
@@ -79,6 +93,16 @@ export class FakeProcfs {
     const full = join(this.roots.rootfs, path);
     mkdirSync(join(full, ".."), { recursive: true });
     writeFileSync(full, text);
+  }
+
+  /** As root, hands a path under the root filesystem (and all below it) to `uid`, as the user's. */
+  chownRoot(path: string, uid: number): void {
+    if (process.getuid?.() !== 0) return;
+    const full = join(this.roots.rootfs, path);
+    chownSync(full, uid, uid);
+    if (!statSync(full).isDirectory()) return;
+    for (const name of readdirSync(full, { recursive: true }))
+      lchownSync(join(full, String(name)), uid, uid);
   }
 
   cleanup(): void {

@@ -159,6 +159,7 @@ describe("discovery and the network driver on a process table that changes", () 
     for (const p of [parent, child, dockerd, slirp]) procfs.add(p);
     procfs.writeRoot("/run/user/1000/docker.pid", "300\n");
     procfs.writeRoot("/run/user/1000/kit/child_pid", "200");
+    procfs.chownRoot("/run/user/1000", 1000);
   });
   afterEach(() => procfs.cleanup());
 

@@ -87,10 +87,11 @@ describe("checkPidFile never echoes what the file holds", () => {
     ["pid 0", "0"],
   ])("%s: 'not a pid' with the size only", async (_name, content) => {
     procfs.writeRoot("/run/user/1000/docker.pid", content);
+    // The fixture's files are the test's own: watched as that uid (a root exporter reads no root file).
     const check = await checkPidFile(
       procfs.roots,
       "/run/user/1000/docker.pid",
-      1000,
+      process.geteuid?.() ?? 1000,
       dockerdPrograms,
     );
     expect(check.state).toBe("garbage");

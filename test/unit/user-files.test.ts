@@ -113,8 +113,23 @@ describe.skipIf(!canRun)(
       expect(result).toMatchObject({ ok: true, text: "1234\n" });
     });
 
-    it("reads a single-link file of the exporter's own (fixture trees)", async () => {
-      expect(await readUserFile(join(base, "root-single"), uid, 64)).toMatchObject({ ok: true });
+    // issue 16: a user's --state-dir naming root's directory made root read root's child_pid.
+    it("refuses a single-link file of the exporter's own: root's files are not the user's", async () => {
+      expect(await readUserFile(join(base, "root-single"), uid, 64)).toMatchObject({
+        ok: false,
+        state: "foreign_owner",
+      });
+    });
+
+    it("opens nothing behind a root directory the user cannot pass, and tells no absence apart", async () => {
+      const inVault = await readUserFile(join(base, "root-only/secret"), uid, 64);
+      const absent = await readUserFile(join(base, "root-only/no-such-file"), uid, 64);
+      expect(inVault).toMatchObject({ ok: false, state: "foreign_owner" });
+      expect(absent).toEqual(inVault);
+      expect(await statUserPath(join(base, "root-only"), uid, "directory")).toMatchObject({
+        ok: false,
+        state: "foreign_owner",
+      });
     });
 
     it.each<[string, string, UserFileKind, UserFileState]>([
