@@ -3,7 +3,7 @@ import type { Lang } from "./checks/finding.js";
 import { exitCode } from "./checks/registry.js";
 import type { FactsByCollector } from "./collectors/registry.js";
 import type { Config } from "./config.js";
-import { findingsJson, worstFirst } from "./exporter/findings.js";
+import { checksJsonText, findingsJson, worstFirst } from "./exporter/findings.js";
 import { renderReport } from "./exporter/report.js";
 import type { CollectorSet } from "./exporter/scheduler.js";
 import { Watch } from "./exporter/watch.js";
@@ -43,9 +43,7 @@ export async function runCheck(options: {
   if (watch.mode === "listed" && users.length === 0)
     return fail("none of the users named by --target.user exists any more");
   if (options.json) {
-    options.out.write(
-      `${JSON.stringify(findingsJson(users, options.lang, new Date(), hostFindings), null, 2)}\n`,
-    );
+    options.out.write(checksJsonText(findingsJson(users, options.lang, new Date(), hostFindings)));
   } else {
     const colour = options.out.isTTY === true && !("NO_COLOR" in options.env);
     if (users.length === 0) {

@@ -4,6 +4,7 @@ import type { ScriptDefault } from "../collectors/network-config.js";
 import type { CheckInput, Check, Text } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
 import { mtuEvidence, probedHere } from "./mtu-evidence.js";
+import { quoted } from "./quoted.js";
 import { reasonText } from "./reasons.js";
 import { shellQuote } from "./shell-quote.js";
 
@@ -35,17 +36,19 @@ function configUnusable(configured: ConfiguredDaemon): Text {
     unreadable: ["is unreadable", "无法读取"],
   };
   const [en, zh] = why[configured.configState] ?? ["is unreadable", "无法读取"];
+  const file = quoted(configured.configFile);
   return text(
-    `what dockerd would use (it is not running, and ${configured.configFile} ${en})`,
-    `dockerd 将使用的配置（它未运行，且 ${configured.configFile} ${zh}）`,
+    `what dockerd would use (it is not running, and ${file} ${en})`,
+    `dockerd 将使用的配置（它未运行，且 ${file} ${zh}）`,
   );
 }
 
 /** Where a driver or data root of a dockerd that is not running comes from, as a clause. */
 function notRunning(source: string | undefined): Text {
+  const from = source === undefined ? undefined : quoted(source);
   return text(
-    ` (dockerd is not running; from ${source ?? "the defaults"})`,
-    `（dockerd 未运行；依据：${source ?? "默认值"}）`,
+    ` (dockerd is not running; from ${from ?? "the defaults"})`,
+    `（dockerd 未运行；依据：${from ?? "默认值"}）`,
   );
 }
 
@@ -68,11 +71,14 @@ function effectiveNetwork(facts: CheckInput["facts"]) {
   const network = facts.network;
   const configured = network?.driver ? undefined : network?.configured;
   if (!configured) return { driver: network?.driver, mtu: network?.mtu, clause: text("", "") };
-  const clause = (source: string) =>
-    text(
-      ` (rootlesskit is not running; from ${source})`,
-      `（rootlesskit 未运行；依据：${source === ("dockerd-rootless.sh's default" satisfies ScriptDefault) ? "dockerd-rootless.sh 的默认值" : source}）`,
+  const clause = (source: string) => {
+    const isDefault = source === ("dockerd-rootless.sh's default" satisfies ScriptDefault);
+    const from = isDefault ? source : quoted(source);
+    return text(
+      ` (rootlesskit is not running; from ${from})`,
+      `（rootlesskit 未运行；依据：${isDefault ? "dockerd-rootless.sh 的默认值" : from}）`,
     );
+  };
   return {
     driver: configured.driver,
     mtu: configured.mtu,
@@ -128,17 +134,16 @@ export const dockerdRunning: Check = {
           `dockerd 是否在运行（docker.pid：${docker.pidFile}，且 API 无应答）`,
         ),
       );
+    const socket = quoted(docker.socket);
     if ((docker.dockerdUp ?? true) && docker.apiUp)
       return pass(
-        text(
-          `dockerd runs and answers on ${docker.socket}.`,
-          `dockerd 正在运行，并在 ${docker.socket} 上响应。`,
-        ),
+        text(`dockerd runs and answers on ${socket}.`, `dockerd 正在运行，并在 ${socket} 上响应。`),
       );
+    const apiError = docker.apiError === undefined ? undefined : reasonText(docker.apiError);
     const why = docker.dockerdUp
       ? text(
-          `dockerd runs but its API on ${docker.socket} does not answer (${docker.apiError ?? "no answer"}).`,
-          `dockerd 正在运行，但 ${docker.socket} 上的 API 没有响应（${docker.apiError ? reasonText(docker.apiError)["zh-CN"] : "无响应"}）。`,
+          `dockerd runs but its API on ${socket} does not answer (${apiError?.en ?? "no answer"}).`,
+          `dockerd 正在运行，但 ${socket} 上的 API 没有响应（${apiError?.["zh-CN"] ?? "无响应"}）。`,
         )
       : text(
           `dockerd is not running (docker.pid: ${docker.pidFile}).`,
@@ -175,15 +180,20 @@ export const stateDirStale: Check = {
           );
     }
     const dir = kit.stateDir?.path ?? "";
+    const shown = quoted(dir);
     if (!kit.stateDirStale)
       return pass(
-        text(`${dir} belongs to the running rootlesskit.`, `${dir} 属于正在运行的 rootlesskit。`),
+        text(
+          `${shown} belongs to the running rootlesskit.`,
+          `${shown} 属于正在运行的 rootlesskit。`,
+        ),
         { dir },
       );
+    const reason = kit.staleReason === undefined ? undefined : reasonText(kit.staleReason);
     return fail(
       text(
-        `${dir} was left by a rootlesskit that died (${kit.staleReason ?? "dead child"}).`,
-        `${dir} 是已退出的 rootlesskit 遗留的（${kit.staleReason ? reasonText(kit.staleReason)["zh-CN"] : "子进程已退出"}）。`,
+        `${shown} was left by a rootlesskit that died (${reason?.en ?? "dead child"}).`,
+        `${shown} 是已退出的 rootlesskit 遗留的（${reason?.["zh-CN"] ?? "子进程已退出"}）。`,
       ),
       text(
         `Remove it (\`rm -rf ${shellQuote(dir)}\`) and restart the daemon: \`systemctl --user restart docker\`.`,
@@ -207,10 +217,11 @@ export const storageDriver: Check = {
     if (!driver && configured?.dataRoot !== undefined && verdicts) {
       // dockerd, started with nothing configured and no prior driver, takes the first that works.
       const first = ["overlay2", "fuse-overlayfs", "vfs"].find((d) => verdicts[d]?.ok) ?? "vfs";
+      const [file, dataRoot] = [quoted(configured.configFile), quoted(configured.dataRoot)];
       return pass(
         text(
-          `dockerd is not running; ${configured.configFile} names no storage-driver and ${configured.dataRoot} holds none yet: dockerd will take the first that works here (${first}).`,
-          `dockerd 未运行；${configured.configFile} 没有指定 storage-driver，${configured.dataRoot} 中也还没有：dockerd 将选用此处第一个可用的驱动（${first}）。`,
+          `dockerd is not running; ${file} names no storage-driver and ${dataRoot} holds none yet: dockerd will take the first that works here (${first}).`,
+          `dockerd 未运行；${file} 没有指定 storage-driver，${dataRoot} 中也还没有：dockerd 将选用此处第一个可用的驱动（${first}）。`,
         ),
         { driver: first, source: "dockerd's default" },
       );
@@ -229,27 +240,31 @@ export const storageDriver: Check = {
         ? configured.configFile
         : `${configured?.dataRoot ?? ""}/${driver}`;
     const clause = running ? text("", "") : notRunning(source);
-    if (verdict?.ok)
+    const name = quoted(driver);
+    if (verdict?.ok) {
+      const reason = reasonText(verdict.reason);
       return pass(
         text(
-          `${driver} works rootless here (${verdict.reason})${clause.en}.`,
-          `${driver} 可在此以 rootless 模式运行（${reasonText(verdict.reason)["zh-CN"]}）${clause["zh-CN"]}。`,
+          `${name} works rootless here (${reason.en})${clause.en}.`,
+          `${name} 可在此以 rootless 模式运行（${reason["zh-CN"]}）${clause["zh-CN"]}。`,
         ),
         { driver, ...(source !== undefined && { source }) },
       );
+    }
     if (!verdict && ["overlay2", "fuse-overlayfs", "btrfs", "vfs"].includes(driver))
       return unknown(
         text(
-          `support for ${driver} (the kernel release is unreadable)`,
-          `对 ${driver} 的支持（无法读取内核版本）`,
+          `support for ${name} (the kernel release is unreadable)`,
+          `对 ${name} 的支持（无法读取内核版本）`,
         ),
       );
     const why =
       verdict?.reason ?? "rootless mode supports only overlay2, fuse-overlayfs, btrfs and vfs";
+    const whyText = reasonText(why);
     return fail(
       text(
-        `The daemon uses ${driver}${clause.en}, which cannot work rootless here: ${why}.`,
-        `守护进程使用 ${driver}${clause["zh-CN"]}，它无法在此以 rootless 模式工作：${reasonText(why)["zh-CN"]}。`,
+        `The daemon uses ${name}${clause.en}, which cannot work rootless here: ${whyText.en}.`,
+        `守护进程使用 ${name}${clause["zh-CN"]}，它无法在此以 rootless 模式工作：${whyText["zh-CN"]}。`,
       ),
       text(
         'Use a supported driver: overlay2 (kernel 5.11 or newer), fuse-overlayfs (kernel 4.18 or newer, `sudo apt-get install -y fuse-overlayfs` or `sudo dnf install -y fuse-overlayfs`), btrfs, or vfs; set it in ~/.config/docker/daemon.json (`{"storage-driver":"fuse-overlayfs"}`) and restart the daemon.',
@@ -282,18 +297,19 @@ export const dataRootNfs: Check = {
       : notRunning(
           configured?.dataRootSource === "daemon.json" ? configured.configFile : undefined,
         );
+    const [path, fsType] = [quoted(root.path), quoted(root.fsType)];
     if (!root.fsType.startsWith("nfs"))
       return pass(
         text(
-          `The data root ${root.path} is on ${root.fsType}${clause.en}.`,
-          `数据根目录 ${root.path} 位于 ${root.fsType}${clause["zh-CN"]}。`,
+          `The data root ${path} is on ${fsType}${clause.en}.`,
+          `数据根目录 ${path} 位于 ${fsType}${clause["zh-CN"]}。`,
         ),
         root,
       );
     return fail(
       text(
-        `The data root ${root.path} is on ${root.fsType}${clause.en}: \`docker pull\` fails with "lchown <FILE>: operation not permitted".`,
-        `数据根目录 ${root.path} 位于 ${root.fsType} 上${clause["zh-CN"]}：\`docker pull\` 会报错 "lchown <FILE>: operation not permitted"。`,
+        `The data root ${path} is on ${fsType}${clause.en}: \`docker pull\` fails with "lchown <FILE>: operation not permitted".`,
+        `数据根目录 ${path} 位于 ${fsType} 上${clause["zh-CN"]}：\`docker pull\` 会报错 "lchown <FILE>: operation not permitted"。`,
       ),
       text(
         'Put the data root outside NFS in ~/.config/docker/daemon.json: `{"data-root":"/somewhere-out-of-nfs"}`, then restart the daemon.',
@@ -323,8 +339,8 @@ export const networkDriver: Check = {
     if (driver !== "slirp4netns" && driver !== "vpnkit")
       return pass(
         text(
-          `The network driver is ${driver}${clause.en}.${figure}`,
-          `网络驱动为 ${driver}${clause["zh-CN"]}。${figureZh}`,
+          `The network driver is ${quoted(driver)}${clause.en}.${figure}`,
+          `网络驱动为 ${quoted(driver)}${clause["zh-CN"]}。${figureZh}`,
         ),
         { driver, measuredBytesPerSecond: rate },
       );
@@ -357,8 +373,8 @@ export const networkMtu: Check = {
     if (network.driver !== "slirp4netns" && network.driver !== "pasta")
       return pass(
         text(
-          `The MTU matters little for ${network.driver}.`,
-          `MTU 对 ${network.driver} 影响不大。`,
+          `The MTU matters little for ${quoted(network.driver)}.`,
+          `MTU 对 ${quoted(network.driver)} 影响不大。`,
         ),
       );
     if (network.mtu === undefined)
@@ -407,8 +423,8 @@ export const sourceIpPropagation: Check = {
     if (measured?.sourceIpPropagated === true) {
       return pass(
         text(
-          `Measured: the port probe's sink saw the client's own address ${measured.peer}.`,
-          `实测：端口探测的接收端看到了客户端自己的地址 ${measured.peer}。`,
+          `Measured: the port probe's sink saw the client's own address ${quoted(measured.peer ?? "")}.`,
+          `实测：端口探测的接收端看到了客户端自己的地址 ${quoted(measured.peer ?? "")}。`,
         ),
         { measured: true, peer: measured.peer },
       );
@@ -437,8 +453,8 @@ export const sourceIpPropagation: Check = {
     if (measured?.sourceIpPropagated === false && port !== "slirp4netns" && port !== "implicit") {
       return fail(
         text(
-          `Measured: the port probe's sink saw ${measured.peer}, not the client's address: source IPs are not propagated (port driver ${port ?? "unknown"}).`,
-          `实测：端口探测的接收端看到的是 ${measured.peer}，而不是客户端地址：\`docker run -p\` 不传播源 IP 地址（端口驱动 ${port ?? "未知"}）。`,
+          `Measured: the port probe's sink saw ${quoted(measured.peer ?? "")}, not the client's address: source IPs are not propagated (port driver ${port === undefined ? "unknown" : quoted(port)}).`,
+          `实测：端口探测的接收端看到的是 ${quoted(measured.peer ?? "")}，而不是客户端地址：\`docker run -p\` 不传播源 IP 地址（端口驱动 ${port === undefined ? "未知" : quoted(port)}）。`,
         ),
         sourceIpFix,
         { measured: true, peer: measured.peer, port },
@@ -454,8 +470,8 @@ export const sourceIpPropagation: Check = {
     if (port !== "builtin")
       return pass(
         text(
-          `The ${port} port driver${clause.en} propagates client addresses.`,
-          `${port} 端口驱动${clause["zh-CN"]}支持源 IP 传播。`,
+          `The ${quoted(port)} port driver${clause.en} propagates client addresses.`,
+          `${quoted(port)} 端口驱动${clause["zh-CN"]}支持源 IP 传播。`,
         ),
         { port },
       );

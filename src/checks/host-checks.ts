@@ -1,5 +1,6 @@
 import type { Check, Text } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
+import { quoted } from "./quoted.js";
 import { reasonsText } from "./reasons.js";
 import { shellQuote } from "./shell-quote.js";
 
@@ -92,8 +93,8 @@ export const apparmorUserNs: Check = {
     if (profiles.length > 0) {
       return pass(
         text(
-          `AppArmor restricts user namespaces; ${profiles.join(", ")} lets rootlesskit use them.`,
-          `AppArmor 限制了用户命名空间；${profiles.join("、")} 允许 rootlesskit 使用它们。`,
+          `AppArmor restricts user namespaces; ${profiles.map((p) => quoted(p)).join(", ")} lets rootlesskit use them.`,
+          `AppArmor 限制了用户命名空间；${profiles.map((p) => quoted(p)).join("、")} 允许 rootlesskit 使用它们。`,
         ),
         { profiles },
       );
@@ -104,8 +105,8 @@ export const apparmorUserNs: Check = {
     if (!/^\/[A-Za-z0-9._+@%,:=/-]+$/.test(binary))
       return fail(
         text(
-          `AppArmor restricts unprivileged user namespaces and no profile in /etc/apparmor.d lets rootlesskit (${JSON.stringify(binary)}) use them.`,
-          `AppArmor 限制了非特权用户命名空间，且 /etc/apparmor.d 中没有允许 rootlesskit（${JSON.stringify(binary)}）使用它们的配置文件。`,
+          `AppArmor restricts unprivileged user namespaces and no profile in /etc/apparmor.d lets rootlesskit (${quoted(binary)}) use them.`,
+          `AppArmor 限制了非特权用户命名空间，且 /etc/apparmor.d 中没有允许 rootlesskit（${quoted(binary)}）使用它们的配置文件。`,
         ),
         text(
           "Install docker-ce-rootless-extras from the deb package (it ships the profile), or install rootlesskit under a plain path such as /usr/local/bin/rootlesskit: this path has characters that cannot go into a profile safely.",
@@ -214,8 +215,8 @@ export const iptablesModules: Check = {
     };
     const kind = legacy
       ? text(
-          `iptables is iptables-legacy (${kernel.iptables?.program ?? ""}), which needs ip_tables: `,
-          `iptables 为 iptables-legacy（${kernel.iptables?.program ?? ""}），需要 ip_tables：`,
+          `iptables is iptables-legacy (${quoted(kernel.iptables?.program ?? "")}), which needs ip_tables: `,
+          `iptables 为 iptables-legacy（${quoted(kernel.iptables?.program ?? "")}），需要 ip_tables：`,
         )
       : text("", "");
     if (!legacy && present(nft?.state))
@@ -318,8 +319,8 @@ export const privilegedPorts: Check = {
     if (binary?.netBindService === true) {
       return pass(
         text(
-          `${binary.path} has cap_net_bind_service: ports below ${start} can be published.`,
-          `${binary.path} 带有 cap_net_bind_service：可以暴露低于 ${start} 的端口。`,
+          `${quoted(binary.path)} has cap_net_bind_service: ports below ${start} can be published.`,
+          `${quoted(binary.path)} 带有 cap_net_bind_service：可以暴露低于 ${start} 的端口。`,
         ),
         { start },
       );

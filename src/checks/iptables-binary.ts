@@ -1,5 +1,6 @@
 import type { Check } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
+import { quoted } from "./quoted.js";
 
 /**
  * The guide's RHEL tip ("you may need `sudo dnf install -y iptables`"): rootless dockerd runs
@@ -14,9 +15,12 @@ export const iptablesBinary: Check = {
     if (!kernel) return unknown(noFacts("kernel"));
     const path = kernel.iptables?.path;
     if (path)
-      return pass(text(`iptables is installed (${path}).`, `iptables 已安装（${path}）。`), {
-        path,
-      });
+      return pass(
+        text(`iptables is installed (${quoted(path)}).`, `iptables 已安装（${quoted(path)}）。`),
+        {
+          path,
+        },
+      );
     // A dockerd that runs without the binary was started with --iptables=false.
     if (facts.docker?.dockerdUp)
       return pass(

@@ -1,5 +1,6 @@
 import type { Text } from "./finding.js";
 import { text } from "./finding.js";
+import { escapedProse } from "./quoted.js";
 
 /*
  * Reasons that collectors word in English (a helper's setuid state, a storage driver's kernel
@@ -58,8 +59,12 @@ const rules: readonly Rule[] = [
   [/^aborted$/, () => "已中止"],
 ];
 
-/** A collector's English reason in both languages. */
-export function reasonText(reason: string): Text {
+/**
+ * A collector's English reason in both languages. Reasons carry what users put in paths and what
+ * their buses said: escaped and bounded first, so neither language can break a report's lines.
+ */
+export function reasonText(raw: string): Text {
+  const reason = escapedProse(raw);
   for (const [pattern, zh] of rules) {
     const match = pattern.exec(reason);
     if (match) return text(reason, zh(...match.slice(1)));

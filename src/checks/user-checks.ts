@@ -3,6 +3,7 @@ import type { SubidFileFacts } from "../collectors/subid.js";
 import type { Check, CheckInput, Verdict } from "./finding.js";
 import { fail, noFacts, pass, text, unknown } from "./finding.js";
 import { pingAllowed } from "./ping.js";
+import { quoted } from "./quoted.js";
 import { reasonText } from "./reasons.js";
 import { shellQuote } from "./shell-quote.js";
 
@@ -19,14 +20,15 @@ function subidRange(kind: "uid" | "gid"): Check {
     severity: "critical",
     scope: "user",
     evaluate: ({ facts, target }: CheckInput): Verdict => {
+      const name = quoted(target.name);
       const summary = (facts.subid?.[kind] as SubidFileFacts | undefined)?.summary;
       if (!summary) return unknown(text(`${file} (unreadable)`, `${file}（无法读取）`));
       const size = summary.size;
       if (size >= minimumSubids) {
         return pass(
           text(
-            `${target.name} has ${size} subordinate ${kind}s in ${file}.`,
-            `${target.name} 在 ${file} 中有 ${size} 个从属 ${kind}。`,
+            `${name} has ${size} subordinate ${kind}s in ${file}.`,
+            `${name} 在 ${file} 中有 ${size} 个从属 ${kind}。`,
           ),
           { size },
         );
@@ -34,18 +36,18 @@ function subidRange(kind: "uid" | "gid"): Check {
       const what =
         size === 0
           ? text(
-              `${target.name} has no range in ${file}: rootlesskit fails with "No subuid ranges found for user".`,
-              `${file} 中没有 ${target.name} 的条目：rootlesskit 会报错 "No subuid ranges found for user"。`,
+              `${name} has no range in ${file}: rootlesskit fails with "No subuid ranges found for user".`,
+              `${file} 中没有 ${name} 的条目：rootlesskit 会报错 "No subuid ranges found for user"。`,
             )
           : text(
-              `${target.name} has only ${size} subordinate ${kind}s in ${file}: \`docker pull\` fails with "lchown <FILE>: invalid argument".`,
-              `${target.name} 在 ${file} 中只有 ${size} 个从属 ${kind}：\`docker pull\` 会报错 "lchown <FILE>: invalid argument"。`,
+              `${name} has only ${size} subordinate ${kind}s in ${file}: \`docker pull\` fails with "lchown <FILE>: invalid argument".`,
+              `${name} 在 ${file} 中只有 ${size} 个从属 ${kind}：\`docker pull\` 会报错 "lchown <FILE>: invalid argument"。`,
             );
       return fail(
         what,
         text(
-          `Give ${target.name} at least 65,536 ${kind}s that overlap no other user's range, e.g. \`sudo usermod ${flag} 100000-165535 ${shellQuote(target.name)}\` (or the line \`${target.name}:100000:65536\` in ${file}), then restart the daemon.`,
-          `为 ${target.name} 分配至少 65,536 个不与其他用户重叠的 ${kind}（65,536 个条目对于大多数镜像来说已经足够），例如 \`sudo usermod ${flag} 100000-165535 ${shellQuote(target.name)}\`（或在 ${file} 中写入 \`${target.name}:100000:65536\`），然后重启守护进程。`,
+          `Give ${name} at least 65,536 ${kind}s that overlap no other user's range, e.g. \`sudo usermod ${flag} 100000-165535 ${shellQuote(target.name)}\` (or the line \`${name}:100000:65536\` in ${file}), then restart the daemon.`,
+          `为 ${name} 分配至少 65,536 个不与其他用户重叠的 ${kind}（65,536 个条目对于大多数镜像来说已经足够），例如 \`sudo usermod ${flag} 100000-165535 ${shellQuote(target.name)}\`（或在 ${file} 中写入 \`${name}:100000:65536\`），然后重启守护进程。`,
         ),
         { size, ranges: summary.ranges },
       );
@@ -61,6 +63,7 @@ export const subidOverlap: Check = {
   severity: "warning",
   scope: "user",
   evaluate: ({ facts, target }) => {
+    const name = quoted(target.name);
     const uid = facts.subid?.uid.summary;
     const gid = facts.subid?.gid.summary;
     if (!uid || !gid)
@@ -70,16 +73,13 @@ export const subidOverlap: Check = {
     const overlaps = { uid: uid.overlaps, gid: gid.overlaps };
     if (uid.overlaps + gid.overlaps === 0)
       return pass(
-        text(
-          `${target.name}'s ranges overlap no other user's.`,
-          `${target.name} 的范围不与其他用户重叠。`,
-        ),
+        text(`${name}'s ranges overlap no other user's.`, `${name} 的范围不与其他用户重叠。`),
         overlaps,
       );
     return fail(
       text(
-        `${uid.overlaps + gid.overlaps} of ${target.name}'s subordinate ID ranges overlap another user's: their containers share IDs on the host.`,
-        `${target.name} 有 ${uid.overlaps + gid.overlaps} 个从属 ID 范围与其他用户重叠：他们的容器在主机上共用 ID。`,
+        `${uid.overlaps + gid.overlaps} of ${name}'s subordinate ID ranges overlap another user's: their containers share IDs on the host.`,
+        `${name} 有 ${uid.overlaps + gid.overlaps} 个从属 ID 范围与其他用户重叠：他们的容器在主机上共用 ID。`,
       ),
       text(
         "Give every user a range of its own in /etc/subuid and /etc/subgid (`sudo usermod --del-subuids/--add-subuids`), then restart their daemons.",
@@ -95,8 +95,10 @@ export const xdgRuntimeDir: Check = {
   severity: "critical",
   scope: "user",
   evaluate: ({ facts, target }) => {
+    const name = quoted(target.name);
     const dir = facts.docker?.runtimeDir;
     if (!dir) return unknown(noFacts("docker"));
+    const path = quoted(dir.path);
     const fix = text(
       `Log in through pam_systemd (\`ssh ${shellQuote(`${target.name}@localhost`)}\`, \`machinectl shell ${shellQuote(`${target.name}@`)}\`, not \`sudo -iu\`) so that /run/user/${target.uid} is made for you; on a host without systemd: \`export XDG_RUNTIME_DIR=$HOME/.docker/xrd; rm -rf $XDG_RUNTIME_DIR; mkdir -p $XDG_RUNTIME_DIR\` (mode 0700).`,
       `在 systemd 主机上，使用 pam_systemd 登录到主机（\`ssh ${shellQuote(`${target.name}@localhost`)}\`、\`machinectl shell ${shellQuote(`${target.name}@`)}\`，而不是 \`sudo -iu\`），该值会自动设置为 /run/user/${target.uid}；在非 systemd 主机上，您需要创建一个目录然后设置路径：\`export XDG_RUNTIME_DIR=$HOME/.docker/xrd; rm -rf $XDG_RUNTIME_DIR; mkdir -p $XDG_RUNTIME_DIR\`（权限 0700）。`,
@@ -104,15 +106,15 @@ export const xdgRuntimeDir: Check = {
     if (dir.unverified !== undefined)
       return unknown(
         text(
-          `${dir.path}, which could not be verified as the user's (\`${dir.unverified}\`)`,
-          `${dir.path}，无法确认其属于该用户（\`${dir.unverified}\`）`,
+          `${path}, which could not be verified as the user's (\`${reasonText(dir.unverified).en}\`)`,
+          `${path}，无法确认其属于该用户（\`${reasonText(dir.unverified).en}\`）`,
         ),
       );
     if (!dir.exists)
       return fail(
         text(
-          `${dir.path} does not exist ("could not get XDG_RUNTIME_DIR").`,
-          `${dir.path} 不存在（"could not get XDG_RUNTIME_DIR"）。`,
+          `${path} does not exist ("could not get XDG_RUNTIME_DIR").`,
+          `${path} 不存在（"could not get XDG_RUNTIME_DIR"）。`,
         ),
         fix,
         { path: dir.path },
@@ -121,20 +123,16 @@ export const xdgRuntimeDir: Check = {
     if (dir.ownerUid !== target.uid || (dir.mode ?? 0) !== 0o700) {
       return fail(
         text(
-          `${dir.path} belongs to uid ${dir.ownerUid} with mode ${mode}; it must be ${target.name}'s with mode 0700.`,
-          `${dir.path} 属于 uid ${dir.ownerUid}，权限为 ${mode}；它必须属于 ${target.name} 且权限为 0700。`,
+          `${path} belongs to uid ${dir.ownerUid} with mode ${mode}; it must be ${name}'s with mode 0700.`,
+          `${path} 属于 uid ${dir.ownerUid}，权限为 ${mode}；它必须属于 ${name} 且权限为 0700。`,
         ),
         fix,
         { path: dir.path, owner: dir.ownerUid, mode },
       );
     }
-    return pass(
-      text(
-        `${dir.path} is ${target.name}'s, mode 0700.`,
-        `${dir.path} 属于 ${target.name}，权限 0700。`,
-      ),
-      { path: dir.path },
-    );
+    return pass(text(`${path} is ${name}'s, mode 0700.`, `${path} 属于 ${name}，权限 0700。`), {
+      path: dir.path,
+    });
   },
 };
 
@@ -145,15 +143,16 @@ export const dbusUserBus: Check = {
   evaluate: ({ facts }) => {
     const dbus = facts.dbus;
     if (!dbus) return unknown(noFacts("dbus"));
+    const address = quoted(dbus.address);
     if (dbus.busUp)
-      return pass(
-        text(`The user bus at ${dbus.address} answers.`, `${dbus.address} 上的用户总线有响应。`),
-        { address: dbus.address },
-      );
+      return pass(text(`The user bus at ${address} answers.`, `${address} 上的用户总线有响应。`), {
+        address: dbus.address,
+      });
+    const error = dbus.error ? reasonText(dbus.error) : undefined;
     return fail(
       text(
-        `The user bus at ${dbus.address} does not answer${dbus.error ? ` (${dbus.error})` : ""}: on cgroup v2, \`docker run\` fails with "read unix @->/run/systemd/private: connection reset by peer".`,
-        `${dbus.address} 上的用户总线没有响应${dbus.error ? `（${reasonText(dbus.error)["zh-CN"]}）` : ""}：在 cgroup v2 主机上，\`docker run\` 会报错 "read unix @->/run/systemd/private: connection reset by peer"。`,
+        `The user bus at ${address} does not answer${error ? ` (${error.en})` : ""}: on cgroup v2, \`docker run\` fails with "read unix @->/run/systemd/private: connection reset by peer".`,
+        `${address} 上的用户总线没有响应${error ? `（${error["zh-CN"]}）` : ""}：在 cgroup v2 主机上，\`docker run\` 会报错 "read unix @->/run/systemd/private: connection reset by peer"。`,
       ),
       text(
         "Run `sudo apt-get install -y dbus-user-session` or `sudo dnf install -y dbus-daemon`, then log in again. If it still fails, run `systemctl --user enable --now dbus` (without sudo).",
@@ -190,8 +189,8 @@ export const dockerService: Check = {
       return pass(text("docker.service is active.", "docker.service 处于活动状态。"));
     return fail(
       text(
-        `docker.service of the user manager is ${unit.activeState}.`,
-        `用户管理器中的 docker.service 状态为 ${unit.activeState}。`,
+        `docker.service of the user manager is ${quoted(unit.activeState)}.`,
+        `用户管理器中的 docker.service 状态为 ${quoted(unit.activeState)}。`,
       ),
       text(
         "Run `systemctl --user enable --now docker` and see `journalctl --user -u docker` for why it stopped.",
@@ -207,17 +206,18 @@ export const linger: Check = {
   severity: "warning",
   scope: "user",
   evaluate: ({ facts, target }) => {
+    const name = quoted(target.name);
     const enabled = facts.linger?.enabled;
     if (enabled === undefined) return unknown(noFacts("linger"));
     const source = facts.linger?.source;
     if (enabled)
-      return pass(text(`Linger is on for ${target.name}.`, `${target.name} 已启用 linger。`), {
+      return pass(text(`Linger is on for ${name}.`, `${name} 已启用 linger。`), {
         source,
       });
     return fail(
       text(
-        `Linger is off for ${target.name}: the daemon stops at logout and does not start at boot.`,
-        `${target.name} 未启用 linger：守护进程在注销时停止，也不会自动启动。`,
+        `Linger is off for ${name}: the daemon stops at logout and does not start at boot.`,
+        `${name} 未启用 linger：守护进程在注销时停止，也不会自动启动。`,
       ),
       text(
         `Run \`sudo loginctl enable-linger ${shellQuote(target.name)}\`.`,
@@ -236,6 +236,7 @@ export const cgroupDelegation: Check = {
   severity: "warning",
   scope: "user",
   evaluate: ({ facts, target }) => {
+    const name = quoted(target.name);
     const cgroup = facts.cgroup;
     if (!cgroup) return unknown(noFacts("cgroup"));
     if (cgroup.version === undefined)
@@ -257,8 +258,8 @@ export const cgroupDelegation: Check = {
     if (!cgroup.delegated)
       return unknown(
         text(
-          `the delegated controllers (${cgroup.delegationPath} does not exist: no systemd user manager runs for ${target.name})`,
-          `委派的控制器（${cgroup.delegationPath} 不存在：${target.name} 没有运行 systemd 用户管理器）`,
+          `the delegated controllers (${quoted(cgroup.delegationPath)} does not exist: no systemd user manager runs for ${name})`,
+          `委派的控制器（${quoted(cgroup.delegationPath)} 不存在：${name} 没有运行 systemd 用户管理器）`,
         ),
       );
     const delegated = cgroup.delegated;
@@ -291,6 +292,7 @@ export const pingGroupRange: Check = {
   severity: "info",
   scope: "user",
   evaluate: ({ facts, target }) => {
+    const name = quoted(target.name);
     const kernel = facts.kernel;
     if (!kernel?.pingGroupRange)
       return unknown(
@@ -303,14 +305,14 @@ export const pingGroupRange: Check = {
     if (pingAllowed(kernel.pingGroupRange, target.groups))
       return pass(
         text(
-          `One of ${target.name}'s groups is in ping_group_range ${low}-${high}.`,
-          `${target.name} 的某个组在 ping_group_range ${low}-${high} 内。`,
+          `One of ${name}'s groups is in ping_group_range ${low}-${high}.`,
+          `${name} 的某个组在 ping_group_range ${low}-${high} 内。`,
         ),
       );
     return fail(
       text(
-        `ping does not work in containers: ${target.name}'s groups are outside net.ipv4.ping_group_range (${low} ${high}).`,
-        `Ping 不工作：${target.name} 的组不在 net.ipv4.ping_group_range（${low} ${high}）内。`,
+        `ping does not work in containers: ${name}'s groups are outside net.ipv4.ping_group_range (${low} ${high}).`,
+        `Ping 不工作：${name} 的组不在 net.ipv4.ping_group_range（${low} ${high}）内。`,
       ),
       text(
         "Add `net.ipv4.ping_group_range = 0 2147483647` to /etc/sysctl.conf and run `sudo sysctl --system`.",

@@ -152,7 +152,7 @@ export const metrics = {
   rootlesskitPorts: gauge(
     "rootless_rootlesskit_ports",
     ["user", "proto"],
-    "Ports forwarded by rootlesskit's port driver (GET /v1/ports).",
+    "Ports forwarded by rootlesskit's port driver (GET /v1/ports); proto is tcp, udp, sctp or other.",
   ),
   dockerdUp: gauge(
     "rootless_dockerd_up",

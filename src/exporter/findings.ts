@@ -1,5 +1,6 @@
 import type { Finding, Lang } from "../checks/finding.js";
 import { severities } from "../checks/finding.js";
+import { escapeInvisible } from "../checks/quoted.js";
 import { evaluateChecks } from "../checks/registry.js";
 import type { FactsByCollector } from "../collectors/registry.js";
 import { bool } from "./sample-set.js";
@@ -72,6 +73,15 @@ export function findingsJson(
     })),
     ...(users.length === 0 && hostFindings && { host: { checks: checksOf(hostFindings) } }),
   };
+}
+
+/**
+ * findingsJson as text: JSON.stringify leaves DEL, C1, bidi controls and U+2028/U+2029 raw in
+ * strings (facts quote users' values), so they are written as \uXXXX; the parsed value is the same.
+ * Only the indentation's own newlines stay raw: inside strings JSON has escaped them already.
+ */
+export function checksJsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2).split("\n").map(escapeInvisible).join("\n")}\n`;
 }
 
 /** rootless_check_ok of the host checks, when there is no user to carry them. */

@@ -1,4 +1,5 @@
 import type { Finding } from "../checks/finding.js";
+import { escapeInvisible } from "../checks/quoted.js";
 import type { UserFindings } from "./findings.js";
 import { sortedFindings, worstFirst } from "./findings.js";
 import type { CollectorState } from "./scheduler.js";
@@ -79,7 +80,8 @@ export function landingPage(options: {
     .map(({ user, uid, findings, errors }) => {
       const own = findings.filter((f) => f.scope === "user");
       const open = own.some((f) => f.state !== "pass") || errors.length > 0 ? " open" : "";
-      const errorList = errors.map((e) => `<li>${escapeHtml(e)}</li>`).join("");
+      // A collector's error may quote a user's bus or socket: no bidi override in the page.
+      const errorList = errors.map((e) => `<li>${escapeHtml(escapeInvisible(e))}</li>`).join("");
       return `<details id="user-${uid}"${open}><summary>${escapeHtml(user)} (uid ${uid})</summary>
 ${errorList ? `<ul class="errors">${errorList}</ul>` : ""}${checkHead}<tbody>
 ${checkRows(own)}

@@ -5,6 +5,18 @@ import type { NetworkFacts } from "../collectors/network.js";
 import type { ProbeFacts } from "../collectors/probe.js";
 import type { RootlesskitFacts } from "../collectors/rootlesskit.js";
 import type { MetricKey } from "./catalogue.js";
+import {
+  cgroupDriverValues,
+  cgroupVersionValues,
+  closedLabel,
+  devicesShown,
+  networkDriverValues,
+  overflowDevice,
+  pathLabel,
+  portDriverValues,
+  protoLabel,
+  wordLabel,
+} from "./label-values.js";
 import { bool } from "./sample-set.js";
 import type { SampleSet } from "./sample-set.js";
 
@@ -19,11 +31,11 @@ export function addRootlesskit(out: SampleSet, user: string, facts: RootlesskitF
       "rootlesskitInfo",
       {
         user,
-        version: info.version ?? "",
-        api_version: info.apiVersion ?? "",
-        network_driver: info.networkDriver?.driver ?? "",
-        port_driver: info.portDriver?.driver ?? "",
-        state_dir: info.stateDir ?? facts.stateDir?.path ?? "",
+        version: wordLabel(info.version ?? ""),
+        api_version: wordLabel(info.apiVersion ?? ""),
+        network_driver: closedLabel(info.networkDriver?.driver ?? "", networkDriverValues),
+        port_driver: closedLabel(info.portDriver?.driver ?? "", portDriverValues),
+        state_dir: pathLabel(info.stateDir ?? facts.stateDir?.path ?? ""),
       },
       1,
     );
@@ -39,8 +51,8 @@ export function addRootlesskit(out: SampleSet, user: string, facts: RootlesskitF
       ["udp", 0],
     ]);
     for (const port of facts.ports) {
-      // rootlesskit says tcp4/tcp6 for address-family-bound forwards: count them as tcp.
-      const proto = port.proto.replace(/[46]$/, "");
+      // A closed set: the answer is the user's, and each new value would be a series.
+      const proto = protoLabel(port.proto);
       byProto.set(proto, (byProto.get(proto) ?? 0) + 1);
     }
     for (const proto of [...byProto.keys()].sort()) {
@@ -59,10 +71,10 @@ export function addDocker(out: SampleSet, user: string, facts: DockerFacts): voi
       "dockerInfo",
       {
         user,
-        version: info.version ?? "",
-        storage_driver: info.storageDriver ?? "",
-        cgroup_driver: info.cgroupDriver ?? "",
-        cgroup_version: info.cgroupVersion ?? "",
+        version: wordLabel(info.version ?? ""),
+        storage_driver: wordLabel(info.storageDriver ?? ""),
+        cgroup_driver: closedLabel(info.cgroupDriver ?? "", cgroupDriverValues),
+        cgroup_version: closedLabel(info.cgroupVersion ?? "", cgroupVersionValues),
         rootless: String(info.rootless),
       },
       1,
@@ -74,7 +86,7 @@ export function addDocker(out: SampleSet, user: string, facts: DockerFacts): voi
   if (facts.dataRoot) {
     out.add(
       "dockerDataRootFilesystem",
-      { user, path: facts.dataRoot.path, fstype: facts.dataRoot.fsType },
+      { user, path: pathLabel(facts.dataRoot.path), fstype: wordLabel(facts.dataRoot.fsType) },
       1,
     );
   }
@@ -95,7 +107,8 @@ const interfaceCounters: readonly [
 ];
 
 export function addNetwork(out: SampleSet, user: string, facts: NetworkFacts): void {
-  const driver = facts.driver;
+  const driver =
+    facts.driver === undefined ? undefined : closedLabel(facts.driver, networkDriverValues);
   if (driver !== undefined && facts.driverUp !== undefined)
     out.add("networkDriverUp", { user, driver }, bool(facts.driverUp));
   if (driver !== undefined && facts.driverProcess) {
@@ -104,11 +117,18 @@ export function addNetwork(out: SampleSet, user: string, facts: NetworkFacts): v
       out.add("networkDriverRss", { user, driver }, facts.driverProcess.rssBytes);
   }
   if (facts.mtu !== undefined) out.add("networkMtu", { user }, facts.mtu);
+  // Devices are made at will in the user's namespace: capped, the rest summed in one series.
+  const interfaces = facts.interfaces ?? [];
+  const shown = devicesShown(interfaces.map((i) => i.device));
   for (const [metric, field] of interfaceCounters) {
-    for (const counters of facts.interfaces ?? []) {
+    let overflow: number | undefined;
+    for (const counters of interfaces) {
       const value = counters[field];
-      if (typeof value === "number") out.add(metric, { user, device: counters.device }, value);
+      if (typeof value !== "number") continue;
+      if (shown.has(counters.device)) out.add(metric, { user, device: counters.device }, value);
+      else overflow = (overflow ?? 0) + value;
     }
+    if (overflow !== undefined) out.add(metric, { user, device: overflowDevice }, overflow);
   }
   for (const kind of ["uid", "gid"] as const) {
     const ids = facts.mappedIds?.[kind];

@@ -25,6 +25,6 @@ describe("renderReport", () => {
     // eslint-disable-next-line no-control-regex -- matching control characters is the point
     expect(report).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
     expect(report).toContain("line one\n");
-    expect(report).toContain("bus said ?]0;owned??[2J here");
+    expect(report).toContain("bus said \\u001b]0;owned\\u0007\\u001b[2J here");
   });
 });

@@ -16,6 +16,7 @@ const hostile = [
   "/tmp/x;$(id>injected)",
   "/tmp/it's here",
   "/tmp/a\nrm -rf /",
+  "/tmp/\u202eevil\u2028PASS\r",
   "/tmp/`id`",
   '/tmp/"quoted" $HOME *',
   "",
@@ -28,9 +29,13 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** The words a POSIX shell makes of `set -- LINE`, printed back NUL-separated. */
+/**
+ * The words a shell makes of `set -- LINE`, printed back NUL-separated: POSIX sh, or bash for a
+ * word with a line break or another invisible character (ANSI-C quoting, $'...').
+ */
 function wordsOf(line: string): string[] {
-  const out = execFileSync("/bin/sh", ["-c", `set -- ${line}; printf '%s\\0' "$@"`], {
+  const shell = line.includes("$'") ? "/bin/bash" : "/bin/sh";
+  const out = execFileSync(shell, ["-c", `set -- ${line}; printf '%s\\0' "$@"`], {
     encoding: "utf8",
     timeout: 5000,
     cwd: scratch,
@@ -45,12 +50,18 @@ describe("shellQuote", () => {
     ["/tmp/x;$(id>/tmp/f)", "'/tmp/x;$(id>/tmp/f)'"],
     ["it's", "'it'\\''s'"],
     ["", "''"],
+    ["/tmp/a\nb", "$'/tmp/a\\x0ab'"],
+    ["/x\u202e'\\", "$'/x\\u202e\\'\\\\'"],
   ])("%j -> %s", (word, quoted) => {
     expect(shellQuote(word)).toBe(quoted);
   });
 
-  it.each(hostile)("%j stays one literal word for /bin/sh", (word) => {
+  it.each(hostile)("%j stays one literal word for the shell", (word) => {
     expect(wordsOf(shellQuote(word))).toEqual([word]);
+  });
+
+  it.each(hostile)("%j is written on one line, without invisible characters", (word) => {
+    expect(shellQuote(word)).not.toMatch(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u);
   });
 });
 
