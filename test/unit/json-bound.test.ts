@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerCollector } from "../../src/collectors/docker.js";
+import { readConfiguredDaemon } from "../../src/collectors/docker-config.js";
+import { parseAgentPort } from "../../src/collectors/probe-agent-lines.js";
 import { queryApi, parseInfo } from "../../src/collectors/rootlesskit-api.js";
 import { parseBoundedJson } from "../../src/host/bounded-json.js";
 import { parseJson } from "../../src/host/unix-http.js";
@@ -159,5 +161,20 @@ describe("a user's socket answering a JSON bomb", () => {
     } finally {
       api.close();
     }
+  });
+
+  it("refuses a nested ~/.config/docker/daemon.json as malformed", async () => {
+    mkdirSync(join(base, "home/.config/docker"), { recursive: true });
+    writeFileSync(join(base, "home/.config/docker/daemon.json"), smallObjectBomb);
+    const roots = { procfs: "/proc", sysfs: "/sys", rootfs: "/" };
+    const configured = await readConfiguredDaemon(roots, target());
+    expect(configured.configState).toBe("malformed");
+  });
+});
+
+describe("a probe agent line", () => {
+  it("is refused when nested past the bound", () => {
+    expect(() => parseAgentPort(`{"port":1,"x":${smallBomb}}`)).toThrow(/answer too deep/);
+    expect(parseAgentPort('{"port":4242}')).toBe(4242);
   });
 });
