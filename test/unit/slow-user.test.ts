@@ -70,7 +70,7 @@ describe.skipIf(!canRun)("users with slow docker.sock beside a fast one (needs r
       const view = scheduler.targetViews().find((v) => v.target.name === "fast");
       if (view?.facts.docker) fastAt = performance.now() - started;
     };
-    const scheduler: Scheduler<{ docker: unknown }> = new Scheduler({
+    const scheduler = new Scheduler({
       collectors: { docker: dockerCollector },
       settings: [{ name: "docker", enabled: true, intervalSeconds: 15 }],
       roots: { procfs: "/proc", sysfs: "/sys", rootfs: "/" },
