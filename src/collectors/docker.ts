@@ -1,7 +1,8 @@
 import { lstatPath, readTextAsync } from "../host/files.js";
 import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
-import { parseJson, unixHttp } from "../host/unix-http.js";
+import { maxJsonChars, parseBoundedJson } from "../host/bounded-json.js";
+import { unixHttp } from "../host/unix-http.js";
 import { userSocketHttp } from "../host/user-socket.js";
 import type { Collector } from "./collector.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
@@ -91,6 +92,8 @@ export const dockerCollector: Collector<DockerFacts> = {
     // No socket file, no API: said without a connection (most users of a host have no daemon).
     // lstat: only the entry is looked at here; the request checks the socket as the user's.
     const runtimeDirFirst = await cycle.runtimeDir(target);
+    // A real /info is a few KB: a tight cap, and the body is read in bytes, the JSON in characters.
+    const infoOptions = { timeoutMs: rpcTimeoutMs, signal, maxBytes: maxJsonChars };
     const socketFile =
       !self && runtimeDirFirst.ok === false && runtimeDirFirst.state === "missing"
         ? { ok: false as const, detail: `${target.runtimeDir} does not exist` }
@@ -103,20 +106,19 @@ export const dockerCollector: Collector<DockerFacts> = {
       !socketFile.ok
         ? Promise.resolve({ ok: false as const, detail: socketFile.detail })
         : self
-          ? unixHttp(path, "/info", { timeoutMs: rpcTimeoutMs, signal })
-          : userSocketHttp(path, target.uid, "/info", { timeoutMs: rpcTimeoutMs, signal }),
+          ? unixHttp(path, "/info", infoOptions)
+          : userSocketHttp(path, target.uid, "/info", infoOptions),
     ]);
     if (pidFile.state !== "ok") note(`docker.pid: ${pidFile.detail}`);
-    const info =
-      infoResult.ok && infoResult.status === 200
-        ? parseDockerInfo(parseJson(infoResult.body))
-        : undefined;
+    const json =
+      infoResult.ok && infoResult.status === 200 ? parseBoundedJson(infoResult.body) : undefined;
+    const info = json?.ok ? parseDockerInfo(json.value) : undefined;
     // A valid /info answer is the API answering. Without one, GET /_ping tells an API that is
     // down from one whose /info fails (a request less per cycle in the usual case).
     let apiError: string | undefined;
     if (!info) {
       const infoError = infoResult.ok
-        ? `GET /info answered ${infoResult.status} without a valid body`
+        ? `GET /info answered ${infoResult.status} without a valid body${json?.ok === false ? ` (${json.detail})` : ""}`
         : infoResult.detail;
       const options = { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 };
       const ping = !socketFile.ok

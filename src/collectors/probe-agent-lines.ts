@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { parseBoundedJson } from "../host/bounded-json.js";
 import type { ServedProbe } from "../host/tcp-probe.js";
 
 /*
@@ -7,12 +8,10 @@ import type { ServedProbe } from "../host/tcp-probe.js";
  */
 
 function parse(line: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    throw new Error(`the probe agent printed no JSON (${line.length} bytes)`);
-  }
+  const json = parseBoundedJson(line);
+  if (!json.ok)
+    throw new Error(`the probe agent printed no JSON (${line.length} bytes, ${json.detail})`);
+  const value = json.value;
   if (typeof value !== "object" || value === null || Array.isArray(value))
     throw new Error("the probe agent printed no JSON object");
   return value as Record<string, unknown>;

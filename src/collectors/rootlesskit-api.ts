@@ -1,6 +1,7 @@
 import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
-import { parseJson, unixHttp } from "../host/unix-http.js";
+import { maxJsonChars, parseBoundedJson } from "../host/bounded-json.js";
+import { unixHttp } from "../host/unix-http.js";
 import { userSocketHttp } from "../host/user-socket.js";
 
 /** Shapes of rootlesskit's REST API (pkg/api, v1), validated from `unknown`: any field may be absent. */
@@ -88,6 +89,8 @@ export type ApiAnswer<T> =
 export interface ApiOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /** Bound on the answer's bytes; the JSON bound's (256 KiB) unless given. */
+  readonly maxBytes?: number;
   /** The watched user: api.sock must be their socket when the exporter is someone else. */
   readonly ownerUid?: number;
 }
@@ -101,13 +104,21 @@ export async function queryApi<T>(
   options: ApiOptions,
 ): Promise<ApiAnswer<T>> {
   const socket = rootPath(roots, `${stateDir}/api.sock`);
+  const request = { maxBytes: maxJsonChars, ...options };
   const result =
     options.ownerUid === undefined
-      ? await unixHttp(socket, path, options)
-      : await userSocketHttp(socket, options.ownerUid, path, options);
+      ? await unixHttp(socket, path, request)
+      : await userSocketHttp(socket, options.ownerUid, path, request);
   if (!result.ok) return { ok: false, error: result.detail };
-  const value = result.status === 200 ? parse(parseJson(result.body)) : undefined;
+  const json =
+    result.status === 200
+      ? parseBoundedJson(result.body, { maxChars: request.maxBytes })
+      : undefined;
+  const value = json?.ok ? parse(json.value) : undefined;
   if (value === undefined)
-    return { ok: false, error: `GET ${path} answered ${result.status} with an unexpected body` };
+    return {
+      ok: false,
+      error: `GET ${path} answered ${result.status} with an unexpected body${json?.ok === false ? ` (${json.detail})` : ""}`,
+    };
   return { ok: true, value };
 }

@@ -83,7 +83,8 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
     const options = { timeoutMs: rpcTimeoutMs, signal, ownerUid: target.uid };
     const [infoAnswer, portsAnswer, childPid, locksText] = await Promise.all([
       cycle.rootlesskitInfo(dir, options),
-      queryApi(roots, dir, "/v1/ports", parsePorts, options),
+      // About 110 bytes a forward: 1 MiB holds some 9,000 of them.
+      queryApi(roots, dir, "/v1/ports", parsePorts, { ...options, maxBytes: 1024 * 1024 }),
       checkPidFile(roots, `${dir}/child_pid`, target.uid, rootlesskitPrograms, found.child),
       readKernelText(procPath(roots, "locks")),
     ]);

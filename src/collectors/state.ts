@@ -118,12 +118,16 @@ export class Cycle implements HostScans {
     return found;
   }
 
-  /** GET /v1/info on the state dir's api.sock, once per cycle. */
+  /**
+   * GET /v1/info on the state dir's api.sock, once per cycle and user: by the state dir alone,
+   * a user naming another's state dir first had their refusal handed to its owner.
+   */
   rootlesskitInfo(stateDir: string, options: ApiOptions): Promise<ApiAnswer<RootlesskitInfo>> {
-    let answer = this.infos.get(stateDir);
+    const key = `${options.ownerUid ?? "self"}\0${stateDir}`;
+    let answer = this.infos.get(key);
     if (!answer) {
       answer = queryApi(this.roots, stateDir, "/v1/info", parseInfo, options);
-      this.infos.set(stateDir, answer);
+      this.infos.set(key, answer);
     }
     return answer;
   }

@@ -131,6 +131,10 @@ class RunTimeout extends Error {}
 const hostKey = "";
 /** Users whose collectors run at the same time within a cycle. */
 const usersAtOnce = 8;
+/** A user still running after this is left to finish while their worker takes the next user. */
+const handOffMs = 100;
+/** At most this many users left running at once; past it, a worker waits for one to end. */
+const usersLeftAtOnce = 64;
 const targetKey = (target: Target): string => `${target.uid}\0${target.name}`;
 
 function emptyState<F>(): RunState<F> {
@@ -288,14 +292,30 @@ export class Scheduler<F> {
     const queue = perUser.length > 0 ? [...this.watched.entries()] : [];
     // A few users at a time, each with all its collectors at once, and the event loop let in
     // between users: a cycle of 1,000 users run all at once resolved as one chain of microtasks
-    // that kept scrapes waiting for seconds. A user whose runs hang holds one worker until its
-    // timeout; the other workers go on.
+    // that kept scrapes waiting for seconds. A user whose runs are still going after handOffMs
+    // (waiting on a socket: a hung dockerd costs two rpc timeouts) is left to finish and record
+    // on their own, and the worker takes the next user: nine hung users held all eight workers
+    // and kept everyone behind them waiting. Users left running are bounded in number.
+    const left = new Set<Promise<void>>();
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
         const [key, watched] = next;
         // Gone (or replaced) since this cycle began: a newer cycle retired them.
         if (this.watched.get(key) !== watched) continue;
-        await Promise.all(perUser.map((entry) => this.run(entry, key, watched, cycle)));
+        const user = Promise.all(perUser.map((entry) => this.run(entry, key, watched, cycle)));
+        let timer: NodeJS.Timeout | undefined;
+        const slow = await Promise.race([
+          user.then(() => false),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), handOffMs))),
+        ]);
+        clearTimeout(timer);
+        if (slow) {
+          // run() records its own failures and never rejects.
+          const gone = (): void => void left.delete(ends);
+          const ends: Promise<void> = user.then(gone, gone);
+          left.add(ends);
+          while (left.size >= usersLeftAtOnce) await Promise.race(left);
+        }
         await new Promise((resolve) => setImmediate(resolve));
       }
     };
@@ -303,6 +323,8 @@ export class Scheduler<F> {
     const workers = Math.min(usersAtOnce, queue.length);
     for (let i = 0; i < workers; i++) runs.push(worker());
     await Promise.all(runs);
+    // The cycle (and `check`) ends when every user's runs have.
+    while (left.size > 0) await Promise.all(left);
   }
 
   private async resolveTargets(cycle: Cycle): Promise<void> {

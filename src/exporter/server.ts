@@ -6,6 +6,7 @@ import { createServer as createTlsServer } from "node:tls";
 import type { Server as TlsServer, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import type { ListenAddress } from "../config.js";
+import { checksJsonText } from "./findings.js";
 import { MeteredSocket } from "./metered-socket.js";
 import { BasicAuthVerifier } from "./web-auth.js";
 import type { WebConfig } from "./web-config.js";
@@ -340,7 +341,8 @@ export class ExporterServer {
         this.send(req, res, 400, "text/plain; charset=utf-8", "lang must be en or zh-CN\n");
         return;
       }
-      const body = `${JSON.stringify(this.routes.checks(lang), null, 2)}\n`;
+      // Facts quote what users wrote: bidi and line-separator characters go out as \uXXXX.
+      const body = checksJsonText(this.routes.checks(lang));
       this.send(req, res, 200, "application/json; charset=utf-8", body);
     } else if (path === "/healthz") {
       this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");

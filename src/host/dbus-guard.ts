@@ -12,7 +12,10 @@ const pendingBytes = 4 * 1024 * 1024;
  * connection, and a parser that throws ends the connection with that error, as a lost bus.
  * `connected` is called once the handshake is done: dbus-next has its parser on the socket then.
  */
-export function guardBusSocket(socket: Socket): { readonly connected: () => void } {
+export function guardBusSocket(socket: Socket): {
+  readonly connected: () => void;
+  readonly cut: (error: Error) => void;
+} {
   let handshaking = true;
   const guard = (): void => {
     const over = handshaking
@@ -29,6 +32,12 @@ export function guardBusSocket(socket: Socket): { readonly connected: () => void
   };
   socket.prependListener("readable", guard);
   return {
+    // A destroyed socket still hands out what it had buffered, and dbus-next's parser reads in a
+    // loop until read() gives nothing: without this it would parse megabytes of a flood more.
+    cut: (error) => {
+      socket.read = () => null;
+      socket.destroy(error);
+    },
     connected: () => {
       handshaking = false;
       // dbus-next adds its parser right after emitting "connect": wrap it once it is there.

@@ -3,6 +3,7 @@ import { DBusError, Message, sessionBus } from "dbus-next";
 import { lstatPath } from "./files.js";
 import { Socket as NetSocket } from "node:net";
 import { connectAs } from "./dbus-credentials.js";
+import { FloodBackoff, limitIncoming } from "./dbus-flood.js";
 import { guardBusSocket } from "./dbus-guard.js";
 import type { Credentials } from "./dbus-credentials.js";
 
@@ -65,12 +66,17 @@ export class DbusClient {
   private bus: MessageBus | undefined;
   private ready: Promise<MessageBus> | undefined;
   private readonly pending = new Set<Pending>();
+  private readonly flood: FloodBackoff;
 
   constructor(
     readonly address: string,
     /** A watched user's: their session bus accepts only its owner's uid (dbus-daemon, EXTERNAL). */
     private readonly credentials?: Credentials,
-  ) {}
+    /** Milliseconds, for the rate of unasked messages and the back-off after a flood. */
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.flood = new FloodBackoff(now);
+  }
 
   async call(call: DbusCall, timeoutMs: number, signal?: AbortSignal): Promise<unknown[]> {
     // No socket file, no bus: say so without building a dbus-next connection every cycle.
@@ -79,6 +85,8 @@ export class DbusClient {
         disconnectedError,
         "refusing a user bus address that is not a plain unix:path (it comes from the user's environment)",
       );
+    const flooded = this.bus ? undefined : this.flood.refusal();
+    if (flooded) throw new DbusCallError(disconnectedError, `${this.address}: ${flooded}`);
     const socket = /^unix:path=([^,;]+)/.exec(this.address)?.[1];
     // lstat: the entry only; a user's symlink is followed, if at all, by a connect made as the user.
     const present = !this.bus && socket !== undefined ? await lstatPath(socket) : undefined;
@@ -167,6 +175,12 @@ export class DbusClient {
       // parser must be under guard before the peer's first message, whatever it is.
       const guard = guardBusSocket(socket);
       connection?.on?.("connect", () => guard.connected());
+      // Bytes are bounded by the guard, messages by their rate: past it the connection is cut.
+      const limited = limitIncoming(bus, this.now, (why) => {
+        this.flood.dropped(why);
+        guard.cut(new Error(why));
+      });
+      if (!limited) lost("dbus-next's connection has no message handler to put a rate on");
       bus.on("connect", () => resolve(bus));
     });
     // A rejected connect must not be left unhandled when nobody awaits it any more.

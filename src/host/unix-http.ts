@@ -1,4 +1,5 @@
 import { connect } from "node:net";
+import { parseBoundedJson } from "./bounded-json.js";
 
 export type UnixHttpResult =
   | { readonly ok: true; readonly status: number; readonly body: string }
@@ -187,11 +188,8 @@ export function unixHttp(
   });
 }
 
-/** Parses a JSON body into `unknown`; the caller validates its shape. */
+/** Parses a JSON body into `unknown`, within parseBoundedJson's bounds; the caller validates its shape. */
 export function parseJson(body: string): unknown {
-  try {
-    return JSON.parse(body) as unknown;
-  } catch {
-    return undefined;
-  }
+  const answer = parseBoundedJson(body);
+  return answer.ok ? answer.value : undefined;
 }
