@@ -124,8 +124,11 @@ describe.skipIf(!canRun)(
         chmodSync(join(bin, "rootlesskit"), 0o755);
       }
     }, 60_000);
+    let mounted: string | undefined;
     afterEach(async () => {
       for (const d of daemons.splice(0)) await d.stop();
+      if (mounted) await run("umount", [mounted]);
+      mounted = undefined;
       for (const f of fakes.splice(0)) if (f.pid && alive(f.pid)) f.kill("SIGKILL");
       rmSync(join(bin, "ready"), { force: true });
       await asHostile(
@@ -215,10 +218,21 @@ describe.skipIf(!canRun)(
 
     it("300,000 entries in ~/.local/share/docker: /metrics and /healthz under 100 ms", async () => {
       const dir = join(u.home, ".local/share/docker");
+      await asHostile("mkdir", "-p", dir);
+      // On a tmpfs of its own, so that making 300,000 names takes seconds, not minutes, of ext4.
+      await run("mount", [
+        "-t",
+        "tmpfs",
+        "-o",
+        `size=256m,mode=0700,uid=${u.uid},gid=${u.gid}`,
+        "tmpfs",
+        dir,
+      ]);
+      mounted = dir;
       const filler = join(bin, "fill.js");
       writeFileSync(
         filler,
-        `const fs = require("node:fs"); fs.mkdirSync(${JSON.stringify(dir)}, { recursive: true });\n` +
+        `const fs = require("node:fs");\n` +
           `for (let i = 0; i < 300000; i++) fs.closeSync(fs.openSync(${JSON.stringify(dir)} + "/f" + i, "w"));\n`,
         { mode: 0o644 },
       );
