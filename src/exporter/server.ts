@@ -294,6 +294,7 @@ export class ExporterServer {
       return;
     }
     if (socket.alpnProtocol === "h2" && this.h2) {
+      this.log.debug({ remote: socket.remoteAddress }, "HTTP/2 connection");
       this.h2.emit("connection", socket);
       return;
     }
