@@ -130,9 +130,18 @@ export class ExporterServer {
         ALPNProtocols: http2 ? ["h2", "http/1.1"] : ["http/1.1"],
       });
       tlsServer.on("secureConnection", (socket: TLSSocket) => this.secured(http, socket));
-      tlsServer.on("tlsClientError", (err) =>
-        this.log.info({ err: err.message }, "TLS handshake failed"),
-      );
+      // At info, as Go's net/http logs each TLS handshake error; a certificate refused by
+      // verification ends here too (Node drops it before "secureConnection"), with its reason.
+      tlsServer.on("tlsClientError", (err, socket: TLSSocket) => {
+        const reason = socket.authorizationError;
+        if (reason)
+          this.log.info(
+            { reason: String(reason), remote: socket.remoteAddress },
+            "TLS client certificate refused",
+          );
+        else
+          this.log.info({ err: err.message, remote: socket.remoteAddress }, "TLS handshake failed");
+      });
       if (http2) this.h2 = this.makeH2(timeouts.keepAliveMs);
       // A net server in front, so a plain-HTTP request can be told from a TLS hello and answered.
       front = createNetServer((raw) => {

@@ -733,6 +733,44 @@ describe.skipIf(!canMakeCerts)(
       }
     }, 30_000);
 
+    it("refused client certificates are logged at info with the reason", async () => {
+      const verify = join(dir, "verify.yml");
+      const sans = join(dir, "sans.yml");
+      writeFileSync(
+        verify,
+        tls('  client_auth_type: "RequireAndVerifyClientCert"\n  client_ca_file: "ca.pem"\n'),
+      );
+      writeFileSync(
+        sans,
+        tls(
+          '  client_auth_type: "RequireAndVerifyClientCert"\n  client_ca_file: "ca.pem"\n  client_allowed_sans: ["bad"]\n',
+        ),
+      );
+      const [a, b] = await Promise.all([
+        startDaemon(["--collector.disable-defaults", `--web.config.file=${verify}`]),
+        startDaemon(["--collector.disable-defaults", `--web.config.file=${sans}`]),
+      ]);
+      try {
+        await expect(get(a.port, { tls: true, cert: "rogue" })).rejects.toThrow();
+        await expect(get(b.port, { tls: true, cert: "ca" })).rejects.toThrow();
+        await new Promise((r) => setTimeout(r, 200));
+        const refusal = (logs: string[]) =>
+          logs
+            .map((l) => JSON.parse(l) as { level: number; msg: string; reason?: string })
+            .find((l) => l.msg === "TLS client certificate refused");
+        expect(refusal(a.logs)).toMatchObject({
+          level: 30,
+          reason: "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        });
+        expect(refusal(b.logs)).toMatchObject({
+          level: 30,
+          reason: expect.stringMatching(/client_allowed_sans/),
+        });
+      } finally {
+        await Promise.all([a.stop(), b.stop()]);
+      }
+    }, 30_000);
+
     it("HTTP/2 over TLS by default (ALPN h2), HTTP/1.1 still served; http2: no turns h2 off", async () => {
       const on = join(dir, "h2-on.yml");
       const off = join(dir, "h2-off.yml");

@@ -259,6 +259,21 @@ describe.skipIf(!canMakeCerts)(
         "tls_server_config.cert_file: cannot read",
       ],
       ["the file itself missing", undefined, "cannot read"],
+      [
+        "a certificate file that is not one, named",
+        "tls_server_config:\n  cert_file: server.key\n  key_file: server.key\n",
+        "tls_server_config: the certificate (cert_file ",
+      ],
+      [
+        "a key of another certificate",
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: client.key\n",
+        "tls_server_config: the key does not match the certificate",
+      ],
+      [
+        "a key written twice, with its line",
+        "rate_limit:\n  burst: 1\n  burst: 2\n",
+        'not valid YAML: line 3: key "burst" appears twice',
+      ],
     ])("%s", async (_name, text, expected) => {
       const file = join(dir, `${Math.random()}.yml`);
       if (text !== undefined) writeFileSync(file, text);
