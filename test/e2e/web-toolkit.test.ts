@@ -42,7 +42,12 @@ interface Answer {
 
 type Expected =
   | { readonly refused: RegExp }
-  | { readonly status: number; readonly body?: RegExp; readonly cipher?: string }
+  | {
+      readonly status: number;
+      readonly body?: RegExp;
+      readonly cipher?: string;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
   | { readonly error: RegExp };
 
 interface Case {
@@ -416,6 +421,21 @@ const cases: (() => Case)[] = [
     expected: { refused: /cipher_suites: HTTP\/2 needs TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256/ },
   }),
   () => ({
+    name: "server: headers.good.yml (and handler_test TestHTTPHeaders)",
+    config:
+      "http_server_config:\n  headers:\n    X-Frame-Options: deny\n    Strict-Transport-Security: max-age=31536000; includeSubDomains\n    X-Content-Type-Options: nosniff\n    X-XSS-Protection: 1\n    Content-Security-Policy: \"default-src 'self' *.test.example.net\"\n",
+    expected: {
+      status: 200,
+      headers: {
+        "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+        "X-Frame-Options": "deny",
+        "X-Content-Type-Options": "nosniff",
+        "X-XSS-Protection": "1",
+        "Content-Security-Policy": "default-src 'self' *.test.example.net",
+      },
+    },
+  }),
+  () => ({
     name: "server: X-Content-Type-Options: sniff",
     config: "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
     expected: { refused: /X-Content-Type-Options: invalid value/ },
@@ -558,6 +578,8 @@ async function run(c: Case): Promise<void> {
       expect(answer.status).toBe(expected.status);
       if (expected.body) expect(answer.body).toMatch(expected.body);
       if (expected.cipher) expect(answer.cipher).toBe(expected.cipher);
+      for (const [name, value] of Object.entries(expected.headers ?? {}))
+        expect(answer.headers[name.toLowerCase()]).toBe(value);
     }
   } finally {
     await daemon.stop();
