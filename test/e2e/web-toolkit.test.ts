@@ -1,7 +1,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import type { IncomingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { connect as h2Connect } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
@@ -77,7 +77,7 @@ function get(port: number, client: Client = {}): Promise<Answer> {
   const path = "/metrics";
   const auth = client.user === undefined ? undefined : `${client.user}:${client.password ?? ""}`;
   return new Promise((resolve, reject) => {
-    const done = (res: import("node:http").IncomingMessage) => {
+    const done = (res: IncomingMessage) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => (body += chunk));
@@ -118,7 +118,7 @@ function get(port: number, client: Client = {}): Promise<Answer> {
 }
 
 /** The protocol the server picks for a client that offers h2 and http/1.1, as curl and Go do. */
-function alpnOf(port: number): Promise<string | false> {
+function alpnOf(port: number): Promise<string | false | null> {
   return new Promise((resolve, reject) => {
     const socket = tlsConnect(
       {
