@@ -274,6 +274,8 @@ export class ExporterServer {
       clearTimeout(timer);
       raw.destroy();
     };
+    // Nobody else listens on the raw socket yet: a reset here must not be an unhandled error.
+    raw.on("error", () => raw.destroy());
     raw.on("data", onData).once("end", onEnd);
   }
 

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { connect } from "node:net";
 import type { IncomingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -154,6 +155,23 @@ describe.skipIf(!canMakeCerts)(
       await expect(
         get(certs, exporter.port, "/healthz", { maxVersion: "TLSv1.2" }),
       ).rejects.toThrow(/version|alert|handshake|protocol/i);
+    });
+
+    it("clients that reset before TLS starts (mid request line) leave the exporter running", async () => {
+      for (let i = 0; i < 5; i++)
+        await new Promise<void>((resolve) => {
+          const socket = connect(exporter.port, "127.0.0.1", () => {
+            socket.write("GE");
+            setTimeout(() => {
+              socket.resetAndDestroy();
+              resolve();
+            }, 20);
+          });
+          socket.on("error", () => resolve());
+        });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect((await get(certs, exporter.port, "/healthz")).status).toBe(200);
+      expect(exporter.child.exitCode).toBeNull();
     });
 
     it("plain HTTP gets no metrics", async () => {
