@@ -276,6 +276,7 @@ export class ExporterServer {
     };
     // Nobody else listens on the raw socket yet: a reset here must not be an unhandled error.
     raw.on("error", () => raw.destroy());
+    raw.once("close", () => clearTimeout(timer));
     raw.on("data", onData).once("end", onEnd);
   }
 
