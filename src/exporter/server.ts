@@ -1,5 +1,7 @@
 import { createServer } from "node:http";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer as createH2Server } from "node:http2";
+import type { Http2Server } from "node:http2";
 import { createServer as createNetServer } from "node:net";
 import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
@@ -13,6 +15,7 @@ import type { WebConfig } from "./web-config.js";
 import type { WebConfigSource } from "./web-config-source.js";
 import type { TlsServerSettings } from "./web-tls.js";
 import { refuseClient } from "./web-tls.js";
+import { looksLikeHttp, plainHttpAnswer } from "./web-plain-http.js";
 
 export interface Routes {
   readonly telemetryPath: string;
@@ -21,6 +24,20 @@ export interface Routes {
   readonly landing: () => string;
   /** The findings as JSON, in the language of ?lang= (en or zh-CN). */
   readonly checks: (lang: string) => unknown;
+}
+
+/** What handle() needs of a request and its answer, over HTTP/1.1 or HTTP/2 alike. */
+interface Request {
+  readonly url?: string | undefined;
+  readonly method?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+}
+interface Response {
+  readonly headersSent: boolean;
+  setHeader(name: string, value: string): unknown;
+  writeHead(status: number, headers: Record<string, string | number>): unknown;
+  end(): unknown;
+  end(body: string | Buffer): unknown;
 }
 
 export interface ServerOptions {
@@ -39,6 +56,8 @@ export class ListenError extends Error {}
 // Bounds on what one client can hold: slow headers, slow bodies, idle keep-alive, TLS handshakes.
 const defaultTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 65_000 };
 const handshakeTimeoutMs = 10_000;
+/** HTTP/2 streams one connection may have open; a scraper needs one. */
+const h2Streams = 16;
 /**
  * Requests parsed ahead of their answers; a 512-byte slice holds fewer, so this is only a net
  * (past it the connection is closed).
@@ -59,6 +78,7 @@ interface Connection {
 export class ExporterServer {
   private front: NetServer | undefined;
   private http: Server | undefined;
+  private h2: Http2Server | undefined;
   private readonly connections = new Set<Connection>();
   private readonly byRaw = new WeakMap<Socket, Connection>();
   /** By the stream the HTTP server reads (req.socket). */
@@ -101,22 +121,33 @@ export class ExporterServer {
     let front: NetServer;
     if (tls) {
       this.tlsInForce = tls;
+      // Read at start, as the toolkit reads it: ALPN is fixed for the life of the server.
+      const http2 = this.options.webConfig?.current().http2 ?? false;
       const tlsServer = createTlsServer({
         ...tls.context,
         requestCert: tls.requestCert,
         rejectUnauthorized: tls.rejectUnauthorized,
         handshakeTimeout: handshakeTimeoutMs,
-      });
-      // Before tls wraps the socket: the context of this connection is the file's as it is now.
-      tlsServer.prependListener("connection", (raw: Socket) => {
-        this.refreshTls(tlsServer);
-        this.track(raw);
+        ALPNProtocols: http2 ? ["h2", "http/1.1"] : ["http/1.1"],
       });
       tlsServer.on("secureConnection", (socket: TLSSocket) => this.secured(http, socket));
-      tlsServer.on("tlsClientError", (err) =>
-        this.log.debug({ err: err.message }, "TLS handshake failed"),
-      );
-      front = tlsServer;
+      // At info, as Go's net/http logs each TLS handshake error; a certificate refused by
+      // verification ends here too (Node drops it before "secureConnection"), with its reason.
+      tlsServer.on("tlsClientError", (err, socket: TLSSocket) => {
+        const reason = socket.authorizationError;
+        if (reason)
+          this.log.info(
+            { reason: String(reason), remote: socket.remoteAddress },
+            "TLS client certificate refused",
+          );
+        else
+          this.log.info({ err: err.message, remote: socket.remoteAddress }, "TLS handshake failed");
+      });
+      if (http2) this.h2 = this.makeH2(timeouts.keepAliveMs);
+      // A net server in front, so a plain-HTTP request can be told from a TLS hello and answered.
+      front = createNetServer((raw) => {
+        if (this.track(raw)) this.sniff(raw, tlsServer);
+      });
     } else {
       front = createNetServer((raw) => {
         const connection = this.track(raw);
@@ -149,6 +180,8 @@ export class ExporterServer {
     if (!front || !http) return;
     this.front = undefined;
     this.http = undefined;
+    this.h2?.close();
+    this.h2 = undefined;
     const closed = new Promise<void>((resolve) => front.close(() => resolve()));
     // Clears the timeout checker; the "not running" error is expected, it never listened.
     http.close(() => undefined);
@@ -215,12 +248,67 @@ export class ExporterServer {
     });
   }
 
+  /**
+   * The first bytes decide: a TLS record goes to the TLS server, an HTTP request line gets Go's
+   * 400 in plain text, as a Go exporter answers it.
+   */
+  private sniff(raw: Socket, tlsServer: TlsServer): void {
+    let seen = Buffer.alloc(0);
+    const timer = setTimeout(() => raw.destroy(), handshakeTimeoutMs);
+    const onData = (chunk: Buffer): void => {
+      seen = Buffer.concat([seen, chunk]);
+      const verdict = looksLikeHttp(seen);
+      if (verdict === "undecided") return;
+      clearTimeout(timer);
+      raw.off("data", onData).off("end", onEnd);
+      raw.pause();
+      if (verdict === "http") {
+        raw.end(plainHttpAnswer);
+        return;
+      }
+      // tls.TLSSocket takes what was read already from the stream's buffer.
+      raw.unshift(seen);
+      this.refreshTls(tlsServer);
+      tlsServer.emit("connection", raw);
+    };
+    const onEnd = (): void => {
+      clearTimeout(timer);
+      raw.destroy();
+    };
+    // Nobody else listens on the raw socket yet: a reset here must not be an unhandled error.
+    raw.on("error", () => raw.destroy());
+    raw.once("close", () => clearTimeout(timer));
+    raw.on("data", onData).once("end", onEnd);
+  }
+
+  private makeH2(idleMs: number): Http2Server {
+    const h2 = createH2Server(
+      {
+        settings: { maxConcurrentStreams: h2Streams, maxHeaderListSize: 16 * 1024 },
+        maxSessionMemory: 4,
+      },
+      (req, res) => void this.handle(req, res),
+    );
+    // Sessions idle this long are closed, as idle HTTP/1.1 keep-alives are.
+    h2.setTimeout(idleMs);
+    h2.on("sessionError", (err) => this.log.debug({ err: err.message }, "HTTP/2 session error"));
+    return h2;
+  }
+
   private secured(http: Server, socket: TLSSocket): void {
     const tls = this.tlsInForce;
     const refused = tls ? refuseClient(socket, tls.settings) : undefined;
     if (refused) {
-      this.log.debug({ reason: refused }, "TLS client refused");
+      this.log.info(
+        { reason: refused, remote: socket.remoteAddress },
+        "TLS client certificate refused",
+      );
       socket.destroy();
+      return;
+    }
+    if (socket.alpnProtocol === "h2" && this.h2) {
+      this.log.debug({ remote: socket.remoteAddress }, "HTTP/2 connection");
+      this.h2.emit("connection", socket);
       return;
     }
     // The TLS socket wraps the raw one that track() saw (undocumented but stable since Node 0.11).
@@ -283,28 +371,22 @@ export class ExporterServer {
     run();
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: Request, res: Response): Promise<void> {
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     const web = this.options.webConfig?.current();
     for (const [name, value] of Object.entries(web?.headers ?? {})) res.setHeader(name, value);
     if (req.method !== "GET" && req.method !== "HEAD") {
-      res
-        .writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" })
-        .end("method not allowed\n");
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" });
+      res.end("method not allowed\n");
       return;
     }
     if (web?.rateLimit && !this.takeToken(web.rateLimit)) {
       this.send(req, res, 429, "text/plain; charset=utf-8", "too many requests\n");
       return;
     }
-    // /healthz costs nothing and must answer while the exporter is busy.
-    if (this.inFlight >= this.options.maxRequests && path !== "/healthz") {
-      res.setHeader("retry-after", "1");
-      this.send(req, res, 503, "text/plain; charset=utf-8", "too many requests in flight\n");
-      return;
-    }
-    this.inFlight++;
     try {
+      // Before the in-flight cap, as in node_exporter (the toolkit's handler wraps the capped
+      // one): a login waiting on a verdict costs no bcrypt of its own and must not be refused.
       // /healthz stays open so liveness probes need no credentials; it says only "ok".
       if (web && web.users.size > 0 && path !== "/healthz") {
         const auth = await this.auth.check(web.users, req.headers.authorization);
@@ -319,6 +401,19 @@ export class ExporterServer {
           return;
         }
       }
+    } catch (err) {
+      this.log.error({ err, path }, "login check failed");
+      this.send(req, res, 500, "text/plain; charset=utf-8", "internal error\n");
+      return;
+    }
+    // /healthz costs nothing and must answer while the exporter is busy.
+    if (this.inFlight >= this.options.maxRequests && path !== "/healthz") {
+      res.setHeader("retry-after", "1");
+      this.send(req, res, 503, "text/plain; charset=utf-8", "too many requests in flight\n");
+      return;
+    }
+    this.inFlight++;
+    try {
       await this.route(path, req, res);
     } catch (err) {
       this.log.error({ err, path }, "request failed");
@@ -329,7 +424,7 @@ export class ExporterServer {
     }
   }
 
-  private async route(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async route(path: string, req: Request, res: Response): Promise<void> {
     if (path === this.routes.telemetryPath) {
       const { contentType, body } = this.routes.metrics();
       this.send(req, res, 200, contentType, Buffer.isBuffer(body) ? body : await body);
@@ -367,13 +462,14 @@ export class ExporterServer {
   }
 
   private send(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: Request,
+    res: Response,
     status: number,
     type: string,
     body: string | Buffer,
   ): void {
     res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
-    res.end(req.method === "HEAD" ? undefined : body);
+    if (req.method === "HEAD") res.end();
+    else res.end(body);
   }
 }

@@ -2,77 +2,121 @@ import { createHmac, randomBytes } from "node:crypto";
 import bcrypt from "bcrypt";
 
 /** Verified (user, hash, password) triples remembered, so a scrape every 15 s costs no bcrypt. */
-const cacheSize = 64;
-/** bcrypts waiting their turn; past it a new one is refused as busy (a guessing flood). */
+const verifiedSize = 64;
+/**
+ * Refused triples remembered apart, so a stale password retried on every scrape costs one bcrypt
+ * and a flood of distinct guesses, which churns this map, never evicts a verified triple.
+ */
+const refusedSize = 256;
+/** bcrypts waiting in one lane; past it a new one is refused as busy (a guessing flood). */
 const maxWaiting = 8;
+/** The cost of the decoy an unknown user is checked against: fixed, as the toolkit's is. */
+export const decoyCost = 10;
+/** Hashes above this cost run in their own lane, so a stale costly hash stalls no other login. */
+const slowCost = 12;
 
 export type AuthResult = "ok" | "denied" | "busy";
 
+/** One bcrypt at a time: CPU-bound, and a flood of guesses must not take every core. */
+class Lane {
+  private queue: Promise<unknown> = Promise.resolve();
+  waiting = 0;
+
+  run<T>(work: () => Promise<T>): Promise<T> {
+    this.waiting++;
+    const done = (): void => {
+      this.waiting--;
+    };
+    const run = this.queue.then(work, work);
+    this.queue = run.then(done, done);
+    return run;
+  }
+}
+
+/** A Map used as a bounded LRU set: a hit moves the key to the young end. */
+function touch(map: Map<string, true>, key: string): boolean {
+  if (!map.delete(key)) return false;
+  map.set(key, true);
+  return true;
+}
+
+function remember(map: Map<string, true>, key: string, size: number): void {
+  map.delete(key);
+  if (map.size >= size) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+  map.set(key, true);
+}
+
 /**
- * Basic-auth credentials checked against bcrypt hashes. One bcrypt at a time (it is CPU-bound
- * and a flood of wrong passwords must not take every core); a wrong password or an unknown user
- * always costs one full bcrypt, so the time of a 401 says nothing about which users exist.
+ * Basic-auth credentials checked against bcrypt hashes. Verdicts are cached both ways and a
+ * pair already being checked is waited for, not checked again, so only a new (user, password)
+ * costs a bcrypt; an unknown user costs one of the decoy's cost, so a 401 says nothing about
+ * which users exist (beyond a costlier hash being slower, as with the toolkit).
  */
 export class BasicAuthVerifier {
-  /** Keyed HMACs of verified triples: never the password, nor a hash anyone could precompute. */
+  /** Keyed HMACs of triples: never the password, nor a hash anyone could precompute. */
   private readonly verified = new Map<string, true>();
+  private readonly refused = new Map<string, true>();
+  private readonly pending = new Map<string, Promise<boolean>>();
   private readonly hmacKey = randomBytes(32);
-  private readonly decoys = new Map<number, Promise<string>>();
-  private queue: Promise<unknown> = Promise.resolve();
-
-  private waiting = 0;
+  private decoyHash: Promise<string> | undefined;
+  private readonly standard = new Lane();
+  private readonly slow = new Lane();
+  /** The users the caches were filled for; another map (a reload) empties them. */
+  private usersSeen: ReadonlyMap<string, string> | undefined;
+  private generation = 0;
 
   /**
    * "ok" when `header` (an Authorization value) names one of `users` with its password; "busy"
-   * when too many checks wait already, so a flood of guesses cannot hold every request slot
-   * while a scraper whose credentials are cached still gets in.
+   * only when a new pair would wait behind too many others in its lane: a cached verdict, or
+   * a pair already being checked, is always answered.
    */
   async check(users: ReadonlyMap<string, string>, header: string | undefined): Promise<AuthResult> {
+    if (users !== this.usersSeen) {
+      this.usersSeen = users;
+      this.verified.clear();
+      this.refused.clear();
+      this.generation++;
+    }
     const credentials = parseBasic(header);
     if (!credentials) return "denied";
     const { user, password } = credentials;
     const known = users.get(user);
-    const hash = known ?? (await this.decoy(users));
+    const hash = known ?? (await this.decoy());
+    // JSON keeps the three apart: no user or password can shift a boundary (CVE-2022-46146).
     const key = createHmac("sha256", this.hmacKey)
-      .update(`${user}\0${hash}\0${password}`)
+      .update(JSON.stringify([user, hash, password]))
       .digest("base64");
-    if (known !== undefined && this.verified.has(key)) return "ok";
-    if (this.waiting >= maxWaiting) return "busy";
-    this.waiting++;
-    let ok: boolean;
-    try {
-      ok = await this.serially(() => bcrypt.compare(password, nativePrefix(hash)));
-    } finally {
-      this.waiting--;
+    if (known !== undefined && touch(this.verified, key)) return "ok";
+    if (touch(this.refused, key)) return "denied";
+    let verdict = this.pending.get(key);
+    if (!verdict) {
+      const lane = Number(hash.slice(4, 6)) > slowCost ? this.slow : this.standard;
+      if (lane.waiting >= maxWaiting) return "busy";
+      const generation = this.generation;
+      verdict = lane.run(async () => {
+        const ok = (await bcrypt.compare(password, nativePrefix(hash))) && known !== undefined;
+        if (generation === this.generation) {
+          if (ok) remember(this.verified, key, verifiedSize);
+          else remember(this.refused, key, refusedSize);
+        }
+        return ok;
+      });
+      this.pending.set(key, verdict);
+      const forget = (): void => {
+        this.pending.delete(key);
+      };
+      verdict.then(forget, forget);
     }
-    if (!ok || known === undefined) return "denied";
-    if (this.verified.size >= cacheSize) {
-      const oldest = this.verified.keys().next().value;
-      if (oldest !== undefined) this.verified.delete(oldest);
-    }
-    this.verified.set(key, true);
-    return "ok";
+    return (await verdict) ? "ok" : "denied";
   }
 
-  private serially<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work, work);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  /**
-   * A hash of a random password at the highest cost among the users, made once per cost, that
-   * an unknown user is checked against: the same bcrypt work as a known user's wrong password.
-   */
-  private decoy(users: ReadonlyMap<string, string>): Promise<string> {
-    let cost = 4;
-    for (const hash of users.values()) cost = Math.max(cost, Number(hash.slice(4, 6)));
-    let decoy = this.decoys.get(cost);
-    if (!decoy) {
-      decoy = this.serially(() => bcrypt.hash(randomBytes(18).toString("base64"), cost));
-      this.decoys.set(cost, decoy);
-    }
-    return decoy;
+  /** A hash of a random password, made once per process at the fixed decoy cost. */
+  private decoy(): Promise<string> {
+    this.decoyHash ??= bcrypt.hash(randomBytes(18).toString("base64"), decoyCost);
+    return this.decoyHash;
   }
 }
 

@@ -1,6 +1,6 @@
 import { isAbsolute, join } from "node:path";
-import { parse } from "yaml";
-import { parseDuration } from "../units.js";
+import type { YamlValue } from "./web-config-yaml.js";
+import { YamlError, readYaml } from "./web-config-yaml.js";
 
 /**
  * The web configuration file of the Prometheus exporter-toolkit (docs/web-configuration.md), the
@@ -13,6 +13,8 @@ export interface WebConfig {
   /** Login -> bcrypt hash; empty means no basic auth. */
   readonly users: ReadonlyMap<string, string>;
   readonly rateLimit: { readonly intervalMs: number; readonly burst: number } | undefined;
+  /** HTTP/2 over TLS (ALPN "h2" beside "http/1.1"); the toolkit's default is on. */
+  readonly http2: boolean;
 }
 
 /** The toolkit's client_auth_type values (Go's tls.ClientAuthType names). */
@@ -62,8 +64,14 @@ const clientAuths: Readonly<Record<string, ClientAuth>> = {
   RequireAndVerifyClientCert: "RequireAndVerifyClientCert",
 };
 
-/** Go's tls.CipherSuites() for TLS 1.0-1.2 (the secure list) by Go name -> OpenSSL name. */
+/**
+ * Go's tls.CipherSuites() by Go name -> OpenSSL name. The TLS 1.3 three map to "": Go always
+ * offers all of them whatever the list says, and so do we.
+ */
 const cipherSuites: Readonly<Record<string, string>> = {
+  TLS_AES_128_GCM_SHA256: "",
+  TLS_AES_256_GCM_SHA384: "",
+  TLS_CHACHA20_POLY1305_SHA256: "",
   TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA: "ECDHE-ECDSA-AES128-SHA",
   TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA: "ECDHE-ECDSA-AES256-SHA",
   TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA: "ECDHE-RSA-AES128-SHA",
@@ -95,38 +103,80 @@ const allowedHeaders: Readonly<Record<string, readonly string[] | undefined>> = 
 /** What bcrypt's modular crypt format looks like: $2a$, $2b$ or $2y$, a cost, 53 characters. */
 const bcryptPattern = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
 
-type Node = Record<string, unknown>;
+type Node = ReadonlyMap<string, YamlValue>;
 
-function mapping(value: unknown, where: string): Node {
-  if (value === null || value === undefined) return {};
-  if (typeof value !== "object" || Array.isArray(value))
-    throw new WebConfigError(`${where}: expected a mapping`);
-  return value as Node;
+function mapping(value: YamlValue | undefined, where: string): Node {
+  if (value === undefined || (value.kind === "scalar" && value.value === null)) return new Map();
+  if (value.kind !== "mapping") throw new WebConfigError(`${where}: expected a mapping`);
+  return value.entries;
 }
 
 function onlyKeys(node: Node, allowed: readonly string[], where: string): void {
-  for (const key of Object.keys(node)) {
+  for (const [key, value] of node) {
     if (!allowed.includes(key))
-      throw new WebConfigError(`${where === "" ? "" : `${where}.`}${key}: unknown key`);
+      throw new WebConfigError(
+        `${where === "" ? "" : `${where}.`}${key}: unknown key (line ${value.line})`,
+      );
   }
 }
 
+/** As yaml.v2 fills a string: any scalar's text, null as absent. */
+function text(value: YamlValue | undefined, where: string): string | undefined {
+  if (value === undefined || (value.kind === "scalar" && value.value === null)) return undefined;
+  if (value.kind !== "scalar") throw new WebConfigError(`${where}: expected a string`);
+  return value.text;
+}
+
 function str(node: Node, key: string, where: string): string | undefined {
-  const value = node[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") throw new WebConfigError(`${where}.${key}: expected a string`);
-  return value;
+  return text(node.get(key), `${where}.${key}`);
 }
 
 function strList(node: Node, key: string, where: string): string[] | undefined {
-  const value = node[key];
-  if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string"))
-    throw new WebConfigError(`${where}.${key}: expected a list of strings`);
-  return value as string[];
+  const value = node.get(key);
+  if (value === undefined || (value.kind === "scalar" && value.value === null)) return undefined;
+  if (value.kind !== "sequence") throw new WebConfigError(`${where}.${key}: expected a list`);
+  return value.items.map((item) => text(item, `${where}.${key}`) ?? "");
 }
 
-/** A file relative to the config file's directory, as the toolkit resolves it. */
+/** YAML 1.1 booleans (true, yes, on, y and their opposites), as yaml.v2 reads a bool. */
+function bool(node: Node, key: string, where: string, fallback: boolean): boolean {
+  const value = node.get(key);
+  if (value === undefined || (value.kind === "scalar" && value.value === null)) return fallback;
+  if (value.kind !== "scalar" || typeof value.value !== "boolean")
+    throw new WebConfigError(`${where}.${key}: expected true or false`);
+  return value.value;
+}
+
+const durationUnits: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Go's time.ParseDuration ("1.5s", "1h30m", ".5s", "-1s"), in milliseconds. */
+export function parseGoDuration(raw: string): number | undefined {
+  const match = /^([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)$/.exec(raw);
+  if (!match?.[2]) return undefined;
+  let ms = 0;
+  for (const [, number, unit] of match[2].matchAll(/(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g))
+    ms += Number(number) * (durationUnits[unit ?? ""] ?? NaN);
+  return match[1] === "-" ? -ms : ms;
+}
+
+/** An own entry of a fixed table: "toString" or "__proto__" in a file names nothing. */
+function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
+/**
+ * A file relative to the config file's directory, as the toolkit resolves it. Given both, the
+ * file wins, as in the toolkit.
+ */
 function material(
   node: Node,
   fileKey: string,
@@ -135,10 +185,6 @@ function material(
 ): { file: string } | { pem: string } | undefined {
   const file = str(node, fileKey, "tls_server_config");
   const pem = str(node, pemKey, "tls_server_config");
-  if (file !== undefined && file !== "" && pem !== undefined && pem !== "")
-    throw new WebConfigError(
-      `tls_server_config.${pemKey}: give either ${pemKey} or ${fileKey}, not both`,
-    );
   if (file !== undefined && file !== "") return { file: isAbsolute(file) ? file : join(dir, file) };
   if (pem !== undefined && pem !== "") return { pem };
   return undefined;
@@ -147,17 +193,17 @@ function material(
 function version(node: Node, key: string, fallback: TlsVersion): TlsVersion {
   const raw = str(node, key, "tls_server_config");
   if (raw === undefined) return fallback;
-  const parsed = tlsVersions[raw];
+  const parsed = lookup(tlsVersions, raw);
   if (!parsed)
     throw new WebConfigError(
-      `tls_server_config.${key}: expected one of ${Object.keys(tlsVersions).join(", ")}, got "${raw}"`,
+      `tls_server_config.${key}: unknown TLS version "${raw}" (expected one of ${Object.keys(tlsVersions).join(", ")})`,
     );
   return parsed;
 }
 
-function parseTls(raw: unknown, dir: string): TlsSettings | undefined {
-  const node = mapping(raw, "tls_server_config");
+function parseTls(raw: YamlValue | undefined, dir: string): TlsSettings | undefined {
   const where = "tls_server_config";
+  const node = mapping(raw, where);
   onlyKeys(
     node,
     [
@@ -181,19 +227,17 @@ function parseTls(raw: unknown, dir: string): TlsSettings | undefined {
   const key = material(node, "key_file", "key", dir);
   const clientCa = material(node, "client_ca_file", "client_ca", dir);
   const authRaw = str(node, "client_auth_type", where);
-  // As the toolkit: any TLS key present turns TLS on, and then cert and key are required.
+  // As the toolkit's IsEnabled: any TLS key present turns TLS on, and then cert and key are required.
   if (!cert && !key && !clientCa && (authRaw === undefined || authRaw === "")) return undefined;
-  if (!cert) throw new WebConfigError(`${where}.cert_file: missing (or cert)`);
-  if (!key) throw new WebConfigError(`${where}.key_file: missing (or key)`);
-  const clientAuth =
-    clientAuths[authRaw === undefined || authRaw === "" ? "NoClientCert" : authRaw];
+  if (!cert) throw new WebConfigError(`${where}: missing one of cert or cert_file`);
+  if (!key) throw new WebConfigError(`${where}: missing one of key or key_file`);
+  const clientAuth = lookup(
+    clientAuths,
+    authRaw === undefined || authRaw === "" ? "NoClientCert" : authRaw,
+  );
   if (!clientAuth)
     throw new WebConfigError(
-      `${where}.client_auth_type: expected one of ${Object.keys(clientAuths).join(", ")}, got "${authRaw}"`,
-    );
-  if (clientCa && clientAuth === "NoClientCert")
-    throw new WebConfigError(
-      `${where}.client_ca_file: a client CA is configured without a client auth policy (set client_auth_type, e.g. RequireAndVerifyClientCert)`,
+      `${where}.client_auth_type: invalid ClientAuth "${authRaw}" (expected one of ${Object.keys(clientAuths).join(", ")})`,
     );
   const clientAllowedSans = strList(node, "client_allowed_sans", where);
   if (
@@ -209,19 +253,16 @@ function parseTls(raw: unknown, dir: string): TlsSettings | undefined {
   if (versionOrder.indexOf(minVersion) > versionOrder.indexOf(maxVersion))
     throw new WebConfigError(`${where}.min_version: above max_version`);
   const ciphers = strList(node, "cipher_suites", where)?.map((name) => {
-    const openssl = cipherSuites[name];
-    if (!openssl)
-      throw new WebConfigError(`${where}.cipher_suites: unknown cipher suite "${name}"`);
+    const openssl = lookup(cipherSuites, name);
+    if (openssl === undefined)
+      throw new WebConfigError(`${where}.cipher_suites: unknown cipher "${name}"`);
     return openssl;
   });
   const curveList = strList(node, "curve_preferences", where)?.map((name) => {
-    const openssl = curves[name];
+    const openssl = lookup(curves, name);
     if (!openssl) throw new WebConfigError(`${where}.curve_preferences: unknown curve "${name}"`);
     return openssl;
   });
-  const prefer = node["prefer_server_cipher_suites"];
-  if (prefer !== undefined && typeof prefer !== "boolean")
-    throw new WebConfigError(`${where}.prefer_server_cipher_suites: expected true or false`);
   return {
     cert,
     key,
@@ -230,41 +271,48 @@ function parseTls(raw: unknown, dir: string): TlsSettings | undefined {
     clientAllowedSans,
     minVersion,
     maxVersion,
-    ciphers: ciphers && ciphers.length > 0 ? ciphers : undefined,
-    preferServerCipherSuites: prefer ?? true,
+    ciphers: ciphers && ciphers.length > 0 ? ciphers.filter((c) => c !== "") : undefined,
+    preferServerCipherSuites: bool(node, "prefer_server_cipher_suites", where, true),
     curves: curveList && curveList.length > 0 ? curveList : undefined,
   };
 }
 
-function parseHeaders(raw: unknown): Record<string, string> {
+/** Go's net/http refuses HTTP/2 with a TLS 1.2 list that lacks both of these (RFC 7540 9.2.2). */
+const http2Ciphers = ["ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"];
+
+function parseHttp(raw: YamlValue | undefined): {
+  headers: Record<string, string>;
+  http2: boolean;
+} {
   const node = mapping(raw, "http_server_config");
   onlyKeys(node, ["http2", "headers"], "http_server_config");
-  if (node["http2"] !== undefined && typeof node["http2"] !== "boolean")
-    throw new WebConfigError("http_server_config.http2: expected true or false");
-  const headers = mapping(node["headers"], "http_server_config.headers");
+  const http2 = bool(node, "http2", "http_server_config", true);
+  const headers = mapping(node.get("headers"), "http_server_config.headers");
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const [name, raw] of headers) {
     const where = `http_server_config.headers.${name}`;
-    if (!(name in allowedHeaders))
+    if (!Object.hasOwn(allowedHeaders, name))
       throw new WebConfigError(
-        `${where}: this header cannot be configured (only ${Object.keys(allowedHeaders).join(", ")})`,
+        `${where}: HTTP header "${name}" can not be configured (only ${Object.keys(allowedHeaders).join(", ")})`,
       );
-    if (typeof value !== "string") throw new WebConfigError(`${where}: expected a string`);
+    const value = text(raw, where) ?? "";
     const allowed = allowedHeaders[name];
     if (allowed && !allowed.includes(value))
-      throw new WebConfigError(`${where}: expected one of ${allowed.join(", ")}, got "${value}"`);
+      throw new WebConfigError(
+        `${where}: invalid value, expected one of ${allowed.join(", ")}, got "${value}"`,
+      );
     // "Unset if blank", as the toolkit's docs say.
     if (value !== "") out[name] = value;
   }
-  return out;
+  return { headers: out, http2 };
 }
 
-function parseUsers(raw: unknown): Map<string, string> {
+function parseUsers(raw: YamlValue | undefined): Map<string, string> {
   const node = mapping(raw, "basic_auth_users");
   const users = new Map<string, string>();
-  for (const [name, hash] of Object.entries(node)) {
+  for (const [name, value] of node) {
     const where = `basic_auth_users.${name}`;
-    if (typeof hash !== "string") throw new WebConfigError(`${where}: expected a bcrypt hash`);
+    const hash = text(value, where) ?? "";
     const match = bcryptPattern.exec(hash);
     if (!match)
       throw new WebConfigError(
@@ -278,22 +326,42 @@ function parseUsers(raw: unknown): Map<string, string> {
   return users;
 }
 
-/** Go's time.Duration as yaml.v2 reads it: "1s", "250ms", "1m30s", or 0. */
-function parseRateLimit(raw: unknown): WebConfig["rateLimit"] {
+/**
+ * Go's time.Duration as yaml.v2 reads it: a string through time.ParseDuration ("1s", "1.5s",
+ * "1m30s"), a bare number as nanoseconds; zero turns the limit off.
+ */
+function parseRateLimit(raw: YamlValue | undefined): WebConfig["rateLimit"] {
   const node = mapping(raw, "rate_limit");
   onlyKeys(node, ["interval", "burst"], "rate_limit");
-  const interval = node["interval"];
-  const burst = node["burst"] ?? 0;
-  if (interval === undefined || interval === 0 || interval === "0" || interval === "0s")
-    return undefined;
-  const intervalMs = typeof interval === "string" ? parseDuration(interval) : undefined;
+  const interval = node.get("interval");
+  const burst = node.get("burst");
+  let intervalMs: number | undefined = 0;
+  if (interval?.kind === "scalar" && typeof interval.value === "number")
+    intervalMs = Number.isInteger(interval.value) ? interval.value / 1e6 : undefined;
+  else if (interval !== undefined && !(interval.kind === "scalar" && interval.value === null)) {
+    const written = text(interval, "rate_limit.interval") ?? "";
+    intervalMs = parseGoDuration(written);
+    if (intervalMs === undefined)
+      throw new WebConfigError(
+        `rate_limit.interval: expected a duration such as 1s, 1.5s or 100ms, got "${written}"`,
+      );
+  }
   if (intervalMs === undefined)
-    throw new WebConfigError(
-      `rate_limit.interval: expected a duration such as 1s or 100ms, got ${JSON.stringify(interval)}`,
-    );
-  if (typeof burst !== "number" || !Number.isInteger(burst) || burst < 0)
-    throw new WebConfigError("rate_limit.burst: expected a whole number");
-  return { intervalMs, burst };
+    throw new WebConfigError("rate_limit.interval: expected a duration such as 1s or 100ms");
+  let tokens = 0;
+  if (burst !== undefined && !(burst.kind === "scalar" && burst.value === null)) {
+    if (
+      burst.kind !== "scalar" ||
+      typeof burst.value !== "number" ||
+      !Number.isInteger(burst.value)
+    )
+      throw new WebConfigError("rate_limit.burst: expected a whole number");
+    tokens = burst.value;
+  }
+  // Go's rate.Every makes a negative interval "no limit", as zero is.
+  if (intervalMs <= 0) return undefined;
+  // Go's rate.Limiter with a burst below one lets nothing through.
+  return { intervalMs, burst: Math.max(0, tokens) };
 }
 
 /**
@@ -301,19 +369,31 @@ function parseRateLimit(raw: unknown): WebConfig["rateLimit"] {
  * certificate paths resolve. Throws WebConfigError naming the key that is wrong.
  */
 export function parseWebConfig(text: string, dir: string): WebConfig {
-  let doc: unknown;
+  let doc: YamlValue | undefined;
   try {
-    doc = parse(text, { uniqueKeys: true, prettyErrors: false });
+    doc = readYaml(text);
   } catch (err) {
-    const message = err instanceof Error ? err.message.split("\n", 1)[0] : String(err);
-    throw new WebConfigError(`not valid YAML: ${message}`);
+    if (err instanceof YamlError) throw new WebConfigError(`not valid YAML: ${err.message}`);
+    throw err;
   }
   const root = mapping(doc, "the file");
   onlyKeys(root, ["tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"], "");
+  const tls = parseTls(root.get("tls_server_config"), dir);
+  const { headers, http2 } = parseHttp(root.get("http_server_config"));
+  if (
+    tls?.ciphers &&
+    http2 &&
+    tls.minVersion !== "TLSv1.3" &&
+    !tls.ciphers.some((c) => http2Ciphers.includes(c))
+  )
+    throw new WebConfigError(
+      "tls_server_config.cipher_suites: HTTP/2 needs TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 in the list (as Go's net/http; or set http_server_config.http2: false)",
+    );
   return {
-    tls: parseTls(root["tls_server_config"], dir),
-    headers: parseHeaders(root["http_server_config"]),
-    users: parseUsers(root["basic_auth_users"]),
-    rateLimit: parseRateLimit(root["rate_limit"]),
+    tls,
+    headers,
+    users: parseUsers(root.get("basic_auth_users")),
+    rateLimit: parseRateLimit(root.get("rate_limit")),
+    http2,
   };
 }

@@ -32,26 +32,52 @@ function read(material: { file: string } | { pem: string }, key: string): string
 /** TLS 1.3 suites of Node's defaults: cipher_suites only narrows TLS 1.2, as in Go. */
 const tls13Suites = DEFAULT_CIPHERS.split(":").filter((c) => c.startsWith("TLS_"));
 
+/** OpenSSL's reason, e.g. "PEM routines::no start line". */
+function why(err: unknown): string {
+  return err instanceof Error ? err.message.replace(/^error:[0-9A-F]+:/, "") : String(err);
+}
+
+/** Each piece on its own first, so an error says which of the three does not load. */
+function check(context: SecureContextOptions, what: string): void {
+  try {
+    createSecureContext(context);
+  } catch (err) {
+    throw new WebConfigError(`tls_server_config: ${what}: ${why(err)}`);
+  }
+}
+
 /** Reads the certificate files and checks that they make a context; throws naming the key. */
 export function loadTls(settings: TlsSettings): TlsServerSettings {
+  const cert = read(settings.cert, "cert_file");
+  const key = read(settings.key, "key_file");
+  const ca = settings.clientCa ? read(settings.clientCa, "client_ca_file") : undefined;
+  const auth = settings.clientAuth;
+  // After reading the CA, as the toolkit: a CA file that is missing says so first.
+  if (settings.clientCa && auth === "NoClientCert")
+    throw new WebConfigError(
+      "tls_server_config.client_ca_file: client CA's have been configured without a Client Auth Policy (set client_auth_type, e.g. RequireAndVerifyClientCert)",
+    );
+  const names = (m: { file: string } | { pem: string }, file: string, pem: string): string =>
+    "file" in m ? `${file} ${m.file}` : pem;
+  check({ cert }, `the certificate (${names(settings.cert, "cert_file", "cert")}) does not load`);
+  check({ key }, `the key (${names(settings.key, "key_file", "key")}) does not load`);
+  check({ cert, key }, "the key does not match the certificate");
+  if (ca !== undefined && settings.clientCa)
+    check(
+      { ca },
+      `the client CA (${names(settings.clientCa, "client_ca_file", "client_ca")}) does not load`,
+    );
   const context: SecureContextOptions = {
-    cert: read(settings.cert, "cert_file"),
-    key: read(settings.key, "key_file"),
-    ca: settings.clientCa ? read(settings.clientCa, "client_ca_file") : undefined,
+    cert,
+    key,
+    ca,
     minVersion: settings.minVersion,
     maxVersion: settings.maxVersion,
     honorCipherOrder: settings.preferServerCipherSuites,
     ciphers: settings.ciphers ? [...settings.ciphers, ...tls13Suites].join(":") : undefined,
     ecdhCurve: settings.curves?.join(":"),
   };
-  try {
-    createSecureContext(context);
-  } catch (err) {
-    throw new WebConfigError(
-      `tls_server_config: the certificate, key or CA do not load: ${err instanceof Error ? err.message : String(err)}`,
-    );
-  }
-  const auth = settings.clientAuth;
+  check(context, "the TLS settings do not make a context");
   return {
     context,
     requestCert: auth !== "NoClientCert",

@@ -11,7 +11,7 @@ import type { RunningDaemon } from "../helpers/daemon.js";
 import { startDaemon } from "../helpers/daemon.js";
 
 // A real Prometheus (Debian's, installed by scripts/test-all.sh) scrapes the exporter over TLS
-// with basic auth: the right password makes the target up, a wrong one makes it down.
+// with basic auth: the right password makes the target up, a wrong one makes it down; over HTTP/2.
 const prometheusBin = "/usr/bin/prometheus";
 const canRun = canMakeCerts && existsSync(prometheusBin);
 
@@ -53,6 +53,7 @@ describe.skipIf(!canRun)("a real Prometheus scrapes over TLS with basic_auth", (
       `tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n  prometheus: "${hash}"\n`,
     );
     exporter = await startDaemon([
+      "--log.level=debug",
       "--collector.disable-defaults",
       "--collector.subid",
       `--web.config.file=${join(dir, "web.yml")}`,
@@ -116,5 +117,7 @@ describe.skipIf(!canRun)("a real Prometheus scrapes over TLS with basic_auth", (
       ).data.result.map((r) => [r.metric.job, r.value[1]]),
     );
     expect(up).toEqual({ right: "1", wrong: "0" });
+    // Prometheus's scrape client offers h2 over TLS and the exporter takes it, as Go's would.
+    expect(exporter.logs.some((l) => l.includes('"msg":"HTTP/2 connection"'))).toBe(true);
   }, 60_000);
 });

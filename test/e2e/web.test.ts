@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { connect } from "node:net";
 import type { IncomingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -156,6 +157,23 @@ describe.skipIf(!canMakeCerts)(
       ).rejects.toThrow(/version|alert|handshake|protocol/i);
     });
 
+    it("clients that reset before TLS starts (mid request line) leave the exporter running", async () => {
+      for (let i = 0; i < 5; i++)
+        await new Promise<void>((resolve) => {
+          const socket = connect(exporter.port, "127.0.0.1", () => {
+            socket.write("GE");
+            setTimeout(() => {
+              socket.resetAndDestroy();
+              resolve();
+            }, 20);
+          });
+          socket.on("error", () => resolve());
+        });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect((await get(certs, exporter.port, "/healthz")).status).toBe(200);
+      expect(exporter.child.exitCode).toBeNull();
+    });
+
     it("plain HTTP gets no metrics", async () => {
       const answer = await fetch(`http://127.0.0.1:${exporter.port}/metrics`).then(
         async (r) => r.text(),
@@ -259,6 +277,21 @@ describe.skipIf(!canMakeCerts)(
         "tls_server_config.cert_file: cannot read",
       ],
       ["the file itself missing", undefined, "cannot read"],
+      [
+        "a certificate file that is not one, named",
+        "tls_server_config:\n  cert_file: server.key\n  key_file: server.key\n",
+        "tls_server_config: the certificate (cert_file ",
+      ],
+      [
+        "a key of another certificate",
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: client.key\n",
+        "tls_server_config: the key does not match the certificate",
+      ],
+      [
+        "a key written twice, with its line",
+        "rate_limit:\n  burst: 1\n  burst: 2\n",
+        'not valid YAML: line 3: key "burst" appears twice',
+      ],
     ])("%s", async (_name, text, expected) => {
       const file = join(dir, `${Math.random()}.yml`);
       if (text !== undefined) writeFileSync(file, text);

@@ -39,38 +39,81 @@ describe("BasicAuthVerifier", () => {
 
   it("a verified pair is cached; a changed hash (rotation) is checked again", async () => {
     const verifier = new BasicAuthVerifier();
-    expect(await verifier.check(users("$2b$"), basic("alice", "s3cret"))).toBe("ok");
+    const u = users("$2b$");
+    expect(await verifier.check(u, basic("alice", "s3cret"))).toBe("ok");
     const start = performance.now();
-    expect(await verifier.check(users("$2b$"), basic("alice", "s3cret"))).toBe("ok");
+    expect(await verifier.check(u, basic("alice", "s3cret"))).toBe("ok");
     expect(performance.now() - start).toBeLessThan(2);
     const rotated = new Map([["alice", await bcrypt.hash("other", 8)]]);
     expect(await verifier.check(rotated, basic("alice", "s3cret"))).toBe("denied");
     expect(await verifier.check(rotated, basic("alice", "other"))).toBe("ok");
   });
 
-  it("an unknown user costs a real bcrypt, as a wrong password does; one bcrypt at a time", async () => {
+  // The exporter-toolkit's own users file (web/testdata/web_config_users.good.yml): carol is
+  // cost 10 ("carol123"), bob a stale cost 18.
+  const toolkit = new Map([
+    ["bob", "$2y$18$4VeFDzXIoPHKnKTU3O3GH.N.vZu06CVqczYZ8WvfzrddFU6tGqjR."],
+    ["carol", "$2y$10$qRTBuFoULoYNA7AQ/F3ck.trZBPyjV64.oA4ZsSBCIWvXuvQlQTuu"],
+  ]);
+  const timed = async <T>(work: Promise<T>): Promise<[T, number]> => {
+    const start = performance.now();
+    const result = await work;
+    return [result, performance.now() - start];
+  };
+  /** The verdict, or "late" when it takes longer than `ms`. */
+  const within = <T>(ms: number, work: Promise<T>) =>
+    Promise.race([work, new Promise<"late">((r) => setTimeout(() => r("late"), ms).unref())]);
+
+  it("an unknown user is checked against a fixed cost-10 decoy, not the file's costliest hash", async () => {
+    const verifier = new BasicAuthVerifier();
+    // A cost-18 bcrypt takes some 15 s here, a cost-10 one some 80 ms.
+    expect(await within(4000, verifier.check(toolkit, basic("nobody", "x")))).toBe("denied");
+    const [again, ms] = await timed(verifier.check(toolkit, basic("nobody2", "y")));
+    expect(again).toBe("denied");
+    expect(ms).toBeLessThan(2000);
+  });
+
+  it("a costly login runs in its own lane: a cost-10 one is not queued behind it", async () => {
+    const verifier = new BasicAuthVerifier();
+    const users = new Map([...toolkit, ["slow", await bcrypt.hash("slow-pw", 14)]]);
+    const slow = timed(verifier.check(users, basic("slow", "wrong")));
+    const fast = timed(verifier.check(users, basic("carol", "carol123")));
+    const [[slowResult, slowMs], [fastResult, fastMs]] = await Promise.all([slow, fast]);
+    expect([slowResult, fastResult]).toEqual(["denied", "ok"]);
+    // Queued behind it, the fast one would take longer than the slow one.
+    expect(fastMs).toBeLessThan(slowMs / 2);
+  });
+
+  it("refused pairs are cached apart: a retried wrong password costs nothing, a guess flood evicts no verified pair, a reload empties both", async () => {
     const verifier = new BasicAuthVerifier();
     const u = users("$2b$");
-    await verifier.check(u, basic("nobody", "x")); // makes the decoy hash once
-    // The least of three runs each, so a busy machine's noise does not decide.
-    const time = async (header: string) => {
-      let least = Infinity;
-      for (let i = 0; i < 3; i++) {
-        const start = performance.now();
-        await verifier.check(u, header);
-        least = Math.min(least, performance.now() - start);
-      }
-      return least;
-    };
-    const wrong = await time(basic("alice", "wrong"));
-    const unknown = await time(basic("nobody", "wrong"));
-    expect(wrong).toBeGreaterThan(3);
-    expect(unknown).toBeGreaterThan(wrong / 2);
-    expect(unknown).toBeLessThan(wrong * 2 + 20);
-    // Four at once take about four times one: they ran one after another.
-    const start = performance.now();
-    await Promise.all([1, 2, 3, 4].map(() => verifier.check(u, basic("alice", "wrong"))));
-    expect(performance.now() - start).toBeGreaterThan(3 * Math.min(wrong, unknown));
+    expect(await verifier.check(u, basic("alice", "s3cret"))).toBe("ok");
+    expect(await verifier.check(u, basic("alice", "stale"))).toBe("denied");
+    const [retry, retryMs] = await timed(verifier.check(u, basic("alice", "stale")));
+    expect(retry).toBe("denied");
+    expect(retryMs).toBeLessThan(2);
+    for (let i = 0; i < 40; i++) {
+      const burst = Array.from({ length: 8 }, (_, j) =>
+        verifier.check(u, basic("alice", `guess-${i}-${j}`)),
+      );
+      expect(await Promise.all(burst)).toEqual(Array(8).fill("denied"));
+    }
+    const [ok, okMs] = await timed(verifier.check(u, basic("alice", "s3cret")));
+    expect(ok).toBe("ok");
+    expect(okMs).toBeLessThan(2);
+    // The same users, re-read: a new map, so the verdicts are made again.
+    const reloaded = new Map(u);
+    const [after, afterMs] = await timed(verifier.check(reloaded, basic("alice", "s3cret")));
+    expect(after).toBe("ok");
+    expect(afterMs).toBeGreaterThan(3);
+  });
+
+  it("150 logins at once with the same wrong password all get denied, none busy (one bcrypt)", async () => {
+    const verifier = new BasicAuthVerifier();
+    const results = await Promise.all(
+      Array.from({ length: 150 }, () => verifier.check(toolkit, basic("carol", "wrong"))),
+    );
+    expect(results).toEqual(Array(150).fill("denied"));
   });
 
   it("past 8 waiting bcrypts a new guess is refused as busy; cached credentials still get in", async () => {

@@ -18,7 +18,16 @@ function problem(text: string): string {
 describe("parseWebConfig: refused, naming the key", () => {
   it.each([
     ["bad YAML", "basic_auth_users: [x", /^not valid YAML/],
-    ["duplicate key", "rate_limit: {}\nrate_limit: {}", /^not valid YAML: Map keys must be unique/],
+    [
+      "duplicate key, named with its line",
+      "rate_limit: {}\nrate_limit: {}",
+      /^not valid YAML: line 2: key "rate_limit" appears twice/,
+    ],
+    [
+      "duplicate nested key",
+      "basic_auth_users:\n  a: x\n  a: y",
+      /^not valid YAML: line 3: key "a" appears twice/,
+    ],
     ["not a mapping", "- a\n- b", /^the file: expected a mapping/],
     ["unknown top-level key", "basic_auth_user: {}", /^basic_auth_user: unknown key/],
     [
@@ -48,34 +57,24 @@ describe("parseWebConfig: refused, naming the key", () => {
       /^basic_auth_users.alice: bcrypt cost 3/,
     ],
     [
-      "client CA without policy",
-      "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  client_ca_file: ca.pem",
-      /^tls_server_config.client_ca_file: a client CA is configured without a client auth policy/,
-    ],
-    [
-      "client CA with NoClientCert",
-      "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  client_ca_file: ca.pem\n  client_auth_type: NoClientCert",
-      /^tls_server_config.client_ca_file/,
-    ],
-    [
       "unknown client_auth_type",
       "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  client_auth_type: Yes",
-      /^tls_server_config.client_auth_type: expected one of/,
+      /^tls_server_config.client_auth_type: invalid ClientAuth "Yes"/,
     ],
     [
       "key without cert",
       "tls_server_config:\n  key_file: k.pem",
-      /^tls_server_config.cert_file: missing/,
+      /^tls_server_config: missing one of cert or cert_file/,
     ],
     [
       "cert without key",
       "tls_server_config:\n  cert_file: c.pem",
-      /^tls_server_config.key_file: missing/,
+      /^tls_server_config: missing one of key or key_file/,
     ],
     [
       "bad min_version",
       "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  min_version: TLS1.2",
-      /^tls_server_config.min_version: expected one of TLS10/,
+      /^tls_server_config.min_version: unknown TLS version "TLS1.2"/,
     ],
     [
       "min above max",
@@ -85,7 +84,7 @@ describe("parseWebConfig: refused, naming the key", () => {
     [
       "unknown cipher",
       "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]",
-      /^tls_server_config.cipher_suites: unknown cipher suite/,
+      /^tls_server_config.cipher_suites: unknown cipher "TLS_RSA_WITH_RC4_128_SHA"/,
     ],
     [
       "SANs without required cert",
@@ -95,12 +94,12 @@ describe("parseWebConfig: refused, naming the key", () => {
     [
       "header not allowed",
       "http_server_config:\n  headers:\n    Server: x",
-      /^http_server_config.headers.Server: this header cannot be configured/,
+      /^http_server_config.headers.Server: HTTP header "Server" can not be configured/,
     ],
     [
       "header value not allowed",
       "http_server_config:\n  headers:\n    X-Frame-Options: allow",
-      /^http_server_config.headers.X-Frame-Options: expected one of deny, sameorigin/,
+      /^http_server_config.headers.X-Frame-Options: invalid value, expected one of deny, sameorigin/,
     ],
     [
       "unknown http_server_config key",
@@ -112,7 +111,26 @@ describe("parseWebConfig: refused, naming the key", () => {
       "rate_limit:\n  interval: soon\n  burst: 1",
       /^rate_limit.interval/,
     ],
-    ["rate_limit burst negative", "rate_limit:\n  interval: 1s\n  burst: -1", /^rate_limit.burst/],
+    [
+      "rate_limit burst not a number",
+      "rate_limit:\n  interval: 1s\n  burst: lots",
+      /^rate_limit.burst/,
+    ],
+    [
+      "a header named like an object's property",
+      "http_server_config:\n  headers:\n    toString: x",
+      /^http_server_config.headers.toString: HTTP header "toString" can not be configured/,
+    ],
+    [
+      "a TLS version named like an object's property",
+      "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  min_version: constructor",
+      /^tls_server_config.min_version: unknown TLS version/,
+    ],
+    [
+      "the toolkit's noAuth_noHTTP2Cipher.bad.yml: a TLS 1.2 list HTTP/2 cannot use",
+      "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  cipher_suites:\n    - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n  max_version: TLS12",
+      /^tls_server_config.cipher_suites: HTTP\/2 needs TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256/,
+    ],
   ])("%s", (_name, text, expected) => {
     expect(problem(text)).toMatch(expected);
   });
@@ -130,6 +148,7 @@ describe("parseWebConfig: accepted", () => {
       headers: {},
       users: new Map(),
       rateLimit: undefined,
+      http2: true,
     });
   });
 
@@ -175,5 +194,66 @@ describe("parseWebConfig: accepted", () => {
     );
     expect(config.headers).toEqual({ "X-Frame-Options": "deny" });
     expect(config.rateLimit).toEqual({ intervalMs: 250, burst: 3 });
+  });
+
+  it("what yaml.v2 reads (the toolkit's headers.good.yml, allCiphers.good.yml, YAML 1.1 booleans, Go durations)", () => {
+    const config = parseWebConfig(
+      [
+        "tls_server_config:",
+        "  cert_file: c.pem",
+        "  cert: ignored, the file wins as in the toolkit",
+        "  key_file: k.pem",
+        "  prefer_server_cipher_suites: no",
+        "  cipher_suites:",
+        "  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "  - TLS_AES_128_GCM_SHA256",
+        "  - TLS_AES_256_GCM_SHA384",
+        "  - TLS_CHACHA20_POLY1305_SHA256",
+        "http_server_config:",
+        "  http2: yes",
+        "  headers:",
+        "    X-Frame-Options: deny",
+        "    Strict-Transport-Security: max-age=31536000; includeSubDomains",
+        "    X-XSS-Protection: 1",
+        "rate_limit:",
+        "  interval: 1.5s",
+        "  burst: 0x10",
+      ].join("\n"),
+      "/etc/rx",
+    );
+    expect(config.tls).toMatchObject({
+      cert: { file: "/etc/rx/c.pem" },
+      ciphers: ["ECDHE-RSA-AES128-GCM-SHA256"],
+      preferServerCipherSuites: false,
+    });
+    expect(config.http2).toBe(true);
+    expect(config.headers).toEqual({
+      "X-Frame-Options": "deny",
+      "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+      "X-XSS-Protection": "1",
+    });
+    expect(config.rateLimit).toEqual({ intervalMs: 1500, burst: 16 });
+  });
+
+  it.each([
+    ["http2: off", "http_server_config:\n  http2: off", { http2: false }],
+    [
+      "a bare interval is nanoseconds",
+      "rate_limit:\n  interval: 2000000",
+      { rateLimit: { intervalMs: 2, burst: 0 } },
+    ],
+    [
+      "interval 1h0.5m",
+      "rate_limit:\n  interval: 1h0.5m\n  burst: 2",
+      { rateLimit: { intervalMs: 3_630_000, burst: 2 } },
+    ],
+    ["a negative interval is no limit", "rate_limit:\n  interval: -1s", { rateLimit: undefined }],
+    [
+      "noHTTP2.good.yml: that list with http2 off",
+      "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]\n  max_version: TLS12\nhttp_server_config:\n  http2: false",
+      { http2: false },
+    ],
+  ])("%s", (_name, text, expected) => {
+    expect(parseWebConfig(text, "/")).toMatchObject(expected);
   });
 });
