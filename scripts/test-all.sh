@@ -95,6 +95,12 @@ step "Debian 13 root filesystem for the pasta ring (cached in /var/tmp)"
 ROOTLESS_TEST_TRIXIE_ROOT=$(bash scripts/trixie-root.sh /var/tmp/rootless-exporter-trixie/root rlx-pasta | tail -n 1)
 export ROOTLESS_TEST_TRIXIE_ROOT ROOTLESS_TEST_TRIXIE_USER=rlx-pasta
 
+step "Debian unstable root filesystem for the Docker-28 ring (cached in /var/tmp)"
+# Docker 28, rootlesskit 2.0.2, passt and Node 24 from Debian unstable: test/e2e/pasta.test.ts runs
+# its first ring there too (issue 21).
+ROOTLESS_TEST_SID_ROOT=$(DEBIAN_SUITE=sid bash scripts/trixie-root.sh /var/tmp/rootless-exporter-sid/root rlx-pasta | tail -n 1)
+export ROOTLESS_TEST_SID_ROOT
+
 step "Debian 12 VM image for the real-host ring (cached in /var/tmp; about 4 minutes to build)"
 # Its own kernel, systemd as PID 1, cgroup v2, rootless Docker: test/e2e/vm.test.ts boots it.
 export ROOTLESS_TEST_VM_DIR=/var/tmp/rootless-exporter-vm

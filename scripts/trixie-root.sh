@@ -5,12 +5,18 @@
 # user (with subordinate IDs inside the root) is provisioned on every run, so the cache is reused.
 #
 # usage: scripts/trixie-root.sh [ROOT] [USER]   (as root; prints ROOT on stdout, progress on stderr)
+# DEBIAN_SUITE=sid builds the same root from Debian unstable (Docker 28, rootlesskit 2) for the
+# Docker-28 ring (test/e2e/docker28.test.ts).
 set -euo pipefail
 
-root=${1:-/var/tmp/rootless-exporter-trixie/root}
+suite=${DEBIAN_SUITE:-trixie}
+root=${1:-/var/tmp/rootless-exporter-$suite/root}
 user=${2:-rlx-pasta}
 mirror=${TRIXIE_MIRROR:-http://deb.debian.org/debian}
 packages=rootlesskit,passt,slirp4netns,uidmap,docker.io,docker-cli,iptables,iproute2,curl,procps,nodejs,busybox-static,iperf3,ca-certificates
+# trixie's marker is the package list alone (roots cached before suites existed stay valid).
+stamp=$packages
+[ "$suite" = trixie ] || stamp="$suite:$packages"
 
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/trixie-root.sh needs root (debootstrap, useradd inside the root)" >&2
@@ -20,16 +26,16 @@ fi
 # The marker, written last, holds the package list: a root without it is an interrupted build, and
 # one built from another list is stale; both are built again.
 marker="$root/.rootless-exporter-complete"
-if [ "$(cat "$marker" 2> /dev/null)" != "$packages" ]; then
+if [ "$(cat "$marker" 2> /dev/null)" != "$stamp" ]; then
   rm -rf "$root.tmp"
   mkdir -p "$(dirname "$root")"
   # Bounded: a stuck mirror must not eat the CI budget.
-  timeout 1500 debootstrap --variant=minbase --include="$packages" trixie "$root.tmp" "$mirror" >&2
+  timeout 1500 debootstrap --variant=minbase --include="$packages" "$suite" "$root.tmp" "$mirror" >&2
   # Packages' services never start in the root (nspawn runs single commands, not systemd).
   printf '#!/bin/sh\nexit 101\n' > "$root.tmp/usr/sbin/policy-rc.d"
   chmod +x "$root.tmp/usr/sbin/policy-rc.d"
   rm -rf "$root.tmp/var/cache/apt/archives/"*.deb
-  echo "$packages" > "$root.tmp/.rootless-exporter-complete"
+  echo "$stamp" > "$root.tmp/.rootless-exporter-complete"
   rm -rf "$root"
   mv "$root.tmp" "$root"
 fi

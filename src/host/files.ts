@@ -8,7 +8,7 @@ import {
   statSync,
 } from "node:fs";
 import { lstat, open, opendir, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
-import type { Stats } from "node:fs";
+import type { Dir, Stats } from "node:fs";
 import type { MountEntry } from "./proc-files.js";
 import { mountOf, parseMountinfo } from "./proc-files.js";
 
@@ -139,35 +139,41 @@ async function listDirAsync(path: string): Promise<ListResult> {
   }
 }
 
+/** The first `max` names of an open directory, a batch at a time, then closes it. */
+export async function readNamesCapped(
+  dir: Dir,
+  max: number,
+): Promise<{ readonly names: string[]; readonly complete: boolean }> {
+  const names: string[] = [];
+  try {
+    for (;;) {
+      const entry = await dir.read();
+      if (entry === null) return { names, complete: true };
+      if (names.length === max) return { names, complete: false };
+      names.push(entry.name);
+    }
+  } finally {
+    await dir.close().catch(() => undefined);
+  }
+}
+
 /**
- * The first `max` names of a directory, read through the thread pool a batch at a time and
- * closed after them: for directories another user fills (/proc/PID/fd, /proc/PID/task), where a
- * whole readdir may be hundreds of thousands of names. `complete` says whether all were read.
+ * The first `max` names of a directory, read through the thread pool a batch at a time: for
+ * directories another user fills (/proc/PID/fd, /proc/PID/task, /tmp), where a whole readdir
+ * may be hundreds of thousands of names. `complete` says whether all were read.
  */
 export async function listDirCapped(
   path: string,
   max: number,
 ): Promise<
-  (ListResult & { readonly ok: false }) | { ok: true; names: string[]; complete: boolean }
+  | (ListResult & { readonly ok: false })
+  | { readonly ok: true; readonly names: string[]; readonly complete: boolean }
 > {
-  let dir;
   try {
-    dir = await opendir(path, { bufferSize: Math.min(max, 128) });
+    const dir = await opendir(path, { bufferSize: Math.min(max, 128) });
+    return { ok: true, ...(await readNamesCapped(dir, max)) };
   } catch (err) {
     return { ok: false, reason: failureOf(err), detail: describe(err) };
-  }
-  const names: string[] = [];
-  try {
-    for (;;) {
-      const entry = await dir.read();
-      if (entry === null) return { ok: true, names, complete: true };
-      if (names.length === max) return { ok: true, names, complete: false };
-      names.push(entry.name);
-    }
-  } catch (err) {
-    return { ok: false, reason: failureOf(err), detail: describe(err) };
-  } finally {
-    await dir.close().catch(() => undefined);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Stats } from "node:fs";
 import { open, opendir, readlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
+import { readNamesCapped } from "./files.js";
 
 /*
  * Reading inside a tree a watched user controls (runtime dir, rootlesskit state dir, /tmp dirs),
@@ -320,25 +321,14 @@ export type UserList =
 export async function listUserDir(path: string, uid: number, max: number): Promise<UserList> {
   const opened = await openChecked(path, uid, "directory");
   if (!opened.ok) return refuse(opened.state, opened.detail);
-  let dir;
   try {
-    dir = await opendir(`/proc/self/fd/${opened.handle.fd}`, { bufferSize: Math.min(max, 128) });
-  } catch (err) {
-    release(opened.handle);
-    return failure(path, err);
-  }
-  const names: string[] = [];
-  try {
-    for (;;) {
-      const entry = await dir.read();
-      if (entry === null) return { ok: true, names, complete: true };
-      if (names.length === max) return { ok: true, names, complete: false };
-      names.push(entry.name);
-    }
+    const dir = await opendir(`/proc/self/fd/${opened.handle.fd}`, {
+      bufferSize: Math.min(max, 128),
+    });
+    return { ok: true, ...(await readNamesCapped(dir, max)) };
   } catch (err) {
     return failure(path, err);
   } finally {
-    await dir.close().catch(() => undefined);
     release(opened.handle);
   }
 }

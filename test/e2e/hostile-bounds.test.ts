@@ -7,19 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningDaemon } from "../helpers/daemon.js";
 import { startDaemon, valueOf, waitForMetrics } from "../helpers/daemon.js";
 import type { TestUser } from "../helpers/rootless-docker.js";
-import { asUser, testUser } from "../helpers/rootless-docker.js";
+import { canRunHostile, hostileUser, hostileUserName } from "../helpers/hostile-user.js";
+import { asUser } from "../helpers/rootless-docker.js";
 
 // issue 16, item 3: the JSON bomb, served by the real unprivileged user on a fake docker.sock in
 // their runtime dir, against a root exporter. Needs root and rlx-hostile (scripts/test-all.sh).
-const userName = process.env["ROOTLESS_HOSTILE_USER"] ?? "rlx-hostile";
-const user: TestUser | undefined = (() => {
-  try {
-    return testUser(userName);
-  } catch {
-    return undefined;
-  }
-})();
-const canRun = process.getuid?.() === 0 && user !== undefined;
+const userName = hostileUserName;
+const user = hostileUser;
+const canRun = canRunHostile;
 
 /** The user's fake dockerd: /info alternates a nested 1 MiB answer and a nested 200 KB one. */
 const fakeDockerd = `

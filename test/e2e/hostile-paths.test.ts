@@ -19,27 +19,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningDaemon } from "../helpers/daemon.js";
 import { builtMain, startDaemon, waitForMetrics } from "../helpers/daemon.js";
 import type { TestUser } from "../helpers/rootless-docker.js";
-import { alive, asUser, testUser, waitFor } from "../helpers/rootless-docker.js";
+import { asHostile, canRunHostile, hostileUser, hostileUserName } from "../helpers/hostile-user.js";
+import { alive, asUser, waitFor } from "../helpers/rootless-docker.js";
 
 // issue 16, attacks 1 and 3 (paths a user names, and what a user can fill), by the real
 // unprivileged rlx-hostile against a root exporter. Needs root and the user (scripts/test-all.sh).
 const run = promisify(execFile);
-const userName = process.env["ROOTLESS_HOSTILE_USER"] ?? "rlx-hostile";
-const user: TestUser | undefined = (() => {
-  try {
-    return testUser(userName);
-  } catch {
-    return undefined;
-  }
-})();
-const canRun = process.getuid?.() === 0 && user !== undefined;
+const userName = hostileUserName;
+const user = hostileUser;
+const canRun = canRunHostile;
 const secretPid = "31337";
-
-/** Runs a program as the user (their files are made by them, not chowned by us). */
-async function asHostile(...argv: string[]): Promise<void> {
-  const [file = "", ...rest] = [...asUser(user as TestUser, {}), ...argv];
-  await run(file, rest, { timeout: 120_000 });
-}
 
 /** The slowest of /metrics and /healthz, scraped back to back for `ms`. */
 async function slowestScrape(d: RunningDaemon, ms: number): Promise<number> {

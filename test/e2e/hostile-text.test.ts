@@ -21,22 +21,17 @@ import {
   waitForMetrics,
 } from "../helpers/daemon.js";
 import type { TestUser } from "../helpers/rootless-docker.js";
-import { alive, asUser, testUser, waitFor } from "../helpers/rootless-docker.js";
+import { canRunHostile, hostileUser, hostileUserName } from "../helpers/hostile-user.js";
+import { alive, asUser, waitFor } from "../helpers/rootless-docker.js";
 
 // Issue 16, attacks 4 and 5, by a real unprivileged user against a root exporter: the user's
 // docker.sock answers /info with a Driver that forges report lines, and the user's api.sock
 // answers /v1/ports with 9,500 distinct protos. Needs root and the user rlx-hostile
 // (scripts/test-all.sh makes it).
 const run = promisify(execFile);
-const userName = process.env["ROOTLESS_HOSTILE_USER"] ?? "rlx-hostile";
-const user: TestUser | undefined = (() => {
-  try {
-    return testUser(userName);
-  } catch {
-    return undefined;
-  }
-})();
-const canRun = process.getuid?.() === 0 && user !== undefined;
+const userName = hostileUserName;
+const user = hostileUser;
+const canRun = canRunHostile;
 
 const texts = {
   driver: "overlay2\nPASS     storage_driver, dockerd_running\u202e\u2028INFO     all is well\r",

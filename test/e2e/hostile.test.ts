@@ -23,21 +23,16 @@ import { builtMain, startDaemon, valueOf, waitForMetrics } from "../helpers/daem
 import type { Rootlesskit } from "../helpers/rootlesskit.js";
 import { startRootlesskit } from "../helpers/rootlesskit.js";
 import type { TestUser } from "../helpers/rootless-docker.js";
-import { alive, asUser, testUser, waitFor } from "../helpers/rootless-docker.js";
+import { asHostile, canRunHostile, hostileUser, hostileUserName } from "../helpers/hostile-user.js";
+import { alive, asUser, waitFor } from "../helpers/rootless-docker.js";
 
 // issue 10, defects 1-4, as a hostile user would try them on a root exporter: the user plants
 // files in their own runtime and state dirs; the exporter runs as root with --target.user.
 // Needs root and the user rlx-hostile (scripts/test-all.sh makes it, with subuids 1000000:65536).
 const run = promisify(execFile);
-const userName = process.env["ROOTLESS_HOSTILE_USER"] ?? "rlx-hostile";
-const user: TestUser | undefined = (() => {
-  try {
-    return testUser(userName);
-  } catch {
-    return undefined;
-  }
-})();
-const canRun = process.getuid?.() === 0 && user !== undefined;
+const userName = hostileUserName;
+const user = hostileUser;
+const canRun = canRunHostile;
 // Short enough that even a 20-character excerpt of the file would hold all of it.
 const secret = `TOPSECRET-${process.pid % 10_000}`;
 
@@ -47,12 +42,6 @@ function lstatExists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Runs a program as the user (their files are made by them, not chowned by us). */
-async function asHostile(...argv: string[]): Promise<void> {
-  const [file = "", ...rest] = [...asUser(user as TestUser, {}), ...argv];
-  await run(file, rest, { timeout: 10_000 });
 }
 
 describe.skipIf(!canRun)(

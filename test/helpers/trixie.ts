@@ -9,13 +9,18 @@ const run = promisify(execFile);
 /** The Debian 13 root of scripts/trixie-root.sh (rootlesskit 2, passt, Docker 26, Node 20). */
 export const trixieRoot = process.env["ROOTLESS_TEST_TRIXIE_ROOT"];
 export const trixieUserName = process.env["ROOTLESS_TEST_TRIXIE_USER"] ?? "rlx-pasta";
+/** The same root from Debian unstable (DEBIAN_SUITE=sid): Docker 28, rootlesskit 2, Node 24. */
+export const sidRoot = process.env["ROOTLESS_TEST_SID_ROOT"];
 
 /** Why the ring cannot run here, or undefined when it can. */
-export function trixieMissing(): string | undefined {
+export function trixieMissing(
+  root = trixieRoot,
+  variable = "ROOTLESS_TEST_TRIXIE_ROOT",
+): string | undefined {
   if (process.getuid?.() !== 0) return "needs root (systemd-nspawn)";
-  if (!trixieRoot) return "ROOTLESS_TEST_TRIXIE_ROOT is not set (scripts/test-all.sh builds it)";
-  if (!existsSync(`${trixieRoot}/.rootless-exporter-complete`))
-    return `${trixieRoot} is not a complete root (run scripts/trixie-root.sh)`;
+  if (!root) return `${variable} is not set (scripts/test-all.sh builds it)`;
+  if (!existsSync(`${root}/.rootless-exporter-complete`))
+    return `${root} is not a complete root (run scripts/trixie-root.sh)`;
   if (!existsSync("/usr/bin/systemd-nspawn")) return "systemd-nspawn is not installed";
   return undefined;
 }
