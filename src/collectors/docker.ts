@@ -3,6 +3,7 @@ import { procPath, rootPath } from "../host/paths.js";
 import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import { maxJsonChars, parseBoundedJson } from "../host/bounded-json.js";
 import { unixHttp } from "../host/unix-http.js";
+import { checkUserSocket } from "../host/user-files.js";
 import { userSocketHttp } from "../host/user-socket.js";
 import type { Collector } from "./collector.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
@@ -90,14 +91,23 @@ export const dockerCollector: Collector<DockerFacts> = {
     const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);
     const path = rootPath(roots, socket);
     // No socket file, no API: said without a connection (most users of a host have no daemon).
-    // lstat: only the entry is looked at here; the request checks the socket as the user's.
+    // Another user's socket is looked at only as theirs, through their runtime dir checked as
+    // theirs: a dir swapped for a symlink into root's directories after its check must not turn
+    // ENOTDIR against ENOENT into an oracle. The request checks the socket again.
     const runtimeDirFirst = await cycle.runtimeDir(target);
     // A real /info is a few KB: a tight cap, and the body is read in bytes, the JSON in characters.
     const infoOptions = { timeoutMs: rpcTimeoutMs, signal, maxBytes: maxJsonChars };
-    const socketFile =
-      !self && runtimeDirFirst.ok === false && runtimeDirFirst.state === "missing"
-        ? { ok: false as const, detail: `${target.runtimeDir} does not exist` }
-        : await lstatPath(path);
+    const socketFile = self
+      ? await lstatPath(path)
+      : runtimeDirFirst.ok === false
+        ? {
+            ok: false as const,
+            detail:
+              runtimeDirFirst.state === "missing"
+                ? `${target.runtimeDir} does not exist`
+                : `${target.runtimeDir} is not the user's own directory`,
+          }
+        : await checkUserSocket(path, target.uid);
     const [runtimeDir, pidFile, infoResult] = await Promise.all([
       Promise.resolve(runtimeDirFirst),
       // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
@@ -137,9 +147,9 @@ export const dockerCollector: Collector<DockerFacts> = {
       // The daemon's own mount namespace is where its data root lives.
       const where =
         pidFile.pid !== undefined && pidFile.state === "ok" ? String(pidFile.pid) : "self";
-      // The user can grow their mount namespace's table at will: read it off the event loop,
-      // and bounded.
-      const mountinfo = await readTextAsync(procPath(roots, where, "mountinfo"), 4 * 1024 * 1024);
+      // The user can grow their mount namespace's table at will: read it off the event loop and
+      // bounded (512 KiB, a few thousand mounts: its synchronous parse stays near 20 ms).
+      const mountinfo = await readTextAsync(procPath(roots, where, "mountinfo"), 512 * 1024);
       const mount = mountinfo.ok
         ? mountOf(parseMountinfo(mountinfo.text), info.dockerRootDir)
         : undefined;

@@ -1,13 +1,22 @@
-import { readKernelText } from "../host/files.js";
+import { readTextAsync } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath } from "../host/paths.js";
 import type { InterfaceCounters } from "../host/proc-files.js";
 import { mappedIds, parseNetDev } from "../host/proc-files.js";
 import type { ProcessInfo } from "../host/proc.js";
-import { childPids, flagValue, programName, readProcess, withArgv } from "../host/proc.js";
+import {
+  candidates,
+  childPids,
+  flagValue,
+  letLoopIn,
+  programName,
+  readProcess,
+  withArgv,
+} from "../host/proc.js";
 import type { Collector } from "./collector.js";
 import type { TargetState } from "./state.js";
 import type { ProcessTable } from "../host/process-table.js";
+import { checkPid, rootlesskitPrograms } from "../host/discovery.js";
 import type { ConfiguredNetwork } from "./network-config.js";
 import { readConfiguredNetwork } from "./network-config.js";
 
@@ -83,13 +92,15 @@ async function searchDriver(
   processes: () => Promise<ProcessTable>,
 ): Promise<ProcessInfo | undefined> {
   // Identify by exe and comm first; only the driver's own arguments are read (its --mtu).
-  for (const pid of (await childPids(roots, parentPid)) ?? []) {
+  for (const pid of candidates((await childPids(roots, parentPid)) ?? [])) {
+    await letLoopIn();
     const info = await readProcess(roots, pid, { argv: false });
     if (info && driverName(info)) return withArgv(roots, info, state.argv);
   }
   if (childPid === undefined) return undefined;
   const netns = `/proc/${childPid}/ns/net`;
-  for (const pid of (await processes()).named(uid, isPasta)) {
+  for (const pid of candidates((await processes()).named(uid, isPasta))) {
+    await letLoopIn();
     const info = await readProcess(roots, pid, { argv: true, cache: state.argv });
     if (!info || driverName(info) !== "pasta") continue;
     if (
@@ -129,7 +140,15 @@ export const networkCollector: Collector<NetworkFacts> = {
         })
       : undefined;
     const info = answer?.ok ? answer.value : undefined;
-    const childPid = info?.childPid ?? found.child?.pid;
+    // The API's child pid is the user's to say: used only when /proc shows it is their rootlesskit
+    // (root would otherwise read and export another process's namespace counters and id maps).
+    const apiChild = info?.childPid;
+    const childPid =
+      found.child?.pid ??
+      (apiChild !== undefined &&
+      (await checkPid(roots, apiChild, target.uid, rootlesskitPrograms)).state === "ok"
+        ? apiChild
+        : undefined);
     const driverProcess = await findDriver(
       roots,
       target.uid,
@@ -154,8 +173,13 @@ export const networkCollector: Collector<NetworkFacts> = {
     let ids: NetworkFacts["mappedIds"];
     if (childPid !== undefined) {
       const [netDev, uidMap, gidMap] = await Promise.all(
-        ["net/dev", "uid_map", "gid_map"].map((file) =>
-          readKernelText(procPath(roots, String(childPid), file)),
+        // The user can make thousands of interfaces in their namespace: read off the loop, bounded.
+        [
+          ["net/dev", 256 * 1024],
+          ["uid_map", 64 * 1024],
+          ["gid_map", 64 * 1024],
+        ].map(([file, limit]) =>
+          readTextAsync(procPath(roots, String(childPid), String(file)), Number(limit)),
         ),
       );
       if (netDev?.ok) interfaces = parseNetDev(netDev.text);

@@ -1,11 +1,14 @@
+import type { Dirent } from "node:fs";
 import { basename, dirname } from "node:path";
 import { listDirCapped, lstatPath, readTextAsync } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath, rootPath } from "./paths.js";
 import type { ArgvCache, ProcessInfo } from "./proc.js";
 import {
+  candidates,
   childPids,
   flagValue,
+  letLoopIn,
   maxProcessStringsBytes,
   openFiles,
   programName,
@@ -157,8 +160,9 @@ async function findRootlesskitParent(
   target: Target,
   processes: ProcessTable,
 ): Promise<ProcessInfo | undefined> {
-  const candidates: ProcessInfo[] = [];
-  for (const pid of processes.named(target.uid, isRootlesskitComm)) {
+  const found: ProcessInfo[] = [];
+  for (const pid of candidates(processes.named(target.uid, isRootlesskitComm))) {
+    await letLoopIn();
     const check = await checkPid(roots, pid, target.uid, rootlesskitPrograms);
     if (!check.process) continue;
     const parentIsKit = await parentIfProgram(
@@ -167,15 +171,15 @@ async function findRootlesskitParent(
       target.uid,
       rootlesskitPrograms,
     );
-    if (!parentIsKit) candidates.push(check.process);
+    if (!parentIsKit) found.push(check.process);
   }
-  if (candidates.length <= 1) return candidates[0];
+  if (found.length <= 1) return found[0];
   // Several rootlesskits (a user may run more than one): the one started for this runtime dir.
-  for (const candidate of candidates) {
+  for (const candidate of found) {
     if ((await environValue(roots, candidate.pid, "XDG_RUNTIME_DIR")) === target.runtimeDir)
       return candidate;
   }
-  return candidates[0];
+  return found[0];
 }
 
 /** What discovery keeps about one user between cycles; owned by that user's target state. */
@@ -263,14 +267,29 @@ export interface HostScans {
 
 /** The most names of /tmp looked at per cycle (a user can make 300,000 of them). */
 const maxTmpEntries = 65_536;
+/** The most rootlesskitNNN directories lstat'ed per cycle, highest numbers first. */
+const maxTmpStateDirs = 1024;
+
+/** A directory by its entry's type, or an entry of unknown type (a filesystem without d_type). */
+const maybeDirectory = (entry: Dirent): boolean =>
+  /^rootlesskit\d+$/.test(entry.name) &&
+  (entry.isDirectory() ||
+    ![entry.isFile(), entry.isSymbolicLink(), entry.isFIFO(), entry.isSocket()].some(Boolean));
 
 /** One listing of /tmp: the newest rootlesskitNNN directory of each owner. */
 export async function scanTmpStateDirs(roots: HostRoots): Promise<Map<number, string>> {
   const newest = new Map<number, { path: string; mtime: number }>();
-  // Everyone writes in /tmp: read a batch at a time off the event loop, and not forever.
-  const tmp = await listDirCapped(rootPath(roots, "/tmp"), maxTmpEntries);
-  for (const name of tmp.ok ? tmp.names : []) {
-    if (!/^rootlesskit\d+$/.test(name)) continue;
+  // Everyone writes in /tmp: read a batch at a time off the event loop, and not forever; the
+  // entries' types spare an lstat of every file named like a state dir.
+  const tmp = await listDirCapped(rootPath(roots, "/tmp"), maxTmpEntries, maybeDirectory);
+  const names = tmp.ok
+    ? tmp.names
+        .sort(
+          (a, b) => Number(b.slice("rootlesskit".length)) - Number(a.slice("rootlesskit".length)),
+        )
+        .slice(0, maxTmpStateDirs)
+    : [];
+  for (const name of names) {
     // lstat, not stat: a user's symlink named rootlesskitNNN must not lead elsewhere.
     const info = await lstatPath(rootPath(roots, `/tmp/${name}`));
     if (!info.ok || !info.stats.isDirectory()) continue;
@@ -306,8 +325,9 @@ export async function discoverRootless(
   }
   parent ??= await findRootlesskitParent(roots, target, await scans.processes());
   if (parent && !child) {
-    const kids = (await childPids(roots, parent.pid)) ?? [];
+    const kids = candidates((await childPids(roots, parent.pid)) ?? []);
     for (const pid of kids) {
+      await letLoopIn();
       const check = await checkPid(roots, pid, target.uid, rootlesskitPrograms);
       if (check.process) child = check.process;
     }

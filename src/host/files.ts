@@ -8,7 +8,7 @@ import {
   statSync,
 } from "node:fs";
 import { lstat, open, opendir, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
-import type { Dir, Stats } from "node:fs";
+import type { Dir, Dirent, Stats } from "node:fs";
 import type { MountEntry } from "./proc-files.js";
 import { mountOf, parseMountinfo } from "./proc-files.js";
 
@@ -65,8 +65,10 @@ export async function readTextAsync(path: string, limit = maxFileBytes): Promise
   try {
     const chunks: Buffer[] = [];
     let total = 0;
+    // No bigger a buffer than the file may be: small files are read in their thousands.
+    const chunkBytes = Math.min(limit + 1, 64 * 1024);
     for (;;) {
-      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const chunk = Buffer.allocUnsafe(chunkBytes);
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
       total += bytesRead;
@@ -143,6 +145,7 @@ async function listDirAsync(path: string): Promise<ListResult> {
 export async function readNamesCapped(
   dir: Dir,
   max: number,
+  keep: (entry: Dirent) => boolean = () => true,
 ): Promise<{ readonly names: string[]; readonly complete: boolean }> {
   const names: string[] = [];
   try {
@@ -150,7 +153,7 @@ export async function readNamesCapped(
       const entry = await dir.read();
       if (entry === null) return { names, complete: true };
       if (names.length === max) return { names, complete: false };
-      names.push(entry.name);
+      if (keep(entry)) names.push(entry.name);
     }
   } finally {
     await dir.close().catch(() => undefined);
@@ -165,13 +168,14 @@ export async function readNamesCapped(
 export async function listDirCapped(
   path: string,
   max: number,
+  keep?: (entry: Dirent) => boolean,
 ): Promise<
   | (ListResult & { readonly ok: false })
   | { readonly ok: true; readonly names: string[]; readonly complete: boolean }
 > {
   try {
     const dir = await opendir(path, { bufferSize: Math.min(max, 128) });
-    return { ok: true, ...(await readNamesCapped(dir, max)) };
+    return { ok: true, ...(await readNamesCapped(dir, max, keep)) };
   } catch (err) {
     return { ok: false, reason: failureOf(err), detail: describe(err) };
   }

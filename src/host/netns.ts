@@ -138,7 +138,10 @@ export function runInNamespaces(
   child.stdout?.on("error", () => undefined);
   child.stderr?.on("error", () => undefined);
   const exited = new Promise<void>((resolve) => {
+    let finished = false;
     const finish = (why: string) => {
+      if (finished) return;
+      finished = true;
       closePipes();
       const excerpt = stderrExcerpt(stderr);
       ended = new Error(
@@ -147,7 +150,12 @@ export function runInNamespaces(
       while (waiters.length > 0) deliver(ended);
       resolve();
     };
-    child.once("exit", (code, signal) => finish(`exited (${signal ?? code})`));
+    // 'close' comes once both pipes are drained, so the last line the program printed is read;
+    // a writer that took its stdout keeps 'close' away, so 200 ms after 'exit' is the end too.
+    child.once("close", (code, signal) => finish(`exited (${signal ?? code})`));
+    child.once("exit", (code, signal) => {
+      setTimeout(() => finish(`exited (${signal ?? code})`), 200).unref();
+    });
     child.once("error", (err) => finish(`could not start (${err.message})`));
   });
   return {

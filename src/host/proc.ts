@@ -216,13 +216,26 @@ export async function listPids(roots: HostRoots): Promise<number[]> {
  */
 export const maxProcessEntries = 512;
 
+/**
+ * The most processes looked at in one search by name or among one process's children: a user
+ * can start thousands named rootlesskit, and each check is a few synchronous /proc reads.
+ */
+export const maxCandidates = 64;
+
+/** The pids a search looks at: the highest (mostly the newest) `maxCandidates`. */
+export const candidates = (pids: Iterable<number>): number[] =>
+  [...pids].sort((a, b) => b - a).slice(0, maxCandidates);
+
+/** Lets the event loop in between pid checks, whose /proc reads are synchronous. */
+export const letLoopIn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Children of every thread of pid (a Go program forks from any of its threads), asynchronous. */
 export async function childPids(roots: HostRoots, pid: number): Promise<number[] | undefined> {
   const tasks = await listDirCapped(procPath(roots, String(pid), "task"), maxProcessEntries);
   if (!tasks.ok) return undefined;
   const lists = await Promise.all(
     tasks.names.map((tid) =>
-      readTextAsync(procPath(roots, String(pid), "task", tid, "children"), 64 * 1024),
+      readTextAsync(procPath(roots, String(pid), "task", tid, "children"), 4096),
     ),
   );
   if (lists.every((l) => !l.ok)) return undefined;

@@ -1,4 +1,4 @@
-import { readKernelText } from "./files.js";
+import { readTextAsync } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath } from "./paths.js";
 
@@ -20,6 +20,12 @@ export function parseTcpListeners(text: string): TcpListener[] {
   return listeners;
 }
 
+/**
+ * The most of /proc/PID/net/tcp read: every user can grow the host's table with sockets (about
+ * 150 bytes each), and the probe polls it.
+ */
+const maxTcpTableBytes = 8 * 1024 * 1024;
+
 /** Whether `uid` has a TCP socket listening on `port` in the network namespace of process `pid`. */
 export async function listensOn(
   roots: HostRoots,
@@ -27,10 +33,17 @@ export async function listensOn(
   port: number,
   uid: number,
 ): Promise<boolean> {
+  // Only the lines naming the port are parsed: the table may hold 50,000 others.
+  const local = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
   for (const file of ["net/tcp", "net/tcp6"]) {
-    const text = await readKernelText(procPath(roots, String(pid), file));
-    if (text.ok && parseTcpListeners(text.text).some((l) => l.port === port && l.uid === uid))
-      return true;
+    const text = await readTextAsync(procPath(roots, String(pid), file), maxTcpTableBytes);
+    if (!text.ok) continue;
+    for (let at = text.text.indexOf(local); at !== -1; at = text.text.indexOf(local, at + 1)) {
+      const start = text.text.lastIndexOf("\n", at) + 1;
+      const end = text.text.indexOf("\n", at);
+      const line = text.text.slice(start, end === -1 ? undefined : end);
+      if (parseTcpListeners(`\n${line}`).some((l) => l.port === port && l.uid === uid)) return true;
+    }
   }
   return false;
 }

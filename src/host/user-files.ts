@@ -20,6 +20,9 @@ const O_PATH = 0o10000000;
 const pathFlags = O_PATH | constants.O_NOFOLLOW;
 /** Symlinks followed in a path before giving up (the kernel's own limit, MAXSYMLINKS). */
 const maxSymlinks = 40;
+/** The longest path walked: PATH_MAX, and far more components than a runtime or state dir has. */
+const maxPathBytes = 4096;
+const maxComponents = 64;
 
 /** Why a path in a user's tree was not used; never thrown, always a fact. */
 export type UserFileState =
@@ -108,6 +111,9 @@ async function openParent(
   const name = parts.pop();
   if (!path.startsWith("/") || name === undefined || name === "..")
     return refuse("io_error", `${path} is not an absolute path to a file`);
+  // A user's tree 128,000 directories deep costs seconds a walk: no real path is that long.
+  if (path.length > maxPathBytes || parts.length >= maxComponents)
+    return refuse("io_error", `a path of ${parts.length + 1} components is too long to walk`);
   let hops = 0;
   let dir: FileHandle | undefined = await open("/", pathFlags | constants.O_DIRECTORY);
   let dirOwner = 0;

@@ -212,6 +212,8 @@ describe("user-files on the exporter's own tree", () => {
     ["a directory", "real", "not_regular"],
     ["one byte over the bound", "big", "too_large"],
     ["nothing", "none", "missing"],
+    // issue 16 review: a tree 128,000 directories deep costs seconds a walk; refused at once.
+    ["a path of 70 components", Array.from({ length: 70 }, () => "d").join("/"), "io_error"],
   ])("%s", async (_name, rel, state) => {
     const result = await readUserFile(join(own, rel), uid, 64);
     expect(result.ok ? "ok" : result.state).toBe(state);
