@@ -52,6 +52,18 @@ export const timeoutError = "rootless_exporter.Timeout";
 const safeUserBusAddress = /^unix:path=\/[A-Za-z0-9_.@+/-]+$/;
 export const disconnectedError = "rootless_exporter.Disconnected";
 
+/**
+ * A failed connect(2) by its errno alone, in one wording: the path is the address's, and what
+ * lies past a user's symlinks is for the user's credentials to find, not for the message to say.
+ */
+function connectFailure(err: unknown, credentials: Credentials | undefined): string | undefined {
+  const { code, syscall } = (err ?? {}) as NodeJS.ErrnoException;
+  if (syscall !== "connect" || typeof code !== "string") return undefined;
+  return credentials
+    ? `cannot connect as uid ${credentials.uid} (${code})`
+    : `cannot connect (${code})`;
+}
+
 interface Pending {
   readonly reject: (err: DbusCallError) => void;
 }
@@ -170,7 +182,12 @@ export class DbusClient {
         this.drop(error);
         reject(error);
       };
-      bus.on("error", (err: unknown) => lost(err instanceof Error ? err.message : String(err)));
+      bus.on("error", (err: unknown) =>
+        lost(
+          connectFailure(err, this.credentials) ??
+            (err instanceof Error ? err.message : String(err)),
+        ),
+      );
       const connection = (bus as unknown as BusInternals)._connection;
       connection?.on?.("end", () => lost("connection closed"));
       const socket = connection?.stream;
