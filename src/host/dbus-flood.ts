@@ -9,6 +9,17 @@ import { MessageType } from "dbus-next";
 export const floodBurst = 64;
 export const floodPerSecond = 16;
 
+/**
+ * Bytes, by the sizes headers declare: a call or signal may have 64 KiB, any message 1 MiB (the
+ * exporter's own calls are answered in well under 4 KiB: Hello, Ping, GetUser, Properties.Get,
+ * ListUnitsByNames of the configured units), and unasked messages together 256 KiB at once,
+ * then 64 KiB a second. dbus-next unpacks every message on the event loop whatever its size.
+ */
+export const unaskedMessageBytes = 64 * 1024;
+export const messageBytes = 1024 * 1024;
+export const unaskedBytesBurst = 256 * 1024;
+export const unaskedBytesPerSecond = 64 * 1024;
+
 /** A token bucket on a clock in milliseconds, owned by one connection. */
 export class MessageRate {
   private tokens: number;
@@ -23,12 +34,13 @@ export class MessageRate {
     this.at = now();
   }
 
-  take(): boolean {
+  /** Takes `cost` tokens (a message, or its bytes) if there are that many. */
+  take(cost = 1): boolean {
     const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) * this.perSecond) / 1000);
     this.at = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < cost) return false;
+    this.tokens -= cost;
     return true;
   }
 }
@@ -48,16 +60,38 @@ interface Incoming {
   readonly replySerial?: number;
 }
 
+/** What a bus may still send unasked on one connection: its messages, and their bytes. */
+export interface UnaskedBudget {
+  readonly bytes: MessageRate;
+  /** The size the header of the message being delivered declared (the guard reads it). */
+  readonly frameBytes: () => number;
+}
+
+/** Why an unasked message of `size` bytes ends the connection; undefined when it may pass. */
+export function overBytes(bytes: MessageRate, size: number, what: string): string | undefined {
+  if (size > unaskedMessageBytes)
+    return `the bus sent a ${what} of ${size} bytes, more than the ${unaskedMessageBytes} bytes allowed: connection dropped`;
+  if (!bytes.take(size))
+    return (
+      `the bus sent more than ${unaskedBytesBurst} bytes of messages that are not replies, ` +
+      `over ${unaskedBytesPerSecond} bytes a second: connection dropped`
+    );
+  return undefined;
+}
+
 /**
  * Puts a rate on what a bus sends unasked: dbus-next parses every message, answers every method
  * call (an UnknownMethod error, marshalled and written) and emits every signal, so a peer
  * flooding calls had the exporter's event loop to itself. Replies to our own calls always pass;
- * the first message over the rate calls `trip` once, and nothing after it reaches dbus-next's
- * handlers. False when dbus-next's internals are not what this was written against.
+ * a reply to no call of ours also costs its bytes (calls and signals paid theirs in the guard,
+ * before parsing). The first message over the rate calls `trip` once, and nothing after it
+ * reaches dbus-next's handlers. False when dbus-next's internals are not what this was written
+ * against.
  */
 export function limitIncoming(
   bus: MessageBus,
   now: () => number,
+  budget: UnaskedBudget,
   trip: (detail: string) => void,
 ): boolean {
   const { _connection: connection, _methodReturnHandlers: pending } =
@@ -71,12 +105,15 @@ export function limitIncoming(
     const { type, replySerial } = msg as Incoming;
     const reply = type === MessageType.METHOD_RETURN || type === MessageType.ERROR;
     if (reply && replySerial !== undefined && replySerial in pending) return true;
-    if (rate.take()) return true;
+    const why = !rate.take()
+      ? `the bus sent more than ${floodBurst} messages that are not replies (method calls, signals), ` +
+        `over ${floodPerSecond} a second: connection dropped`
+      : reply
+        ? overBytes(budget.bytes, budget.frameBytes(), "reply to no call")
+        : undefined;
+    if (why === undefined) return true;
     tripped = true;
-    trip(
-      `the bus sent more than ${floodBurst} messages that are not replies (method calls, signals), ` +
-        `over ${floodPerSecond} a second: connection dropped`,
-    );
+    trip(why);
     return false;
   };
   const handlers = connection.listeners("message") as ((msg: unknown) => void)[];

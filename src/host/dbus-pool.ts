@@ -1,24 +1,36 @@
 import type { Credentials } from "./dbus.js";
 import { DbusClient } from "./dbus.js";
+import { FloodBackoff } from "./dbus-flood.js";
 
 /**
- * Long-lived D-Bus connections by address, reused across runs and closed on stop; made with
- * `credentials` (a watched user's) when given, else with the process's own.
+ * The long-lived connection to one owner's bus (a watched user's, or the system bus), reused
+ * across runs and closed on stop; made with `credentials` (a watched user's) when given, else
+ * with the process's own. A user's bus moves with their runtime dir: one client at a time, the
+ * old one closed when the address changes, and the back-off after a flood is the owner's, so a
+ * new runtime dir each cycle neither piles up sockets nor starts a flood afresh.
  */
 export class DbusPool {
-  private readonly clients = new Map<string, DbusClient>();
+  private client: DbusClient | undefined;
+  private readonly flood: FloodBackoff;
 
-  constructor(private readonly credentials?: Credentials) {}
+  constructor(
+    private readonly credentials?: Credentials,
+    /** Milliseconds, for the clients' rates and the back-off. */
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.flood = new FloodBackoff(now);
+  }
 
   get(address: string): DbusClient {
-    let client = this.clients.get(address);
-    if (!client) this.clients.set(address, (client = new DbusClient(address, this.credentials)));
-    return client;
+    if (this.client?.address === address) return this.client;
+    this.client?.close();
+    this.client = new DbusClient(address, this.credentials, this.now, this.flood);
+    return this.client;
   }
 
   closeAll(): void {
-    for (const client of this.clients.values()) client.close();
-    this.clients.clear();
+    this.client?.close();
+    this.client = undefined;
   }
 }
 

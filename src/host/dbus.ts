@@ -3,8 +3,14 @@ import { DBusError, Message, sessionBus } from "dbus-next";
 import { lstatPath } from "./files.js";
 import { Socket as NetSocket } from "node:net";
 import { connectAs } from "./dbus-credentials.js";
-import { FloodBackoff, limitIncoming } from "./dbus-flood.js";
-import { guardBusSocket } from "./dbus-guard.js";
+import {
+  FloodBackoff,
+  limitIncoming,
+  MessageRate,
+  unaskedBytesBurst,
+  unaskedBytesPerSecond,
+} from "./dbus-flood.js";
+import { guardBusSocket, judgeFrame } from "./dbus-guard.js";
 import type { Credentials } from "./dbus-credentials.js";
 
 export type { Credentials } from "./dbus-credentials.js";
@@ -46,6 +52,18 @@ export const timeoutError = "rootless_exporter.Timeout";
 const safeUserBusAddress = /^unix:path=\/[A-Za-z0-9_.@+/-]+$/;
 export const disconnectedError = "rootless_exporter.Disconnected";
 
+/**
+ * A failed connect(2) by its errno alone, in one wording: the path is the address's, and what
+ * lies past a user's symlinks is for the user's credentials to find, not for the message to say.
+ */
+function connectFailure(err: unknown, credentials: Credentials | undefined): string | undefined {
+  const { code, syscall } = (err ?? {}) as NodeJS.ErrnoException;
+  if (syscall !== "connect" || typeof code !== "string") return undefined;
+  return credentials
+    ? `cannot connect as uid ${credentials.uid} (${code})`
+    : `cannot connect (${code})`;
+}
+
 interface Pending {
   readonly reject: (err: DbusCallError) => void;
 }
@@ -66,7 +84,6 @@ export class DbusClient {
   private bus: MessageBus | undefined;
   private ready: Promise<MessageBus> | undefined;
   private readonly pending = new Set<Pending>();
-  private readonly flood: FloodBackoff;
 
   constructor(
     readonly address: string,
@@ -74,9 +91,9 @@ export class DbusClient {
     private readonly credentials?: Credentials,
     /** Milliseconds, for the rate of unasked messages and the back-off after a flood. */
     private readonly now: () => number = () => performance.now(),
-  ) {
-    this.flood = new FloodBackoff(now);
-  }
+    /** The bus owner's back-off, which outlives a client when their bus moves (DbusPool). */
+    private readonly flood: FloodBackoff = new FloodBackoff(now),
+  ) {}
 
   async call(call: DbusCall, timeoutMs: number, signal?: AbortSignal): Promise<unknown[]> {
     // No socket file, no bus: say so without building a dbus-next connection every cycle.
@@ -88,8 +105,10 @@ export class DbusClient {
     const flooded = this.bus ? undefined : this.flood.refusal();
     if (flooded) throw new DbusCallError(disconnectedError, `${this.address}: ${flooded}`);
     const socket = /^unix:path=([^,;]+)/.exec(this.address)?.[1];
-    // lstat: the entry only; a user's symlink is followed, if at all, by a connect made as the user.
-    const present = !this.bus && socket !== undefined ? await lstatPath(socket) : undefined;
+    // Our own bus only: for another user's, root's lstat would follow a symlink swapped into the
+    // path and tell what is in root-only directories; the connect made as the user decides.
+    const own = !this.bus && !this.credentials && socket !== undefined;
+    const present = own ? await lstatPath(socket) : undefined;
     if (present && !present.ok)
       throw new DbusCallError(disconnectedError, `${this.address}: ${present.detail}`);
     const started = Date.now();
@@ -163,7 +182,12 @@ export class DbusClient {
         this.drop(error);
         reject(error);
       };
-      bus.on("error", (err: unknown) => lost(err instanceof Error ? err.message : String(err)));
+      bus.on("error", (err: unknown) =>
+        lost(
+          connectFailure(err, this.credentials) ??
+            (err instanceof Error ? err.message : String(err)),
+        ),
+      );
       const connection = (bus as unknown as BusInternals)._connection;
       connection?.on?.("end", () => lost("connection closed"));
       const socket = connection?.stream;
@@ -173,10 +197,13 @@ export class DbusClient {
       }
       // The connection's own "connect" (handshake done) comes before Hello is answered: the
       // parser must be under guard before the peer's first message, whatever it is.
-      const guard = guardBusSocket(socket);
+      // Unasked bytes are paid before parsing (calls, signals) or after (replies to no call).
+      const bytes = new MessageRate(unaskedBytesBurst, unaskedBytesPerSecond, this.now);
+      const guard = guardBusSocket(socket, judgeFrame(bytes), (why) => this.flood.dropped(why));
       connection?.on?.("connect", () => guard.connected());
       // Bytes are bounded by the guard, messages by their rate: past it the connection is cut.
-      const limited = limitIncoming(bus, this.now, (why) => {
+      const budget = { bytes, frameBytes: guard.frameBytes };
+      const limited = limitIncoming(bus, this.now, budget, (why) => {
         this.flood.dropped(why);
         guard.cut(new Error(why));
       });

@@ -21,13 +21,19 @@ const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-dbus-flood-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Pings every 100 ms for `seconds` while the flood runs, as cycles would; loop delay and CPU. */
-async function underFlood(client: DbusClient, address: string, kind: "call" | "signal" | "none") {
+async function underFlood(
+  client: DbusClient,
+  address: string,
+  kind: "call" | "signal" | "big" | "none",
+  bodyBytes?: number,
+) {
   await client.call(busPing, 2000);
   const flooder = startFlooder(
     address,
     kind === "none" ? "call" : kind,
     3,
     kind === "none" ? 0 : undefined,
+    bodyBytes,
   );
   const delay = monitorEventLoopDelay({ resolution: 5 });
   const cpu = process.cpuUsage();
@@ -91,6 +97,46 @@ describe("a bus flooding the exporter's connection", () => {
         now += 10_001;
         await expect(client.call(busPing, 2000)).resolves.toEqual([]);
       } finally {
+        client.close();
+      }
+    },
+  );
+
+  // Under the message rate, each signal unpacked by dbus-next on the event loop: before the byte
+  // bounds, 2 MiB signals took 2.2 s of CPU in 4 s and a loop delay p99 of 222 ms (8.7 ms quiet).
+  it.each([
+    [2 * 1024 * 1024, /a signal of \d+ bytes, more than the 1048576 bytes a message may have/],
+    [200 * 1024, /a signal of \d+ bytes, more than the 65536 bytes allowed/],
+    [
+      60 * 1024,
+      /more than 262144 bytes of messages that are not replies, over 65536 bytes a second/,
+    ],
+  ])(
+    "with 15 signals a second of %i bytes, is dropped and the loop stays free",
+    async (size, why) => {
+      let now = 0;
+      const quietClient = new DbusClient(bus.address);
+      const client = new DbusClient(bus.address, undefined, () => now);
+      try {
+        const quiet = await underFlood(quietClient, bus.address, "none");
+        quietClient.close();
+        const result = await underFlood(client, bus.address, "big", size);
+        console.log(`${size}-byte signals:`, result.errors[0], {
+          ...result,
+          errors: result.errors.length,
+          quiet: { ...quiet, errors: quiet.errors.length },
+        });
+        expect(quiet.errors).toEqual([]);
+        expect(result.sent).toBeGreaterThan(0);
+        expect(result.errors[0]).toMatch(why);
+        expect(result.errors[0]).toMatch(/connection dropped/);
+        expect(result.errors.at(-1)).toMatch(/not reconnecting for 10 s/);
+        // Near the quiet loop of the same run, whatever the machine's noise.
+        expect(result.p99DelayMs).toBeLessThan(quiet.p99DelayMs + 30);
+        now += 10_001;
+        await expect(client.call(busPing, 2000)).resolves.toEqual([]);
+      } finally {
+        quietClient.close();
         client.close();
       }
     },
