@@ -142,7 +142,13 @@ describe.each(debians)("$name", (debian) => {
       beforeAll(async () => {
         // The built dist with its production node_modules (scripts/test-all.sh stages them), read-only.
         const stage = dirname(dirname(builtMain));
-        box = await startTrixie(debian.root ?? "", trixieUserName, [{ host: stage, inside }]);
+        box = await startTrixie(
+          debian.root ?? "",
+          trixieUserName,
+          [{ host: stage, inside }],
+          false,
+          debian.docker >= 28,
+        );
         // An image from a busybox rootfs (no registry is reachable), on the container's /tmp.
         mkdirSync(box.path("/tmp/e2e"));
         await makeBusyboxTar(box.path("/tmp/e2e"));
@@ -304,8 +310,12 @@ describe.each(debians)("$name", (debian) => {
               (b) => valueOf(b, `rootless_probe_success{${u()},path="network"}`) !== undefined,
               40_000,
             );
+            const why = [
+              ...body.split("\n").filter((l) => l.startsWith("rootless_probe_")),
+              ...probe.logs.filter((l) => l.includes("probe")).slice(-5),
+            ].join("\n");
             for (const path of ["port", "network"]) {
-              expect(valueOf(body, `rootless_probe_success{${u()},path="${path}"}`)).toBe(1);
+              expect(valueOf(body, `rootless_probe_success{${u()},path="${path}"}`), why).toBe(1);
               expect(
                 valueOf(body, `rootless_probe_throughput_bytes_per_second{${u()},path="${path}"}`),
               ).toBeGreaterThan(1e6);

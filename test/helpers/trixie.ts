@@ -82,6 +82,11 @@ export async function startTrixie(
   binds: readonly { readonly host: string; readonly inside: string }[],
   /** A network namespace of its own (only lo) instead of the host's. */
   privateNetwork = false,
+  /**
+   * /proc/sys writable (nspawn mounts it read-only): Docker 28 refuses a container whose
+   * interface's IPv6 it cannot switch off, where Docker 26 took DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE.
+   */
+  writableProcSys = false,
 ): Promise<TrixieContainer> {
   const user = userOf(root, userName);
   // The flags the issue names: no machined here (--register=no, --keep-unit), the host's
@@ -102,7 +107,10 @@ export async function startTrixie(
     "infinity",
   ];
   let log = "";
-  const nspawn: ChildProcess = spawn("systemd-nspawn", args, { stdio: ["ignore", "pipe", "pipe"] });
+  const nspawn: ChildProcess = spawn("systemd-nspawn", args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...(writableProcSys && { SYSTEMD_NSPAWN_API_VFS_WRITABLE: "1" }) },
+  });
   nspawn.stdout?.on("data", (c: Buffer) => (log += c.toString()));
   nspawn.stderr?.on("data", (c: Buffer) => (log += c.toString()));
   const pid = nspawn.pid ?? -1;
