@@ -72,6 +72,9 @@ export function federationJob(config, targets) {
   return {
     job_name: "rootless-federate",
     honor_labels: true,
+    // Federated samples carry timestamps, and series with timestamps get no staleness markers: a
+    // site that goes away would linger in the global sums for 5 minutes. Scrape time instead.
+    honor_timestamps: false,
     metrics_path: "/federate",
     params: { "match[]": [config.federationMatch] },
     static_configs: [{ targets }],
