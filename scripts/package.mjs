@@ -7,6 +7,7 @@ import {
   chmodSync,
   copyFileSync,
   cpSync,
+  existsSync,
   lstatSync,
   mkdirSync,
   readFileSync,
@@ -28,8 +29,21 @@ const commit = run("git", ["rev-parse", "--short=7", "HEAD"]);
 const dirty = run("git", ["status", "--porcelain", "--untracked-files=no"]) !== "";
 const version = `${pkg.version}+g${commit}${dirty ? ".dirty" : ""}`;
 const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? run("git", ["log", "-1", "--format=%ct"]));
-const out = join(root, "build");
+// --out=DIR (default build/), --compression=xz|zstd (xz: the smallest; zstd: a fast build for
+// tests of the bytes), --force to rebuild a clean commit's package that is already there.
+const option = (name, fallback) =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const out = option("out", join(root, "build"));
+const compression = option("compression", "xz");
+if (!["xz", "zstd"].includes(compression))
+  throw new Error(`--compression=${compression}: xz or zstd`);
 const stage = join(out, "deb");
+const deb = join(out, `rootless-exporter_${version}_amd64.deb`);
+// Same commit, same bytes: a clean commit's package is built once.
+if (!dirty && compression === "xz" && !process.argv.includes("--force") && existsSync(deb)) {
+  console.log(deb);
+  process.exit(0);
+}
 const lib = join(stage, "usr/lib/rootless-exporter");
 
 rmSync(stage, { recursive: true, force: true });
@@ -169,9 +183,8 @@ Description: Prometheus exporter for the health and setup of rootless Docker
 );
 utimesSync(join(stage, "DEBIAN/control"), epoch, epoch);
 
-const deb = join(out, `rootless-exporter_${version}_amd64.deb`);
 rmSync(deb, { force: true });
-run("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", stage, deb], {
+run("dpkg-deb", ["--root-owner-group", `-Z${compression}`, "--build", stage, deb], {
   env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) },
 });
 console.log(deb);
