@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -26,7 +26,9 @@ const dbusDaemon = ["/usr/bin/dbus-daemon", "/bin/dbus-daemon"].find((p) => exis
 const setuidRoot = process.getuid?.() === 0 || hostSetuidRoot() !== undefined;
 const canRun = existsSync(prometheusBin) && dbusDaemon !== undefined && setuidRoot;
 // The issue's 50 by default (about 70 s here); ROOTLESS_TEST_FLEET_SIZE=12 for a quicker run.
-const fleetSize = Math.max(4, Number(process.env["ROOTLESS_TEST_FLEET_SIZE"] ?? 50));
+// The release artifact when scripts/test-all.sh hands it in (its own Node and dist/), else dist/.
+const deb = process.env["ROOTLESS_TEST_DEB"];
+const fleetSize = Math.max(12, Number(process.env["ROOTLESS_TEST_FLEET_SIZE"] ?? 50));
 
 type Kind = "healthy" | "debian12" | "broken";
 const specs: Record<Exclude<Kind, "broken">, DaemonSpec> = {
@@ -147,13 +149,14 @@ function expected(hosts: readonly Host[]) {
 }
 
 describe.skipIf(!canRun)(
-  `a simulated fleet of ${fleetSize} exporters, two sites, one global Prometheus`,
+  `a simulated fleet of ${fleetSize} exporters (${deb ? "the .deb" : "dist/"}), two sites, one global Prometheus`,
   () => {
     const work = mkdtempSync(join(tmpdir(), "rootless-exporter-fleet-"));
     const hosts: Host[] = [];
     const cleanups: (() => Promise<void> | void)[] = [];
     const sites: Record<string, Prometheus> = {};
     let global: Prometheus;
+    let artifact: { node: string; main: string } | undefined;
 
     async function startHost(site: string, kind: Kind): Promise<Host> {
       let running: RunningHost | undefined;
@@ -168,6 +171,7 @@ describe.skipIf(!canRun)(
       const flags = (running?.tree ?? tree)?.flags ?? [];
       const daemon = await startDaemon([...flags, "--target.user=alice"], {
         ...(running && { env: running.env }),
+        ...artifact,
       });
       cleanups.push(async () => void (await daemon.stop()));
       const body = await waitForMetrics(
@@ -182,6 +186,12 @@ describe.skipIf(!canRun)(
     }
 
     beforeAll(async () => {
+      if (deb) {
+        const unpacked = join(work, "package");
+        execFileSync("dpkg-deb", ["-x", deb, unpacked]);
+        const lib = join(unpacked, "usr/lib/rootless-exporter");
+        artifact = { node: join(lib, "node"), main: join(lib, "dist/main.js") };
+      }
       const size = { a: Math.round((fleetSize * 7) / 12), b: 0 };
       size.b = fleetSize - size.a;
       const wanted = Object.entries(size).flatMap(([site, n]) =>
@@ -251,6 +261,9 @@ describe.skipIf(!canRun)(
     it("has the mix of hosts it was built with", () => {
       const kinds = (site: string) => hosts.filter((h) => h.site === site).map((h) => h.kind);
       expect(hosts).toHaveLength(fleetSize);
+      // The package's version carries the commit; dist/ run from the checkout does not.
+      const packaged = hosts.filter((h) => /build_info\{version="[^"]*\+g[0-9a-f]{7}/.test(h.body));
+      expect(packaged).toHaveLength(deb ? fleetSize : 0);
       expect(kinds("a")).toContain("broken");
       expect(kinds("b").filter((k) => k === "healthy").length).toBeLessThan(kinds("b").length / 2);
     });
