@@ -44,6 +44,13 @@ npm run typecheck
 npm run lint
 npm run format:check
 
+# --- issue 20: the release package --------------------------------------------------------
+step "release package: npm run package (a .deb with its own Node.js; build/ keeps a clean commit's)"
+# test/e2e/package.test.ts installs it in the Debian 12 root below, which has no Node.js.
+ROOTLESS_TEST_DEB=$(node scripts/package.mjs | tail -n 1)
+export ROOTLESS_TEST_DEB
+# ------------------------------------------------------------------------------------------
+
 step "test user"
 export ROOTLESS_TEST_USER=rlx-live
 if ! id "$ROOTLESS_TEST_USER" >/dev/null 2>&1; then

@@ -1,5 +1,13 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -11,34 +19,42 @@ import { projectRoot } from "./helpers/daemon.js";
 const promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find((p) => existsSync(p));
 const read = (path: string) => readFileSync(join(projectRoot, path), "utf8");
 const rules = read("deploy/prometheus/rules.yml");
+const globalRules = read("deploy/prometheus/global-rules.yml");
 const ruleTests = read("deploy/prometheus/rules.test.yml");
 const grafanaAlerts = read("deploy/grafana/provisioning/alerting/rootless.yml");
 const dashboard = JSON.parse(read("deploy/grafana/dashboard.json")) as {
-  panels: { targets?: { expr: string }[] }[];
+  panels: { type: string; title: string; targets?: { expr: string }[] }[];
+  templating: { list: { name: string; query: string }[] };
 };
 
 const alerts = [...rules.matchAll(/- alert: (\w+)/g)].map((m) => m[1] ?? "");
-const records = [...rules.matchAll(/- record: ([\w:]+)/g)].map((m) => m[1] ?? "");
+const records = [...`${rules}${globalRules}`.matchAll(/- record: ([\w:]+)/g)].map(
+  (m) => m[1] ?? "",
+);
 const exprOf = (yaml: string) => [...yaml.matchAll(/^\s+expr: (.+)$/gm)].map((m) => m[1] ?? "");
+const panelExpressions = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
 const expressions = [
   ...exprOf(rules),
+  ...exprOf(globalRules),
   ...exprOf(grafanaAlerts),
-  ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)),
+  ...panelExpressions,
+  ...dashboard.templating.list
+    .map((v) => /^label_values\((.+), \w+\)$/.exec(v.query)?.[1])
+    .filter((q): q is string => q !== undefined),
 ];
 
 describe.skipIf(!promtool)("deploy/: rules, tests, runbooks, dashboard", () => {
   it("promtool check rules and promtool test rules pass", () => {
-    execFileSync(promtool ?? "", [
-      "check",
-      "rules",
-      join(projectRoot, "deploy/prometheus/rules.yml"),
-    ]);
+    const files = ["rules", "global-rules"].map((f) => join(projectRoot, `deploy/prometheus/${f}`));
+    execFileSync(promtool ?? "", ["check", "rules", ...files.map((f) => `${f}.yml`)]);
     const out = execFileSync(
       promtool ?? "",
-      ["test", "rules", join(projectRoot, "deploy/prometheus/rules.test.yml")],
-      { encoding: "utf8" },
+      ["test", "rules", ...files.map((f) => `${f}.test.yml`)],
+      {
+        encoding: "utf8",
+      },
     );
-    expect(out).toContain("SUCCESS");
+    expect(out.match(/SUCCESS/g)).toHaveLength(2);
   });
 
   it("every alert has a firing and a non-firing test case, and a runbook section", () => {
@@ -68,7 +84,7 @@ describe.skipIf(!promtool)("deploy/: rules, tests, runbooks, dashboard", () => {
       const body = exprs
         .map(
           (expr, i) =>
-            `      - record: check:expr_${i}\n        expr: ${JSON.stringify(expr.replaceAll("$instance", ".*").replaceAll("$user", ".*"))}`,
+            `      - record: check:expr_${i}\n        expr: ${JSON.stringify(expr.replace(/\$\w+/g, ".*"))}`,
         )
         .join("\n");
       writeFileSync(file, `groups:\n  - name: all\n    rules:\n${body}\n`);
@@ -96,5 +112,63 @@ describe.skipIf(!promtool)("deploy/: rules, tests, runbooks, dashboard", () => {
     );
     expect([...used].filter((name) => !known.has(name))).toEqual([]);
     expect(used.size).toBeGreaterThan(10);
+  });
+
+  it("the dashboard's variables all resolve, and its fleet row reads only the recording rules", () => {
+    const defined = new Set(dashboard.templating.list.map((v) => v.name));
+    const used = new Set(
+      [...panelExpressions, ...dashboard.templating.list.map((v) => v.query)].flatMap((e) =>
+        [...e.matchAll(/\$(\w+)/g)].map((m) => m[1] ?? ""),
+      ),
+    );
+    expect([...used].filter((name) => !defined.has(name))).toEqual([]);
+    expect(used).toContain("site");
+    const hostRow = dashboard.panels.findIndex((p) => p.type === "row" && p.title === "Host");
+    const fleet = dashboard.panels
+      .slice(0, hostRow)
+      .filter((p) => p.title !== "Failing checks by host and user")
+      .flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+    expect(fleet.length).toBeGreaterThanOrEqual(6);
+    for (const expr of fleet) {
+      const names = [...expr.matchAll(/\b(rootless[_:][\w:]+|up)\b(?=\{|\s|\)|$)/g)].map(
+        (m) => m[1],
+      );
+      expect(names.length, expr).toBeGreaterThan(0);
+      for (const name of names) expect(records, `${expr}: ${name}`).toContain(name);
+      // A ratio is divided from sums and counts here, never averaged from stored ratios.
+      expect(expr).not.toMatch(/:ratio/);
+    }
+  });
+});
+
+describe("deploy/mixin: the rendered files", () => {
+  const check = (cwd: string) =>
+    spawnSync(process.execPath, ["scripts/mixin.mjs", "--check"], { cwd, encoding: "utf8" });
+
+  it("are what scripts/mixin.mjs renders from deploy/mixin/config.mjs", () => {
+    const run = check(projectRoot);
+    expect(`${run.stdout}${run.stderr}`).toContain("every rendered file is current");
+    expect(run.status).toBe(0);
+  });
+
+  it("--check fails, naming the file, when a rendered file or the config changed", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mixin-"));
+    try {
+      for (const path of ["deploy", "scripts/mixin.mjs", "package.json"])
+        cpSync(join(projectRoot, path), join(dir, path), { recursive: true });
+      symlinkSync(join(projectRoot, "node_modules"), join(dir, "node_modules"));
+      expect(check(dir).status).toBe(0);
+      const config = join(dir, "deploy/mixin/config.mjs");
+      writeFileSync(
+        config,
+        readFileSync(config, "utf8").replace('job="rootless-exporter"', 'job="rx"'),
+      );
+      const run = check(dir);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain("deploy/prometheus/rules.yml");
+      expect(run.stderr).toContain("deploy/grafana/dashboard.json");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,24 @@
+// The mixin's one `_config`: change a selector or a threshold here, then `npm run mixin`.
+export const _config = {
+  // Selects the exporter's series on every Prometheus; the scrape job must carry it.
+  selector: 'job="rootless-exporter"',
+  // Labels naming a site or cluster: external_labels of each site Prometheus, or target labels.
+  siteLabels: ["site"],
+  // The global Prometheus's federation job pulls every series matching this.
+  federationMatch: '{__name__=~"rootless:.+"}',
+  thresholds: {
+    subidMinimum: 65536,
+    networkDriverCpuCores: 0.9,
+  },
+  for: {
+    down: "5m",
+    slow: "15m",
+    compliance: "30m",
+  },
+  runbookBase: "https://github.com/rootless-exporter/rootless-exporter/blob/main/docs/runbooks.md",
+  grafana: {
+    dashboardUid: "rootless-exporter",
+    datasourceUid: "prometheus",
+    folder: "Rootless Docker",
+  },
+};
