@@ -1,9 +1,10 @@
 import { flagValue } from "../host/proc.js";
 import type { HostRoots } from "../host/paths.js";
 import type { NamespacedProcess } from "../host/netns.js";
+import { freeForwardablePort } from "../host/port-range.js";
 import { listensOn } from "../host/tcp-listeners.js";
 import type { ServedProbe } from "../host/tcp-probe.js";
-import { fetchOnce, listen, portOf } from "../host/tcp-probe.js";
+import { fetchOnce } from "../host/tcp-probe.js";
 import type { ProbePathFacts } from "./probe.js";
 import type { RootlesskitInfo } from "./rootlesskit-api.js";
 
@@ -40,7 +41,7 @@ export async function probeImplicitPort(probe: ImplicitProbe): Promise<ProbePath
   const { bytes, timeoutMs } = probe;
   let agent: NamespacedProcess | undefined;
   try {
-    const port = await freeLoopbackPort();
+    const port = await freeForwardablePort(probe.roots);
     agent = await probe.startAgent(["serve-at", String(port), String(bytes), String(timeoutMs)]);
     await agent.nextLine(timeoutMs);
     const deadline = Date.now() + Math.min(forwardWaitMs, timeoutMs);
@@ -72,11 +73,4 @@ export async function probeImplicitPort(probe: ImplicitProbe): Promise<ProbePath
     agent?.kill();
     await agent?.exited;
   }
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  const server = await listen("127.0.0.1");
-  const port = portOf(server);
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
