@@ -1,4 +1,4 @@
-import type { ProbePathFacts } from "../collectors/probe.js";
+import type { ProbePathFacts } from "../collectors/probe/probe.js";
 import type { Text } from "./finding.js";
 import { text } from "./finding.js";
 

@@ -7,7 +7,7 @@ import {
   sourceIpPropagation,
   stateDirStale,
   storageDriver,
-} from "./daemon-checks.js";
+} from "../collectors/docker/checks.js";
 import type { FactsByCollector } from "../collectors/registry.js";
 import type { Check, CheckInput, Finding } from "./finding.js";
 import {
@@ -18,7 +18,7 @@ import {
   maxUserNamespaces,
   privilegedPorts,
   userNsClone,
-} from "./host-checks.js";
+} from "../collectors/kernel/checks.js";
 import { iptablesBinary } from "./iptables-binary.js";
 import {
   cgroupDelegation,
@@ -30,7 +30,7 @@ import {
   subidOverlap,
   subuidRange,
   xdgRuntimeDir,
-} from "./user-checks.js";
+} from "../collectors/subid/checks.js";
 
 /** Every check, in alphabetical order of id. */
 export const checks: readonly Check[] = [

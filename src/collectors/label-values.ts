@@ -1,4 +1,4 @@
-import { networkDrivers } from "../collectors/network.js";
+import { networkDrivers } from "./network/network.js";
 
 /*
  * Label values that a watched user controls (rootlesskit's api.sock, docker's `/info`, their argv,

@@ -1,22 +1,22 @@
-import { cgroupCollector } from "./cgroup.js";
-import type { CgroupFacts } from "./cgroup.js";
+import { cgroupCollector } from "./cgroup/cgroup.js";
+import type { CgroupFacts } from "./cgroup/cgroup.js";
 import type { Collector } from "./collector.js";
-import { dbusCollector } from "./dbus.js";
-import type { DbusFacts } from "./dbus.js";
-import { dockerCollector } from "./docker.js";
-import type { DockerFacts } from "./docker.js";
-import { kernelCollector } from "./kernel.js";
-import type { KernelFacts } from "./kernel.js";
-import { lingerCollector } from "./linger.js";
-import type { LingerFacts } from "./linger.js";
-import { networkCollector } from "./network.js";
-import type { NetworkFacts } from "./network.js";
-import { probeCollector } from "./probe.js";
-import type { ProbeFacts } from "./probe.js";
-import { rootlesskitCollector } from "./rootlesskit.js";
-import type { RootlesskitFacts } from "./rootlesskit.js";
-import { subidCollector } from "./subid.js";
-import type { SubidFacts } from "./subid.js";
+import { dbusCollector } from "./dbus/dbus.js";
+import type { DbusFacts } from "./dbus/dbus.js";
+import { dockerCollector } from "./docker/docker.js";
+import type { DockerFacts } from "./docker/docker.js";
+import { kernelCollector } from "./kernel/kernel.js";
+import type { KernelFacts } from "./kernel/kernel.js";
+import { lingerCollector } from "./linger/linger.js";
+import type { LingerFacts } from "./linger/linger.js";
+import { networkCollector } from "./network/network.js";
+import type { NetworkFacts } from "./network/network.js";
+import { probeCollector } from "./probe/probe.js";
+import type { ProbeFacts } from "./probe/probe.js";
+import { rootlesskitCollector } from "./rootlesskit/rootlesskit.js";
+import type { RootlesskitFacts } from "./rootlesskit/rootlesskit.js";
+import { subidCollector } from "./subid/subid.js";
+import type { SubidFacts } from "./subid/subid.js";
 
 /** The facts each collector produces, by collector name. */
 export interface FactsByCollector {

@@ -6,16 +6,16 @@ import { ProcessTable } from "../host/process-table.js";
 import type { Target } from "../host/target.js";
 import type { DiscoveryMemory, HostScans, RootlessProcesses } from "../host/discovery.js";
 import { discoverRootless, scanTmpStateDirs } from "../host/discovery.js";
-import type { SubidIndex } from "./subid.js";
-import { subidIndex } from "./subid.js";
-import { lingerDir } from "./linger.js";
+import type { SubidIndex } from "./subid/subid.js";
+import { subidIndex } from "./subid/subid.js";
+import { lingerDir } from "./linger/linger.js";
 import type { ListResult } from "../host/files.js";
 import { listDir } from "../host/files.js";
 import { rootPath } from "../host/paths.js";
 import type { UserStat } from "../host/user-files.js";
 import { statUserPath } from "../host/user-files.js";
-import type { ApiAnswer, ApiOptions, RootlesskitInfo } from "./rootlesskit-api.js";
-import { parseInfo, queryApi } from "./rootlesskit-api.js";
+import type { ApiAnswer, ApiOptions, RootlesskitInfo } from "./rootlesskit/rootlesskit-api.js";
+import { parseInfo, queryApi } from "./rootlesskit/rootlesskit-api.js";
 
 /*
  * Shared state, by who owns it (ARCHITECTURE.md, "State"): the exporter owns a HostState for its

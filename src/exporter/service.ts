@@ -1,16 +1,16 @@
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { Lang } from "../checks/finding.js";
-import type { CollectorSet } from "./scheduler.js";
+import type { CollectorSet } from "./schedule/scheduler.js";
 import type { FactsByCollector } from "../collectors/registry.js";
 import type { Config } from "../config.js";
-import { landingPage } from "./landing.js";
-import { MetricsRenderer } from "./metrics.js";
-import type { TriggerFactory } from "./scheduler.js";
-import { ExporterServer } from "./server.js";
-import { findingsJson } from "./findings.js";
-import { Watch } from "./watch.js";
-import type { WebConfigSource } from "./web-config-source.js";
+import { landingPage } from "./http/landing.js";
+import { MetricsRenderer } from "./render/renderer.js";
+import type { TriggerFactory } from "./schedule/scheduler.js";
+import { ExporterServer } from "./http/server.js";
+import { findingsJson } from "./render/findings.js";
+import { Watch } from "./schedule/watch.js";
+import type { WebConfigSource } from "./http/web-config-source.js";
 
 export interface DaemonOptions {
   readonly config: Config;

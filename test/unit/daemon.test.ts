@@ -4,9 +4,9 @@ import { parseCommandLine } from "../../src/cli.js";
 import type { Collector } from "../../src/collectors/collector.js";
 import { collectors } from "../../src/collectors/registry.js";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
-import type { CollectorSet } from "../../src/exporter/scheduler.js";
-import { Daemon } from "../../src/exporter/daemon.js";
-import type { TriggerFactory } from "../../src/exporter/scheduler.js";
+import type { CollectorSet } from "../../src/exporter/schedule/scheduler.js";
+import { Daemon } from "../../src/exporter/service.js";
+import type { TriggerFactory } from "../../src/exporter/schedule/scheduler.js";
 import { materializeFixture } from "../helpers/fixtures.js";
 
 const never: TriggerFactory = () => ({ stop: () => undefined });

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { networkCollector } from "../../src/collectors/network.js";
-import { rootlesskitCollector } from "../../src/collectors/rootlesskit.js";
+import { networkCollector } from "../../src/collectors/network/network.js";
+import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
 import {
   ArgvCache,
   bootTime,

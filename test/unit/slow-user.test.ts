@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Collector } from "../../src/collectors/collector.js";
-import { dockerCollector } from "../../src/collectors/docker.js";
+import { dockerCollector } from "../../src/collectors/docker/docker.js";
 import { Cycle, HostState } from "../../src/collectors/state.js";
-import { Scheduler } from "../../src/exporter/scheduler.js";
+import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
 import type { Target } from "../../src/host/target.js";
 
 // Item 6 of issue 16: a user whose docker.sock accepts and never answers (a hung or hostile

@@ -3,13 +3,13 @@ import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { SubidRange } from "../../src/collectors/subid.js";
+import type { SubidRange } from "../../src/collectors/subid/subid.js";
 import {
   indexRanges,
   parseSubidFile,
   subidCollector,
   summaryFromIndex,
-} from "../../src/collectors/subid.js";
+} from "../../src/collectors/subid/subid.js";
 import { HostState } from "../../src/collectors/state.js";
 import { parsePasswd } from "../../src/host/accounts.js";
 import { collectorContext } from "../helpers/context.js";

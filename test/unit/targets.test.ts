@@ -2,8 +2,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Cycle, HostState } from "../../src/collectors/state.js";
-import type { TargetMode } from "../../src/exporter/targets.js";
-import { parseUidMin, Targets, targetMode } from "../../src/exporter/targets.js";
+import type { TargetMode } from "../../src/exporter/schedule/targets.js";
+import { parseUidMin, Targets, targetMode } from "../../src/exporter/schedule/targets.js";
 import { TargetError } from "../../src/host/target.js";
 import { FakeProcfs } from "../helpers/procfs.js";
 

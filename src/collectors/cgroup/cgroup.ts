@@ -1,6 +1,6 @@
-import { exists, filesystemType, readKernelText } from "../host/files.js";
-import { sysPath } from "../host/paths.js";
-import type { Collector } from "./collector.js";
+import { exists, filesystemType, readKernelText } from "../../host/files.js";
+import { sysPath } from "../../host/paths.js";
+import type { Collector } from "../collector.js";
 
 /** The controllers rootless Docker cares about (Docker docs, "Limiting resources"). */
 export const watchedControllers = ["cpu", "cpuset", "io", "memory", "pids"] as const;

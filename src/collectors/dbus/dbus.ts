@@ -1,8 +1,8 @@
-import type { DbusClient } from "../host/dbus.js";
-import { busPing, DbusCallError, timeoutError } from "../host/dbus.js";
-import { variantValue } from "../host/dbus-pool.js";
-import { rootPath } from "../host/paths.js";
-import type { Collector } from "./collector.js";
+import type { DbusClient } from "../../host/dbus.js";
+import { busPing, DbusCallError, timeoutError } from "../../host/dbus.js";
+import { variantValue } from "../../host/dbus-pool.js";
+import { rootPath } from "../../host/paths.js";
+import type { Collector } from "../collector.js";
 
 /** ActiveState values of systemd units (org.freedesktop.systemd1(5)). */
 export const unitStates = [

@@ -1,12 +1,12 @@
-import type { ConfiguredDaemon } from "../collectors/docker-config.js";
-import type { DockerFacts } from "../collectors/docker.js";
-import type { ScriptDefault } from "../collectors/network-config.js";
-import type { CheckInput, Check, Text } from "./finding.js";
-import { fail, noFacts, pass, text, unknown } from "./finding.js";
-import { mtuEvidence, probedHere } from "./mtu-evidence.js";
-import { quoted } from "./quoted.js";
-import { reasonText } from "./reasons.js";
-import { shellQuote } from "./shell-quote.js";
+import type { ConfiguredDaemon } from "./docker-config.js";
+import type { DockerFacts } from "./docker.js";
+import type { ScriptDefault } from "../network/network-config.js";
+import type { CheckInput, Check, Text } from "../../checks/finding.js";
+import { fail, noFacts, pass, text, unknown } from "../../checks/finding.js";
+import { mtuEvidence, probedHere } from "../../checks/mtu-evidence.js";
+import { quoted } from "../../checks/quoted.js";
+import { reasonText } from "../../checks/reasons.js";
+import { shellQuote } from "../../checks/shell-quote.js";
 
 /** The running rootless daemon: rootlesskit, dockerd, storage, network (the guide's driver table). */
 

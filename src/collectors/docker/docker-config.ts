@@ -1,11 +1,11 @@
-import { parseBoundedJson } from "../host/bounded-json.js";
-import { readKernelText } from "../host/files.js";
-import { readOwnedFile } from "../host/owned-file.js";
-import type { HostRoots } from "../host/paths.js";
-import { procPath, rootPath } from "../host/paths.js";
-import { mountOf, parseMountinfo } from "../host/proc-files.js";
-import type { Target } from "../host/target.js";
-import { statUserPath } from "../host/user-files.js";
+import { parseBoundedJson } from "../../host/bounded-json.js";
+import { readKernelText } from "../../host/files.js";
+import { readOwnedFile } from "../../host/owned-file.js";
+import type { HostRoots } from "../../host/paths.js";
+import { procPath, rootPath } from "../../host/paths.js";
+import { mountOf, parseMountinfo } from "../../host/proc-files.js";
+import type { Target } from "../../host/target.js";
+import { statUserPath } from "../../host/user-files.js";
 
 /**
  * What a rootless dockerd that is not running would use: its data root and storage driver from

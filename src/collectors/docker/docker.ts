@@ -1,13 +1,13 @@
-import { lstatPath, readTextAsync } from "../host/files.js";
-import { procPath, rootPath } from "../host/paths.js";
-import { mountOf, parseMountinfo } from "../host/proc-files.js";
-import { maxJsonChars, parseBoundedJson } from "../host/bounded-json.js";
-import { unixHttp } from "../host/unix-http.js";
-import { userSocketHttp } from "../host/user-socket.js";
-import type { Collector } from "./collector.js";
+import { lstatPath, readTextAsync } from "../../host/files.js";
+import { procPath, rootPath } from "../../host/paths.js";
+import { mountOf, parseMountinfo } from "../../host/proc-files.js";
+import { maxJsonChars, parseBoundedJson } from "../../host/bounded-json.js";
+import { unixHttp } from "../../host/unix-http.js";
+import { userSocketHttp } from "../../host/user-socket.js";
+import type { Collector } from "../collector.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
 import { readConfiguredDaemon } from "./docker-config.js";
-import type { PidFileState } from "../host/discovery.js";
+import type { PidFileState } from "../../host/discovery.js";
 
 export interface DockerInfo {
   readonly version?: string;

@@ -1,8 +1,8 @@
-import type { Check, Text } from "./finding.js";
-import { fail, noFacts, pass, text, unknown } from "./finding.js";
-import { quoted } from "./quoted.js";
-import { reasonsText } from "./reasons.js";
-import { shellQuote } from "./shell-quote.js";
+import type { Check, Text } from "../../checks/finding.js";
+import { fail, noFacts, pass, text, unknown } from "../../checks/finding.js";
+import { quoted } from "../../checks/quoted.js";
+import { reasonsText } from "../../checks/reasons.js";
+import { shellQuote } from "../../checks/shell-quote.js";
 
 /** Host-wide prerequisites of the rootless guide (kernel, helpers, cgroups, modules). */
 

@@ -1,9 +1,13 @@
-import { readKernelText, readText, statKernelPath } from "../host/files.js";
-import type { KernelConfig } from "../host/kernel-config.js";
-import { readKernelConfig } from "../host/kernel-config.js";
-import type { HostRoots } from "../host/paths.js";
-import { procPath, rootPath, sysPath } from "../host/paths.js";
-import { normalizeModule, parseModulesBuiltin, parseProcModules } from "../host/kernel-parsers.js";
+import { readKernelText, readText, statKernelPath } from "../../host/files.js";
+import type { KernelConfig } from "../../host/kernel-config.js";
+import { readKernelConfig } from "../../host/kernel-config.js";
+import type { HostRoots } from "../../host/paths.js";
+import { procPath, rootPath, sysPath } from "../../host/paths.js";
+import {
+  normalizeModule,
+  parseModulesBuiltin,
+  parseProcModules,
+} from "../../host/kernel-parsers.js";
 
 /**
  * Four different facts: compiled into the kernel, a module that is loaded, a module that is

@@ -1,20 +1,20 @@
-import { runFile } from "../host/exec.js";
-import { exists, listDir, readKernelText, readText, statPath } from "../host/files.js";
-import { resolveUnder } from "../host/links.js";
-import type { HostRoots } from "../host/paths.js";
-import { procPath, rootPath, sysPath } from "../host/paths.js";
-import type { Collector } from "./collector.js";
-import type { HostState } from "./state.js";
+import { runFile } from "../../host/exec.js";
+import { exists, listDir, readKernelText, readText, statPath } from "../../host/files.js";
+import { resolveUnder } from "../../host/links.js";
+import type { HostRoots } from "../../host/paths.js";
+import { procPath, rootPath, sysPath } from "../../host/paths.js";
+import type { Collector } from "../collector.js";
+import type { HostState } from "../state.js";
 import type { ModuleFact } from "./kernel-modules.js";
 import { readModuleStates } from "./kernel-modules.js";
-import type { GroupRange, KernelVersion } from "../host/kernel-parsers.js";
+import type { GroupRange, KernelVersion } from "../../host/kernel-parsers.js";
 import {
   atLeast,
   hasFileCapability,
   parseKernelRelease,
   parsePingGroupRange,
   parseSysctlInteger,
-} from "../host/kernel-parsers.js";
+} from "../../host/kernel-parsers.js";
 
 /** The sysctls the rootless guide names; exported only when the kernel has them. */
 export const watchedSysctls = [

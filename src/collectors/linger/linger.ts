@@ -1,12 +1,12 @@
-import { DbusCallError } from "../host/dbus.js";
-import type { DbusPool } from "../host/dbus-pool.js";
-import { variantValue } from "../host/dbus-pool.js";
-import type { ListResult } from "../host/files.js";
-import { statPath } from "../host/files.js";
-import type { HostRoots } from "../host/paths.js";
-import { rootPath } from "../host/paths.js";
-import type { Target } from "../host/target.js";
-import type { Collector } from "./collector.js";
+import { DbusCallError } from "../../host/dbus.js";
+import type { DbusPool } from "../../host/dbus-pool.js";
+import { variantValue } from "../../host/dbus-pool.js";
+import type { ListResult } from "../../host/files.js";
+import { statPath } from "../../host/files.js";
+import type { HostRoots } from "../../host/paths.js";
+import { rootPath } from "../../host/paths.js";
+import type { Target } from "../../host/target.js";
+import type { Collector } from "../collector.js";
 
 export interface LingerFacts {
   /** Absent when no source could tell. */

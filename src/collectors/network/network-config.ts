@@ -1,9 +1,9 @@
-import { exists } from "../host/files.js";
-import { readOwnedFile } from "../host/owned-file.js";
-import type { HostRoots } from "../host/paths.js";
-import { rootPath } from "../host/paths.js";
-import type { Target } from "../host/target.js";
-import { listUserDir, statUserPath } from "../host/user-files.js";
+import { exists } from "../../host/files.js";
+import { readOwnedFile } from "../../host/owned-file.js";
+import type { HostRoots } from "../../host/paths.js";
+import { rootPath } from "../../host/paths.js";
+import type { Target } from "../../host/target.js";
+import { listUserDir, statUserPath } from "../../host/user-files.js";
 
 /**
  * The network a rootless dockerd that is not running would get, as dockerd-rootless.sh decides

@@ -1,13 +1,13 @@
-import { readKernelText } from "../host/files.js";
-import type { HostRoots } from "../host/paths.js";
-import { procPath } from "../host/paths.js";
-import type { InterfaceCounters } from "../host/proc-files.js";
-import { mappedIds, parseNetDev } from "../host/proc-files.js";
-import type { ProcessInfo } from "../host/proc.js";
-import { childPids, flagValue, programName, readProcess, withArgv } from "../host/proc.js";
-import type { Collector } from "./collector.js";
-import type { TargetState } from "./state.js";
-import type { ProcessTable } from "../host/process-table.js";
+import { readKernelText } from "../../host/files.js";
+import type { HostRoots } from "../../host/paths.js";
+import { procPath } from "../../host/paths.js";
+import type { InterfaceCounters } from "../../host/proc-files.js";
+import { mappedIds, parseNetDev } from "../../host/proc-files.js";
+import type { ProcessInfo } from "../../host/proc.js";
+import { childPids, flagValue, programName, readProcess, withArgv } from "../../host/proc.js";
+import type { Collector } from "../collector.js";
+import type { TargetState } from "../state.js";
+import type { ProcessTable } from "../../host/process-table.js";
 import type { ConfiguredNetwork } from "./network-config.js";
 import { readConfiguredNetwork } from "./network-config.js";
 

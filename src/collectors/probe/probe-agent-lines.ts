@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
-import { parseBoundedJson } from "../host/bounded-json.js";
-import type { ServedProbe } from "../host/tcp-probe.js";
+import { parseBoundedJson } from "../../host/bounded-json.js";
+import type { ServedProbe } from "../../host/tcp-probe.js";
 
 /*
  * The probe agent runs as the watched user, who can make it print anything (ptrace, a swapped

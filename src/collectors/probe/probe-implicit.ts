@@ -1,11 +1,11 @@
-import { flagValue } from "../host/proc.js";
-import type { HostRoots } from "../host/paths.js";
-import type { NamespacedProcess } from "../host/netns.js";
-import { listensOn } from "../host/tcp-listeners.js";
-import type { ServedProbe } from "../host/tcp-probe.js";
-import { fetchOnce, listen, portOf } from "../host/tcp-probe.js";
+import { flagValue } from "../../host/proc.js";
+import type { HostRoots } from "../../host/paths.js";
+import type { NamespacedProcess } from "../../host/netns.js";
+import { listensOn } from "../../host/tcp-listeners.js";
+import type { ServedProbe } from "../../host/tcp-probe.js";
+import { fetchOnce, listen, portOf } from "../../host/tcp-probe.js";
 import type { ProbePathFacts } from "./probe.js";
-import type { RootlesskitInfo } from "./rootlesskit-api.js";
+import type { RootlesskitInfo } from "../rootlesskit/rootlesskit-api.js";
 
 /**
  * rootlesskit 2's implicit port driver: pasta runs with `--tcp-ports=auto` and, about once a

@@ -1,10 +1,10 @@
-import { readUserFile } from "../host/user-files.js";
+import { readUserFile } from "../../host/user-files.js";
 import {
   defaultStateDir,
   ensurePrivateDir,
   removeOwnFile,
   writeFileAtomic,
-} from "../host/private-dir.js";
+} from "../../host/private-dir.js";
 
 /** What a probe left behind, so a crash halfway is cleaned up by the next run. */
 export interface Leftovers {

@@ -1,22 +1,22 @@
 import { fileURLToPath } from "node:url";
-import { maxTimerMs, parseBytes, parseDuration } from "../units.js";
-import { exists } from "../host/files.js";
-import { rootPath } from "../host/paths.js";
-import { flagValue, killProcess, withArgv } from "../host/proc.js";
-import type { ProbeReport } from "../host/tcp-probe.js";
-import { fetchOnce, listen, portOf, serveOnce } from "../host/tcp-probe.js";
-import { runInNamespaces } from "../host/netns.js";
-import type { NamespacedProcess } from "../host/netns.js";
-import type { UnixHttpResult } from "../host/unix-http.js";
-import { parseJson } from "../host/unix-http.js";
-import { userSocketHttp } from "../host/user-socket.js";
-import type { UserCollector, UserContext as CollectorContext } from "./collector.js";
-import type { RootlessProcesses } from "../host/discovery.js";
-import { checkPid } from "../host/discovery.js";
+import { maxTimerMs, parseBytes, parseDuration } from "../../units.js";
+import { exists } from "../../host/files.js";
+import { rootPath } from "../../host/paths.js";
+import { flagValue, killProcess, withArgv } from "../../host/proc.js";
+import type { ProbeReport } from "../../host/tcp-probe.js";
+import { fetchOnce, listen, portOf, serveOnce } from "../../host/tcp-probe.js";
+import { runInNamespaces } from "../../host/netns.js";
+import type { NamespacedProcess } from "../../host/netns.js";
+import type { UnixHttpResult } from "../../host/unix-http.js";
+import { parseJson } from "../../host/unix-http.js";
+import { userSocketHttp } from "../../host/user-socket.js";
+import type { UserCollector, UserContext as CollectorContext } from "../collector.js";
+import type { RootlessProcesses } from "../../host/discovery.js";
+import { checkPid } from "../../host/discovery.js";
 import { parseAgentPort, parseServedProbe } from "./probe-agent-lines.js";
 import type { Leftovers } from "./probe-journal.js";
 import { ProbeJournal } from "./probe-journal.js";
-import { parseInfo, queryApi } from "./rootlesskit-api.js";
+import { parseInfo, queryApi } from "../rootlesskit/rootlesskit-api.js";
 import { forwardsImplicitly, probeImplicitPort } from "./probe-implicit.js";
 
 export type ProbePath = "port" | "network";
@@ -44,7 +44,7 @@ export interface ProbeFacts {
   readonly network: ProbePathFacts;
 }
 
-const agentPath = fileURLToPath(new URL("../probe-agent.js", import.meta.url));
+const agentPath = fileURLToPath(new URL("../../probe-agent.js", import.meta.url));
 /** The port probe connects from this loopback address: seen by the sink only if rootlesskit propagates it. */
 export const probeClientAddress = "127.0.0.2";
 

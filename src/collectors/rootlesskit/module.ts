@@ -1,10 +1,10 @@
-import type { DbusFacts } from "../collectors/dbus.js";
-import { unitStates } from "../collectors/dbus.js";
-import type { DockerFacts } from "../collectors/docker.js";
-import type { NetworkFacts } from "../collectors/network.js";
-import type { ProbeFacts } from "../collectors/probe.js";
-import type { RootlesskitFacts } from "../collectors/rootlesskit.js";
-import type { MetricKey } from "./catalogue.js";
+import type { DbusFacts } from "../dbus/dbus.js";
+import { unitStates } from "../dbus/dbus.js";
+import type { DockerFacts } from "../docker/docker.js";
+import type { NetworkFacts } from "../network/network.js";
+import type { ProbeFacts } from "../probe/probe.js";
+import type { RootlesskitFacts } from "./rootlesskit.js";
+import type { MetricKey } from "../../exporter/catalogue.js";
 import {
   cgroupDriverValues,
   cgroupVersionValues,
@@ -16,9 +16,9 @@ import {
   portDriverValues,
   protoLabel,
   wordLabel,
-} from "./label-values.js";
-import { bool } from "./sample-set.js";
-import type { SampleSet } from "./sample-set.js";
+} from "../label-values.js";
+import { bool } from "../../exporter/render/sample-set.js";
+import type { SampleSet } from "../../exporter/render/sample-set.js";
 
 /** Series of the live daemon collectors: rootlesskit, docker, network, dbus. */
 

@@ -1,8 +1,8 @@
-import type { HostRoots } from "../host/paths.js";
-import { rootPath } from "../host/paths.js";
-import { maxJsonChars, parseBoundedJson } from "../host/bounded-json.js";
-import { unixHttp } from "../host/unix-http.js";
-import { userSocketHttp } from "../host/user-socket.js";
+import type { HostRoots } from "../../host/paths.js";
+import { rootPath } from "../../host/paths.js";
+import { maxJsonChars, parseBoundedJson } from "../../host/bounded-json.js";
+import { unixHttp } from "../../host/unix-http.js";
+import { userSocketHttp } from "../../host/user-socket.js";
 
 /** Shapes of rootlesskit's REST API (pkg/api, v1), validated from `unknown`: any field may be absent. */
 

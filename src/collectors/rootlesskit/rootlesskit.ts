@@ -1,11 +1,11 @@
-import { readKernelText, statKernelPath } from "../host/files.js";
-import { procPath, rootPath } from "../host/paths.js";
-import type { FileLock } from "../host/proc.js";
-import { clockTicksPerSecond, parseLocks } from "../host/proc.js";
-import { statUserPath } from "../host/user-files.js";
-import type { Collector } from "./collector.js";
-import type { PidFileState, StateDirSource } from "../host/discovery.js";
-import { checkPidFile, rootlesskitPrograms } from "../host/discovery.js";
+import { readKernelText, statKernelPath } from "../../host/files.js";
+import { procPath, rootPath } from "../../host/paths.js";
+import type { FileLock } from "../../host/proc.js";
+import { clockTicksPerSecond, parseLocks } from "../../host/proc.js";
+import { statUserPath } from "../../host/user-files.js";
+import type { Collector } from "../collector.js";
+import type { PidFileState, StateDirSource } from "../../host/discovery.js";
+import { checkPidFile, rootlesskitPrograms } from "../../host/discovery.js";
 import type { PortForward, RootlesskitInfo } from "./rootlesskit-api.js";
 import { parsePorts, queryApi } from "./rootlesskit-api.js";
 

@@ -1,11 +1,11 @@
-import type { Controller } from "../collectors/cgroup.js";
-import type { SubidFileFacts } from "../collectors/subid.js";
-import type { Check, CheckInput, Verdict } from "./finding.js";
-import { fail, noFacts, pass, text, unknown } from "./finding.js";
-import { pingAllowed } from "./ping.js";
-import { quoted } from "./quoted.js";
-import { reasonText } from "./reasons.js";
-import { shellQuote } from "./shell-quote.js";
+import type { Controller } from "../cgroup/cgroup.js";
+import type { SubidFileFacts } from "./subid.js";
+import type { Check, CheckInput, Verdict } from "../../checks/finding.js";
+import { fail, noFacts, pass, text, unknown } from "../../checks/finding.js";
+import { pingAllowed } from "../../checks/ping.js";
+import { quoted } from "../../checks/quoted.js";
+import { reasonText } from "../../checks/reasons.js";
+import { shellQuote } from "../../checks/shell-quote.js";
 
 /** Per-user setup: subordinate IDs, session, linger, delegation, ping. */
 

@@ -1,12 +1,12 @@
-import type { PasswdEntry } from "../host/accounts.js";
-import { readPasswd } from "../host/accounts.js";
-import type { ReadFailure } from "../host/files.js";
-import { fileIdentity, readText } from "../host/files.js";
-import type { HostRoots } from "../host/paths.js";
-import { rootPath } from "../host/paths.js";
-import type { Target } from "../host/target.js";
-import type { Collector } from "./collector.js";
-import type { HostState } from "./state.js";
+import type { PasswdEntry } from "../../host/accounts.js";
+import { readPasswd } from "../../host/accounts.js";
+import type { ReadFailure } from "../../host/files.js";
+import { fileIdentity, readText } from "../../host/files.js";
+import type { HostRoots } from "../../host/paths.js";
+import { rootPath } from "../../host/paths.js";
+import type { Target } from "../../host/target.js";
+import type { Collector } from "../collector.js";
+import type { HostState } from "../state.js";
 
 export interface SubidRange {
   /** The first field as written: a login name or a numeric uid. */

@@ -1,8 +1,8 @@
-import type { Finding } from "../checks/finding.js";
-import { escapeInvisible } from "../checks/quoted.js";
-import type { UserFindings } from "./findings.js";
-import { sortedFindings, worstFirst } from "./findings.js";
-import type { CollectorState } from "./scheduler.js";
+import type { Finding } from "../../checks/finding.js";
+import { escapeInvisible } from "../../checks/quoted.js";
+import type { UserFindings } from "../render/findings.js";
+import { sortedFindings, worstFirst } from "../render/findings.js";
+import type { CollectorState } from "../schedule/scheduler.js";
 
 const escapes: Record<string, string> = {
   "&": "&amp;",

@@ -1,4 +1,4 @@
-import { metrics } from "./catalogue.js";
+import { metrics } from "../catalogue.js";
 import type { Labels, SampleSet } from "./sample-set.js";
 
 /*

@@ -1,11 +1,11 @@
-import type { Finding, Lang } from "../checks/finding.js";
-import { severities } from "../checks/finding.js";
-import { escapeInvisible } from "../checks/quoted.js";
-import { evaluateChecks } from "../checks/registry.js";
-import type { FactsByCollector } from "../collectors/registry.js";
+import type { Finding, Lang } from "../../checks/finding.js";
+import { severities } from "../../checks/finding.js";
+import { escapeInvisible } from "../../checks/quoted.js";
+import { evaluateChecks } from "../../checks/registry.js";
+import type { FactsByCollector } from "../../collectors/registry.js";
 import { bool } from "./sample-set.js";
 import type { SampleSet } from "./sample-set.js";
-import type { TargetView } from "./scheduler.js";
+import type { TargetView } from "../schedule/scheduler.js";
 
 /** The checks on the latest successful facts of every collector about one user and the host. */
 export function findingsFor(view: TargetView<FactsByCollector>): Finding[] {

@@ -1,6 +1,6 @@
-import type { Finding, Lang, Severity } from "../checks/finding.js";
-import { severities } from "../checks/finding.js";
-import { escapeInvisible } from "../checks/quoted.js";
+import type { Finding, Lang, Severity } from "../../checks/finding.js";
+import { severities } from "../../checks/finding.js";
+import { escapeInvisible } from "../../checks/quoted.js";
 
 const colours: Record<Severity | "pass" | "unknown" | "reset" | "bold", string> = {
   critical: "\x1b[31m",

@@ -1,4 +1,4 @@
-import type { MetricKey } from "./catalogue.js";
+import type { MetricKey } from "../catalogue.js";
 
 export type Labels = Readonly<Record<string, string>>;
 

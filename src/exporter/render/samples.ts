@@ -1,16 +1,22 @@
-import type { CgroupFacts } from "../collectors/cgroup.js";
-import { watchedControllers } from "../collectors/cgroup.js";
-import type { KernelFacts } from "../collectors/kernel.js";
-import type { LingerFacts } from "../collectors/linger.js";
-import type { CollectorName, FactsByCollector } from "../collectors/registry.js";
-import { pingAllowed } from "../checks/ping.js";
-import type { SubidFacts } from "../collectors/subid.js";
-import type { Target } from "../host/target.js";
-import type { Finding } from "../checks/finding.js";
+import type { CgroupFacts } from "../../collectors/cgroup/cgroup.js";
+import { watchedControllers } from "../../collectors/cgroup/cgroup.js";
+import type { KernelFacts } from "../../collectors/kernel/kernel.js";
+import type { LingerFacts } from "../../collectors/linger/linger.js";
+import type { CollectorName, FactsByCollector } from "../../collectors/registry.js";
+import { pingAllowed } from "../../checks/ping.js";
+import type { SubidFacts } from "../../collectors/subid/subid.js";
+import type { Target } from "../../host/target.js";
+import type { Finding } from "../../checks/finding.js";
 import { addFindings, addHostFindings, findingsFor } from "./findings.js";
-import { addDbus, addDocker, addNetwork, addProbe, addRootlesskit } from "./samples-daemon.js";
+import {
+  addDbus,
+  addDocker,
+  addNetwork,
+  addProbe,
+  addRootlesskit,
+} from "../../collectors/rootlesskit/module.js";
 import { bool, SampleSet } from "./sample-set.js";
-import type { CollectorState, TargetView } from "./scheduler.js";
+import type { CollectorState, TargetView } from "../schedule/scheduler.js";
 
 function addSubid(out: SampleSet, { name: user }: Target, facts: SubidFacts): void {
   for (const kind of ["uid", "gid"] as const) {

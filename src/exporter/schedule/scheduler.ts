@@ -1,11 +1,11 @@
 import cron from "node-cron";
 import type { Logger } from "pino";
-import type { Collector, HostContext, UserContext } from "../collectors/collector.js";
-import type { HostState } from "../collectors/state.js";
-import { Cycle, TargetState } from "../collectors/state.js";
-import type { CollectorSetting } from "../config.js";
-import type { HostRoots } from "../host/paths.js";
-import type { Target } from "../host/target.js";
+import type { Collector, HostContext, UserContext } from "../../collectors/collector.js";
+import type { HostState } from "../../collectors/state.js";
+import { Cycle, TargetState } from "../../collectors/state.js";
+import type { CollectorSetting } from "../../config.js";
+import type { HostRoots } from "../../host/paths.js";
+import type { Target } from "../../host/target.js";
 import { cronForInterval } from "./intervals.js";
 
 /** The latest outcome of one collector for one target (or for the host). */

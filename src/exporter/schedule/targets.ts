@@ -1,14 +1,20 @@
-import { isRootlesskitComm } from "../host/discovery.js";
-import type { Cycle } from "../collectors/state.js";
-import type { GroupEntry, PasswdEntry } from "../host/accounts.js";
-import { currentAccount, groupsOf, parseGroup, parsePasswd } from "../host/accounts.js";
-import { fileIdentity, listDir, readKernelText, readText, readTextAsync } from "../host/files.js";
-import type { HostRoots } from "../host/paths.js";
-import { procPath, rootPath } from "../host/paths.js";
-import { statUserPath } from "../host/user-files.js";
-import { parseProcStat } from "../host/proc.js";
-import type { Target } from "../host/target.js";
-import { TargetError } from "../host/target.js";
+import { isRootlesskitComm } from "../../host/discovery.js";
+import type { Cycle } from "../../collectors/state.js";
+import type { GroupEntry, PasswdEntry } from "../../host/accounts.js";
+import { currentAccount, groupsOf, parseGroup, parsePasswd } from "../../host/accounts.js";
+import {
+  fileIdentity,
+  listDir,
+  readKernelText,
+  readText,
+  readTextAsync,
+} from "../../host/files.js";
+import type { HostRoots } from "../../host/paths.js";
+import { procPath, rootPath } from "../../host/paths.js";
+import { statUserPath } from "../../host/user-files.js";
+import { parseProcStat } from "../../host/proc.js";
+import type { Target } from "../../host/target.js";
+import { TargetError } from "../../host/target.js";
 import type { TargetSource } from "./scheduler.js";
 
 /** Who the exporter watches: itself, the users named by --target.user, or the whole host. */
