@@ -167,7 +167,7 @@ describe("zh-CN: whole Chinese sentences", () => {
         {},
       );
       const host = new HostState();
-      const [target] = await targets.resolve(new Cycle(roots, host, targets.wants));
+      const [target] = await targets.resolve(new Cycle(targets.wants), host);
       if (!target) throw new Error(`no alice in fixture ${name}`);
       const facts: Record<string, unknown> = {};
       for (const collector of collectorList.filter((c) => c.defaultEnabled)) {

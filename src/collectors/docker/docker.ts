@@ -5,6 +5,7 @@ import { maxJsonChars, parseBoundedJson } from "../../host/bounded-json.js";
 import { unixHttp } from "../../host/unix-http.js";
 import { userSocketHttp } from "../../host/user-socket.js";
 import type { Collector } from "../collector.js";
+import { discovery, runtimeDir as checkedRuntimeDir } from "../scans.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
 import { readConfiguredDaemon } from "./docker-config.js";
 import type { PidFileState } from "../../host/discovery.js";
@@ -86,12 +87,13 @@ export const dockerCollector: Collector<DockerFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, state, cycle, self, env, note, rpcTimeoutMs, signal }) {
+  async collect(ctx) {
+    const { roots, target, cycle, self, env, note, rpcTimeoutMs, signal } = ctx;
     const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);
     const path = rootPath(roots, socket);
     // No socket file, no API: said without a connection (most users of a host have no daemon).
     // lstat: only the entry is looked at here; the request checks the socket as the user's.
-    const runtimeDirFirst = await cycle.runtimeDir(target);
+    const runtimeDirFirst = await checkedRuntimeDir(cycle, roots, target);
     // A real /info is a few KB: a tight cap, and the body is read in bytes, the JSON in characters.
     const infoOptions = { timeoutMs: rpcTimeoutMs, signal, maxBytes: maxJsonChars };
     const socketFile =
@@ -101,7 +103,7 @@ export const dockerCollector: Collector<DockerFacts> = {
     const [runtimeDir, pidFile, infoResult] = await Promise.all([
       Promise.resolve(runtimeDirFirst),
       // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
-      cycle.discovery(target, state).then((found) => found.pidFile),
+      discovery(ctx).then((found) => found.pidFile),
       // DOCKER_HOST (own user only) may name root's socket: the user's own socket rule is for others.
       !socketFile.ok
         ? Promise.resolve({ ok: false as const, detail: socketFile.detail })

@@ -4,7 +4,11 @@ import { resolveUnder } from "../../host/links.js";
 import type { HostRoots } from "../../host/paths.js";
 import { procPath, rootPath, sysPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
-import type { HostState } from "../state.js";
+import { kept } from "../state.js";
+
+/** getcap answers by file identity: a change of capabilities changes the file's ctime. */
+type CapabilityCache = Map<string, { readonly identity: string; readonly has: boolean }>;
+const capabilitiesKept = kept("kernel.capabilities", (): CapabilityCache => new Map());
 import type { ModuleFact } from "./kernel-modules.js";
 import { readModuleStates } from "./kernel-modules.js";
 import type { GroupRange, KernelVersion } from "../../host/kernel-parsers.js";
@@ -148,7 +152,7 @@ async function judgeStorageDrivers(
 }
 
 async function judgeIdmapHelper(
-  cache: HostState["capabilities"],
+  cache: CapabilityCache,
   roots: HostRoots,
   helper: string,
   capability: string,
@@ -173,7 +177,7 @@ async function judgeIdmapHelper(
  * the file (spawning it every cycle would cost more CPU than all the collectors together).
  */
 async function fileCapability(
-  capabilityCache: HostState["capabilities"],
+  capabilityCache: CapabilityCache,
   roots: HostRoots,
   path: string,
   capability: string,
@@ -207,7 +211,7 @@ async function askGetcap(
 
 /** rootlesskit from the distribution, or in ~/bin where the install script puts it. */
 async function rootlesskitBinary(
-  cache: HostState["capabilities"],
+  cache: CapabilityCache,
   roots: HostRoots,
   home: string | undefined,
   signal: AbortSignal,
@@ -247,6 +251,7 @@ export const kernelCollector: Collector<KernelFacts> = {
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
   async collect({ roots, targets, host, signal, note }) {
+    const capabilities = host.own(capabilitiesKept);
     const releaseText = await readKernelText(procPath(roots, "sys/kernel/osrelease"));
     const release = releaseText.ok ? releaseText.text.trim() : undefined;
     if (!release) note("sys/kernel/osrelease is unreadable: storage driver support is unknown");
@@ -257,7 +262,7 @@ export const kernelCollector: Collector<KernelFacts> = {
       readModules(roots, release),
       judgeStorageDrivers(roots, version),
       ...idmapHelpers.map(({ helper, capability }) =>
-        judgeIdmapHelper(host.capabilities, roots, helper, capability, signal),
+        judgeIdmapHelper(capabilities, roots, helper, capability, signal),
       ),
     ]);
     const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
@@ -266,7 +271,7 @@ export const kernelCollector: Collector<KernelFacts> = {
       // ~/bin/rootlesskit (the install script's place) is looked for only when one user is
       // watched: in host mode the home dirs are users' own, and the distribution's binary counts.
       rootlesskitBinary(
-        host.capabilities,
+        capabilities,
         roots,
         targets.length === 1 ? targets[0]?.home : undefined,
         signal,

@@ -2,11 +2,12 @@ import { DbusCallError } from "../../host/dbus.js";
 import type { DbusPool } from "../../host/dbus-pool.js";
 import { variantValue } from "../../host/dbus-pool.js";
 import type { ListResult } from "../../host/files.js";
-import { statPath } from "../../host/files.js";
+import { listDir, statPath } from "../../host/files.js";
 import type { HostRoots } from "../../host/paths.js";
 import { rootPath } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
 import type { Collector } from "../collector.js";
+import type { Cycle } from "../state.js";
 
 export interface LingerFacts {
   /** Absent when no source could tell. */
@@ -104,6 +105,10 @@ async function fromFile(
   return undefined;
 }
 
+/** The names in logind's linger directory, listed once a cycle for every user. */
+export const lingering = (cycle: Cycle, roots: HostRoots): Promise<ListResult> =>
+  cycle.once("linger-list", () => listDir(rootPath(roots, lingerDir)));
+
 export const lingerCollector: Collector<LingerFacts> = {
   name: "linger",
   description: "systemd-logind linger: without it the user's daemon dies at logout",
@@ -115,7 +120,7 @@ export const lingerCollector: Collector<LingerFacts> = {
     const logind = await fromLogind(host.systemBus, address, target.uid, rpcTimeoutMs, signal);
     if ("enabled" in logind) return { enabled: logind.enabled, source: "logind" };
     note(`logind on ${address} did not answer (${logind.error}); reading ${lingerDir}`);
-    const enabled = await fromFile(roots, target, await cycle.lingering(), note);
+    const enabled = await fromFile(roots, target, await lingering(cycle, roots), note);
     return enabled === undefined
       ? { source: "none", logindError: logind.error }
       : { enabled, source: "file", logindError: logind.error };

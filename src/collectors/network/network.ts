@@ -7,6 +7,8 @@ import type { ProcessInfo } from "../../host/proc.js";
 import { childPids, flagValue, programName, readProcess, withArgv } from "../../host/proc.js";
 import type { Collector } from "../collector.js";
 import type { TargetState } from "../state.js";
+import { discovery, processes } from "../scans.js";
+import { cycleInfo } from "../rootlesskit/rootlesskit-api.js";
 import type { ProcessTable } from "../../host/process-table.js";
 import type { ConfiguredNetwork } from "./network-config.js";
 import { readConfiguredNetwork } from "./network-config.js";
@@ -113,8 +115,9 @@ export const networkCollector: Collector<NetworkFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, state, cycle, note, rpcTimeoutMs, signal }) {
-    const found = await cycle.discovery(target, state);
+  async collect(ctx) {
+    const { roots, target, state, cycle, note, rpcTimeoutMs, signal } = ctx;
+    const found = await discovery(ctx);
     const parent = found.parent;
     if (!parent) {
       note("rootlesskit is not running: no network to watch");
@@ -122,7 +125,7 @@ export const networkCollector: Collector<NetworkFacts> = {
       return configured ? { configured } : {};
     }
     const answer = found.stateDir
-      ? await cycle.rootlesskitInfo(found.stateDir.path, {
+      ? await cycleInfo(cycle, roots, found.stateDir.path, {
           timeoutMs: rpcTimeoutMs,
           signal,
           ownerUid: target.uid,
@@ -130,13 +133,8 @@ export const networkCollector: Collector<NetworkFacts> = {
       : undefined;
     const info = answer?.ok ? answer.value : undefined;
     const childPid = info?.childPid ?? found.child?.pid;
-    const driverProcess = await findDriver(
-      roots,
-      target.uid,
-      parent,
-      childPid,
-      state,
-      cycle.processes,
+    const driverProcess = await findDriver(roots, target.uid, parent, childPid, state, () =>
+      processes(cycle, roots),
     );
     // The API's answer, else the process found, else what the parent was started with: with
     // the API down and the driver dead, --net still says which driver should be running.

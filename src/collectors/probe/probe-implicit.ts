@@ -4,7 +4,7 @@ import type { NamespacedProcess } from "../../host/netns.js";
 import { listensOn } from "../../host/tcp-listeners.js";
 import type { ServedProbe } from "../../host/tcp-probe.js";
 import { fetchOnce, listen, portOf } from "../../host/tcp-probe.js";
-import type { ProbePathFacts } from "./probe.js";
+import type { ProbePathFacts } from "./facts.js";
 import type { RootlesskitInfo } from "../rootlesskit/rootlesskit-api.js";
 
 /**

@@ -18,31 +18,11 @@ import type { Leftovers } from "./probe-journal.js";
 import { ProbeJournal } from "./probe-journal.js";
 import { parseInfo, queryApi } from "../rootlesskit/rootlesskit-api.js";
 import { forwardsImplicitly, probeImplicitPort } from "./probe-implicit.js";
+import { discovery } from "../scans.js";
+import { kept } from "../state.js";
+import type { ProbeFacts, ProbePath, ProbePathFacts } from "./facts.js";
 
-export type ProbePath = "port" | "network";
-
-export interface ProbePathFacts {
-  readonly path: ProbePath;
-  /** False when this setup offers no way to probe the path; `reason` says why. */
-  readonly supported: boolean;
-  readonly reason?: string;
-  readonly ok?: boolean;
-  readonly error?: string;
-  readonly ranAt?: number;
-  readonly bytes?: number;
-  readonly seconds?: number;
-  readonly bytesPerSecond?: number;
-  /** The address the receiving end saw, and whether it was the sender's own. */
-  readonly peer?: string;
-  readonly sourceIpPropagated?: boolean;
-  /** CPU the receiving side spent (the exporter on the port path, the agent on the network path). */
-  readonly agentCpuSeconds?: number;
-}
-
-export interface ProbeFacts {
-  readonly port: ProbePathFacts;
-  readonly network: ProbePathFacts;
-}
+export type { ProbeFacts, ProbePath, ProbePathFacts } from "./facts.js";
 
 const agentPath = fileURLToPath(new URL("../../probe-agent.js", import.meta.url));
 /** The port probe connects from this loopback address: seen by the sink only if rootlesskit propagates it. */
@@ -292,6 +272,9 @@ export interface ProbeCollectorOptions {
   readonly journalDir?: string;
 }
 
+/** A throughput probe is running (for any user): one at a time on the host. */
+const probeLock = kept("probe.running", () => ({ running: false }));
+
 export function createProbeCollector(
   options: ProbeCollectorOptions = {},
 ): UserCollector<ProbeFacts> {
@@ -299,13 +282,14 @@ export function createProbeCollector(
     ...probeCollectorFace,
     async collect(ctx) {
       // One probe at a time on the whole host: two would measure each other's traffic.
-      if (ctx.host.probeRunning) throw new Error("another probe is running");
-      ctx.host.probeRunning = true;
+      const lock = ctx.host.own(probeLock);
+      if (lock.running) throw new Error("another probe is running");
+      lock.running = true;
       try {
         const journal = ProbeJournal.forExporter(ctx.env, ctx.target.uid, options.journalDir);
         return await probe(ctx, journal);
       } finally {
-        ctx.host.probeRunning = false;
+        lock.running = false;
       }
     },
   };
@@ -360,7 +344,7 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
   const bytes = parseBytes(ctx.option("bytes")) ?? 64 * 1024 * 1024;
   const timeoutMs = durationOption(ctx.option("timeout"), 10_000);
   const run = new ProbeRun(ctx, journal);
-  const found = await ctx.cycle.discovery(target, ctx.state);
+  const found = await discovery(ctx);
   const cleaned = await run.cleanUpEarlier(found);
   if (cleaned > 0) note(`removed ${cleaned} forwards or agents an earlier probe left behind`);
   if (!found.parent || !found.stateDir) {

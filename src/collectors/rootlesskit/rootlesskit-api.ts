@@ -3,6 +3,7 @@ import { rootPath } from "../../host/paths.js";
 import { maxJsonChars, parseBoundedJson } from "../../host/bounded-json.js";
 import { unixHttp } from "../../host/unix-http.js";
 import { userSocketHttp } from "../../host/user-socket.js";
+import type { Cycle } from "../state.js";
 
 /** Shapes of rootlesskit's REST API (pkg/api, v1), validated from `unknown`: any field may be absent. */
 
@@ -121,4 +122,19 @@ export async function queryApi<T>(
       error: `GET ${path} answered ${result.status} with an unexpected body${json?.ok === false ? ` (${json.detail})` : ""}`,
     };
   return { ok: true, value };
+}
+
+/**
+ * GET /v1/info on the state dir's api.sock, once per cycle and user: by the state dir alone,
+ * a user naming another's state dir first had their refusal handed to its owner.
+ */
+export function cycleInfo(
+  cycle: Cycle,
+  roots: HostRoots,
+  stateDir: string,
+  options: ApiOptions,
+): Promise<ApiAnswer<RootlesskitInfo>> {
+  return cycle.once(`rootlesskit-info\0${options.ownerUid ?? "self"}\0${stateDir}`, () =>
+    queryApi(roots, stateDir, "/v1/info", parseInfo, options),
+  );
 }

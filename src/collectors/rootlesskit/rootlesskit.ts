@@ -1,13 +1,17 @@
 import { readKernelText, statKernelPath } from "../../host/files.js";
 import { procPath, rootPath } from "../../host/paths.js";
 import type { FileLock } from "../../host/proc.js";
-import { clockTicksPerSecond, parseLocks } from "../../host/proc.js";
+import { bootTime, clockTicksPerSecond, parseLocks } from "../../host/proc.js";
 import { statUserPath } from "../../host/user-files.js";
 import type { Collector } from "../collector.js";
+import { discovery } from "../scans.js";
+import type { HostState } from "../state.js";
+import { kept } from "../state.js";
+import type { HostRoots } from "../../host/paths.js";
 import type { PidFileState, StateDirSource } from "../../host/discovery.js";
 import { checkPidFile, rootlesskitPrograms } from "../../host/discovery.js";
 import type { PortForward, RootlesskitInfo } from "./rootlesskit-api.js";
-import { parsePorts, queryApi } from "./rootlesskit-api.js";
+import { cycleInfo, parsePorts, queryApi } from "./rootlesskit-api.js";
 
 export interface RootlesskitFacts {
   readonly up: boolean;
@@ -48,17 +52,27 @@ async function lockHolder(
   return false;
 }
 
+/** Boot time is fixed until the next boot, and /proc/stat grows with the CPU count: read once. */
+const bootTimeKept = kept(
+  "rootlesskit.boot-time",
+  (): { at?: Promise<number | undefined> } => ({}),
+);
+
+export const bootTimeOnce = (host: HostState, roots: HostRoots): Promise<number | undefined> =>
+  (host.own(bootTimeKept).at ??= bootTime(roots));
+
 export const rootlesskitCollector: Collector<RootlesskitFacts> = {
   name: "rootlesskit",
   description: "the rootlesskit process, its state dir and its REST API (api.sock)",
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, state, cycle, host, note, rpcTimeoutMs, signal }) {
-    const found = await cycle.discovery(target, state);
+  async collect(ctx) {
+    const { roots, target, cycle, host, note, rpcTimeoutMs, signal } = ctx;
+    const found = await discovery(ctx);
     if (found.pidFile.state !== "ok") note(`docker.pid: ${found.pidFile.detail}`);
     const parent = found.parent;
-    const btime = parent ? await host.bootTime(roots) : undefined;
+    const btime = parent ? await bootTimeOnce(host, roots) : undefined;
     const base = {
       up: parent !== undefined,
       dockerPidFile: found.pidFile.state,
@@ -82,7 +96,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
     const dir = found.stateDir.path;
     const options = { timeoutMs: rpcTimeoutMs, signal, ownerUid: target.uid };
     const [infoAnswer, portsAnswer, childPid, locksText] = await Promise.all([
-      cycle.rootlesskitInfo(dir, options),
+      cycleInfo(cycle, roots, dir, options),
       // About 110 bytes a forward: 1 MiB holds some 9,000 of them.
       queryApi(roots, dir, "/v1/ports", parsePorts, { ...options, maxBytes: 1024 * 1024 }),
       checkPidFile(roots, `${dir}/child_pid`, target.uid, rootlesskitPrograms, found.child),

@@ -6,7 +6,8 @@ import type { HostRoots } from "../../host/paths.js";
 import { rootPath } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
 import type { Collector } from "../collector.js";
-import type { HostState } from "../state.js";
+import type { Cycle, HostState } from "../state.js";
+import { kept } from "../state.js";
 
 export interface SubidRange {
   /** The first field as written: a login name or a numeric uid. */
@@ -248,18 +249,28 @@ async function readIndex(roots: HostRoots): Promise<SubidIndex> {
  * changes (one stat each): a big /etc/subuid costs tens of milliseconds, and host mode asks for
  * every user of every cycle. Kept in the exporter's host state.
  */
-export async function subidIndex(roots: HostRoots, host: HostState): Promise<SubidIndex> {
+export const lastIndex = kept(
+  "subid.index",
+  (): { last?: { readonly key: string; readonly index: SubidIndex } } => ({}),
+);
+
+async function readIndexIfChanged(roots: HostRoots, host: HostState): Promise<SubidIndex> {
+  const kept = host.own(lastIndex);
   const identities = await Promise.all(
     ["/etc/passwd", "/etc/subuid", "/etc/subgid"].map((path) =>
       fileIdentity(rootPath(roots, path)),
     ),
   );
   const key = JSON.stringify([roots, identities]);
-  if (host.subid?.key === key) return host.subid.index;
+  if (kept.last?.key === key) return kept.last.index;
   const index = await readIndex(roots);
-  host.subid = identities.every((identity) => identity !== undefined) ? { key, index } : undefined;
+  kept.last = identities.every((identity) => identity !== undefined) ? { key, index } : undefined;
   return index;
 }
+
+/** /etc/subuid and /etc/subgid, checked for changes once a cycle for every user. */
+export const subidIndex = (cycle: Cycle, roots: HostRoots, host: HostState): Promise<SubidIndex> =>
+  cycle.once("subid-index", () => readIndexIfChanged(roots, host));
 
 function factsOf(file: SubidFileIndex, target: Target): SubidFileFacts {
   const base = {
@@ -279,8 +290,8 @@ export const subidCollector: Collector<SubidFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ target, cycle, note }) {
-    const index = await cycle.subidIndex();
+  async collect({ roots, target, cycle, host, note }) {
+    const index = await subidIndex(cycle, roots, host);
     for (const message of index.notes) note(message);
     return { uid: factsOf(index.uid, target), gid: factsOf(index.gid, target) };
   },

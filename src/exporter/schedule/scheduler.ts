@@ -68,7 +68,7 @@ export const cronTrigger: TriggerFactory = (intervalSeconds, name, fire) => {
 export interface TargetSource {
   /** Whether the processes of `uid` may belong to a watched user (what the process scan reads). */
   readonly wants: (uid: number) => boolean;
-  readonly resolve: (cycle: Cycle) => Promise<readonly Target[]>;
+  readonly resolve: (cycle: Cycle, host: HostState) => Promise<readonly Target[]>;
 }
 
 /** The collectors by name, each producing the facts of its key. */
@@ -279,7 +279,7 @@ export class Scheduler<F> {
 
   /** Resolves the targets (shared by cycles that start together), then runs `group` on them. */
   private async cycle(group: readonly Entry<F, keyof F>[]): Promise<void> {
-    const cycle = new Cycle(this.options.roots, this.options.host, this.options.targets.wants);
+    const cycle = new Cycle(this.options.targets.wants);
     this.resolving ??= this.resolveTargets(cycle).finally(() => (this.resolving = undefined));
     await this.resolving;
     if (this.stopped) return;
@@ -330,7 +330,7 @@ export class Scheduler<F> {
   private async resolveTargets(cycle: Cycle): Promise<void> {
     let targets: readonly Target[];
     try {
-      targets = await this.options.targets.resolve(cycle);
+      targets = await this.options.targets.resolve(cycle, this.options.host);
     } catch (err) {
       // Keep watching whom we watched: a passwd that cannot be read now is no reason to forget.
       this.resolveError = describe(err);

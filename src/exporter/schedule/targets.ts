@@ -1,5 +1,8 @@
 import { isRootlesskitComm } from "../../host/discovery.js";
-import type { Cycle } from "../../collectors/state.js";
+import { lingering } from "../../collectors/linger/linger.js";
+import { processes } from "../../collectors/scans.js";
+import type { Cycle, HostState } from "../../collectors/state.js";
+import { subidIndex } from "../../collectors/subid/subid.js";
 import type { GroupEntry, PasswdEntry } from "../../host/accounts.js";
 import { currentAccount, groupsOf, parseGroup, parsePasswd } from "../../host/accounts.js";
 import {
@@ -122,7 +125,7 @@ export class Targets implements TargetSource {
     }
   };
 
-  async resolve(cycle: Cycle): Promise<readonly Target[]> {
+  async resolve(cycle: Cycle, host: HostState): Promise<readonly Target[]> {
     const { passwd, groups, problem } = await this.accounts();
     // Without passwd nobody can be named: keep watching whom we watched (the scheduler does).
     if (problem !== undefined && this.mode.kind !== "self") throw new Error(problem);
@@ -149,12 +152,13 @@ export class Targets implements TargetSource {
       }
       return found;
     }
-    return this.hostTargets(cycle, passwd, target);
+    return this.hostTargets(cycle, host, passwd, target);
   }
 
   /** Host mode: every user with subordinate IDs, linger, a /run/user/UID or a running rootlesskit. */
   private async hostTargets(
     cycle: Cycle,
+    host: HostState,
     passwd: readonly PasswdEntry[],
     target: (account: PasswdEntry, runtimeDir: string) => Target,
   ): Promise<Target[]> {
@@ -167,22 +171,23 @@ export class Targets implements TargetSource {
       byName.set(entry.name, entry);
     }
     const candidates = new Set<number>();
-    const index = await cycle.subidIndex();
+    const index = await subidIndex(cycle, this.roots, host);
     for (const file of [index.uid, index.gid]) {
       for (const owner of file.byOwner.keys()) {
         const uid = typeof owner === "number" ? owner : byName.get(owner)?.uid;
         if (uid !== undefined) candidates.add(uid);
       }
     }
-    const lingering = await cycle.lingering();
-    for (const name of lingering.ok ? lingering.names : []) {
+    const lingers = await lingering(cycle, this.roots);
+    for (const name of lingers.ok ? lingers.names : []) {
       const uid = byName.get(name)?.uid;
       if (uid !== undefined) candidates.add(uid);
     }
     const runDirs = await listDir(rootPath(this.roots, "/run/user"));
     for (const name of runDirs.ok ? runDirs.names : [])
       if (/^\d{1,10}$/.test(name)) candidates.add(Number(name));
-    for (const uid of (await cycle.processes()).owners(isRootlesskitComm)) candidates.add(uid);
+    for (const uid of (await processes(cycle, this.roots)).owners(isRootlesskitComm))
+      candidates.add(uid);
 
     const excluded = new Set(mode.exclude);
     const found: Target[] = [];
@@ -202,7 +207,7 @@ export class Targets implements TargetSource {
    */
   private async runtimeDirOf(account: PasswdEntry, cycle: Cycle): Promise<string> {
     const standard = `/run/user/${account.uid}`;
-    const pids = (await cycle.processes()).named(account.uid, isRootlesskitComm);
+    const pids = (await processes(cycle, this.roots)).named(account.uid, isRootlesskitComm);
     const pid = pids[0];
     if (pid === undefined) return standard;
     const stat = await readKernelText(procPath(this.roots, String(pid), "stat"));
