@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { InterfaceCounters } from "../../src/host/proc-files.js";
-import { addDocker, addNetwork, addRootlesskit } from "../../src/collectors/rootlesskit/module.js";
+import { addDocker } from "../../src/collectors/docker/module.js";
+import { addNetwork } from "../../src/collectors/network/module.js";
+import { addRootlesskit } from "../../src/collectors/rootlesskit/module.js";
 import { SampleSet } from "../../src/exporter/render/sample-set.js";
 import { healthyFacts } from "../helpers/healthy-facts.js";
 

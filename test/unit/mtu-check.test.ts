@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { networkMtu } from "../../src/collectors/docker/checks.js";
+import { networkMtu } from "../../src/checks/network-checks.js";
 import type { ProbeFacts } from "../../src/collectors/probe/probe.js";
 import { healthyFacts, input } from "../helpers/healthy-facts.js";
 

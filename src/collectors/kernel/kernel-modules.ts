@@ -1,6 +1,6 @@
 import { readKernelText, readText, statKernelPath } from "../../host/files.js";
 import type { KernelConfig } from "../../host/kernel-config.js";
-import { readKernelConfig } from "../../host/kernel-config.js";
+import { KernelConfigSlot, readKernelConfig } from "../../host/kernel-config.js";
 import type { HostRoots } from "../../host/paths.js";
 import { procPath, rootPath, sysPath } from "../../host/paths.js";
 import {
@@ -146,6 +146,7 @@ export async function readModuleStates(
   roots: HostRoots,
   release: string | undefined,
   names: readonly string[],
+  configSlot: KernelConfigSlot = new KernelConfigSlot(),
 ): Promise<{ states: Record<string, ModuleFact>; missing?: string }> {
   const dir = release && /^[\w.+-]+$/.test(release) ? `/lib/modules/${release}` : undefined;
   const [loaded, sysModules, builtin, installed, tablesText] = await Promise.all([
@@ -158,7 +159,7 @@ export async function readModuleStates(
   // ip_tables_names is readable by root only, but exists for anyone once ip_tables is there.
   const tablesExist =
     tablesText.ok || (await statKernelPath(procPath(roots, "net/ip_tables_names"))).ok;
-  const config = readKernelConfig(roots, release);
+  const config = readKernelConfig(roots, release, configSlot);
   const evidence: Evidence = {
     ...(loaded.ok && { procModules: parseProcModules(loaded.text) }),
     sysModules,

@@ -2,6 +2,7 @@ import { runFile } from "../../host/exec.js";
 import { exists, listDir, readKernelText, readText, statPath } from "../../host/files.js";
 import { resolveUnder } from "../../host/links.js";
 import type { HostRoots } from "../../host/paths.js";
+import { KernelConfigSlot } from "../../host/kernel-config.js";
 import { procPath, rootPath, sysPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
 import { kept } from "../state.js";
@@ -9,6 +10,8 @@ import { kept } from "../state.js";
 /** getcap answers by file identity: a change of capabilities changes the file's ctime. */
 type CapabilityCache = Map<string, { readonly identity: string; readonly has: boolean }>;
 const capabilitiesKept = kept("kernel.capabilities", (): CapabilityCache => new Map());
+/** The running kernel's build config, read again only when its file changes. */
+const kernelConfigKept = kept("kernel.config", () => new KernelConfigSlot());
 import type { ModuleFact } from "./kernel-modules.js";
 import { readModuleStates } from "./kernel-modules.js";
 import type { GroupRange, KernelVersion } from "../../host/kernel-parsers.js";
@@ -104,8 +107,8 @@ async function readSysctls(roots: HostRoots): Promise<Record<string, number>> {
   return values;
 }
 
-async function readModules(roots: HostRoots, release: string | undefined) {
-  const { states, missing } = await readModuleStates(roots, release, watchedModules);
+async function readModules(roots: HostRoots, release: string | undefined, slot: KernelConfigSlot) {
+  const { states, missing } = await readModuleStates(roots, release, watchedModules, slot);
   const loaded = (fact: ModuleFact) => fact.state === "builtin" || fact.state === "loaded";
   const modules = Object.fromEntries(Object.entries(states).map(([n, f]) => [n, loaded(f)]));
   return { modules, states, ...(missing !== undefined && { missing }) };
@@ -259,7 +262,7 @@ export const kernelCollector: Collector<KernelFacts> = {
     const [sysctls, pingText, modules, drivers, ...helpers] = await Promise.all([
       readSysctls(roots),
       readKernelText(procPath(roots, "sys/net/ipv4/ping_group_range")),
-      readModules(roots, release),
+      readModules(roots, release, host.own(kernelConfigKept)),
       judgeStorageDrivers(roots, version),
       ...idmapHelpers.map(({ helper, capability }) =>
         judgeIdmapHelper(capabilities, roots, helper, capability, signal),

@@ -1,21 +1,10 @@
-import type { Stats } from "node:fs";
-import { readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
+import { configFileIdentity as identity, readConfigText } from "../../host/config-files.js";
 import type { WebConfig } from "./web-config.js";
 import { WebConfigError, parseWebConfig } from "./web-config.js";
 import type { TlsServerSettings } from "./web-tls.js";
 import { loadTls, tlsFiles } from "./web-tls.js";
-
-/** A file is read again only when one of these changes (an edit, or a rename over it). */
-function identity(stats: Stats | undefined): string {
-  if (!stats) return "absent";
-  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
-}
-
-function statOf(path: string): Stats | undefined {
-  return statSync(path, { throwIfNoEntry: false });
-}
 
 /** Reads and checks the whole file, TLS material included; throws WebConfigError. */
 export function loadWebConfig(path: string): {
@@ -24,7 +13,7 @@ export function loadWebConfig(path: string): {
 } {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readConfigText(path);
   } catch (err) {
     throw new WebConfigError(
       `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
@@ -54,7 +43,7 @@ export class WebConfigSource {
     const loaded = loadWebConfig(path);
     this.config = loaded.config;
     this.tls = loaded.tls;
-    this.fileId = identity(statOf(path));
+    this.fileId = identity(path);
     this.tlsIds = this.tlsIdentity();
   }
 
@@ -73,13 +62,13 @@ export class WebConfigSource {
   private tlsIdentity(): string {
     return this.config.tls
       ? tlsFiles(this.config.tls)
-          .map((file) => identity(statOf(file)))
+          .map((file) => identity(file))
           .join("|")
       : "";
   }
 
   private refresh(withTls: boolean): void {
-    const fileId = identity(statOf(this.path));
+    const fileId = identity(this.path);
     const tlsIds = withTls ? this.tlsIdentity() : this.tlsIds;
     if (fileId === this.fileId && tlsIds === this.tlsIds) return;
     const id = `${fileId}/${tlsIds}`;

@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import type { PeerCertificate, SecureContextOptions, TLSSocket } from "node:tls";
+import { readConfigText } from "../../host/config-files.js";
 import { DEFAULT_CIPHERS, createSecureContext } from "node:tls";
 import type { TlsSettings } from "./web-config.js";
 import { WebConfigError } from "./web-config.js";
@@ -22,7 +22,7 @@ export function tlsFiles(settings: TlsSettings): string[] {
 function read(material: { file: string } | { pem: string }, key: string): string {
   if ("pem" in material) return material.pem;
   try {
-    return readFileSync(material.file, "utf8");
+    return readConfigText(material.file);
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code ?? String(err);
     throw new WebConfigError(`tls_server_config.${key}: cannot read ${material.file} (${why})`);
