@@ -12,7 +12,7 @@ import { findingsJson } from "./render/findings.js";
 import { Watch } from "./schedule/watch.js";
 import type { WebConfigSource } from "./http/web-config-source.js";
 
-export interface DaemonOptions {
+export interface ExporterServiceOptions {
   readonly config: Config;
   readonly collectors: CollectorSet<FactsByCollector>;
   readonly version: string;
@@ -24,12 +24,12 @@ export interface DaemonOptions {
 }
 
 /** The serving exporter: scheduler, renderer and HTTP server, started and stopped together. */
-export class Daemon {
+export class ExporterService {
   private watch: Watch | undefined;
   private server: ExporterServer | undefined;
   private renderer: MetricsRenderer | undefined;
 
-  constructor(private readonly options: DaemonOptions) {}
+  constructor(private readonly options: ExporterServiceOptions) {}
 
   async start(): Promise<{ address: AddressInfo; mode: string }> {
     const { config, log } = this.options;
