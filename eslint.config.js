@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import globals from "globals";
 import tseslint from "typescript-eslint";
 
-// The layers of shared/design/ARCHITECTURE.md: only host/ touches the OS, checks/ are pure rules
+// The layers of docs/architecture.md: only host/ touches the OS, checks/ are pure rules
 // on fact types. Node's built-ins are named with and without the node: prefix.
 const both = (...names) => names.flatMap((name) => [name, `node:${name}`]);
 const osAccess = both(
@@ -43,6 +43,23 @@ export default tseslint.config(
     rules: { "no-restricted-imports": "off" },
   },
   {
+    // Outside host/ nothing reads files, starts processes or asks the OS; the exporter's HTTP
+    // side alone serves sockets (exporter/http/).
+    files: ["src/**/*.ts"],
+    ignores: ["src/host/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: both("child_process", "fs", "fs/promises", "os", "dgram", "dns").map((name) => ({
+            name,
+            message: "only src/host/ touches the OS (files, processes, the system)",
+          })),
+        },
+      ],
+    },
+  },
+  {
     files: ["src/collectors/**/*.ts"],
     rules: {
       "no-restricted-imports": [
@@ -53,8 +70,12 @@ export default tseslint.config(
             .map((name) => ({ name, message: "collectors reach the OS only through src/host/" })),
           patterns: [
             {
-              group: ["../exporter/*", "../checks/*", "prom-client"],
-              message: "collectors sit below exporter/ and checks/",
+              group: ["**/exporter/**", "prom-client"],
+              message: "collectors sit below exporter/",
+            },
+            {
+              group: ["**/checks/registry.js", "**/checks/finding.js"],
+              message: "a module's checks use the vocabulary of checks/verdict.ts, not the list",
             },
           ],
         },
@@ -73,7 +94,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ["../collectors/*", "../host/*", "../exporter/*"],
+              group: ["**/collectors/**", "**/host/**", "**/exporter/**"],
               allowTypeImports: true,
               message: "checks import only the types of facts",
             },
@@ -81,5 +102,10 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // The check list is derived from the module registry.
+    files: ["src/checks/registry.ts"],
+    rules: { "@typescript-eslint/no-restricted-imports": "off" },
   },
 );

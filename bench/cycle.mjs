@@ -21,7 +21,7 @@ async function load(checkout) {
     await Promise.all([
       dist("cli.js"),
       dist("collectors/registry.js"),
-      dist("exporter/watch.js"),
+      dist("exporter/schedule/watch.js"),
       import("pino"),
     ]);
   const log = pino({ level: "silent" });

@@ -27,8 +27,8 @@ const [{ parseCommandLine }, { collectorList, collectors }, { Watch }, { Metrics
   await Promise.all([
     dist("cli.js"),
     dist("collectors/registry.js"),
-    dist("exporter/watch.js"),
-    dist("exporter/metrics.js"),
+    dist("exporter/schedule/watch.js"),
+    dist("exporter/render/renderer.js"),
   ]);
 
 const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-host-bench-"));
@@ -177,14 +177,14 @@ const renderer = new MetricsRenderer({
 let before = process.cpuUsage();
 const body = await renderer.render();
 const renderMs = cpuMs(process.cpuUsage(before));
-const { exposition } = await dist("exporter/exposition.js");
+const { exposition } = await dist("exporter/render/exposition.js");
 const parts = {};
 for (let i = 0; i < 3; i++) {
   let t = process.cpuUsage();
   const views = host.scheduler.targetViews();
   parts.views = cpuMs(process.cpuUsage(t));
   t = process.cpuUsage();
-  const { findingsFor } = await dist("exporter/findings.js");
+  const { findingsFor } = await dist("exporter/render/findings.js");
   for (const v of views) findingsFor(v);
   parts.findings = cpuMs(process.cpuUsage(t));
   t = process.cpuUsage();

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { probeCollector } from "../dist/collectors/probe.js";
+import { probeCollector } from "../dist/collectors/probe/probe.js";
 import { unixHttp } from "../dist/host/unix-http.js";
 import { listensOn } from "../dist/host/tcp-listeners.js";
 

@@ -141,7 +141,7 @@ daemon.child.kill("SIGTERM");
 bare.child.kill("SIGTERM");
 rmSync(fixture, { recursive: true, force: true });
 
-const { summarizeSubidFile } = await import(join(root, "dist/collectors/subid.js"));
+const { summarizeSubidFile } = await import(join(root, "dist/collectors/subid/subid.js"));
 const text = Array.from(
   { length: 100_000 },
   (_, i) => `user${i}:${100_000 + i * 10_000}:10000`,

@@ -3,10 +3,10 @@ import type { Lang } from "./checks/finding.js";
 import { exitCode } from "./checks/registry.js";
 import type { FactsByCollector } from "./collectors/registry.js";
 import type { Config } from "./config.js";
-import { checksJsonText, findingsJson, worstFirst } from "./exporter/findings.js";
-import { renderReport } from "./exporter/report.js";
-import type { CollectorSet } from "./exporter/scheduler.js";
-import { Watch } from "./exporter/watch.js";
+import { checksJsonText, findingsJson, worstFirst } from "./exporter/render/findings.js";
+import { renderReport } from "./exporter/render/report.js";
+import type { CollectorSet } from "./exporter/schedule/scheduler.js";
+import { Watch } from "./exporter/schedule/watch.js";
 
 /**
  * `rootless-exporter check`: every collector once, then each watched user's findings as a report

@@ -36,7 +36,7 @@ export interface Config {
   readonly targetExclude: readonly string[];
   /** The lowest uid host mode watches; undefined: UID_MIN of /etc/login.defs, else 1000. */
   readonly targetMinUid: number | undefined;
-  /** The HTTP side: TLS, auth and limits (see exporter/server.ts). */
+  /** The HTTP side: TLS, auth and limits (see exporter/http/server.ts). */
   readonly web: WebSettings;
 }
 
@@ -54,7 +54,7 @@ export const fixedPaths: readonly string[] = ["/", "/checks", "/healthz"];
 export class UsageError extends Error {}
 
 export { maxTimerMs, parseBytes, parseDuration } from "./units.js";
-export { cronForInterval } from "./exporter/intervals.js";
+export { cronForInterval } from "./exporter/schedule/intervals.js";
 
 /** "host:port", ":port" or "[v6]:port". */
 export function parseListenAddress(text: string): ListenAddress | undefined {

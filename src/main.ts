@@ -5,11 +5,11 @@ import { runCheck } from "./check.js";
 import { helpText, parseCommandLine } from "./cli.js";
 import { collectorList, collectors } from "./collectors/registry.js";
 import { UsageError } from "./config.js";
-import { Daemon } from "./exporter/daemon.js";
-import { ListenError } from "./exporter/server.js";
-import { WebConfigError } from "./exporter/web-config.js";
-import { WebConfigSource } from "./exporter/web-config-source.js";
-import { routeCronLogs } from "./exporter/cron-log.js";
+import { ExporterService } from "./exporter/service.js";
+import { ListenError } from "./exporter/http/server.js";
+import { WebConfigError } from "./exporter/http/web-config.js";
+import { WebConfigSource } from "./exporter/http/web-config-source.js";
+import { routeCronLogs } from "./exporter/schedule/cron-log.js";
 import { TargetError } from "./host/target.js";
 import { packageVersion } from "./version.js";
 
@@ -66,7 +66,14 @@ async function main(argv: readonly string[]): Promise<number> {
       "unhandled rejection",
     );
   });
-  const daemon = new Daemon({ config, collectors, version, log, env: process.env, webConfig });
+  const daemon = new ExporterService({
+    config,
+    collectors,
+    version,
+    log,
+    env: process.env,
+    webConfig,
+  });
   try {
     await daemon.start();
   } catch (err) {

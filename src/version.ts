@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
+import { readConfigText } from "./host/config-files.js";
 
 /** The package version; package.json sits one level above both src/ and dist/. */
 export function packageVersion(): string {
   try {
-    const text = readFileSync(new URL("../package.json", import.meta.url), "utf8");
+    const text = readConfigText(new URL("../package.json", import.meta.url));
     const parsed: unknown = JSON.parse(text);
     const version = (parsed as { version?: unknown }).version;
     return typeof version === "string" ? version : "unknown";

@@ -1,12 +1,16 @@
-import type { Check } from "./finding.js";
-import { fail, noFacts, pass, text, unknown } from "./finding.js";
+import type { FactsByCollector } from "../collectors/registry.js";
+import type { CheckOf } from "./verdict.js";
+import { fail, noFacts, pass, text, unknown } from "./verdict.js";
 import { quoted } from "./quoted.js";
 
 /**
  * The guide's RHEL tip ("you may need `sudo dnf install -y iptables`"): rootless dockerd runs
  * iptables inside its namespace and does not start without it, unless run with --iptables=false.
  */
-export const iptablesBinary: Check = {
+/** Reads the kernel and docker collectors' facts. */
+type Reads = Pick<FactsByCollector, "kernel" | "docker">;
+
+export const iptablesBinary: CheckOf<Reads> = {
   id: "iptables_binary",
   severity: "critical",
   scope: "user",

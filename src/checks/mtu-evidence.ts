@@ -1,6 +1,6 @@
-import type { ProbePathFacts } from "../collectors/probe.js";
-import type { Text } from "./finding.js";
-import { text } from "./finding.js";
+import type { ProbePathFacts } from "../collectors/probe/probe.js";
+import type { Text } from "./verdict.js";
+import { text } from "./verdict.js";
 
 /**
  * The network path's throughput at MTU 1500 and 65520, measured on this project's test machine

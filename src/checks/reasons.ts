@@ -1,5 +1,5 @@
-import type { Text } from "./finding.js";
-import { text } from "./finding.js";
+import type { Text } from "./verdict.js";
+import { text } from "./verdict.js";
 import { escapedProse } from "./quoted.js";
 
 /*

@@ -1,65 +1,26 @@
-import {
-  dataRootNfs,
-  dockerdRunning,
-  networkDriver,
-  networkMtu,
-  rootlesskitRunning,
-  sourceIpPropagation,
-  stateDirStale,
-  storageDriver,
-} from "./daemon-checks.js";
+import { moduleList } from "../collectors/registry.js";
 import type { FactsByCollector } from "../collectors/registry.js";
+import { dockerService } from "./docker-service.js";
 import type { Check, CheckInput, Finding } from "./finding.js";
-import {
-  apparmorUserNs,
-  cgroupV2,
-  idmapHelpers,
-  iptablesModules,
-  maxUserNamespaces,
-  privilegedPorts,
-  userNsClone,
-} from "./host-checks.js";
 import { iptablesBinary } from "./iptables-binary.js";
-import {
-  cgroupDelegation,
-  dbusUserBus,
-  dockerService,
-  linger,
-  pingGroupRange,
-  subgidRange,
-  subidOverlap,
-  subuidRange,
-  xdgRuntimeDir,
-} from "./user-checks.js";
+import { networkDriver, networkMtu, sourceIpPropagation } from "./network-checks.js";
+import { storageDriver } from "./storage-driver.js";
 
-/** Every check, in alphabetical order of id. */
-export const checks: readonly Check[] = [
-  apparmorUserNs,
-  cgroupDelegation,
-  cgroupV2,
-  dataRootNfs,
-  dbusUserBus,
+/** The checks that read the facts of several collectors (each says which it reads). */
+const acrossCollectors: readonly Check[] = [
   dockerService,
-  dockerdRunning,
-  idmapHelpers,
   iptablesBinary,
-  iptablesModules,
-  linger,
-  maxUserNamespaces,
   networkDriver,
   networkMtu,
-  pingGroupRange,
-  privilegedPorts,
-  rootlesskitRunning,
   sourceIpPropagation,
-  stateDirStale,
   storageDriver,
-  subgidRange,
-  subidOverlap,
-  subuidRange,
-  userNsClone,
-  xdgRuntimeDir,
 ];
+
+/** Every check, in alphabetical order of id: each module's own, and those across collectors. */
+export const checks: readonly Check[] = [
+  ...moduleList.flatMap((module): readonly Check[] => module.checks),
+  ...acrossCollectors,
+].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
 /** Every check on the latest facts: the one source for /metrics, /checks and `check`. */
 export function evaluateChecks(input: CheckInput): Finding[] {

@@ -1,48 +1,40 @@
 import { DbusPool } from "../host/dbus-pool.js";
 import type { Credentials } from "../host/dbus.js";
-import type { HostRoots } from "../host/paths.js";
-import { ArgvCache, bootTime } from "../host/proc.js";
-import { ProcessTable } from "../host/process-table.js";
-import type { Target } from "../host/target.js";
-import type { DiscoveryMemory, HostScans, RootlessProcesses } from "../host/discovery.js";
-import { discoverRootless, scanTmpStateDirs } from "../host/discovery.js";
-import type { SubidIndex } from "./subid.js";
-import { subidIndex } from "./subid.js";
-import { lingerDir } from "./linger.js";
-import type { ListResult } from "../host/files.js";
-import { listDir } from "../host/files.js";
-import { rootPath } from "../host/paths.js";
-import type { UserStat } from "../host/user-files.js";
-import { statUserPath } from "../host/user-files.js";
-import type { ApiAnswer, ApiOptions, RootlesskitInfo } from "./rootlesskit-api.js";
-import { parseInfo, queryApi } from "./rootlesskit-api.js";
+import type { DiscoveryMemory } from "../host/discovery.js";
+import { ArgvCache } from "../host/proc.js";
 
 /*
- * Shared state, by who owns it (ARCHITECTURE.md, "State"): the exporter owns a HostState for its
- * whole life, each watched user a TargetState for as long as the user is watched, and each
+ * Shared state, by who owns it (docs/architecture.md, "State"): the exporter owns a HostState for
+ * its whole life, each watched user a TargetState for as long as the user is watched, and each
  * collection cycle a Cycle memo that is dropped when the cycle ends. Nothing else outlives a run.
+ * This file knows no collector: what a collector keeps, it declares with its own factory (kept).
  */
 
-/** What outlives a cycle and belongs to the host: the system bus, file-identity caches. */
+/** A long-lived value of one collector: its name, and the factory that makes it on first use. */
+export interface Kept<T> {
+  readonly name: string;
+  readonly create: () => T;
+}
+
+export function kept<T>(name: string, create: () => T): Kept<T> {
+  return { name, create };
+}
+
+/** What outlives a cycle and belongs to the host: the system bus, and what collectors keep. */
 export class HostState {
   /** logind's system bus, one connection for every user's linger. */
   readonly systemBus = new DbusPool();
-  /** getcap answers by file identity: a change of capabilities changes the file's ctime. */
-  readonly capabilities = new Map<string, { readonly identity: string; readonly has: boolean }>();
-  /** The last parse of /etc/subuid and /etc/subgid (with /etc/passwd), by the files' identities. */
-  subid: { readonly key: string; readonly index: SubidIndex } | undefined;
-  /** A throughput probe is running (for any user): one at a time on the host. */
-  probeRunning = false;
-  private boot: number | undefined;
+  private readonly values = new Map<Kept<unknown>, unknown>();
 
-  /** Boot time is fixed until the next boot, and /proc/stat grows with the CPU count: read once. */
-  async bootTime(roots: HostRoots): Promise<number | undefined> {
-    this.boot ??= await bootTime(roots);
-    return this.boot;
+  /** The value `slot` keeps for the exporter's life, made by the slot's factory on first use. */
+  own<T>(slot: Kept<T>): T {
+    if (!this.values.has(slot)) this.values.set(slot, slot.create());
+    return this.values.get(slot) as T;
   }
 
   stop(): void {
     this.systemBus.closeAll();
+    this.values.clear();
   }
 }
 
@@ -66,69 +58,21 @@ export class TargetState implements DiscoveryMemory {
 }
 
 /**
- * One collection cycle's memo, handed to every collector of the cycle: one /proc scan for all
- * users, one discovery and one GET /v1/info per user, filled on first use. Sharing is by
- * construction (the same object), never by two callers happening to ask within some window.
+ * One collection cycle's memo, made by the scheduler and handed to every collector of the cycle:
+ * what several collectors (or several users) need once a cycle is made on first use under its
+ * key and shared by construction (the same object), never by two callers asking within a window.
  */
-export class Cycle implements HostScans {
-  private table: Promise<ProcessTable> | undefined;
-  private tmpDirs: Promise<ReadonlyMap<number, string>> | undefined;
-  private subids: Promise<SubidIndex> | undefined;
-  private lingerList: Promise<ListResult> | undefined;
-  private readonly discoveries = new Map<number, Promise<RootlessProcesses>>();
-  private readonly runtimeDirs = new Map<number, Promise<UserStat>>();
-  private readonly infos = new Map<string, Promise<ApiAnswer<RootlesskitInfo>>>();
+export class Cycle {
+  private readonly memo = new Map<string, unknown>();
 
-  constructor(
-    readonly roots: HostRoots,
-    readonly host: HostState,
-    /** The owners whose processes the scan reads the comm of: the users this cycle may watch. */
-    private readonly watched: (uid: number) => boolean,
-  ) {}
+  /** The owners whose processes the scan reads the comm of: the users this cycle may watch. */
+  constructor(readonly watched: (uid: number) => boolean) {}
 
-  processes = (): Promise<ProcessTable> =>
-    (this.table ??= ProcessTable.scan(this.roots, this.watched));
-
-  tmpStateDirs = (): Promise<ReadonlyMap<number, string>> =>
-    (this.tmpDirs ??= scanTmpStateDirs(this.roots));
-
-  /** /etc/subuid and /etc/subgid, checked for changes once a cycle for every user. */
-  subidIndex = (): Promise<SubidIndex> => (this.subids ??= subidIndex(this.roots, this.host));
-
-  /** The names in logind's linger directory, listed once a cycle for every user. */
-  lingering = (): Promise<ListResult> =>
-    (this.lingerList ??= listDir(rootPath(this.roots, lingerDir)));
-
-  /** The user's runtime dir, checked as the user's, once a cycle for every collector. */
-  runtimeDir = (target: Target): Promise<UserStat> => {
-    let stat = this.runtimeDirs.get(target.uid);
-    if (!stat) {
-      stat = statUserPath(rootPath(this.roots, target.runtimeDir), target.uid, "directory");
-      this.runtimeDirs.set(target.uid, stat);
-    }
-    return stat;
-  };
-
-  discovery(target: Target, state: TargetState): Promise<RootlessProcesses> {
-    let found = this.discoveries.get(target.uid);
-    if (!found) {
-      found = discoverRootless(this.roots, target, this, state);
-      this.discoveries.set(target.uid, found);
-    }
-    return found;
-  }
-
-  /**
-   * GET /v1/info on the state dir's api.sock, once per cycle and user: by the state dir alone,
-   * a user naming another's state dir first had their refusal handed to its owner.
-   */
-  rootlesskitInfo(stateDir: string, options: ApiOptions): Promise<ApiAnswer<RootlesskitInfo>> {
-    const key = `${options.ownerUid ?? "self"}\0${stateDir}`;
-    let answer = this.infos.get(key);
-    if (!answer) {
-      answer = queryApi(this.roots, stateDir, "/v1/info", parseInfo, options);
-      this.infos.set(key, answer);
-    }
-    return answer;
+  /** The value under `key` this cycle, made by `make` the first time it is asked for. */
+  once<T>(key: string, make: () => T): T {
+    if (this.memo.has(key)) return this.memo.get(key) as T;
+    const value = make();
+    this.memo.set(key, value);
+    return value;
   }
 }

@@ -286,7 +286,7 @@ export async function removeFile(path: string): Promise<void> {
  * read of a small file costs a tenth of the CPU of a thread-pool round trip; on NFS, CIFS, FUSE
  * and the like a read can hang, so those stay asynchronous (the guide's NFS home and data root).
  */
-const localFilesystems = new Set([
+const localFilesystems: ReadonlySet<string> = new Set([
   "btrfs",
   "cgroup",
   "cgroup2",

@@ -24,9 +24,12 @@ const maxConfigBytes = 4 * 1024 * 1024;
 
 /*
  * The config of a running kernel never changes, and /proc/config.gz costs a gunzip: one slot,
- * keyed by the roots, the release and the file's identity.
+ * keyed by the roots, the release and the file's identity, owned by whoever reads (the kernel
+ * collector keeps one for the exporter's life).
  */
-let last: { readonly key: string; readonly config: KernelConfig | undefined } | undefined;
+export class KernelConfigSlot {
+  last: { readonly key: string; readonly config: KernelConfig | undefined } | undefined;
+}
 
 function identity(path: string): string | undefined {
   const stats = statSync(path, { throwIfNoEntry: false });
@@ -53,6 +56,7 @@ function read(path: string, gzipped: boolean): string | undefined {
 export function readKernelConfig(
   roots: HostRoots,
   release: string | undefined,
+  slot: KernelConfigSlot = new KernelConfigSlot(),
 ): KernelConfig | undefined {
   const candidates: { path: string; shown: string; gzipped: boolean }[] = [
     { path: procPath(roots, "config.gz"), shown: "/proc/config.gz", gzipped: true },
@@ -65,6 +69,7 @@ export function readKernelConfig(
     const id = identity(path);
     if (id === undefined) continue;
     const key = `${id}\0${release ?? ""}`;
+    const last = slot.last;
     if (last?.key === key) {
       if (last.config) return last.config;
       continue;
@@ -72,7 +77,7 @@ export function readKernelConfig(
     const text = read(path, gzipped);
     const config =
       text === undefined ? undefined : { source: shown, values: parseKernelConfig(text) };
-    last = { key, config };
+    slot.last = { key, config };
     if (config) return config;
   }
   return undefined;

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { probeClientAddress } from "../../src/collectors/probe.js";
+import { probeClientAddress } from "../../src/collectors/probe/probe.js";
 import { fetchOnce, listen, portOf, serveOnce } from "../../src/host/tcp-probe.js";
 import { unixHttp } from "../../src/host/unix-http.js";
 import type { RunningDaemon } from "../helpers/daemon.js";

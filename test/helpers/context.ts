@@ -21,7 +21,7 @@ export function collectorContext(
     targets: [target],
     state: new TargetState(undefined),
     self: true,
-    cycle: new Cycle(roots, host, (uid) => uid === target.uid),
+    cycle: new Cycle((uid) => uid === target.uid),
     host,
     signal: new AbortController().signal,
     note: () => undefined,

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { Finding } from "../../src/checks/finding.js";
 import { checks, evaluateChecks, exitCode } from "../../src/checks/registry.js";
 import { metrics } from "../../src/exporter/catalogue.js";
-import { addFindings } from "../../src/exporter/findings.js";
-import { SampleSet } from "../../src/exporter/sample-set.js";
+import { addFindings } from "../../src/exporter/render/findings.js";
+import { SampleSet } from "../../src/exporter/render/sample-set.js";
 import { cases, infoCases } from "../helpers/diagnosis-cases.js";
 import { healthyFacts, input } from "../helpers/healthy-facts.js";
 

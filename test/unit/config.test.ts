@@ -5,7 +5,7 @@ import {
   parseDuration,
   parseListenAddress,
 } from "../../src/config.js";
-import { slirpGateway } from "../../src/collectors/probe.js";
+import { slirpGateway } from "../../src/collectors/probe/probe.js";
 
 describe("parseDuration", () => {
   it.each([

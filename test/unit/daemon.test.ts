@@ -4,9 +4,9 @@ import { parseCommandLine } from "../../src/cli.js";
 import type { Collector } from "../../src/collectors/collector.js";
 import { collectors } from "../../src/collectors/registry.js";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
-import type { CollectorSet } from "../../src/exporter/scheduler.js";
-import { Daemon } from "../../src/exporter/daemon.js";
-import type { TriggerFactory } from "../../src/exporter/scheduler.js";
+import type { CollectorSet } from "../../src/exporter/schedule/scheduler.js";
+import { ExporterService } from "../../src/exporter/service.js";
+import type { TriggerFactory } from "../../src/exporter/schedule/scheduler.js";
 import { materializeFixture } from "../helpers/fixtures.js";
 
 const never: TriggerFactory = () => ({ stop: () => undefined });
@@ -44,7 +44,7 @@ async function startOn(
     list,
   );
   if (command.kind !== "serve") throw new Error("expected serve");
-  const daemon = new Daemon({
+  const daemon = new ExporterService({
     config: command.config,
     collectors: set,
     version: "0.0.0-test",

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readConfiguredDaemon } from "../../src/collectors/docker-config.js";
+import { readConfiguredDaemon } from "../../src/collectors/docker/docker-config.js";
 import type { HostRoots } from "../../src/host/paths.js";
 import type { Target } from "../../src/host/target.js";
 

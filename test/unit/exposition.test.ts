@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { exposition } from "../../src/exporter/exposition.js";
-import { SampleSet } from "../../src/exporter/sample-set.js";
+import { exposition } from "../../src/exporter/render/exposition.js";
+import { SampleSet } from "../../src/exporter/render/sample-set.js";
 
 describe("exposition", () => {
   it("escapes label values, writes special values, keeps a user gauge's last value and a host series' first", () => {

@@ -12,7 +12,8 @@ import {
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dockerCollector } from "../../src/collectors/docker.js";
+import { dockerCollector } from "../../src/collectors/docker/docker.js";
+import { discovery, processes } from "../../src/collectors/scans.js";
 import { TargetState } from "../../src/collectors/state.js";
 import type { Target } from "../../src/host/target.js";
 import { collectorContext } from "../helpers/context.js";
@@ -82,10 +83,10 @@ describe.skipIf(!canRunHostile)(
       await new Promise((r) => setTimeout(r, 500));
       const target = targetAt(join(dir, "no-runtime-dir"));
       const ctx = collectorContext(roots, target, { self: false });
-      await ctx.cycle.processes(); // the table scan lets the loop in every 256 processes itself
+      await processes(ctx.cycle, roots); // the table scan lets the loop in every 256 processes itself
       const delay = monitorEventLoopDelay({ resolution: 1 });
       delay.enable();
-      const found = await ctx.cycle.discovery(target, new TargetState(undefined));
+      const found = await discovery({ ...ctx, state: new TargetState(undefined) });
       delay.disable();
       // One of the newest 64 is taken for the parent; none holds the loop for long.
       expect(found.parent).toBeDefined();

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ModuleFact } from "../../src/collectors/kernel-modules.js";
+import type { ModuleFact } from "../../src/collectors/kernel/kernel-modules.js";
 import { parseKernelConfig } from "../../src/host/kernel-config.js";
 import { resolveUnder } from "../../src/host/links.js";
 import {
@@ -12,7 +12,7 @@ import {
   parseModulesDep,
   parseTableNames,
   readModuleStates,
-} from "../../src/collectors/kernel-modules.js";
+} from "../../src/collectors/kernel/kernel-modules.js";
 
 const none = { sysModules: new Map<string, "loaded" | "builtin">() };
 const config = (text: string) => ({ values: parseKernelConfig(text), source: "/proc/config.gz" });

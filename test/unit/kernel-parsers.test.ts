@@ -8,8 +8,8 @@ import {
   parseProcModules,
   parseSysctlInteger,
 } from "../../src/host/kernel-parsers.js";
-import { pingAllowed } from "../../src/checks/ping.js";
-import { parseControllers } from "../../src/collectors/cgroup.js";
+import { pingAllowed } from "../../src/collectors/kernel/ping.js";
+import { parseControllers } from "../../src/collectors/cgroup/cgroup.js";
 import { parseGroup, parsePasswd } from "../../src/host/accounts.js";
 
 describe("kernel parsers", () => {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { InterfaceCounters } from "../../src/host/proc-files.js";
-import { addDocker, addNetwork, addRootlesskit } from "../../src/exporter/samples-daemon.js";
-import { SampleSet } from "../../src/exporter/sample-set.js";
+import { addDocker } from "../../src/collectors/docker/module.js";
+import { addNetwork } from "../../src/collectors/network/module.js";
+import { addRootlesskit } from "../../src/collectors/rootlesskit/module.js";
+import { SampleSet } from "../../src/exporter/render/sample-set.js";
 import { healthyFacts } from "../helpers/healthy-facts.js";
 
 // Issue 16, attack 5 and its kin: every label a user's answers fill is closed, plain or capped.

@@ -8,7 +8,7 @@ import {
   pathLabel,
   protoLabel,
   wordLabel,
-} from "../../src/exporter/label-values.js";
+} from "../../src/collectors/label-values.js";
 
 describe("label values from users", () => {
   it.each([

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
-import { MetricsRenderer } from "../../src/exporter/metrics.js";
-import { samplesFrom } from "../../src/exporter/samples.js";
-import type { CollectorState, TargetView } from "../../src/exporter/scheduler.js";
+import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
+import { samplesFrom } from "../../src/exporter/render/samples.js";
+import type { CollectorState, TargetView } from "../../src/exporter/schedule/scheduler.js";
 import { alice } from "../helpers/healthy-facts.js";
 
 function state(errorsTotal: number): CollectorState {

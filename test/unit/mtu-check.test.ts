@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { networkMtu } from "../../src/checks/daemon-checks.js";
-import type { ProbeFacts } from "../../src/collectors/probe.js";
+import { networkMtu } from "../../src/checks/network-checks.js";
+import type { ProbeFacts } from "../../src/collectors/probe/probe.js";
 import { healthyFacts, input } from "../helpers/healthy-facts.js";
 
 const probed = (bytesPerSecond: number): ProbeFacts => ({

@@ -6,7 +6,7 @@ import {
   parseEnvironmentLines,
   readConfiguredNetwork,
   scriptDefault,
-} from "../../src/collectors/network-config.js";
+} from "../../src/collectors/network/network-config.js";
 import type { HostRoots } from "../../src/host/paths.js";
 import type { Target } from "../../src/host/target.js";
 

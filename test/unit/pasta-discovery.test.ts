@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { networkCollector } from "../../src/collectors/network.js";
-import { forwardsImplicitly } from "../../src/collectors/probe-implicit.js";
-import type { RootlesskitInfo } from "../../src/collectors/rootlesskit-api.js";
-import { parseInfo } from "../../src/collectors/rootlesskit-api.js";
+import { networkCollector } from "../../src/collectors/network/network.js";
+import { forwardsImplicitly } from "../../src/collectors/probe/probe-implicit.js";
+import type { RootlesskitInfo } from "../../src/collectors/rootlesskit/rootlesskit-api.js";
+import { parseInfo } from "../../src/collectors/rootlesskit/rootlesskit-api.js";
 import { parseTcpListeners } from "../../src/host/tcp-listeners.js";
 import { collectorContext } from "../helpers/context.js";
 import { alice } from "../helpers/healthy-facts.js";

@@ -14,8 +14,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseAgentPort, parseServedProbe } from "../../src/collectors/probe-agent-lines.js";
-import { parseLeftovers, ProbeJournal } from "../../src/collectors/probe-journal.js";
+import { parseAgentPort, parseServedProbe } from "../../src/collectors/probe/probe-agent-lines.js";
+import { parseLeftovers, ProbeJournal } from "../../src/collectors/probe/probe-journal.js";
 import { nsenterSpawn } from "../../src/host/netns.js";
 import { defaultStateDir } from "../../src/host/private-dir.js";
 

@@ -1,7 +1,11 @@
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { networkCollector } from "../../src/collectors/network.js";
-import { rootlesskitCollector } from "../../src/collectors/rootlesskit.js";
+import { networkCollector } from "../../src/collectors/network/network.js";
+import {
+  bootTimeOnce,
+  rootlesskitCollector,
+} from "../../src/collectors/rootlesskit/rootlesskit.js";
+import { discovery } from "../../src/collectors/scans.js";
 import {
   ArgvCache,
   bootTime,
@@ -109,10 +113,10 @@ describe("process identity: what is read once and when it is read again", () => 
   it("reads the boot time, once for the exporter's life through the host state", async () => {
     const host = new HostState();
     expect(await bootTime(procfs.roots)).toBe(1700000000);
-    expect(await host.bootTime(procfs.roots)).toBe(1700000000);
+    expect(await bootTimeOnce(host, procfs.roots)).toBe(1700000000);
     procfs.write("stat", "btime 1800000000\n");
     expect(await bootTime(procfs.roots)).toBe(1800000000);
-    expect(await host.bootTime(procfs.roots)).toBe(1700000000);
+    expect(await bootTimeOnce(host, procfs.roots)).toBe(1700000000);
   });
 });
 
@@ -164,7 +168,7 @@ describe("discovery and the network driver on a process table that changes", () 
   afterEach(() => procfs.cleanup());
 
   it("follows docker.pid to dockerd, the child, the parent and its state dir", async () => {
-    const found = await ctx().cycle.discovery(target, state);
+    const found = await discovery({ ...ctx(), state });
     expect(found.pidFile.state).toBe("ok");
     expect([found.dockerd?.pid, found.child?.pid, found.parent?.pid]).toEqual([300, 200, 100]);
     expect(found.stateDir).toEqual({ path: "/run/user/1000/kit", source: "flag" });

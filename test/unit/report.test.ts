@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { text } from "../../src/checks/finding.js";
-import { renderReport } from "../../src/exporter/report.js";
+import { renderReport } from "../../src/exporter/render/report.js";
 
 describe("renderReport", () => {
   it("writes no control character a watched user's bus or files put in a summary", () => {

@@ -2,8 +2,12 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Collector, UserContext } from "../../src/collectors/collector.js";
 import { HostState } from "../../src/collectors/state.js";
-import type { CollectorSet, Trigger, TriggerFactory } from "../../src/exporter/scheduler.js";
-import { Scheduler } from "../../src/exporter/scheduler.js";
+import type {
+  CollectorSet,
+  Trigger,
+  TriggerFactory,
+} from "../../src/exporter/schedule/scheduler.js";
+import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
 import type { Target } from "../../src/host/target.js";
 import { alice } from "../helpers/healthy-facts.js";
 

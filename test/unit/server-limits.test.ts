@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Routes } from "../../src/exporter/server.js";
-import { ExporterServer } from "../../src/exporter/server.js";
-import { WebConfigSource } from "../../src/exporter/web-config-source.js";
+import type { Routes } from "../../src/exporter/http/server.js";
+import { ExporterServer } from "../../src/exporter/http/server.js";
+import { WebConfigSource } from "../../src/exporter/http/web-config-source.js";
 
 const log = pino({ level: "silent" });
 const cleanups: (() => unknown)[] = [];

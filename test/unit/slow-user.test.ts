@@ -6,9 +6,10 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Collector } from "../../src/collectors/collector.js";
-import { dockerCollector } from "../../src/collectors/docker.js";
+import { dockerCollector } from "../../src/collectors/docker/docker.js";
 import { Cycle, HostState } from "../../src/collectors/state.js";
-import { Scheduler } from "../../src/exporter/scheduler.js";
+import { cycleInfo } from "../../src/collectors/rootlesskit/rootlesskit-api.js";
+import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
 import type { Target } from "../../src/host/target.js";
 
 // Item 6 of issue 16: a user whose docker.sock accepts and never answers (a hung or hostile
@@ -180,16 +181,16 @@ describe.skipIf(!canRun)("the cycle's GET /v1/info (needs root)", () => {
     lchownSync(join(dir, "api.sock"), 4242, 4242);
     try {
       const roots = { procfs: "/proc", sysfs: "/sys", rootfs: "/" };
-      const cycle = new Cycle(roots, new HostState(), () => false);
+      const cycle = new Cycle(() => false);
       const owner = { timeoutMs: 1000, ownerUid: 4242 };
-      expect(await cycle.rootlesskitInfo(dir, owner)).toEqual({
+      expect(await cycleInfo(cycle, roots, dir, owner)).toEqual({
         ok: true,
         value: { version: "2.0.0" },
       });
       // Once a cycle for the owner's collectors.
-      expect(cycle.rootlesskitInfo(dir, owner)).toBe(cycle.rootlesskitInfo(dir, owner));
+      expect(cycleInfo(cycle, roots, dir, owner)).toBe(cycleInfo(cycle, roots, dir, owner));
       // Another user naming the same state dir gets their own verdict: not their socket.
-      const other = await cycle.rootlesskitInfo(dir, { timeoutMs: 1000, ownerUid: 4243 });
+      const other = await cycleInfo(cycle, roots, dir, { timeoutMs: 1000, ownerUid: 4243 });
       expect(other.ok).toBe(false);
       expect(requests).toBe(1);
     } finally {

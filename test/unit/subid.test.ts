@@ -3,13 +3,14 @@ import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { SubidRange } from "../../src/collectors/subid.js";
+import type { SubidRange } from "../../src/collectors/subid/subid.js";
 import {
   indexRanges,
   parseSubidFile,
+  lastIndex,
   subidCollector,
   summaryFromIndex,
-} from "../../src/collectors/subid.js";
+} from "../../src/collectors/subid/subid.js";
 import { HostState } from "../../src/collectors/state.js";
 import { parsePasswd } from "../../src/host/accounts.js";
 import { collectorContext } from "../helpers/context.js";
@@ -143,10 +144,10 @@ describe("subid collector: summarized again only when a file changes", () => {
     const noted = notes.length;
     expect(noted).toBeGreaterThan(0);
     // Unchanged: the same parse, and its notes given again (the log dedupes them).
-    const index = host.subid?.index;
+    const index = host.own(lastIndex).last?.index;
     expect(index).toBeDefined();
     expect(await collect()).toEqual(first);
-    expect(host.subid?.index).toBe(index);
+    expect(host.own(lastIndex).last?.index).toBe(index);
     expect(notes.slice(noted)).toEqual(notes.slice(0, noted));
 
     appendFileSync(join(dir, "etc/subuid"), "alice:300000:65536\nalias:500000:65536\n");

@@ -2,8 +2,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Cycle, HostState } from "../../src/collectors/state.js";
-import type { TargetMode } from "../../src/exporter/targets.js";
-import { parseUidMin, Targets, targetMode } from "../../src/exporter/targets.js";
+import type { TargetMode } from "../../src/exporter/schedule/targets.js";
+import { parseUidMin, Targets, targetMode } from "../../src/exporter/schedule/targets.js";
 import { TargetError } from "../../src/host/target.js";
 import { FakeProcfs } from "../helpers/procfs.js";
 
@@ -26,7 +26,7 @@ const asRoot = process.getuid?.() === 0;
 describe("host mode: which users are watched", () => {
   let procfs: FakeProcfs;
   const host = new HostState();
-  const cycle = (targets: Targets) => new Cycle(procfs.roots, host, targets.wants);
+  const cycle = (targets: Targets) => new Cycle(targets.wants);
 
   beforeEach(() => {
     procfs = new FakeProcfs();
@@ -52,7 +52,7 @@ describe("host mode: which users are watched", () => {
       0,
     );
     expect(targets.mode).toEqual({ kind: "host", minUid: 1000, exclude: ["excluded"] });
-    const found = await targets.resolve(cycle(targets));
+    const found = await targets.resolve(cycle(targets), host);
     expect(found.map((t) => [t.name, t.runtimeDir])).toEqual([
       ["subonly", "/run/user/1001"],
       ["lingers", "/run/user/1002"],
@@ -69,7 +69,7 @@ describe("host mode: which users are watched", () => {
       {},
       0,
     );
-    const names = (await targets.resolve(cycle(targets))).map((t) => t.name);
+    const names = (await targets.resolve(cycle(targets), host)).map((t) => t.name);
     expect(names).toEqual(["low", "lingers", "rundir", "excluded", "byuid"]);
   });
 
@@ -132,7 +132,7 @@ describe("host mode: which users are watched", () => {
         startTicks: 13,
       });
       procfs.write("703/environ", "XDG_RUNTIME_DIR=/home/kit/.run\0");
-      const found = await targets.resolve(cycle(targets));
+      const found = await targets.resolve(cycle(targets), host);
       expect(found.find((t) => t.name === "kit")?.runtimeDir).toBe("/home/kit/.run");
       expect(found.find((t) => t.name === "nothing")?.runtimeDir).toBe("/run/user/1007");
       expect(found.find((t) => t.name === "byuid")?.runtimeDir).toBe("/run/user/1006");
@@ -147,9 +147,11 @@ describe("host mode: which users are watched", () => {
       {},
       0,
     );
-    expect((await targets.resolve(cycle(targets))).map((t) => t.name)).toContain("lingers");
+    expect((await targets.resolve(cycle(targets), host)).map((t) => t.name)).toContain("lingers");
     procfs.writeRoot("/etc/passwd", `${passwd.replace(/^lingers:.*$/m, "")}\n`);
-    expect((await targets.resolve(cycle(targets))).map((t) => t.name)).not.toContain("lingers");
+    expect((await targets.resolve(cycle(targets), host)).map((t) => t.name)).not.toContain(
+      "lingers",
+    );
   });
 
   it("refuses a --target.user that names nobody, and watches exactly the named users", async () => {
@@ -167,7 +169,10 @@ describe("host mode: which users are watched", () => {
       {},
       0,
     );
-    expect((await targets.resolve(cycle(targets))).map((t) => t.name)).toEqual(["kit", "subonly"]);
+    expect((await targets.resolve(cycle(targets), host)).map((t) => t.name)).toEqual([
+      "kit",
+      "subonly",
+    ]);
     expect([targets.wants(1004), targets.wants(1001), targets.wants(1002)]).toEqual([
       true,
       true,
@@ -185,7 +190,7 @@ describe("host mode: which users are watched", () => {
     procfs.writeRoot("/etc/passwd", "");
     const { rmSync } = await import("node:fs");
     rmSync(join(procfs.roots.rootfs, "etc/passwd"));
-    await expect(targets.resolve(cycle(targets))).rejects.toThrow(/\/etc\/passwd/);
+    await expect(targets.resolve(cycle(targets), host)).rejects.toThrow(/\/etc\/passwd/);
   });
 });
 

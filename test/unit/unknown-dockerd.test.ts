@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { evaluateChecks } from "../../src/checks/registry.js";
-import type { DockerFacts } from "../../src/collectors/docker.js";
+import type { DockerFacts } from "../../src/collectors/docker/docker.js";
 import { checkPidFile, dockerdPrograms } from "../../src/host/discovery.js";
-import { MetricsRenderer } from "../../src/exporter/metrics.js";
-import { samplesFrom } from "../../src/exporter/samples.js";
+import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
+import { samplesFrom } from "../../src/exporter/render/samples.js";
 import { alice, healthyFacts, input } from "../helpers/healthy-facts.js";
 import { FakeProcfs } from "../helpers/procfs.js";
 

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import bcrypt from "bcrypt";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BasicAuthVerifier, parseBasic } from "../../src/exporter/web-auth.js";
+import { BasicAuthVerifier, parseBasic } from "../../src/exporter/http/web-auth.js";
 
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;

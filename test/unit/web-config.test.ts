@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { WebConfigError, parseWebConfig } from "../../src/exporter/web-config.js";
+import { WebConfigError, parseWebConfig } from "../../src/exporter/http/web-config.js";
 
 // A real cost-4 hash (of "secret"), written with each prefix htpasswd and the libraries use.
 const tail = "04$1elHgnwb4lct88QSJXYV.OVR8f7puxj35rBrYpoSpE024zISQyuxC";

@@ -3,9 +3,9 @@ import type { CheckInput, CheckState, Finding } from "../../src/checks/finding.j
 import { checks, evaluateChecks } from "../../src/checks/registry.js";
 import { collectorList } from "../../src/collectors/registry.js";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
-import { scriptDefault } from "../../src/collectors/network-config.js";
+import { scriptDefault } from "../../src/collectors/network/network-config.js";
 import { Cycle, HostState } from "../../src/collectors/state.js";
-import { Targets } from "../../src/exporter/targets.js";
+import { Targets } from "../../src/exporter/schedule/targets.js";
 import { collectorContext } from "../helpers/context.js";
 import { cases, infoCases } from "../helpers/diagnosis-cases.js";
 import type { FixtureTree } from "../helpers/fixtures.js";
@@ -167,7 +167,7 @@ describe("zh-CN: whole Chinese sentences", () => {
         {},
       );
       const host = new HostState();
-      const [target] = await targets.resolve(new Cycle(roots, host, targets.wants));
+      const [target] = await targets.resolve(new Cycle(targets.wants), host);
       if (!target) throw new Error(`no alice in fixture ${name}`);
       const facts: Record<string, unknown> = {};
       for (const collector of collectorList.filter((c) => c.defaultEnabled)) {

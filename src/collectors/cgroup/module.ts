@@ -1,0 +1,38 @@
+import type { MetricDef, Sink } from "../module.js";
+import { bool, collectorModule, gauge } from "../module.js";
+import type { Target } from "../collector.js";
+import { cgroupCollector, watchedControllers } from "./cgroup.js";
+import type { CgroupFacts } from "./cgroup.js";
+import { cgroupDelegation, cgroupV2 } from "./checks.js";
+
+const metrics = {
+  cgroupVersion: gauge(
+    "rootless_cgroup_version",
+    [],
+    "2 on a pure cgroup v2 (unified) hierarchy, 1 on v1 or hybrid.",
+  ),
+  cgroupDelegated: gauge(
+    "rootless_cgroup_controller_delegated",
+    ["user", "controller"],
+    "Whether the controller is listed in user@UID.service's cgroup.controllers.",
+  ),
+} as const satisfies Record<string, MetricDef>;
+
+type Out = Sink<keyof typeof metrics>;
+
+function addCgroup(out: Out, { name: user }: Target, facts: CgroupFacts): void {
+  if (facts.version !== undefined) out.add("cgroupVersion", {}, facts.version);
+  const delegated = facts.delegated;
+  if (!delegated) return;
+  for (const controller of watchedControllers) {
+    out.add("cgroupDelegated", { user, controller }, bool(delegated.includes(controller)));
+  }
+}
+
+export const cgroupModule = collectorModule({
+  name: "cgroup",
+  collector: cgroupCollector,
+  metrics,
+  render: addCgroup,
+  checks: [cgroupDelegation, cgroupV2],
+});

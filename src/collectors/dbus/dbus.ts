@@ -1,0 +1,197 @@
+import type { DbusClient } from "../../host/dbus.js";
+import { busPing, DbusCallError, timeoutError } from "../../host/dbus.js";
+import { variantValue } from "../../host/dbus-pool.js";
+import { rootPath } from "../../host/paths.js";
+import type { Collector } from "../collector.js";
+
+/** ActiveState values of systemd units (org.freedesktop.systemd1(5)). */
+export const unitStates = [
+  "active",
+  "reloading",
+  "inactive",
+  "failed",
+  "activating",
+  "deactivating",
+] as const;
+
+export interface UnitFact {
+  readonly unit: string;
+  /** Absent when the manager could not say. */
+  readonly activeState?: string;
+  readonly error?: string;
+}
+
+export interface DbusFacts {
+  readonly address: string;
+  readonly busUp: boolean;
+  readonly pingSeconds?: number;
+  readonly error?: string;
+  /** Absent when the bus is down or the user manager (org.freedesktop.systemd1) does not answer. */
+  readonly units?: readonly UnitFact[];
+}
+
+const manager = { destination: "org.freedesktop.systemd1", path: "/org/freedesktop/systemd1" };
+
+/** DBUS_SESSION_BUS_ADDRESS for the exporter's own user, else $XDG_RUNTIME_DIR/bus. */
+export function userBusAddress(
+  runtimeDirOnHost: string,
+  sessionAddress: string | undefined,
+): string {
+  return sessionAddress && sessionAddress.length > 0
+    ? sessionAddress
+    : `unix:path=${runtimeDirOnHost}/bus`;
+}
+
+/** The manager is not there (or not answering): nothing it would say is known. */
+function managerAbsent(err: unknown): boolean {
+  const name = err instanceof DbusCallError ? err.name : "";
+  return (
+    name.endsWith("ServiceUnknown") || name.endsWith("NameHasNoOwner") || name === timeoutError
+  );
+}
+
+/**
+ * ActiveState of each unit: one ListUnitsByNames call (systemd >= 230) answers for all of them,
+ * one entry per name in the order asked, loading units as needed, as LoadUnit would (an alias
+ * such as dbus.service -> dbus-broker.service answers under the unit's own name, hence by
+ * position). Older managers get LoadUnit and a Get of ActiveState per unit. Throws when the
+ * manager is absent; a failure about one unit is that unit's error.
+ */
+async function readUnitStates(
+  client: DbusClient,
+  names: readonly string[],
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<UnitFact[]> {
+  if (names.length === 0) return [];
+  try {
+    const [entries] = await client.call(
+      {
+        ...manager,
+        interface: "org.freedesktop.systemd1.Manager",
+        member: "ListUnitsByNames",
+        signature: "as",
+        body: [names],
+      },
+      timeoutMs,
+      signal,
+    );
+    if (!Array.isArray(entries) || entries.length !== names.length) {
+      const error = "ListUnitsByNames answered an unexpected shape";
+      return names.map((unit) => ({ unit, error }));
+    }
+    return names.map((unit, i) => {
+      const activeState = (entries[i] as unknown[] | undefined)?.[3];
+      return typeof activeState === "string"
+        ? { unit, activeState }
+        : { unit, error: "ActiveState is not a string" };
+    });
+  } catch (err) {
+    if (managerAbsent(err)) throw err;
+    const name = err instanceof DbusCallError ? err.name : "";
+    if (!name.endsWith("UnknownMethod"))
+      return names.map((unit) => ({ unit, error: describe(err) }));
+  }
+  const units: UnitFact[] = [];
+  for (const unit of names) {
+    try {
+      const [path] = await client.call(
+        {
+          ...manager,
+          interface: "org.freedesktop.systemd1.Manager",
+          member: "LoadUnit",
+          signature: "s",
+          body: [unit],
+        },
+        timeoutMs,
+        signal,
+      );
+      const state = await client.call(
+        {
+          destination: manager.destination,
+          path: String(path),
+          interface: "org.freedesktop.DBus.Properties",
+          member: "Get",
+          signature: "ss",
+          body: ["org.freedesktop.systemd1.Unit", "ActiveState"],
+        },
+        timeoutMs,
+        signal,
+      );
+      const activeState = variantValue(state);
+      units.push(
+        typeof activeState === "string"
+          ? { unit, activeState }
+          : { unit, error: "ActiveState is not a string" },
+      );
+    } catch (err) {
+      if (managerAbsent(err)) throw err;
+      units.push({ unit, error: describe(err) });
+    }
+  }
+  return units;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export const dbusCollector: Collector<DbusFacts> = {
+  name: "dbus",
+  description: "the user's D-Bus session bus and the ActiveState of its systemd user units",
+  scope: "user",
+  defaultEnabled: true,
+  defaultIntervalSeconds: 15,
+  options: [
+    {
+      name: "units",
+      help: "comma-separated user units whose state is exported",
+      defaultValue: "docker.service,dbus.service,dbus.socket",
+      validate: (value) =>
+        value
+          .split(",")
+          .every((u) => /^[\w@.:-]+\.(service|socket|target|timer|scope|slice|path|mount)$/.test(u))
+          ? undefined
+          : "expected unit names such as docker.service,dbus.socket",
+    },
+  ],
+  async collect({ roots, target, state, self, env, note, option, rpcTimeoutMs, signal }) {
+    const address = userBusAddress(
+      rootPath(roots, target.runtimeDir),
+      self ? env["DBUS_SESSION_BUS_ADDRESS"] : undefined,
+    );
+    // The user's own pool: when the exporter is root, it connects with the user's credentials.
+    const client = state.userBus.get(address);
+    const names = option("units")
+      .split(",")
+      .filter((u) => u !== "");
+    // The unit query goes out right behind the ping, in the same round trip; it is judged only
+    // once the ping has shown the bus up.
+    const started = performance.now();
+    const ping = client.call(busPing, rpcTimeoutMs, signal);
+    const states = readUnitStates(client, names, rpcTimeoutMs, signal);
+    states.catch(() => undefined);
+    try {
+      await ping;
+    } catch (err) {
+      note(`user bus ${address}: ${describe(err)}`);
+      return { address, busUp: false, error: describe(err) };
+    }
+    const pingSeconds = (performance.now() - started) / 1000;
+    let managerDown: string | undefined;
+    let units: UnitFact[] = [];
+    try {
+      units = await states;
+    } catch (err) {
+      // No user manager on the bus at all: unit states are unknown, not "inactive".
+      managerDown = describe(err);
+    }
+    if (managerDown) note(`systemd user manager: ${managerDown}`);
+    return {
+      address,
+      busUp: true,
+      pingSeconds,
+      ...(managerDown ? { error: managerDown } : { units }),
+    };
+  },
+};

@@ -1,0 +1,49 @@
+import type { MetricDef, Sink } from "../module.js";
+import { bool, collectorModule, gauge } from "../module.js";
+import type { Target } from "../collector.js";
+import { dbusCollector, unitStates } from "./dbus.js";
+import type { DbusFacts } from "./dbus.js";
+import { dbusUserBus } from "./checks.js";
+
+const metrics = {
+  dbusUserBusUp: gauge(
+    "rootless_dbus_user_bus_up",
+    ["user"],
+    "Whether the user's D-Bus session bus answered a Ping in time.",
+  ),
+  dbusUserBusPing: gauge(
+    "rootless_dbus_user_bus_ping_seconds",
+    ["user"],
+    "Round trip of that Ping.",
+  ),
+  systemdUserUnitState: gauge(
+    "rootless_systemd_user_unit_state",
+    ["user", "unit", "state"],
+    "1 for the user unit's ActiveState, 0 for the other states.",
+  ),
+} as const satisfies Record<string, MetricDef>;
+
+type Out = Sink<keyof typeof metrics>;
+
+export function addDbus(out: Out, user: string, facts: DbusFacts): void {
+  out.add("dbusUserBusUp", { user }, bool(facts.busUp));
+  if (facts.pingSeconds !== undefined) out.add("dbusUserBusPing", { user }, facts.pingSeconds);
+  for (const unit of facts.units ?? []) {
+    if (unit.activeState === undefined) continue;
+    for (const state of unitStates) {
+      out.add(
+        "systemdUserUnitState",
+        { user, unit: unit.unit, state },
+        bool(unit.activeState === state),
+      );
+    }
+  }
+}
+
+export const dbusModule = collectorModule({
+  name: "dbus",
+  collector: dbusCollector,
+  metrics,
+  render: (out, target: Target, facts) => addDbus(out, target.name, facts),
+  checks: [dbusUserBus],
+});

@@ -1,0 +1,311 @@
+import { runFile } from "../../host/exec.js";
+import { exists, listDir, readKernelText, readText, statPath } from "../../host/files.js";
+import { resolveUnder } from "../../host/links.js";
+import type { HostRoots } from "../../host/paths.js";
+import { KernelConfigSlot } from "../../host/kernel-config.js";
+import { procPath, rootPath, sysPath } from "../../host/paths.js";
+import type { Collector } from "../collector.js";
+import { kept } from "../state.js";
+
+/** getcap answers by file identity: a change of capabilities changes the file's ctime. */
+type CapabilityCache = Map<string, { readonly identity: string; readonly has: boolean }>;
+const capabilitiesKept = kept("kernel.capabilities", (): CapabilityCache => new Map());
+/** The running kernel's build config, read again only when its file changes. */
+const kernelConfigKept = kept("kernel.config", () => new KernelConfigSlot());
+import type { ModuleFact } from "./kernel-modules.js";
+import { readModuleStates } from "./kernel-modules.js";
+import type { GroupRange, KernelVersion } from "../../host/kernel-parsers.js";
+import {
+  atLeast,
+  hasFileCapability,
+  parseKernelRelease,
+  parsePingGroupRange,
+  parseSysctlInteger,
+} from "../../host/kernel-parsers.js";
+
+/** The sysctls the rootless guide names; exported only when the kernel has them. */
+export const watchedSysctls = [
+  "kernel.unprivileged_userns_clone",
+  "user.max_user_namespaces",
+  "kernel.apparmor_restrict_unprivileged_userns",
+  "kernel.apparmor_restrict_unprivileged_unconfined",
+  "net.ipv4.ip_unprivileged_port_start",
+] as const;
+
+/** iptables for the port driver and network, overlay and fuse for storage (rootless guide). */
+export const watchedModules = [
+  "fuse",
+  "ip_tables",
+  "iptable_filter",
+  "iptable_mangle",
+  "iptable_nat",
+  "nf_tables",
+  "overlay",
+] as const;
+
+export const storageDrivers = ["btrfs", "fuse-overlayfs", "overlay2", "vfs"] as const;
+export type StorageDriver = (typeof storageDrivers)[number];
+
+export const idmapHelpers = [
+  { helper: "newgidmap", capability: "cap_setgid" },
+  { helper: "newuidmap", capability: "cap_setuid" },
+] as const;
+
+export interface Verdict {
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+export interface KernelFacts {
+  readonly release?: string;
+  /** The release's major.minor, when it starts with two numbers. */
+  readonly version?: KernelVersion;
+  readonly sysctls: Readonly<Record<string, number>>;
+  readonly pingGroupRange?: GroupRange;
+  /** Loaded or built in; a module is absent when no evidence decides it. */
+  readonly modules?: Readonly<Record<string, boolean>>;
+  /** Built in, loaded, loadable or absent, with the evidence; see kernel-modules.ts. */
+  readonly moduleStates?: Readonly<Record<string, ModuleFact>>;
+  /** What was looked for when a module stays undecided. */
+  readonly modulesMissingEvidence?: string;
+  /** sd_booted(3): /run/systemd/system exists when systemd is the init system. */
+  readonly systemdBooted?: boolean;
+  /** The iptables binary rootless dockerd runs (absent path: not installed), and which kind. */
+  readonly iptables?: {
+    readonly path?: string;
+    /** Where its symlinks end (xtables-nft-multi, xtables-legacy-multi) and what that means. */
+    readonly program?: string;
+    readonly variant?: "nft" | "legacy";
+  };
+  readonly storageDrivers: Readonly<Partial<Record<StorageDriver, Verdict>>>;
+  /** Absent for a helper whose capabilities could not be determined. */
+  readonly idmapHelpers: Readonly<Partial<Record<string, Verdict & { path?: string }>>>;
+  /** The rootlesskit binary and whether it may bind ports below ip_unprivileged_port_start. */
+  readonly rootlesskitBinary?: { readonly path: string; readonly netBindService?: boolean };
+  readonly apparmor: { readonly enabled: boolean; readonly rootlesskitProfiles: readonly string[] };
+}
+
+const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin", "/usr/local/sbin"];
+const getcapCandidates = ["/usr/sbin/getcap", "/sbin/getcap", "/usr/bin/getcap"];
+
+async function findBinary(roots: HostRoots, name: string): Promise<string | undefined> {
+  for (const dir of binDirs) {
+    if (await exists(rootPath(roots, `${dir}/${name}`))) return `${dir}/${name}`;
+  }
+  return undefined;
+}
+
+async function readSysctls(roots: HostRoots): Promise<Record<string, number>> {
+  const values: Record<string, number> = {};
+  await Promise.all(
+    watchedSysctls.map(async (name) => {
+      const result = await readKernelText(procPath(roots, "sys", ...name.split(".")));
+      const value = result.ok ? parseSysctlInteger(result.text) : undefined;
+      if (value !== undefined) values[name] = value;
+    }),
+  );
+  return values;
+}
+
+async function readModules(roots: HostRoots, release: string | undefined, slot: KernelConfigSlot) {
+  const { states, missing } = await readModuleStates(roots, release, watchedModules, slot);
+  const loaded = (fact: ModuleFact) => fact.state === "builtin" || fact.state === "loaded";
+  const modules = Object.fromEntries(Object.entries(states).map(([n, f]) => [n, loaded(f)]));
+  return { modules, states, ...(missing !== undefined && { missing }) };
+}
+
+/** The iptables program behind the command: iptables-nft needs nf_tables, iptables-legacy ip_tables. */
+function iptablesFacts(roots: HostRoots, path: string): NonNullable<KernelFacts["iptables"]> {
+  const program = resolveUnder(roots, path);
+  const name = program?.slice(program.lastIndexOf("/") + 1) ?? "";
+  const variant = name.includes("legacy") ? "legacy" : name.includes("nft") ? "nft" : undefined;
+  return { path, ...(program !== undefined && { program }), ...(variant && { variant }) };
+}
+
+/** Storage drivers that work rootless, per the guide's "Known limitations". */
+async function judgeStorageDrivers(
+  roots: HostRoots,
+  version: KernelVersion | undefined,
+): Promise<Partial<Record<StorageDriver, Verdict>>> {
+  const verdicts: Partial<Record<StorageDriver, Verdict>> = {
+    vfs: { ok: true, reason: "vfs works on every kernel" },
+  };
+  if (!version) return verdicts;
+  const kernel = `kernel ${version.major}.${version.minor}`;
+  verdicts.overlay2 = atLeast(version, 5, 11)
+    ? { ok: true, reason: `${kernel} >= 5.11` }
+    : { ok: false, reason: `${kernel} < 5.11: rootless overlay2 needs 5.11` };
+  verdicts.btrfs = atLeast(version, 4, 18)
+    ? { ok: true, reason: `${kernel} >= 4.18` }
+    : { ok: false, reason: `${kernel} < 4.18 (unless mounted with user_subvol_rm_allowed)` };
+  const [binary, fuseDevice] = await Promise.all([
+    findBinary(roots, "fuse-overlayfs"),
+    exists(rootPath(roots, "/dev/fuse")),
+  ]);
+  if (!atLeast(version, 4, 18)) {
+    verdicts["fuse-overlayfs"] = { ok: false, reason: `${kernel} < 4.18` };
+  } else if (!binary) {
+    verdicts["fuse-overlayfs"] = { ok: false, reason: "fuse-overlayfs is not installed" };
+  } else if (!fuseDevice) {
+    verdicts["fuse-overlayfs"] = { ok: false, reason: "/dev/fuse does not exist" };
+  } else {
+    verdicts["fuse-overlayfs"] = { ok: true, reason: `${kernel} >= 4.18, ${binary}, /dev/fuse` };
+  }
+  return verdicts;
+}
+
+async function judgeIdmapHelper(
+  cache: CapabilityCache,
+  roots: HostRoots,
+  helper: string,
+  capability: string,
+  signal: AbortSignal,
+): Promise<(Verdict & { path?: string }) | undefined> {
+  const path = await findBinary(roots, helper);
+  if (!path) return { ok: false, reason: `${helper} is not installed (package uidmap)` };
+  const stat = await statPath(rootPath(roots, path));
+  if (!stat.ok) return undefined;
+  if ((stat.stats.mode & 0o4000) !== 0 && stat.stats.uid === 0) {
+    return { ok: true, reason: `${path} is setuid root`, path };
+  }
+  const has = await fileCapability(cache, roots, path, capability, signal);
+  if (has === undefined) return undefined;
+  return has
+    ? { ok: true, reason: `${path} has ${capability}=ep`, path }
+    : { ok: false, reason: `${path} is neither setuid root nor has ${capability}=ep`, path };
+}
+
+/**
+ * File capabilities live in an xattr that Node cannot read: ask getcap(8), once per version of
+ * the file (spawning it every cycle would cost more CPU than all the collectors together).
+ */
+async function fileCapability(
+  capabilityCache: CapabilityCache,
+  roots: HostRoots,
+  path: string,
+  capability: string,
+  signal: AbortSignal,
+): Promise<boolean | undefined> {
+  const stat = await statPath(rootPath(roots, path));
+  if (!stat.ok) return undefined;
+  const { dev, ino, size, ctimeMs } = stat.stats;
+  const key = `${rootPath(roots, path)}:${capability}`;
+  const identity = `${dev}:${ino}:${size}:${ctimeMs}`;
+  const cached = capabilityCache.get(key);
+  if (cached?.identity === identity) return cached.has;
+  const has = await askGetcap(roots, path, capability, signal);
+  if (has !== undefined) capabilityCache.set(key, { identity, has });
+  return has;
+}
+
+async function askGetcap(
+  roots: HostRoots,
+  path: string,
+  capability: string,
+  signal: AbortSignal,
+): Promise<boolean | undefined> {
+  for (const getcap of getcapCandidates) {
+    const result = await runFile(getcap, [rootPath(roots, path)], { timeoutMs: 2000, signal });
+    if (!result.ok && result.reason === "missing") continue;
+    return result.ok ? hasFileCapability(result.stdout, capability) : undefined;
+  }
+  return undefined;
+}
+
+/** rootlesskit from the distribution, or in ~/bin where the install script puts it. */
+async function rootlesskitBinary(
+  cache: CapabilityCache,
+  roots: HostRoots,
+  home: string | undefined,
+  signal: AbortSignal,
+) {
+  const installed = await findBinary(roots, "rootlesskit");
+  const inHome = home === undefined ? undefined : `${home}/bin/rootlesskit`;
+  const path =
+    installed ?? (inHome && (await exists(rootPath(roots, inHome))) ? inHome : undefined);
+  if (!path) return undefined;
+  const netBindService = await fileCapability(cache, roots, path, "cap_net_bind_service", signal);
+  return { path, ...(netBindService !== undefined && { netBindService }) };
+}
+
+/**
+ * Profiles in /etc/apparmor.d that name rootlesskit and grant `userns` (the guide's Ubuntu 24.04
+ * fix). Read only when the kernel restricts unprivileged user namespaces.
+ */
+async function apparmorFacts(roots: HostRoots, restricted: boolean) {
+  const enabled = await readKernelText(sysPath(roots, "module/apparmor/parameters/enabled"));
+  const profiles: string[] = [];
+  if (restricted) {
+    const dir = await listDir(rootPath(roots, "/etc/apparmor.d"));
+    for (const name of dir.ok ? dir.names : []) {
+      const text = await readText(rootPath(roots, `/etc/apparmor.d/${name}`), 256 * 1024);
+      if (text.ok && text.text.includes("rootlesskit") && /\buserns\b/.test(text.text)) {
+        profiles.push(`/etc/apparmor.d/${name}`);
+      }
+    }
+  }
+  return { enabled: enabled.ok && enabled.text.trim() === "Y", rootlesskitProfiles: profiles };
+}
+
+export const kernelCollector: Collector<KernelFacts> = {
+  name: "kernel",
+  description: "user namespace sysctls, ping range, kernel modules, storage drivers, idmap helpers",
+  scope: "host",
+  defaultEnabled: true,
+  defaultIntervalSeconds: 15,
+  async collect({ roots, targets, host, signal, note }) {
+    const capabilities = host.own(capabilitiesKept);
+    const releaseText = await readKernelText(procPath(roots, "sys/kernel/osrelease"));
+    const release = releaseText.ok ? releaseText.text.trim() : undefined;
+    if (!release) note("sys/kernel/osrelease is unreadable: storage driver support is unknown");
+    const version = release ? parseKernelRelease(release) : undefined;
+    const [sysctls, pingText, modules, drivers, ...helpers] = await Promise.all([
+      readSysctls(roots),
+      readKernelText(procPath(roots, "sys/net/ipv4/ping_group_range")),
+      readModules(roots, release, host.own(kernelConfigKept)),
+      judgeStorageDrivers(roots, version),
+      ...idmapHelpers.map(({ helper, capability }) =>
+        judgeIdmapHelper(capabilities, roots, helper, capability, signal),
+      ),
+    ]);
+    const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
+    const restricted = sysctls["kernel.apparmor_restrict_unprivileged_userns"] === 1;
+    const [binary, apparmor, iptablesPath, systemdBooted] = await Promise.all([
+      // ~/bin/rootlesskit (the install script's place) is looked for only when one user is
+      // watched: in host mode the home dirs are users' own, and the distribution's binary counts.
+      rootlesskitBinary(
+        capabilities,
+        roots,
+        targets.length === 1 ? targets[0]?.home : undefined,
+        signal,
+      ),
+      apparmorFacts(roots, restricted),
+      findBinary(roots, "iptables"),
+      exists(rootPath(roots, "/run/systemd/system")),
+    ]);
+    const helperVerdicts: Record<string, Verdict & { path?: string }> = {};
+    idmapHelpers.forEach(({ helper }, i) => {
+      const verdict = helpers[i];
+      if (verdict) helperVerdicts[helper] = verdict;
+      else note(`${helper}: setuid bit and file capabilities could not be read`);
+    });
+    if (modules.missing) note(`kernel modules undecided; looked in ${modules.missing}`);
+    return {
+      ...(release !== undefined && { release }),
+      ...(version !== undefined && { version }),
+      sysctls,
+      ...(range && { pingGroupRange: range }),
+      ...(Object.keys(modules.modules).length > 0 && {
+        modules: modules.modules,
+        moduleStates: modules.states,
+      }),
+      ...(modules.missing !== undefined && { modulesMissingEvidence: modules.missing }),
+      iptables: iptablesPath === undefined ? {} : iptablesFacts(roots, iptablesPath),
+      systemdBooted,
+      storageDrivers: drivers,
+      idmapHelpers: helperVerdicts,
+      ...(binary && { rootlesskitBinary: binary }),
+      apparmor,
+    };
+  },
+};

@@ -1,0 +1,102 @@
+import { exists } from "../../host/files.js";
+import { readOwnedFile } from "../../host/owned-file.js";
+import type { HostRoots } from "../../host/paths.js";
+import { rootPath } from "../../host/paths.js";
+import type { Target } from "../../host/target.js";
+import { listUserDir, statUserPath } from "../../host/user-files.js";
+
+/**
+ * The network a rootless dockerd that is not running would get, as dockerd-rootless.sh decides
+ * it: DOCKERD_ROOTLESS_ROOTLESSKIT_NET, _MTU and _PORT_DRIVER from the user's docker.service (and
+ * its drop-ins), else slirp4netns when installed (MTU 65520), else vpnkit (MTU 1500), and the
+ * builtin port driver. Only for a user who has the unit: without it there is no daemon to judge.
+ */
+export interface ConfiguredNetwork {
+  readonly unitFile: string;
+  readonly driver?: string;
+  readonly mtu?: number;
+  readonly portDriver: string;
+  /** Where each value came from: a unit file, or "dockerd-rootless.sh's default". */
+  readonly sources: Readonly<Record<"driver" | "mtu" | "portDriver", string>>;
+}
+
+/** The source of a setting nobody configured: what dockerd-rootless.sh does by itself. */
+export type ScriptDefault = "dockerd-rootless.sh's default";
+export const scriptDefault: ScriptDefault = "dockerd-rootless.sh's default";
+
+/** The assignments of systemd `Environment=` lines, in order ("A=1" "B=two words" C=3). */
+export function parseEnvironmentLines(unit: string): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (const line of unit.split("\n")) {
+    const match = /^\s*Environment\s*=\s*(.*)$/.exec(line);
+    if (!match?.[1]) continue;
+    for (const token of match[1].match(/"[^"]*"|'[^']*'|\S+/g) ?? []) {
+      const word = /^(["']).*\1$/.test(token) ? token.slice(1, -1) : token;
+      const eq = word.indexOf("=");
+      if (eq > 0) pairs.push([word.slice(0, eq), word.slice(eq + 1)]);
+    }
+  }
+  return pairs;
+}
+
+const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"];
+
+/** Most drop-ins read from a user's docker.service.d (systemd reads them all; a user has a few). */
+const maxDropIns = 64;
+
+async function installed(roots: HostRoots, name: string, target: Target): Promise<boolean> {
+  for (const dir of binDirs) {
+    if (await exists(rootPath(roots, `${dir}/${name}`))) return true;
+  }
+  // The user's ~/bin is theirs to fill: its entry is looked at, a symlink there not followed.
+  const own = await statUserPath(rootPath(roots, `${target.home}/bin/${name}`), target.uid, "file");
+  return own.ok || own.state === "symlink";
+}
+
+export async function readConfiguredNetwork(
+  roots: HostRoots,
+  target: Target,
+): Promise<ConfiguredNetwork | undefined> {
+  const unitDir = `${target.home}/.config/systemd/user`;
+  const unitFile = `${unitDir}/docker.service`;
+  const unit = await readOwnedFile(rootPath(roots, unitFile), target.uid, 64 * 1024);
+  if (!unit.ok) return undefined;
+  const files: [string, string][] = [[unitFile, unit.text]];
+  const dropIns = await listUserDir(rootPath(roots, `${unitFile}.d`), target.uid, 4096);
+  const confs = dropIns.ok ? dropIns.names.filter((n) => n.endsWith(".conf")).sort() : [];
+  for (const name of confs.slice(0, maxDropIns)) {
+    if (!name.endsWith(".conf")) continue;
+    const path = `${unitFile}.d/${name}`;
+    const text = await readOwnedFile(rootPath(roots, path), target.uid, 64 * 1024);
+    if (text.ok) files.push([path, text.text]);
+  }
+  const env = new Map<string, { value: string; file: string }>();
+  for (const [file, text] of files) {
+    for (const [name, value] of parseEnvironmentLines(text)) env.set(name, { value, file });
+  }
+  const net = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_NET");
+  const mtu = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_MTU");
+  const port = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER");
+  let driver = net?.value || undefined;
+  if (!driver) {
+    if (await installed(roots, "slirp4netns", target)) driver = "slirp4netns";
+    else if (await installed(roots, "vpnkit", target)) driver = "vpnkit";
+  }
+  const mtuValue =
+    mtu?.value && /^\d{1,6}$/.test(mtu.value)
+      ? Number(mtu.value)
+      : !net?.value && driver === "slirp4netns"
+        ? 65520
+        : 1500;
+  return {
+    unitFile,
+    ...(driver !== undefined && { driver }),
+    mtu: mtuValue,
+    portDriver: port?.value || "builtin",
+    sources: {
+      driver: net?.value ? net.file : scriptDefault,
+      mtu: mtu?.value ? mtu.file : scriptDefault,
+      portDriver: port?.value ? port.file : scriptDefault,
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import type { HostScans, RootlessProcesses } from "../host/discovery.js";
+import { discoverRootless, scanTmpStateDirs } from "../host/discovery.js";
+import type { HostRoots } from "../host/paths.js";
+import { rootPath } from "../host/paths.js";
+import { ProcessTable } from "../host/process-table.js";
+import type { Target } from "../host/target.js";
+import type { UserStat } from "../host/user-files.js";
+import { statUserPath } from "../host/user-files.js";
+import type { Cycle, TargetState } from "./state.js";
+
+/*
+ * What several collectors read once a cycle, memoized in the cycle: one /proc scan for all users,
+ * one check of each user's runtime dir, one discovery of each user's rootless processes.
+ */
+
+export const processes = (cycle: Cycle, roots: HostRoots): Promise<ProcessTable> =>
+  cycle.once("processes", () => ProcessTable.scan(roots, cycle.watched));
+
+/** The user's runtime dir, checked as the user's, once a cycle for every collector. */
+export const runtimeDir = (cycle: Cycle, roots: HostRoots, target: Target): Promise<UserStat> =>
+  cycle.once(`runtime-dir\0${target.uid}`, () =>
+    statUserPath(rootPath(roots, target.runtimeDir), target.uid, "directory"),
+  );
+
+export function hostScans(cycle: Cycle, roots: HostRoots): HostScans {
+  return {
+    processes: () => processes(cycle, roots),
+    tmpStateDirs: () => cycle.once("tmp-state-dirs", () => scanTmpStateDirs(roots)),
+    runtimeDir: (target) => runtimeDir(cycle, roots, target),
+  };
+}
+
+/** The user's rootlesskit, dockerd and state dir, found once a cycle for every collector. */
+export function discovery(ctx: {
+  readonly cycle: Cycle;
+  readonly roots: HostRoots;
+  readonly target: Target;
+  readonly state: TargetState;
+}): Promise<RootlessProcesses> {
+  const { cycle, roots, target, state } = ctx;
+  return cycle.once(`discovery\0${target.uid}`, () =>
+    discoverRootless(roots, target, hostScans(cycle, roots), state),
+  );
+}
