@@ -54,6 +54,15 @@ export function prometheusAlerts(config) {
           ),
           alert(
             config,
+            "RootlessDaemonRestarting",
+            `increase(${s("rootless_dockerd_restarts_total")}[${t.restartWindow}]) > ${t.restarts} or increase(${s("rootless_rootlesskit_restarts_total")}[${t.restartWindow}]) > ${t.restarts}`,
+            "0m",
+            "warning",
+            "rootless Docker keeps restarting.",
+            `dockerd or rootlesskit of {{ $labels.user }} on {{ $labels.instance }} restarted more than ${t.restarts} times in ${t.restartWindow}: a crash loop that systemd hides between scrapes. See \`journalctl --user -u docker\` as that user.`,
+          ),
+          alert(
+            config,
             "RootlessDockerdDown",
             `${s("rootless_dockerd_up")} == 0 or ${s("rootless_docker_api_up")} == 0`,
             f.down,

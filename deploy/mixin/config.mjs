@@ -8,6 +8,9 @@ export const _config = {
   federationMatch: '{__name__=~"rootless:.+"}',
   thresholds: {
     subidMinimum: 65536,
+    // Restarts of rootlesskit or dockerd in restartWindow that make a crash loop (issue 21).
+    restarts: 3,
+    restartWindow: "1h",
     networkDriverCpuCores: 0.9,
   },
   for: {

@@ -47,9 +47,16 @@ export class TargetState implements DiscoveryMemory {
     { readonly key: string; readonly pid: number; readonly startTicks: number } | undefined;
   /** The user's own bus, connected with the user's credentials when the exporter is root. */
   readonly userBus: DbusPool;
+  private readonly values = new Map<Kept<unknown>, unknown>();
 
   constructor(credentials: Credentials | undefined) {
     this.userBus = new DbusPool(credentials);
+  }
+
+  /** The value `slot` keeps for this user while watched, made by the slot's factory on first use. */
+  own<T>(slot: Kept<T>): T {
+    if (!this.values.has(slot)) this.values.set(slot, slot.create());
+    return this.values.get(slot) as T;
   }
 
   stop(): void {

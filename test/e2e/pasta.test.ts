@@ -429,6 +429,31 @@ describe.each(debians)("$name", (debian) => {
           );
           expect(seen.slowestScrapeMs, loopLag(seen.body)).toBeLessThan(250);
         }, 180_000);
+
+        // issue 21: a daemon that comes back between two cycles looks healthy at every cycle.
+        it("the daemon started again where the exporter watches: each restart counter +1", async () => {
+          const { body: before } = await expectSoon(
+            exporter,
+            "counters reported",
+            (b) => valueOf(b, `rootless_rootlesskit_restarts_total{${u()}}`) !== undefined,
+            30_000,
+          );
+          expect([
+            valueOf(before, `rootless_rootlesskit_restarts_total{${u()}}`),
+            valueOf(before, `rootless_dockerd_restarts_total{${u()}}`),
+          ]).toEqual([0, 0]);
+          await docker.stop();
+          docker = await startContainerDocker(box, ring.env, docker.runtimeDir);
+          const { body } = await expectSoon(
+            exporter,
+            "both restarts counted",
+            (b) =>
+              valueOf(b, `rootless_dockerd_up{${u()}}`) === 1 &&
+              valueOf(b, `rootless_dockerd_restarts_total{${u()}}`) === 1,
+            30_000,
+          );
+          expect(valueOf(body, `rootless_rootlesskit_restarts_total{${u()}}`)).toBe(1);
+        }, 120_000);
       });
     },
   );

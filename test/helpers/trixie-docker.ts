@@ -29,9 +29,11 @@ let starts = 0;
 export async function startContainerDocker(
   container: TrixieContainer,
   env: Record<string, string>,
+  /** The runtime dir of an earlier daemon, to start it again where an exporter watches. */
+  again?: string,
 ): Promise<ContainerDocker> {
   const { user } = container;
-  const runtimeDir = `/run/rlx-xdg-${process.pid}-${++starts}`;
+  const runtimeDir = again ?? `/run/rlx-xdg-${process.pid}-${++starts}`;
   await container.exec(["install", "-d", "-m", "0700", "-o", String(user.uid), runtimeDir]);
   const argv = [
     ...container.asUser({ XDG_RUNTIME_DIR: runtimeDir, ...env }),

@@ -6,7 +6,9 @@ import { unixHttp } from "../../host/unix-http.js";
 import { checkUserSocket } from "../../host/user-files.js";
 import { userSocketHttp } from "../../host/user-socket.js";
 import type { Collector } from "../collector.js";
+import { RestartCounter } from "../restarts.js";
 import { discovery, runtimeDir as checkedRuntimeDir } from "../scans.js";
+import { kept } from "../state.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
 import { readConfiguredDaemon } from "./docker-config.js";
 import type { PidFileState } from "../../host/discovery.js";
@@ -30,6 +32,8 @@ export interface DockerFacts {
   readonly dockerdUp?: boolean;
   readonly pidFile: PidFileState;
   readonly dockerdPid?: number;
+  /** New dockerd processes (pid and start time) seen since the user was first watched. */
+  readonly dockerdRestarts?: number;
   readonly socket: string;
   readonly apiUp: boolean;
   readonly apiError?: string;
@@ -82,6 +86,9 @@ export function dockerSocket(runtimeDir: string, dockerHost: string | undefined)
   return `${runtimeDir}/docker.sock`;
 }
 
+/** The dockerd processes a user has had, kept while the user is watched. */
+const dockerdSeen = kept("docker.dockerd-restarts", () => new RestartCounter());
+
 export const dockerCollector: Collector<DockerFacts> = {
   name: "docker",
   description: "the rootless dockerd: pid file, API on docker.sock, info, containers, data root",
@@ -99,6 +106,7 @@ export const dockerCollector: Collector<DockerFacts> = {
     const runtimeDirFirst = await checkedRuntimeDir(cycle, roots, target);
     // A real /info is a few KB: a tight cap, and the body is read in bytes, the JSON in characters.
     const infoOptions = { timeoutMs: rpcTimeoutMs, signal, maxBytes: maxJsonChars };
+    let dockerdRestarts = 0;
     const socketFile = self
       ? await lstatPath(path)
       : runtimeDirFirst.ok === false
@@ -113,7 +121,10 @@ export const dockerCollector: Collector<DockerFacts> = {
     const [runtimeDir, pidFile, infoResult] = await Promise.all([
       Promise.resolve(runtimeDirFirst),
       // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
-      discovery(ctx).then((found) => found.pidFile),
+      discovery(ctx).then((found) => {
+        dockerdRestarts = ctx.state.own(dockerdSeen).see(found.dockerd);
+        return found.pidFile;
+      }),
       // DOCKER_HOST (own user only) may name root's socket: the user's own socket rule is for others.
       !socketFile.ok
         ? Promise.resolve({ ok: false as const, detail: socketFile.detail })
@@ -176,6 +187,7 @@ export const dockerCollector: Collector<DockerFacts> = {
       ...(!pidUnknown && { dockerdUp: pidFile.state === "ok" }),
       pidFile: pidFile.state,
       ...(pidFile.pid !== undefined && pidFile.state === "ok" && { dockerdPid: pidFile.pid }),
+      dockerdRestarts,
       socket,
       apiUp,
       ...(apiError && { apiError }),

@@ -1,5 +1,5 @@
 import type { MetricDef, Sink } from "../module.js";
-import { bool, collectorModule, gauge } from "../module.js";
+import { bool, collectorModule, counter, gauge } from "../module.js";
 import type { Target } from "../collector.js";
 import { dockerCollector } from "./docker.js";
 import type { DockerFacts } from "./docker.js";
@@ -17,6 +17,11 @@ const metrics = {
     "rootless_dockerd_up",
     ["user"],
     "Whether docker.pid names a live dockerd of the user.",
+  ),
+  dockerdRestarts: counter(
+    "rootless_dockerd_restarts_total",
+    ["user"],
+    "New dockerd processes (pid and start time) seen since the exporter began watching the user.",
   ),
   dockerApiUp: gauge(
     "rootless_docker_api_up",
@@ -45,6 +50,8 @@ type Out = Sink<keyof typeof metrics>;
 export function addDocker(out: Out, user: string, facts: DockerFacts): void {
   // Unknown (docker.pid unreadable or refused) is absent, never 0 (METRICS.md).
   if (facts.dockerdUp !== undefined) out.add("dockerdUp", { user }, bool(facts.dockerdUp));
+  if (facts.dockerdRestarts !== undefined)
+    out.add("dockerdRestarts", { user }, facts.dockerdRestarts);
   out.add("dockerApiUp", { user }, bool(facts.apiUp));
   const info = facts.info;
   if (info) {

@@ -1,5 +1,5 @@
 import type { MetricDef, Sink } from "../module.js";
-import { bool, collectorModule, gauge } from "../module.js";
+import { bool, collectorModule, counter, gauge } from "../module.js";
 import type { Target } from "../collector.js";
 import { rootlesskitCollector } from "./rootlesskit.js";
 import type { RootlesskitFacts } from "./rootlesskit.js";
@@ -33,6 +33,11 @@ const metrics = {
     "rootless_rootlesskit_start_time_seconds",
     ["user"],
     "Start time of the rootlesskit parent process, Unix time.",
+  ),
+  rootlesskitRestarts: counter(
+    "rootless_rootlesskit_restarts_total",
+    ["user"],
+    "New rootlesskit parent processes (pid and start time) seen since the exporter began watching the user.",
   ),
   rootlesskitStateDirStale: gauge(
     "rootless_rootlesskit_state_dir_stale",
@@ -68,6 +73,7 @@ export function addRootlesskit(out: Out, user: string, facts: RootlesskitFacts):
   }
   if (facts.startTimeSeconds !== undefined)
     out.add("rootlesskitStartTime", { user }, facts.startTimeSeconds);
+  if (facts.restarts !== undefined) out.add("rootlesskitRestarts", { user }, facts.restarts);
   if (facts.stateDirStale !== undefined)
     out.add("rootlesskitStateDirStale", { user }, bool(facts.stateDirStale));
   if (facts.ports) {

@@ -4,6 +4,7 @@ import type { FileLock } from "../../host/proc.js";
 import { bootTime, clockTicksPerSecond, parseLocks } from "../../host/proc.js";
 import { statUserPath } from "../../host/user-files.js";
 import type { Collector } from "../collector.js";
+import { RestartCounter } from "../restarts.js";
 import { discovery } from "../scans.js";
 import type { HostState } from "../state.js";
 import { kept } from "../state.js";
@@ -19,6 +20,8 @@ export interface RootlesskitFacts {
   readonly parentPid?: number;
   readonly childPid?: number;
   readonly startTimeSeconds?: number;
+  /** New rootlesskit parents (pid and start time) seen since the user was first watched. */
+  readonly restarts?: number;
   readonly stateDir?: { readonly path: string; readonly source: StateDirSource };
   /** The state dir rootlesskit names is not the user's own directory: nothing in it was used. */
   readonly stateDirRefused?: { readonly source: StateDirSource; readonly state: string };
@@ -61,6 +64,9 @@ const bootTimeKept = kept(
 export const bootTimeOnce = (host: HostState, roots: HostRoots): Promise<number | undefined> =>
   (host.own(bootTimeKept).at ??= bootTime(roots));
 
+/** The rootlesskit parents a user has had, kept while the user is watched. */
+const parentSeen = kept("rootlesskit.restarts", () => new RestartCounter());
+
 export const rootlesskitCollector: Collector<RootlesskitFacts> = {
   name: "rootlesskit",
   description: "the rootlesskit process, its state dir and its REST API (api.sock)",
@@ -75,6 +81,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
     const btime = parent ? await bootTimeOnce(host, roots) : undefined;
     const base = {
       up: parent !== undefined,
+      restarts: ctx.state.own(parentSeen).see(parent),
       dockerPidFile: found.pidFile.state,
       ...(parent && { parentPid: parent.pid }),
       ...(found.child && { childPid: found.child.pid }),
