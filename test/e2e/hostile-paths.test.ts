@@ -20,6 +20,7 @@ import type { RunningDaemon } from "../helpers/daemon.js";
 import { builtMain, startDaemon, waitForMetrics } from "../helpers/daemon.js";
 import type { TestUser } from "../helpers/rootless-docker.js";
 import { alive, asUser, testUser, waitFor } from "../helpers/rootless-docker.js";
+import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 // issue 16, attacks 1 and 3 (paths a user names, and what a user can fill), by the real
 // unprivileged rlx-hostile against a root exporter. Needs root and the user (scripts/test-all.sh).
@@ -32,7 +33,10 @@ const user: TestUser | undefined = (() => {
     return undefined;
   }
 })();
-const canRun = process.getuid?.() === 0 && user !== undefined;
+const missing = firstMissing(
+  [process.getuid?.() === 0, "needs root"],
+  [user !== undefined, `no user ${userName} (scripts/test-all.sh makes it)`],
+);
 const secretPid = "31337";
 
 /** Runs a program as the user (their files are made by them, not chowned by us). */
@@ -58,8 +62,11 @@ async function slowestScrape(d: RunningDaemon, ms: number): Promise<number> {
   return slowest;
 }
 
-describe.skipIf(!canRun)(
-  `paths and piles of ${userName} against a root exporter (needs root and the user)`,
+describe.skipIf(requireOnCi(missing))(
+  withReason(
+    `paths and piles of ${userName} against a root exporter (needs root and the user)`,
+    missing,
+  ),
   () => {
     const u = user as TestUser;
     let vault: string; // root-only, 0700: a state dir and a data root the user would like read

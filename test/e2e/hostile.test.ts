@@ -24,6 +24,7 @@ import type { Rootlesskit } from "../helpers/rootlesskit.js";
 import { startRootlesskit } from "../helpers/rootlesskit.js";
 import type { TestUser } from "../helpers/rootless-docker.js";
 import { alive, asUser, testUser, waitFor } from "../helpers/rootless-docker.js";
+import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 // issue 10, defects 1-4, as a hostile user would try them on a root exporter: the user plants
 // files in their own runtime and state dirs; the exporter runs as root with --target.user.
@@ -37,7 +38,10 @@ const user: TestUser | undefined = (() => {
     return undefined;
   }
 })();
-const canRun = process.getuid?.() === 0 && user !== undefined;
+const missing = firstMissing(
+  [process.getuid?.() === 0, "needs root"],
+  [user !== undefined, `no user ${userName} (scripts/test-all.sh makes it)`],
+);
 // Short enough that even a 20-character excerpt of the file would hold all of it.
 const secret = `TOPSECRET-${process.pid % 10_000}`;
 
@@ -55,8 +59,8 @@ async function asHostile(...argv: string[]): Promise<void> {
   await run(file, rest, { timeout: 10_000 });
 }
 
-describe.skipIf(!canRun)(
-  `a hostile ${userName} against a root exporter (needs root and the user)`,
+describe.skipIf(requireOnCi(missing))(
+  withReason(`a hostile ${userName} against a root exporter (needs root and the user)`, missing),
   () => {
     const u = user as TestUser;
     const runtimeDir = `/run/user/${u.uid}`;

@@ -17,6 +17,7 @@ import { alive, descendants, makeBusyboxTar, waitFor } from "../helpers/rootless
 import type { TrixieContainer } from "../helpers/trixie.js";
 import { startTrixie, trixieMissing, trixieRoot, trixieUserName } from "../helpers/trixie.js";
 import type { ContainerDocker } from "../helpers/trixie-docker.js";
+import { requireOnCi, withReason } from "../helpers/prerequisites.js";
 import { startContainerDocker } from "../helpers/trixie-docker.js";
 
 // The pasta ring: Debian 13 (rootlesskit 2.0.2, passt, Docker 26, Node 20) in a systemd-nspawn
@@ -82,8 +83,8 @@ function argvOf(pid: number): string[] {
   return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
 }
 
-describe.skipIf(missing !== undefined)(
-  `the exporter on rootless Docker 26 in Debian 13${missing ? ` (skipped: ${missing})` : ""}`,
+describe.skipIf(requireOnCi(missing))(
+  withReason("the exporter on rootless Docker 26 in Debian 13", missing),
   () => {
     let box: TrixieContainer;
     const u = () => `user="${box.user.name}"`;
@@ -398,8 +399,9 @@ describe.skipIf(missing !== undefined)(
 // pair, connects through pasta's implicit forward. All of it inside a container with a network
 // namespace of its own: addresses from the benchmarking range 198.18.0.0/15 (RFC 2544), no
 // interface or address added to the host's namespace.
+// The root cause fails once on CI, in the block above.
 describe.skipIf(missing !== undefined)(
-  `pasta's implicit port driver and a client's source address${missing ? ` (skipped: ${missing})` : ""}`,
+  withReason("pasta's implicit port driver and a client's source address", missing),
   () => {
     let box: TrixieContainer;
     let kit: ChildProcess | undefined;

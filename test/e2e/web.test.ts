@@ -11,6 +11,8 @@ import type { TestCerts } from "../helpers/certs.js";
 import { canMakeCerts, makeCerts } from "../helpers/certs.js";
 import type { RunningDaemon } from "../helpers/daemon.js";
 import { builtMain, startDaemon } from "../helpers/daemon.js";
+import { requireOnCi } from "../helpers/prerequisites.js";
+import { waitFor } from "../helpers/expect-soon.js";
 
 interface Answer {
   readonly status: number;
@@ -73,16 +75,12 @@ function refused(args: string[]): Promise<{ code: number | null; stderr: string;
   });
 }
 
-async function eventually(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const eventually = (what: string, check: () => Promise<boolean>, ms = 10_000) =>
+  waitFor(what, () => check().catch(() => false), ms);
 
-describe.skipIf(!canMakeCerts)(
+const certsMissing = canMakeCerts ? undefined : "no /usr/bin/openssl (apt-get install openssl)";
+
+describe.skipIf(requireOnCi(certsMissing))(
   "--web.config.file: TLS, basic auth, headers (needs openssl)",
   () => {
     let dir = "";
