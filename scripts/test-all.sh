@@ -113,6 +113,8 @@ status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
 # The closing line. Vitest counts the tests of a file whose beforeAll threw as skipped, and a file
 # that fails to load has no tests at all: both are counted here as files that failed outside a test.
-node scripts/vitest-summary.mjs "$report" || { [ "$status" = 0 ] && status=1; }
+summary=0
+node scripts/vitest-summary.mjs "$report" || summary=$?
 rm -f "$report"
+[ "$status" != 0 ] || status=$summary
 exit "$status"
