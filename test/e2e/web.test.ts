@@ -173,11 +173,14 @@ describe.skipIf(requireOnCi(certsMissing))(
     });
 
     it("plain HTTP gets no metrics", async () => {
-      const answer = await fetch(`http://127.0.0.1:${exporter.port}/metrics`).then(
-        async (r) => r.text(),
-        () => "",
-      );
-      expect(answer).not.toContain("rootless_");
+      // Go's answer to plain HTTP on a TLS port, from a live exporter: a refused connection (a
+      // dead exporter) fails here rather than passing as "no metrics".
+      const answer = await fetch(`http://127.0.0.1:${exporter.port}/metrics`);
+      const body = await answer.text();
+      expect(answer.status).toBe(400);
+      expect(body).toContain("Client sent an HTTP request to an HTTPS server.");
+      expect(body).not.toContain("rootless_");
+      expect(exporter.child.exitCode).toBeNull();
     });
 
     it("rotates users and headers without a restart; a broken edit keeps the last good file", async () => {
