@@ -106,9 +106,26 @@ describe.skipIf(requireOnCi(missing))(
       expect(valueOf(body, `rootless_linger_enabled{user="${name}"}`)).toBe(
         existsSync(`/var/lib/systemd/linger/${name}`) ? 1 : 0,
       );
-      const helper = statSync("/usr/bin/newuidmap");
-      const setuidRoot = (helper.mode & 0o4000) !== 0 && helper.uid === 0;
-      if (setuidRoot) expect(valueOf(body, 'rootless_idmap_helper_ok{helper="newuidmap"}')).toBe(1);
+      // Both helpers, whatever this host has: setuid root, or the file capability in its
+      // effective and permitted sets as getcap(8) prints it ("cap_setuid=ep"), else 0.
+      for (const [helper, capability] of [
+        ["newuidmap", "cap_setuid"],
+        ["newgidmap", "cap_setgid"],
+      ] as const) {
+        const path = `/usr/bin/${helper}`;
+        const stats = statSync(path, { throwIfNoEntry: false });
+        const setuidRoot = stats !== undefined && (stats.mode & 0o4000) !== 0 && stats.uid === 0;
+        const caps = stats
+          ? execFileSync("getcap", [path], { encoding: "utf8" }).trim().split(/\s+/).slice(1)
+          : [];
+        const capable = caps.some((clause) => {
+          const [names = "", flags = ""] = clause.split(/[=+]/);
+          return names.split(",").includes(capability) && /e/.test(flags) && /p/.test(flags);
+        });
+        expect(valueOf(body, `rootless_idmap_helper_ok{helper="${helper}"}`), helper).toBe(
+          setuidRoot || capable ? 1 : 0,
+        );
+      }
     });
 
     it("reports ping_allowed from net.ipv4.ping_group_range and the user's groups", () => {
