@@ -13,6 +13,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import type { Stats } from "node:fs";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { dirname, join } from "node:path";
@@ -265,6 +266,10 @@ describe.skipIf(requireOnCi(missing))(
           `i=0; while [ $i -lt 400 ]; do ln -sfn ${victim} ${old}; sleep 0.05; i=$((i+1)); done`,
         ];
         const planter = spawn(file, rest, { stdio: "ignore" });
+        // The journal exists only while a probe has a forward or an agent out: look every 5 ms.
+        const journal = `/run/rootless-exporter/probe-${u.uid}.json`;
+        let seen: Stats | undefined;
+        const look = setInterval(() => (seen ??= lstatSync(journal, { throwIfNoEntry: false })), 5);
         try {
           await waitFor("the symlink", () => lstatExists(old), 5000);
           const d = await exporter([...probeArgs, "--probe.bytes=16MiB"]);
@@ -276,11 +281,16 @@ describe.skipIf(requireOnCi(missing))(
           );
           await d.stop();
         } finally {
+          clearInterval(look);
           planter.kill("SIGKILL");
         }
         expect(readFileSync(victim, "utf8")).toBe("precious\n");
         const own = statSync("/run/rootless-exporter");
         expect([own.uid, own.mode & 0o777]).toEqual([0, 0o700]);
+        // The journal was written there, root's own regular file, and removed after the probe.
+        expect(seen?.isFile(), `${journal} never appeared during the probe`).toBe(true);
+        expect([seen?.uid, (seen?.mode ?? 0) & 0o777]).toEqual([0, 0o600]);
+        expect(lstatExists(journal)).toBe(false);
       });
 
       it("a pre-made journal steers no DELETE and no kill", async () => {
