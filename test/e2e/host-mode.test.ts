@@ -216,8 +216,14 @@ describe.skipIf(requireOnCi(missing))(
       await new Promise<void>((resolve) => hung.listen(socket, resolve));
       chownSync(socket, b.uid, b.gid);
       try {
-        // Wait for a cycle that is stuck on B's socket, then stop A's dockerd meanwhile.
-        await new Promise((r) => setTimeout(r, 1500));
+        // Wait for a cycle that is stuck on B's socket (the exporter's request held open, unanswered),
+        // then stop A's dockerd meanwhile.
+        await waitFor(
+          "the exporter's request to hang on B's api.sock",
+          () => held.length > 0,
+          5000,
+        );
+        const stuckSince = performance.now();
         const dockerd = Number(readFileSync(`/run/user/${a.uid}/docker.pid`, "utf8"));
         dockerA.processTree();
         process.kill(dockerd, "SIGTERM");
@@ -231,6 +237,9 @@ describe.skipIf(requireOnCi(missing))(
         );
         expect(seen.slowestScrapeMs).toBeLessThan(250);
         expect(of(seen.body, "rootless_dockerd_up", b.name)).toBe(1);
+        // Measured while B's request was still pending: the exporter had not given up on it.
+        expect(held.some((conn) => !conn.destroyed)).toBe(true);
+        expect(performance.now() - stuckSince).toBeLessThan(4000);
         const bDown = await expectSoon(
           exporter,
           "B's API reported down after its timeout",
