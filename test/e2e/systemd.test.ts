@@ -137,19 +137,38 @@ describe.skipIf(requireOnCi(missing))(
     });
 
     it("reports the cgroup version the container's systemd runs on, and judges delegation only on v2", async () => {
-      const body = await metricsWhen("the cgroup series", (b) =>
-        b.includes("rootless_cgroup_version "),
+      const delegationOf = (b: string) =>
+        b
+          .split("\n")
+          .find(
+            (l) => l.startsWith("rootless_check_ok{") && l.includes('check="cgroup_delegation"'),
+          );
+      const body = await metricsWhen(
+        "the cgroup series and the delegation check",
+        (b) => b.includes("rootless_cgroup_version ") && delegationOf(b) !== undefined,
       );
       const fs = (await box.exec(["stat", "-f", "-c", "%T", "/sys/fs/cgroup"])).trim();
       const version = fs === "cgroup2fs" ? 2 : 1;
       expect(valueOf(body, "rootless_cgroup_version")).toBe(version);
-      const delegation = body
-        .split("\n")
-        .find((l) => l.startsWith("rootless_check_ok{") && l.includes('check="cgroup_delegation"'));
-      // On v1 the v2 delegation does not apply: the check passes as not applicable (issue 11's
-      // evidence rule), rather than reading unknown; on v2 it is judged from cgroup.controllers.
-      expect(delegation).toBeDefined();
-      if (version === 1) expect(delegation?.endsWith(" 1")).toBe(true);
+      const delegation = delegationOf(body);
+      const delegated = (controller: string) =>
+        valueOf(body, `rootless_cgroup_controller_delegated{${u},controller="${controller}"}`);
+      const controllers = ["cpu", "cpuset", "io", "memory", "pids"];
+      if (version === 1) {
+        // On v1 the v2 delegation does not apply: the check passes as not applicable (issue 11's
+        // evidence rule) rather than reading unknown, and no controller series is made up.
+        expect(delegation?.endsWith(" 1")).toBe(true);
+        expect(controllers.map(delegated)).toEqual(controllers.map(() => undefined));
+      } else {
+        // On v2 both follow user@UID.service's cgroup.controllers, as systemd wrote it.
+        const file = `/sys/fs/cgroup/user.slice/user-${user.uid}.slice/user@${user.uid}.service/cgroup.controllers`;
+        const listed = (await box.exec(["cat", file])).trim().split(/\s+/);
+        expect(controllers.map(delegated)).toEqual(
+          controllers.map((c) => (listed.includes(c) ? 1 : 0)),
+        );
+        const enough = ["cpu", "io", "memory", "pids"].every((c) => listed.includes(c));
+        expect(delegation?.endsWith(enough ? " 1" : " 0")).toBe(true);
+      }
     });
   },
 );
