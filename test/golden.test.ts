@@ -9,7 +9,7 @@ import { projectRoot, startDaemon, waitForMetrics } from "./helpers/daemon.js";
 import { hostSetuidRoot, materializeFixture } from "./helpers/fixtures.js";
 import type { DaemonSpec, RunningHost } from "./helpers/running-host.js";
 import { requireOnCi, withReason } from "./helpers/prerequisites.js";
-import { startRunningHost } from "./helpers/running-host.js";
+import { adoptAlice, startRunningHost } from "./helpers/running-host.js";
 import { englishProse } from "./helpers/zh-prose.js";
 
 // Regenerate on purpose with: UPDATE_GOLDEN=1 npx vitest run test/golden.test.ts
@@ -82,6 +82,8 @@ async function scrape(name: string, spec: DaemonSpec | undefined): Promise<void>
   let host: RunningHost | undefined;
   let daemon: RunningDaemon | undefined;
   const tree = spec ? undefined : materializeFixture(name);
+  // alice is the test's own user here too, so that an unprivileged run may read her runtime dir.
+  if (tree) adoptAlice(tree.dir, process.getuid?.() ?? 1000, process.getgid?.() ?? 1000);
   try {
     host = spec ? await startRunningHost(name, spec) : undefined;
     const flags = (host?.tree ?? tree)?.flags ?? [];
