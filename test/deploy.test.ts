@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { metrics } from "../src/exporter/catalogue.js";
 import { projectRoot } from "./helpers/daemon.js";
+import { requireOnCi, withReason } from "./helpers/prerequisites.js";
 
 // Alert rules, their unit tests, runbooks, and every PromQL expression of the dashboard and the
 // Grafana alerts, checked with promtool and against the metric catalogue (the source of truth).
@@ -43,103 +44,116 @@ const expressions = [
     .filter((q): q is string => q !== undefined),
 ];
 
-describe.skipIf(!promtool)("deploy/: rules, tests, runbooks, dashboard", () => {
-  it("promtool check rules and promtool test rules pass", () => {
-    const files = ["rules", "global-rules"].map((f) => join(projectRoot, `deploy/prometheus/${f}`));
-    execFileSync(promtool ?? "", ["check", "rules", ...files.map((f) => `${f}.yml`)]);
-    const out = execFileSync(
-      promtool ?? "",
-      ["test", "rules", ...files.map((f) => `${f}.test.yml`)],
-      {
-        encoding: "utf8",
-      },
-    );
-    expect(out.match(/SUCCESS/g)).toHaveLength(2);
-  });
+const noPromtool = promtool ? undefined : "no promtool (`apt-get install -y prometheus`)";
 
-  it("every alert has a firing and a non-firing test case, and a runbook section", () => {
-    const runbooks = read("docs/runbooks.md");
-    expect(alerts.length).toBeGreaterThanOrEqual(12);
-    for (const alert of alerts) {
-      const cases = [
-        ...ruleTests.matchAll(new RegExp(`alertname: ${alert}\\n\\s+exp_alerts:(.*)`, "g")),
-      ].map((m) => (m[1] ?? "").trim());
-      expect(cases, alert).toContain("[]");
-      expect(
-        cases.some((c) => c === ""),
-        `${alert} has no firing case`,
-      ).toBe(true);
-      expect(runbooks).toContain(`## ${alert}\n`);
-      expect(rules).toContain(
-        `runbook_url: https://github.com/rootless-exporter/rootless-exporter/blob/main/docs/runbooks.md#${alert.toLowerCase()}\n`,
+describe.skipIf(requireOnCi(noPromtool))(
+  withReason("deploy/: rules, tests, runbooks, dashboard", noPromtool),
+  () => {
+    it("promtool check rules and promtool test rules pass", () => {
+      const files = ["rules", "global-rules"].map((f) =>
+        join(projectRoot, `deploy/prometheus/${f}`),
       );
-    }
-  });
-
-  /** promtool check rules on the expressions as recording rules: its exit status and output. */
-  function checkExpressions(exprs: readonly string[]): { status: number | null; output: string } {
-    const dir = mkdtempSync(join(tmpdir(), "promql-"));
-    try {
-      const file = join(dir, "all.yml");
-      const body = exprs
-        .map(
-          (expr, i) =>
-            `      - record: check:expr_${i}\n        expr: ${JSON.stringify(expr.replace(/\$\w+/g, ".*"))}`,
-        )
-        .join("\n");
-      writeFileSync(file, `groups:\n  - name: all\n    rules:\n${body}\n`);
-      const run = spawnSync(promtool as string, ["check", "rules", file], { encoding: "utf8" });
-      return { status: run.status, output: `${run.stdout}${run.stderr}` };
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-
-  it("every PromQL expression of rules, dashboard and Grafana alerts parses", () => {
-    expect(expressions.length).toBeGreaterThan(20);
-    const { status, output } = checkExpressions(expressions);
-    expect(output).toContain(`SUCCESS: ${expressions.length} rules found`);
-    expect(status).toBe(0);
-    // The same harness rejects an expression that does not parse.
-    const broken = checkExpressions([...expressions, "sum(rootless_compliant"]);
-    expect(broken.status).not.toBe(0);
-  });
-
-  it("names only metrics the exporter exports, or the recording rules", () => {
-    const known = new Set<string>([...Object.values(metrics).map((m) => m.name), ...records, "up"]);
-    const used = new Set(
-      expressions.flatMap((e) => [...e.matchAll(/\b(rootless[_:][\w:]+)/g)].map((m) => m[1] ?? "")),
-    );
-    expect([...used].filter((name) => !known.has(name))).toEqual([]);
-    expect(used.size).toBeGreaterThan(10);
-  });
-
-  it("the dashboard's variables all resolve, and its fleet row reads only the recording rules", () => {
-    const defined = new Set(dashboard.templating.list.map((v) => v.name));
-    const used = new Set(
-      [...panelExpressions, ...dashboard.templating.list.map((v) => v.query)].flatMap((e) =>
-        [...e.matchAll(/\$(\w+)/g)].map((m) => m[1] ?? ""),
-      ),
-    );
-    expect([...used].filter((name) => !defined.has(name))).toEqual([]);
-    expect(used).toContain("site");
-    const hostRow = dashboard.panels.findIndex((p) => p.type === "row" && p.title === "Host");
-    const fleet = dashboard.panels
-      .slice(0, hostRow)
-      .filter((p) => p.title !== "Failing checks by host and user")
-      .flatMap((p) => (p.targets ?? []).map((t) => t.expr));
-    expect(fleet.length).toBeGreaterThanOrEqual(6);
-    for (const expr of fleet) {
-      const names = [...expr.matchAll(/\b(rootless[_:][\w:]+|up)\b(?=\{|\s|\)|$)/g)].map(
-        (m) => m[1],
+      execFileSync(promtool ?? "", ["check", "rules", ...files.map((f) => `${f}.yml`)]);
+      const out = execFileSync(
+        promtool ?? "",
+        ["test", "rules", ...files.map((f) => `${f}.test.yml`)],
+        {
+          encoding: "utf8",
+        },
       );
-      expect(names.length, expr).toBeGreaterThan(0);
-      for (const name of names) expect(records, `${expr}: ${name}`).toContain(name);
-      // A ratio is divided from sums and counts here, never averaged from stored ratios.
-      expect(expr).not.toMatch(/:ratio/);
+      expect(out.match(/SUCCESS/g)).toHaveLength(2);
+    });
+
+    it("every alert has a firing and a non-firing test case, and a runbook section", () => {
+      const runbooks = read("docs/runbooks.md");
+      expect(alerts.length).toBeGreaterThanOrEqual(12);
+      for (const alert of alerts) {
+        const cases = [
+          ...ruleTests.matchAll(new RegExp(`alertname: ${alert}\\n\\s+exp_alerts:(.*)`, "g")),
+        ].map((m) => (m[1] ?? "").trim());
+        expect(cases, alert).toContain("[]");
+        expect(
+          cases.some((c) => c === ""),
+          `${alert} has no firing case`,
+        ).toBe(true);
+        expect(runbooks).toContain(`## ${alert}\n`);
+        expect(rules).toContain(
+          `runbook_url: https://github.com/rootless-exporter/rootless-exporter/blob/main/docs/runbooks.md#${alert.toLowerCase()}\n`,
+        );
+      }
+    });
+
+    /** promtool check rules on the expressions as recording rules: its exit status and output. */
+    function checkExpressions(exprs: readonly string[]): { status: number | null; output: string } {
+      const dir = mkdtempSync(join(tmpdir(), "promql-"));
+      try {
+        const file = join(dir, "all.yml");
+        const body = exprs
+          .map(
+            (expr, i) =>
+              `      - record: check:expr_${i}\n        expr: ${JSON.stringify(expr.replace(/\$\w+/g, ".*"))}`,
+          )
+          .join("\n");
+        writeFileSync(file, `groups:\n  - name: all\n    rules:\n${body}\n`);
+        const run = spawnSync(promtool as string, ["check", "rules", file], { encoding: "utf8" });
+        return { status: run.status, output: `${run.stdout}${run.stderr}` };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
-  });
-});
+
+    it("every PromQL expression of rules, dashboard and Grafana alerts parses", () => {
+      expect(expressions.length).toBeGreaterThan(20);
+      const { status, output } = checkExpressions(expressions);
+      expect(output).toContain(`SUCCESS: ${expressions.length} rules found`);
+      expect(status).toBe(0);
+      // The same harness rejects an expression that does not parse.
+      const broken = checkExpressions([...expressions, "sum(rootless_compliant"]);
+      expect(broken.status).not.toBe(0);
+    });
+
+    it("names only metrics the exporter exports, or the recording rules", () => {
+      const known = new Set<string>([
+        ...Object.values(metrics).map((m) => m.name),
+        ...records,
+        "up",
+      ]);
+      const used = new Set(
+        expressions.flatMap((e) =>
+          [...e.matchAll(/\b(rootless[_:][\w:]+)/g)].map((m) => m[1] ?? ""),
+        ),
+      );
+      expect([...used].filter((name) => !known.has(name))).toEqual([]);
+      expect(used.size).toBeGreaterThan(10);
+    });
+
+    it("the dashboard's variables all resolve, and its fleet row reads only the recording rules", () => {
+      const defined = new Set(dashboard.templating.list.map((v) => v.name));
+      const used = new Set(
+        [...panelExpressions, ...dashboard.templating.list.map((v) => v.query)].flatMap((e) =>
+          [...e.matchAll(/\$(\w+)/g)].map((m) => m[1] ?? ""),
+        ),
+      );
+      expect([...used].filter((name) => !defined.has(name))).toEqual([]);
+      expect(used).toContain("site");
+      const hostRow = dashboard.panels.findIndex((p) => p.type === "row" && p.title === "Host");
+      const fleet = dashboard.panels
+        .slice(0, hostRow)
+        .filter((p) => p.title !== "Failing checks by host and user")
+        .flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+      expect(fleet.length).toBeGreaterThanOrEqual(6);
+      for (const expr of fleet) {
+        const names = [...expr.matchAll(/\b(rootless[_:][\w:]+|up)\b(?=\{|\s|\)|$)/g)].map(
+          (m) => m[1],
+        );
+        expect(names.length, expr).toBeGreaterThan(0);
+        for (const name of names) expect(records, `${expr}: ${name}`).toContain(name);
+        // A ratio is divided from sums and counts here, never averaged from stored ratios.
+        expect(expr).not.toMatch(/:ratio/);
+      }
+    });
+  },
+);
 
 describe("deploy/mixin: the rendered files", () => {
   const check = (cwd: string) =>

@@ -19,15 +19,21 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningDaemon } from "../helpers/daemon.js";
 import { builtMain, startDaemon, waitForMetrics } from "../helpers/daemon.js";
 import type { TestUser } from "../helpers/rootless-docker.js";
-import { asHostile, canRunHostile, hostileUser, hostileUserName } from "../helpers/hostile-user.js";
+import {
+  asHostile,
+  hostileMissing,
+  hostileUser,
+  hostileUserName,
+} from "../helpers/hostile-user.js";
 import { alive, asUser, waitFor } from "../helpers/rootless-docker.js";
+import { requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 // issue 16, attacks 1 and 3 (paths a user names, and what a user can fill), by the real
 // unprivileged rlx-hostile against a root exporter. Needs root and the user (scripts/test-all.sh).
 const run = promisify(execFile);
 const userName = hostileUserName;
 const user = hostileUser;
-const canRun = canRunHostile;
+const missing = hostileMissing;
 const secretPid = "31337";
 
 /** The slowest of /metrics and /healthz, scraped back to back for `ms`. */
@@ -47,8 +53,11 @@ async function slowestScrape(d: RunningDaemon, ms: number): Promise<number> {
   return slowest;
 }
 
-describe.skipIf(!canRun)(
-  `paths and piles of ${userName} against a root exporter (needs root and the user)`,
+describe.skipIf(requireOnCi(missing))(
+  withReason(
+    `paths and piles of ${userName} against a root exporter (needs root and the user)`,
+    missing,
+  ),
   () => {
     const u = user as TestUser;
     let vault: string; // root-only, 0700: a state dir and a data root the user would like read

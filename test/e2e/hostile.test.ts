@@ -13,6 +13,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import type { Stats } from "node:fs";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { dirname, join } from "node:path";
@@ -23,8 +24,14 @@ import { builtMain, startDaemon, valueOf, waitForMetrics } from "../helpers/daem
 import type { Rootlesskit } from "../helpers/rootlesskit.js";
 import { startRootlesskit } from "../helpers/rootlesskit.js";
 import type { TestUser } from "../helpers/rootless-docker.js";
-import { asHostile, canRunHostile, hostileUser, hostileUserName } from "../helpers/hostile-user.js";
+import {
+  asHostile,
+  hostileMissing,
+  hostileUser,
+  hostileUserName,
+} from "../helpers/hostile-user.js";
 import { alive, asUser, waitFor } from "../helpers/rootless-docker.js";
+import { requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 // issue 10, defects 1-4, as a hostile user would try them on a root exporter: the user plants
 // files in their own runtime and state dirs; the exporter runs as root with --target.user.
@@ -32,7 +39,7 @@ import { alive, asUser, waitFor } from "../helpers/rootless-docker.js";
 const run = promisify(execFile);
 const userName = hostileUserName;
 const user = hostileUser;
-const canRun = canRunHostile;
+const missing = hostileMissing;
 // Short enough that even a 20-character excerpt of the file would hold all of it.
 const secret = `TOPSECRET-${process.pid % 10_000}`;
 
@@ -44,8 +51,8 @@ function lstatExists(path: string): boolean {
   }
 }
 
-describe.skipIf(!canRun)(
-  `a hostile ${userName} against a root exporter (needs root and the user)`,
+describe.skipIf(requireOnCi(missing))(
+  withReason(`a hostile ${userName} against a root exporter (needs root and the user)`, missing),
   () => {
     const u = user as TestUser;
     const runtimeDir = `/run/user/${u.uid}`;
@@ -250,6 +257,10 @@ describe.skipIf(!canRun)(
           `i=0; while [ $i -lt 400 ]; do ln -sfn ${victim} ${old}; sleep 0.05; i=$((i+1)); done`,
         ];
         const planter = spawn(file, rest, { stdio: "ignore" });
+        // The journal exists only while a probe has a forward or an agent out: look every 5 ms.
+        const journal = `/run/rootless-exporter/probe-${u.uid}.json`;
+        let seen: Stats | undefined;
+        const look = setInterval(() => (seen ??= lstatSync(journal, { throwIfNoEntry: false })), 5);
         try {
           await waitFor("the symlink", () => lstatExists(old), 5000);
           const d = await exporter([...probeArgs, "--probe.bytes=16MiB"]);
@@ -261,11 +272,16 @@ describe.skipIf(!canRun)(
           );
           await d.stop();
         } finally {
+          clearInterval(look);
           planter.kill("SIGKILL");
         }
         expect(readFileSync(victim, "utf8")).toBe("precious\n");
         const own = statSync("/run/rootless-exporter");
         expect([own.uid, own.mode & 0o777]).toEqual([0, 0o700]);
+        // The journal was written there, root's own regular file, and removed after the probe.
+        expect(seen?.isFile(), `${journal} never appeared during the probe`).toBe(true);
+        expect([seen?.uid, (seen?.mode ?? 0) & 0o777]).toEqual([0, 0o600]);
+        expect(lstatExists(journal)).toBe(false);
       });
 
       it("a pre-made journal steers no DELETE and no kill", async () => {

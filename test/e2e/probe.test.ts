@@ -9,11 +9,15 @@ import type { Rootlesskit } from "../helpers/rootlesskit.js";
 import { startRootlesskit } from "../helpers/rootlesskit.js";
 import type { TestUser } from "../helpers/rootless-docker.js";
 import { asUser, testUser, waitFor } from "../helpers/rootless-docker.js";
+import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 // The throughput probe on real rootlesskit instances (slirp4netns; builtin and slirp4netns port
 // drivers), driven by the exporter as the user. Traffic stays on loopback and in the namespaces.
 const userName = process.env["ROOTLESS_TEST_USER"];
-const canRun = userName !== undefined && process.getuid?.() === 0;
+const missing = firstMissing(
+  [process.getuid?.() === 0, "needs root"],
+  [userName !== undefined, "ROOTLESS_TEST_USER is not set (scripts/test-all.sh makes rlx-live)"],
+);
 
 async function ports(kit: Rootlesskit): Promise<unknown> {
   const result = await unixHttp(`${kit.stateDir}/api.sock`, "/v1/ports", { timeoutMs: 2000 });
@@ -58,7 +62,7 @@ describe("the probe's source-IP test", () => {
   });
 });
 
-describe.skipIf(!canRun)("the probe on real rootlesskit", () => {
+describe.skipIf(requireOnCi(missing))(withReason("the probe on real rootlesskit", missing), () => {
   let user: TestUser;
   let builtin: Rootlesskit;
   let slirpPorts: Rootlesskit;

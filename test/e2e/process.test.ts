@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import type { Server } from "node:net";
 import { describe, expect, it } from "vitest";
 import { builtMain } from "../helpers/daemon.js";
+import { waitFor } from "../helpers/expect-soon.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -23,12 +24,20 @@ describe("the serving process: stdout stays JSON, start failures are one plain l
     let stdout = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     try {
-      await sleep(1500);
-      // Frozen for a few ticks of a 1 s schedule: node-cron sees missed executions on waking.
+      await waitFor("the daemon to listen", () => stdout.includes('"msg":"listening"'), 10_000);
+      // Frozen for a few ticks of a 1 s schedule (the fault itself, so a fixed time): node-cron
+      // sees missed executions on waking.
       child.kill("SIGSTOP");
       await sleep(5000);
       child.kill("SIGCONT");
-      await sleep(1500);
+      await waitFor(
+        "a missed execution logged",
+        () => stdout.includes("missed execution"),
+        10_000,
+        {
+          seen: () => stdout,
+        },
+      );
     } finally {
       child.kill("SIGCONT");
       child.kill("SIGTERM");

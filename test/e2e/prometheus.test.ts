@@ -15,17 +15,20 @@ import {
   testUser,
   waitFor,
 } from "../helpers/rootless-docker.js";
+import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 // A real Prometheus (Debian's) scrapes the exporter that watches a real rootless Docker, with the
 // project's alert rules (for: durations cut to seconds); faults must fire and resolve the alerts,
 // and `check` must agree at each step.
 const userName = process.env["ROOTLESS_TEST_USER"];
 const prometheusBin = "/usr/bin/prometheus";
-const canRun =
-  userName !== undefined &&
-  process.getuid?.() === 0 &&
-  existsSync(prometheusBin) &&
-  existsSync("/usr/share/docker.io/contrib/dockerd-rootless.sh");
+const rootlessScript = "/usr/share/docker.io/contrib/dockerd-rootless.sh";
+const missing = firstMissing(
+  [process.getuid?.() === 0, "needs root"],
+  [userName !== undefined, "ROOTLESS_TEST_USER is not set (scripts/test-all.sh makes rlx-live)"],
+  [existsSync(prometheusBin), `${prometheusBin} is missing (apt-get install prometheus)`],
+  [existsSync(rootlessScript), `${rootlessScript} is missing (apt-get install docker.io)`],
+);
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -36,7 +39,7 @@ function freePort(): Promise<number> {
   });
 }
 
-describe.skipIf(!canRun)("alerts on a real Prometheus", () => {
+describe.skipIf(requireOnCi(missing))(withReason("alerts on a real Prometheus", missing), () => {
   let user: TestUser;
   let docker: RootlessDocker;
   let exporter: RunningDaemon;

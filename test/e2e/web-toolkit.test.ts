@@ -13,6 +13,7 @@ import bcrypt from "bcrypt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canMakeCerts, makeCerts } from "../helpers/certs.js";
 import { builtMain, startDaemon } from "../helpers/daemon.js";
+import { requireOnCi } from "../helpers/prerequisites.js";
 
 // The exporter-toolkit's own test tables (web/tls_config_test.go: TestYAMLFiles,
 // TestServerBehaviour, TestConfigReloading, TestUsers, TestTLSConfigIsEnabled; web/handler_test.go),
@@ -586,7 +587,9 @@ async function run(c: Case): Promise<void> {
   }
 }
 
-describe.skipIf(!canMakeCerts)(
+const certsMissing = canMakeCerts ? undefined : "no /usr/bin/openssl (apt-get install openssl)";
+
+describe.skipIf(requireOnCi(certsMissing))(
   "the exporter-toolkit's test tables, against the built exporter",
   () => {
     let slowHash = "";

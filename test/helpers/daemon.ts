@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { expectSoon } from "./expect-soon.js";
 
 export const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
 /** The built daemon; scripts/test-all.sh points this at a copy that unprivileged users can read. */
@@ -80,21 +81,14 @@ export async function startDaemon(
   return { child, port, logs, url: (path) => `http://127.0.0.1:${port}${path}`, stop };
 }
 
-/** Polls /metrics until `ready` holds for the body; returns that body. */
+/** Polls /metrics (or `path`) until `ready` holds for the body; returns that body. */
 export async function waitForMetrics(
   daemon: RunningDaemon,
   ready: (body: string) => boolean,
   timeoutMs = 15_000,
   path = "/metrics",
 ): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let body = "";
-  while (Date.now() < deadline) {
-    body = await (await fetch(daemon.url(path))).text();
-    if (ready(body)) return body;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`metrics not ready in ${timeoutMs} ms; last body:\n${body}`);
+  return (await expectSoon(daemon, "the awaited series", ready, timeoutMs, path)).body;
 }
 
 /** Series lines only ("name{labels} value"), without comments and blank lines. */

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { firstMissing } from "./prerequisites.js";
 import type { TestUser } from "./rootless-docker.js";
 import { asUser, testUser } from "./rootless-docker.js";
 
@@ -16,8 +17,13 @@ export const hostileUser: TestUser | undefined = (() => {
   }
 })();
 
-/** The hostile rings need root (the exporter runs as root) and the user. */
-export const canRunHostile = process.getuid?.() === 0 && hostileUser !== undefined;
+/** Why the hostile rings cannot run here (they need root, as the exporter is, and the user). */
+export const hostileMissing = firstMissing(
+  [process.getuid?.() === 0, "needs root"],
+  [hostileUser !== undefined, `no user ${hostileUserName} (scripts/test-all.sh makes it)`],
+);
+
+export const canRunHostile = hostileMissing === undefined;
 
 /** Runs a program as the hostile user: what it makes is the user's, not chowned by the test. */
 export async function asHostile(...argv: string[]): Promise<void> {

@@ -16,6 +16,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { waitFor } from "./expect-soon.js";
 
 const run = promisify(execFile);
 
@@ -97,18 +98,8 @@ export function alive(pid: number): boolean {
   }
 }
 
-export async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+// The one poll-until lives in expect-soon.ts; re-exported for the helpers that start processes.
+export { waitFor };
 
 export interface RootlessDocker {
   readonly user: TestUser;

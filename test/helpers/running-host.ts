@@ -34,20 +34,34 @@ export const childPid = 4250;
 export const dockerdPid = 4280;
 export const driverPid = 4300;
 
-/** alice becomes the running user (uid and primary gid), and her cgroup follows her uid. */
-function adoptAlice(dir: string, uid: number, gid: number): void {
+/**
+ * alice becomes the running user (uid and primary gid), and her cgroup and her subordinate ID
+ * lines by uid follow her uid: a fixture host then reads the same as root and as anyone else.
+ */
+export function adoptAlice(dir: string, uid: number, gid: number): void {
   const etc = join(dir, "root/etc");
   const rewrite = (file: string, edit: (line: string) => string) =>
     writeFileSync(
       join(etc, file),
       readFileSync(join(etc, file), "utf8").split("\n").map(edit).join("\n"),
     );
+  // Another account of the fixture with the running uid (bob is 1001) takes alice's 1000 instead:
+  // two logins on one uid would share subordinate ID lines, and the golden would depend on who runs.
+  const swap = (line: string, id: number, to: number) =>
+    line.replace(new RegExp(`^([^:]*:x):${id}:`), `$1:${to}:`);
   rewrite("passwd", (line) =>
-    line.startsWith("alice:") ? line.replace(/^alice:x:\d+:\d+:/, `alice:x:${uid}:${gid}:`) : line,
+    line.startsWith("alice:")
+      ? line.replace(/^alice:x:\d+:\d+:/, `alice:x:${uid}:${gid}:`)
+      : swap(line, uid, 1000),
   );
   rewrite("group", (line) =>
-    line.startsWith("alice:") ? line.replace(/^alice:x:\d+:/, `alice:x:${gid}:`) : line,
+    line.startsWith("alice:")
+      ? line.replace(/^alice:x:\d+:/, `alice:x:${gid}:`)
+      : swap(line, gid, 1000),
   );
+  for (const file of ["subuid", "subgid"])
+    if (statSync(join(etc, file), { throwIfNoEntry: false }))
+      rewrite(file, (line) => line.replace(/^1000:/, `${uid}:`));
   const slice = join(dir, "sys/fs/cgroup/user.slice");
   const old = join(slice, "user-1000.slice");
   if (uid !== 1000 && statSync(old, { throwIfNoEntry: false })) {

@@ -8,6 +8,7 @@ import type { CollectorSet } from "../../src/exporter/schedule/scheduler.js";
 import { ExporterService } from "../../src/exporter/service.js";
 import type { TriggerFactory } from "../../src/exporter/schedule/scheduler.js";
 import { materializeFixture } from "../helpers/fixtures.js";
+import { waitFor } from "../helpers/expect-soon.js";
 
 const never: TriggerFactory = () => ({ stop: () => undefined });
 const hung: Collector<unknown> = {
@@ -59,12 +60,12 @@ async function startOn(
 }
 
 async function until(get: () => Promise<string>, ok: (body: string) => boolean): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    const body = await get();
-    if (ok(body)) return body;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error("condition not met");
+  let body = "";
+  await waitFor("the awaited body", async () => ok((body = await get())), 2000, {
+    everyMs: 20,
+    seen: () => body,
+  });
+  return body;
 }
 
 describe("Daemon HTTP", () => {

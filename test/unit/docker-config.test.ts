@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readConfiguredDaemon } from "../../src/collectors/docker/docker-config.js";
 import type { HostRoots } from "../../src/host/paths.js";
 import type { Target } from "../../src/host/target.js";
+import { requireOnCi } from "../helpers/prerequisites.js";
 
 const uid = process.getuid?.() ?? 1000;
 const target: Target = {
@@ -82,7 +83,7 @@ describe("docker-config: what a dockerd that is not running would use", () => {
     });
   });
 
-  it.skipIf(uid !== 0)(
+  it.skipIf(requireOnCi(uid === 0 ? undefined : "needs root"))(
     "daemon.json of another owner is not used (needs root to chown)",
     async () => {
       writeFileSync(config(), '{"data-root":"/srv"}');

@@ -5,12 +5,14 @@ import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { builtMain, startDaemon, valueOf, waitForMetrics } from "../helpers/daemon.js";
 import { FakeProcfs } from "../helpers/procfs.js";
+import { requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 const run = promisify(execFile);
 
 // Host mode (root, no --target.user) on a host where nobody has rootless Docker set up: no user
 // to watch, and still the host's own prerequisites reported, as the README's first command promises.
-describe.skipIf(process.getuid?.() !== 0)("host mode with nobody to watch", () => {
+const missing = process.getuid?.() === 0 ? undefined : "needs root (host mode)";
+describe.skipIf(requireOnCi(missing))(withReason("host mode with nobody to watch", missing), () => {
   let host: FakeProcfs;
   let flags: string[];
   beforeEach(() => {

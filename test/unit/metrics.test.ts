@@ -4,6 +4,7 @@ import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
 import { samplesFrom } from "../../src/exporter/render/samples.js";
 import type { CollectorState, TargetView } from "../../src/exporter/schedule/scheduler.js";
 import { alice } from "../helpers/healthy-facts.js";
+import { waitFor } from "../helpers/expect-soon.js";
 
 function state(errorsTotal: number): CollectorState {
   return {
@@ -52,9 +53,17 @@ describe("MetricsRenderer", () => {
     renderer.invalidate();
     states = [state(2)];
     renderer.invalidate();
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const body = (await renderer.render()).toString();
-    expect(body).toContain('rootless_collector_errors_total{collector="linger"} 2');
+    // Served at once, possibly stale: polled until the last run shows (never stuck on the first).
+    let body = "";
+    await waitFor(
+      "the last run's snapshot",
+      async () =>
+        (body = (await renderer.render()).toString()).includes(
+          'rootless_collector_errors_total{collector="linger"} 2',
+        ),
+      2000,
+      { everyMs: 20, seen: () => body },
+    );
     expect(body).toContain('rootless_linger_enabled{user="alice"} 1');
   });
 
@@ -66,12 +75,20 @@ describe("MetricsRenderer", () => {
     });
     renderer.invalidate(); // schedules a rendering ...
     await renderer.render(); // ... that this first scrape makes unnecessary
-    await new Promise((resolve) => setTimeout(resolve, 150)); // the scheduled one finds nothing
+    // Past the 50 ms coalescing pause: the scheduled rendering runs and finds nothing stale (not
+    // observable from outside, so a fixed wait for the timer, not for a state).
+    await new Promise((resolve) => setTimeout(resolve, 150));
     states = [state(7)];
     renderer.invalidate();
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect((await renderer.render()).toString()).toContain(
-      'rootless_collector_errors_total{collector="linger"} 7',
+    let body = "";
+    await waitFor(
+      "the new run's snapshot",
+      async () =>
+        (body = (await renderer.render()).toString()).includes(
+          'rootless_collector_errors_total{collector="linger"} 7',
+        ),
+      2000,
+      { everyMs: 20, seen: () => body },
     );
     renderer.stop();
   });

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Routes } from "../../src/exporter/http/server.js";
 import { ExporterServer } from "../../src/exporter/http/server.js";
 import { WebConfigSource } from "../../src/exporter/http/web-config-source.js";
+import { waitFor } from "../helpers/expect-soon.js";
 
 const log = pino({ level: "silent" });
 const cleanups: (() => unknown)[] = [];
@@ -55,13 +56,18 @@ function idle(port: number): Promise<Socket> {
 describe("ExporterServer limits", () => {
   it("past --web.max-connections a new client closes the oldest idle connection", async () => {
     const { server, port } = await serve({ maxConnections: 4, maxRequests: 40 });
-    const sockets = [];
+    const sockets: Socket[] = [];
     for (let i = 0; i < 10; i++) {
       const socket = await idle(port);
       socket.write("GET /metrics HTTP/1.1\r\nHo"); // headers never finished
       sockets.push(socket);
     }
-    await sleep(100);
+    await waitFor(
+      "the server down to 4 connections, 6 closed",
+      () => server.openConnections <= 4 && sockets.filter((s) => s.destroyed).length >= 6,
+      2000,
+      { everyMs: 10, seen: () => `${server.openConnections} open on the server` },
+    );
     expect(server.openConnections).toBeLessThanOrEqual(4);
     // The six oldest were closed by the server; the four newest are still open.
     expect(sockets.map((s) => s.destroyed)).toEqual([
@@ -74,12 +80,13 @@ describe("ExporterServer limits", () => {
   it("past --web.max-requests: 503 while the others are being answered", async () => {
     let release: () => void = () => undefined;
     const held = new Promise<Buffer>((resolve) => (release = () => resolve(Buffer.from("m 1\n"))));
-    const { port } = await serve({ maxConnections: 100, maxRequests: 2 }, () => ({
-      contentType: "text/plain",
-      body: held,
-    }));
+    let answering = 0;
+    const { port } = await serve({ maxConnections: 100, maxRequests: 2 }, () => {
+      answering++;
+      return { contentType: "text/plain", body: held };
+    });
     const slow = [status(port), status(port)];
-    await sleep(100);
+    await waitFor("two requests being answered", () => answering === 2, 2000, { everyMs: 10 });
     expect(await status(port)).toBe(503);
     expect(await status(port, "/healthz")).toBe(200); // costs nothing, stays answered
     release();
@@ -94,8 +101,10 @@ describe("ExporterServer limits", () => {
     const webConfig = new WebConfigSource(join(dir, "web.yml"), log);
     const { port } = await serve({ maxConnections: 100, maxRequests: 40, webConfig });
     expect([await status(port), await status(port), await status(port)]).toEqual([200, 200, 429]);
-    await sleep(600);
-    expect(await status(port)).toBe(200);
+    // A token comes back after the interval, not before: 429 until then.
+    const limited = performance.now();
+    await waitFor("a token back", async () => (await status(port)) === 200, 3000, { everyMs: 50 });
+    expect(performance.now() - limited).toBeGreaterThan(300);
   });
 
   it("pipelined requests are answered in order, one at a time", async () => {
@@ -119,7 +128,10 @@ describe("ExporterServer limits", () => {
       "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(5) +
         "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
     );
-    for (let i = 0; i < 100 && (text.match(/HTTP\/1\.1 /g) ?? []).length < 6; i++) await sleep(20);
+    await waitFor("six answers", () => (text.match(/HTTP\/1\.1 /g) ?? []).length >= 6, 2000, {
+      everyMs: 20,
+      seen: () => text,
+    });
     expect([...text.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1])).toEqual([
       "200",
       "200",
@@ -148,7 +160,8 @@ describe("ExporterServer limits", () => {
     });
     // Node checks request timeouts once a second; keep-alive is a socket timer.
     expect(closedAt).toBeLessThan(2500);
-    for (let i = 0; i < 50 && server.openConnections > 0; i++) await sleep(10);
-    expect(server.openConnections).toBe(0);
+    await waitFor("the server to drop it too", () => server.openConnections === 0, 500, {
+      everyMs: 10,
+    });
   });
 });

@@ -11,98 +11,103 @@ import { Cycle, HostState } from "../../src/collectors/state.js";
 import { cycleInfo } from "../../src/collectors/rootlesskit/rootlesskit-api.js";
 import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
 import type { Target } from "../../src/host/target.js";
+import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 // Item 6 of issue 16: a user whose docker.sock accepts and never answers (a hung or hostile
 // dockerd) costs their docker run two rpc timeouts (/info, then /_ping). Here 9 such users and
 // one whose dockerd answers at once, with the real docker collector on real unix sockets.
-const canRun = process.getuid?.() === 0;
+const missing = firstMissing([process.getuid?.() === 0, "needs root"]);
+const canRun = missing === undefined;
 const rpcTimeoutMs = 400;
 
-describe.skipIf(!canRun)("users with slow docker.sock beside a fast one (needs root)", () => {
-  let base: string;
-  const servers: Server[] = [];
-  const held: Socket[] = [];
-  const user = (uid: number, name: string): Target => ({
-    name,
-    uid,
-    gid: uid,
-    home: join(base, name, "home"),
-    groups: [uid],
-    runtimeDir: join(base, name, "run"),
-  });
-  const slow = Array.from({ length: 9 }, (_, i) => `slow${i}`);
-  let targets: Target[] = [];
-
-  beforeAll(async () => {
-    base = mkdtempSync(join(tmpdir(), "rootless-exporter-slow-"));
-    chmodSync(base, 0o755);
-    targets = [...slow, "fast"].map((name, i) => user(61000 + i, name));
-    for (const target of targets) {
-      // Root's directories on the way are open to the user, as on a host (host/user-files).
-      mkdirSync(join(base, target.name), { mode: 0o755 });
-      mkdirSync(target.home, { mode: 0o700 });
-      mkdirSync(target.runtimeDir, { mode: 0o700 });
-      lchownSync(target.home, target.uid, target.gid);
-      lchownSync(target.runtimeDir, target.uid, target.gid);
-      const answers = target.name === "fast";
-      const server = createServer((socket) => {
-        socket.on("error", () => undefined);
-        if (!answers) return void held.push(socket);
-        socket.once("data", () =>
-          socket.end('HTTP/1.0 200 OK\r\nContent-Length: 27\r\n\r\n{"ServerVersion":"24.0.7"}\n'),
-        );
-      });
-      const path = join(target.runtimeDir, "docker.sock");
-      await new Promise<void>((resolve) => server.listen(path, resolve));
-      lchownSync(path, target.uid, target.gid);
-      servers.push(server);
-    }
-  });
-  afterAll(() => {
-    for (const socket of held) socket.destroy();
-    for (const server of servers) server.close();
-    rmSync(base, { recursive: true, force: true });
-  });
-
-  it("the fast user's facts come in their own time, whatever the queue order", async () => {
-    // The fast user last in the queue: behind nine hung users and eight workers.
-    let fastAt: number | undefined;
-    const started = performance.now();
-    const onChange = (): void => {
-      if (fastAt !== undefined) return;
-      const view = scheduler.targetViews().find((v) => v.target.name === "fast");
-      if (view?.facts.docker) fastAt = performance.now() - started;
-    };
-    const scheduler = new Scheduler({
-      collectors: { docker: dockerCollector },
-      settings: [{ name: "docker", enabled: true, intervalSeconds: 15 }],
-      roots: { procfs: "/proc", sysfs: "/sys", rootfs: "/" },
-      targets: { wants: () => false, resolve: async () => targets },
-      host: new HostState(),
-      timeoutMs: 5000,
-      rpcTimeoutMs,
-      collectorOptions: {},
-      env: {},
-      log: pino({ level: "silent" }),
-      trigger: () => ({ stop: () => undefined }),
-      onChange,
+describe.skipIf(requireOnCi(missing))(
+  withReason("users with slow docker.sock beside a fast one (needs root)", missing),
+  () => {
+    let base: string;
+    const servers: Server[] = [];
+    const held: Socket[] = [];
+    const user = (uid: number, name: string): Target => ({
+      name,
+      uid,
+      gid: uid,
+      home: join(base, name, "home"),
+      groups: [uid],
+      runtimeDir: join(base, name, "run"),
     });
-    await scheduler.runAll();
-    const total = performance.now() - started;
-    const views = scheduler.targetViews();
-    const fast = views.find((v) => v.target.name === "fast")?.facts.docker as
-      { apiUp: boolean; info?: { version?: string } } | undefined;
-    expect(fast).toMatchObject({ apiUp: true, info: { version: "24.0.7" } });
-    for (const name of slow)
-      expect(views.find((v) => v.target.name === name)?.facts.docker).toMatchObject({
-        apiUp: false,
+    const slow = Array.from({ length: 9 }, (_, i) => `slow${i}`);
+    let targets: Target[] = [];
+
+    beforeAll(async () => {
+      base = mkdtempSync(join(tmpdir(), "rootless-exporter-slow-"));
+      chmodSync(base, 0o755);
+      targets = [...slow, "fast"].map((name, i) => user(61000 + i, name));
+      for (const target of targets) {
+        // Root's directories on the way are open to the user, as on a host (host/user-files).
+        mkdirSync(join(base, target.name), { mode: 0o755 });
+        mkdirSync(target.home, { mode: 0o700 });
+        mkdirSync(target.runtimeDir, { mode: 0o700 });
+        lchownSync(target.home, target.uid, target.gid);
+        lchownSync(target.runtimeDir, target.uid, target.gid);
+        const answers = target.name === "fast";
+        const server = createServer((socket) => {
+          socket.on("error", () => undefined);
+          if (!answers) return void held.push(socket);
+          socket.once("data", () =>
+            socket.end('HTTP/1.0 200 OK\r\nContent-Length: 27\r\n\r\n{"ServerVersion":"24.0.7"}\n'),
+          );
+        });
+        const path = join(target.runtimeDir, "docker.sock");
+        await new Promise<void>((resolve) => server.listen(path, resolve));
+        lchownSync(path, target.uid, target.gid);
+        servers.push(server);
+      }
+    });
+    afterAll(() => {
+      for (const socket of held) socket.destroy();
+      for (const server of servers) server.close();
+      rmSync(base, { recursive: true, force: true });
+    });
+
+    it("the fast user's facts come in their own time, whatever the queue order", async () => {
+      // The fast user last in the queue: behind nine hung users and eight workers.
+      let fastAt: number | undefined;
+      const started = performance.now();
+      const onChange = (): void => {
+        if (fastAt !== undefined) return;
+        const view = scheduler.targetViews().find((v) => v.target.name === "fast");
+        if (view?.facts.docker) fastAt = performance.now() - started;
+      };
+      const scheduler = new Scheduler({
+        collectors: { docker: dockerCollector },
+        settings: [{ name: "docker", enabled: true, intervalSeconds: 15 }],
+        roots: { procfs: "/proc", sysfs: "/sys", rootfs: "/" },
+        targets: { wants: () => false, resolve: async () => targets },
+        host: new HostState(),
+        timeoutMs: 5000,
+        rpcTimeoutMs,
+        collectorOptions: {},
+        env: {},
+        log: pino({ level: "silent" }),
+        trigger: () => ({ stop: () => undefined }),
+        onChange,
       });
-    console.log({ fastAtMs: fastAt, cycleMs: total });
-    // Before: the fast user waited for a worker, 2 x 400 ms behind the hung users.
-    expect(fastAt).toBeLessThan(rpcTimeoutMs);
-    await scheduler.stop();
-  });
-});
+      await scheduler.runAll();
+      const total = performance.now() - started;
+      const views = scheduler.targetViews();
+      const fast = views.find((v) => v.target.name === "fast")?.facts.docker as
+        { apiUp: boolean; info?: { version?: string } } | undefined;
+      expect(fast).toMatchObject({ apiUp: true, info: { version: "24.0.7" } });
+      for (const name of slow)
+        expect(views.find((v) => v.target.name === name)?.facts.docker).toMatchObject({
+          apiUp: false,
+        });
+      console.log({ fastAtMs: fastAt, cycleMs: total });
+      // Before: the fast user waited for a worker, 2 x 400 ms behind the hung users.
+      expect(fastAt).toBeLessThan(rpcTimeoutMs);
+      await scheduler.stop();
+    });
+  },
+);
 
 describe("users left running", () => {
   it("are handed off after 100 ms, at most 64 at once beside the 8 workers", async () => {
@@ -162,7 +167,7 @@ describe("users left running", () => {
   });
 });
 
-describe.skipIf(!canRun)("the cycle's GET /v1/info (needs root)", () => {
+describe.skipIf(!canRun)(withReason("the cycle's GET /v1/info (needs root)", missing), () => {
   it("is shared by a user's collectors, never handed from one user to another", async () => {
     const base = mkdtempSync(join(tmpdir(), "rootless-exporter-memo-"));
     chmodSync(base, 0o755);

@@ -6,6 +6,7 @@ import type { TargetMode } from "../../src/exporter/schedule/targets.js";
 import { parseUidMin, Targets, targetMode } from "../../src/exporter/schedule/targets.js";
 import { TargetError } from "../../src/host/target.js";
 import { FakeProcfs } from "../helpers/procfs.js";
+import { requireOnCi } from "../helpers/prerequisites.js";
 
 const passwd = [
   "root:x:0:0:root:/root:/bin/bash",
@@ -73,7 +74,7 @@ describe("host mode: which users are watched", () => {
     expect(names).toEqual(["low", "lingers", "rundir", "excluded", "byuid"]);
   });
 
-  it.skipIf(!asRoot)(
+  it.skipIf(requireOnCi(asRoot ? undefined : "needs root"))(
     "adds the owner of a running rootlesskit, with the runtime dir it was started with",
     async () => {
       const elsewhere = join(procfs.roots.rootfs, "home/kit/.run");

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { UserFileKind, UserFileState } from "../../src/host/user-files.js";
 import { readUserFile, statUserPath } from "../../src/host/user-files.js";
 import { testUser } from "../helpers/rootless-docker.js";
+import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 // A tree the watched user controls, planted with what a hostile user can make. Files are chowned
 // to a real unprivileged user (rlx-hostile, made by scripts/test-all.sh), so this needs root.
@@ -30,12 +31,15 @@ const user = (() => {
     return undefined;
   }
 })();
-const canRun = isRoot && user !== undefined;
+const missing = firstMissing(
+  [isRoot, "needs root"],
+  [user !== undefined, `no user ${userName} (scripts/test-all.sh makes it)`],
+);
 const secret = "TOPSECRET-4f1c9e";
 const nobody = 65534;
 
-describe.skipIf(!canRun)(
-  `user-files on a tree owned by ${userName} (needs root and the user)`,
+describe.skipIf(requireOnCi(missing))(
+  withReason(`user-files on a tree owned by ${userName} (needs root and the user)`, missing),
   () => {
     const uid = user?.uid ?? -1;
     let base: string;

@@ -17,6 +17,7 @@ import { unixHttp } from "../../src/host/unix-http.js";
 import { withUserSocket } from "../../src/host/user-files.js";
 import { userSocketHttp } from "../../src/host/user-socket.js";
 import { testUser } from "../helpers/rootless-docker.js";
+import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 // A root exporter asking a user's socket: the request reaches the user's own socket or nothing,
 // even when the user swaps the path between the check and the connect.
@@ -28,10 +29,13 @@ const user = (() => {
     return undefined;
   }
 })();
-const canRun = process.getuid?.() === 0 && user !== undefined;
+const missing = firstMissing(
+  [process.getuid?.() === 0, "needs root"],
+  [user !== undefined, `no user ${userName} (scripts/test-all.sh makes it)`],
+);
 
-describe.skipIf(!canRun)(
-  `userSocketHttp to ${userName}'s sockets (needs root and the user)`,
+describe.skipIf(requireOnCi(missing))(
+  withReason(`userSocketHttp to ${userName}'s sockets (needs root and the user)`, missing),
   () => {
     const uid = user?.uid ?? -1;
     let base: string;
