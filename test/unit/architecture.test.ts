@@ -177,7 +177,6 @@ describe("the layers of src/", () => {
       "collectors/probe/probe.ts",
       "exporter/http/server.ts",
       "exporter/http/web-config.ts",
-      "exporter/schedule/scheduler.ts",
       "host/discovery.ts",
       "host/files.ts",
       "host/proc.ts",

@@ -18,7 +18,7 @@ import { statUserPath } from "../../host/user-files.js";
 import { parseProcStat } from "../../host/proc.js";
 import type { Target } from "../../host/target.js";
 import { TargetError } from "../../host/target.js";
-import type { TargetSource } from "./scheduler.js";
+import type { TargetSource } from "./roster.js";
 
 /** Who the exporter watches: itself, the users named by --target.user, or the whole host. */
 export type TargetMode =

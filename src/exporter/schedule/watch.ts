@@ -9,7 +9,8 @@ import { findingsFor } from "../render/findings.js";
 import type { SampleSet } from "../render/sample-set.js";
 import type { BuildInfo } from "../render/samples.js";
 import { samplesInSteps } from "../render/samples.js";
-import type { CollectorSet, TriggerFactory } from "./scheduler.js";
+import type { CollectorSet } from "./scheduler.js";
+import type { TriggerFactory } from "./trigger.js";
 import { Scheduler } from "./scheduler.js";
 import { Targets } from "./targets.js";
 
