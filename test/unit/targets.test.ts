@@ -2,8 +2,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Cycle, HostState } from "../../src/collectors/state.js";
-import type { TargetMode } from "../../src/exporter/schedule/targets.js";
-import { parseUidMin, Targets, targetMode } from "../../src/exporter/schedule/targets.js";
+import { parseUidMin } from "../../src/host/accounts.js";
+import type { TargetMode } from "../../src/targets/targets.js";
+import { Targets, targetMode } from "../../src/targets/targets.js";
 import { TargetError } from "../../src/host/target.js";
 import { FakeProcfs } from "../helpers/procfs.js";
 

@@ -2,15 +2,9 @@ import type { Logger } from "pino";
 import type { Cycle, HostState } from "../../collectors/state.js";
 import { TargetState } from "../../collectors/state.js";
 import type { Target } from "../../host/target.js";
+import type { TargetSource } from "../../targets/targets.js";
 import { targetKey } from "./ledger.js";
 import { describe } from "./run.js";
-
-/** Who is watched: resolved at the start of every cycle (users come and go). */
-export interface TargetSource {
-  /** Whether the processes of `uid` may belong to a watched user (what the process scan reads). */
-  readonly wants: (uid: number) => boolean;
-  readonly resolve: (cycle: Cycle, host: HostState) => Promise<readonly Target[]>;
-}
 
 /** One watched user and the state kept while they are watched. */
 export interface Watched {

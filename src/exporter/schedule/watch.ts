@@ -12,7 +12,7 @@ import { samplesInSteps } from "../render/samples.js";
 import type { CollectorSet } from "./scheduler.js";
 import type { TriggerFactory } from "./trigger.js";
 import { Scheduler } from "./scheduler.js";
-import { Targets } from "./targets.js";
+import { Targets } from "../../targets/targets.js";
 
 /**
  * What the exporter watches and what it knows: the targets, the host state and the scheduler,
