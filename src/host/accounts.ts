@@ -1,5 +1,6 @@
 import { userInfo } from "node:os";
 import { fileIdentity, readText } from "./files.js";
+import type { MountTable } from "./mount-table.js";
 import type { HostRoots } from "./paths.js";
 import { rootPath } from "./paths.js";
 
@@ -54,14 +55,9 @@ export function parseGroup(text: string): GroupEntry[] {
   return entries;
 }
 
-export async function readPasswd(roots: HostRoots): Promise<PasswdEntry[]> {
-  const result = await readText(rootPath(roots, "/etc/passwd"));
+export async function readPasswd(roots: HostRoots, mounts: MountTable): Promise<PasswdEntry[]> {
+  const result = await readText(mounts, rootPath(roots, "/etc/passwd"));
   return result.ok ? parsePasswd(result.text) : [];
-}
-
-export async function readGroups(roots: HostRoots): Promise<GroupEntry[]> {
-  const result = await readText(rootPath(roots, "/etc/group"));
-  return result.ok ? parseGroup(result.text) : [];
 }
 
 /** The primary group and every group that lists the user as a member. */
@@ -89,10 +85,13 @@ export interface AccountFiles {
   readonly problem?: string;
 }
 
-export async function readAccountFiles(roots: HostRoots): Promise<AccountFiles> {
+export async function readAccountFiles(
+  roots: HostRoots,
+  mounts: MountTable,
+): Promise<AccountFiles> {
   const [passwd, groups] = await Promise.all([
-    readText(rootPath(roots, "/etc/passwd")),
-    readText(rootPath(roots, "/etc/group")),
+    readText(mounts, rootPath(roots, "/etc/passwd")),
+    readText(mounts, rootPath(roots, "/etc/group")),
   ]);
   return {
     passwd: passwd.ok ? parsePasswd(passwd.text) : [],
@@ -102,9 +101,12 @@ export async function readAccountFiles(roots: HostRoots): Promise<AccountFiles> 
 }
 
 /** The identity of passwd and group together; undefined when either is missing. */
-export async function accountFilesIdentity(roots: HostRoots): Promise<string | undefined> {
+export async function accountFilesIdentity(
+  roots: HostRoots,
+  mounts: MountTable,
+): Promise<string | undefined> {
   const identities = await Promise.all(
-    ["/etc/passwd", "/etc/group"].map((path) => fileIdentity(rootPath(roots, path))),
+    ["/etc/passwd", "/etc/group"].map((path) => fileIdentity(mounts, rootPath(roots, path))),
   );
   return identities.every((i) => i !== undefined) ? JSON.stringify(identities) : undefined;
 }
@@ -115,7 +117,10 @@ export function parseUidMin(text: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-export async function readUidMin(roots: HostRoots): Promise<number | undefined> {
-  const text = await readText(rootPath(roots, "/etc/login.defs"), 256 * 1024);
+export async function readUidMin(
+  roots: HostRoots,
+  mounts: MountTable,
+): Promise<number | undefined> {
+  const text = await readText(mounts, rootPath(roots, "/etc/login.defs"), 256 * 1024);
   return text.ok ? parseUidMin(text.text) : undefined;
 }

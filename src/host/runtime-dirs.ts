@@ -1,11 +1,12 @@
 import { listDir, readKernelText, readTextAsync } from "./files.js";
+import type { MountTable } from "./mount-table.js";
 import type { HostRoots } from "./paths.js";
 import { procPath, rootPath } from "./paths.js";
 import { parseProcStat } from "./proc.js";
 
 /** The uids that have a /run/user/UID (any entry named by a number). */
-export async function runUserUids(roots: HostRoots): Promise<number[]> {
-  const dirs = await listDir(rootPath(roots, "/run/user"));
+export async function runUserUids(roots: HostRoots, mounts: MountTable): Promise<number[]> {
+  const dirs = await listDir(mounts, rootPath(roots, "/run/user"));
   return (dirs.ok ? dirs.names : []).filter((n) => /^\d{1,10}$/.test(n)).map(Number);
 }
 

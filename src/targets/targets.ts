@@ -11,6 +11,7 @@ import {
   readUidMin,
 } from "../host/accounts.js";
 import { isRootlesskitComm } from "../host/discovery.js";
+import { MountTable } from "../host/mount-table.js";
 import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
 import { environRuntimeDir, processStartTicks, runUserUids } from "../host/runtime-dirs.js";
@@ -69,6 +70,7 @@ export class Targets implements TargetSource {
 
   private constructor(
     private readonly roots: HostRoots,
+    private readonly mounts: MountTable,
     readonly mode: TargetMode,
     private readonly env: NodeJS.ProcessEnv,
     private readonly selfUid: number,
@@ -87,9 +89,10 @@ export class Targets implements TargetSource {
     },
     env: NodeJS.ProcessEnv,
     uid = process.getuid?.() ?? 0,
+    mounts: MountTable = new MountTable(),
   ): Promise<Targets> {
-    const mode = targetMode(options, uid, await readUidMin(roots));
-    const { passwd } = await readAccountFiles(roots);
+    const mode = targetMode(options, uid, await readUidMin(roots, mounts));
+    const { passwd } = await readAccountFiles(roots, mounts);
     const listed: number[] = [];
     if (mode.kind === "listed") {
       for (const spec of mode.users) {
@@ -98,7 +101,7 @@ export class Targets implements TargetSource {
         listed.push(found.uid);
       }
     }
-    return new Targets(roots, mode, env, uid, listed);
+    return new Targets(roots, mounts, mode, env, uid, listed);
   }
 
   readonly wants = (uid: number): boolean => {
@@ -165,12 +168,12 @@ export class Targets implements TargetSource {
         if (uid !== undefined) candidates.add(uid);
       }
     }
-    const lingers = await lingering(cycle, this.roots);
+    const lingers = await lingering(cycle, this.roots, this.mounts);
     for (const name of lingers.ok ? lingers.names : []) {
       const uid = byName.get(name)?.uid;
       if (uid !== undefined) candidates.add(uid);
     }
-    for (const uid of await runUserUids(this.roots)) candidates.add(uid);
+    for (const uid of await runUserUids(this.roots, this.mounts)) candidates.add(uid);
     for (const uid of (await processes(cycle, this.roots)).owners(isRootlesskitComm))
       candidates.add(uid);
 
@@ -211,9 +214,9 @@ export class Targets implements TargetSource {
   }
 
   private async accounts(): Promise<AccountFiles> {
-    const key = await accountFilesIdentity(this.roots);
+    const key = await accountFilesIdentity(this.roots, this.mounts);
     if (key !== undefined && this.accountsCache?.key === key) return this.accountsCache.accounts;
-    const accounts = await readAccountFiles(this.roots);
+    const accounts = await readAccountFiles(this.roots, this.mounts);
     this.accountsCache = key !== undefined ? { key, accounts } : undefined;
     return accounts;
   }

@@ -1,4 +1,5 @@
 import { runFile } from "../../host/exec.js";
+import type { MountTable } from "../../host/mount-table.js";
 import { exists, listDir, readKernelText, readText, statPath } from "../../host/files.js";
 import { resolveUnder } from "../../host/links.js";
 import type { HostRoots } from "../../host/paths.js";
@@ -88,9 +89,13 @@ export interface KernelFacts {
 const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin", "/usr/local/sbin"];
 const getcapCandidates = ["/usr/sbin/getcap", "/sbin/getcap", "/usr/bin/getcap"];
 
-async function findBinary(roots: HostRoots, name: string): Promise<string | undefined> {
+async function findBinary(
+  roots: HostRoots,
+  mounts: MountTable,
+  name: string,
+): Promise<string | undefined> {
   for (const dir of binDirs) {
-    if (await exists(rootPath(roots, `${dir}/${name}`))) return `${dir}/${name}`;
+    if (await exists(mounts, rootPath(roots, `${dir}/${name}`))) return `${dir}/${name}`;
   }
   return undefined;
 }
@@ -107,8 +112,13 @@ async function readSysctls(roots: HostRoots): Promise<Record<string, number>> {
   return values;
 }
 
-async function readModules(roots: HostRoots, release: string | undefined, slot: KernelConfigSlot) {
-  const { states, missing } = await readModuleStates(roots, release, watchedModules, slot);
+async function readModules(
+  roots: HostRoots,
+  mounts: MountTable,
+  release: string | undefined,
+  slot: KernelConfigSlot,
+) {
+  const { states, missing } = await readModuleStates(roots, mounts, release, watchedModules, slot);
   const loaded = (fact: ModuleFact) => fact.state === "builtin" || fact.state === "loaded";
   const modules = Object.fromEntries(Object.entries(states).map(([n, f]) => [n, loaded(f)]));
   return { modules, states, ...(missing !== undefined && { missing }) };
@@ -125,6 +135,7 @@ function iptablesFacts(roots: HostRoots, path: string): NonNullable<KernelFacts[
 /** Storage drivers that work rootless, per the guide's "Known limitations". */
 async function judgeStorageDrivers(
   roots: HostRoots,
+  mounts: MountTable,
   version: KernelVersion | undefined,
 ): Promise<Partial<Record<StorageDriver, Verdict>>> {
   const verdicts: Partial<Record<StorageDriver, Verdict>> = {
@@ -139,8 +150,8 @@ async function judgeStorageDrivers(
     ? { ok: true, reason: `${kernel} >= 4.18` }
     : { ok: false, reason: `${kernel} < 4.18 (unless mounted with user_subvol_rm_allowed)` };
   const [binary, fuseDevice] = await Promise.all([
-    findBinary(roots, "fuse-overlayfs"),
-    exists(rootPath(roots, "/dev/fuse")),
+    findBinary(roots, mounts, "fuse-overlayfs"),
+    exists(mounts, rootPath(roots, "/dev/fuse")),
   ]);
   if (!atLeast(version, 4, 18)) {
     verdicts["fuse-overlayfs"] = { ok: false, reason: `${kernel} < 4.18` };
@@ -157,18 +168,19 @@ async function judgeStorageDrivers(
 async function judgeIdmapHelper(
   cache: CapabilityCache,
   roots: HostRoots,
+  mounts: MountTable,
   helper: string,
   capability: string,
   signal: AbortSignal,
 ): Promise<(Verdict & { path?: string }) | undefined> {
-  const path = await findBinary(roots, helper);
+  const path = await findBinary(roots, mounts, helper);
   if (!path) return { ok: false, reason: `${helper} is not installed (package uidmap)` };
-  const stat = await statPath(rootPath(roots, path));
+  const stat = await statPath(mounts, rootPath(roots, path));
   if (!stat.ok) return undefined;
   if ((stat.stats.mode & 0o4000) !== 0 && stat.stats.uid === 0) {
     return { ok: true, reason: `${path} is setuid root`, path };
   }
-  const has = await fileCapability(cache, roots, path, capability, signal);
+  const has = await fileCapability(cache, roots, mounts, path, capability, signal);
   if (has === undefined) return undefined;
   return has
     ? { ok: true, reason: `${path} has ${capability}=ep`, path }
@@ -182,11 +194,12 @@ async function judgeIdmapHelper(
 async function fileCapability(
   capabilityCache: CapabilityCache,
   roots: HostRoots,
+  mounts: MountTable,
   path: string,
   capability: string,
   signal: AbortSignal,
 ): Promise<boolean | undefined> {
-  const stat = await statPath(rootPath(roots, path));
+  const stat = await statPath(mounts, rootPath(roots, path));
   if (!stat.ok) return undefined;
   const { dev, ino, size, ctimeMs } = stat.stats;
   const key = `${rootPath(roots, path)}:${capability}`;
@@ -216,15 +229,23 @@ async function askGetcap(
 async function rootlesskitBinary(
   cache: CapabilityCache,
   roots: HostRoots,
+  mounts: MountTable,
   home: string | undefined,
   signal: AbortSignal,
 ) {
-  const installed = await findBinary(roots, "rootlesskit");
+  const installed = await findBinary(roots, mounts, "rootlesskit");
   const inHome = home === undefined ? undefined : `${home}/bin/rootlesskit`;
   const path =
-    installed ?? (inHome && (await exists(rootPath(roots, inHome))) ? inHome : undefined);
+    installed ?? (inHome && (await exists(mounts, rootPath(roots, inHome))) ? inHome : undefined);
   if (!path) return undefined;
-  const netBindService = await fileCapability(cache, roots, path, "cap_net_bind_service", signal);
+  const netBindService = await fileCapability(
+    cache,
+    roots,
+    mounts,
+    path,
+    "cap_net_bind_service",
+    signal,
+  );
   return { path, ...(netBindService !== undefined && { netBindService }) };
 }
 
@@ -232,13 +253,13 @@ async function rootlesskitBinary(
  * Profiles in /etc/apparmor.d that name rootlesskit and grant `userns` (the guide's Ubuntu 24.04
  * fix). Read only when the kernel restricts unprivileged user namespaces.
  */
-async function apparmorFacts(roots: HostRoots, restricted: boolean) {
+async function apparmorFacts(roots: HostRoots, mounts: MountTable, restricted: boolean) {
   const enabled = await readKernelText(sysPath(roots, "module/apparmor/parameters/enabled"));
   const profiles: string[] = [];
   if (restricted) {
-    const dir = await listDir(rootPath(roots, "/etc/apparmor.d"));
+    const dir = await listDir(mounts, rootPath(roots, "/etc/apparmor.d"));
     for (const name of dir.ok ? dir.names : []) {
-      const text = await readText(rootPath(roots, `/etc/apparmor.d/${name}`), 256 * 1024);
+      const text = await readText(mounts, rootPath(roots, `/etc/apparmor.d/${name}`), 256 * 1024);
       if (text.ok && text.text.includes("rootlesskit") && /\buserns\b/.test(text.text)) {
         profiles.push(`/etc/apparmor.d/${name}`);
       }
@@ -255,6 +276,7 @@ export const kernelCollector: Collector<KernelFacts> = {
   defaultIntervalSeconds: 15,
   async collect({ roots, targets, host, signal, note }) {
     const capabilities = host.own(capabilitiesKept);
+    const mounts = host.mounts;
     const releaseText = await readKernelText(procPath(roots, "sys/kernel/osrelease"));
     const release = releaseText.ok ? releaseText.text.trim() : undefined;
     if (!release) note("sys/kernel/osrelease is unreadable: storage driver support is unknown");
@@ -262,10 +284,10 @@ export const kernelCollector: Collector<KernelFacts> = {
     const [sysctls, pingText, modules, drivers, ...helpers] = await Promise.all([
       readSysctls(roots),
       readKernelText(procPath(roots, "sys/net/ipv4/ping_group_range")),
-      readModules(roots, release, host.own(kernelConfigKept)),
-      judgeStorageDrivers(roots, version),
+      readModules(roots, mounts, release, host.own(kernelConfigKept)),
+      judgeStorageDrivers(roots, mounts, version),
       ...idmapHelpers.map(({ helper, capability }) =>
-        judgeIdmapHelper(capabilities, roots, helper, capability, signal),
+        judgeIdmapHelper(capabilities, roots, mounts, helper, capability, signal),
       ),
     ]);
     const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
@@ -276,12 +298,13 @@ export const kernelCollector: Collector<KernelFacts> = {
       rootlesskitBinary(
         capabilities,
         roots,
+        mounts,
         targets.length === 1 ? targets[0]?.home : undefined,
         signal,
       ),
-      apparmorFacts(roots, restricted),
-      findBinary(roots, "iptables"),
-      exists(rootPath(roots, "/run/systemd/system")),
+      apparmorFacts(roots, mounts, restricted),
+      findBinary(roots, mounts, "iptables"),
+      exists(mounts, rootPath(roots, "/run/systemd/system")),
     ]);
     const helperVerdicts: Record<string, Verdict & { path?: string }> = {};
     idmapHelpers.forEach(({ helper }, i) => {

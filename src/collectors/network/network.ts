@@ -132,7 +132,7 @@ export const networkCollector: Collector<NetworkFacts> = {
     const parent = found.parent;
     if (!parent) {
       note("rootlesskit is not running: no network to watch");
-      const configured = await readConfiguredNetwork(roots, target);
+      const configured = await readConfiguredNetwork(roots, ctx.host.mounts, target);
       return configured ? { configured } : {};
     }
     const answer = found.stateDir

@@ -351,7 +351,8 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
     const why = "rootlesskit is not running";
     return { port: unsupported("port", why), network: unsupported("network", why) };
   }
-  if (!(await exists(agentPath))) throw new Error(`the probe agent ${agentPath} is missing`);
+  if (!(await exists(ctx.host.mounts, agentPath)))
+    throw new Error(`the probe agent ${agentPath} is missing`);
   const answer = await queryApi(roots, found.stateDir.path, "/v1/info", parseInfo, {
     timeoutMs: ctx.rpcTimeoutMs,
     signal: ctx.signal,

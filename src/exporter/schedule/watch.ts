@@ -34,12 +34,15 @@ export class Watch {
     readonly onChange?: () => void;
   }): Promise<Watch> {
     const { config } = options;
+    // One mount table for the exporter's life: every host/ read asks it whether it may block.
+    const host = new HostState();
     const targets = await Targets.create(
       config.roots,
       { users: config.targetUsers, exclude: config.targetExclude, minUid: config.targetMinUid },
       options.env,
+      undefined,
+      host.mounts,
     );
-    const host = new HostState();
     const scheduler = new Scheduler<FactsByCollector>({
       collectors: options.collectors,
       settings: config.collectors,
