@@ -4,10 +4,10 @@ import { listDirCapped, lstatPath, readTextAsync } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath, rootPath } from "./paths.js";
 import type { ArgvCache, ProcessInfo } from "./proc.js";
+import { flagValue } from "./proc-parsers.js";
 import {
   candidates,
   childPids,
-  flagValue,
   letLoopIn,
   maxProcessStringsBytes,
   openFiles,

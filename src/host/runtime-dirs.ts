@@ -2,7 +2,7 @@ import { listDir, readKernelText, readTextAsync } from "./files.js";
 import type { MountTable } from "./mount-table.js";
 import type { HostRoots } from "./paths.js";
 import { procPath, rootPath } from "./paths.js";
-import { parseProcStat } from "./proc.js";
+import { parseProcStat } from "./proc-parsers.js";
 
 /** The uids that have a /run/user/UID (any entry named by a number). */
 export async function runUserUids(roots: HostRoots, mounts: MountTable): Promise<number[]> {

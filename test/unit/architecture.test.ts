@@ -173,7 +173,6 @@ describe("the layers of src/", () => {
       "exporter/http/server.ts",
       "exporter/http/web-config.ts",
       "host/discovery.ts",
-      "host/proc.ts",
       "host/user-files.ts",
     ];
     expect(long.filter((file) => !notYetSplit.includes(file))).toEqual([]);

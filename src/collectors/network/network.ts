@@ -4,10 +4,10 @@ import { procPath } from "../../host/paths.js";
 import type { InterfaceCounters } from "../../host/proc-files.js";
 import { mappedIds, parseNetDev } from "../../host/proc-files.js";
 import type { ProcessInfo } from "../../host/proc.js";
+import { flagValue } from "../../host/proc-parsers.js";
 import {
   candidates,
   childPids,
-  flagValue,
   letLoopIn,
   programName,
   readProcess,

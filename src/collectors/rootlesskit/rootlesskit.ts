@@ -1,7 +1,8 @@
 import { readKernelText, statKernelPath } from "../../host/files.js";
 import { procPath, rootPath } from "../../host/paths.js";
 import type { FileLock } from "../../host/proc.js";
-import { bootTime, clockTicksPerSecond, parseLocks } from "../../host/proc.js";
+import { bootTime, parseLocks } from "../../host/proc.js";
+import { clockTicksPerSecond } from "../../host/proc-parsers.js";
 import { statUserPath } from "../../host/user-files.js";
 import type { Collector } from "../collector.js";
 import { discovery } from "../scans.js";
