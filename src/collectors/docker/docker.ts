@@ -9,7 +9,7 @@ import type { Collector } from "../collector.js";
 import { discovery, runtimeDir as checkedRuntimeDir } from "../scans.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
 import { readConfiguredDaemon } from "./docker-config.js";
-import type { PidFileState } from "../../host/discovery.js";
+import type { PidFileState } from "../../host/pid-files.js";
 
 export interface DockerInfo {
   readonly version?: string;

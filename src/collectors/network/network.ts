@@ -18,7 +18,8 @@ import type { TargetState } from "../state.js";
 import { discovery, processes } from "../scans.js";
 import { cycleInfo } from "../rootlesskit/rootlesskit-api.js";
 import type { ProcessTable } from "../../host/process-table.js";
-import { checkPid, rootlesskitPrograms } from "../../host/discovery.js";
+import { rootlesskitPrograms } from "../../host/discovery.js";
+import { checkPid } from "../../host/pid-files.js";
 import type { ConfiguredNetwork } from "./network-config.js";
 import { readConfiguredNetwork } from "./network-config.js";
 

@@ -13,7 +13,7 @@ import { parseJson } from "../../host/unix-http.js";
 import { userSocketHttp } from "../../host/user-socket.js";
 import type { UserCollector, UserContext as CollectorContext } from "../collector.js";
 import type { RootlessProcesses } from "../../host/discovery.js";
-import { checkPid } from "../../host/discovery.js";
+import { checkPid } from "../../host/pid-files.js";
 import { parseAgentPort, parseServedProbe } from "./probe-agent-lines.js";
 import type { Leftovers } from "./probe-journal.js";
 import { ProbeJournal } from "./probe-journal.js";

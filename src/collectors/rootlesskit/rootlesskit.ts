@@ -9,8 +9,10 @@ import { discovery } from "../scans.js";
 import type { HostState } from "../state.js";
 import { kept } from "../state.js";
 import type { HostRoots } from "../../host/paths.js";
-import type { PidFileState, StateDirSource } from "../../host/discovery.js";
-import { checkPidFile, rootlesskitPrograms } from "../../host/discovery.js";
+import type { StateDirSource } from "../../host/discovery.js";
+import { rootlesskitPrograms } from "../../host/discovery.js";
+import type { PidFileState } from "../../host/pid-files.js";
+import { checkPidFile } from "../../host/pid-files.js";
 import type { PortForward, RootlesskitInfo } from "./rootlesskit-api.js";
 import { cycleInfo, parsePorts, queryApi } from "./rootlesskit-api.js";
 
