@@ -17,7 +17,7 @@ import type { ProcessTable } from "./process-table.js";
 import type { Target } from "./target.js";
 import type { PidCheck } from "./pid-files.js";
 import { checkPid, checkPidFile } from "./pid-files.js";
-import type { UserFileRefusal } from "./user-files.js";
+import type { UserFileRefusal } from "./user-walk.js";
 import { statUserPath } from "./user-files.js";
 
 export const rootlesskitPrograms = ["rootlesskit", "docker-rootlesskit"];

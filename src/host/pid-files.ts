@@ -2,7 +2,7 @@ import type { HostRoots } from "./paths.js";
 import { rootPath } from "./paths.js";
 import type { ProcessInfo } from "./proc.js";
 import { programName, readProcess } from "./proc.js";
-import type { UserFileRefusal } from "./user-files.js";
+import type { UserFileRefusal } from "./user-walk.js";
 import { readUserFile } from "./user-files.js";
 
 /** Pid files (docker.pid, child_pid) and the processes they name, checked in /proc. */

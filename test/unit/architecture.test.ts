@@ -172,7 +172,6 @@ describe("the layers of src/", () => {
       "collectors/probe/probe.ts",
       "exporter/http/server.ts",
       "exporter/http/web-config.ts",
-      "host/user-files.ts",
     ];
     expect(long.filter((file) => !notYetSplit.includes(file))).toEqual([]);
   });
