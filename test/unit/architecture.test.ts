@@ -170,7 +170,6 @@ describe("the layers of src/", () => {
     const notYetSplit = [
       "cli.ts",
       "exporter/http/server.ts",
-      "exporter/http/web-config.ts",
     ];
     expect(long.filter((file) => !notYetSplit.includes(file))).toEqual([]);
   });
