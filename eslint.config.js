@@ -83,6 +83,23 @@ export default tseslint.config(
     },
   },
   {
+    // Target discovery sits below the exporter: host/ facts and collectors' cycle memos in,
+    // Target[] out.
+    files: ["src/targets/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: osAccess.map((name) => ({
+            name,
+            message: "targets reach the OS only through src/host/",
+          })),
+          patterns: [{ group: ["**/exporter/**"], message: "targets sit below exporter/" }],
+        },
+      ],
+    },
+  },
+  {
     files: ["src/checks/**/*.ts"],
     rules: {
       "no-restricted-imports": [

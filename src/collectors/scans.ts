@@ -4,7 +4,7 @@ import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
 import { ProcessTable } from "../host/process-table.js";
 import type { Target } from "../host/target.js";
-import type { UserStat } from "../host/user-files.js";
+import type { UserStat } from "../host/user-walk.js";
 import { statUserPath } from "../host/user-files.js";
 import type { Cycle, TargetState } from "./state.js";
 

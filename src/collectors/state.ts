@@ -1,4 +1,5 @@
 import { DbusPool } from "../host/dbus-pool.js";
+import { MountTable } from "../host/mount-table.js";
 import type { Credentials } from "../host/dbus.js";
 import type { DiscoveryMemory } from "../host/discovery.js";
 import { ArgvCache } from "../host/proc.js";
@@ -25,6 +26,9 @@ export class HostState {
   /** logind's system bus, one connection for every user's linger. */
   readonly systemBus = new DbusPool();
   private readonly values = new Map<Kept<unknown>, unknown>();
+
+  /** `mounts`: which paths every host/ file read may read synchronously (local filesystems). */
+  constructor(readonly mounts: MountTable = new MountTable()) {}
 
   /** The value `slot` keeps for the exporter's life, made by the slot's factory on first use. */
   own<T>(slot: Kept<T>): T {

@@ -6,7 +6,7 @@ import type { FactsByCollector } from "../collectors/registry.js";
 import type { Config } from "../config.js";
 import { landingPage } from "./http/landing.js";
 import { MetricsRenderer } from "./render/renderer.js";
-import type { TriggerFactory } from "./schedule/scheduler.js";
+import type { TriggerFactory } from "./schedule/trigger.js";
 import { ExporterServer } from "./http/server.js";
 import { findingsJson } from "./render/findings.js";
 import { Watch } from "./schedule/watch.js";

@@ -1,5 +1,6 @@
 import { userInfo } from "node:os";
-import { readText } from "./files.js";
+import { fileIdentity, readText } from "./files.js";
+import type { MountTable } from "./mount-table.js";
 import type { HostRoots } from "./paths.js";
 import { rootPath } from "./paths.js";
 
@@ -54,14 +55,9 @@ export function parseGroup(text: string): GroupEntry[] {
   return entries;
 }
 
-export async function readPasswd(roots: HostRoots): Promise<PasswdEntry[]> {
-  const result = await readText(rootPath(roots, "/etc/passwd"));
+export async function readPasswd(roots: HostRoots, mounts: MountTable): Promise<PasswdEntry[]> {
+  const result = await readText(mounts, rootPath(roots, "/etc/passwd"));
   return result.ok ? parsePasswd(result.text) : [];
-}
-
-export async function readGroups(roots: HostRoots): Promise<GroupEntry[]> {
-  const result = await readText(rootPath(roots, "/etc/group"));
-  return result.ok ? parseGroup(result.text) : [];
 }
 
 /** The primary group and every group that lists the user as a member. */
@@ -80,4 +76,51 @@ export function currentAccount(passwd: readonly PasswdEntry[]): PasswdEntry {
   if (fromFile) return fromFile;
   const info = userInfo();
   return { name: info.username, uid, gid: process.getgid?.() ?? info.gid, home: info.homedir };
+}
+
+/** passwd and group as read now; `problem` says why /etc/passwd could not be read. */
+export interface AccountFiles {
+  readonly passwd: readonly PasswdEntry[];
+  readonly groups: readonly GroupEntry[];
+  readonly problem?: string;
+}
+
+export async function readAccountFiles(
+  roots: HostRoots,
+  mounts: MountTable,
+): Promise<AccountFiles> {
+  const [passwd, groups] = await Promise.all([
+    readText(mounts, rootPath(roots, "/etc/passwd")),
+    readText(mounts, rootPath(roots, "/etc/group")),
+  ]);
+  return {
+    passwd: passwd.ok ? parsePasswd(passwd.text) : [],
+    groups: groups.ok ? parseGroup(groups.text) : [],
+    ...(!passwd.ok && { problem: `/etc/passwd: ${passwd.detail}` }),
+  };
+}
+
+/** The identity of passwd and group together; undefined when either is missing. */
+export async function accountFilesIdentity(
+  roots: HostRoots,
+  mounts: MountTable,
+): Promise<string | undefined> {
+  const identities = await Promise.all(
+    ["/etc/passwd", "/etc/group"].map((path) => fileIdentity(mounts, rootPath(roots, path))),
+  );
+  return identities.every((i) => i !== undefined) ? JSON.stringify(identities) : undefined;
+}
+
+/** login.defs(5): "UID_MIN 1000"; undefined when the file or the key is missing. */
+export function parseUidMin(text: string): number | undefined {
+  const match = /^\s*UID_MIN\s+(\d{1,10})\s*$/m.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
+export async function readUidMin(
+  roots: HostRoots,
+  mounts: MountTable,
+): Promise<number | undefined> {
+  const text = await readText(mounts, rootPath(roots, "/etc/login.defs"), 256 * 1024);
+  return text.ok ? parseUidMin(text.text) : undefined;
 }

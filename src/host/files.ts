@@ -1,16 +1,7 @@
-import {
-  closeSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  statfsSync,
-  statSync,
-} from "node:fs";
+import { closeSync, openSync, readdirSync, readSync, statfsSync, statSync } from "node:fs";
 import { lstat, open, opendir, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
 import type { Dir, Dirent, Stats } from "node:fs";
-import type { MountEntry } from "./proc-files.js";
-import { mountOf, parseMountinfo } from "./proc-files.js";
+import type { MountTable } from "./mount-table.js";
 
 /** Why a read did not produce content: an expected condition, reported as a fact, never thrown. */
 export type ReadFailure = "missing" | "permission_denied" | "too_large" | "not_a_file" | "io_error";
@@ -45,10 +36,14 @@ function describe(err: unknown): string {
 
 /**
  * Reads a whole text file with a size bound: at once on a local filesystem, through the thread
- * pool on a network or FUSE one, where a read may hang (see onLocalFilesystem).
+ * pool on a network or FUSE one, where a read may hang (see MountTable).
  */
-export function readText(path: string, limit = maxFileBytes): Promise<ReadResult> {
-  return onLocalFilesystem(path) ? readKernelText(path, limit) : readTextAsync(path, limit);
+export function readText(
+  mounts: MountTable,
+  path: string,
+  limit = maxFileBytes,
+): Promise<ReadResult> {
+  return mounts.isLocal(path) ? readKernelText(path, limit) : readTextAsync(path, limit);
 }
 
 /**
@@ -89,8 +84,8 @@ export type StatResult =
   | { readonly ok: true; readonly stats: Stats }
   | { readonly ok: false; readonly reason: ReadFailure; readonly detail: string };
 
-export function statPath(path: string): Promise<StatResult> {
-  return onLocalFilesystem(path) ? statKernelPath(path) : statAsync(path);
+export function statPath(mounts: MountTable, path: string): Promise<StatResult> {
+  return mounts.isLocal(path) ? statKernelPath(path) : statAsync(path);
 }
 
 /** The entry itself, never what a symlink points to (a scan of a directory users write in). */
@@ -114,23 +109,23 @@ async function statAsync(path: string): Promise<StatResult> {
  * What changes whenever a file's content may have: device, inode (a file replaced by rename),
  * size, mtime and ctime. Undefined when the file cannot be stat'ed.
  */
-export async function fileIdentity(path: string): Promise<string | undefined> {
-  const stat = await statPath(path);
+export async function fileIdentity(mounts: MountTable, path: string): Promise<string | undefined> {
+  const stat = await statPath(mounts, path);
   if (!stat.ok) return undefined;
   const { dev, ino, size, mtimeMs, ctimeMs } = stat.stats;
   return `${dev}:${ino}:${size}:${mtimeMs}:${ctimeMs}`;
 }
 
-export async function exists(path: string): Promise<boolean> {
-  return (await statPath(path)).ok;
+export async function exists(mounts: MountTable, path: string): Promise<boolean> {
+  return (await statPath(mounts, path)).ok;
 }
 
 export type ListResult =
   | { readonly ok: true; readonly names: readonly string[] }
   | { readonly ok: false; readonly reason: ReadFailure; readonly detail: string };
 
-export function listDir(path: string): Promise<ListResult> {
-  return onLocalFilesystem(path) ? listKernelDir(path) : listDirAsync(path);
+export function listDir(mounts: MountTable, path: string): Promise<ListResult> {
+  return mounts.isLocal(path) ? listKernelDir(path) : listDirAsync(path);
 }
 
 async function listDirAsync(path: string): Promise<ListResult> {
@@ -257,9 +252,9 @@ export function statKernelPath(path: string): Promise<StatResult> {
 }
 
 /** The filesystem magic number of the filesystem holding `path` (statfs(2)), if it can be had. */
-export function filesystemType(path: string): Promise<number | undefined> {
+export function filesystemType(mounts: MountTable, path: string): Promise<number | undefined> {
   // statfs(2) of a path on a network filesystem can hang like a read: same rule as readText.
-  if (!onLocalFilesystem(path))
+  if (!mounts.isLocal(path))
     return statfs(path).then(
       (r) => r.type,
       () => undefined,
@@ -278,47 +273,4 @@ export async function writeTextFile(path: string, text: string): Promise<void> {
 
 export async function removeFile(path: string): Promise<void> {
   await rm(path, { force: true });
-}
-
-/*
- * Local or not, decided from the exporter's own mount table (/proc/self/mountinfo: a procfs read
- * that touches no network filesystem), refreshed every 30 s. On a local filesystem a synchronous
- * read of a small file costs a tenth of the CPU of a thread-pool round trip; on NFS, CIFS, FUSE
- * and the like a read can hang, so those stay asynchronous (the guide's NFS home and data root).
- */
-const localFilesystems: ReadonlySet<string> = new Set([
-  "btrfs",
-  "cgroup",
-  "cgroup2",
-  "devtmpfs",
-  "ext2",
-  "ext3",
-  "ext4",
-  "f2fs",
-  "overlay",
-  "proc",
-  "ramfs",
-  "squashfs",
-  "sysfs",
-  "tmpfs",
-  "vfat",
-  "xfs",
-  "zfs",
-]);
-let mountTable: { at: number; mounts: MountEntry[] } | undefined;
-
-export function onLocalFilesystem(path: string): boolean {
-  if (!path.startsWith("/")) return false;
-  const now = Date.now();
-  if (!mountTable || now - mountTable.at > 30_000) {
-    let mounts: MountEntry[] = [];
-    try {
-      mounts = parseMountinfo(readFileSync("/proc/self/mountinfo", "utf8"));
-    } catch {
-      // No mount table: treat everything as possibly remote.
-    }
-    mountTable = { at: now, mounts };
-  }
-  const mount = mountOf(mountTable.mounts, path);
-  return mount !== undefined && localFilesystems.has(mount.fsType);
 }

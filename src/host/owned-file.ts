@@ -1,4 +1,4 @@
-import type { UserFileRefusal } from "./user-files.js";
+import type { UserFileRefusal } from "./user-walk.js";
 import { readUserFile } from "./user-files.js";
 
 /** A file of a watched user, read as ARCHITECTURE.md says: the user controls it, so distrust it. */

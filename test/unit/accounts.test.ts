@@ -19,12 +19,3 @@ describe("accounts", () => {
     expect(alice && groupsOf(alice, groups)).toEqual([999, 1000]);
   });
 });
-
-describe("onLocalFilesystem", () => {
-  it("reads procfs and sysfs at once, and a path of no known mount as possibly remote", async () => {
-    const { onLocalFilesystem } = await import("../../src/host/files.js");
-    expect(onLocalFilesystem("/proc/self/status")).toBe(true);
-    expect(onLocalFilesystem("/sys/fs/cgroup")).toBe(true);
-    expect(onLocalFilesystem("relative/path")).toBe(false);
-  });
-});

@@ -6,7 +6,7 @@ import { collectors } from "../../src/collectors/registry.js";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
 import type { CollectorSet } from "../../src/exporter/schedule/scheduler.js";
 import { ExporterService } from "../../src/exporter/service.js";
-import type { TriggerFactory } from "../../src/exporter/schedule/scheduler.js";
+import type { TriggerFactory } from "../../src/exporter/schedule/trigger.js";
 import { materializeFixture } from "../helpers/fixtures.js";
 import { waitFor } from "../helpers/expect-soon.js";
 

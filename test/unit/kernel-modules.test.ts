@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { ModuleFact } from "../../src/collectors/kernel/kernel-modules.js";
 import { parseKernelConfig } from "../../src/host/kernel-config.js";
 import { resolveUnder } from "../../src/host/links.js";
+import { MountTable } from "../../src/host/mount-table.js";
 import {
   configValue,
   judgeModule,
@@ -148,7 +149,7 @@ describe("kernel-modules", () => {
         join(roots.procfs, "config.gz"),
         gzipSync("# CONFIG_MODULES is not set\nCONFIG_NF_TABLES=y\nCONFIG_IP_NF_NAT=y\n"),
       );
-      const { states, missing } = await readModuleStates(roots, "6.18.44", [
+      const { states, missing } = await readModuleStates(roots, new MountTable(), "6.18.44", [
         "ip_tables",
         "iptable_mangle",
         "iptable_nat",
@@ -172,7 +173,12 @@ describe("kernel-modules", () => {
         sysfs: join(dir, "sys"),
         rootfs: join(dir, "root"),
       };
-      const { states, missing } = await readModuleStates(roots, "6.1.0-18-amd64", ["nf_tables"]);
+      const { states, missing } = await readModuleStates(
+        roots,
+        new MountTable(),
+        "6.1.0-18-amd64",
+        ["nf_tables"],
+      );
       expect(states).toEqual({});
       expect(missing).toContain("/boot/config-6.1.0-18-amd64");
     });

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
 import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
 import { samplesFrom } from "../../src/exporter/render/samples.js";
-import type { CollectorState, TargetView } from "../../src/exporter/schedule/scheduler.js";
+import type { CollectorState } from "../../src/exporter/schedule/ledger.js";
+import type { TargetView } from "../../src/exporter/schedule/views.js";
 import { alice } from "../helpers/healthy-facts.js";
 import { waitFor } from "../helpers/expect-soon.js";
 

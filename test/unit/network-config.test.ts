@@ -7,6 +7,7 @@ import {
   readConfiguredNetwork,
   scriptDefault,
 } from "../../src/collectors/network/network-config.js";
+import { MountTable } from "../../src/host/mount-table.js";
 import type { HostRoots } from "../../src/host/paths.js";
 import type { Target } from "../../src/host/target.js";
 
@@ -53,7 +54,7 @@ describe("network-config: the network dockerd-rootless.sh would start", () => {
 
   it("no docker.service: no rootless Docker to judge", async () => {
     write("/usr/bin/slirp4netns", "");
-    expect(await readConfiguredNetwork(roots, target)).toBeUndefined();
+    expect(await readConfiguredNetwork(roots, new MountTable(), target)).toBeUndefined();
   });
 
   it.each([
@@ -73,7 +74,7 @@ describe("network-config: the network dockerd-rootless.sh would start", () => {
   ])("defaults with %s", async (_name, binaries, _env, expected) => {
     for (const binary of binaries) write(binary, "");
     write(unit, "[Service]\nExecStart=/home/alice/bin/dockerd-rootless.sh\n");
-    expect(await readConfiguredNetwork(roots, target)).toEqual({
+    expect(await readConfiguredNetwork(roots, new MountTable(), target)).toEqual({
       unitFile: unit,
       ...expected,
       sources: { driver: scriptDefault, mtu: scriptDefault, portDriver: scriptDefault },
@@ -87,7 +88,7 @@ describe("network-config: the network dockerd-rootless.sh would start", () => {
       `${unit}.d/override.conf`,
       '[Service]\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta"\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=implicit"\n',
     );
-    expect(await readConfiguredNetwork(roots, target)).toEqual({
+    expect(await readConfiguredNetwork(roots, new MountTable(), target)).toEqual({
       unitFile: unit,
       driver: "pasta",
       mtu: 1500,

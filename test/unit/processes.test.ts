@@ -6,14 +6,8 @@ import {
   rootlesskitCollector,
 } from "../../src/collectors/rootlesskit/rootlesskit.js";
 import { discovery } from "../../src/collectors/scans.js";
-import {
-  ArgvCache,
-  bootTime,
-  parseProcStat,
-  parseProcStatus,
-  readProcess,
-  withArgv,
-} from "../../src/host/proc.js";
+import { ArgvCache, bootTime, readProcess, withArgv } from "../../src/host/proc.js";
+import { parseProcStat, parseProcStatus } from "../../src/host/proc-parsers.js";
 import { HostState, TargetState } from "../../src/collectors/state.js";
 import { collectorContext } from "../helpers/context.js";
 import { alice } from "../helpers/healthy-facts.js";

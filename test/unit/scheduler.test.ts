@@ -2,11 +2,8 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Collector, UserContext } from "../../src/collectors/collector.js";
 import { HostState } from "../../src/collectors/state.js";
-import type {
-  CollectorSet,
-  Trigger,
-  TriggerFactory,
-} from "../../src/exporter/schedule/scheduler.js";
+import type { CollectorSet } from "../../src/exporter/schedule/scheduler.js";
+import type { Trigger, TriggerFactory } from "../../src/exporter/schedule/trigger.js";
 import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
 import type { Target } from "../../src/host/target.js";
 import { alice } from "../helpers/healthy-facts.js";

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { evaluateChecks } from "../../src/checks/registry.js";
 import type { DockerFacts } from "../../src/collectors/docker/docker.js";
-import { checkPidFile, dockerdPrograms } from "../../src/host/discovery.js";
+import { dockerdPrograms } from "../../src/host/discovery.js";
+import { checkPidFile } from "../../src/host/pid-files.js";
 import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
 import { samplesFrom } from "../../src/exporter/render/samples.js";
 import { alice, healthyFacts, input } from "../helpers/healthy-facts.js";

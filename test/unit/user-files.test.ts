@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { UserFileKind, UserFileState } from "../../src/host/user-files.js";
+import type { UserFileKind, UserFileState } from "../../src/host/user-walk.js";
 import { readUserFile, statUserPath } from "../../src/host/user-files.js";
 import { testUser } from "../helpers/rootless-docker.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";

@@ -5,7 +5,7 @@ import { collectorList } from "../../src/collectors/registry.js";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
 import { scriptDefault } from "../../src/collectors/network/network-config.js";
 import { Cycle, HostState } from "../../src/collectors/state.js";
-import { Targets } from "../../src/exporter/schedule/targets.js";
+import { Targets } from "../../src/targets/targets.js";
 import { collectorContext } from "../helpers/context.js";
 import { cases, infoCases } from "../helpers/diagnosis-cases.js";
 import type { FixtureTree } from "../helpers/fixtures.js";

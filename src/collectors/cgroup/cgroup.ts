@@ -1,4 +1,5 @@
 import { exists, filesystemType, readKernelText } from "../../host/files.js";
+import type { MountTable } from "../../host/mount-table.js";
 import { sysPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
 
@@ -35,17 +36,19 @@ export function versionFromFsType(type: number): 1 | 2 | undefined {
 }
 
 async function detectVersion(
+  mounts: MountTable,
   root: string,
 ): Promise<Pick<CgroupFacts, "version" | "versionSource">> {
-  const type = await filesystemType(root);
+  const type = await filesystemType(mounts, root);
   if (type === undefined) return {};
   const version = versionFromFsType(type);
   if (version !== undefined) return { version, versionSource: "statfs" };
   // A tmpfs (v1 or hybrid) or a fixture tree: the unified root has cgroup.controllers.
-  if (await exists(`${root}/cgroup.controllers`)) return { version: 2, versionSource: "files" };
+  if (await exists(mounts, `${root}/cgroup.controllers`))
+    return { version: 2, versionSource: "files" };
   const hybridMarkers = ["unified", "memory", "cpu", "pids", "systemd"];
   for (const marker of hybridMarkers) {
-    if (await exists(`${root}/${marker}`)) return { version: 1, versionSource: "files" };
+    if (await exists(mounts, `${root}/${marker}`)) return { version: 1, versionSource: "files" };
   }
   return {};
 }
@@ -56,12 +59,12 @@ export const cgroupCollector: Collector<CgroupFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, note }) {
+  async collect({ roots, target, note, host }) {
     const root = sysPath(roots, "fs/cgroup");
     const { uid } = target;
     const delegationPath = `/sys/fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service/cgroup.controllers`;
     const [version, controllers] = await Promise.all([
-      detectVersion(root),
+      detectVersion(host.mounts, root),
       readKernelText(sysPath(roots, delegationPath.slice("/sys/".length))),
     ]);
     if (version.version === undefined) note(`${root} is missing or not a cgroup filesystem`);

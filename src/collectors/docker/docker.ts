@@ -11,7 +11,7 @@ import { discovery, runtimeDir as checkedRuntimeDir } from "../scans.js";
 import { kept } from "../state.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
 import { readConfiguredDaemon } from "./docker-config.js";
-import type { PidFileState } from "../../host/discovery.js";
+import type { PidFileState } from "../../host/pid-files.js";
 
 export interface DockerInfo {
   readonly version?: string;

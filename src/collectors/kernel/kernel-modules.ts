@@ -1,4 +1,5 @@
 import { readKernelText, readText, statKernelPath } from "../../host/files.js";
+import type { MountTable } from "../../host/mount-table.js";
 import type { KernelConfig } from "../../host/kernel-config.js";
 import { KernelConfigSlot, readKernelConfig } from "../../host/kernel-config.js";
 import type { HostRoots } from "../../host/paths.js";
@@ -129,11 +130,12 @@ async function sysModuleStates(
 
 async function nameList(
   roots: HostRoots,
+  mounts: MountTable,
   path: string | undefined,
   parse: (text: string) => Set<string>,
 ): Promise<{ names: Set<string>; source: string } | undefined> {
   if (path === undefined) return undefined;
-  const text = await readText(rootPath(roots, path));
+  const text = await readText(mounts, rootPath(roots, path));
   return text.ok ? { names: parse(text.text), source: path } : undefined;
 }
 
@@ -144,6 +146,7 @@ async function nameList(
  */
 export async function readModuleStates(
   roots: HostRoots,
+  mounts: MountTable,
   release: string | undefined,
   names: readonly string[],
   configSlot: KernelConfigSlot = new KernelConfigSlot(),
@@ -152,8 +155,8 @@ export async function readModuleStates(
   const [loaded, sysModules, builtin, installed, tablesText] = await Promise.all([
     readKernelText(procPath(roots, "modules")),
     sysModuleStates(roots, names),
-    nameList(roots, dir && `${dir}/modules.builtin`, parseModulesBuiltin),
-    nameList(roots, dir && `${dir}/modules.dep`, parseModulesDep),
+    nameList(roots, mounts, dir && `${dir}/modules.builtin`, parseModulesBuiltin),
+    nameList(roots, mounts, dir && `${dir}/modules.dep`, parseModulesDep),
     readKernelText(procPath(roots, "net/ip_tables_names")),
   ]);
   // ip_tables_names is readable by root only, but exists for anyone once ip_tables is there.

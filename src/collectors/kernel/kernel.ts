@@ -1,14 +1,15 @@
-import { runFile } from "../../host/exec.js";
-import { exists, listDir, readKernelText, readText, statPath } from "../../host/files.js";
+import type { MountTable } from "../../host/mount-table.js";
+import { exists, listDir, readKernelText, readText } from "../../host/files.js";
 import { resolveUnder } from "../../host/links.js";
 import type { HostRoots } from "../../host/paths.js";
 import { KernelConfigSlot } from "../../host/kernel-config.js";
 import { procPath, rootPath, sysPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
+import type { CapabilityCache, Verdict } from "./binaries.js";
+import { findBinary, judgeIdmapHelper, rootlesskitBinary } from "./binaries.js";
 import { kept } from "../state.js";
 
 /** getcap answers by file identity: a change of capabilities changes the file's ctime. */
-type CapabilityCache = Map<string, { readonly identity: string; readonly has: boolean }>;
 const capabilitiesKept = kept("kernel.capabilities", (): CapabilityCache => new Map());
 /** The running kernel's build config, read again only when its file changes. */
 const kernelConfigKept = kept("kernel.config", () => new KernelConfigSlot());
@@ -17,7 +18,6 @@ import { readModuleStates } from "./kernel-modules.js";
 import type { GroupRange, KernelVersion } from "../../host/kernel-parsers.js";
 import {
   atLeast,
-  hasFileCapability,
   parseKernelRelease,
   parsePingGroupRange,
   parseSysctlInteger,
@@ -45,16 +45,12 @@ export const watchedModules = [
 
 export const storageDrivers = ["btrfs", "fuse-overlayfs", "overlay2", "vfs"] as const;
 export type StorageDriver = (typeof storageDrivers)[number];
+export type { Verdict } from "./binaries.js";
 
 export const idmapHelpers = [
   { helper: "newgidmap", capability: "cap_setgid" },
   { helper: "newuidmap", capability: "cap_setuid" },
 ] as const;
-
-export interface Verdict {
-  readonly ok: boolean;
-  readonly reason: string;
-}
 
 export interface KernelFacts {
   readonly release?: string;
@@ -85,16 +81,6 @@ export interface KernelFacts {
   readonly apparmor: { readonly enabled: boolean; readonly rootlesskitProfiles: readonly string[] };
 }
 
-const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin", "/usr/local/sbin"];
-const getcapCandidates = ["/usr/sbin/getcap", "/sbin/getcap", "/usr/bin/getcap"];
-
-async function findBinary(roots: HostRoots, name: string): Promise<string | undefined> {
-  for (const dir of binDirs) {
-    if (await exists(rootPath(roots, `${dir}/${name}`))) return `${dir}/${name}`;
-  }
-  return undefined;
-}
-
 async function readSysctls(roots: HostRoots): Promise<Record<string, number>> {
   const values: Record<string, number> = {};
   await Promise.all(
@@ -107,8 +93,13 @@ async function readSysctls(roots: HostRoots): Promise<Record<string, number>> {
   return values;
 }
 
-async function readModules(roots: HostRoots, release: string | undefined, slot: KernelConfigSlot) {
-  const { states, missing } = await readModuleStates(roots, release, watchedModules, slot);
+async function readModules(
+  roots: HostRoots,
+  mounts: MountTable,
+  release: string | undefined,
+  slot: KernelConfigSlot,
+) {
+  const { states, missing } = await readModuleStates(roots, mounts, release, watchedModules, slot);
   const loaded = (fact: ModuleFact) => fact.state === "builtin" || fact.state === "loaded";
   const modules = Object.fromEntries(Object.entries(states).map(([n, f]) => [n, loaded(f)]));
   return { modules, states, ...(missing !== undefined && { missing }) };
@@ -125,6 +116,7 @@ function iptablesFacts(roots: HostRoots, path: string): NonNullable<KernelFacts[
 /** Storage drivers that work rootless, per the guide's "Known limitations". */
 async function judgeStorageDrivers(
   roots: HostRoots,
+  mounts: MountTable,
   version: KernelVersion | undefined,
 ): Promise<Partial<Record<StorageDriver, Verdict>>> {
   const verdicts: Partial<Record<StorageDriver, Verdict>> = {
@@ -139,8 +131,8 @@ async function judgeStorageDrivers(
     ? { ok: true, reason: `${kernel} >= 4.18` }
     : { ok: false, reason: `${kernel} < 4.18 (unless mounted with user_subvol_rm_allowed)` };
   const [binary, fuseDevice] = await Promise.all([
-    findBinary(roots, "fuse-overlayfs"),
-    exists(rootPath(roots, "/dev/fuse")),
+    findBinary(roots, mounts, "fuse-overlayfs"),
+    exists(mounts, rootPath(roots, "/dev/fuse")),
   ]);
   if (!atLeast(version, 4, 18)) {
     verdicts["fuse-overlayfs"] = { ok: false, reason: `${kernel} < 4.18` };
@@ -154,91 +146,17 @@ async function judgeStorageDrivers(
   return verdicts;
 }
 
-async function judgeIdmapHelper(
-  cache: CapabilityCache,
-  roots: HostRoots,
-  helper: string,
-  capability: string,
-  signal: AbortSignal,
-): Promise<(Verdict & { path?: string }) | undefined> {
-  const path = await findBinary(roots, helper);
-  if (!path) return { ok: false, reason: `${helper} is not installed (package uidmap)` };
-  const stat = await statPath(rootPath(roots, path));
-  if (!stat.ok) return undefined;
-  if ((stat.stats.mode & 0o4000) !== 0 && stat.stats.uid === 0) {
-    return { ok: true, reason: `${path} is setuid root`, path };
-  }
-  const has = await fileCapability(cache, roots, path, capability, signal);
-  if (has === undefined) return undefined;
-  return has
-    ? { ok: true, reason: `${path} has ${capability}=ep`, path }
-    : { ok: false, reason: `${path} is neither setuid root nor has ${capability}=ep`, path };
-}
-
-/**
- * File capabilities live in an xattr that Node cannot read: ask getcap(8), once per version of
- * the file (spawning it every cycle would cost more CPU than all the collectors together).
- */
-async function fileCapability(
-  capabilityCache: CapabilityCache,
-  roots: HostRoots,
-  path: string,
-  capability: string,
-  signal: AbortSignal,
-): Promise<boolean | undefined> {
-  const stat = await statPath(rootPath(roots, path));
-  if (!stat.ok) return undefined;
-  const { dev, ino, size, ctimeMs } = stat.stats;
-  const key = `${rootPath(roots, path)}:${capability}`;
-  const identity = `${dev}:${ino}:${size}:${ctimeMs}`;
-  const cached = capabilityCache.get(key);
-  if (cached?.identity === identity) return cached.has;
-  const has = await askGetcap(roots, path, capability, signal);
-  if (has !== undefined) capabilityCache.set(key, { identity, has });
-  return has;
-}
-
-async function askGetcap(
-  roots: HostRoots,
-  path: string,
-  capability: string,
-  signal: AbortSignal,
-): Promise<boolean | undefined> {
-  for (const getcap of getcapCandidates) {
-    const result = await runFile(getcap, [rootPath(roots, path)], { timeoutMs: 2000, signal });
-    if (!result.ok && result.reason === "missing") continue;
-    return result.ok ? hasFileCapability(result.stdout, capability) : undefined;
-  }
-  return undefined;
-}
-
-/** rootlesskit from the distribution, or in ~/bin where the install script puts it. */
-async function rootlesskitBinary(
-  cache: CapabilityCache,
-  roots: HostRoots,
-  home: string | undefined,
-  signal: AbortSignal,
-) {
-  const installed = await findBinary(roots, "rootlesskit");
-  const inHome = home === undefined ? undefined : `${home}/bin/rootlesskit`;
-  const path =
-    installed ?? (inHome && (await exists(rootPath(roots, inHome))) ? inHome : undefined);
-  if (!path) return undefined;
-  const netBindService = await fileCapability(cache, roots, path, "cap_net_bind_service", signal);
-  return { path, ...(netBindService !== undefined && { netBindService }) };
-}
-
 /**
  * Profiles in /etc/apparmor.d that name rootlesskit and grant `userns` (the guide's Ubuntu 24.04
  * fix). Read only when the kernel restricts unprivileged user namespaces.
  */
-async function apparmorFacts(roots: HostRoots, restricted: boolean) {
+async function apparmorFacts(roots: HostRoots, mounts: MountTable, restricted: boolean) {
   const enabled = await readKernelText(sysPath(roots, "module/apparmor/parameters/enabled"));
   const profiles: string[] = [];
   if (restricted) {
-    const dir = await listDir(rootPath(roots, "/etc/apparmor.d"));
+    const dir = await listDir(mounts, rootPath(roots, "/etc/apparmor.d"));
     for (const name of dir.ok ? dir.names : []) {
-      const text = await readText(rootPath(roots, `/etc/apparmor.d/${name}`), 256 * 1024);
+      const text = await readText(mounts, rootPath(roots, `/etc/apparmor.d/${name}`), 256 * 1024);
       if (text.ok && text.text.includes("rootlesskit") && /\buserns\b/.test(text.text)) {
         profiles.push(`/etc/apparmor.d/${name}`);
       }
@@ -255,6 +173,7 @@ export const kernelCollector: Collector<KernelFacts> = {
   defaultIntervalSeconds: 15,
   async collect({ roots, targets, host, signal, note }) {
     const capabilities = host.own(capabilitiesKept);
+    const mounts = host.mounts;
     const releaseText = await readKernelText(procPath(roots, "sys/kernel/osrelease"));
     const release = releaseText.ok ? releaseText.text.trim() : undefined;
     if (!release) note("sys/kernel/osrelease is unreadable: storage driver support is unknown");
@@ -262,10 +181,10 @@ export const kernelCollector: Collector<KernelFacts> = {
     const [sysctls, pingText, modules, drivers, ...helpers] = await Promise.all([
       readSysctls(roots),
       readKernelText(procPath(roots, "sys/net/ipv4/ping_group_range")),
-      readModules(roots, release, host.own(kernelConfigKept)),
-      judgeStorageDrivers(roots, version),
+      readModules(roots, mounts, release, host.own(kernelConfigKept)),
+      judgeStorageDrivers(roots, mounts, version),
       ...idmapHelpers.map(({ helper, capability }) =>
-        judgeIdmapHelper(capabilities, roots, helper, capability, signal),
+        judgeIdmapHelper(capabilities, roots, mounts, helper, capability, signal),
       ),
     ]);
     const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
@@ -276,12 +195,13 @@ export const kernelCollector: Collector<KernelFacts> = {
       rootlesskitBinary(
         capabilities,
         roots,
+        mounts,
         targets.length === 1 ? targets[0]?.home : undefined,
         signal,
       ),
-      apparmorFacts(roots, restricted),
-      findBinary(roots, "iptables"),
-      exists(rootPath(roots, "/run/systemd/system")),
+      apparmorFacts(roots, mounts, restricted),
+      findBinary(roots, mounts, "iptables"),
+      exists(mounts, rootPath(roots, "/run/systemd/system")),
     ]);
     const helperVerdicts: Record<string, Verdict & { path?: string }> = {};
     idmapHelpers.forEach(({ helper }, i) => {

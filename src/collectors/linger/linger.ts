@@ -3,6 +3,7 @@ import type { DbusPool } from "../../host/dbus-pool.js";
 import { variantValue } from "../../host/dbus-pool.js";
 import type { ListResult } from "../../host/files.js";
 import { listDir, statPath } from "../../host/files.js";
+import type { MountTable } from "../../host/mount-table.js";
 import type { HostRoots } from "../../host/paths.js";
 import { rootPath } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
@@ -91,6 +92,7 @@ async function fromLogind(
 /** The user's file in the linger directory, which the cycle lists once for every user. */
 async function fromFile(
   roots: HostRoots,
+  mounts: MountTable,
   target: Target,
   listing: ListResult,
   note: (m: string) => void,
@@ -99,15 +101,19 @@ async function fromFile(
   // No directory: nobody lingers.
   if (listing.reason === "missing") return false;
   // Unlistable: the file itself may still be there to stat.
-  const file = await statPath(rootPath(roots, `${lingerDir}/${target.name}`));
+  const file = await statPath(mounts, rootPath(roots, `${lingerDir}/${target.name}`));
   if (file.ok) return true;
   note(`${lingerDir}: ${listing.detail}; linger is unknown`);
   return undefined;
 }
 
 /** The names in logind's linger directory, listed once a cycle for every user. */
-export const lingering = (cycle: Cycle, roots: HostRoots): Promise<ListResult> =>
-  cycle.once("linger-list", () => listDir(rootPath(roots, lingerDir)));
+export const lingering = (
+  cycle: Cycle,
+  roots: HostRoots,
+  mounts: MountTable,
+): Promise<ListResult> =>
+  cycle.once("linger-list", () => listDir(mounts, rootPath(roots, lingerDir)));
 
 export const lingerCollector: Collector<LingerFacts> = {
   name: "linger",
@@ -120,7 +126,13 @@ export const lingerCollector: Collector<LingerFacts> = {
     const logind = await fromLogind(host.systemBus, address, target.uid, rpcTimeoutMs, signal);
     if ("enabled" in logind) return { enabled: logind.enabled, source: "logind" };
     note(`logind on ${address} did not answer (${logind.error}); reading ${lingerDir}`);
-    const enabled = await fromFile(roots, target, await lingering(cycle, roots), note);
+    const enabled = await fromFile(
+      roots,
+      host.mounts,
+      target,
+      await lingering(cycle, roots, host.mounts),
+      note,
+    );
     return enabled === undefined
       ? { source: "none", logindError: logind.error }
       : { enabled, source: "file", logindError: logind.error };

@@ -1,4 +1,5 @@
 import { exists } from "../../host/files.js";
+import type { MountTable } from "../../host/mount-table.js";
 import { readOwnedFile } from "../../host/owned-file.js";
 import type { HostRoots } from "../../host/paths.js";
 import { rootPath } from "../../host/paths.js";
@@ -44,9 +45,14 @@ const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"];
 /** Most drop-ins read from a user's docker.service.d (systemd reads them all; a user has a few). */
 const maxDropIns = 64;
 
-async function installed(roots: HostRoots, name: string, target: Target): Promise<boolean> {
+async function installed(
+  roots: HostRoots,
+  mounts: MountTable,
+  name: string,
+  target: Target,
+): Promise<boolean> {
   for (const dir of binDirs) {
-    if (await exists(rootPath(roots, `${dir}/${name}`))) return true;
+    if (await exists(mounts, rootPath(roots, `${dir}/${name}`))) return true;
   }
   // The user's ~/bin is theirs to fill: its entry is looked at, a symlink there not followed.
   const own = await statUserPath(rootPath(roots, `${target.home}/bin/${name}`), target.uid, "file");
@@ -55,6 +61,7 @@ async function installed(roots: HostRoots, name: string, target: Target): Promis
 
 export async function readConfiguredNetwork(
   roots: HostRoots,
+  mounts: MountTable,
   target: Target,
 ): Promise<ConfiguredNetwork | undefined> {
   const unitDir = `${target.home}/.config/systemd/user`;
@@ -79,8 +86,8 @@ export async function readConfiguredNetwork(
   const port = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER");
   let driver = net?.value || undefined;
   if (!driver) {
-    if (await installed(roots, "slirp4netns", target)) driver = "slirp4netns";
-    else if (await installed(roots, "vpnkit", target)) driver = "vpnkit";
+    if (await installed(roots, mounts, "slirp4netns", target)) driver = "slirp4netns";
+    else if (await installed(roots, mounts, "vpnkit", target)) driver = "vpnkit";
   }
   const mtuValue =
     mtu?.value && /^\d{1,6}$/.test(mtu.value)

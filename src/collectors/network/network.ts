@@ -4,10 +4,10 @@ import { procPath } from "../../host/paths.js";
 import type { InterfaceCounters } from "../../host/proc-files.js";
 import { mappedIds, parseNetDev } from "../../host/proc-files.js";
 import type { ProcessInfo } from "../../host/proc.js";
+import { flagValue } from "../../host/proc-parsers.js";
 import {
   candidates,
   childPids,
-  flagValue,
   letLoopIn,
   programName,
   readProcess,
@@ -18,7 +18,8 @@ import type { TargetState } from "../state.js";
 import { discovery, processes } from "../scans.js";
 import { cycleInfo } from "../rootlesskit/rootlesskit-api.js";
 import type { ProcessTable } from "../../host/process-table.js";
-import { checkPid, rootlesskitPrograms } from "../../host/discovery.js";
+import { rootlesskitPrograms } from "../../host/discovery.js";
+import { checkPid } from "../../host/pid-files.js";
 import type { ConfiguredNetwork } from "./network-config.js";
 import { readConfiguredNetwork } from "./network-config.js";
 
@@ -132,7 +133,7 @@ export const networkCollector: Collector<NetworkFacts> = {
     const parent = found.parent;
     if (!parent) {
       note("rootlesskit is not running: no network to watch");
-      const configured = await readConfiguredNetwork(roots, target);
+      const configured = await readConfiguredNetwork(roots, ctx.host.mounts, target);
       return configured ? { configured } : {};
     }
     const answer = found.stateDir

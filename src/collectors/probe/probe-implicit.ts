@@ -1,4 +1,4 @@
-import { flagValue } from "../../host/proc.js";
+import { flagValue } from "../../host/proc-parsers.js";
 import type { HostRoots } from "../../host/paths.js";
 import type { NamespacedProcess } from "../../host/netns.js";
 import { freeForwardablePort } from "../../host/port-range.js";

@@ -1,7 +1,8 @@
 import { readKernelText, statKernelPath } from "../../host/files.js";
 import { procPath, rootPath } from "../../host/paths.js";
 import type { FileLock } from "../../host/proc.js";
-import { bootTime, clockTicksPerSecond, parseLocks } from "../../host/proc.js";
+import { bootTime, parseLocks } from "../../host/proc.js";
+import { clockTicksPerSecond } from "../../host/proc-parsers.js";
 import { statUserPath } from "../../host/user-files.js";
 import type { Collector } from "../collector.js";
 import { RestartCounter } from "../restarts.js";
@@ -9,8 +10,10 @@ import { discovery } from "../scans.js";
 import type { HostState } from "../state.js";
 import { kept } from "../state.js";
 import type { HostRoots } from "../../host/paths.js";
-import type { PidFileState, StateDirSource } from "../../host/discovery.js";
-import { checkPidFile, rootlesskitPrograms } from "../../host/discovery.js";
+import type { StateDirSource } from "../../host/discovery.js";
+import { rootlesskitPrograms } from "../../host/discovery.js";
+import type { PidFileState } from "../../host/pid-files.js";
+import { checkPidFile } from "../../host/pid-files.js";
 import type { PortForward, RootlesskitInfo } from "./rootlesskit-api.js";
 import { cycleInfo, parsePorts, queryApi } from "./rootlesskit-api.js";
 

@@ -1,5 +1,6 @@
 import type { PasswdEntry } from "../../host/accounts.js";
 import { readPasswd } from "../../host/accounts.js";
+import type { MountTable } from "../../host/mount-table.js";
 import type { ReadFailure } from "../../host/files.js";
 import { fileIdentity, readText } from "../../host/files.js";
 import type { HostRoots } from "../../host/paths.js";
@@ -215,11 +216,11 @@ export function summaryFromIndex(
   };
 }
 
-async function readIndex(roots: HostRoots): Promise<SubidIndex> {
-  const passwd = await readPasswd(roots);
+async function readIndex(roots: HostRoots, mounts: MountTable): Promise<SubidIndex> {
+  const passwd = await readPasswd(roots, mounts);
   const notes: string[] = [];
   const readKind = async (path: string): Promise<SubidFileIndex> => {
-    const result = await readText(rootPath(roots, path));
+    const result = await readText(mounts, rootPath(roots, path));
     const empty = { byOwner: new Map(), overlapping: new Set<SubidRange>() };
     if (!result.ok) {
       notes.push(
@@ -258,12 +259,12 @@ async function readIndexIfChanged(roots: HostRoots, host: HostState): Promise<Su
   const kept = host.own(lastIndex);
   const identities = await Promise.all(
     ["/etc/passwd", "/etc/subuid", "/etc/subgid"].map((path) =>
-      fileIdentity(rootPath(roots, path)),
+      fileIdentity(host.mounts, rootPath(roots, path)),
     ),
   );
   const key = JSON.stringify([roots, identities]);
   if (kept.last?.key === key) return kept.last.index;
-  const index = await readIndex(roots);
+  const index = await readIndex(roots, host.mounts);
   kept.last = identities.every((identity) => identity !== undefined) ? { key, index } : undefined;
   return index;
 }

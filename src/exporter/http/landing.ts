@@ -2,7 +2,7 @@ import type { Finding } from "../../checks/finding.js";
 import { escapeInvisible } from "../../checks/quoted.js";
 import type { UserFindings } from "../render/findings.js";
 import { sortedFindings, worstFirst } from "../render/findings.js";
-import type { CollectorState } from "../schedule/scheduler.js";
+import type { CollectorState } from "../schedule/ledger.js";
 
 const escapes: Record<string, string> = {
   "&": "&amp;",

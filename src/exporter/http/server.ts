@@ -1,5 +1,5 @@
 import { createServer } from "node:http";
-import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Server } from "node:http";
 import { createServer as createH2Server } from "node:http2";
 import type { Http2Server } from "node:http2";
 import { createServer as createNetServer } from "node:net";
@@ -8,37 +8,17 @@ import { createServer as createTlsServer } from "node:tls";
 import type { Server as TlsServer, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import type { ListenAddress } from "../../config.js";
-import { checksJsonText } from "../render/findings.js";
 import { MeteredSocket } from "./metered-socket.js";
-import { BasicAuthVerifier } from "./web-auth.js";
-import type { WebConfig } from "./web-config.js";
+import type { Routes } from "./requests.js";
+import { Requests } from "./requests.js";
+import type { Connection } from "./pipeline.js";
+import { Pipeline } from "./pipeline.js";
 import type { WebConfigSource } from "./web-config-source.js";
 import type { TlsServerSettings } from "./web-tls.js";
 import { refuseClient } from "./web-tls.js";
 import { looksLikeHttp, plainHttpAnswer } from "./web-plain-http.js";
 
-export interface Routes {
-  readonly telemetryPath: string;
-  /** The body at once when one is ready, else a promise of the first one. */
-  readonly metrics: () => { contentType: string; body: Buffer | Promise<Buffer> };
-  readonly landing: () => string;
-  /** The findings as JSON, in the language of ?lang= (en or zh-CN). */
-  readonly checks: (lang: string) => unknown;
-}
-
-/** What handle() needs of a request and its answer, over HTTP/1.1 or HTTP/2 alike. */
-interface Request {
-  readonly url?: string | undefined;
-  readonly method?: string | undefined;
-  readonly headers: IncomingHttpHeaders;
-}
-interface Response {
-  readonly headersSent: boolean;
-  setHeader(name: string, value: string): unknown;
-  writeHead(status: number, headers: Record<string, string | number>): unknown;
-  end(): unknown;
-  end(body: string | Buffer): unknown;
-}
+export type { Routes } from "./requests.js";
 
 export interface ServerOptions {
   /** Open connections at most; a new one past it closes the oldest idle one. */
@@ -58,22 +38,6 @@ const defaultTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 65_
 const handshakeTimeoutMs = 10_000;
 /** HTTP/2 streams one connection may have open; a scraper needs one. */
 const h2Streams = 16;
-/**
- * Requests parsed ahead of their answers; a 512-byte slice holds fewer, so this is only a net
- * (past it the connection is closed).
- */
-const maxPipelined = 64;
-const pipelinedPerTurn = 16;
-
-interface Connection {
-  readonly raw: Socket;
-  /** Requests parsed and waiting for the one before them to be written out. */
-  readonly queue: (() => void)[];
-  /** A request of this connection is being answered (or its answer is not yet written out). */
-  busy: boolean;
-  stream: MeteredSocket | undefined;
-}
-
 /** The HTTP face: /metrics (configurable), /, /checks, /healthz; anything else is 404. */
 export class ExporterServer {
   private front: NetServer | undefined;
@@ -81,22 +45,20 @@ export class ExporterServer {
   private h2: Http2Server | undefined;
   private readonly connections = new Set<Connection>();
   private readonly byRaw = new WeakMap<Socket, Connection>();
-  /** By the stream the HTTP server reads (req.socket). */
-  private readonly byStream = new WeakMap<object, Connection>();
-  private inFlight = 0;
-  /** Connections whose next pipelined request waits for a turn (see later()). */
-  private waiting: Connection[] = [];
-  private readonly auth = new BasicAuthVerifier();
-  private tokens = 0;
-  private tokensAt = 0;
-  private bucketFor: WebConfig["rateLimit"];
+  /** One request per connection at a time, in the order they came. */
+  private readonly pipeline: Pipeline;
+  /** What a request gets: auth, rate limit, the in-flight cap and the routes. */
+  private readonly requests: Requests;
   private tlsInForce: TlsServerSettings | undefined;
 
   constructor(
-    private readonly routes: Routes,
+    routes: Routes,
     private readonly log: Logger,
     private readonly options: ServerOptions = { maxConnections: 512, maxRequests: 40 },
-  ) {}
+  ) {
+    this.requests = new Requests(routes, log, options);
+    this.pipeline = new Pipeline((req, res) => void this.requests.handle(req, res));
+  }
 
   /** Binds and resolves with the bound address; rejects with a ListenError if it cannot. */
   async start(listen: ListenAddress): Promise<AddressInfo> {
@@ -111,7 +73,7 @@ export class ExporterServer {
         // Node checks the two timeouts above only this often (30 s by default).
         connectionsCheckingInterval: 1000,
       },
-      (req, res) => this.enqueue(req, res),
+      (req, res) => this.pipeline.enqueue(req, res),
     );
     http.keepAliveTimeout = timeouts.keepAliveMs;
     // The timeouts above are checked on connections tracked from 'listening' on (Node's
@@ -232,7 +194,7 @@ export class ExporterServer {
       () => !connection.busy && connection.queue.length === 0,
     );
     connection.stream = stream;
-    this.byStream.set(stream, connection);
+    this.pipeline.byStream.set(stream, connection);
     http.emit("connection", stream);
   }
 
@@ -287,7 +249,7 @@ export class ExporterServer {
         settings: { maxConcurrentStreams: h2Streams, maxHeaderListSize: 16 * 1024 },
         maxSessionMemory: 4,
       },
-      (req, res) => void this.handle(req, res),
+      (req, res) => void this.requests.handle(req, res),
     );
     // Sessions idle this long are closed, as idle HTTP/1.1 keep-alives are.
     h2.setTimeout(idleMs);
@@ -315,161 +277,5 @@ export class ExporterServer {
     const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
     const connection = (raw && this.byRaw.get(raw)) ?? this.track(socket);
     if (connection) this.hand(http, connection, socket);
-  }
-
-  /** One request per connection at a time, the next only once the answer before is written out. */
-  private enqueue(req: IncomingMessage, res: ServerResponse): void {
-    const connection = this.byStream.get(req.socket);
-    if (!connection) {
-      void this.handle(req, res);
-      return;
-    }
-    if (connection.queue.length >= maxPipelined) {
-      req.socket.destroy();
-      return;
-    }
-    connection.queue.push(() => {
-      const done = (): void => {
-        res.off("finish", done).off("close", done);
-        connection.busy = false;
-        if (connection.queue.length === 0) this.next(connection);
-        else this.later(connection);
-      };
-      // "finish" comes when the answer was handed to the kernel: a client that does not read
-      // holds up only its own connection, with one answer in memory.
-      res.on("finish", done).on("close", done);
-      void this.handle(req, res);
-    });
-    this.next(connection);
-  }
-
-  /**
-   * A pipelined request waits for a later turn of the event loop, and a turn answers at most
-   * `pipelinedPerTurn` of them across all connections: while the kernel takes every write at
-   * once, pipelining clients would otherwise be answered back to back and starve a new scrape,
-   * which is answered as soon as it is read.
-   */
-  private later(connection: Connection): void {
-    this.waiting.push(connection);
-    if (this.waiting.length === 1) setImmediate(() => this.turn());
-  }
-
-  private turn(): void {
-    const now = this.waiting.splice(0, pipelinedPerTurn);
-    for (const connection of now) this.next(connection);
-    if (this.waiting.length > 0) setImmediate(() => this.turn());
-  }
-
-  private next(connection: Connection): void {
-    if (connection.busy || connection.raw.destroyed) return;
-    const run = connection.queue.shift();
-    if (!run) {
-      connection.stream?.kick();
-      return;
-    }
-    connection.busy = true;
-    run();
-  }
-
-  private async handle(req: Request, res: Response): Promise<void> {
-    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
-    const web = this.options.webConfig?.current();
-    for (const [name, value] of Object.entries(web?.headers ?? {})) res.setHeader(name, value);
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" });
-      res.end("method not allowed\n");
-      return;
-    }
-    if (web?.rateLimit && !this.takeToken(web.rateLimit)) {
-      this.send(req, res, 429, "text/plain; charset=utf-8", "too many requests\n");
-      return;
-    }
-    try {
-      // Before the in-flight cap, as in node_exporter (the toolkit's handler wraps the capped
-      // one): a login waiting on a verdict costs no bcrypt of its own and must not be refused.
-      // /healthz stays open so liveness probes need no credentials; it says only "ok".
-      if (web && web.users.size > 0 && path !== "/healthz") {
-        const auth = await this.auth.check(web.users, req.headers.authorization);
-        if (auth === "busy") {
-          res.setHeader("retry-after", "1");
-          this.send(req, res, 503, "text/plain; charset=utf-8", "too many logins at once\n");
-          return;
-        }
-        if (auth === "denied") {
-          res.setHeader("www-authenticate", 'Basic realm="rootless-exporter"');
-          this.send(req, res, 401, "text/plain; charset=utf-8", "unauthorized\n");
-          return;
-        }
-      }
-    } catch (err) {
-      this.log.error({ err, path }, "login check failed");
-      this.send(req, res, 500, "text/plain; charset=utf-8", "internal error\n");
-      return;
-    }
-    // /healthz costs nothing and must answer while the exporter is busy.
-    if (this.inFlight >= this.options.maxRequests && path !== "/healthz") {
-      res.setHeader("retry-after", "1");
-      this.send(req, res, 503, "text/plain; charset=utf-8", "too many requests in flight\n");
-      return;
-    }
-    this.inFlight++;
-    try {
-      await this.route(path, req, res);
-    } catch (err) {
-      this.log.error({ err, path }, "request failed");
-      if (!res.headersSent)
-        this.send(req, res, 500, "text/plain; charset=utf-8", "internal error\n");
-    } finally {
-      this.inFlight--;
-    }
-  }
-
-  private async route(path: string, req: Request, res: Response): Promise<void> {
-    if (path === this.routes.telemetryPath) {
-      const { contentType, body } = this.routes.metrics();
-      this.send(req, res, 200, contentType, Buffer.isBuffer(body) ? body : await body);
-    } else if (path === "/") {
-      this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
-    } else if (path === "/checks") {
-      const lang = new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("lang") ?? "en";
-      if (lang !== "en" && lang !== "zh-CN") {
-        this.send(req, res, 400, "text/plain; charset=utf-8", "lang must be en or zh-CN\n");
-        return;
-      }
-      // Facts quote what users wrote: bidi and line-separator characters go out as \uXXXX.
-      const body = checksJsonText(this.routes.checks(lang));
-      this.send(req, res, 200, "application/json; charset=utf-8", body);
-    } else if (path === "/healthz") {
-      this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");
-    } else {
-      this.send(req, res, 404, "text/plain; charset=utf-8", "not found\n");
-    }
-  }
-
-  /** The toolkit's rate_limit: a token bucket of `burst` refilled one token per interval. */
-  private takeToken(limit: NonNullable<WebConfig["rateLimit"]>): boolean {
-    const now = Date.now();
-    if (this.bucketFor !== limit) {
-      this.bucketFor = limit;
-      this.tokens = limit.burst;
-      this.tokensAt = now;
-    }
-    this.tokens = Math.min(limit.burst, this.tokens + (now - this.tokensAt) / limit.intervalMs);
-    this.tokensAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  private send(
-    req: Request,
-    res: Response,
-    status: number,
-    type: string,
-    body: string | Buffer,
-  ): void {
-    res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
-    if (req.method === "HEAD") res.end();
-    else res.end(body);
   }
 }

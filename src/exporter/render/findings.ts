@@ -5,7 +5,7 @@ import { evaluateChecks } from "../../checks/registry.js";
 import type { FactsByCollector } from "../../collectors/registry.js";
 import { bool } from "./sample-set.js";
 import type { SampleSet } from "./sample-set.js";
-import type { TargetView } from "../schedule/scheduler.js";
+import type { TargetView } from "../schedule/views.js";
 
 /** The checks on the latest successful facts of every collector about one user and the host. */
 export function findingsFor(view: TargetView<FactsByCollector>): Finding[] {

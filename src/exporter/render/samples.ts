@@ -3,7 +3,8 @@ import type { MetricDef } from "../../collectors/module.js";
 import type { CollectorModule } from "../../collectors/module.js";
 import type { FactsByCollector } from "../../collectors/registry.js";
 import { moduleList } from "../../collectors/registry.js";
-import type { CollectorState, TargetView } from "../schedule/scheduler.js";
+import type { CollectorState } from "../schedule/ledger.js";
+import type { TargetView } from "../schedule/views.js";
 import { addFindings, addHostFindings, findingsFor } from "./findings.js";
 import { bool, SampleSet } from "./sample-set.js";
 

@@ -9,9 +9,10 @@ import { findingsFor } from "../render/findings.js";
 import type { SampleSet } from "../render/sample-set.js";
 import type { BuildInfo } from "../render/samples.js";
 import { samplesInSteps } from "../render/samples.js";
-import type { CollectorSet, TriggerFactory } from "./scheduler.js";
+import type { CollectorSet } from "./scheduler.js";
+import type { TriggerFactory } from "./trigger.js";
 import { Scheduler } from "./scheduler.js";
-import { Targets } from "./targets.js";
+import { Targets } from "../../targets/targets.js";
 
 /**
  * What the exporter watches and what it knows: the targets, the host state and the scheduler,
@@ -33,12 +34,15 @@ export class Watch {
     readonly onChange?: () => void;
   }): Promise<Watch> {
     const { config } = options;
+    // One mount table for the exporter's life: every host/ read asks it whether it may block.
+    const host = new HostState();
     const targets = await Targets.create(
       config.roots,
       { users: config.targetUsers, exclude: config.targetExclude, minUid: config.targetMinUid },
       options.env,
+      undefined,
+      host.mounts,
     );
-    const host = new HostState();
     const scheduler = new Scheduler<FactsByCollector>({
       collectors: options.collectors,
       settings: config.collectors,

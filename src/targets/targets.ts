@@ -1,24 +1,30 @@
-import { isRootlesskitComm } from "../../host/discovery.js";
-import { lingering } from "../../collectors/linger/linger.js";
-import { processes } from "../../collectors/scans.js";
-import type { Cycle, HostState } from "../../collectors/state.js";
-import { subidIndex } from "../../collectors/subid/subid.js";
-import type { GroupEntry, PasswdEntry } from "../../host/accounts.js";
-import { currentAccount, groupsOf, parseGroup, parsePasswd } from "../../host/accounts.js";
+import { lingering } from "../collectors/linger/linger.js";
+import { processes } from "../collectors/scans.js";
+import type { Cycle, HostState } from "../collectors/state.js";
+import { subidIndex } from "../collectors/subid/subid.js";
+import type { AccountFiles, PasswdEntry } from "../host/accounts.js";
 import {
-  fileIdentity,
-  listDir,
-  readKernelText,
-  readText,
-  readTextAsync,
-} from "../../host/files.js";
-import type { HostRoots } from "../../host/paths.js";
-import { procPath, rootPath } from "../../host/paths.js";
-import { statUserPath } from "../../host/user-files.js";
-import { parseProcStat } from "../../host/proc.js";
-import type { Target } from "../../host/target.js";
-import { TargetError } from "../../host/target.js";
-import type { TargetSource } from "./scheduler.js";
+  accountFilesIdentity,
+  currentAccount,
+  groupsOf,
+  readAccountFiles,
+  readUidMin,
+} from "../host/accounts.js";
+import { isRootlesskitComm } from "../host/discovery.js";
+import { MountTable } from "../host/mount-table.js";
+import type { HostRoots } from "../host/paths.js";
+import { rootPath } from "../host/paths.js";
+import { environRuntimeDir, processStartTicks, runUserUids } from "../host/runtime-dirs.js";
+import { statUserPath } from "../host/user-files.js";
+import type { Target } from "../host/target.js";
+import { TargetError } from "../host/target.js";
+
+/** Who is watched: resolved at the start of every cycle (users come and go). */
+export interface TargetSource {
+  /** Whether the processes of `uid` may belong to a watched user (what the process scan reads). */
+  readonly wants: (uid: number) => boolean;
+  readonly resolve: (cycle: Cycle, host: HostState) => Promise<readonly Target[]>;
+}
 
 /** Who the exporter watches: itself, the users named by --target.user, or the whole host. */
 export type TargetMode =
@@ -45,24 +51,6 @@ export function targetMode(
   };
 }
 
-/** login.defs(5): "UID_MIN 1000"; undefined when the file or the key is missing. */
-export function parseUidMin(text: string): number | undefined {
-  const match = /^\s*UID_MIN\s+(\d{1,10})\s*$/m.exec(text);
-  return match ? Number(match[1]) : undefined;
-}
-
-export async function readUidMin(roots: HostRoots): Promise<number | undefined> {
-  const text = await readText(rootPath(roots, "/etc/login.defs"), 256 * 1024);
-  return text.ok ? parseUidMin(text.text) : undefined;
-}
-
-interface Accounts {
-  readonly passwd: readonly PasswdEntry[];
-  readonly groups: readonly GroupEntry[];
-  /** Why /etc/passwd could not be read, when it could not. */
-  readonly problem?: string;
-}
-
 /** A login name or a uid in the passwd list. */
 function findAccount(passwd: readonly PasswdEntry[], spec: string): PasswdEntry | undefined {
   return (
@@ -76,12 +64,13 @@ function findAccount(passwd: readonly PasswdEntry[], spec: string): PasswdEntry 
  * only when one changes; a rootlesskit's runtime dir is read once per process (pid + start time).
  */
 export class Targets implements TargetSource {
-  private accountsCache: { readonly key: string; readonly accounts: Accounts } | undefined;
+  private accountsCache: { readonly key: string; readonly accounts: AccountFiles } | undefined;
   private readonly runtimeDirs = new Map<string, string | undefined>();
   private readonly listedUids: ReadonlySet<number>;
 
   private constructor(
     private readonly roots: HostRoots,
+    private readonly mounts: MountTable,
     readonly mode: TargetMode,
     private readonly env: NodeJS.ProcessEnv,
     private readonly selfUid: number,
@@ -100,9 +89,10 @@ export class Targets implements TargetSource {
     },
     env: NodeJS.ProcessEnv,
     uid = process.getuid?.() ?? 0,
+    mounts: MountTable = new MountTable(),
   ): Promise<Targets> {
-    const mode = targetMode(options, uid, await readUidMin(roots));
-    const { passwd } = await readAccounts(roots);
+    const mode = targetMode(options, uid, await readUidMin(roots, mounts));
+    const { passwd } = await readAccountFiles(roots, mounts);
     const listed: number[] = [];
     if (mode.kind === "listed") {
       for (const spec of mode.users) {
@@ -111,7 +101,7 @@ export class Targets implements TargetSource {
         listed.push(found.uid);
       }
     }
-    return new Targets(roots, mode, env, uid, listed);
+    return new Targets(roots, mounts, mode, env, uid, listed);
   }
 
   readonly wants = (uid: number): boolean => {
@@ -178,14 +168,12 @@ export class Targets implements TargetSource {
         if (uid !== undefined) candidates.add(uid);
       }
     }
-    const lingers = await lingering(cycle, this.roots);
+    const lingers = await lingering(cycle, this.roots, this.mounts);
     for (const name of lingers.ok ? lingers.names : []) {
       const uid = byName.get(name)?.uid;
       if (uid !== undefined) candidates.add(uid);
     }
-    const runDirs = await listDir(rootPath(this.roots, "/run/user"));
-    for (const name of runDirs.ok ? runDirs.names : [])
-      if (/^\d{1,10}$/.test(name)) candidates.add(Number(name));
+    for (const uid of await runUserUids(this.roots, this.mounts)) candidates.add(uid);
     for (const uid of (await processes(cycle, this.roots)).owners(isRootlesskitComm))
       candidates.add(uid);
 
@@ -210,10 +198,9 @@ export class Targets implements TargetSource {
     const pids = (await processes(cycle, this.roots)).named(account.uid, isRootlesskitComm);
     const pid = pids[0];
     if (pid === undefined) return standard;
-    const stat = await readKernelText(procPath(this.roots, String(pid), "stat"));
-    const parsed = stat.ok ? parseProcStat(stat.text) : undefined;
-    if (!parsed) return standard;
-    const key = `${pid}\0${parsed.startTicks}`;
+    const startTicks = await processStartTicks(this.roots, pid);
+    if (startTicks === undefined) return standard;
+    const key = `${pid}\0${startTicks}`;
     if (!this.runtimeDirs.has(key)) {
       if (this.runtimeDirs.size > 4096) this.runtimeDirs.clear();
       this.runtimeDirs.set(key, await environRuntimeDir(this.roots, pid));
@@ -226,38 +213,14 @@ export class Targets implements TargetSource {
     return info.ok && info.stats.uid === account.uid ? dir : standard;
   }
 
-  private async accounts(): Promise<Accounts> {
-    const identities = await Promise.all(
-      ["/etc/passwd", "/etc/group"].map((path) => fileIdentity(rootPath(this.roots, path))),
-    );
-    const key = JSON.stringify(identities);
-    if (this.accountsCache?.key === key) return this.accountsCache.accounts;
-    const accounts = await readAccounts(this.roots);
-    this.accountsCache = identities.every((i) => i !== undefined) ? { key, accounts } : undefined;
+  private async accounts(): Promise<AccountFiles> {
+    const key = await accountFilesIdentity(this.roots, this.mounts);
+    if (key !== undefined && this.accountsCache?.key === key) return this.accountsCache.accounts;
+    const accounts = await readAccountFiles(this.roots, this.mounts);
+    this.accountsCache = key !== undefined ? { key, accounts } : undefined;
     return accounts;
   }
 }
 
 /** An absolute path of plain characters, without "." or ".." components. */
 const plainPath = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9_.@+-]+)+$/;
-
-async function readAccounts(roots: HostRoots): Promise<Accounts> {
-  const [passwd, groups] = await Promise.all([
-    readText(rootPath(roots, "/etc/passwd")),
-    readText(rootPath(roots, "/etc/group")),
-  ]);
-  return {
-    passwd: passwd.ok ? parsePasswd(passwd.text) : [],
-    groups: groups.ok ? parseGroup(groups.text) : [],
-    ...(!passwd.ok && { problem: `/etc/passwd: ${passwd.detail}` }),
-  };
-}
-
-/** XDG_RUNTIME_DIR in a process's environment (root reads any; the value is the user's). */
-async function environRuntimeDir(roots: HostRoots, pid: number): Promise<string | undefined> {
-  const text = await readTextAsync(procPath(roots, String(pid), "environ"), 256 * 1024);
-  if (!text.ok) return undefined;
-  const entry = text.text.split("\0").find((e) => e.startsWith("XDG_RUNTIME_DIR="));
-  const value = entry?.slice("XDG_RUNTIME_DIR=".length);
-  return value && value.length > 0 && value.length < 4096 ? value : undefined;
-}

@@ -1,0 +1,150 @@
+import type { IncomingHttpHeaders } from "node:http";
+import type { Logger } from "pino";
+import { checksJsonText } from "../render/findings.js";
+import { BasicAuthVerifier } from "./web-auth.js";
+import type { WebConfig } from "./web-config.js";
+import type { WebConfigSource } from "./web-config-source.js";
+
+export interface Routes {
+  readonly telemetryPath: string;
+  /** The body at once when one is ready, else a promise of the first one. */
+  readonly metrics: () => { contentType: string; body: Buffer | Promise<Buffer> };
+  readonly landing: () => string;
+  /** The findings as JSON, in the language of ?lang= (en or zh-CN). */
+  readonly checks: (lang: string) => unknown;
+}
+
+/** What handle() needs of a request and its answer, over HTTP/1.1 or HTTP/2 alike. */
+export interface Request {
+  readonly url?: string | undefined;
+  readonly method?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+}
+export interface Response {
+  readonly headersSent: boolean;
+  setHeader(name: string, value: string): unknown;
+  writeHead(status: number, headers: Record<string, string | number>): unknown;
+  end(): unknown;
+  end(body: string | Buffer): unknown;
+}
+
+/** One request's way, over HTTP/1.1 or HTTP/2: headers, auth, rate limit, in-flight cap, route. */
+export class Requests {
+  private inFlight = 0;
+  private readonly auth = new BasicAuthVerifier();
+  private tokens = 0;
+  private tokensAt = 0;
+  private bucketFor: WebConfig["rateLimit"];
+
+  constructor(
+    private readonly routes: Routes,
+    private readonly log: Logger,
+    private readonly options: {
+      /** Requests being answered at once at most; past it, 503. */
+      readonly maxRequests: number;
+      readonly webConfig?: WebConfigSource | undefined;
+    },
+  ) {}
+
+  async handle(req: Request, res: Response): Promise<void> {
+    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    const web = this.options.webConfig?.current();
+    for (const [name, value] of Object.entries(web?.headers ?? {})) res.setHeader(name, value);
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" });
+      res.end("method not allowed\n");
+      return;
+    }
+    if (web?.rateLimit && !this.takeToken(web.rateLimit)) {
+      this.send(req, res, 429, "text/plain; charset=utf-8", "too many requests\n");
+      return;
+    }
+    try {
+      // Before the in-flight cap, as in node_exporter (the toolkit's handler wraps the capped
+      // one): a login waiting on a verdict costs no bcrypt of its own and must not be refused.
+      // /healthz stays open so liveness probes need no credentials; it says only "ok".
+      if (web && web.users.size > 0 && path !== "/healthz") {
+        const auth = await this.auth.check(web.users, req.headers.authorization);
+        if (auth === "busy") {
+          res.setHeader("retry-after", "1");
+          this.send(req, res, 503, "text/plain; charset=utf-8", "too many logins at once\n");
+          return;
+        }
+        if (auth === "denied") {
+          res.setHeader("www-authenticate", 'Basic realm="rootless-exporter"');
+          this.send(req, res, 401, "text/plain; charset=utf-8", "unauthorized\n");
+          return;
+        }
+      }
+    } catch (err) {
+      this.log.error({ err, path }, "login check failed");
+      this.send(req, res, 500, "text/plain; charset=utf-8", "internal error\n");
+      return;
+    }
+    // /healthz costs nothing and must answer while the exporter is busy.
+    if (this.inFlight >= this.options.maxRequests && path !== "/healthz") {
+      res.setHeader("retry-after", "1");
+      this.send(req, res, 503, "text/plain; charset=utf-8", "too many requests in flight\n");
+      return;
+    }
+    this.inFlight++;
+    try {
+      await this.route(path, req, res);
+    } catch (err) {
+      this.log.error({ err, path }, "request failed");
+      if (!res.headersSent)
+        this.send(req, res, 500, "text/plain; charset=utf-8", "internal error\n");
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async route(path: string, req: Request, res: Response): Promise<void> {
+    if (path === this.routes.telemetryPath) {
+      const { contentType, body } = this.routes.metrics();
+      this.send(req, res, 200, contentType, Buffer.isBuffer(body) ? body : await body);
+    } else if (path === "/") {
+      this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
+    } else if (path === "/checks") {
+      const lang = new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("lang") ?? "en";
+      if (lang !== "en" && lang !== "zh-CN") {
+        this.send(req, res, 400, "text/plain; charset=utf-8", "lang must be en or zh-CN\n");
+        return;
+      }
+      // Facts quote what users wrote: bidi and line-separator characters go out as \uXXXX.
+      const body = checksJsonText(this.routes.checks(lang));
+      this.send(req, res, 200, "application/json; charset=utf-8", body);
+    } else if (path === "/healthz") {
+      this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");
+    } else {
+      this.send(req, res, 404, "text/plain; charset=utf-8", "not found\n");
+    }
+  }
+
+  /** The toolkit's rate_limit: a token bucket of `burst` refilled one token per interval. */
+  private takeToken(limit: NonNullable<WebConfig["rateLimit"]>): boolean {
+    const now = Date.now();
+    if (this.bucketFor !== limit) {
+      this.bucketFor = limit;
+      this.tokens = limit.burst;
+      this.tokensAt = now;
+    }
+    this.tokens = Math.min(limit.burst, this.tokens + (now - this.tokensAt) / limit.intervalMs);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  private send(
+    req: Request,
+    res: Response,
+    status: number,
+    type: string,
+    body: string | Buffer,
+  ): void {
+    res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
+    if (req.method === "HEAD") res.end();
+    else res.end(body);
+  }
+}

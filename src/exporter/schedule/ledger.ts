@@ -1,0 +1,206 @@
+import type { Logger } from "pino";
+import type { Collector } from "../../collectors/collector.js";
+import type { CollectorSetting } from "../../config.js";
+import type { Target } from "../../host/target.js";
+import type { Outcome, Running } from "./run.js";
+
+/** The latest outcome of one collector for one target (or for the host). */
+export interface RunState<F> {
+  /** Facts of the last run, present only when that run succeeded. */
+  readonly facts: F | undefined;
+  readonly ok: boolean | undefined;
+  readonly error: string | undefined;
+  readonly lastRunAt: number | undefined;
+  readonly durationSeconds: number | undefined;
+  readonly lastSuccessAt: number | undefined;
+  readonly errorsTotal: number;
+  readonly runs: number;
+}
+
+/** One collector over every target, for the rootless_collector_* series and the landing page. */
+export interface CollectorState {
+  readonly name: string;
+  readonly scope: "host" | "user";
+  readonly intervalSeconds: number;
+  /** Every run of its last cycle succeeded; undefined before its first cycle. */
+  readonly ok: boolean | undefined;
+  /** The errors of the last cycle, "user: error" for a user collector. */
+  readonly error: string | undefined;
+  readonly lastRunAt: number | undefined;
+  /** The slowest run of its last cycle. */
+  readonly durationSeconds: number | undefined;
+  /** The oldest of the targets' last successes: a stale user makes the collector look stale. */
+  readonly lastSuccessAt: number | undefined;
+  /** Failed runs since start, targets that went away included (a counter never goes down). */
+  readonly errorsTotal: number;
+  readonly runs: number;
+}
+
+/** One collector for one target: its latest outcome and its run in progress. */
+export interface Slot<F> extends Running {
+  readonly collector: Collector<F>;
+  readonly target: Target | undefined;
+  state: RunState<F>;
+  /** Made on first use: thousands of idle slots need no logger of their own. */
+  logger: Logger | undefined;
+}
+
+/** One enabled collector and everything kept about it. */
+export interface Entry<F, K extends keyof F> {
+  readonly name: K;
+  readonly collector: Collector<F[K]>;
+  readonly setting: CollectorSetting;
+  /** The host slot, or one slot per watched user keyed by uid and name. */
+  readonly slots: Map<string, Slot<F[K]>>;
+  /** Errors of slots whose user went away, so errorsTotal never goes down. */
+  retiredErrors: number;
+  /** Runs of slots whose user went away. */
+  retiredRuns: number;
+  /** When its last cycle started; undefined before the first. */
+  cycleAt: number | undefined;
+}
+
+export const hostKey = "";
+export const targetKey = (target: Target): string => `${target.uid}\0${target.name}`;
+
+export function newEntry<F, K extends keyof F>(
+  name: K,
+  collector: Collector<F[K]>,
+  setting: CollectorSetting,
+): Entry<F, K> {
+  return {
+    name,
+    collector,
+    setting,
+    slots: new Map(),
+    retiredErrors: 0,
+    retiredRuns: 0,
+    cycleAt: undefined,
+  };
+}
+
+/** The slot of `key`, made empty on first use. */
+export function slotOf<F, K extends keyof F>(
+  entry: Entry<F, K>,
+  key: string,
+  target?: Target,
+): Slot<F[K]> {
+  let slot = entry.slots.get(key);
+  if (!slot) {
+    slot = {
+      collector: entry.collector,
+      target,
+      state: {
+        facts: undefined,
+        ok: undefined,
+        error: undefined,
+        lastRunAt: undefined,
+        durationSeconds: undefined,
+        lastSuccessAt: undefined,
+        errorsTotal: 0,
+        runs: 0,
+      },
+      inflight: undefined,
+      controller: undefined,
+      startedAt: 0,
+      notes: new Set(),
+      logger: undefined,
+    };
+    entry.slots.set(key, slot);
+  }
+  return slot;
+}
+
+/** The slot's logger, made on first use. */
+export function slotLog<F, K extends keyof F>(
+  entry: Entry<F, K>,
+  slot: Slot<F[K]>,
+  log: Logger,
+): Logger {
+  const fields = slot.target
+    ? { collector: String(entry.name), user: slot.target.name }
+    : { collector: String(entry.name) };
+  return (slot.logger ??= log.child(fields));
+}
+
+/** Drops a user's slot, its run aborted and its counts kept in the entry's totals. */
+export function retire<F, K extends keyof F>(entry: Entry<F, K>, key: string): void {
+  const slot = entry.slots.get(key);
+  if (!slot) return;
+  slot.controller?.abort();
+  entry.retiredErrors += slot.state.errorsTotal;
+  entry.retiredRuns += slot.state.runs;
+  entry.slots.delete(key);
+}
+
+/** Writes an outcome into its slot; false when the slot is gone (its user went away). */
+export function record<F, K extends keyof F>(
+  entry: Entry<F, K>,
+  key: string,
+  slot: Slot<F[K]>,
+  outcome: Outcome<F[K]>,
+  log: () => Logger,
+): boolean {
+  // A user who went away while the run was going: nothing of theirs is kept.
+  if (entry.slots.get(key) !== slot) return false;
+  const { facts, error, durationMs } = outcome;
+  const previous = slot.state;
+  const now = Date.now();
+  const ok = error === undefined;
+  if (!ok && error !== previous.error) log().warn({ err: error }, "collector failed");
+  if (ok && previous.ok === false) log().info("collector recovered");
+  slot.state = {
+    facts: ok ? facts : undefined,
+    ok,
+    error,
+    lastRunAt: now,
+    durationSeconds: durationMs / 1000,
+    lastSuccessAt: ok ? now : previous.lastSuccessAt,
+    errorsTotal: previous.errorsTotal + (ok ? 0 : 1),
+    runs: previous.runs + 1,
+  };
+  return true;
+}
+
+/** One collector over all its slots. */
+export function summarize<F>(entry: Entry<F, keyof F>): CollectorState {
+  const states = [...entry.slots.values()].map((slot) => slot.state);
+  const ran = states.filter((s) => s.ok !== undefined);
+  const failed = [...entry.slots.values()].filter((slot) => slot.state.ok === false);
+  const base = {
+    name: String(entry.name),
+    scope: entry.collector.scope,
+    intervalSeconds: entry.setting.intervalSeconds,
+    errorsTotal: entry.retiredErrors + states.reduce((sum, s) => sum + s.errorsTotal, 0),
+    runs: entry.retiredRuns + states.reduce((sum, s) => sum + s.runs, 0),
+  };
+  // A user collector with nobody to watch has nothing to fail at: its cycle succeeded.
+  if (ran.length === 0) {
+    const idle =
+      entry.cycleAt !== undefined && entry.collector.scope === "user" && states.length === 0;
+    return {
+      ...base,
+      ok: idle ? true : undefined,
+      error: undefined,
+      lastRunAt: idle ? entry.cycleAt : undefined,
+      durationSeconds: idle ? 0 : undefined,
+      lastSuccessAt: idle ? entry.cycleAt : undefined,
+    };
+  }
+  const successes = ran.map((s) => s.lastSuccessAt).filter((t): t is number => t !== undefined);
+  const errors = failed
+    .slice(0, 5)
+    .map((slot) =>
+      slot.target ? `${slot.target.name}: ${slot.state.error ?? ""}` : (slot.state.error ?? ""),
+    );
+  if (failed.length > 5) errors.push(`and ${failed.length - 5} more users`);
+  return {
+    ...base,
+    ok: failed.length === 0,
+    error: failed.length === 0 ? undefined : errors.join("; "),
+    lastRunAt: Math.max(...ran.map((s) => s.lastRunAt ?? 0)),
+    durationSeconds: Math.max(...ran.map((s) => s.durationSeconds ?? 0)),
+    // A user whose runs never succeeded makes the collector as stale as can be: no success time.
+    lastSuccessAt: successes.length === ran.length ? Math.min(...successes) : undefined,
+  };
+}

@@ -1,0 +1,91 @@
+import type { Logger } from "pino";
+
+/** What a run leaves on its slot between runs: one run at a time, its signal, its notes. */
+export interface Running {
+  /** The run in progress, also after it was abandoned for its timeout. */
+  inflight: Promise<unknown> | undefined;
+  controller: AbortController | undefined;
+  /** When the run in progress started (performance.now()). */
+  startedAt: number;
+  notes: Set<string>;
+}
+
+/** How one run ended: facts, or an error; its duration either way. */
+export interface Outcome<F> {
+  readonly facts: F | undefined;
+  readonly error: string | undefined;
+  readonly durationMs: number;
+}
+
+export interface RunSpec<F> {
+  readonly running: Running;
+  readonly timeoutMs: number;
+  /** The error of the previous run, if it failed: a run still hanging repeats it. */
+  readonly previousError: string | undefined;
+  readonly log: () => Logger;
+  /** Whether debug lines are wanted (asked of the parent: a slot's logger is made on first use). */
+  readonly debug: () => boolean;
+  /** Starts the collector with its signal (made when first asked for) and its note sink. */
+  readonly start: (signal: () => AbortSignal, note: (message: string) => void) => Promise<F>;
+}
+
+class RunTimeout extends Error {}
+
+export function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Runs one collector under its timeout, never two at once on one slot. Undefined when the
+ * previous run is still going and had not failed: nothing to record then.
+ */
+export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefined> {
+  const { running: slot, log } = spec;
+  if (slot.inflight) {
+    // The previous run is still going (or was abandoned and has not given up yet): never overlap.
+    log().debug("skipping run: previous run still in progress");
+    // Still hanging: its duration is how long it has hung so far, not 0.
+    if (spec.previousError === undefined) return undefined;
+    const durationMs = performance.now() - slot.startedAt;
+    return { facts: undefined, error: spec.previousError, durationMs };
+  }
+  // The signal is made when a collector first asks for it: most runs of idle users never do,
+  // and an AbortController per run was a tenth of host mode's cycle (bench/host-mode.mjs).
+  slot.controller = undefined;
+  const signal = (): AbortSignal => (slot.controller ??= new AbortController()).signal;
+  const abort = (): void => slot.controller?.abort();
+  const notes = new Set<string>();
+  const started = performance.now();
+  slot.startedAt = started;
+  let work: Promise<F>;
+  try {
+    work = spec.start(signal, (message) => notes.add(message));
+  } catch (err) {
+    work = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+  slot.inflight = work;
+  void work
+    .catch(() => undefined)
+    .finally(() => {
+      if (slot.inflight === work) slot.inflight = undefined;
+    });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RunTimeout()), spec.timeoutMs);
+  });
+  try {
+    const facts = await Promise.race([work, timeout]);
+    if (spec.debug())
+      for (const note of notes)
+        if (!slot.notes.has(note)) log().debug({ note }, "expected condition");
+    slot.notes = notes;
+    return { facts, error: undefined, durationMs: performance.now() - started };
+  } catch (err) {
+    const timedOut = err instanceof RunTimeout;
+    if (timedOut) abort();
+    const error = timedOut ? `run abandoned after the ${spec.timeoutMs} ms timeout` : describe(err);
+    return { facts: undefined, error, durationMs: performance.now() - started };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,248 @@
+import { constants } from "node:fs";
+import type { Stats } from "node:fs";
+import { open, readlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { posix } from "node:path";
+
+/*
+ * Reading inside a tree a watched user controls (runtime dir, rootlesskit state dir, /tmp dirs),
+ * the way runc's securejoin and systemd's chase() do it: every component is opened with O_PATH and
+ * O_NOFOLLOW relative to the directory verified before it (through /proc/self/fd/N, Node has no
+ * openat), checked with fstat on that descriptor, and the file is read through a reopen of the
+ * same descriptor, so what was checked is what is read. O_PATH opens nothing (no FIFO wait, no
+ * device side effect), and every call goes through libuv's thread pool: nothing a user planted
+ * can stop the event loop.
+ */
+
+/** O_PATH from <asm-generic/fcntl.h> (x86_64, arm64, arm, ppc64le, s390x, riscv64); Node does not export it. */
+const O_PATH = 0o10000000;
+const pathFlags = O_PATH | constants.O_NOFOLLOW;
+/** Symlinks followed in a path before giving up (the kernel's own limit, MAXSYMLINKS). */
+const maxSymlinks = 40;
+/** The longest path walked: PATH_MAX, and far more components than a runtime or state dir has. */
+const maxPathBytes = 4096;
+const maxComponents = 64;
+
+/** Why a path in a user's tree was not used; never thrown, always a fact. */
+export type UserFileState =
+  | "ok"
+  | "missing"
+  | "symlink"
+  | "not_regular"
+  | "not_directory"
+  | "not_socket"
+  | "foreign_owner"
+  | "too_large"
+  | "permission_denied"
+  | "io_error";
+
+export type UserFileRefusal = Exclude<UserFileState, "ok">;
+
+/** What the last component must be. */
+export type UserFileKind = "file" | "directory" | "socket";
+
+export type UserStat =
+  | { readonly ok: true; readonly stats: Stats }
+  /** `stats` when the path exists but was refused (a foreign owner, the wrong kind). */
+  | {
+      readonly ok: false;
+      readonly state: UserFileRefusal;
+      readonly detail: string;
+      readonly stats?: Stats;
+    };
+
+export type UserRead =
+  | { readonly ok: true; readonly text: string; readonly stats: Stats }
+  | { readonly ok: false; readonly state: UserFileRefusal; readonly detail: string };
+
+export type Refusal = {
+  readonly ok: false;
+  readonly state: UserFileRefusal;
+  readonly detail: string;
+};
+
+export const refuse = (state: UserFileRefusal, detail: string): Refusal => ({
+  ok: false,
+  state,
+  detail,
+});
+
+/** The exporter's own uid: what it owns is not the watched user's to plant. */
+const ownUid = (): number => process.geteuid?.() ?? -1;
+
+/**
+ * A directory on the way to a user's file: the user's own, or root's where the user could pass
+ * too (searchable by others: /, /home, /run/user, /tmp). Root's 0700 /root is not on the way to
+ * anything of a user's, so nothing behind it is opened, stat'ed or told apart by its absence.
+ */
+function passable(stats: Stats, uid: number): boolean {
+  if (stats.uid === uid) return true;
+  // As the user itself the kernel decides; as root, the user's group memberships are not known.
+  return stats.uid === 0 && (uid === ownUid() || (stats.mode & 0o001) !== 0);
+}
+
+export function failure(path: string, err: unknown): Refusal {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "ENOENT":
+      return refuse("missing", `${path} does not exist`);
+    case "ENOTDIR":
+      return refuse("not_directory", `a component of ${path} is not a directory`);
+    case "EACCES":
+    case "EPERM":
+      return refuse("permission_denied", `${path}: permission denied`);
+    case "ELOOP":
+      return refuse("symlink", `${path} is a symbolic link, not followed`);
+    default:
+      return refuse("io_error", `${path}: ${code ?? "error"}`);
+  }
+}
+
+/** Closes in the background: nothing waits on a close, and a close of what we opened cannot fail us. */
+export function release(handle: FileHandle): void {
+  handle.close().catch(() => undefined);
+}
+
+const at = (dir: FileHandle, name: string): string => `/proc/self/fd/${dir.fd}/${name}`;
+
+/**
+ * The directory that holds `path`, every component verified: a directory (a symlink only when
+ * root or the exporter itself made it in a directory the user cannot write), owned by root, the
+ * user or the exporter's own uid. The caller closes the handle.
+ */
+async function openParent(
+  path: string,
+  uid: number,
+): Promise<{ ok: true; dir: FileHandle; name: string } | Refusal> {
+  let parts = posix.normalize(path).split("/").filter(Boolean);
+  const name = parts.pop();
+  if (!path.startsWith("/") || name === undefined || name === "..")
+    return refuse("io_error", `${path} is not an absolute path to a file`);
+  // A user's tree 128,000 directories deep costs seconds a walk: no real path is that long.
+  if (path.length > maxPathBytes || parts.length >= maxComponents)
+    return refuse("io_error", `a path of ${parts.length + 1} components is too long to walk`);
+  let hops = 0;
+  let dir: FileHandle | undefined = await open("/", pathFlags | constants.O_DIRECTORY);
+  let dirOwner = 0;
+  let walked = "";
+  try {
+    while (parts.length > 0) {
+      const part = parts.shift() ?? "";
+      const here = `${walked}/${part}`;
+      let next: FileHandle;
+      try {
+        next = await open(at(dir, part), pathFlags);
+      } catch (err) {
+        return failure(here, err);
+      }
+      let stats: Stats;
+      try {
+        stats = await next.stat();
+      } catch (err) {
+        release(next);
+        return failure(here, err);
+      }
+      if (stats.isSymbolicLink()) {
+        release(next);
+        const trusted = [0, ownUid()];
+        if (!trusted.includes(stats.uid) || !trusted.includes(dirOwner) || ++hops > maxSymlinks)
+          return refuse(
+            "symlink",
+            `${here} is a symbolic link owned by uid ${stats.uid}, not followed`,
+          );
+        const target = await readlink(at(dir, part));
+        // Resolved like the kernel would, from the root or from here, then walked again.
+        const rest = posix.normalize(
+          posix.join(target.startsWith("/") ? "/" : walked || "/", target, ...parts),
+        );
+        parts = rest.split("/").filter(Boolean);
+        release(dir);
+        dir = await open("/", pathFlags | constants.O_DIRECTORY);
+        dirOwner = 0;
+        walked = "";
+        continue;
+      }
+      if (!stats.isDirectory()) {
+        release(next);
+        return refuse("not_directory", `${here} is not a directory`);
+      }
+      if (!passable(stats, uid)) {
+        release(next);
+        return refuse(
+          "foreign_owner",
+          stats.uid === 0
+            ? `directory ${here} belongs to root and is closed to uid ${uid}`
+            : `directory ${here} belongs to uid ${stats.uid}`,
+        );
+      }
+      release(dir);
+      dir = next;
+      dirOwner = stats.uid;
+      walked = here;
+    }
+    const parent = dir;
+    dir = undefined; // the caller's to close now
+    return { ok: true, dir: parent, name };
+  } finally {
+    if (dir) release(dir);
+  }
+}
+
+const kindOk: Record<UserFileKind, (s: Stats) => boolean> = {
+  file: (s) => s.isFile(),
+  directory: (s) => s.isDirectory(),
+  socket: (s) => s.isSocket(),
+};
+const kindRefusal: Record<UserFileKind, UserFileRefusal> = {
+  file: "not_regular",
+  directory: "not_directory",
+  socket: "not_socket",
+};
+
+/**
+ * The user's own, and nobody else's: not root's, not the exporter's (a root exporter told to read
+ * /root/d/child_pid or to connect to root's socket by a user's --state-dir reads and connects to
+ * nothing). A hard link the user made to someone else's file keeps that file's owner.
+ */
+const ownedBy = (stats: Stats, uid: number): boolean => stats.uid === uid;
+
+/** Opens the last component with O_PATH and checks it; the caller closes the handle. */
+export async function openChecked(
+  path: string,
+  uid: number,
+  kind: UserFileKind,
+): Promise<
+  { ok: true; handle: FileHandle; stats: Stats } | (Refusal & { readonly stats?: Stats })
+> {
+  const parent = await openParent(path, uid);
+  if (!parent.ok) return parent;
+  let handle: FileHandle;
+  try {
+    handle = await open(at(parent.dir, parent.name), pathFlags);
+  } catch (err) {
+    return failure(path, err);
+  } finally {
+    release(parent.dir);
+  }
+  try {
+    const stats = await handle.stat();
+    let refusal: Refusal | undefined;
+    if (stats.isSymbolicLink())
+      refusal = refuse("symlink", `${path} is a symbolic link, not followed`);
+    else if (!kindOk[kind](stats))
+      refusal = refuse(
+        kindRefusal[kind],
+        `${path} is not a ${kind === "file" ? "regular file" : kind}`,
+      );
+    else if (!ownedBy(stats, uid))
+      refusal = refuse("foreign_owner", `${path} belongs to uid ${stats.uid}, not ${uid}`);
+    if (refusal) {
+      release(handle);
+      return { ...refusal, stats };
+    }
+    return { ok: true, handle, stats };
+  } catch (err) {
+    release(handle);
+    return failure(path, err);
+  }
+}
