@@ -9,7 +9,7 @@ import { projectRoot, startDaemon, waitForMetrics } from "./helpers/daemon.js";
 import { hostSetuidRoot, materializeFixture } from "./helpers/fixtures.js";
 import type { DaemonSpec, RunningHost } from "./helpers/running-host.js";
 import { requireOnCi, withReason } from "./helpers/prerequisites.js";
-import { adoptAlice, startRunningHost } from "./helpers/running-host.js";
+import { adoptAlice, fixtureDaemons, startRunningHost } from "./helpers/running-host.js";
 import { englishProse } from "./helpers/zh-prose.js";
 
 // Regenerate on purpose with: UPDATE_GOLDEN=1 npx vitest run test/golden.test.ts
@@ -20,24 +20,7 @@ const setuidRoot = process.getuid?.() === 0 || hostSetuidRoot() !== undefined;
 
 /** The fixture hosts: two with a rootless Docker running, one broken host without any. */
 const hosts: Readonly<Record<string, DaemonSpec | undefined>> = {
-  // Set up as the guide says, with pasta: every check passes.
-  healthy: {
-    network: "pasta",
-    port: "implicit",
-    storageDriver: "overlay2",
-    dataRootFs: "ext4",
-    linger: true,
-    units: { "docker.service": "active", "dbus.service": "active", "dbus.socket": "active" },
-  },
-  // Debian 12's docker.io defaults: slirp4netns with the builtin port driver, linger off.
-  debian12: {
-    network: "slirp4netns",
-    port: "builtin",
-    storageDriver: "overlay2",
-    dataRootFs: "nfs4",
-    linger: false,
-    units: { "docker.service": "failed", "dbus.service": "active", "dbus.socket": "active" },
-  },
+  ...fixtureDaemons,
   broken: undefined,
 };
 

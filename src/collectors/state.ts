@@ -21,24 +21,37 @@ export function kept<T>(name: string, create: () => T): Kept<T> {
   return { name, create };
 }
 
+/** The values collectors keep in one owner (the host, or one watched user), each made once. */
+class KeptValues {
+  private readonly values = new Map<Kept<unknown>, unknown>();
+
+  own<T>(slot: Kept<T>): T {
+    if (!this.values.has(slot)) this.values.set(slot, slot.create());
+    return this.values.get(slot) as T;
+  }
+
+  clear(): void {
+    this.values.clear();
+  }
+}
+
 /** What outlives a cycle and belongs to the host: the system bus, and what collectors keep. */
 export class HostState {
   /** logind's system bus, one connection for every user's linger. */
   readonly systemBus = new DbusPool();
-  private readonly values = new Map<Kept<unknown>, unknown>();
+  private readonly kept = new KeptValues();
 
   /** `mounts`: which paths every host/ file read may read synchronously (local filesystems). */
   constructor(readonly mounts: MountTable = new MountTable()) {}
 
   /** The value `slot` keeps for the exporter's life, made by the slot's factory on first use. */
   own<T>(slot: Kept<T>): T {
-    if (!this.values.has(slot)) this.values.set(slot, slot.create());
-    return this.values.get(slot) as T;
+    return this.kept.own(slot);
   }
 
   stop(): void {
     this.systemBus.closeAll();
-    this.values.clear();
+    this.kept.clear();
   }
 }
 
@@ -51,7 +64,7 @@ export class TargetState implements DiscoveryMemory {
     { readonly key: string; readonly pid: number; readonly startTicks: number } | undefined;
   /** The user's own bus, connected with the user's credentials when the exporter is root. */
   readonly userBus: DbusPool;
-  private readonly values = new Map<Kept<unknown>, unknown>();
+  private readonly kept = new KeptValues();
 
   constructor(credentials: Credentials | undefined) {
     this.userBus = new DbusPool(credentials);
@@ -59,8 +72,7 @@ export class TargetState implements DiscoveryMemory {
 
   /** The value `slot` keeps for this user while watched, made by the slot's factory on first use. */
   own<T>(slot: Kept<T>): T {
-    if (!this.values.has(slot)) this.values.set(slot, slot.create());
-    return this.values.get(slot) as T;
+    return this.kept.own(slot);
   }
 
   stop(): void {

@@ -7,17 +7,22 @@ export interface TcpListener {
   readonly uid: number;
 }
 
-/** The LISTEN sockets (state 0A) of /proc/PID/net/tcp or tcp6 (proc(5)); malformed lines are skipped. */
+/** One line of /proc/PID/net/tcp or tcp6 (proc(5)): its LISTEN socket (state 0A), if it is one. */
+function parseTcpLine(line: string): TcpListener | undefined {
+  const fields = line.trim().split(/\s+/);
+  const local = /^[0-9A-Fa-f]+:([0-9A-Fa-f]{4})$/.exec(fields[1] ?? "");
+  const uid = fields[7] ?? "";
+  if (!local?.[1] || fields[3] !== "0A" || !/^\d{1,10}$/.test(uid)) return undefined;
+  return { port: parseInt(local[1], 16), uid: Number(uid) };
+}
+
+/** The LISTEN sockets of /proc/PID/net/tcp or tcp6 after its header; malformed lines are skipped. */
 export function parseTcpListeners(text: string): TcpListener[] {
-  const listeners: TcpListener[] = [];
-  for (const line of text.split("\n").slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    const local = /^[0-9A-Fa-f]+:([0-9A-Fa-f]{4})$/.exec(fields[1] ?? "");
-    const uid = fields[7] ?? "";
-    if (!local?.[1] || fields[3] !== "0A" || !/^\d{1,10}$/.test(uid)) continue;
-    listeners.push({ port: parseInt(local[1], 16), uid: Number(uid) });
-  }
-  return listeners;
+  return text
+    .split("\n")
+    .slice(1)
+    .map(parseTcpLine)
+    .filter((l): l is TcpListener => l !== undefined);
 }
 
 /**
@@ -42,7 +47,8 @@ export async function listensOn(
       const start = text.text.lastIndexOf("\n", at) + 1;
       const end = text.text.indexOf("\n", at);
       const line = text.text.slice(start, end === -1 ? undefined : end);
-      if (parseTcpListeners(`\n${line}`).some((l) => l.port === port && l.uid === uid)) return true;
+      const listener = parseTcpLine(line);
+      if (listener?.port === port && listener.uid === uid) return true;
     }
   }
   return false;

@@ -15,7 +15,7 @@ import type { FixtureTree } from "../helpers/fixtures.js";
 import { hostSetuidRoot, materializeFixture } from "../helpers/fixtures.js";
 import { waitFor } from "../helpers/rootless-docker.js";
 import type { DaemonSpec, RunningHost } from "../helpers/running-host.js";
-import { startRunningHost } from "../helpers/running-host.js";
+import { fixtureDaemons, startRunningHost } from "../helpers/running-host.js";
 
 // A simulated fleet: exporters on fixture hosts with a known mix of faults, two site Prometheus
 // servers (external_labels site=a, site=b) with deploy/prometheus/rules.yml, and a global one
@@ -31,25 +31,7 @@ const deb = process.env["ROOTLESS_TEST_DEB"];
 const fleetSize = Math.max(12, Number(process.env["ROOTLESS_TEST_FLEET_SIZE"] ?? 50));
 
 type Kind = "healthy" | "debian12" | "broken";
-const specs: Record<Exclude<Kind, "broken">, DaemonSpec> = {
-  healthy: {
-    network: "pasta",
-    port: "implicit",
-    storageDriver: "overlay2",
-    dataRootFs: "ext4",
-    linger: true,
-    units: { "docker.service": "active", "dbus.service": "active", "dbus.socket": "active" },
-  },
-  // Linger off, docker.service failed, data root on NFS: not compliant, rootlesskit running.
-  debian12: {
-    network: "slirp4netns",
-    port: "builtin",
-    storageDriver: "overlay2",
-    dataRootFs: "nfs4",
-    linger: false,
-    units: { "docker.service": "failed", "dbus.service": "active", "dbus.socket": "active" },
-  },
-};
+const specs: Record<Exclude<Kind, "broken">, DaemonSpec> = fixtureDaemons;
 /** Site a: 5 of 7 hosts healthy; site b: 1 of 5 (repeated to the fleet's size). */
 const patterns: Record<string, Kind[]> = {
   a: ["healthy", "healthy", "healthy", "healthy", "healthy", "debian12", "broken"],

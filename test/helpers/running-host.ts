@@ -20,6 +20,31 @@ export interface DaemonSpec {
   readonly units: Readonly<Record<string, string>>;
 }
 
+/**
+ * The fixture hosts that run a rootless Docker (test/fixtures/NAME), for the goldens and the
+ * fleet. `healthy`: set up as the guide says, with pasta, every check passes. `debian12`: Debian
+ * 12's docker.io defaults (slirp4netns, the builtin port driver), linger off, docker.service
+ * failed, the data root on NFS.
+ */
+export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>> = {
+  healthy: {
+    network: "pasta",
+    port: "implicit",
+    storageDriver: "overlay2",
+    dataRootFs: "ext4",
+    linger: true,
+    units: { "docker.service": "active", "dbus.service": "active", "dbus.socket": "active" },
+  },
+  debian12: {
+    network: "slirp4netns",
+    port: "builtin",
+    storageDriver: "overlay2",
+    dataRootFs: "nfs4",
+    linger: false,
+    units: { "docker.service": "failed", "dbus.service": "active", "dbus.socket": "active" },
+  },
+};
+
 export interface RunningHost {
   readonly tree: FixtureTree;
   /** The uid the fixture's alice is given: the test's own, so that what it creates is alice's. */
