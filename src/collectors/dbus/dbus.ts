@@ -140,7 +140,8 @@ function describe(err: unknown): string {
 
 export const dbusCollector: Collector<DbusFacts> = {
   name: "dbus",
-  description: "the user's D-Bus session bus and the ActiveState of its systemd user units",
+  description:
+    "the user's D-Bus session bus, and the state, unit file state and restarts of its user units",
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,

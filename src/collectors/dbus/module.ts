@@ -27,12 +27,12 @@ const metrics = {
   systemdUserUnitRestarts: counter(
     "rootless_systemd_user_unit_restarts_total",
     ["user", "unit"],
-    "Automatic restarts of the user service (systemd's NRestarts, systemd >= 235); back to 0 on a start after a stop that was not an automatic restart, on reset-failed, and when the user manager starts afresh.",
+    "Restarts of the user service by its Restart= setting: systemd's NRestarts (systemd >= 235).",
   ),
   systemdUserUnitFileState: gauge(
     "rootless_systemd_user_unit_file_state",
     ["user", "unit", "state"],
-    `1 for the user unit's UnitFileState, 0 for the others (${fileStateLabels.join(", ")}; "other" for a value systemd did not document).`,
+    "1 for the user unit's UnitFileState, 0 for the other states (other: a value systemd does not document).",
   ),
 } as const satisfies Record<string, MetricDef>;
 
