@@ -16,6 +16,19 @@ const alert = (config, name, expr, forDuration, severity, summary, description) 
   },
 });
 
+/** UnitFileState values of a unit that does not start at boot by itself (systemctl(1)). */
+const notEnabled = [
+  "disabled",
+  "enabled-runtime",
+  "linked",
+  "linked-runtime",
+  "masked",
+  "masked-runtime",
+  "transient",
+  "bad",
+  "other",
+];
+
 export function prometheusAlerts(config) {
   const s = (name, extra) => sel(config, name, extra);
   const t = config.thresholds;
@@ -55,11 +68,13 @@ export function prometheusAlerts(config) {
           alert(
             config,
             "RootlessDaemonRestarting",
-            `increase(${s("rootless_dockerd_restarts_total")}[${t.restartWindow}]) > ${t.restarts} or increase(${s("rootless_rootlesskit_restarts_total")}[${t.restartWindow}]) > ${t.restarts}`,
+            // The exporter's counts see a new process per cycle at most; systemd's NRestarts
+            // (summed over `unit` to share the others' labels) counts every restart it made.
+            `increase(${s("rootless_dockerd_restarts_total")}[${t.restartWindow}]) > ${t.restarts} or increase(${s("rootless_rootlesskit_restarts_total")}[${t.restartWindow}]) > ${t.restarts} or sum without (unit) (increase(${s("rootless_systemd_user_unit_restarts_total", 'unit="docker.service"')}[${t.restartWindow}])) > ${t.restarts}`,
             "0m",
             "warning",
             "rootless Docker keeps restarting.",
-            `dockerd or rootlesskit of {{ $labels.user }} on {{ $labels.instance }} restarted more than ${t.restarts} times in ${t.restartWindow}: a crash loop that systemd hides between scrapes. See \`journalctl --user -u docker\` as that user.`,
+            `dockerd or rootlesskit of {{ $labels.user }} on {{ $labels.instance }} restarted more than ${t.restarts} times in ${t.restartWindow} (new processes seen by the exporter, or systemd's restarts of docker.service): a crash loop that systemd hides between scrapes. See \`journalctl --user -u docker\` as that user.`,
           ),
           alert(
             config,
@@ -96,6 +111,18 @@ export function prometheusAlerts(config) {
             "warning",
             "A systemd user unit of a rootless Docker user failed.",
             "{{ $labels.unit }} of {{ $labels.user }} on {{ $labels.instance }} is in the failed state.",
+          ),
+          alert(
+            config,
+            "RootlessUserUnitNotEnabled",
+            // The unit file states in which a running unit does not come back after a reboot
+            // (the docker_service_enabled check's fail states; static, indirect, generated and
+            // alias depend on other units).
+            `${s("rootless_systemd_user_unit_file_state", `state=~"${notEnabled.join("|")}"`)} == 1 and ignoring (state) ${s("rootless_systemd_user_unit_state", 'state="active"')} == 1`,
+            f.slow,
+            "warning",
+            "A running systemd user unit of a rootless Docker user is not enabled.",
+            "{{ $labels.unit }} of {{ $labels.user }} on {{ $labels.instance }} is active but its unit file is {{ $labels.state }}: it will not come back after a reboot. Run `systemctl --user enable` on it as that user.",
           ),
           alert(
             config,

@@ -1,6 +1,6 @@
 import { moduleList } from "../collectors/registry.js";
 import type { FactsByCollector } from "../collectors/registry.js";
-import { dockerService } from "./docker-service.js";
+import { dockerService, dockerServiceEnabled } from "./docker-service.js";
 import type { Check, CheckInput, Finding } from "./finding.js";
 import { iptablesBinary } from "./iptables-binary.js";
 import { networkDriver, networkMtu, sourceIpPropagation } from "./network-checks.js";
@@ -9,6 +9,7 @@ import { storageDriver } from "./storage-driver.js";
 /** The checks that read the facts of several collectors (each says which it reads). */
 const acrossCollectors: readonly Check[] = [
   dockerService,
+  dockerServiceEnabled,
   iptablesBinary,
   networkDriver,
   networkMtu,

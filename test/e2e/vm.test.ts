@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectRoot } from "../helpers/daemon.js";
 import { metricsWhen as pollMetrics, scrapeUrl, waitFor } from "../helpers/expect-soon.js";
 import { requireOnCi, withReason } from "../helpers/prerequisites.js";
-import { sample } from "../helpers/samples.js";
+import { parseSamples, sample } from "../helpers/samples.js";
 import type { BootedVm } from "../helpers/vm.js";
 import { bootVm, freePort, stageExporter, vmDir, vmSkipReason } from "../helpers/vm.js";
 
@@ -94,6 +94,32 @@ const guest = (argv: readonly string[], timeoutMs?: number) => vm.exec(argv, tim
 const guestOut = async (argv: readonly string[]) => (await vm.run(argv)).stdout.trim();
 const isActive = (user: string, unit: string) =>
   guestOut(asUser(user, ["systemctl", "--user", "is-active", unit]));
+const nRestarts = async (user: string, unit: string) =>
+  Number(
+    await guestOut(
+      asUser(user, ["systemctl", "--user", "show", unit, "-p", "NRestarts", "--value"]),
+    ),
+  );
+
+/** The exporter's unit file state is what `systemctl --user is-enabled` prints, or absent. */
+async function expectUnitFileState(body: string, user: string, unit: string): Promise<void> {
+  const enabled = await vm.run(asUser(user, ["systemctl", "--user", "is-enabled", unit]));
+  const printed = enabled.stdout.trim();
+  const served = parseSamples(body).filter(
+    (x) =>
+      x.name === "rootless_systemd_user_unit_file_state" &&
+      x.labels["user"] === user &&
+      x.labels["unit"] === unit &&
+      x.value === 1,
+  );
+  // A unit with no unit file (vmc has no docker.service): systemctl fails, the series are absent.
+  if (printed === "" || printed === "not-found") expect(served, `${user} ${unit}`).toEqual([]);
+  else
+    expect(
+      sample(body, "rootless_systemd_user_unit_file_state", { user, unit, state: printed }),
+      `${user} ${unit}: is-enabled says ${printed}`,
+    ).toBe(1);
+}
 
 async function scrape(guestPort: number): Promise<string> {
   // A scrape under TCG on a loaded host took 6 s: scrapeUrl's 30 s bound.
@@ -302,6 +328,14 @@ describe.skipIf(requireOnCi(skip))(
         for (const unit of ["docker.service", "dbus.service", "dbus.socket"]) {
           const state = await isActive(user, unit);
           expect(sample(body, "rootless_systemd_user_unit_state", { user, unit, state })).toBe(1);
+          await expectUnitFileState(body, user, unit);
+          // NRestarts, for services only: the exporter's counter is systemd's own number.
+          const restarts = sample(body, "rootless_systemd_user_unit_restarts_total", {
+            user,
+            unit,
+          });
+          if (unit.endsWith(".service")) expect(restarts).toBe(await nRestarts(user, unit));
+          else expect(restarts).toBeUndefined();
         }
         const controllers = (
           await guestOut([
@@ -523,6 +557,46 @@ describe.skipIf(requireOnCi(skip))(
       if (prometheus) await waitAlert("RootlessUserBusDown", "vma", "inactive");
     }, 300_000);
 
+    it("docker.service disabled while it runs is read as not enabled, and the alert fires and resolves", async () => {
+      const check = (b: string) =>
+        sample(b, "rootless_check_ok", { user: "vma", check: "docker_service_enabled" });
+      const fileState = (b: string, state: string) =>
+        sample(b, "rootless_systemd_user_unit_file_state", {
+          user: "vma",
+          unit: "docker.service",
+          state,
+        });
+      expect(check(await scrape(ports.vma))).toBe(1);
+      const injected = Date.now();
+      // As the user, as docker/docs 10770 describes it: the daemon keeps running, unenabled.
+      await guest(asUser("vma", ["systemctl", "--user", "disable", "docker.service"]));
+      // The state changes when the manager has reloaded, which `disable` waits for (under TCG it
+      // took seconds): the fault counts from its return.
+      const faultAt = await guestNow();
+      console.log(`systemctl --user disable docker took ${(Date.now() - injected) / 1000} s`);
+      expect(await isActive("vma", "docker.service")).toBe("active");
+      const off = await metricsWhen(
+        ports.vma,
+        "docker.service read as disabled",
+        (b) => fileState(b, "disabled") === 1,
+        60_000,
+        injected,
+      );
+      expectReportedByNextRun(off.body, "dbus", faultAt, "docker.service disabled", off.ms);
+      expect(fileState(off.body, "enabled")).toBe(0);
+      expect(check(off.body)).toBe(0);
+      await expectUnitFileState(off.body, "vma", "docker.service");
+      if (prometheus) await waitAlert("RootlessUserUnitNotEnabled", "vma", "firing");
+      await guest(asUser("vma", ["systemctl", "--user", "enable", "docker.service"]));
+      const on = await metricsWhen(
+        ports.vma,
+        "docker.service read as enabled",
+        (b) => fileState(b, "enabled") === 1 && check(b) === 1,
+      );
+      expect(fileState(on.body, "disabled")).toBe(0);
+      if (prometheus) await waitAlert("RootlessUserUnitNotEnabled", "vma", "inactive");
+    }, 300_000);
+
     it("a killed dockerd is reported within one interval, and the restarted one is seen", async () => {
       const pid = await guestOut(["cat", `${runtimeDir("vma")}/docker.pid`]);
       expect(pid).toMatch(/^\d+$/);
@@ -537,6 +611,14 @@ describe.skipIf(requireOnCi(skip))(
       const restartsBefore = restarts(before);
       expect(restartsBefore.dockerd).toBeDefined();
       expect(restartsBefore.rootlesskit).toBeDefined();
+      // systemd's own count of docker.service's automatic restarts, as the exporter serves it.
+      const unitRestarts = (b: string) =>
+        sample(b, "rootless_systemd_user_unit_restarts_total", {
+          user: "vma",
+          unit: "docker.service",
+        });
+      const nBefore = unitRestarts(before);
+      expect(nBefore).toBe(await nRestarts("vma", "docker.service"));
       const injected = Date.now();
       const faultAt = await guestNow();
       await guest(["kill", "-KILL", pid]);
@@ -589,6 +671,15 @@ describe.skipIf(requireOnCi(skip))(
         dockerd: (restartsBefore.dockerd ?? 0) + 1,
         rootlesskit: (restartsBefore.rootlesskit ?? 0) + 1,
       });
+      // One kill, one automatic restart by systemd: NRestarts up by exactly one, as systemctl says.
+      const counted = await metricsWhen(
+        ports.vma,
+        "docker.service's NRestarts to move",
+        (b) => (unitRestarts(b) ?? 0) > (nBefore ?? Infinity),
+        60_000,
+      );
+      expect(unitRestarts(counted.body)).toBe((nBefore ?? 0) + 1);
+      expect(await nRestarts("vma", "docker.service")).toBe((nBefore ?? 0) + 1);
     }, 300_000);
   },
 );

@@ -3,7 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { join } from "node:path";
-import type { MessageBus } from "dbus-next";
+import type { Message, MessageBus } from "dbus-next";
 import { DBusError, interface as dbusInterface, sessionBus } from "dbus-next";
 
 /** A private dbus-daemon listening on a socket in `dir`, for tests. */
@@ -109,13 +109,37 @@ export class Login1Double {
   }
 }
 
-/** org.freedesktop.systemd1 with units whose ActiveState the test sets. */
+/** systemd's unit object path: sd_bus_path_encode, [A-Za-z] kept and [0-9] after the first. */
+const unitPath = (unit: string) =>
+  `/org/freedesktop/systemd1/unit/${Array.from(unit, (c, i) => (/[A-Za-z]/.test(c) || (i > 0 && /[0-9]/.test(c)) ? c : `_${c.charCodeAt(0).toString(16).padStart(2, "0")}`)).join("") || "_"}`;
+const unitOfPath = (path: string) =>
+  path
+    .slice("/org/freedesktop/systemd1/unit/".length)
+    .replace(/_([0-9a-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+
+/**
+ * org.freedesktop.systemd1 with units whose ActiveState, UnitFileState and NRestarts the test
+ * sets. As systemd's find_unit, a Get on a unit's path loads the unit.
+ */
 export class Systemd1Double {
   readonly states = new Map<string, string>();
+  /** UnitFileState; "" (systemd's answer for a unit without a unit file) when not set. */
+  readonly fileStates = new Map<string, string>();
+  /** NRestarts of services; 0 when not set. */
+  readonly restarts = new Map<string, number>();
   /** Names that are aliases of another unit (dbus.service -> dbus-broker.service on Fedora). */
   readonly aliases = new Map<string, string>();
   /** A manager older than systemd 230, without ListUnitsByNames. */
   legacy = false;
+  /** A manager older than systemd 235: Service has no NRestarts. */
+  noNRestarts = false;
+  /** Calls left unanswered: the properties' Gets only, or every call to the manager. */
+  hang: "none" | "properties" | "all" = "none";
+  /** ListUnitsByNames answers after this long: what was sent before its answer did not wait. */
+  listDelayMs = 0;
+  /** Each method call as it arrived, and when ListUnitsByNames answered (performance.now()). */
+  readonly arrivals: { readonly member: string; readonly at: number }[] = [];
+  listAnsweredAt: number[] = [];
   /** How many LoadUnit calls were answered (one per unit on the legacy path only). */
   loadUnitCalls = 0;
   private bus: MessageBus | undefined;
@@ -125,8 +149,9 @@ export class Systemd1Double {
     bus.on("error", () => undefined);
     this.bus = bus;
     const states = this.states;
-    const pathOf = (unit: string) =>
-      `/org/freedesktop/systemd1/unit/${unit.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16)}`)}`;
+    const fileStates = this.fileStates;
+    const restarts = this.restarts;
+    const hasNRestarts = () => !this.noNRestarts;
     const exported = new Set<string>();
     class Unit extends Interface {
       constructor(private readonly unit: string) {
@@ -135,34 +160,70 @@ export class Systemd1Double {
       get ActiveState(): string {
         return states.get(this.unit) ?? "inactive";
       }
+      get UnitFileState(): string {
+        return fileStates.get(this.unit) ?? "";
+      }
     }
-    Unit.configureMembers({ properties: { ActiveState: { signature: "s", access: "read" } } });
+    Unit.configureMembers({
+      properties: {
+        ActiveState: { signature: "s", access: "read" },
+        UnitFileState: { signature: "s", access: "read" },
+      },
+    });
+    class Service extends Interface {
+      constructor(private readonly unit: string) {
+        super("org.freedesktop.systemd1.Service");
+      }
+      get NRestarts(): number {
+        if (!hasNRestarts())
+          throw new DBusError("org.freedesktop.DBus.Error.UnknownProperty", "Unknown property");
+        return restarts.get(this.unit) ?? 0;
+      }
+    }
+    Service.configureMembers({ properties: { NRestarts: { signature: "u", access: "read" } } });
     const aliases = this.aliases;
     const isLegacy = () => this.legacy;
     const counted = () => void this.loadUnitCalls++;
     const load = (name: string): [string, string] => {
       const unit = aliases.get(name) ?? name;
-      const path = pathOf(unit);
-      if (!exported.has(path)) {
+      for (const path of new Set([unitPath(unit), unitPath(name)])) {
+        if (exported.has(path)) continue;
         bus.export(path, new Unit(unit));
+        if (unit.endsWith(".service")) bus.export(path, new Service(unit));
         exported.add(path);
       }
-      return [unit, path];
+      return [unit, unitPath(unit)];
     };
+    // Ahead of dbus-next's own dispatch of every call to the manager: record it, hang, and load
+    // a unit asked for by its path.
+    bus.addMethodHandler((msg: Message) => {
+      this.arrivals.push({ member: msg.member ?? "", at: performance.now() });
+      if (this.hang === "all") return true;
+      const property = msg.interface === "org.freedesktop.DBus.Properties";
+      if (property && this.hang === "properties") return true;
+      if (property && msg.path?.startsWith("/org/freedesktop/systemd1/unit/"))
+        load(unitOfPath(msg.path));
+      return false;
+    });
+    const listDelay = () => this.listDelayMs;
+    const answered = (at: number) => void this.listAnsweredAt.push(at);
     class Manager extends Interface {
       LoadUnit(unit: string): string {
         counted();
         return load(unit)[1];
       }
       // name, description, load, active, sub, following, path, job id, job type, job path
-      ListUnitsByNames(names: string[]): unknown[] {
+      async ListUnitsByNames(names: string[]): Promise<unknown[]> {
         if (isLegacy())
           throw new DBusError("org.freedesktop.DBus.Error.UnknownMethod", "no ListUnitsByNames");
-        return names.map((name) => {
+        const entries = names.map((name) => {
           const [unit, path] = load(name);
           const active = states.get(unit) ?? "inactive";
           return [unit, "", "loaded", active, active, "", path, 0, "", "/"];
         });
+        if (listDelay() > 0) await new Promise((r) => setTimeout(r, listDelay()));
+        answered(performance.now());
+        return entries;
       }
     }
     Manager.configureMembers({

@@ -87,6 +87,15 @@ export const cases: [string, Mutation, string][] = [
     "docker_service",
   ],
   [
+    "docker.service active but disabled",
+    (f) =>
+      void (f.dbus = {
+        ...f.dbus,
+        units: [{ unit: "docker.service", activeState: "active", fileState: "disabled" }],
+      }),
+    "docker_service_enabled",
+  ],
+  [
     "stale state dir",
     (f) =>
       void (f.rootlesskit = {

@@ -30,9 +30,9 @@ export function healthyFacts(): DefaultFacts {
       busUp: true,
       pingSeconds: 0.001,
       units: [
-        { unit: "docker.service", activeState: "active" },
-        { unit: "dbus.service", activeState: "active" },
-        { unit: "dbus.socket", activeState: "active" },
+        { unit: "docker.service", activeState: "active", restarts: 0, fileState: "enabled" },
+        { unit: "dbus.service", activeState: "active", restarts: 0, fileState: "static" },
+        { unit: "dbus.socket", activeState: "active", fileState: "static" },
       ],
     },
     docker: {

@@ -17,7 +17,10 @@ export interface DaemonSpec {
   readonly storageDriver: string;
   readonly dataRootFs: string;
   readonly linger: boolean;
+  /** ActiveState, UnitFileState and NRestarts of the user units. */
   readonly units: Readonly<Record<string, string>>;
+  readonly unitFiles: Readonly<Record<string, string>>;
+  readonly restarts: Readonly<Record<string, number>>;
 }
 
 /**
@@ -34,6 +37,8 @@ export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>
     dataRootFs: "ext4",
     linger: true,
     units: { "docker.service": "active", "dbus.service": "active", "dbus.socket": "active" },
+    unitFiles: { "docker.service": "enabled", "dbus.service": "static", "dbus.socket": "static" },
+    restarts: { "docker.service": 0, "dbus.service": 0 },
   },
   debian12: {
     network: "slirp4netns",
@@ -42,6 +47,8 @@ export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>
     dataRootFs: "nfs4",
     linger: false,
     units: { "docker.service": "failed", "dbus.service": "active", "dbus.socket": "active" },
+    unitFiles: { "docker.service": "enabled", "dbus.service": "static", "dbus.socket": "static" },
+    restarts: { "docker.service": 5, "dbus.service": 0 },
   },
 };
 
@@ -280,6 +287,8 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
   await login1.serve(system.address);
   const systemd = new Systemd1Double();
   for (const [unit, state] of Object.entries(spec.units)) systemd.states.set(unit, state);
+  for (const [unit, state] of Object.entries(spec.unitFiles)) systemd.fileStates.set(unit, state);
+  for (const [unit, count] of Object.entries(spec.restarts)) systemd.restarts.set(unit, count);
   await systemd.serve(session.address);
 
   return {

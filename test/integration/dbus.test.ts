@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { HostContext, UserContext } from "../../src/collectors/collector.js";
 import { HostState, TargetState } from "../../src/collectors/state.js";
 import { dbusCollector } from "../../src/collectors/dbus/dbus.js";
+import type { UnitFact } from "../../src/collectors/dbus/dbus.js";
 import { lingerCollector } from "../../src/collectors/linger/linger.js";
 import { busPing, DbusCallError, DbusClient } from "../../src/host/dbus.js";
 import type { Target } from "../../src/host/target.js";
@@ -222,9 +223,10 @@ describe("dbus collector against a systemd user manager double", () => {
     const facts = await dbusCollector.collect(context({ DBUS_SESSION_BUS_ADDRESS: user.address }));
     expect(facts.busUp).toBe(true);
     expect(facts.pingSeconds).toBeGreaterThan(0);
+    // No unit file state set: the double answers "" as systemd does for a unit with no file.
     expect(facts.units).toEqual([
-      { unit: "docker.service", activeState: "active" },
-      { unit: "dbus.service", activeState: "failed" },
+      { unit: "docker.service", activeState: "active", restarts: 0 },
+      { unit: "dbus.service", activeState: "failed", restarts: 0 },
       { unit: "dbus.socket", activeState: "inactive" },
     ]);
   });
@@ -237,7 +239,11 @@ describe("dbus collector against a systemd user manager double", () => {
       const facts = await dbusCollector.collect(
         context({ DBUS_SESSION_BUS_ADDRESS: user.address }),
       );
-      expect(facts.units).toContainEqual({ unit: "dbus.service", activeState: "active" });
+      expect(facts.units).toContainEqual({
+        unit: "dbus.service",
+        activeState: "active",
+        restarts: 0,
+      });
       // One ListUnitsByNames answered for all units: no LoadUnit round trips.
       expect(systemd.loadUnitCalls).toBe(loads);
     } finally {
@@ -253,13 +259,121 @@ describe("dbus collector against a systemd user manager double", () => {
         context({ DBUS_SESSION_BUS_ADDRESS: user.address }),
       );
       expect(facts.units).toEqual([
-        { unit: "docker.service", activeState: "active" },
-        { unit: "dbus.service", activeState: "failed" },
+        { unit: "docker.service", activeState: "active", restarts: 0 },
+        { unit: "dbus.service", activeState: "failed", restarts: 0 },
         { unit: "dbus.socket", activeState: "inactive" },
       ]);
       expect(systemd.loadUnitCalls).toBe(loads + 3);
     } finally {
       systemd.legacy = false;
+    }
+  });
+
+  const docker = (facts: { units?: readonly UnitFact[] }) =>
+    facts.units?.find((u) => u.unit === "docker.service");
+
+  it.each([
+    ["enabled", 2],
+    ["disabled", 0],
+  ])("reads UnitFileState %s and NRestarts %d of docker.service", async (fileState, restarts) => {
+    systemd.fileStates.set("docker.service", fileState);
+    systemd.restarts.set("docker.service", restarts);
+    systemd.fileStates.set("dbus.socket", "static");
+    try {
+      const facts = await dbusCollector.collect(
+        context({ DBUS_SESSION_BUS_ADDRESS: user.address }),
+      );
+      expect(docker(facts)).toEqual({
+        unit: "docker.service",
+        activeState: "active",
+        restarts,
+        fileState,
+      });
+      // A socket has no NRestarts: only services are asked.
+      expect(facts.units?.find((u) => u.unit === "dbus.socket")).toEqual({
+        unit: "dbus.socket",
+        activeState: "inactive",
+        fileState: "static",
+      });
+    } finally {
+      systemd.fileStates.clear();
+      systemd.restarts.clear();
+    }
+  });
+
+  it("a manager older than systemd 235 has no NRestarts: left out, never 0", async () => {
+    systemd.noNRestarts = true;
+    systemd.fileStates.set("docker.service", "enabled");
+    try {
+      const facts = await dbusCollector.collect(
+        context({ DBUS_SESSION_BUS_ADDRESS: user.address }),
+      );
+      expect(docker(facts)).toEqual({
+        unit: "docker.service",
+        activeState: "active",
+        fileState: "enabled",
+      });
+    } finally {
+      systemd.noNRestarts = false;
+      systemd.fileStates.clear();
+    }
+  });
+
+  it("Gets that never answer: the states are kept, the properties left out, within the timeout", async () => {
+    systemd.hang = "properties";
+    systemd.fileStates.set("docker.service", "enabled");
+    try {
+      const started = performance.now();
+      const facts = await dbusCollector.collect(
+        context({ DBUS_SESSION_BUS_ADDRESS: user.address }, 300),
+      );
+      expect(performance.now() - started).toBeLessThan(1500);
+      expect(facts.units).toEqual([
+        { unit: "docker.service", activeState: "active" },
+        { unit: "dbus.service", activeState: "failed" },
+        { unit: "dbus.socket", activeState: "inactive" },
+      ]);
+    } finally {
+      systemd.hang = "none";
+      systemd.fileStates.clear();
+    }
+  });
+
+  it("a manager that never answers: units unknown within the timeout, the bus still up", async () => {
+    systemd.hang = "all";
+    try {
+      const started = performance.now();
+      const facts = await dbusCollector.collect(
+        context({ DBUS_SESSION_BUS_ADDRESS: user.address }, 300),
+      );
+      expect(performance.now() - started).toBeLessThan(1500);
+      expect(facts).toMatchObject({ busUp: true, error: expect.stringMatching(/300 ms/) });
+      expect(facts.units).toBeUndefined();
+    } finally {
+      systemd.hang = "none";
+    }
+  });
+
+  it("one round trip: every Get is sent before ListUnitsByNames answers", async () => {
+    systemd.listDelayMs = 250;
+    systemd.arrivals.length = 0;
+    systemd.listAnsweredAt = [];
+    try {
+      const started = performance.now();
+      const facts = await dbusCollector.collect(
+        context({ DBUS_SESSION_BUS_ADDRESS: user.address }, 2000),
+      );
+      const took = performance.now() - started;
+      expect(docker(facts)).toMatchObject({ restarts: 0 });
+      const members = systemd.arrivals.map((a) => a.member);
+      // ListUnitsByNames, then a Get of UnitFileState per unit and of NRestarts per service.
+      expect(members.sort()).toEqual(["Get", "Get", "Get", "Get", "Get", "ListUnitsByNames"]);
+      const answered = systemd.listAnsweredAt[0] ?? 0;
+      expect(systemd.arrivals.every((a) => a.at < answered)).toBe(true);
+      // Two sequential round trips would take at least twice the manager's 250 ms.
+      expect(took).toBeLessThan(500);
+    } finally {
+      systemd.listDelayMs = 0;
     }
   });
 

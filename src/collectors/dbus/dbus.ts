@@ -3,6 +3,8 @@ import { busPing, DbusCallError, timeoutError } from "../../host/dbus.js";
 import { variantValue } from "../../host/dbus-pool.js";
 import { rootPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
+import type { UnitProperties } from "./unit-properties.js";
+import { readUnitProperties } from "./unit-properties.js";
 
 /** ActiveState values of systemd units (org.freedesktop.systemd1(5)). */
 export const unitStates = [
@@ -14,7 +16,7 @@ export const unitStates = [
   "deactivating",
 ] as const;
 
-export interface UnitFact {
+export interface UnitFact extends UnitProperties {
   readonly unit: string;
   /** Absent when the manager could not say. */
   readonly activeState?: string;
@@ -138,7 +140,8 @@ function describe(err: unknown): string {
 
 export const dbusCollector: Collector<DbusFacts> = {
   name: "dbus",
-  description: "the user's D-Bus session bus and the ActiveState of its systemd user units",
+  description:
+    "the user's D-Bus session bus, and the state, unit file state and restarts of its user units",
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
@@ -165,12 +168,13 @@ export const dbusCollector: Collector<DbusFacts> = {
     const names = option("units")
       .split(",")
       .filter((u) => u !== "");
-    // The unit query goes out right behind the ping, in the same round trip; it is judged only
-    // once the ping has shown the bus up.
+    // The unit queries go out right behind the ping, in the same round trip (none waits for an
+    // answer); they are judged only once the ping has shown the bus up.
     const started = performance.now();
     const ping = client.call(busPing, rpcTimeoutMs, signal);
     const states = readUnitStates(client, names, rpcTimeoutMs, signal);
     states.catch(() => undefined);
+    const properties = readUnitProperties(client, names, rpcTimeoutMs, signal);
     try {
       await ping;
     } catch (err) {
@@ -181,7 +185,9 @@ export const dbusCollector: Collector<DbusFacts> = {
     let managerDown: string | undefined;
     let units: UnitFact[] = [];
     try {
-      units = await states;
+      const read = await states;
+      const more = await properties;
+      units = read.map((unit, i) => ({ ...unit, ...more[i] }));
     } catch (err) {
       // No user manager on the bus at all: unit states are unknown, not "inactive".
       managerDown = describe(err);

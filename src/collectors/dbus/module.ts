@@ -1,9 +1,12 @@
 import type { MetricDef, Sink } from "../module.js";
-import { bool, collectorModule, gauge } from "../module.js";
+import { bool, collectorModule, counter, gauge } from "../module.js";
 import type { Target } from "../collector.js";
 import { dbusCollector, unitStates } from "./dbus.js";
 import type { DbusFacts } from "./dbus.js";
 import { dbusUserBus } from "./checks.js";
+import { fileStateLabel, otherFileState, unitFileStates } from "./unit-properties.js";
+
+const fileStateLabels = [...unitFileStates, otherFileState] as const;
 
 const metrics = {
   dbusUserBusUp: gauge(
@@ -21,6 +24,16 @@ const metrics = {
     ["user", "unit", "state"],
     "1 for the user unit's ActiveState, 0 for the other states.",
   ),
+  systemdUserUnitRestarts: counter(
+    "rootless_systemd_user_unit_restarts_total",
+    ["user", "unit"],
+    "Restarts of the user service by its Restart= setting: systemd's NRestarts (systemd >= 235).",
+  ),
+  systemdUserUnitFileState: gauge(
+    "rootless_systemd_user_unit_file_state",
+    ["user", "unit", "state"],
+    "1 for the user unit's UnitFileState, 0 for the other states (other: a value systemd does not document).",
+  ),
 } as const satisfies Record<string, MetricDef>;
 
 type Out = Sink<keyof typeof metrics>;
@@ -37,6 +50,18 @@ export function addDbus(out: Out, user: string, facts: DbusFacts): void {
         bool(unit.activeState === state),
       );
     }
+  }
+  for (const unit of facts.units ?? []) {
+    if (unit.restarts !== undefined)
+      out.add("systemdUserUnitRestarts", { user, unit: unit.unit }, unit.restarts);
+    if (unit.fileState === undefined) continue;
+    const current = fileStateLabel(unit.fileState);
+    for (const state of fileStateLabels)
+      out.add(
+        "systemdUserUnitFileState",
+        { user, unit: unit.unit, state },
+        bool(current === state),
+      );
   }
 }
 
