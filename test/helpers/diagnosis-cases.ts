@@ -222,7 +222,7 @@ export const cases: [string, Mutation, string][] = [
           writable: true,
         },
       }),
-    "rootful_socket_writable",
+    "rootful_socket_access",
   ],
   [
     "the current context on a tcp daemon",
@@ -230,9 +230,17 @@ export const cases: [string, Mutation, string][] = [
       void (f.client = {
         ...f.client,
         context: { state: "named", name: "remote", host: "tcp://10.0.0.5:2375", file: "/m" },
-        endpoints: [{ source: "context", host: "tcp://10.0.0.5:2375", kind: "tcp", file: "/m" }],
+        endpoints: [
+          {
+            source: "context",
+            host: "tcp://10.0.0.5:2375",
+            kind: "tcp",
+            file: "/m",
+            context: "remote",
+          },
+        ],
       }),
-    "docker_client_endpoint",
+    "client_endpoint",
   ],
   [
     "DOCKER_HOST in docker.service on root's runtime dir",
@@ -249,7 +257,7 @@ export const cases: [string, Mutation, string][] = [
           },
         ],
       }),
-    "docker_client_endpoint",
+    "client_endpoint",
   ],
 ];
 

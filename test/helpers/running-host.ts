@@ -1,4 +1,13 @@
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
@@ -18,13 +27,18 @@ export interface DaemonSpec {
   readonly dataRootFs: string;
   readonly linger: boolean;
   readonly units: Readonly<Record<string, string>>;
+  /** The user's docker CLI: the current context "rootless" (as the setup tool leaves it) or none. */
+  readonly context: "rootless" | "none";
+  /** A rootful /run/docker.sock (reached as /var/run/docker.sock) the user can write. */
+  readonly rootfulSocket: boolean;
 }
 
 /**
  * The fixture hosts that run a rootless Docker (test/fixtures/NAME), for the goldens and the
  * fleet. `healthy`: set up as the guide says, with pasta, every check passes. `debian12`: Debian
  * 12's docker.io defaults (slirp4netns, the builtin port driver), linger off, docker.service
- * failed, the data root on NFS.
+ * failed, the data root on NFS, and the system daemon's socket open to alice (who owns it here:
+ * the fixture's files are the test user's, so the owner class of its mode is what applies).
  */
 export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>> = {
   healthy: {
@@ -34,6 +48,8 @@ export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>
     dataRootFs: "ext4",
     linger: true,
     units: { "docker.service": "active", "dbus.service": "active", "dbus.socket": "active" },
+    context: "rootless",
+    rootfulSocket: false,
   },
   debian12: {
     network: "slirp4netns",
@@ -42,6 +58,8 @@ export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>
     dataRootFs: "nfs4",
     linger: false,
     units: { "docker.service": "failed", "dbus.service": "active", "dbus.socket": "active" },
+    context: "none",
+    rootfulSocket: true,
   },
 };
 
@@ -229,6 +247,25 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
   );
 
   const servers: Server[] = [];
+  if (spec.context === "rootless") {
+    // What `dockerd-rootless-setuptool.sh install` leaves: a context "rootless", in use.
+    const meta = `/home/alice/.docker/contexts/meta/${createHash("sha256").update("rootless").digest("hex")}/meta.json`;
+    procfs.writeRoot("/home/alice/.docker/config.json", '{"currentContext":"rootless"}\n');
+    procfs.writeRoot(
+      meta,
+      JSON.stringify({
+        Name: "rootless",
+        Metadata: { Description: "Rootless mode" },
+        Endpoints: { docker: { Host: `unix://${runtimeDir}/docker.sock`, SkipTLSVerify: false } },
+      }),
+    );
+  }
+  if (spec.rootfulSocket) {
+    mkdirSync(onHost("/var"), { recursive: true });
+    symlinkSync("/run", onHost("/var/run"));
+    servers.push(await serveSocket(onHost("/run/docker.sock"), { "/_ping": "OK" }));
+    chmodSync(onHost("/run/docker.sock"), 0o660);
+  }
   const info: Record<string, unknown> = {
     apiVersion: "1.1.1",
     version: "2.3.1",

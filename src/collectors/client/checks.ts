@@ -50,7 +50,7 @@ function describeSocket(socket: RootfulSocket): Text {
 }
 
 export const rootfulSocketWritable: CheckOf<Own> = {
-  id: "rootful_socket_writable",
+  id: "rootful_socket_access",
   severity: "warning",
   scope: "user",
   evaluate: ({ facts, target }) => {
@@ -100,7 +100,7 @@ export const rootfulSocketWritable: CheckOf<Own> = {
     return fail(
       text(
         `${name} can write the rootful Docker socket ${described.en}, through its ${socket.access} permissions: that daemon is root on this host, a client at the default context uses it, and \`dockerd-rootless-setuptool.sh\` refuses to install beside it.`,
-        `${name} 可以写入 root 模式的 Docker 套接字 ${described["zh-CN"]}（通过其 ${socket.access} 权限位）：该守护进程在此主机上等同于 root，使用默认上下文的客户端会连接到它，\`dockerd-rootless-setuptool.sh\` 也会拒绝在其旁边安装。`,
+        `${name} 可以通过其 ${socket.access} 权限位写入 root 模式的 Docker 套接字 ${described["zh-CN"]}：该守护进程在此主机上等同于 root，使用默认上下文的客户端会连接到它，\`dockerd-rootless-setuptool.sh\` 也会拒绝在其旁边安装。`,
       ),
       fix,
       facts_,
@@ -111,11 +111,11 @@ export const rootfulSocketWritable: CheckOf<Own> = {
 const sourceText = (endpoint: ClientEndpoint): Text =>
   endpoint.source === "context"
     ? text(
-        `the current context ${quoted(endpoint.context ?? "")} (${quoted(endpoint.file)})`,
+        `The current context ${quoted(endpoint.context ?? "")} (${quoted(endpoint.file)})`,
         `当前上下文 ${quoted(endpoint.context ?? "")}（${quoted(endpoint.file)}）`,
       )
     : text(
-        `DOCKER_HOST in the environment of docker.service (${quoted(endpoint.file)})`,
+        `DOCKER_HOST in the environment of docker.service (set in ${quoted(endpoint.file)})`,
         `docker.service 环境中的 DOCKER_HOST（${quoted(endpoint.file)}）`,
       );
 
@@ -139,7 +139,7 @@ function endpointFix(endpoint: ClientEndpoint, rootless: string): Text {
 }
 
 export const clientEndpoint: CheckOf<Own> = {
-  id: "docker_client_endpoint",
+  id: "client_endpoint",
   severity: "warning",
   scope: "user",
   evaluate: ({ facts }) => {

@@ -40,7 +40,7 @@ export interface ClientFacts {
 export const clientCollector: Collector<ClientFacts> = {
   name: "client",
   description:
-    "which daemon the user's docker CLI talks to: DOCKER_HOST in docker.service, the current context, and a rootful dockerd and socket beside the rootless one",
+    "which daemon the user's docker CLI talks to, and a rootful dockerd and socket beside it",
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 30,

@@ -14,17 +14,17 @@ const metrics = {
   rootfulSocketWritable: gauge(
     "rootless_client_rootful_socket_writable",
     ["user"],
-    "Whether the user may connect to the rootful socket /var/run/docker.sock, from its mode, owner and group and the directories above it (0 when there is none).",
+    "Whether the user may connect to /var/run/docker.sock, judged from the modes of it and its directories (0: none there).",
   ),
   endpointMatches: gauge(
     "rootless_client_endpoint_matches",
     ["user", "source"],
-    "Whether an address the user configured (source: docker_host_unit, DOCKER_HOST in docker.service; context, the current context of ~/.docker/config.json) is the user's rootless socket; absent when the source sets none.",
+    "Whether the address the source sets (docker_host_unit, context) is the user's rootless socket; absent when none is set.",
   ),
   endpointInfo: gauge(
     "rootless_client_endpoint_info",
     ["user", "source", "kind"],
-    "Where that address leads (kind: unix_rootless, unix_rootful, unix_root_runtime, unix_other, tcp, ssh, other); value 1.",
+    "Where that address leads (unix_rootless, unix_rootful, unix_root_runtime, unix_other, tcp, ssh, other); value 1.",
   ),
 } as const satisfies Record<string, MetricDef>;
 
