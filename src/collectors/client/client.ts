@@ -43,7 +43,7 @@ export const clientCollector: Collector<ClientFacts> = {
     "which daemon the user's docker CLI talks to, and a rootful dockerd and socket beside it",
   scope: "user",
   defaultEnabled: true,
-  defaultIntervalSeconds: 30,
+  defaultIntervalSeconds: 15,
   async collect(ctx) {
     const { roots, target, cycle } = ctx;
     const [table, found, rootfulSocket, unit, context] = await Promise.all([
