@@ -262,8 +262,10 @@ describe("client: the collector", () => {
     procfs.chownRoot("home/alice", uid);
     return clientCollector.collect(collectorContext(procfs.roots, target)) as Promise<ClientFacts>;
   };
+  const init = { pid: 1, ppid: 0, uid: 0, comm: "systemd", exe: "/sbin/init", argv: ["init"] };
   beforeEach(() => {
     procfs = new FakeProcfs();
+    procfs.add({ ...init, startTicks: 1 });
     mkdirSync(join(unitDir(), "docker.service.d"), { recursive: true });
     writeFileSync(join(unitDir(), "docker.service"), "[Service]\nExecStart=dockerd-rootless.sh\n");
   });
@@ -311,5 +313,10 @@ describe("client: the collector", () => {
     expect((await collect()).rootfulDockerdPids).toEqual([812]);
     procfs.remove(812);
     expect((await collect()).rootfulDockerdPids).toEqual([]);
+  });
+
+  it("root's processes hidden (hidepid: init's comm unreadable): unknown, not none", async () => {
+    procfs.remove(1);
+    expect((await collect()).rootfulDockerdPids).toBeUndefined();
   });
 });

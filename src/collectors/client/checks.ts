@@ -17,6 +17,13 @@ export const rootfulDockerd: CheckOf<Own> = {
     const client = facts.client;
     if (!client) return unknown(noFacts("client"));
     const pids = client.rootfulDockerdPids;
+    if (!pids)
+      return unknown(
+        text(
+          "root's processes (hidden from the exporter: /proc is mounted with hidepid and the exporter is not root)",
+          "root 的进程（对导出器不可见：/proc 以 hidepid 方式挂载，且导出器不是以 root 身份运行）",
+        ),
+      );
     if (pids.length === 0)
       return pass(
         text(

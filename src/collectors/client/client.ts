@@ -26,8 +26,8 @@ export interface ClientEndpoint {
 export interface ClientFacts {
   /** The live rootless socket the addresses are compared with: $XDG_RUNTIME_DIR/docker.sock. */
   readonly rootlessSocket: string;
-  /** dockerd processes of root's (the rootful daemon), in pid order. */
-  readonly rootfulDockerdPids: readonly number[];
+  /** dockerd processes of root's (the rootful daemon), in pid order; absent when hidden (hidepid). */
+  readonly rootfulDockerdPids?: readonly number[];
   readonly rootfulSocket: RootfulSocket;
   /** The user's docker.service, when they have one (DOCKER_HOST is looked for in it). */
   readonly unitFile?: string;
@@ -70,9 +70,10 @@ export const clientCollector: Collector<ClientFacts> = {
         context: name,
       });
     }
+    const rootfulDockerdPids = await rootfulDockerds(roots, table, found.dockerd?.pid);
     return {
       rootlessSocket: `${target.runtimeDir}/docker.sock`,
-      rootfulDockerdPids: rootfulDockerds(table, found.dockerd?.pid),
+      ...(rootfulDockerdPids && { rootfulDockerdPids }),
       rootfulSocket,
       ...(unit && { unitFile: unit.unitFile }),
       context,

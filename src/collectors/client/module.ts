@@ -32,7 +32,8 @@ type Out = Sink<keyof typeof metrics>;
 
 function addClient(out: Out, target: Target, facts: ClientFacts): void {
   const user = target.name;
-  out.add("rootfulDockerdRunning", {}, bool(facts.rootfulDockerdPids.length > 0));
+  const pids = facts.rootfulDockerdPids;
+  if (pids) out.add("rootfulDockerdRunning", {}, bool(pids.length > 0));
   const writable = facts.rootfulSocket.writable;
   // Unknown (the entry could not be looked at) is absent, never 0 (METRICS.md).
   if (writable !== undefined) out.add("rootfulSocketWritable", { user }, bool(writable));

@@ -1,9 +1,9 @@
 import { posix } from "node:path";
-import { lstatPath, statPath } from "../../host/files.js";
+import { lstatPath, readKernelText, statPath } from "../../host/files.js";
 import { resolveUnder } from "../../host/links.js";
 import type { MountTable } from "../../host/mount-table.js";
 import type { HostRoots } from "../../host/paths.js";
-import { rootPath } from "../../host/paths.js";
+import { procPath, rootPath } from "../../host/paths.js";
 import type { ProcessTable } from "../../host/process-table.js";
 
 /*
@@ -98,8 +98,15 @@ export async function readRootfulSocket(
 
 /**
  * dockerd processes root owns, but the user's own dockerd (rootless Docker never runs as root:
- * that one is the user's only where a fixture host gives its user uid 0).
+ * that one is the user's only where a fixture host gives its user uid 0). Undefined when root's
+ * processes are hidden from the exporter (/proc mounted with hidepid, the exporter not root):
+ * init's name, /proc/1/comm, cannot be read then, and "none" would be a guess.
  */
-export function rootfulDockerds(table: ProcessTable, ownDockerd: number | undefined): number[] {
+export async function rootfulDockerds(
+  roots: HostRoots,
+  table: ProcessTable,
+  ownDockerd: number | undefined,
+): Promise<number[] | undefined> {
+  if (!(await readKernelText(procPath(roots, "1/comm"), 64)).ok) return undefined;
   return table.named(0, (comm) => comm === "dockerd").filter((pid) => pid !== ownDockerd);
 }
