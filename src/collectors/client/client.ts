@@ -8,7 +8,6 @@ import { readRootfulSocket, rootfulDockerds } from "./rootful.js";
 
 /** Where an address the user's docker CLI may use was found. */
 export type EndpointSource = "docker_host_unit" | "context";
-export const endpointSources: readonly EndpointSource[] = ["docker_host_unit", "context"];
 
 /** One address the user configured, and where it leads. */
 export interface ClientEndpoint {
