@@ -106,8 +106,8 @@ export const rootfulSocketWritable: CheckOf<Own> = {
           );
     return fail(
       text(
-        `${name} can write the rootful Docker socket ${described.en}, through its ${socket.access} permissions: that daemon is root on this host, a client at the default context uses it, and \`dockerd-rootless-setuptool.sh\` refuses to install beside it.`,
-        `${name} 可以通过其 ${socket.access} 权限位写入 root 模式的 Docker 套接字 ${described["zh-CN"]}：该守护进程在此主机上等同于 root，使用默认上下文的客户端会连接到它，\`dockerd-rootless-setuptool.sh\` 也会拒绝在其旁边安装。`,
+        `${name} can write the rootful Docker socket ${described.en}, through the socket's ${socket.access} permission bits: that daemon is root on this host, a client at the default context uses it, and \`dockerd-rootless-setuptool.sh\` refuses to install beside it.`,
+        `${name} 可以通过该套接字的 ${socket.access} 权限位写入 root 模式的 Docker 套接字 ${described["zh-CN"]}：该守护进程在此主机上等同于 root，使用默认上下文的客户端会连接到它，\`dockerd-rootless-setuptool.sh\` 也会拒绝在其旁边安装。`,
       ),
       fix,
       facts_,
