@@ -1,5 +1,8 @@
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningDaemon } from "../helpers/daemon.js";
@@ -155,5 +158,98 @@ describe.skipIf(requireOnCi(missing))(
       expect(found?.summary).toContain("unsafe");
       expect(JSON.stringify(checks)).not.toContain("root:");
     }, 30_000);
+  },
+);
+
+/*
+ * A real rootful dockerd beside the watched user: Debian's dockerd as root, in a mount and network
+ * namespace of its own (a tmpfs on /run, no bridge, no iptables, vfs in a temporary data root), so
+ * that nothing of the host's /run, network or firewall changes; only its process is visible, as
+ * root's, in the host's /proc. Stopped by its pid after the test.
+ */
+const dockerd = ["/usr/sbin/dockerd", "/usr/bin/dockerd"].find((p) => existsSync(p));
+const rootfulMissing = firstMissing(
+  [process.getuid?.() === 0, "needs root"],
+  [user !== undefined, "ROOTLESS_TEST_USER is not set (scripts/test-all.sh makes rlx-live)"],
+  [dockerd !== undefined, "no dockerd (apt-get install -y docker.io)"],
+  [existsSync("/usr/bin/unshare"), "no unshare (util-linux)"],
+);
+
+describe.skipIf(requireOnCi(rootfulMissing))(
+  withReason("client: a real rootful dockerd beside the rootless user", rootfulMissing),
+  () => {
+    const name = user ?? "";
+    let daemon: RunningDaemon;
+    let rootful: ChildProcess | undefined;
+    let dir = "";
+    let stderr = "";
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), "rootless-exporter-rootful-"));
+      // unshare execs sh, sh execs dockerd: the child's pid is dockerd's.
+      rootful = spawn(
+        "unshare",
+        [
+          "--mount",
+          "--net",
+          "--propagation",
+          "private",
+          "--",
+          "sh",
+          "-c",
+          'mount -t tmpfs tmpfs /run && exec "$0" "$@"',
+          dockerd ?? "dockerd",
+          "--host=unix:///run/client-test.sock",
+          `--data-root=${join(dir, "data")}`,
+          "--exec-root=/run/docker-exec",
+          "--pidfile=/run/docker.pid",
+          "--iptables=false",
+          "--ip6tables=false",
+          "--bridge=none",
+          "--storage-driver=vfs",
+        ],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
+      rootful.stderr?.on(
+        "data",
+        (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4096)),
+      );
+      daemon = await startDaemon([`--target.user=${name}`, "--collect.interval=1s"]);
+    }, 30_000);
+
+    afterAll(async () => {
+      await daemon?.stop();
+      if (rootful && rootful.exitCode === null && rootful.signalCode === null) {
+        const exited = once(rootful, "exit");
+        rootful.kill("SIGTERM");
+        const kill = setTimeout(() => rootful?.kill("SIGKILL"), 15_000);
+        await exited;
+        clearTimeout(kill);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }, 30_000);
+
+    it("is seen (rootful_dockerd fails naming its pid), and gone once it stops", async () => {
+      const body = await waitForMetrics(
+        daemon,
+        (b) => b.includes("rootless_client_rootful_dockerd_running 1"),
+        20_000,
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}; dockerd said: ${stderr}`);
+      });
+      expect(
+        valueOf(body, `rootless_check_ok{user="${name}",check="rootful_dockerd",severity="info"}`),
+      ).toBe(0);
+      const checks = (await (await fetch(daemon.url("/checks"))).json()) as {
+        targets: { checks: { id: string; state: string; summary: string }[] }[];
+      };
+      const found = checks.targets[0]?.checks.find((c) => c.id === "rootful_dockerd");
+      expect(found?.state).toBe("fail");
+      expect(found?.summary).toContain(`pid ${rootful?.pid}`);
+      const exited = once(rootful as ChildProcess, "exit");
+      rootful?.kill("SIGTERM");
+      await exited;
+      await waitForMetrics(daemon, (b) => b.includes("rootless_client_rootful_dockerd_running 0"));
+    }, 60_000);
   },
 );
