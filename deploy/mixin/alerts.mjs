@@ -153,6 +153,15 @@ export function prometheusAlerts(config) {
           ),
           alert(
             config,
+            "RootlessRootfulSocketWritable",
+            `${s("rootless_client_rootful_socket_writable")} == 1`,
+            f.slow,
+            "warning",
+            "A rootless Docker user can write the rootful Docker socket.",
+            "{{ $labels.user }} on {{ $labels.instance }} can connect to /var/run/docker.sock: root on that host for that user, and a client at the default context talks to the rootful daemon, not the rootless one.",
+          ),
+          alert(
+            config,
             "RootlessNetworkDriverSaturated",
             `rate(${s("rootless_network_driver_cpu_seconds_total")}[5m]) > ${t.networkDriverCpuCores}`,
             f.slow,

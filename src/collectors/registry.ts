@@ -1,4 +1,5 @@
 import { cgroupModule } from "./cgroup/module.js";
+import { clientModule } from "./client/module.js";
 import type { Collector } from "./collector.js";
 import { dbusModule } from "./dbus/module.js";
 import { dockerModule } from "./docker/module.js";
@@ -16,6 +17,7 @@ import { subidModule } from "./subid/module.js";
  */
 export const modules = {
   cgroup: cgroupModule,
+  client: clientModule,
   dbus: dbusModule,
   docker: dockerModule,
   kernel: kernelModule,

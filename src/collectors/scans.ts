@@ -13,8 +13,9 @@ import type { Cycle, TargetState } from "./state.js";
  * one check of each user's runtime dir, one discovery of each user's rootless processes.
  */
 
+/** Root's processes are read too: a rootful dockerd beside the users' (the client collector). */
 export const processes = (cycle: Cycle, roots: HostRoots): Promise<ProcessTable> =>
-  cycle.once("processes", () => ProcessTable.scan(roots, cycle.watched));
+  cycle.once("processes", () => ProcessTable.scan(roots, (uid) => uid === 0 || cycle.watched(uid)));
 
 /** The user's runtime dir, checked as the user's, once a cycle for every collector. */
 export const runtimeDir = (cycle: Cycle, roots: HostRoots, target: Target): Promise<UserStat> =>

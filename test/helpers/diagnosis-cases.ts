@@ -216,6 +216,58 @@ export const cases: [string, Mutation, string][] = [
     (f) => void (f.rootlesskit = { ...f.rootlesskit, up: false }),
     "rootlesskit_running",
   ],
+  [
+    "the rootful socket writable through the docker group",
+    (f) =>
+      void (f.client = {
+        ...f.client,
+        rootfulSocket: {
+          path: "/run/docker.sock",
+          state: "socket",
+          mode: 0o660,
+          ownerUid: 0,
+          groupGid: 998,
+          access: "group",
+          writable: true,
+        },
+      }),
+    "rootful_socket_access",
+  ],
+  [
+    "the current context on a tcp daemon",
+    (f) =>
+      void (f.client = {
+        ...f.client,
+        context: { state: "named", name: "remote", host: "tcp://10.0.0.5:2375", file: "/m" },
+        endpoints: [
+          {
+            source: "context",
+            host: "tcp://10.0.0.5:2375",
+            kind: "tcp",
+            file: "/m",
+            context: "remote",
+          },
+        ],
+      }),
+    "client_endpoint",
+  ],
+  [
+    "DOCKER_HOST in docker.service on root's runtime dir",
+    (f) =>
+      void (f.client = {
+        ...f.client,
+        endpoints: [
+          ...f.client.endpoints,
+          {
+            source: "docker_host_unit",
+            host: "unix:///run/user/0/docker.sock",
+            kind: "unix_root_runtime",
+            file: "/home/alice/.config/systemd/user/docker.service.d/env.conf",
+          },
+        ],
+      }),
+    "client_endpoint",
+  ],
 ];
 
 // Faults the guide calls limitations, not errors: they fail info checks only.
@@ -251,5 +303,10 @@ export const infoCases: [string, Mutation, string[]][] = [
         rootlesskitBinary: { path: "/usr/bin/rootlesskit", netBindService: false },
       }),
     ["privileged_ports"],
+  ],
+  [
+    "a rootful dockerd beside the rootless one, its socket closed to the user",
+    (f) => void (f.client = { ...f.client, rootfulDockerdPids: [812] }),
+    ["rootful_dockerd"],
   ],
 ];

@@ -25,6 +25,27 @@ export function healthyFacts(): DefaultFacts {
       delegationPath:
         "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/cgroup.controllers",
     },
+    client: {
+      rootlessSocket: "/run/user/1000/docker.sock",
+      rootfulDockerdPids: [],
+      rootfulSocket: { path: "/run/docker.sock", state: "missing", writable: false },
+      unitFile: "/home/alice/.config/systemd/user/docker.service",
+      context: {
+        state: "named",
+        name: "rootless",
+        host: "unix:///run/user/1000/docker.sock",
+        file: "/home/alice/.docker/contexts/meta/12b961af5feb3e9d39f93b2cefb9a1a944f18d02cca0cac2f04f5a982240605f/meta.json",
+      },
+      endpoints: [
+        {
+          source: "context",
+          host: "unix:///run/user/1000/docker.sock",
+          kind: "unix_rootless",
+          file: "/home/alice/.docker/contexts/meta/12b961af5feb3e9d39f93b2cefb9a1a944f18d02cca0cac2f04f5a982240605f/meta.json",
+          context: "rootless",
+        },
+      ],
+    },
     dbus: {
       address: "unix:path=/run/user/1000/bus",
       busUp: true,

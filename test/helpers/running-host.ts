@@ -1,4 +1,13 @@
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
@@ -21,13 +30,18 @@ export interface DaemonSpec {
   readonly units: Readonly<Record<string, string>>;
   readonly unitFiles: Readonly<Record<string, string>>;
   readonly restarts: Readonly<Record<string, number>>;
+  /** The user's docker CLI: the current context "rootless" (as the setup tool leaves it) or none. */
+  readonly context: "rootless" | "none";
+  /** A rootful /run/docker.sock (reached as /var/run/docker.sock) the user can write. */
+  readonly rootfulSocket: boolean;
 }
 
 /**
  * The fixture hosts that run a rootless Docker (test/fixtures/NAME), for the goldens and the
  * fleet. `healthy`: set up as the guide says, with pasta, every check passes. `debian12`: Debian
  * 12's docker.io defaults (slirp4netns, the builtin port driver), linger off, docker.service
- * failed, the data root on NFS.
+ * failed, the data root on NFS, and the system daemon's socket open to alice (who owns it here:
+ * the fixture's files are the test user's, so the owner class of its mode is what applies).
  */
 export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>> = {
   healthy: {
@@ -39,6 +53,8 @@ export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>
     units: { "docker.service": "active", "dbus.service": "active", "dbus.socket": "active" },
     unitFiles: { "docker.service": "enabled", "dbus.service": "static", "dbus.socket": "static" },
     restarts: { "docker.service": 0, "dbus.service": 0 },
+    context: "rootless",
+    rootfulSocket: false,
   },
   debian12: {
     network: "slirp4netns",
@@ -49,6 +65,8 @@ export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>
     units: { "docker.service": "failed", "dbus.service": "active", "dbus.socket": "active" },
     unitFiles: { "docker.service": "enabled", "dbus.service": "static", "dbus.socket": "static" },
     restarts: { "docker.service": 5, "dbus.service": 0 },
+    context: "none",
+    rootfulSocket: true,
   },
 };
 
@@ -236,6 +254,25 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
   );
 
   const servers: Server[] = [];
+  if (spec.context === "rootless") {
+    // What `dockerd-rootless-setuptool.sh install` leaves: a context "rootless", in use.
+    const meta = `/home/alice/.docker/contexts/meta/${createHash("sha256").update("rootless").digest("hex")}/meta.json`;
+    procfs.writeRoot("/home/alice/.docker/config.json", '{"currentContext":"rootless"}\n');
+    procfs.writeRoot(
+      meta,
+      JSON.stringify({
+        Name: "rootless",
+        Metadata: { Description: "Rootless mode" },
+        Endpoints: { docker: { Host: `unix://${runtimeDir}/docker.sock`, SkipTLSVerify: false } },
+      }),
+    );
+  }
+  if (spec.rootfulSocket) {
+    mkdirSync(onHost("/var"), { recursive: true });
+    symlinkSync("/run", onHost("/var/run"));
+    servers.push(await serveSocket(onHost("/run/docker.sock"), { "/_ping": "OK" }));
+    chmodSync(onHost("/run/docker.sock"), 0o660);
+  }
   const info: Record<string, unknown> = {
     apiVersion: "1.1.1",
     version: "2.3.1",

@@ -31,6 +31,7 @@ describe("parseCommandLine", () => {
     expect(config.rpcTimeoutMs).toBe(2000);
     expect(config.collectors.map((c) => [c.name, c.enabled, c.intervalSeconds])).toEqual([
       ["cgroup", true, 15],
+      ["client", true, 15],
       ["dbus", true, 15],
       ["docker", true, 15],
       ["kernel", true, 15],

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseEnvironmentLines } from "../../src/collectors/docker-unit.js";
 import {
-  parseEnvironmentLines,
   readConfiguredNetwork,
   scriptDefault,
 } from "../../src/collectors/network/network-config.js";

@@ -1,10 +1,11 @@
 import { exists } from "../../host/files.js";
 import type { MountTable } from "../../host/mount-table.js";
-import { readOwnedFile } from "../../host/owned-file.js";
 import type { HostRoots } from "../../host/paths.js";
 import { rootPath } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
-import { listUserDir, statUserPath } from "../../host/user-files.js";
+import { statUserPath } from "../../host/user-files.js";
+import type { DockerUnitEnvironment } from "../docker-unit.js";
+import { readDockerUnit } from "../docker-unit.js";
 
 /**
  * The network a rootless dockerd that is not running would get, as dockerd-rootless.sh decides
@@ -25,25 +26,7 @@ export interface ConfiguredNetwork {
 export type ScriptDefault = "dockerd-rootless.sh's default";
 export const scriptDefault: ScriptDefault = "dockerd-rootless.sh's default";
 
-/** The assignments of systemd `Environment=` lines, in order ("A=1" "B=two words" C=3). */
-export function parseEnvironmentLines(unit: string): [string, string][] {
-  const pairs: [string, string][] = [];
-  for (const line of unit.split("\n")) {
-    const match = /^\s*Environment\s*=\s*(.*)$/.exec(line);
-    if (!match?.[1]) continue;
-    for (const token of match[1].match(/"[^"]*"|'[^']*'|\S+/g) ?? []) {
-      const word = /^(["']).*\1$/.test(token) ? token.slice(1, -1) : token;
-      const eq = word.indexOf("=");
-      if (eq > 0) pairs.push([word.slice(0, eq), word.slice(eq + 1)]);
-    }
-  }
-  return pairs;
-}
-
 const binDirs = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"];
-
-/** Most drop-ins read from a user's docker.service.d (systemd reads them all; a user has a few). */
-const maxDropIns = 64;
 
 async function installed(
   roots: HostRoots,
@@ -63,24 +46,11 @@ export async function readConfiguredNetwork(
   roots: HostRoots,
   mounts: MountTable,
   target: Target,
+  unitRead: Promise<DockerUnitEnvironment | undefined> = readDockerUnit(roots, target),
 ): Promise<ConfiguredNetwork | undefined> {
-  const unitDir = `${target.home}/.config/systemd/user`;
-  const unitFile = `${unitDir}/docker.service`;
-  const unit = await readOwnedFile(rootPath(roots, unitFile), target.uid, 64 * 1024);
-  if (!unit.ok) return undefined;
-  const files: [string, string][] = [[unitFile, unit.text]];
-  const dropIns = await listUserDir(rootPath(roots, `${unitFile}.d`), target.uid, 4096);
-  const confs = dropIns.ok ? dropIns.names.filter((n) => n.endsWith(".conf")).sort() : [];
-  for (const name of confs.slice(0, maxDropIns)) {
-    if (!name.endsWith(".conf")) continue;
-    const path = `${unitFile}.d/${name}`;
-    const text = await readOwnedFile(rootPath(roots, path), target.uid, 64 * 1024);
-    if (text.ok) files.push([path, text.text]);
-  }
-  const env = new Map<string, { value: string; file: string }>();
-  for (const [file, text] of files) {
-    for (const [name, value] of parseEnvironmentLines(text)) env.set(name, { value, file });
-  }
+  const unit = await unitRead;
+  if (!unit) return undefined;
+  const { unitFile, env } = unit;
   const net = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_NET");
   const mtu = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_MTU");
   const port = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER");

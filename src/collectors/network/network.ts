@@ -22,6 +22,7 @@ import { rootlesskitPrograms } from "../../host/discovery.js";
 import { checkPid } from "../../host/pid-files.js";
 import type { ConfiguredNetwork } from "./network-config.js";
 import { readConfiguredNetwork } from "./network-config.js";
+import { dockerUnit } from "../docker-unit.js";
 
 /** rootlesskit's network drivers that run as a process of their own (rootlesskit docs/network.md). */
 export const networkDrivers = [
@@ -133,7 +134,12 @@ export const networkCollector: Collector<NetworkFacts> = {
     const parent = found.parent;
     if (!parent) {
       note("rootlesskit is not running: no network to watch");
-      const configured = await readConfiguredNetwork(roots, ctx.host.mounts, target);
+      const configured = await readConfiguredNetwork(
+        roots,
+        ctx.host.mounts,
+        target,
+        dockerUnit(cycle, roots, target),
+      );
       return configured ? { configured } : {};
     }
     const answer = found.stateDir

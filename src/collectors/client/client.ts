@@ -1,0 +1,82 @@
+import type { Collector } from "../collector.js";
+import { dockerUnit } from "../docker-unit.js";
+import { discovery, processes } from "../scans.js";
+import type { CurrentContext, EndpointKind } from "./endpoints.js";
+import { endpointKind, expandSpecifiers, readCurrentContext } from "./endpoints.js";
+import type { RootfulSocket } from "./rootful.js";
+import { readRootfulSocket, rootfulDockerds } from "./rootful.js";
+
+/** Where an address the user's docker CLI may use was found. */
+export type EndpointSource = "docker_host_unit" | "context";
+
+/** One address the user configured, and where it leads. */
+export interface ClientEndpoint {
+  readonly source: EndpointSource;
+  /** As the user wrote it (specifiers expanded): quoted wherever it is shown, never a label. */
+  readonly host: string;
+  readonly kind: EndpointKind;
+  /** The file that set it: the unit or drop-in, or the context's meta.json. */
+  readonly file: string;
+  /** The context's name, for source "context". */
+  readonly context?: string;
+}
+
+/** Which daemon the user's client is wired to, and the rootful one beside it. */
+export interface ClientFacts {
+  /** The live rootless socket the addresses are compared with: $XDG_RUNTIME_DIR/docker.sock. */
+  readonly rootlessSocket: string;
+  /** dockerd processes of root's (the rootful daemon), in pid order; absent when hidden (hidepid). */
+  readonly rootfulDockerdPids?: readonly number[];
+  readonly rootfulSocket: RootfulSocket;
+  /** The user's docker.service, when they have one (DOCKER_HOST is looked for in it). */
+  readonly unitFile?: string;
+  /** `currentContext` of ~/.docker/config.json, followed to its meta.json. */
+  readonly context: CurrentContext;
+  /** The addresses set: DOCKER_HOST in the unit's environment, the current context's endpoint. */
+  readonly endpoints: readonly ClientEndpoint[];
+}
+
+export const clientCollector: Collector<ClientFacts> = {
+  name: "client",
+  description:
+    "which daemon the user's docker CLI talks to, and a rootful dockerd and socket beside it",
+  scope: "user",
+  defaultEnabled: true,
+  defaultIntervalSeconds: 15,
+  async collect(ctx) {
+    const { roots, target, cycle } = ctx;
+    const [table, found, rootfulSocket, unit, context] = await Promise.all([
+      processes(cycle, roots),
+      discovery(ctx),
+      readRootfulSocket(roots, ctx.host.mounts, target),
+      dockerUnit(cycle, roots, target),
+      readCurrentContext(roots, target),
+    ]);
+    const endpoints: ClientEndpoint[] = [];
+    const dockerHost = unit?.env.get("DOCKER_HOST");
+    if (dockerHost && dockerHost.value !== "") {
+      const host = expandSpecifiers(dockerHost.value, target);
+      const kind = endpointKind(host, target.runtimeDir);
+      endpoints.push({ source: "docker_host_unit", host, kind, file: dockerHost.file });
+    }
+    if (context.state === "named") {
+      const { name, host, file } = context;
+      endpoints.push({
+        source: "context",
+        host,
+        kind: endpointKind(host, target.runtimeDir),
+        file,
+        context: name,
+      });
+    }
+    const rootfulDockerdPids = await rootfulDockerds(roots, table, found.dockerd?.pid);
+    return {
+      rootlessSocket: `${target.runtimeDir}/docker.sock`,
+      ...(rootfulDockerdPids && { rootfulDockerdPids }),
+      rootfulSocket,
+      ...(unit && { unitFile: unit.unitFile }),
+      context,
+      endpoints,
+    };
+  },
+};
