@@ -74,7 +74,7 @@ export const dockerCgroups = warningCheck(
           )
         : text(
             `Run the daemon as a systemd user service, which gives it the systemd cgroup driver: \`dockerd-rootless-setuptool.sh install\`, then \`systemctl --user enable --now docker\` from a login through pam_systemd (not \`sudo -iu\`); do not set \`native.cgroupdriver=cgroupfs\` in ~/.config/docker/daemon.json.`,
-            `通过 systemd 用户服务运行守护进程，使其使用 systemd cgroup 驱动：运行 \`dockerd-rootless-setuptool.sh install\`，然后在经由 pam_systemd 的登录会话中（而不是 \`sudo -iu\`）运行 \`systemctl --user enable --now docker\`；不要在 ~/.config/docker/daemon.json 中设置 \`native.cgroupdriver=cgroupfs\`。`,
+            `通过 \`systemd user\` 服务运行守护进程，使其使用 \`systemd\` 的 cgroup 驱动：运行 \`dockerd-rootless-setuptool.sh install\`，然后在经由 pam_systemd 的登录会话中（而不是 \`sudo -iu\`）运行 \`systemctl --user enable --now docker\`；不要在 ~/.config/docker/daemon.json 中设置 \`native.cgroupdriver=cgroupfs\`。`,
           ),
       { warning: "rootless_no_cgroups", cgroupVersion: docker.info?.cgroupVersion },
     ),
@@ -100,11 +100,13 @@ export const dockerResourceLimits = warningCheck(
     "dockerd 的 `GET /info` 没有警告缺少 memory、cpu、cpuset 或 io 限制支持。",
   ),
   (_docker, found) => {
-    const controllers = [...new Set(found.map((w) => controllerOf[w] ?? ""))].join(", ");
+    const names = [...new Set(found.map((w) => controllerOf[w] ?? ""))];
+    const controllers = names.join(", ");
+    const controllersZh = names.join("、");
     return fail(
       text(
         `dockerd cannot apply limits through the ${controllers} controllers (its \`GET /info\` warns they are not supported): \`docker run\` limits on them fail or are ignored.`,
-        `dockerd 无法通过 ${controllers} 控制器施加限制（它的 \`GET /info\` 警告不支持这些限制）：\`docker run\` 中针对它们的限制会失败或被忽略。`,
+        `dockerd 无法通过 ${controllersZh} 控制器施加限制（它的 \`GET /info\` 警告不支持这些限制）：\`docker run\` 中针对它们的限制会失败或被忽略。`,
       ),
       text(
         `Delegate the controllers to user sessions: write /etc/systemd/system/user@.service.d/delegate.conf with\n[Service]\nDelegate=cpu cpuset io memory pids\nthen run \`sudo systemctl daemon-reload\`, log in again and run ${restart}.`,
@@ -143,7 +145,7 @@ export const dockerApiTls = warningCheck(
   ["api_without_tls"],
   text(
     "dockerd's `GET /info` does not warn of a TCP API without TLS verification.",
-    "dockerd 的 `GET /info` 没有警告存在未经 TLS 验证的 TCP API。",
+    "dockerd 的 `GET /info` 没有警告其 \`TCP API\` 未经 TLS 验证。",
   ),
   (_docker, _found, user) =>
     fail(
