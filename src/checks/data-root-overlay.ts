@@ -3,7 +3,7 @@ import type { CheckOf, Text } from "./verdict.js";
 import { fail, noFacts, pass, text, unknown } from "./verdict.js";
 import { quoted } from "./quoted.js";
 import { shellQuote } from "./shell-quote.js";
-import { daemonDown } from "./dockerd-text.js";
+import { daemonDown, notRunning } from "./dockerd-text.js";
 
 /** Reads the docker collector's facts, and the kernel's release for a tmpfs data root. */
 type Reads = Pick<FactsByCollector, "docker" | "kernel">;
@@ -106,7 +106,15 @@ export const dataRootOverlay: CheckOf<Reads> = {
     const dtype =
       measured?.dtype ?? ((docker.info?.warnings?.byId.no_dtype ?? 0) > 0 ? false : undefined);
     const blocker = overlayBlocker(fs, facts, dtype);
-    const [where, name] = [quoted(path), quoted(fs)];
+    const [where, name] = [quoted(path), quoted(fsType)];
+    const configured = docker.configured;
+    const clause = docker.info
+      ? text("", "")
+      : notRunning(
+          configured?.storageDriverSource === "daemon.json"
+            ? configured.configFile
+            : `${path}/${driver ?? ""}`,
+        );
     const evidence = { path, fs, driver, ...(dtype !== undefined && { dtype }) };
     if (blocker === "")
       return pass(
@@ -133,8 +141,8 @@ export const dataRootOverlay: CheckOf<Reads> = {
       );
     return fail(
       text(
-        `The daemon uses overlay2 on ${where}, on ${name}, where overlay cannot work rootless: ${blocker.en}.`,
-        `守护进程在 ${where}（位于 ${name} 上）使用 overlay2，而 overlay 无法在此以 rootless 模式工作：${blocker["zh-CN"]}。`,
+        `The daemon uses overlay2 on ${where}, on ${name}, where overlay cannot work rootless: ${blocker.en}${clause.en}.`,
+        `守护进程在 ${where}（位于 ${name} 上）使用 overlay2，而 overlay 无法在此以 rootless 模式工作：${blocker["zh-CN"]}${clause["zh-CN"]}。`,
       ),
       text(
         `Move the data root to a local ext4, XFS (made with ftype=1) or btrfs filesystem: \`{"data-root":"/path/on/a/local/disk"}\` in ~/.config/docker/daemon.json; or keep it and set \`{"storage-driver":"fuse-overlayfs"}\` there (package fuse-overlayfs). Then run \`systemctl --user restart docker\`; \`stat -f ${shellQuote(path)}\` shows the filesystem.`,

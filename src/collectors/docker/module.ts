@@ -84,7 +84,7 @@ const metrics = {
   dockerWarning: gauge(
     "rootless_docker_warning",
     ["user", "warning"],
-    `Warnings in dockerd's GET /info by closed id (${warningIds.join(", ")}); only those present.`,
+    "Warnings in dockerd's GET /info by closed id (moby's texts; anything else is other); only ids present.",
   ),
 } as const satisfies Record<string, MetricDef>;
 

@@ -145,7 +145,7 @@ export const dockerApiTls = warningCheck(
   ["api_without_tls"],
   text(
     "dockerd's `GET /info` does not warn of a TCP API without TLS verification.",
-    "dockerd 的 `GET /info` 没有警告其 \`TCP API\` 未经 TLS 验证。",
+    "dockerd 的 `GET /info` 没有警告其 `TCP API` 未经 TLS 验证。",
   ),
   (_docker, _found, user) =>
     fail(
