@@ -18,6 +18,8 @@ import { addDocker } from "../../src/collectors/docker/module.js";
 import type { HostRoots } from "../../src/host/paths.js";
 import type { Target } from "../../src/host/target.js";
 import { filesystemName, userFilesystem } from "../../src/host/user-statfs.js";
+import { dataRootFull, dataRootSpace } from "../../src/collectors/docker/data-root-checks.js";
+import { dataRootOverlay } from "../../src/checks/data-root-overlay.js";
 import { healthyFacts } from "../helpers/healthy-facts.js";
 import { withReason } from "../helpers/prerequisites.js";
 
@@ -152,6 +154,79 @@ describe("docker data root: statfs and d_type of the user's own directory", () =
       } finally {
         // The walk's O_PATH descriptors close in the background: a busy mount is let go lazily.
         if (spawnSync("umount", [mountPoint]).status !== 0) spawnSync("umount", ["-l", mountPoint]);
+      }
+    },
+  );
+
+  /** The healthy facts with the data root as measured here (and its mountinfo fstype). */
+  const judged = async (fsType: string, kernel?: { major: number; minor: number }) => {
+    const usage = await readDataRootUsage(roots, target, dataRoot, thresholds);
+    const facts = healthyFacts();
+    const docker = { ...facts.docker, dataRoot: { path: dataRoot, fsType }, dataRootUsage: usage };
+    const input = {
+      facts: { docker, kernel: { ...facts.kernel, ...(kernel && { version: kernel }) } },
+      target,
+    };
+    return {
+      usage,
+      full: dataRootFull.evaluate(input),
+      space: dataRootSpace.evaluate(input),
+      overlay: dataRootOverlay.evaluate(input),
+    };
+  };
+  const umount = (path: string) => {
+    if (spawnSync("umount", [path]).status !== 0) spawnSync("umount", ["-l", path]);
+  };
+
+  it.skipIf(loopMissing !== undefined)(
+    withReason(
+      "a small ext4 data root filled past the thresholds: data_root_full fails",
+      loopMissing,
+    ),
+    async () => {
+      const image = join(dir, "small.img");
+      spawnSync("truncate", ["-s", "16M", image]);
+      expect(spawnSync("mkfs.ext4", ["-q", image]).status).toBe(0);
+      expect(spawnSync("mount", ["-o", "loop", image, onHost(dataRoot)]).status).toBe(0);
+      try {
+        mkdirSync(join(onHost(dataRoot), "overlay2"));
+        const before = await judged("ext4");
+        expect([before.full.state, before.space.state, before.overlay.state]).toEqual([
+          "pass",
+          "pass",
+          "pass",
+        ]);
+        // Fill it as a container's writes would, to ENOSPC.
+        spawnSync("dd", ["if=/dev/zero", `of=${join(onHost(dataRoot), "overlay2/fill")}`, "bs=1M"]);
+        const after = await judged("ext4");
+        expect(after.full.state).toBe("fail");
+        expect(after.space.state).toBe("fail");
+        expect(after.full.summary.en).toMatch(/under the 5% threshold/);
+        expect(after.full.remediation?.en).toContain(`df -h ${dataRoot}`);
+      } finally {
+        umount(onHost(dataRoot));
+      }
+    },
+  );
+
+  it.skipIf(!isRoot)(
+    withReason(
+      "a tmpfs data root: overlay refused before kernel 6.6, taken from 6.6",
+      isRoot ? undefined : "not root",
+    ),
+    async () => {
+      expect(
+        spawnSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", onHost(dataRoot)]).status,
+      ).toBe(0);
+      try {
+        mkdirSync(join(onHost(dataRoot), "overlay2"));
+        const old = await judged("tmpfs", { major: 6, minor: 1 });
+        expect(old.usage).toMatchObject({ fsName: "tmpfs", dtype: true, sizeBytes: 4 * 2 ** 20 });
+        expect(old.overlay.state).toBe("fail");
+        expect(old.overlay.summary.en).toMatch(/before kernel 6\.6 \(this is 6\.1\)/);
+        expect((await judged("tmpfs", { major: 6, minor: 6 })).overlay.state).toBe("pass");
+      } finally {
+        umount(onHost(dataRoot));
       }
     },
   );
