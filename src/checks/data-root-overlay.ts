@@ -131,11 +131,19 @@ export const dataRootOverlay: CheckOf<Reads> = {
           `overlay 能否在 ${where} 所在的 ${name} 上于用户命名空间中工作`,
         ),
       );
+    if (driver === undefined)
+      return pass(
+        text(
+          `The data root ${where} is on ${name}, where overlay cannot work rootless (${blocker.en}); dockerd is not running and no storage driver is set, so it will not take overlay2 there (its own mount test fails) but fuse-overlayfs or vfs.`,
+          `数据根目录 ${where} 位于 ${name} 上，overlay 无法在此以 rootless 模式工作（${blocker["zh-CN"]}）；dockerd 未运行且未设置存储驱动，因此它不会在此选用 overlay2（它自己的挂载测试会失败），而会选用 fuse-overlayfs 或 vfs。`,
+        ),
+        evidence,
+      );
     if (driver !== "overlay2")
       return pass(
         text(
-          `The data root ${where} is on ${name}, where overlay cannot work rootless (${blocker.en}), and the daemon uses ${quoted(driver ?? "no driver yet")}, not overlay2.`,
-          `数据根目录 ${where} 位于 ${name} 上，overlay 无法在此以 rootless 模式工作（${blocker["zh-CN"]}），而守护进程使用的是 ${quoted(driver ?? "尚未选定的驱动")}，不是 overlay2。`,
+          `The data root ${where} is on ${name}, where overlay cannot work rootless (${blocker.en}), and the daemon uses ${quoted(driver)}, not overlay2${clause.en}.`,
+          `数据根目录 ${where} 位于 ${name} 上，overlay 无法在此以 rootless 模式工作（${blocker["zh-CN"]}），而守护进程使用的是 ${quoted(driver)}，不是 overlay2${clause["zh-CN"]}。`,
         ),
         evidence,
       );
