@@ -87,6 +87,15 @@ export function prometheusAlerts(config) {
           ),
           alert(
             config,
+            "RootlessDataRootNearlyFull",
+            `${s("rootless_docker_data_root_free_bytes")} / ${s("rootless_docker_data_root_size_bytes")} < ${t.dataRootFreeRatio} or ${s("rootless_docker_data_root_free_inodes")} / ${s("rootless_docker_data_root_inodes")} < ${t.dataRootFreeRatio}`,
+            f.down,
+            "critical",
+            "A rootless Docker data root is nearly full.",
+            "The data root of {{ $labels.user }} on {{ $labels.instance }} has {{ $value | humanizePercentage }} of its space or inodes free: pulls, builds and container writes fail with 'no space left on device'.",
+          ),
+          alert(
+            config,
             "RootlessLingerDisabled",
             `${s("rootless_linger_enabled")} == 0`,
             f.slow,

@@ -12,6 +12,9 @@ export const _config = {
     restarts: 3,
     restartWindow: "1h",
     networkDriverCpuCores: 0.9,
+    // Free fraction of a data root's bytes or inodes under which it is nearly full (issue 17); the
+    // exporter's own data_root_full check uses --check.data-root-free-critical-ratio (0.05 too).
+    dataRootFreeRatio: 0.05,
   },
   for: {
     down: "5m",

@@ -28,6 +28,7 @@ import {
   waitFor,
 } from "../helpers/rootless-docker.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
+import { warningId } from "../../src/collectors/docker/warnings.js";
 
 // End to end on a real rootless Docker (rootlesskit + slirp4netns + dockerd, Debian's docker.io),
 // with the exporter run as the same unprivileged user, and faults injected while both run.
@@ -155,6 +156,67 @@ describe.skipIf(requireOnCi(missing))(
         .reduce((sum, l) => sum + Number(l.trim().split(/\s+/)[2]), 0);
       expect(valueOf(body, `rootless_userns_mapped_ids{${u()},kind="uid"}`)).toBe(mapped);
       expect(valueOf(body, `rootless_dbus_user_bus_up{${u()}}`)).toBe(0);
+    });
+
+    it("measures the data root as stat -f does, and maps the daemon's real warnings", async () => {
+      const dataRoot = `${user.home}/.local/share/docker`;
+      const measured = (b: string) =>
+        valueOf(b, `rootless_docker_data_root_free_bytes{${u()}}`) !== undefined &&
+        valueOf(b, `rootless_docker_warnings{${u()}}`) !== undefined;
+      // As the user (the exporter above), and as root watching the user through the walk.
+      const root = await startDaemon([
+        `--target.user=${user.name}`,
+        "--collect.interval=1s",
+        "--collect.timeout=5s",
+      ]);
+      try {
+        for (const exporterOf of [exporter, root]) {
+          const { body } = await expectSoon(exporterOf, "data root measured", measured);
+          const [avail = 0, block = 0, blocks = 0, files = 0, ffree = 0] = execFileSync(
+            "stat",
+            ["-f", "-c", "%a %S %b %c %d", dataRoot],
+            { encoding: "utf8" },
+          )
+            .trim()
+            .split(" ")
+            .map(Number);
+          const free = valueOf(body, `rootless_docker_data_root_free_bytes{${u()}}`) ?? 0;
+          console.log(
+            `data root ${dataRoot}: exporter ${free} bytes free, stat -f ${avail * block} (${((100 * Math.abs(free - avail * block)) / (avail * block)).toFixed(3)}% apart)`,
+          );
+          expect(Math.abs(free - avail * block)).toBeLessThan(0.03 * avail * block);
+          expect(valueOf(body, `rootless_docker_data_root_size_bytes{${u()}}`)).toBe(
+            blocks * block,
+          );
+          if (files > 0) {
+            expect(valueOf(body, `rootless_docker_data_root_inodes{${u()}}`)).toBe(files);
+            const freeInodes = valueOf(body, `rootless_docker_data_root_free_inodes{${u()}}`) ?? 0;
+            expect(Math.abs(freeInodes - ffree)).toBeLessThan(0.03 * ffree);
+          }
+          expect(valueOf(body, `rootless_docker_data_root_dtype_supported{${u()}}`)).toBe(1);
+          // The daemon's own list, as its client prints it, mapped as the exporter maps it.
+          const real = JSON.parse(
+            await docker.docker("info", "--format", "{{json .Warnings}}"),
+          ) as unknown;
+          const listed = Array.isArray(real) ? real : [];
+          console.log(`dockerd's /info warnings: ${JSON.stringify(listed)}`);
+          const ids = listed.map(warningId);
+          expect(valueOf(body, `rootless_docker_warnings{${u()}}`)).toBe(listed.length);
+          for (const id of new Set(ids))
+            expect(valueOf(body, `rootless_docker_warning{${u()},warning="${id}"}`)).toBe(
+              ids.filter((i) => i === id).length,
+            );
+          // Debian 12's dockerd on this cgroup v1 host has warnings, every one of them moby's own.
+          expect(listed.length).toBeGreaterThan(0);
+          expect(ids).not.toContain("other");
+          if (ids.includes("rootless_no_cgroups"))
+            expect(
+              valueOf(body, `rootless_check_ok{${u()},check="docker_cgroups",severity="warning"}`),
+            ).toBe(0);
+        }
+      } finally {
+        await root.stop();
+      }
     });
 
     it("counts the traffic of a docker run -p port on the child's lo, and the forward", async () => {

@@ -2,6 +2,24 @@ import type { DefaultFacts } from "./healthy-facts.js";
 
 export type Mutation = (facts: DefaultFacts) => void;
 
+type Docker = DefaultFacts["docker"];
+type Measured = Extract<NonNullable<Docker["dataRootUsage"]>, { fsName: string }>;
+
+/** The healthy data root with some of its measures changed. */
+function usage(f: DefaultFacts, change: Partial<Measured>): Measured {
+  return { ...(f.docker.dataRootUsage as Measured), ...change };
+}
+
+/** The healthy daemon, its /info listing these warnings. */
+function withWarnings(f: DefaultFacts, byId: Record<string, number>): Docker {
+  const total = Object.values(byId).reduce((a, b) => a + b, 0);
+  const info = f.docker.info ?? {
+    rootless: true,
+    containers: { running: 0, paused: 0, stopped: 0 },
+  };
+  return { ...f.docker, info: { ...info, warnings: { total, byId } } };
+}
+
 // "Diagnosis must be right": each single misconfiguration of the guide fails exactly the check
 // meant for it and no other warning or critical check.
 export const cases: [string, Mutation, string][] = [
@@ -73,7 +91,59 @@ export const cases: [string, Mutation, string][] = [
         ...f.docker,
         dataRoot: { path: "/home/alice/.local/share/docker", fsType: "nfs4" },
       }),
-    "data_root_nfs",
+    // overlay2 cannot take its upper layer on NFS either.
+    "data_root_nfs,data_root_overlay",
+  ],
+  [
+    "data root 7% free",
+    (f) => void (f.docker = { ...f.docker, dataRootUsage: usage(f, { freeBytes: 7 * 2 ** 30 }) }),
+    "data_root_space",
+  ],
+  [
+    "data root out of inodes",
+    (f) => void (f.docker = { ...f.docker, dataRootUsage: usage(f, { freeInodes: 1200 }) }),
+    "data_root_full,data_root_space",
+  ],
+  [
+    "XFS data root made with ftype=0",
+    (f) =>
+      void (f.docker = {
+        ...f.docker,
+        dataRoot: { path: "/home/alice/.local/share/docker", fsType: "xfs" },
+        dataRootUsage: usage(f, { fsName: "xfs", dtype: false }),
+      }),
+    "data_root_overlay",
+  ],
+  [
+    "tmpfs data root on kernel 6.1",
+    (f) => {
+      f.docker = {
+        ...f.docker,
+        dataRoot: { path: "/home/alice/.local/share/docker", fsType: "tmpfs" },
+      };
+      f.kernel = { ...f.kernel, release: "6.1.0-18-amd64", version: { major: 6, minor: 1 } };
+    },
+    "data_root_overlay",
+  ],
+  [
+    "dockerd warns it runs without cgroups",
+    (f) => void (f.docker = withWarnings(f, { rootless_no_cgroups: 1 })),
+    "docker_cgroups",
+  ],
+  [
+    "dockerd warns of no memory and cpu limits",
+    (f) => void (f.docker = withWarnings(f, { no_memory_limit: 1, no_cpu_cfs_quota: 1, other: 2 })),
+    "docker_resource_limits",
+  ],
+  [
+    "dockerd warns IPv4 forwarding is disabled",
+    (f) => void (f.docker = withWarnings(f, { ipv4_forwarding_disabled: 1 })),
+    "docker_ipv4_forwarding",
+  ],
+  [
+    "dockerd's API on TCP without TLS",
+    (f) => void (f.docker = withWarnings(f, { api_without_tls: 2 })),
+    "docker_api_tls",
   ],
   [
     "user bus down",
@@ -209,7 +279,7 @@ export const cases: [string, Mutation, string][] = [
       f.rootlesskit = { up: false, dockerPidFile: "missing", apiUp: false };
       f.network = {};
     },
-    "data_root_nfs,dockerd_running,rootlesskit_running",
+    "data_root_nfs,data_root_overlay,dockerd_running,rootlesskit_running",
   ],
   [
     "rootlesskit down",

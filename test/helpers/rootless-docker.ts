@@ -120,6 +120,8 @@ export async function startRootlessDocker(
   extraEnv: Record<string, string> = {},
   /** Where XDG_RUNTIME_DIR is, e.g. /run/user/UID as logind makes it; a new temp dir if not. */
   runtimeDirAt?: string,
+  /** More flags for dockerd (after --storage-driver=vfs), e.g. --data-root. */
+  dockerdFlags: readonly string[] = [],
 ): Promise<RootlessDocker> {
   if (runtimeDirAt) mkdirSync(runtimeDirAt, { recursive: true });
   const runtimeDir = runtimeDirAt ?? mkdtempSync(join(tmpdir(), "rootless-exporter-xdg-"));
@@ -129,6 +131,7 @@ export async function startRootlessDocker(
     ...asUser(user, { XDG_RUNTIME_DIR: runtimeDir, ...extraEnv }),
     "/usr/share/docker.io/contrib/dockerd-rootless.sh",
     "--storage-driver=vfs",
+    ...dockerdFlags,
   ];
   let log = "";
   const child = spawn("setsid", argv, { stdio: ["ignore", "pipe", "pipe"], cwd: "/" });

@@ -25,6 +25,8 @@ export interface DaemonSpec {
   readonly port: "builtin" | "implicit" | "slirp4netns";
   readonly storageDriver: string;
   readonly dataRootFs: string;
+  /** /info's `Warnings`: null when there are none, as dockerd sends it. */
+  readonly warnings: readonly string[] | null;
   readonly linger: boolean;
   /** ActiveState, UnitFileState and NRestarts of the user units. */
   readonly units: Readonly<Record<string, string>>;
@@ -42,6 +44,7 @@ export interface DaemonSpec {
  * 12's docker.io defaults (slirp4netns, the builtin port driver), linger off, docker.service
  * failed, the data root on NFS, and the system daemon's socket open to alice (who owns it here:
  * the fixture's files are the test user's, so the owner class of its mode is what applies).
+ * failed, the data root on NFS, dockerd warning of the controllers it lacks.
  */
 export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>> = {
   healthy: {
@@ -49,6 +52,7 @@ export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>
     port: "implicit",
     storageDriver: "overlay2",
     dataRootFs: "ext4",
+    warnings: null,
     linger: true,
     units: { "docker.service": "active", "dbus.service": "active", "dbus.socket": "active" },
     unitFiles: { "docker.service": "enabled", "dbus.service": "static", "dbus.socket": "static" },
@@ -61,6 +65,19 @@ export const fixtureDaemons: Readonly<Record<"healthy" | "debian12", DaemonSpec>
     port: "builtin",
     storageDriver: "overlay2",
     dataRootFs: "nfs4",
+    // What dockerd 20.10 says on cgroup v2 with only memory and pids delegated (Debian 12's default).
+    warnings: [
+      "WARNING: No cpu cfs quota support",
+      "WARNING: No cpu cfs period support",
+      "WARNING: No cpu shares support",
+      "WARNING: No cpuset support",
+      "WARNING: No io.weight support",
+      "WARNING: No io.weight (per device) support",
+      "WARNING: No io.max (rbps) support",
+      "WARNING: No io.max (wbps) support",
+      "WARNING: No io.max (riops) support",
+      "WARNING: No io.max (wiops) support",
+    ],
     linger: false,
     units: { "docker.service": "failed", "dbus.service": "active", "dbus.socket": "active" },
     unitFiles: { "docker.service": "enabled", "dbus.service": "static", "dbus.socket": "static" },
@@ -80,6 +97,7 @@ export interface RunningHost {
 }
 
 export const parentPid = 4200;
+const dataRoot = "/home/alice/.local/share/docker";
 export const childPid = 4250;
 export const dockerdPid = 4280;
 export const driverPid = 4300;
@@ -162,6 +180,9 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
   const stateDir = `${runtimeDir}/dockerd-rootless`;
   const onHost = (path: string) => join(tree.dir, "root", path);
   mkdirSync(onHost(stateDir), { recursive: true });
+  // The data root /info names, with what dockerd keeps there (measured by statfs: this machine's).
+  for (const sub of ["overlay2", "image", "containers"])
+    mkdirSync(onHost(`${dataRoot}/${sub}`), { recursive: true });
   chmodSync(onHost(runtimeDir), 0o700);
   procfs.writeRoot(`${runtimeDir}/docker.pid`, `${dockerdPid}\n`);
   procfs.writeRoot(`${stateDir}/child_pid`, String(childPid));
@@ -303,7 +324,8 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
         Driver: spec.storageDriver,
         CgroupDriver: "systemd",
         CgroupVersion: "2",
-        DockerRootDir: "/home/alice/.local/share/docker",
+        DockerRootDir: dataRoot,
+        Warnings: spec.warnings,
         SecurityOptions: ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"],
         ContainersRunning: 2,
         ContainersPaused: 1,

@@ -12,6 +12,10 @@ import { kept } from "../state.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
 import { readConfiguredDaemon } from "./docker-config.js";
 import type { PidFileState } from "../../host/pid-files.js";
+import type { DataRootUsage } from "./data-root.js";
+import { readDataRootUsage, spaceOptions, spaceThresholds } from "./data-root.js";
+import type { DockerWarnings } from "./warnings.js";
+import { parseWarnings } from "./warnings.js";
 
 export interface DockerInfo {
   readonly version?: string;
@@ -25,6 +29,8 @@ export interface DockerInfo {
     readonly stopped: number;
   };
   readonly dockerRootDir?: string;
+  /** `Warnings`, mapped to closed ids; absent when /info has no such list (unknown, not none). */
+  readonly warnings?: DockerWarnings;
 }
 
 export interface DockerFacts {
@@ -39,6 +45,8 @@ export interface DockerFacts {
   readonly apiError?: string;
   readonly info?: DockerInfo;
   readonly dataRoot?: { readonly path: string; readonly fsType: string };
+  /** Space, inodes and d_type under `DockerRootDir`, with the thresholds the checks apply. */
+  readonly dataRootUsage?: DataRootUsage;
   /** While dockerd gives no /info: what it would use when it starts (docker-config.ts). */
   readonly configured?: ConfiguredDaemon;
   /** $XDG_RUNTIME_DIR: must exist, belong to the user and be mode 0700 (XDG base dir spec). */
@@ -69,8 +77,10 @@ export function parseDockerInfo(body: unknown): DockerInfo | undefined {
     cgroupVersion: str(info["CgroupVersion"]),
     dockerRootDir: str(info["DockerRootDir"]),
   };
+  const warnings = parseWarnings(info["Warnings"]);
   return {
     ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)),
+    ...(warnings && { warnings }),
     rootless: security.some((option) => option === "name=rootless"),
     containers: {
       running: count(info["ContainersRunning"]),
@@ -95,6 +105,7 @@ export const dockerCollector: Collector<DockerFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
+  options: spaceOptions,
   async collect(ctx) {
     const { roots, target, cycle, self, env, note, rpcTimeoutMs, signal } = ctx;
     const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);
@@ -168,6 +179,12 @@ export const dockerCollector: Collector<DockerFacts> = {
         : undefined;
       if (mount) dataRoot = { path: info.dockerRootDir, fsType: mount.fsType };
     }
+    // The daemon names its data root: measured only as a directory of the user's own.
+    const dataRootUsage = info?.dockerRootDir
+      ? await readDataRootUsage(roots, target, info.dockerRootDir, spaceThresholds(ctx.option))
+      : undefined;
+    if (dataRootUsage && "unverified" in dataRootUsage)
+      note(`data root: ${dataRootUsage.unverified}`);
     // A refusal for a directory that is there (someone else's) still tells its owner and mode.
     const dirStats =
       runtimeDir.ok || runtimeDir.state === "foreign_owner" ? runtimeDir.stats : undefined;
@@ -193,6 +210,7 @@ export const dockerCollector: Collector<DockerFacts> = {
       ...(apiError && { apiError }),
       ...(info && { info }),
       ...(dataRoot && { dataRoot }),
+      ...(dataRootUsage && { dataRootUsage }),
       ...(configured && { configured }),
     };
   },

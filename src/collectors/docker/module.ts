@@ -11,6 +11,14 @@ import {
   wordLabel,
 } from "../label-values.js";
 import { dataRootNfs, dockerdRunning, xdgRuntimeDir } from "./checks.js";
+import { dataRootFull, dataRootSpace } from "./data-root-checks.js";
+import {
+  dockerApiTls,
+  dockerCgroups,
+  dockerIpv4Forwarding,
+  dockerResourceLimits,
+} from "./warning-checks.js";
+import { warningIds } from "./warnings.js";
 
 const metrics = {
   dockerdUp: gauge(
@@ -43,6 +51,41 @@ const metrics = {
     ["user", "path", "fstype"],
     "Filesystem type under dockerd's data root, as in /proc/PID/mountinfo; value 1.",
   ),
+  dataRootSize: gauge(
+    "rootless_docker_data_root_size_bytes",
+    ["user"],
+    "Size of the filesystem under dockerd's data root (statfs of the user's directory).",
+  ),
+  dataRootFree: gauge(
+    "rootless_docker_data_root_free_bytes",
+    ["user"],
+    "Bytes an unprivileged user may still write under dockerd's data root (statfs f_bavail).",
+  ),
+  dataRootInodes: gauge(
+    "rootless_docker_data_root_inodes",
+    ["user"],
+    "Inodes of the filesystem under dockerd's data root; absent where it has no fixed count (btrfs, ZFS).",
+  ),
+  dataRootFreeInodes: gauge(
+    "rootless_docker_data_root_free_inodes",
+    ["user"],
+    "Free inodes of the filesystem under dockerd's data root.",
+  ),
+  dataRootDtype: gauge(
+    "rootless_docker_data_root_dtype_supported",
+    ["user"],
+    "Whether the data root's filesystem gives entry types (d_type), which overlay needs; read from its existing entries, absent when not told.",
+  ),
+  dockerWarnings: gauge(
+    "rootless_docker_warnings",
+    ["user"],
+    "Warnings in dockerd's GET /info (Warnings).",
+  ),
+  dockerWarning: gauge(
+    "rootless_docker_warning",
+    ["user", "warning"],
+    "Warnings in dockerd's GET /info by closed id (moby's texts; anything else is other); only ids present.",
+  ),
 } as const satisfies Record<string, MetricDef>;
 
 type Out = Sink<keyof typeof metrics>;
@@ -70,6 +113,21 @@ export function addDocker(out: Out, user: string, facts: DockerFacts): void {
     for (const state of ["running", "paused", "stopped"] as const) {
       out.add("dockerContainers", { user, state }, info.containers[state]);
     }
+    if (info.warnings) {
+      out.add("dockerWarnings", { user }, info.warnings.total);
+      for (const warning of warningIds) {
+        const n = info.warnings.byId[warning];
+        if (n !== undefined) out.add("dockerWarning", { user, warning }, n);
+      }
+    }
+  }
+  const usage = facts.dataRootUsage;
+  if (usage && !("unverified" in usage)) {
+    out.add("dataRootSize", { user }, usage.sizeBytes);
+    out.add("dataRootFree", { user }, usage.freeBytes);
+    if (usage.inodes !== undefined) out.add("dataRootInodes", { user }, usage.inodes);
+    if (usage.freeInodes !== undefined) out.add("dataRootFreeInodes", { user }, usage.freeInodes);
+    if (usage.dtype !== undefined) out.add("dataRootDtype", { user }, bool(usage.dtype));
   }
   if (facts.dataRoot) {
     out.add(
@@ -85,5 +143,15 @@ export const dockerModule = collectorModule({
   collector: dockerCollector,
   metrics,
   render: (out, target: Target, facts) => addDocker(out, target.name, facts),
-  checks: [dataRootNfs, dockerdRunning, xdgRuntimeDir],
+  checks: [
+    dataRootFull,
+    dataRootNfs,
+    dataRootSpace,
+    dockerApiTls,
+    dockerCgroups,
+    dockerIpv4Forwarding,
+    dockerResourceLimits,
+    dockerdRunning,
+    xdgRuntimeDir,
+  ],
 });
