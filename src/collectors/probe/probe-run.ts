@@ -5,7 +5,7 @@ import { flagValue } from "../../host/proc-parsers.js";
 import type { ProbeReport } from "../../host/tcp-probe.js";
 import { fetchOnce, listen, portOf, serveOnce } from "../../host/tcp-probe.js";
 import { runInNamespaces } from "../../host/netns.js";
-import type { NamespacedProcess } from "../../host/netns.js";
+import type { NamespacedProcess, NamespaceTarget } from "../../host/netns.js";
 import type { UnixHttpResult } from "../../host/unix-http.js";
 import { parseJson } from "../../host/unix-http.js";
 import { userSocketHttp } from "../../host/user-socket.js";
@@ -98,9 +98,10 @@ export class ProbeRun {
     return removed;
   }
 
-  async startAgent(childPid: number, args: string[]): Promise<NamespacedProcess> {
+  /** Starts the agent in rootlesskit's namespace: the child's, or `netns` when detached. */
+  async startAgent(namespaces: NamespaceTarget, args: string[]): Promise<NamespacedProcess> {
     const { uid, gid } = this.ctx.target;
-    const agent = runInNamespaces(childPid, process.execPath, [agentPath, ...args], { uid, gid });
+    const agent = runInNamespaces(namespaces, process.execPath, [agentPath, ...args], { uid, gid });
     if (agent.pid !== undefined) {
       const pid = agent.pid;
       await this.remember((l) => l.agents.push(pid));
@@ -130,7 +131,7 @@ export async function probePort(
   run: ProbeRun,
   ctx: CollectorContext,
   stateDir: string,
-  childPid: number,
+  namespaces: NamespaceTarget,
   portDriver: string | undefined,
   bytes: number,
   timeoutMs: number,
@@ -141,7 +142,7 @@ export async function probePort(
       "rootlesskit reports no port driver, and it is not pasta's implicit one (started with --port-driver=implicit)",
     );
   const ranAt = Date.now();
-  const agent = await run.startAgent(childPid, ["serve", String(bytes), String(timeoutMs)]);
+  const agent = await run.startAgent(namespaces, ["serve", String(bytes), String(timeoutMs)]);
   let forward: number | undefined;
   try {
     const childPort = parseAgentPort(await agent.nextLine(timeoutMs));
@@ -202,7 +203,7 @@ export async function probeNetwork(
   ctx: CollectorContext,
   parentArgv: readonly string[],
   driver: string | undefined,
-  childPid: number,
+  namespaces: NamespaceTarget,
   bytes: number,
   timeoutMs: number,
 ): Promise<ProbePathFacts> {
@@ -238,7 +239,7 @@ export async function probeNetwork(
     const server = await listen(listenOn);
     const served = serveOnce(server, bytes, timeoutMs);
     const port = String(portOf(server));
-    agent = await run.startAgent(childPid, [
+    agent = await run.startAgent(namespaces, [
       "fetch",
       connectTo,
       port,

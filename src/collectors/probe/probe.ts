@@ -1,5 +1,7 @@
 import { maxTimerMs, parseBytes, parseDuration } from "../../units.js";
 import { exists } from "../../host/files.js";
+import { detachedNetnsPath } from "../../host/netns.js";
+import { rootlesskitBoolFlag } from "../../host/proc-parsers.js";
 import type { UserCollector, UserContext as CollectorContext } from "../collector.js";
 import { ProbeJournal } from "./probe-journal.js";
 import { parseInfo, queryApi } from "../rootlesskit/rootlesskit-api.js";
@@ -127,6 +129,18 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
     const why = "rootlesskit's child process is unknown";
     return { port: unsupported("port", why), network: unsupported("network", why) };
   }
+  // Detached (RootlessKit 2's --detach-netns), the child is in the host's network namespace and
+  // the containers' is $STATE_DIR/netns: the agent enters that one.
+  const detached = rootlesskitBoolFlag(found.parent.argv, "detach-netns") === true;
+  const netns = detached
+    ? detachedNetnsPath(roots.procfs, childPid, found.stateDir.path)
+    : undefined;
+  if (detached && !netns) {
+    const why =
+      "rootlesskit runs with --detach-netns and its state dir is not a plain absolute path";
+    return { port: unsupported("port", why), network: unsupported("network", why) };
+  }
+  const namespaces = { pid: childPid, ...(netns && { netns }) };
   const cpu = process.cpuUsage();
   try {
     // One path after the other: never two probes at once, and each path measured alone.
@@ -138,13 +152,13 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
           bytes,
           timeoutMs,
           clientAddress: probeClientAddress,
-          startAgent: (args) => run.startAgent(childPid, args),
+          startAgent: (args) => run.startAgent(namespaces, args),
         })
       : await probePort(
           run,
           ctx,
           found.stateDir.path,
-          childPid,
+          namespaces,
           info.portDriver?.driver,
           bytes,
           timeoutMs,
@@ -154,7 +168,7 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
       ctx,
       found.parent.argv,
       info.networkDriver?.driver,
-      childPid,
+      namespaces,
       bytes,
       timeoutMs,
     );
