@@ -28,8 +28,15 @@ export interface NamespaceTarget {
   readonly netns?: string;
 }
 
-/** A state dir as discovery found it: absolute and normalised, so it names one place. */
-const plainAbsolute = /^(\/[^/\0-\x1f\x7f]+)+$/;
+/** A state dir as discovery found it: absolute and normalised (it names one place), no controls. */
+function plainAbsolute(path: string): boolean {
+  if (!path.startsWith("/") || path.length > 1024) return false;
+  if ([...path].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return false;
+  return path
+    .slice(1)
+    .split("/")
+    .every((part) => part !== "" && part !== "." && part !== "..");
+}
 
 /**
  * RootlessKit 2's `--detach-netns` bind-mounts the namespace at `$STATE_DIR/netns` in the child's
@@ -43,8 +50,7 @@ export function detachedNetnsPath(
   stateDir: string,
 ): string | undefined {
   if (!Number.isInteger(childPid) || childPid <= 0) return undefined;
-  if (stateDir.length > 1024 || !plainAbsolute.test(stateDir)) return undefined;
-  if (stateDir.split("/").some((part) => part === "." || part === "..")) return undefined;
+  if (!plainAbsolute(stateDir)) return undefined;
   return `${procfs}/${childPid}/root${stateDir}/netns`;
 }
 
