@@ -1,5 +1,6 @@
 import { moduleList } from "../collectors/registry.js";
 import type { FactsByCollector } from "../collectors/registry.js";
+import { detachNetns, detachNetnsDockerd } from "./detach-netns.js";
 import { dockerService } from "./docker-service.js";
 import type { Check, CheckInput, Finding } from "./finding.js";
 import { iptablesBinary } from "./iptables-binary.js";
@@ -8,6 +9,8 @@ import { storageDriver } from "./storage-driver.js";
 
 /** The checks that read the facts of several collectors (each says which it reads). */
 const acrossCollectors: readonly Check[] = [
+  detachNetns,
+  detachNetnsDockerd,
   dockerService,
   iptablesBinary,
   networkDriver,

@@ -22,7 +22,8 @@ import { rootlesskitPrograms } from "../../host/discovery.js";
 import { checkPid } from "../../host/pid-files.js";
 import type { ConfiguredNetwork } from "./network-config.js";
 import { readConfiguredNetwork } from "./network-config.js";
-import { detachedCounters, netDevBytes } from "./detached.js";
+import type { DockerdBinary } from "./detached.js";
+import { detachedCounters, dockerdBinary, netDevBytes } from "./detached.js";
 
 /** rootlesskit's network drivers that run as a process of their own (rootlesskit docs/network.md). */
 export const networkDrivers = [
@@ -53,6 +54,11 @@ export interface NetworkFacts {
   /** Of rootlesskit's namespace: the child's, or the detached one. */
   readonly interfaces?: readonly InterfaceCounters[];
   readonly mappedIds?: { readonly uid?: number; readonly gid?: number };
+  /**
+   * With `--detach-netns` running or configured: the system's dockerd and its `--version`, for a
+   * dockerd that dies before its API answers.
+   */
+  readonly dockerdBinary?: DockerdBinary;
   /** Without rootlesskit: what the user's docker.service would start (network-config.ts). */
   readonly configured?: ConfiguredNetwork;
 }
@@ -141,7 +147,10 @@ export const networkCollector: Collector<NetworkFacts> = {
     if (!parent) {
       note("rootlesskit is not running: no network to watch");
       const configured = await readConfiguredNetwork(roots, ctx.host.mounts, target);
-      return configured ? { configured } : {};
+      const binary = configured?.detachNetns
+        ? await dockerdBinary(ctx.host, roots, rpcTimeoutMs * 4)
+        : undefined;
+      return { ...(configured && { configured }), ...(binary && { dockerdBinary: binary }) };
     }
     const answer = found.stateDir
       ? await cycleInfo(cycle, roots, found.stateDir.path, {
@@ -207,8 +216,10 @@ export const networkCollector: Collector<NetworkFacts> = {
       const gid = gidMap?.ok ? mappedIds(gidMap.text) : undefined;
       ids = { ...(uid !== undefined && { uid }), ...(gid !== undefined && { gid }) };
     }
+    const binary = detached ? await dockerdBinary(ctx.host, roots, rpcTimeoutMs * 4) : undefined;
     return {
       ...(driver && { driver }),
+      ...(binary && { dockerdBinary: binary }),
       ...(driverProcess && {
         driverProcess: {
           pid: driverProcess.pid,
