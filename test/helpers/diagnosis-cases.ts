@@ -280,7 +280,15 @@ export const infoCases: [string, Mutation, string[]][] = [
     "--detach-netns with Docker 29.5.0",
     (f) => {
       f.rootlesskit = { ...f.rootlesskit, detachNetns: true, netnsFile: true };
-      f.docker = { ...f.docker, info: { ...f.docker.info, version: "29.5.0" } };
+      f.docker = {
+        ...f.docker,
+        info: {
+          rootless: true,
+          containers: { running: 0, paused: 0, stopped: 0 },
+          ...f.docker.info,
+          version: "29.5.0",
+        },
+      };
     },
     ["detach_netns"],
   ],

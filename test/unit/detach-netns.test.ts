@@ -129,7 +129,16 @@ describe("detach_netns_dockerd: the dockerd too old for the mode", () => {
     if (api === undefined) {
       facts.docker = { ...facts.docker, apiUp: false, dockerdUp: false };
       delete (facts.docker as { info?: unknown }).info;
-    } else facts.docker = { ...facts.docker, info: { ...facts.docker.info, version: api } };
+    } else
+      facts.docker = {
+        ...facts.docker,
+        info: {
+          rootless: true,
+          containers: { running: 0, paused: 0, stopped: 0 },
+          ...facts.docker.info,
+          version: api,
+        },
+      };
     facts.network = {
       ...facts.network,
       dockerdBinary: { path: "/usr/sbin/dockerd", ...(binary && { version: binary }) },
@@ -144,7 +153,15 @@ describe("detach_netns_dockerd: the dockerd too old for the mode", () => {
 
   it("without --detach-netns, any dockerd passes", () => {
     const facts = healthyFacts();
-    facts.docker = { ...facts.docker, info: { ...facts.docker.info, version: "20.10.24" } };
+    facts.docker = {
+      ...facts.docker,
+      info: {
+        rootless: true,
+        containers: { running: 0, paused: 0, stopped: 0 },
+        ...facts.docker.info,
+        version: "20.10.24",
+      },
+    };
     expect(detachNetnsDockerd.evaluate({ target: alice, facts }).state).toBe("pass");
     expect(detachNetns.evaluate({ target: alice, facts }).state).toBe("pass");
   });
