@@ -32,7 +32,7 @@ const metrics = {
   rootlesskitDetachNetns: gauge(
     "rootless_rootlesskit_detach_netns",
     ["user"],
-    "1 when the running rootlesskit was started with --detach-netns (RootlessKit 2): the child runs in the host's network namespace and the containers' network is $STATE_DIR/netns.",
+    "1 when rootlesskit runs with --detach-netns: the child is in the host's network namespace, the containers' in STATE/netns.",
   ),
   rootlesskitStartTime: gauge(
     "rootless_rootlesskit_start_time_seconds",
