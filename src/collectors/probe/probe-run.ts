@@ -16,6 +16,7 @@ import { parseAgentPort, parseServedProbe } from "./probe-agent-lines.js";
 import type { Leftovers } from "./probe-journal.js";
 import type { ProbeJournal } from "./probe-journal.js";
 import type { ProbePath, ProbePathFacts } from "./facts.js";
+import { hostTarget } from "./probe-target.js";
 
 /** One probe run: its leftovers journal, and the port and network paths it measures. */
 
@@ -201,22 +202,21 @@ export function slirpGateway(cidr: string | undefined): string | undefined {
 export async function probeNetwork(
   run: ProbeRun,
   ctx: CollectorContext,
-  parentArgv: readonly string[],
+  parent: { readonly pid: number; readonly argv: readonly string[] },
   driver: string | undefined,
   namespaces: NamespaceTarget,
   bytes: number,
   timeoutMs: number,
 ): Promise<ProbePathFacts> {
   const target = ctx.option("network-target");
+  const parentArgv = parent.argv;
+  const viaGateway = driver === "slirp4netns" || driver === "pasta";
   let listenOn: string;
   let connectTo: string;
   if (target !== "") {
     listenOn = target;
     connectTo = target;
-  } else if (
-    (driver === "slirp4netns" || driver === "pasta") &&
-    !parentArgv.includes("--disable-host-loopback")
-  ) {
+  } else if (viaGateway && !parentArgv.includes("--disable-host-loopback")) {
     // rootlesskit gives pasta the same gateway as slirp4netns (--cidr) and, without
     // --disable-host-loopback, no --no-map-gw: pasta then maps the gateway to the host's loopback.
     const gateway = slirpGateway(flagValue(parentArgv, "--cidr"));
@@ -224,13 +224,20 @@ export async function probeNetwork(
       return unsupported("network", `cannot tell ${driver}'s gateway from rootlesskit's --cidr`);
     listenOn = "127.0.0.1";
     connectTo = gateway;
+  } else if (viaGateway) {
+    // Docker's default: no host loopback, but an address of the host's own is reachable.
+    const found = await hostTarget(ctx.roots, parent.pid, parentArgv);
+    if (!found.ok)
+      return unsupported(
+        "network",
+        `rootlesskit runs with --disable-host-loopback and ${found.reason}; set --probe.network-target to an address of this host that the namespace can reach`,
+      );
+    listenOn = found.address;
+    connectTo = found.address;
   } else {
-    const why = parentArgv.includes("--disable-host-loopback")
-      ? "rootlesskit runs with --disable-host-loopback (Docker's default), so the namespace cannot reach this host's loopback"
-      : `the ${driver ?? "unknown"} driver gives no known path to this host`;
     return unsupported(
       "network",
-      `${why}; set --probe.network-target to an address of this host that the namespace can reach`,
+      `the ${driver ?? "unknown"} driver gives no known path to this host; set --probe.network-target to an address of this host that the namespace can reach`,
     );
   }
   const ranAt = Date.now();

@@ -89,7 +89,7 @@ const probeCollectorFace: Omit<UserCollector<ProbeFacts>, "collect"> = {
     {
       name: "network-target",
       flag: "probe.network-target",
-      help: "address of this host, reachable from rootlesskit's namespace, for the network path when host loopback is disabled",
+      help: "address of this host, reachable from rootlesskit's namespace, for the network path (default: the host's loopback through the gateway, or with --disable-host-loopback an address of the default route's interface)",
       defaultValue: "",
       validate: (v) =>
         v === "" || /^[\d.]+$|^[0-9a-fA-F:]+$/.test(v) ? undefined : "expected an IP address",
@@ -166,7 +166,7 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
     const network = await probeNetwork(
       run,
       ctx,
-      found.parent.argv,
+      found.parent,
       info.networkDriver?.driver,
       namespaces,
       bytes,
