@@ -336,3 +336,109 @@ describe.skipIf(requireOnCi(missing))(
     }, 120_000);
   },
 );
+
+// Docker's default --disable-host-loopback: the network path picks an address of the host by
+// itself. Run in a container with a network namespace of its own, whose only address besides
+// loopback is 198.18.0.1 (RFC 2544's benchmarking range) on a veth pair that carries the default
+// route: nothing is added to the host's namespace, and the probe's traffic stays in the container.
+describe.skipIf(requireOnCi(missing))(
+  withReason("the network probe's own target under --disable-host-loopback", missing),
+  () => {
+    let box: TrixieContainer;
+    const u = () => `user="${box.user.name}"`;
+
+    beforeAll(async () => {
+      const stage = dirname(dirname(builtMain));
+      box = await startTrixie(sidRoot ?? "", trixieUserName, [{ host: stage, inside }], true);
+      for (const argv of [
+        ["ip", "link", "set", "lo", "up"],
+        ["ip", "link", "add", "rlx-host", "type", "veth", "peer", "name", "rlx-peer"],
+        ["ip", "addr", "add", "198.18.0.1/24", "dev", "rlx-host"],
+        ["ip", "link", "set", "rlx-host", "up"],
+        ["ip", "link", "set", "rlx-peer", "up"],
+        ["ip", "route", "add", "default", "via", "198.18.0.254"],
+      ])
+        await box.exec(argv);
+    }, 60_000);
+
+    afterAll(async () => {
+      await box?.stop();
+    }, 60_000);
+
+    /** /metrics of an exporter in the container's network namespace, fetched from inside it. */
+    async function scrapeInside(daemon: RunningDaemon): Promise<string> {
+      return box.exec(["curl", "-s", "--max-time", "5", daemon.url("/metrics")], 10_000);
+    }
+
+    const cases = [
+      { driver: "slirp4netns", portDriver: "builtin", detach: false },
+      { driver: "slirp4netns", portDriver: "builtin", detach: true },
+      { driver: "pasta", portDriver: "implicit", detach: false },
+      { driver: "pasta", portDriver: "implicit", detach: true },
+    ];
+    it.each(cases)(
+      "$driver, detach-netns $detach: the network path succeeds by default",
+      async ({ driver, portDriver, detach }) => {
+        const runtimeDir = `/run/rlx-target-${driver}-${detach ? "detached" : "attached"}`;
+        await box.exec(["install", "-d", "-m", "0700", "-o", String(box.user.uid), runtimeDir]);
+        const argv = [
+          ...box.asUser({ XDG_RUNTIME_DIR: runtimeDir }),
+          "rootlesskit",
+          `--state-dir=${runtimeDir}/rk`,
+          `--net=${driver}`,
+          "--mtu=65520",
+          `--port-driver=${portDriver}`,
+          "--disable-host-loopback",
+          ...(detach ? ["--detach-netns"] : []),
+          "sleep",
+          "600",
+        ];
+        const kit = spawn(argv[0] ?? "nsenter", argv.slice(1), { stdio: "ignore", detached: true });
+        let probe: RunningDaemon | undefined;
+        try {
+          await waitFor("rootlesskit's api.sock", () =>
+            existsSync(box.path(`${runtimeDir}/rk/api.sock`)),
+          );
+          probe = await startExporter(runtimeDir, [
+            "--collector.disable-defaults",
+            "--collector.probe",
+            "--probe.bytes=16MiB",
+            "--probe.timeout=10s",
+          ]);
+          const running = probe;
+          let body = "";
+          await waitFor(
+            "the network path probed",
+            async () => {
+              body = await scrapeInside(running).catch(() => "");
+              return valueOf(body, `rootless_probe_success{${u()},path="network"}`) !== undefined;
+            },
+            40_000,
+          );
+          const why = [
+            ...body.split("\n").filter((l) => l.startsWith("rootless_probe_")),
+            ...running.logs.filter((l) => l.includes("probe")).slice(-5),
+          ].join("\n");
+          expect(valueOf(body, `rootless_probe_success{${u()},path="network"}`), why).toBe(1);
+          expect(
+            valueOf(body, `rootless_probe_throughput_bytes_per_second{${u()},path="network"}`),
+          ).toBeGreaterThan(1e6);
+        } finally {
+          await probe?.stop();
+          if (kit.pid)
+            for (const pid of [kit.pid, ...descendants(kit.pid)])
+              if (alive(pid)) process.kill(pid, "SIGKILL");
+          await box.exec(["rm", "-rf", runtimeDir]).catch(() => "");
+        }
+      },
+      90_000,
+    );
+
+    const startExporter = (runtimeDir: string, extra: readonly string[]) =>
+      startDaemon(["--collect.interval=1s", "--collect.rpc-timeout=500ms", ...extra], {
+        wrapper: box.asUser({ XDG_RUNTIME_DIR: runtimeDir }),
+        node: "/usr/bin/node",
+        main: `${inside}/dist/main.js`,
+      });
+  },
+);
