@@ -94,7 +94,7 @@ export function flagValue(argv: readonly string[], ...names: string[]): string |
 }
 
 /** rootlesskit 2's boolean flags (cmd/rootlesskit/main.go, v2.0.2): they take no separate value. */
-const rootlesskitBoolFlags = new Set([
+const rootlesskitBoolFlags: readonly string[] = [
   "debug",
   "disable-host-loopback",
   "ipv6",
@@ -107,7 +107,7 @@ const rootlesskitBoolFlags = new Set([
   "h",
   "version",
   "v",
-]);
+];
 
 /**
  * A boolean flag of rootlesskit's own, as urfave/cli reads its argv: `--name`, `-name`,
@@ -123,7 +123,7 @@ export function rootlesskitBoolFlag(argv: readonly string[], name: string): bool
     const body = arg.replace(/^--?/, "");
     const eq = body.indexOf("=");
     const flag = eq === -1 ? body : body.slice(0, eq);
-    if (eq === -1 && !rootlesskitBoolFlags.has(flag)) {
+    if (eq === -1 && !rootlesskitBoolFlags.includes(flag)) {
       i++; // `--net slirp4netns`: the next argument is this flag's value
       continue;
     }
