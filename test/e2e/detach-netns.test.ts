@@ -423,6 +423,11 @@ describe.skipIf(requireOnCi(missing))(
           expect(
             valueOf(body, `rootless_probe_throughput_bytes_per_second{${u()},path="network"}`),
           ).toBeGreaterThan(1e6);
+          // The container's only address but loopback, found by the exporter itself.
+          expect(
+            running.logs.find((l) => l.includes("probe finished")),
+            why,
+          ).toContain("to 198.18.0.1 (host)");
         } finally {
           await probe?.stop();
           if (kit.pid)

@@ -213,6 +213,7 @@ export async function probeNetwork(
   const viaGateway = driver === "slirp4netns" || driver === "pasta";
   let listenOn: string;
   let connectTo: string;
+  let from: "flag" | "gateway" | "host" = "flag";
   if (target !== "") {
     listenOn = target;
     connectTo = target;
@@ -224,6 +225,7 @@ export async function probeNetwork(
       return unsupported("network", `cannot tell ${driver}'s gateway from rootlesskit's --cidr`);
     listenOn = "127.0.0.1";
     connectTo = gateway;
+    from = "gateway";
   } else if (viaGateway) {
     // Docker's default: no host loopback, but an address of the host's own is reachable.
     const found = await hostTarget(ctx.roots, parent.pid, parentArgv);
@@ -234,6 +236,7 @@ export async function probeNetwork(
       );
     listenOn = found.address;
     connectTo = found.address;
+    from = "host";
   } else {
     return unsupported(
       "network",
@@ -254,7 +257,11 @@ export async function probeNetwork(
       String(timeoutMs),
     ]);
     const { report } = await served;
-    return { ...throughput("network", report, ranAt), agentCpuSeconds: report.cpuSeconds };
+    return {
+      ...throughput("network", report, ranAt),
+      agentCpuSeconds: report.cpuSeconds,
+      target: { address: connectTo, from },
+    };
   } catch (err) {
     return { path: "network", supported: true, ok: false, ranAt, error: describe(err) };
   } finally {

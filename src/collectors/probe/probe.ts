@@ -188,5 +188,6 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
 function summary(facts: ProbePathFacts): string {
   if (!facts.supported) return `unsupported (${facts.reason})`;
   if (!facts.ok) return `failed (${facts.error})`;
-  return `${((facts.bytesPerSecond ?? 0) / 1e6).toFixed(1)} MB/s, peer ${facts.peer}`;
+  const to = facts.target ? `, to ${facts.target.address} (${facts.target.from})` : "";
+  return `${((facts.bytesPerSecond ?? 0) / 1e6).toFixed(1)} MB/s, peer ${facts.peer}${to}`;
 }
