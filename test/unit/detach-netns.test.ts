@@ -1,8 +1,11 @@
-import { mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { detachNetns, detachNetnsDockerd, dockerVersion } from "../../src/checks/detach-netns.js";
 import { networkCollector } from "../../src/collectors/network/network.js";
+import { dockerdBinary } from "../../src/collectors/network/detached.js";
+import { HostState } from "../../src/collectors/state.js";
+import { findSystemProgram } from "../../src/host/program-version.js";
 import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
 import { addRootlesskit } from "../../src/collectors/rootlesskit/module.js";
 import { detachedNetnsPath, nsenterSpawn } from "../../src/host/netns.js";
@@ -260,4 +263,61 @@ describe("the collectors in detach-netns mode", () => {
     expect(facts.detachedNetns).toBeUndefined();
     expect(facts.interfaces?.[0]).toMatchObject({ device: "eth0", receiveBytes: 999999 });
   });
+});
+
+describe("dockerdBinary: the system dockerd's --version, for a dockerd that dies before its API", () => {
+  let procfs: FakeProcfs;
+  const write = (text: string, mode = 0o755) => {
+    procfs.writeRoot("/usr/sbin/dockerd", `#!/bin/sh\necho '${text}'\n`);
+    chmodSync(join(procfs.roots.rootfs, "usr/sbin/dockerd"), mode);
+  };
+  beforeEach(() => {
+    procfs = new FakeProcfs();
+    // Run as nobody when root: every directory on the way must be searchable by others.
+    chmodSync(procfs.roots.rootfs, 0o755);
+  });
+  afterEach(() => procfs.cleanup());
+
+  // The binary must be root's: as anyone else the fixture's file is the runner's own.
+  const notRoot = process.getuid?.() !== 0;
+  it.skipIf(notRoot)("as root: reads x.y.z, once per binary", async () => {
+    write("Docker version 28.5.2+dfsg3, build 89c5e8f");
+    chmodSync(join(procfs.roots.rootfs, "usr"), 0o755);
+    chmodSync(join(procfs.roots.rootfs, "usr/sbin"), 0o755);
+    const host = new HostState();
+    const first = await dockerdBinary(host, procfs.roots, 5000);
+    expect(first).toEqual({ path: "/usr/sbin/dockerd", version: "28.5.2" });
+    // The same file (same inode, size and mtime): not run again.
+    expect(await dockerdBinary(host, procfs.roots, 5000)).toBe(first);
+    write("Docker version 29.5.0, build 0000000000");
+    expect((await dockerdBinary(host, procfs.roots, 5000))?.version).toBe("29.5.0");
+  });
+
+  it("a dockerd that others may write is not run", async () => {
+    write("Docker version 28.5.2", 0o777);
+    expect(await findSystemProgram(procfs.roots, "dockerd")).toBeUndefined();
+  });
+
+  it("a symlink is not followed", async () => {
+    write("Docker version 28.5.2");
+    const path = join(procfs.roots.rootfs, "usr/sbin/dockerd");
+    rmSync(path);
+    symlinkSync("/bin/true", path);
+    expect(await findSystemProgram(procfs.roots, "dockerd")).toBeUndefined();
+  });
+
+  it.skipIf(notRoot)(
+    "as root: a --version that names no Docker version: unknown, said so",
+    async () => {
+      write("something else");
+      chmodSync(join(procfs.roots.rootfs, "usr"), 0o755);
+      chmodSync(join(procfs.roots.rootfs, "usr/sbin"), 0o755);
+      const binary = await dockerdBinary(new HostState(), procfs.roots, 5000);
+      expect(binary).toMatchObject({
+        path: "/usr/sbin/dockerd",
+        error: expect.stringMatching(/names no Docker version/),
+      });
+      expect(binary).not.toHaveProperty("version");
+    },
+  );
 });
