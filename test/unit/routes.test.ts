@@ -6,6 +6,7 @@ import {
   parseRoutes,
   pickHostAddress,
 } from "../../src/host/routes.js";
+import { fetchOnce, listen, portOf, serveOnce } from "../../src/host/tcp-probe.js";
 
 // As this machine's /proc/net shows them: eth0 192.0.2.2/24, default via 192.0.2.1.
 const route = `Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
@@ -93,5 +94,22 @@ describe("routes: the host's addresses the rootless namespace reaches", () => {
   ];
   it.each(cases)("pickHostAddress: %s", (_name, table, locals, expected) => {
     expect(pickHostAddress(parseRoutes(table), locals, slirp)).toBe(expected);
+  });
+});
+
+describe("serveOnce on a host address: only the host's own peers are served", () => {
+  it("a connection from another address is cut, and the host's own is served", async () => {
+    const server = await listen("127.0.0.1");
+    const port = portOf(server);
+    const served = serveOnce(server, 64 * 1024, 5000, (peer) => peer === "127.0.0.3");
+    // 127.0.0.2 stands for another host: cut before any byte.
+    const stranger = await fetchOnce("127.0.0.1", port, 64 * 1024, 2000, "127.0.0.2").then(
+      () => "served",
+      (err: unknown) => String(err),
+    );
+    expect(stranger).not.toBe("served");
+    const report = await fetchOnce("127.0.0.1", port, 64 * 1024, 5000, "127.0.0.3");
+    expect(report.bytes).toBeGreaterThan(0);
+    expect((await served).peer).toBe("127.0.0.3");
   });
 });

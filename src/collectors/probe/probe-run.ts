@@ -214,6 +214,9 @@ export async function probeNetwork(
   let listenOn: string;
   let connectTo: string;
   let from: "flag" | "gateway" | "host" = "flag";
+  // Listening on a host address, anyone could connect first: only the host's own addresses
+  // (slirp4netns and pasta connect from there) are served.
+  let accept: ((peer: string) => boolean) | undefined;
   if (target !== "") {
     listenOn = target;
     connectTo = target;
@@ -237,6 +240,7 @@ export async function probeNetwork(
     listenOn = found.address;
     connectTo = found.address;
     from = "host";
+    accept = (peer) => found.locals.includes(peer);
   } else {
     return unsupported(
       "network",
@@ -247,7 +251,7 @@ export async function probeNetwork(
   let agent: NamespacedProcess | undefined;
   try {
     const server = await listen(listenOn);
-    const served = serveOnce(server, bytes, timeoutMs);
+    const served = serveOnce(server, bytes, timeoutMs, accept);
     const port = String(portOf(server));
     agent = await run.startAgent(namespaces, [
       "fetch",

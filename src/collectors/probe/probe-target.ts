@@ -8,7 +8,13 @@ import { parseCidr, parseLocalAddresses, parseRoutes, pickHostAddress } from "..
 const tableBytes = 1024 * 1024;
 
 export type HostTarget =
-  { readonly ok: true; readonly address: string } | { readonly ok: false; readonly reason: string };
+  | {
+      readonly ok: true;
+      readonly address: string;
+      /** Every address of the host's own: a connection from elsewhere is not the namespace's. */
+      readonly locals: readonly string[];
+    }
+  | { readonly ok: false; readonly reason: string };
 
 /**
  * With `--disable-host-loopback` (Docker's default) the namespace cannot reach the host's
@@ -29,9 +35,10 @@ export async function hostTarget(
   if (!route?.ok || !trie?.ok)
     return { ok: false, reason: `/proc/${parentPid}/net/route or fib_trie is unreadable` };
   const cidr = parseCidr(flagValue(parentArgv, "--cidr") ?? "10.0.2.0/24");
-  const address = pickHostAddress(parseRoutes(route.text), parseLocalAddresses(trie.text), cidr);
+  const locals = parseLocalAddresses(trie.text);
+  const address = pickHostAddress(parseRoutes(route.text), locals, cidr);
   return address
-    ? { ok: true, address }
+    ? { ok: true, address, locals }
     : {
         ok: false,
         reason:
