@@ -101,14 +101,14 @@ describe("serveOnce on a host address: only the host's own peers are served", ()
   it("a connection from another address is cut, and the host's own is served", async () => {
     const server = await listen("127.0.0.1");
     const port = portOf(server);
-    const served = serveOnce(server, 64 * 1024, 5000, (peer) => peer === "127.0.0.3");
+    const served = serveOnce(server, 16 * 1024 * 1024, 5000, (peer) => peer === "127.0.0.3");
     // 127.0.0.2 stands for another host: cut before any byte.
-    const stranger = await fetchOnce("127.0.0.1", port, 64 * 1024, 2000, "127.0.0.2").then(
+    const stranger = await fetchOnce("127.0.0.1", port, 16 * 1024 * 1024, 2000, "127.0.0.2").then(
       () => "served",
       (err: unknown) => String(err),
     );
     expect(stranger).not.toBe("served");
-    const report = await fetchOnce("127.0.0.1", port, 64 * 1024, 5000, "127.0.0.3");
+    const report = await fetchOnce("127.0.0.1", port, 16 * 1024 * 1024, 5000, "127.0.0.3");
     expect(report.bytes).toBeGreaterThan(0);
     expect((await served).peer).toBe("127.0.0.3");
   });
