@@ -217,6 +217,7 @@ describe.skipIf(requireOnCi(missing))(
         );
         expect(stdout).toMatch(/ mtu 65520 /);
         expect(valueOf(body, `rootless_network_mtu{${u()}}`)).toBe(65520);
+        expect(valueOf(body, `rootless_network_driver_up{${u()},driver="${ring.driver}"}`)).toBe(1);
         expect(
           valueOf(body, `rootless_check_ok{${u()},check="detach_netns",severity="info"}`),
         ).toBe(0);
