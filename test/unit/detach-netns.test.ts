@@ -1,9 +1,13 @@
-import { chmodSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { detachNetns, detachNetnsDockerd, dockerVersion } from "../../src/checks/detach-netns.js";
 import { networkCollector } from "../../src/collectors/network/network.js";
 import { dockerdBinary } from "../../src/collectors/network/detached.js";
+import { readConfiguredNetwork } from "../../src/collectors/network/network-config.js";
+import { MountTable } from "../../src/host/mount-table.js";
+import type { HostRoots } from "../../src/host/paths.js";
 import { HostState } from "../../src/collectors/state.js";
 import { findSystemProgram } from "../../src/host/program-version.js";
 import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
@@ -320,4 +324,35 @@ describe("dockerdBinary: the system dockerd's --version, for a dockerd that dies
       expect(binary).not.toHaveProperty("version");
     },
   );
+});
+
+describe("readConfiguredNetwork: --detach-netns in DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS", () => {
+  let dir = "";
+  let roots: HostRoots;
+  const uid = process.getuid?.() ?? 1000;
+  const me = { ...alice, uid, gid: uid, groups: [uid] };
+  const unit = "/home/alice/.config/systemd/user/docker.service";
+  const write = (path: string, text: string) => {
+    mkdirSync(join(roots.rootfs, path, ".."), { recursive: true });
+    writeFileSync(join(roots.rootfs, path), text);
+  };
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "detach-config-"));
+    roots = { procfs: join(dir, "proc"), sysfs: join(dir, "sys"), rootfs: join(dir, "root") };
+    mkdirSync(roots.rootfs);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    ["the flag, in a drop-in", '"DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS=--ipv6 --detach-netns"', true],
+    ["=false", '"DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS=--detach-netns=false"', false],
+    ["another flag only", '"DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS=--ipv6"', false],
+    // Only Docker 29.5's script reads it, and that script's dockerd supports the mode.
+    ["_DETACH_NETNS alone", '"DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS=true"', false],
+  ])("%s", async (_name, assignment, expected) => {
+    write(unit, "[Service]\nExecStart=/usr/bin/dockerd-rootless.sh\n");
+    write(`${unit}.d/override.conf`, `[Service]\nEnvironment=${assignment}\n`);
+    const configured = await readConfiguredNetwork(roots, new MountTable(), me);
+    expect(configured?.detachNetns).toBe(expected ? `${unit}.d/override.conf` : undefined);
+  });
 });
