@@ -1,6 +1,7 @@
 import { moduleList } from "../collectors/registry.js";
 import type { FactsByCollector } from "../collectors/registry.js";
 import { dataRootOverlay } from "./data-root-overlay.js";
+import { detachNetns, detachNetnsDockerd } from "./detach-netns.js";
 import { dockerService, dockerServiceEnabled } from "./docker-service.js";
 import type { Check, CheckInput, Finding } from "./finding.js";
 import { iptablesBinary } from "./iptables-binary.js";
@@ -10,6 +11,8 @@ import { storageDriver } from "./storage-driver.js";
 /** The checks that read the facts of several collectors (each says which it reads). */
 const acrossCollectors: readonly Check[] = [
   dataRootOverlay,
+  detachNetns,
+  detachNetnsDockerd,
   dockerService,
   dockerServiceEnabled,
   iptablesBinary,

@@ -12,11 +12,13 @@ export interface ExecOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
   readonly maxBytes?: number;
+  /** Run with this uid and gid (set by the spawn; libuv drops the supplementary groups). */
+  readonly credentials?: { readonly uid: number; readonly gid: number };
 }
 
 /**
  * Runs a program with a fixed argument vector: never a shell, always a timeout and a kill, output
- * bounded. Used only where no API exists (file capabilities have no Node API).
+ * bounded. Used only where no API exists (file capabilities have no Node API, nor has setns).
  */
 export function runFile(
   file: string,
@@ -35,6 +37,11 @@ export function runFile(
         signal: options.signal,
         env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" },
         windowsHide: true,
+        cwd: "/",
+        ...(options.credentials && {
+          uid: options.credentials.uid,
+          gid: options.credentials.gid,
+        }),
       },
       (error, stdout, stderr) => {
         if (!error) return resolve({ ok: true, stdout, stderr });

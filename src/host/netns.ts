@@ -20,6 +20,41 @@ export interface NamespaceOwner {
 }
 
 /**
+ * Whose namespaces: the user namespace of `pid` (rootlesskit's child) and, unless `netns` names
+ * the detached network namespace (`detachedNetnsPath`), its network namespace too.
+ */
+export interface NamespaceTarget {
+  readonly pid: number;
+  readonly netns?: string;
+}
+
+/** A state dir as discovery found it: absolute and normalised (it names one place), no controls. */
+function plainAbsolute(path: string): boolean {
+  if (!path.startsWith("/") || path.length > 1024) return false;
+  if ([...path].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return false;
+  return path
+    .slice(1)
+    .split("/")
+    .every((part) => part !== "" && part !== "." && part !== "..");
+}
+
+/**
+ * RootlessKit 2's `--detach-netns` bind-mounts the namespace at `$STATE_DIR/netns` in the child's
+ * mount namespace only; its parent enters it as `/proc/CHILD/root/$STATE_DIR/netns`
+ * (pkg/parent/parent.go, v2.0.2), and so does this. Undefined for a state dir that is not a plain
+ * absolute path of at most 1024 characters.
+ */
+export function detachedNetnsPath(
+  procfs: string,
+  childPid: number,
+  stateDir: string,
+): string | undefined {
+  if (!Number.isInteger(childPid) || childPid <= 0) return undefined;
+  if (!plainAbsolute(stateDir)) return undefined;
+  return `${procfs}/${childPid}/root${stateDir}/netns`;
+}
+
+/**
  * How `runInNamespaces` starts nsenter: a fixed argument vector, no shell, a clean environment,
  * and the namespace owner's uid and gid (set by the spawn, before nsenter runs, so nothing of
  * root's reaches the user's namespaces; libuv drops the supplementary groups with them). nsenter
@@ -27,7 +62,7 @@ export interface NamespaceOwner {
  * own uid outside it.
  */
 export function nsenterSpawn(
-  targetPid: number,
+  target: number | NamespaceTarget,
   program: string,
   args: readonly string[],
   owner: NamespaceOwner,
@@ -40,10 +75,15 @@ export function nsenterSpawn(
     owner.gid <= 0
   )
     throw new Error(`refusing to enter namespaces as uid ${owner.uid} gid ${owner.gid}`);
+  const { pid, netns } = typeof target === "number" ? { pid: target, netns: undefined } : target;
+  if (!Number.isInteger(pid) || pid <= 0)
+    throw new Error(`refusing to enter the namespaces of ${pid}`);
+  // nsenter opens the path as the user (the spawn's uid), before it enters any namespace.
+  const net = netns === undefined ? "-n" : `--net=${netns}`;
   const self = process.geteuid?.() === owner.uid;
   return {
     file: nsenter,
-    args: ["-U", "-n", "-t", String(targetPid), program, ...args],
+    args: ["-U", net, "-t", String(pid), program, ...args],
     options: {
       stdio: ["ignore", "pipe", "pipe"],
       shell: false,
@@ -80,14 +120,15 @@ function stderrExcerpt(text: string): string {
  * nothing more is read whoever holds the other end.
  */
 export function runInNamespaces(
-  targetPid: number,
+  target: number | NamespaceTarget,
   program: string,
   args: readonly string[],
   owner: NamespaceOwner,
   nsenter?: string,
   bounds: typeof outputBounds = outputBounds,
 ): NamespacedProcess {
-  const how = nsenterSpawn(targetPid, program, args, owner, nsenter);
+  const how = nsenterSpawn(target, program, args, owner, nsenter);
+  const targetPid = typeof target === "number" ? target : target.pid;
   const child: ChildProcess = spawn(how.file, how.args, how.options);
   const lines: string[] = [];
   const waiters: ((line: string | Error) => void)[] = [];

@@ -92,3 +92,46 @@ export function flagValue(argv: readonly string[], ...names: string[]): string |
   }
   return undefined;
 }
+
+/** rootlesskit 2's boolean flags (cmd/rootlesskit/main.go, v2.0.2): they take no separate value. */
+const rootlesskitBoolFlags: readonly string[] = [
+  "debug",
+  "disable-host-loopback",
+  "ipv6",
+  "pidns",
+  "cgroupns",
+  "utsns",
+  "ipcns",
+  "detach-netns",
+  "help",
+  "h",
+  "version",
+  "v",
+];
+
+/**
+ * A boolean flag of rootlesskit's own, as urfave/cli reads its argv: `--name`, `-name`,
+ * `--name=true|false`, the last one winning, and only among the flags before the child's command
+ * (the first argument that is not a flag, or `--`), so a flag of dockerd's never counts.
+ * Undefined when the flag is not given.
+ */
+export function rootlesskitBoolFlag(argv: readonly string[], name: string): boolean | undefined {
+  let value: boolean | undefined;
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--" || !arg.startsWith("-") || arg === "-") break;
+    const body = arg.replace(/^--?/, "");
+    const eq = body.indexOf("=");
+    const flag = eq === -1 ? body : body.slice(0, eq);
+    if (eq === -1 && !rootlesskitBoolFlags.includes(flag)) {
+      i++; // `--net slirp4netns`: the next argument is this flag's value
+      continue;
+    }
+    if (flag !== name) continue;
+    const text = eq === -1 ? "true" : body.slice(eq + 1);
+    // strconv.ParseBool's spellings.
+    if (["1", "t", "T", "true", "TRUE", "True"].includes(text)) value = true;
+    else if (["0", "f", "F", "false", "FALSE", "False"].includes(text)) value = false;
+  }
+  return value;
+}

@@ -62,7 +62,13 @@ export interface ServedProbe {
 }
 
 /** Accepts one connection, streams `bytes` bytes to it, and returns the receiver's report. */
-export function serveOnce(server: Server, bytes: number, timeoutMs: number): Promise<ServedProbe> {
+export function serveOnce(
+  server: Server,
+  bytes: number,
+  timeoutMs: number,
+  /** Which peers may be served; another is cut at once and the server waits on. */
+  accept: (peer: string) => boolean = () => true,
+): Promise<ServedProbe> {
   return new Promise((resolve, reject) => {
     let socket: Socket | undefined;
     const timer = setTimeout(() => {
@@ -70,10 +76,15 @@ export function serveOnce(server: Server, bytes: number, timeoutMs: number): Pro
       socket?.destroy();
       reject(new Error(`no report for ${bytes} bytes within ${timeoutMs} ms`));
     }, timeoutMs);
-    server.once("connection", (conn: Socket) => {
+    const onConnection = (conn: Socket) => {
+      const peer = (conn.remoteAddress ?? "").replace(/^::ffff:/, "");
+      if (!accept(peer)) {
+        conn.destroy();
+        return;
+      }
+      server.off("connection", onConnection);
       socket = conn;
       server.close();
-      const peer = (conn.remoteAddress ?? "").replace(/^::ffff:/, "");
       let answer = "";
       conn.on("data", (data: Buffer) => (answer += data.toString()));
       conn.on("end", () => {
@@ -90,7 +101,8 @@ export function serveOnce(server: Server, bytes: number, timeoutMs: number): Pro
         reject(err);
       });
       stream(conn, bytes);
-    });
+    };
+    server.on("connection", onConnection);
   });
 }
 

@@ -1,4 +1,5 @@
 import type { DefaultFacts } from "./healthy-facts.js";
+import { scriptDefault } from "../../src/collectors/network/network-config.js";
 
 export type Mutation = (facts: DefaultFacts) => void;
 
@@ -338,6 +339,38 @@ export const cases: [string, Mutation, string][] = [
       }),
     "client_endpoint",
   ],
+  [
+    // Issue 21: Docker 28 under --detach-netns dies on iptables before its API answers.
+    "--detach-netns with dockerd 28.5.2",
+    (f) => {
+      f.rootlesskit = { ...f.rootlesskit, detachNetns: true, netnsFile: true };
+      f.docker = { ...f.docker, dockerdUp: false, apiUp: false, pidFile: "dead" };
+      delete (f.docker as { info?: unknown }).info;
+      f.network = { ...f.network, dockerdBinary: { path: "/usr/sbin/dockerd", version: "28.5.2" } };
+    },
+    "detach_netns_dockerd,dockerd_running",
+  ],
+  [
+    "--detach-netns configured for dockerd 28.5.2, not running",
+    (f) => {
+      const unit = "/home/alice/.config/systemd/user/docker.service.d/override.conf";
+      f.rootlesskit = { up: false, dockerPidFile: "missing", apiUp: false };
+      f.docker = { ...f.docker, dockerdUp: false, apiUp: false, pidFile: "missing" };
+      delete (f.docker as { info?: unknown }).info;
+      f.network = {
+        configured: {
+          unitFile: "/home/alice/.config/systemd/user/docker.service",
+          driver: "slirp4netns",
+          mtu: 65520,
+          portDriver: "builtin",
+          detachNetns: unit,
+          sources: { driver: scriptDefault, mtu: scriptDefault, portDriver: scriptDefault },
+        },
+        dockerdBinary: { path: "/usr/sbin/dockerd", version: "28.5.2" },
+      };
+    },
+    "detach_netns_dockerd,dockerd_running,rootlesskit_running",
+  ],
 ];
 
 // Faults the guide calls limitations, not errors: they fail info checks only.
@@ -378,5 +411,21 @@ export const infoCases: [string, Mutation, string[]][] = [
     "a rootful dockerd beside the rootless one, its socket closed to the user",
     (f) => void (f.client = { ...f.client, rootfulDockerdPids: [812] }),
     ["rootful_dockerd"],
+  ],
+  [
+    "--detach-netns with Docker 29.5.0",
+    (f) => {
+      f.rootlesskit = { ...f.rootlesskit, detachNetns: true, netnsFile: true };
+      f.docker = {
+        ...f.docker,
+        info: {
+          rootless: true,
+          containers: { running: 0, paused: 0, stopped: 0 },
+          ...f.docker.info,
+          version: "29.5.0",
+        },
+      };
+    },
+    ["detach_netns"],
   ],
 ];

@@ -143,6 +143,8 @@ export function healthyFacts(): DefaultFacts {
       dockerPidFile: "ok",
       parentPid: 4200,
       childPid: 4250,
+      detachNetns: false,
+      netnsFile: false,
       stateDir: { path: "/run/user/1000/dockerd-rootless", source: "flag" },
       apiUp: true,
       info: { apiVersion: "1.1.1", version: "2.3.1", networkDriver: { driver: "pasta", dns: [] } },

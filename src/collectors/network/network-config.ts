@@ -3,6 +3,7 @@ import type { MountTable } from "../../host/mount-table.js";
 import type { HostRoots } from "../../host/paths.js";
 import { rootPath } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
+import { rootlesskitBoolFlag } from "../../host/proc-parsers.js";
 import { statUserPath } from "../../host/user-files.js";
 import type { DockerUnitEnvironment } from "../docker-unit.js";
 import { readDockerUnit } from "../docker-unit.js";
@@ -18,6 +19,12 @@ export interface ConfiguredNetwork {
   readonly driver?: string;
   readonly mtu?: number;
   readonly portDriver: string;
+  /**
+   * The unit file whose `DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS` hold `--detach-netns`: every
+   * dockerd-rootless.sh passes those flags to rootlesskit. (`_DETACH_NETNS` is left out: only
+   * the Docker 29.5 script reads it, and that script comes with a dockerd that supports the mode.)
+   */
+  readonly detachNetns?: string;
   /** Where each value came from: a unit file, or "dockerd-rootless.sh's default". */
   readonly sources: Readonly<Record<"driver" | "mtu" | "portDriver", string>>;
 }
@@ -54,6 +61,14 @@ export async function readConfiguredNetwork(
   const net = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_NET");
   const mtu = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_MTU");
   const port = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER");
+  const flags = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS");
+  // The script puts them before its own path: all of them are rootlesskit's.
+  const detach =
+    flags &&
+    rootlesskitBoolFlag(
+      ["rootlesskit", ...flags.value.split(/\s+/).filter(Boolean)],
+      "detach-netns",
+    );
   let driver = net?.value || undefined;
   if (!driver) {
     if (await installed(roots, mounts, "slirp4netns", target)) driver = "slirp4netns";
@@ -70,6 +85,7 @@ export async function readConfiguredNetwork(
     ...(driver !== undefined && { driver }),
     mtu: mtuValue,
     portDriver: port?.value || "builtin",
+    ...(detach && { detachNetns: flags.file }),
     sources: {
       driver: net?.value ? net.file : scriptDefault,
       mtu: mtu?.value ? mtu.file : scriptDefault,

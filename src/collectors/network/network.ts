@@ -4,7 +4,7 @@ import { procPath } from "../../host/paths.js";
 import type { InterfaceCounters } from "../../host/proc-files.js";
 import { mappedIds, parseNetDev } from "../../host/proc-files.js";
 import type { ProcessInfo } from "../../host/proc.js";
-import { flagValue } from "../../host/proc-parsers.js";
+import { flagValue, rootlesskitBoolFlag } from "../../host/proc-parsers.js";
 import {
   candidates,
   childPids,
@@ -23,6 +23,8 @@ import { checkPid } from "../../host/pid-files.js";
 import type { ConfiguredNetwork } from "./network-config.js";
 import { readConfiguredNetwork } from "./network-config.js";
 import { dockerUnit } from "../docker-unit.js";
+import type { DockerdBinary } from "./detached.js";
+import { detachedCounters, dockerdBinary, netDevBytes } from "./detached.js";
 
 /** rootlesskit's network drivers that run as a process of their own (rootlesskit docs/network.md). */
 export const networkDrivers = [
@@ -45,8 +47,19 @@ export interface NetworkFacts {
   readonly driverUp?: boolean;
   readonly mtu?: number;
   readonly childPid?: number;
+  /**
+   * rootlesskit runs with `--detach-netns` (its argv): the child stays in the host's network
+   * namespace and the interfaces are those of `$STATE_DIR/netns`.
+   */
+  readonly detachedNetns?: boolean;
+  /** Of rootlesskit's namespace: the child's, or the detached one. */
   readonly interfaces?: readonly InterfaceCounters[];
   readonly mappedIds?: { readonly uid?: number; readonly gid?: number };
+  /**
+   * With `--detach-netns` running or configured: the system's dockerd and its `--version`, for a
+   * dockerd that dies before its API answers.
+   */
+  readonly dockerdBinary?: DockerdBinary;
   /** Without rootlesskit: what the user's docker.service would start (network-config.ts). */
   readonly configured?: ConfiguredNetwork;
 }
@@ -140,7 +153,10 @@ export const networkCollector: Collector<NetworkFacts> = {
         target,
         dockerUnit(cycle, roots, target),
       );
-      return configured ? { configured } : {};
+      const binary = configured?.detachNetns
+        ? await dockerdBinary(ctx.host, roots, rpcTimeoutMs * 4)
+        : undefined;
+      return { ...(configured && { configured }), ...(binary && { dockerdBinary: binary }) };
     }
     const answer = found.stateDir
       ? await cycleInfo(cycle, roots, found.stateDir.path, {
@@ -174,27 +190,42 @@ export const networkCollector: Collector<NetworkFacts> = {
       parseMtu(driverProcess && flagValue(driverProcess.argv, "--mtu", "-m")) ??
       parseMtu(flagValue(parent.argv, "--mtu"));
 
+    const detached = rootlesskitBoolFlag(parent.argv, "detach-netns") === true;
     let interfaces: InterfaceCounters[] | undefined;
     let ids: NetworkFacts["mappedIds"];
     if (childPid !== undefined) {
+      const stateDir = found.stateDir?.path;
       const [netDev, uidMap, gidMap] = await Promise.all(
         // The user can make thousands of interfaces in their namespace: read off the loop, bounded.
         [
-          ["net/dev", 256 * 1024],
+          ["net/dev", netDevBytes],
           ["uid_map", 64 * 1024],
           ["gid_map", 64 * 1024],
         ].map(([file, limit]) =>
-          readTextAsync(procPath(roots, String(childPid), String(file)), Number(limit)),
+          // Detached, the child's net/dev is the host's: never read it as the user's.
+          file === "net/dev" && detached
+            ? undefined
+            : readTextAsync(procPath(roots, String(childPid), String(file)), Number(limit)),
         ),
       );
-      if (netDev?.ok) interfaces = parseNetDev(netDev.text);
+      if (detached) {
+        const read = stateDir
+          ? await detachedCounters(roots, target, childPid, stateDir, rpcTimeoutMs, signal).catch(
+              (err: unknown) => ({ ok: false as const, error: String(err) }),
+            )
+          : { ok: false as const, error: "no state dir of the user's own was found" };
+        if (read.ok) interfaces = read.interfaces;
+        else note(`the detached network namespace's counters are unknown: ${read.error}`);
+      } else if (netDev?.ok) interfaces = parseNetDev(netDev.text);
       else note(`/proc/${childPid}/net/dev is unreadable`);
       const uid = uidMap?.ok ? mappedIds(uidMap.text) : undefined;
       const gid = gidMap?.ok ? mappedIds(gidMap.text) : undefined;
       ids = { ...(uid !== undefined && { uid }), ...(gid !== undefined && { gid }) };
     }
+    const binary = detached ? await dockerdBinary(ctx.host, roots, rpcTimeoutMs * 4) : undefined;
     return {
       ...(driver && { driver }),
+      ...(binary && { dockerdBinary: binary }),
       ...(driverProcess && {
         driverProcess: {
           pid: driverProcess.pid,
@@ -207,6 +238,7 @@ export const networkCollector: Collector<NetworkFacts> = {
       ...(needsProcess && { driverUp: driverProcess !== undefined }),
       ...(mtu !== undefined && { mtu }),
       ...(childPid !== undefined && { childPid }),
+      ...(detached && { detachedNetns: true }),
       ...(interfaces && { interfaces }),
       ...(ids && { mappedIds: ids }),
     };

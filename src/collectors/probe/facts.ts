@@ -15,6 +15,8 @@ export interface ProbePathFacts {
   /** The address the receiving end saw, and whether it was the sender's own. */
   readonly peer?: string;
   readonly sourceIpPropagated?: boolean;
+  /** The network path: the host address the agent connected to, and how it was chosen. */
+  readonly target?: { readonly address: string; readonly from: "flag" | "gateway" | "host" };
   /** CPU the receiving side spent (the exporter on the port path, the agent on the network path). */
   readonly agentCpuSeconds?: number;
 }

@@ -5,7 +5,7 @@ import { flagValue } from "../../host/proc-parsers.js";
 import type { ProbeReport } from "../../host/tcp-probe.js";
 import { fetchOnce, listen, portOf, serveOnce } from "../../host/tcp-probe.js";
 import { runInNamespaces } from "../../host/netns.js";
-import type { NamespacedProcess } from "../../host/netns.js";
+import type { NamespacedProcess, NamespaceTarget } from "../../host/netns.js";
 import type { UnixHttpResult } from "../../host/unix-http.js";
 import { parseJson } from "../../host/unix-http.js";
 import { userSocketHttp } from "../../host/user-socket.js";
@@ -16,6 +16,7 @@ import { parseAgentPort, parseServedProbe } from "./probe-agent-lines.js";
 import type { Leftovers } from "./probe-journal.js";
 import type { ProbeJournal } from "./probe-journal.js";
 import type { ProbePath, ProbePathFacts } from "./facts.js";
+import { hostTarget } from "./probe-target.js";
 
 /** One probe run: its leftovers journal, and the port and network paths it measures. */
 
@@ -98,9 +99,10 @@ export class ProbeRun {
     return removed;
   }
 
-  async startAgent(childPid: number, args: string[]): Promise<NamespacedProcess> {
+  /** Starts the agent in rootlesskit's namespace: the child's, or `netns` when detached. */
+  async startAgent(namespaces: NamespaceTarget, args: string[]): Promise<NamespacedProcess> {
     const { uid, gid } = this.ctx.target;
-    const agent = runInNamespaces(childPid, process.execPath, [agentPath, ...args], { uid, gid });
+    const agent = runInNamespaces(namespaces, process.execPath, [agentPath, ...args], { uid, gid });
     if (agent.pid !== undefined) {
       const pid = agent.pid;
       await this.remember((l) => l.agents.push(pid));
@@ -130,7 +132,7 @@ export async function probePort(
   run: ProbeRun,
   ctx: CollectorContext,
   stateDir: string,
-  childPid: number,
+  namespaces: NamespaceTarget,
   portDriver: string | undefined,
   bytes: number,
   timeoutMs: number,
@@ -141,7 +143,7 @@ export async function probePort(
       "rootlesskit reports no port driver, and it is not pasta's implicit one (started with --port-driver=implicit)",
     );
   const ranAt = Date.now();
-  const agent = await run.startAgent(childPid, ["serve", String(bytes), String(timeoutMs)]);
+  const agent = await run.startAgent(namespaces, ["serve", String(bytes), String(timeoutMs)]);
   let forward: number | undefined;
   try {
     const childPort = parseAgentPort(await agent.nextLine(timeoutMs));
@@ -200,22 +202,25 @@ export function slirpGateway(cidr: string | undefined): string | undefined {
 export async function probeNetwork(
   run: ProbeRun,
   ctx: CollectorContext,
-  parentArgv: readonly string[],
+  parent: { readonly pid: number; readonly argv: readonly string[] },
   driver: string | undefined,
-  childPid: number,
+  namespaces: NamespaceTarget,
   bytes: number,
   timeoutMs: number,
 ): Promise<ProbePathFacts> {
   const target = ctx.option("network-target");
+  const parentArgv = parent.argv;
+  const viaGateway = driver === "slirp4netns" || driver === "pasta";
   let listenOn: string;
   let connectTo: string;
+  let from: "flag" | "gateway" | "host" = "flag";
+  // Listening on a host address, anyone could connect first: only the host's own addresses
+  // (slirp4netns and pasta connect from there) are served.
+  let accept: ((peer: string) => boolean) | undefined;
   if (target !== "") {
     listenOn = target;
     connectTo = target;
-  } else if (
-    (driver === "slirp4netns" || driver === "pasta") &&
-    !parentArgv.includes("--disable-host-loopback")
-  ) {
+  } else if (viaGateway && !parentArgv.includes("--disable-host-loopback")) {
     // rootlesskit gives pasta the same gateway as slirp4netns (--cidr) and, without
     // --disable-host-loopback, no --no-map-gw: pasta then maps the gateway to the host's loopback.
     const gateway = slirpGateway(flagValue(parentArgv, "--cidr"));
@@ -223,22 +228,32 @@ export async function probeNetwork(
       return unsupported("network", `cannot tell ${driver}'s gateway from rootlesskit's --cidr`);
     listenOn = "127.0.0.1";
     connectTo = gateway;
+    from = "gateway";
+  } else if (viaGateway) {
+    // Docker's default: no host loopback, but an address of the host's own is reachable.
+    const found = await hostTarget(ctx.roots, parent.pid, parentArgv);
+    if (!found.ok)
+      return unsupported(
+        "network",
+        `rootlesskit runs with --disable-host-loopback and ${found.reason}; set --probe.network-target to an address of this host that the namespace can reach`,
+      );
+    listenOn = found.address;
+    connectTo = found.address;
+    from = "host";
+    accept = (peer) => found.locals.includes(peer);
   } else {
-    const why = parentArgv.includes("--disable-host-loopback")
-      ? "rootlesskit runs with --disable-host-loopback (Docker's default), so the namespace cannot reach this host's loopback"
-      : `the ${driver ?? "unknown"} driver gives no known path to this host`;
     return unsupported(
       "network",
-      `${why}; set --probe.network-target to an address of this host that the namespace can reach`,
+      `the ${driver ?? "unknown"} driver gives no known path to this host; set --probe.network-target to an address of this host that the namespace can reach`,
     );
   }
   const ranAt = Date.now();
   let agent: NamespacedProcess | undefined;
   try {
     const server = await listen(listenOn);
-    const served = serveOnce(server, bytes, timeoutMs);
+    const served = serveOnce(server, bytes, timeoutMs, accept);
     const port = String(portOf(server));
-    agent = await run.startAgent(childPid, [
+    agent = await run.startAgent(namespaces, [
       "fetch",
       connectTo,
       port,
@@ -246,7 +261,11 @@ export async function probeNetwork(
       String(timeoutMs),
     ]);
     const { report } = await served;
-    return { ...throughput("network", report, ranAt), agentCpuSeconds: report.cpuSeconds };
+    return {
+      ...throughput("network", report, ranAt),
+      agentCpuSeconds: report.cpuSeconds,
+      target: { address: connectTo, from },
+    };
   } catch (err) {
     return { path: "network", supported: true, ok: false, ranAt, error: describe(err) };
   } finally {

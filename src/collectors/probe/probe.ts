@@ -1,5 +1,7 @@
 import { maxTimerMs, parseBytes, parseDuration } from "../../units.js";
 import { exists } from "../../host/files.js";
+import { detachedNetnsPath } from "../../host/netns.js";
+import { rootlesskitBoolFlag } from "../../host/proc-parsers.js";
 import type { UserCollector, UserContext as CollectorContext } from "../collector.js";
 import { ProbeJournal } from "./probe-journal.js";
 import { parseInfo, queryApi } from "../rootlesskit/rootlesskit-api.js";
@@ -87,7 +89,7 @@ const probeCollectorFace: Omit<UserCollector<ProbeFacts>, "collect"> = {
     {
       name: "network-target",
       flag: "probe.network-target",
-      help: "address of this host, reachable from rootlesskit's namespace, for the network path when host loopback is disabled",
+      help: "address of this host, reachable from rootlesskit's namespace, for the network path (default: the host's loopback through the gateway, or with --disable-host-loopback an address of the default route's interface)",
       defaultValue: "",
       validate: (v) =>
         v === "" || /^[\d.]+$|^[0-9a-fA-F:]+$/.test(v) ? undefined : "expected an IP address",
@@ -127,6 +129,18 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
     const why = "rootlesskit's child process is unknown";
     return { port: unsupported("port", why), network: unsupported("network", why) };
   }
+  // Detached (RootlessKit 2's --detach-netns), the child is in the host's network namespace and
+  // the containers' is $STATE_DIR/netns: the agent enters that one.
+  const detached = rootlesskitBoolFlag(found.parent.argv, "detach-netns") === true;
+  const netns = detached
+    ? detachedNetnsPath(roots.procfs, childPid, found.stateDir.path)
+    : undefined;
+  if (detached && !netns) {
+    const why =
+      "rootlesskit runs with --detach-netns and its state dir is not a plain absolute path";
+    return { port: unsupported("port", why), network: unsupported("network", why) };
+  }
+  const namespaces = { pid: childPid, ...(netns && { netns }) };
   const cpu = process.cpuUsage();
   try {
     // One path after the other: never two probes at once, and each path measured alone.
@@ -138,13 +152,13 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
           bytes,
           timeoutMs,
           clientAddress: probeClientAddress,
-          startAgent: (args) => run.startAgent(childPid, args),
+          startAgent: (args) => run.startAgent(namespaces, args),
         })
       : await probePort(
           run,
           ctx,
           found.stateDir.path,
-          childPid,
+          namespaces,
           info.portDriver?.driver,
           bytes,
           timeoutMs,
@@ -152,9 +166,9 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
     const network = await probeNetwork(
       run,
       ctx,
-      found.parent.argv,
+      found.parent,
       info.networkDriver?.driver,
-      childPid,
+      namespaces,
       bytes,
       timeoutMs,
     );
@@ -174,5 +188,6 @@ async function probe(ctx: CollectorContext, journal: ProbeJournal): Promise<Prob
 function summary(facts: ProbePathFacts): string {
   if (!facts.supported) return `unsupported (${facts.reason})`;
   if (!facts.ok) return `failed (${facts.error})`;
-  return `${((facts.bytesPerSecond ?? 0) / 1e6).toFixed(1)} MB/s, peer ${facts.peer}`;
+  const to = facts.target ? `, to ${facts.target.address} (${facts.target.from})` : "";
+  return `${((facts.bytesPerSecond ?? 0) / 1e6).toFixed(1)} MB/s, peer ${facts.peer}${to}`;
 }

@@ -29,6 +29,11 @@ const metrics = {
     ["user", "version", "api_version", "network_driver", "port_driver", "state_dir"],
     "rootlesskit's version, API version, drivers and state dir; value 1.",
   ),
+  rootlesskitDetachNetns: gauge(
+    "rootless_rootlesskit_detach_netns",
+    ["user"],
+    "1 when rootlesskit runs with --detach-netns: the child is in the host's network namespace, the containers' in STATE/netns.",
+  ),
   rootlesskitStartTime: gauge(
     "rootless_rootlesskit_start_time_seconds",
     ["user"],
@@ -71,6 +76,8 @@ export function addRootlesskit(out: Out, user: string, facts: RootlesskitFacts):
       1,
     );
   }
+  if (facts.detachNetns !== undefined)
+    out.add("rootlesskitDetachNetns", { user }, bool(facts.detachNetns));
   if (facts.startTimeSeconds !== undefined)
     out.add("rootlesskitStartTime", { user }, facts.startTimeSeconds);
   if (facts.restarts !== undefined) out.add("rootlesskitRestarts", { user }, facts.restarts);

@@ -2,7 +2,7 @@ import { readKernelText, statKernelPath } from "../../host/files.js";
 import { procPath, rootPath } from "../../host/paths.js";
 import type { FileLock } from "../../host/proc.js";
 import { bootTime, parseLocks } from "../../host/proc.js";
-import { clockTicksPerSecond } from "../../host/proc-parsers.js";
+import { clockTicksPerSecond, rootlesskitBoolFlag } from "../../host/proc-parsers.js";
 import { statUserPath } from "../../host/user-files.js";
 import type { Collector } from "../collector.js";
 import { RestartCounter } from "../restarts.js";
@@ -23,6 +23,14 @@ export interface RootlesskitFacts {
   readonly parentPid?: number;
   readonly childPid?: number;
   readonly startTimeSeconds?: number;
+  /** Whether the running rootlesskit was started with `--detach-netns` (its argv). */
+  readonly detachNetns?: boolean;
+  /**
+   * Whether the state dir holds `netns`, the user's own regular file: from the host's mount
+   * namespace the detached namespace's bind mount is that empty file. Absent when not looked at
+   * or refused (a symlink, someone else's file).
+   */
+  readonly netnsFile?: boolean;
   /** New rootlesskit parents (pid and start time) seen since the user was first watched. */
   readonly restarts?: number;
   readonly stateDir?: { readonly path: string; readonly source: StateDirSource };
@@ -87,6 +95,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
       restarts: ctx.state.own(parentSeen).see(parent),
       dockerPidFile: found.pidFile.state,
       ...(parent && { parentPid: parent.pid }),
+      ...(parent && { detachNetns: rootlesskitBoolFlag(parent.argv, "detach-netns") === true }),
       ...(found.child && { childPid: found.child.pid }),
       ...(parent &&
         btime !== undefined && {
@@ -105,13 +114,15 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
     }
     const dir = found.stateDir.path;
     const options = { timeoutMs: rpcTimeoutMs, signal, ownerUid: target.uid };
-    const [infoAnswer, portsAnswer, childPid, locksText] = await Promise.all([
+    const [infoAnswer, portsAnswer, childPid, locksText, netns] = await Promise.all([
       cycleInfo(cycle, roots, dir, options),
       // About 110 bytes a forward: 1 MiB holds some 9,000 of them.
       queryApi(roots, dir, "/v1/ports", parsePorts, { ...options, maxBytes: 1024 * 1024 }),
       checkPidFile(roots, `${dir}/child_pid`, target.uid, rootlesskitPrograms, found.child),
       readKernelText(procPath(roots, "locks")),
+      statUserPath(rootPath(roots, `${dir}/netns`), target.uid, "file"),
     ]);
+    const netnsFile = netns.ok ? true : netns.state === "missing" ? false : undefined;
     const info = infoAnswer.ok ? infoAnswer.value : undefined;
     const ports = portsAnswer.ok ? portsAnswer.value : undefined;
     const apiError = infoAnswer.ok ? undefined : infoAnswer.error;
@@ -132,6 +143,7 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
     return {
       ...base,
       apiUp: info !== undefined,
+      ...(netnsFile !== undefined && { netnsFile }),
       ...(apiError && { apiError }),
       ...(info && { info }),
       ...(ports && { ports }),
