@@ -105,4 +105,23 @@ describe("SnapshotRenderer", () => {
     const empty = input([view(user("alice", 1000), {}, false)]);
     expect((await new SnapshotRenderer().render(empty)).toString()).toBe(whole(empty));
   });
+
+  it("lets the event loop in between slices of sliceMs, and not at all within one", async () => {
+    const samples = input([view(user("alice", 1000)), view(user("bob", 1001))]);
+    const turnsDuring = async (renderer: SnapshotRenderer): Promise<number> => {
+      let turns = 0;
+      let done = false;
+      const tick = (): void => {
+        if (done) return;
+        turns++;
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+      await renderer.render(samples);
+      done = true;
+      return turns;
+    };
+    expect(await turnsDuring(new SnapshotRenderer(Number.POSITIVE_INFINITY))).toBe(0);
+    expect(await turnsDuring(new SnapshotRenderer(0))).toBeGreaterThan(2);
+  });
 });

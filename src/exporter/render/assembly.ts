@@ -78,8 +78,8 @@ export class Assembly implements SeriesSink {
     }
   }
 
-  /** The text format, in one buffer. */
-  toBuffer(): Buffer {
+  /** The text format in one buffer, a block per step: the caller lets the event loop in between. */
+  *toBuffer(): Generator<void, Buffer> {
     const texts: (string | Slice)[] = [];
     let length = 0;
     const text = (value: string): void => {
@@ -95,6 +95,7 @@ export class Assembly implements SeriesSink {
           length += part.end - part.start;
         } else text(`\n${def.name}${part.text} ${valueText(part.value)}`);
       }
+      yield;
     }
     text("\n");
     const out = Buffer.allocUnsafeSlow(length);

@@ -24,6 +24,8 @@ export interface MetricsRendererOptions {
   readonly processMetricsMaxAgeMs?: number;
   /** Runs that end within this long of each other share one rendering (50 ms). */
   readonly coalesceMs?: number;
+  /** The longest stretch of a rendering between two turns of the event loop (5 ms). */
+  readonly sliceMs?: number;
 }
 
 /**
@@ -35,7 +37,7 @@ export interface MetricsRendererOptions {
 export class MetricsRenderer {
   readonly contentType = Registry.PROMETHEUS_CONTENT_TYPE;
   private readonly processRegistry = new Registry();
-  private readonly snapshots = new SnapshotRenderer();
+  private readonly snapshots: SnapshotRenderer;
   private readonly processMetricsMaxAgeMs: number;
   private readonly coalesceMs: number;
   private current: Buffer | undefined;
@@ -53,6 +55,7 @@ export class MetricsRenderer {
   constructor(private readonly options: MetricsRendererOptions) {
     this.processMetricsMaxAgeMs = options.processMetricsMaxAgeMs ?? 1000;
     this.coalesceMs = options.coalesceMs ?? 50;
+    this.snapshots = new SnapshotRenderer(options.sliceMs);
     if (options.exporterMetrics) {
       collectDefaultMetrics({ register: this.processRegistry });
       for (const name of droppedDefaults) this.processRegistry.removeSingleMetric(name);

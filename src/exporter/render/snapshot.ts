@@ -6,10 +6,19 @@ import { addPrelude, addTrailer, samplesInSteps } from "./samples.js";
 import type { UserChunk } from "./user-chunk.js";
 import { ChunkCache } from "./user-chunk.js";
 
-/** Users whose chunks are rendered between two turns of the event loop. */
-const chunksAtOnce = 50;
+/** Lets the event loop in whenever `sliceMs` of synchronous work has passed since it last did. */
+class Slices {
+  private since = performance.now();
 
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  constructor(private readonly sliceMs: number) {}
+
+  /** A turn of the event loop when the slice is spent; at once otherwise. */
+  async next(): Promise<void> {
+    if (performance.now() - this.since < this.sliceMs) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    this.since = performance.now();
+  }
+}
 
 /**
  * The rootless_* part of /metrics. From the scheduler's states, incrementally: each user's part
@@ -23,8 +32,12 @@ export class SnapshotRenderer {
   /** Users rendered by the last rendering, and whether it had to render everything. */
   last = { rendered: 0, whole: false };
 
+  /** `sliceMs`: the longest stretch of synchronous work between two turns of the event loop. */
+  constructor(private readonly sliceMs = 5) {}
+
   async render(samples: SampleSet | SamplesInput): Promise<Buffer> {
     if (samples instanceof SampleSet) return Buffer.from(await expositionInSteps(samples));
+    const slices = new Slices(this.sliceMs);
     const assembly = new Assembly();
     addPrelude(samples, assembly);
     const names = new Set<string>();
@@ -35,16 +48,22 @@ export class SnapshotRenderer {
       names.add(view.target.name);
       const { chunk, rendered: fresh } = this.chunks.chunkOf(view);
       chunks.push(chunk);
-      if (fresh && ++rendered % chunksAtOnce === 0) await turn();
+      if (fresh) rendered++;
+      await slices.next();
     }
     this.chunks.sweep();
     for (const chunk of chunks) {
       if (!assembly.fits(chunk)) return this.whole(samples, rendered);
       assembly.addChunk(chunk);
+      await slices.next();
     }
     addTrailer(samples, assembly);
     this.last = { rendered, whole: false };
-    return assembly.toBuffer();
+    const steps = assembly.toBuffer();
+    for (let step = steps.next(); ; step = steps.next()) {
+      if (step.done) return step.value;
+      await slices.next();
+    }
   }
 
   /** In steps, as before the chunks: a big host's rendering lets scrapes in between. */
