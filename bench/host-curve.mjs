@@ -16,7 +16,7 @@ const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-curve-"));
 const results = [];
 for (const [users, live] of points) {
   const json = join(dir, `${users}-${live}.json`);
-  // Bounded: two cycles after the first, 10 s of scrapes, at most 15 minutes a size.
+  // Bounded: two cycles after the first, 20 s of scrapes (a 15 s interval: one cycle at least), at most 15 minutes a size.
   const run = spawnSync(
     process.execPath,
     ["--expose-gc", join(here, "host-mode.mjs"), "2", String(users), String(live)],
@@ -26,7 +26,7 @@ for (const [users, live] of points) {
       env: {
         ...process.env,
         HOST_BENCH_SINGLE: "0",
-        HOST_BENCH_SCRAPE_SECONDS: "10",
+        HOST_BENCH_SCRAPE_SECONDS: "20",
         HOST_BENCH_JSON: json,
       },
     },
