@@ -74,7 +74,7 @@ export class Assembly implements SeriesSink {
   addChunk(chunk: UserChunk): void {
     for (const part of chunk.parts) {
       if (part.kind === "shared") this.merge(part.metric, part.labels, part.value, part.hostKey);
-      else this.block(part.metric).parts.push({ bytes: chunk.bytes, ...part });
+      else this.block(part.metric).parts.push(part);
     }
   }
 

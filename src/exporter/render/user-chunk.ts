@@ -12,6 +12,8 @@ import { addTarget } from "./samples.js";
 export interface OwnLines {
   readonly kind: "own";
   readonly metric: MetricKey;
+  /** The chunk's bytes. */
+  readonly bytes: Buffer;
   readonly start: number;
   readonly end: number;
 }
@@ -79,14 +81,14 @@ class ChunkBuilder implements SeriesSink {
 
   finish(): UserChunk {
     const runs: string[] = [];
-    const parts: (OwnLines | SharedSeries)[] = [];
+    const order: (Omit<OwnLines, "bytes"> | SharedSeries)[] = [];
     const ownMetrics = new Set<MetricKey>();
     let offset = 0;
     let run: { metric: MetricKey; text: string } | undefined;
     const close = (): void => {
       if (!run) return;
       const end = offset + Buffer.byteLength(run.text);
-      parts.push({ kind: "own", metric: run.metric, start: offset, end });
+      order.push({ kind: "own", metric: run.metric, start: offset, end });
       runs.push(run.text);
       offset = end;
       run = undefined;
@@ -94,7 +96,7 @@ class ChunkBuilder implements SeriesSink {
     for (const item of this.items) {
       if ("kind" in item) {
         close();
-        parts.push(item);
+        order.push(item);
         continue;
       }
       if (run?.metric !== item.metric) close();
@@ -103,7 +105,9 @@ class ChunkBuilder implements SeriesSink {
       ownMetrics.add(item.metric);
     }
     close();
-    return { bytes: Buffer.from(runs.join("")), parts, ownMetrics, foreign: this.foreign };
+    const bytes = Buffer.from(runs.join(""));
+    const parts = order.map((part) => (part.kind === "own" ? { ...part, bytes } : part));
+    return { bytes, parts, ownMetrics, foreign: this.foreign };
   }
 }
 
