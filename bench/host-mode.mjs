@@ -58,8 +58,8 @@ const rootFlags = [
   `--path.rootfs=${roots.rootfs}`,
 ];
 const figures = { users: userCount, live: liveCount };
-const verdict = (value, target, below = true) =>
-  `target ${below ? "<=" : ">="} ${target}: ${(below ? value <= target : value >= target) ? "met" : "NOT met"}`;
+const verdict = (value, target, unit = "") =>
+  `target <= ${target}${unit}: ${value <= target ? "met" : "NOT met"}`;
 
 async function watchFor(extra) {
   const command = parseCommandLine(
@@ -161,7 +161,7 @@ if (single) {
     `per-user mode x${liveCount} (the live users only): median ${figures.perUserMs.toFixed(0)} ms CPU per round of one cycle each`,
   );
   console.log(
-    `  host mode (all ${watched} users) / per-user x${liveCount}: ${ratio.toFixed(2)}x (${verdict(ratio, 0.5)}; no cycle of this fixture changes anything, so against the steady-state ${verdict(ratio, 0.1)})`,
+    `  host mode (all ${watched} users) / per-user x${liveCount}: ${ratio.toFixed(2)}x (${verdict(ratio, 0.5, "x")}; no cycle of this fixture changes anything, so against the steady-state ${verdict(ratio, 0.1, "x")})`,
   );
 }
 
@@ -241,11 +241,11 @@ console.log(
   `scrapes while cycles run (${interval} interval, ${scrapeSeconds} s, ${latencies.daemon.length} each, interleaved):`,
 );
 console.log(
-  `  p99 daemon ${figures.scrapeP99Ms.toFixed(2)} ms, bare ${figures.bareP99Ms.toFixed(2)} ms: ${scrapeRatio.toFixed(2)}x (${verdict(scrapeRatio, 1.3)})`,
+  `  p99 daemon ${figures.scrapeP99Ms.toFixed(2)} ms, bare ${figures.bareP99Ms.toFixed(2)} ms: ${scrapeRatio.toFixed(2)}x (${verdict(scrapeRatio, 1.3, "x")})`,
 );
 const rssTarget = userCount <= 1000 ? 100 : 250;
 console.log(
-  `  daemon RSS ${figures.daemonRssMiB.toFixed(0)} MiB, peak ${figures.daemonPeakRssMiB.toFixed(0)} MiB (${verdict(figures.daemonPeakRssMiB * 1.048576, rssTarget)} MB)`,
+  `  daemon RSS ${figures.daemonRssMiB.toFixed(0)} MiB, peak ${figures.daemonPeakRssMiB.toFixed(0)} MiB (${verdict(figures.daemonPeakRssMiB * 1.048576, rssTarget, " MB")})`,
 );
 daemon.child.kill("SIGTERM");
 bare.child.kill("SIGTERM");
