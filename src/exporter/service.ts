@@ -43,7 +43,7 @@ export class ExporterService {
       onChange: () => renderer.invalidate(),
     });
     const renderer = new MetricsRenderer({
-      samples: () => watch.samples(build),
+      samples: () => watch.snapshot(build),
       exporterMetrics: !config.disableExporterMetrics,
     });
     const server = new ExporterServer(

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
 import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
 import { samplesFrom } from "../../src/exporter/render/samples.js";
@@ -144,6 +144,60 @@ describe("MetricsRenderer", () => {
     expect(body).toContain('rootless_ping_allowed{user="alice"} 1');
     expect(body).toContain('rootless_ping_allowed{user="bob"} 0');
     expect(body).toContain('rootless_targets_watched{mode="host"} 2');
+  });
+});
+
+describe("MetricsRenderer's windows (fake timers)", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("gathers the runs that end within coalesceMs into one rendering", async () => {
+    vi.useFakeTimers();
+    let renderings = 0;
+    const renderer = new MetricsRenderer({
+      samples: () => {
+        renderings++;
+        return samples([state(renderings)], [lingering])();
+      },
+      exporterMetrics: false,
+      coalesceMs: 300,
+    });
+    await renderer.render();
+    expect(renderings).toBe(1);
+    for (let i = 0; i < 5; i++) renderer.invalidate();
+    await vi.advanceTimersByTimeAsync(299);
+    expect(renderings).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(renderings).toBe(2);
+    expect((await renderer.render()).toString()).toContain(
+      'rootless_collector_errors_total{collector="linger"} 2',
+    );
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(renderings).toBe(2);
+    renderer.stop();
+  });
+
+  it("reuses the process metrics for processMetricsMaxAgeMs, then renders them again", async () => {
+    vi.useFakeTimers();
+    const renderer = new MetricsRenderer({
+      samples: samples([state(0)], [lingering]),
+      exporterMetrics: true,
+      processMetricsMaxAgeMs: 4000,
+      coalesceMs: 10,
+    });
+    const first = await renderer.render();
+    await vi.advanceTimersByTimeAsync(3990);
+    // Younger than the window: the same bytes, nothing scheduled.
+    expect(renderer.render()).toBe(first);
+    await vi.advanceTimersByTimeAsync(20);
+    // Past it: still served at once, and a new rendering follows after the coalescing pause.
+    expect(renderer.render()).toBe(first);
+    await vi.advanceTimersByTimeAsync(20);
+    const second = renderer.render();
+    expect(second).not.toBe(first);
+    expect(second.toString()).toContain('rootless_collector_errors_total{collector="linger"} 0');
+    renderer.stop();
   });
 });
 

@@ -3,6 +3,7 @@ import { busPing, DbusCallError, timeoutError } from "../../host/dbus.js";
 import { variantValue } from "../../host/dbus-pool.js";
 import { rootPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
+import { runtimeDir } from "../scans.js";
 import type { UnitProperties } from "./unit-properties.js";
 import { readUnitProperties } from "./unit-properties.js";
 
@@ -158,11 +159,20 @@ export const dbusCollector: Collector<DbusFacts> = {
           : "expected unit names such as docker.service,dbus.socket",
     },
   ],
-  async collect({ roots, target, state, self, env, note, option, rpcTimeoutMs, signal }) {
+  async collect({ roots, target, state, self, env, note, option, rpcTimeoutMs, signal, cycle }) {
     const address = userBusAddress(
       rootPath(roots, target.runtimeDir),
       self ? env["DBUS_SESSION_BUS_ADDRESS"] : undefined,
     );
+    if (!self) {
+      // No runtime dir, no $XDG_RUNTIME_DIR/bus: most users of a host, who are not logged in. A
+      // connect as the user (three id switches, a client) cost 1 ms each (bench/host-mode.mjs).
+      const dir = await runtimeDir(cycle, roots, target);
+      if (!dir.ok && dir.state === "missing") {
+        note(`user bus ${address}: ${dir.detail}`);
+        return { address, busUp: false, error: dir.detail };
+      }
+    }
     // The user's own pool: when the exporter is root, it connects with the user's credentials.
     const client = state.userBus.get(address);
     const names = option("units")

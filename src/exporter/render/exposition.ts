@@ -1,4 +1,5 @@
 import { metrics } from "../catalogue.js";
+import type { MetricDef } from "../catalogue.js";
 import type { Labels, SampleSet } from "./sample-set.js";
 
 /*
@@ -15,13 +16,13 @@ const escapeLabel = (text: string): string =>
     ? text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
     : text;
 
-function valueText(value: number): string {
+export function valueText(value: number): string {
   if (Number.isNaN(value)) return "NaN";
   if (!Number.isFinite(value)) return value < 0 ? "-Inf" : "+Inf";
   return String(value);
 }
 
-function labelText(names: readonly string[], labels: Labels): string {
+export function labelText(names: readonly string[], labels: Labels): string {
   let text = "";
   for (const name of names) {
     const value = labels[name];
@@ -29,6 +30,11 @@ function labelText(names: readonly string[], labels: Labels): string {
     text += `${text === "" ? "" : ","}${name}="${escapeLabel(value)}"`;
   }
   return text === "" ? "" : `{${text}}`;
+}
+
+/** The two lines that open a metric's block. */
+export function metricHeader(def: MetricDef): string {
+  return `# HELP ${def.name} ${escapeHelp(def.help)}\n# TYPE ${def.name} ${def.type}`;
 }
 
 /** Every metric with at least one series, HELP and TYPE first, metrics apart by a blank line. */
@@ -61,7 +67,7 @@ function* expositionSteps(samples: SampleSet, blocks: string[]): Generator<void>
       lines.set(text, def.type === "counter" && known !== undefined ? known + value : value);
       yield;
     }
-    let block = `# HELP ${def.name} ${escapeHelp(def.help)}\n# TYPE ${def.name} ${def.type}`;
+    let block = metricHeader(def);
     for (const [labels, value] of lines) block += `\n${def.name}${labels} ${valueText(value)}`;
     blocks.push(block);
   }

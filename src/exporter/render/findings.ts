@@ -4,7 +4,7 @@ import { escapeInvisible } from "../../checks/quoted.js";
 import { evaluateChecks } from "../../checks/registry.js";
 import type { FactsByCollector } from "../../collectors/registry.js";
 import { bool } from "./sample-set.js";
-import type { SampleSet } from "./sample-set.js";
+import type { SeriesSink } from "./sample-set.js";
 import type { TargetView } from "../schedule/views.js";
 
 /** The checks on the latest successful facts of every collector about one user and the host. */
@@ -85,7 +85,7 @@ export function checksJsonText(value: unknown): string {
 }
 
 /** rootless_check_ok of the host checks, when there is no user to carry them. */
-export function addHostFindings(out: SampleSet, findings: readonly Finding[]): void {
+export function addHostFindings(out: SeriesSink, findings: readonly Finding[]): void {
   for (const finding of findings) {
     if (finding.state === "unknown" || finding.scope !== "host") continue;
     out.add(
@@ -96,7 +96,7 @@ export function addHostFindings(out: SampleSet, findings: readonly Finding[]): v
   }
 }
 
-export function addFindings(out: SampleSet, user: string, findings: readonly Finding[]): void {
+export function addFindings(out: SeriesSink, user: string, findings: readonly Finding[]): void {
   for (const finding of findings) {
     if (finding.state === "unknown") continue;
     const check = { check: finding.id, severity: finding.severity };

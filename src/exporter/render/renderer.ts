@@ -1,11 +1,7 @@
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { expositionInSteps } from "./exposition.js";
 import type { SampleSet } from "./sample-set.js";
-
-/** How long process_* and nodejs_* figures are reused, so a scrape costs a buffer copy. */
-const processMetricsMaxAgeMs = 1000;
-/** Runs that end within this long of each other share one rendering. */
-const coalesceMs = 50;
+import type { SamplesInput } from "./samples.js";
+import { SnapshotRenderer } from "./snapshot.js";
 
 /**
  * prom-client's gauges named like counters (`promtool check metrics`: "non-counter metrics should
@@ -18,9 +14,18 @@ export const droppedDefaults = [
 ] as const;
 
 export interface MetricsRendererOptions {
-  /** The series of the latest snapshot (samplesFrom on the scheduler's states). */
-  readonly samples: () => SampleSet | Promise<SampleSet>;
+  /**
+   * The latest snapshot: the scheduler's states (rendered incrementally, see snapshot.ts), or
+   * its series already made (rendered whole).
+   */
+  readonly samples: () => SamplesInput | SampleSet | Promise<SamplesInput | SampleSet>;
   readonly exporterMetrics: boolean;
+  /** How long process_* and nodejs_* figures are reused, so a scrape costs a buffer write (1 s). */
+  readonly processMetricsMaxAgeMs?: number;
+  /** Runs that end within this long of each other share one rendering (50 ms). */
+  readonly coalesceMs?: number;
+  /** The longest stretch of a rendering between two turns of the event loop (5 ms). */
+  readonly sliceMs?: number;
 }
 
 /**
@@ -32,12 +37,15 @@ export interface MetricsRendererOptions {
 export class MetricsRenderer {
   readonly contentType = Registry.PROMETHEUS_CONTENT_TYPE;
   private readonly processRegistry = new Registry();
+  private readonly snapshots: SnapshotRenderer;
+  private readonly processMetricsMaxAgeMs: number;
+  private readonly coalesceMs: number;
   private current: Buffer | undefined;
-  private snapshotText = "";
+  private snapshot: Buffer = Buffer.alloc(0);
   /** Bumped by invalidate(); the snapshot is current when it was rendered at this generation. */
   private generation = 0;
   private renderedGeneration = -1;
-  private processText = "";
+  private process: Buffer = Buffer.alloc(0);
   private processAt = -Infinity;
   private rendering: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -45,6 +53,9 @@ export class MetricsRenderer {
   private lastEndAt = 0;
 
   constructor(private readonly options: MetricsRendererOptions) {
+    this.processMetricsMaxAgeMs = options.processMetricsMaxAgeMs ?? 1000;
+    this.coalesceMs = options.coalesceMs ?? 50;
+    this.snapshots = new SnapshotRenderer(options.sliceMs);
     if (options.exporterMetrics) {
       collectDefaultMetrics({ register: this.processRegistry });
       for (const name of droppedDefaults) this.processRegistry.removeSingleMetric(name);
@@ -72,7 +83,7 @@ export class MetricsRenderer {
 
   private stale(): boolean {
     const processStale =
-      this.options.exporterMetrics && Date.now() - this.processAt > processMetricsMaxAgeMs;
+      this.options.exporterMetrics && Date.now() - this.processAt > this.processMetricsMaxAgeMs;
     return this.renderedGeneration !== this.generation || processStale;
   }
 
@@ -89,7 +100,7 @@ export class MetricsRenderer {
         this.timer = undefined;
         void this.refresh();
       },
-      Math.max(coalesceMs, paced),
+      Math.max(this.coalesceMs, paced),
     );
     this.timer.unref();
   }
@@ -112,22 +123,22 @@ export class MetricsRenderer {
     try {
       if (this.renderedGeneration !== this.generation) {
         const generation = this.generation;
-        this.snapshotText = await this.renderSnapshot();
+        this.snapshot = await this.snapshots.render(await this.options.samples());
         this.renderedGeneration = generation;
       }
-      if (this.options.exporterMetrics && Date.now() - this.processAt > processMetricsMaxAgeMs) {
+      if (
+        this.options.exporterMetrics &&
+        Date.now() - this.processAt > this.processMetricsMaxAgeMs
+      ) {
         this.processAt = Date.now();
-        this.processText = await this.processRegistry.metrics();
+        this.process = Buffer.from(await this.processRegistry.metrics());
       }
-      this.current = Buffer.from(this.snapshotText + this.processText);
+      // Without exporter metrics the snapshot is served as it is: no copy of a big host's megabytes.
+      this.current =
+        this.process.length === 0 ? this.snapshot : Buffer.concat([this.snapshot, this.process]);
     } finally {
       this.lastCostMs = performance.now() - started;
       this.lastEndAt = Date.now();
     }
-  }
-
-  /** In steps: a big host's rendering lets scrapes (of the last rendering) in between. */
-  private async renderSnapshot(): Promise<string> {
-    return expositionInSteps(await this.options.samples());
   }
 }

@@ -7,6 +7,7 @@ import type { CollectorState } from "../schedule/ledger.js";
 import type { TargetView } from "../schedule/views.js";
 import { addFindings, addHostFindings, findingsFor } from "./findings.js";
 import { bool, SampleSet } from "./sample-set.js";
+import type { SeriesSink } from "./sample-set.js";
 
 /** Each module renders its own facts; here they are seen alike (the registry typed each one). */
 type AnyModule = CollectorModule<string, unknown, Record<string, MetricDef>>;
@@ -17,8 +18,12 @@ export interface BuildInfo {
   readonly nodejsVersion: string;
 }
 
-/** Series of one user: their facts and, once every collector has reported, their findings. */
-function addTarget(out: SampleSet, view: TargetView<FactsByCollector>): void {
+/**
+ * Series of one user: their facts and, once every collector has reported, their findings. A pure
+ * function of the view's target, facts and completeness (user-chunk.ts reuses its output while
+ * those are the same objects): module renders and checks read nothing else, not even the clock.
+ */
+export function addTarget(out: SeriesSink, view: TargetView<FactsByCollector>): void {
   const { target, facts } = view;
   out.add(
     "targetInfo",
@@ -68,6 +73,16 @@ export async function samplesInSteps(input: SamplesInput, batch = 50): Promise<S
 
 /** Adds the series to `out`, one user per step. */
 function* sampleSteps(input: SamplesInput, out: SampleSet): Generator<void> {
+  addPrelude(input, out);
+  for (const view of input.views) {
+    addTarget(out, view);
+    yield;
+  }
+  addTrailer(input, out);
+}
+
+/** The series written before any user's: the exporter's own and the host's. */
+export function addPrelude(input: SamplesInput, out: SeriesSink): void {
   const { build } = input;
   out.add("buildInfo", { version: build.version, nodejs_version: build.nodejsVersion }, 1);
   out.add("targetsWatched", { mode: input.mode }, input.views.length);
@@ -89,9 +104,9 @@ function* sampleSteps(input: SamplesInput, out: SampleSet): Generator<void> {
     const value = host[module.name];
     if (value !== undefined) module.renderHost?.(out, value);
   }
-  for (const view of input.views) {
-    addTarget(out, view);
-    yield;
-  }
+}
+
+/** The series written after every user's: the host checks, when nobody is watched. */
+export function addTrailer(input: SamplesInput, out: SeriesSink): void {
   if (input.views.length === 0) addHostFindings(out, input.hostFindings ?? []);
 }

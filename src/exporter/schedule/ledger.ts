@@ -3,6 +3,7 @@ import type { Collector } from "../../collectors/collector.js";
 import type { CollectorSetting } from "../../config.js";
 import type { Target } from "../../host/target.js";
 import type { Outcome, Running } from "./run.js";
+import { sameFacts } from "./same-facts.js";
 
 /** The latest outcome of one collector for one target (or for the host). */
 export interface RunState<F> {
@@ -133,7 +134,11 @@ export function retire<F, K extends keyof F>(entry: Entry<F, K>, key: string): v
   entry.slots.delete(key);
 }
 
-/** Writes an outcome into its slot; false when the slot is gone (its user went away). */
+/**
+ * Writes an outcome into its slot. True when what is served of it changed: its facts (a run that
+ * brings equal facts keeps the previous object, so renderings can reuse what they made of it) or
+ * whether it succeeded. False when nothing did, or the slot is gone (its user went away).
+ */
 export function record<F, K extends keyof F>(
   entry: Entry<F, K>,
   key: string,
@@ -149,8 +154,9 @@ export function record<F, K extends keyof F>(
   const ok = error === undefined;
   if (!ok && error !== previous.error) log().warn({ err: error }, "collector failed");
   if (ok && previous.ok === false) log().info("collector recovered");
+  const same = ok && previous.ok === true && sameFacts(previous.facts, facts);
   slot.state = {
-    facts: ok ? facts : undefined,
+    facts: same ? previous.facts : ok ? facts : undefined,
     ok,
     error,
     lastRunAt: now,
@@ -159,7 +165,7 @@ export function record<F, K extends keyof F>(
     errorsTotal: previous.errorsTotal + (ok ? 0 : 1),
     runs: previous.runs + 1,
   };
-  return true;
+  return !same && !(previous.ok === false && !ok);
 }
 
 /** One collector over all its slots. */

@@ -32,7 +32,10 @@ export interface SchedulerOptions<F> {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly log: Logger;
   readonly trigger?: TriggerFactory;
-  /** Called after every run, so renderers can drop their cache. */
+  /**
+   * Called when a run changed what is served (its facts, or whether it succeeded) and when a
+   * cycle ends (durations, counters), so renderers can drop their cache.
+   */
   readonly onChange?: () => void;
   /** The uid the exporter runs as: a target with it gets the exporter's own environment. */
   readonly selfUid?: number;
@@ -146,6 +149,7 @@ export class Scheduler<F> {
       ),
     );
     await Promise.all(runs);
+    if (!this.stopped) this.options.onChange?.();
   }
 
   private async resolveTargets(cycle: Cycle): Promise<void> {

@@ -6,9 +6,7 @@ import type { Finding } from "../../checks/finding.js";
 import { evaluateHostChecks } from "../../checks/registry.js";
 import type { UserFindings } from "../render/findings.js";
 import { findingsFor } from "../render/findings.js";
-import type { SampleSet } from "../render/sample-set.js";
-import type { BuildInfo } from "../render/samples.js";
-import { samplesInSteps } from "../render/samples.js";
+import type { BuildInfo, SamplesInput } from "../render/samples.js";
 import type { CollectorSet } from "./scheduler.js";
 import type { TriggerFactory } from "./trigger.js";
 import { Scheduler } from "./scheduler.js";
@@ -81,9 +79,9 @@ export class Watch {
       : undefined;
   }
 
-  /** The series of the latest snapshot, built a few users at a time. */
-  samples(build: BuildInfo): Promise<SampleSet> {
-    return samplesInSteps({
+  /** What the latest snapshot's series are made of (MetricsRenderer renders them). */
+  snapshot(build: BuildInfo): SamplesInput {
+    return {
       collectors: this.scheduler.collectorStates(),
       views: this.scheduler.targetViews(),
       host: this.scheduler.hostFacts(),
@@ -91,7 +89,7 @@ export class Watch {
       userRuns: this.scheduler.userRuns(),
       mode: this.mode,
       build,
-    });
+    };
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,127 @@
+import { describe, expect, it } from "vitest";
+import type { FactsByCollector } from "../../src/collectors/registry.js";
+import { exposition } from "../../src/exporter/render/exposition.js";
+import type { SamplesInput } from "../../src/exporter/render/samples.js";
+import { samplesFrom } from "../../src/exporter/render/samples.js";
+import { SnapshotRenderer } from "../../src/exporter/render/snapshot.js";
+import type { CollectorState } from "../../src/exporter/schedule/ledger.js";
+import type { TargetView } from "../../src/exporter/schedule/views.js";
+import type { Target } from "../../src/host/target.js";
+import { alice, healthyFacts } from "../helpers/healthy-facts.js";
+
+// The incremental rendering (user chunks put together) against the whole one it replaces.
+
+const user = (name: string, uid: number): Target => ({
+  ...alice,
+  name,
+  uid,
+  gid: uid,
+  groups: [uid],
+  runtimeDir: `/run/user/${uid}`,
+});
+
+const healthy = healthyFacts();
+const host: Partial<FactsByCollector> = { kernel: healthy.kernel };
+const view = (target: Target, facts: Partial<FactsByCollector> = healthy, complete = true) =>
+  ({ target, facts: { ...host, ...facts }, complete, errors: [] }) as TargetView<FactsByCollector>;
+
+const collectors: CollectorState[] = [
+  {
+    name: "docker",
+    scope: "user",
+    intervalSeconds: 15,
+    ok: true,
+    error: undefined,
+    lastRunAt: 1,
+    durationSeconds: 0.002,
+    lastSuccessAt: 1,
+    errorsTotal: 3,
+    runs: 9,
+  },
+];
+
+function input(views: readonly TargetView<FactsByCollector>[]): SamplesInput {
+  return {
+    collectors,
+    views,
+    host,
+    hostFindings: [],
+    mode: "host",
+    userRuns: views.map((v) => ({ collector: "docker", user: v.target.name, ok: true })),
+    build: { version: "0.0.0", nodejsVersion: "v20" },
+  };
+}
+
+const whole = (samples: SamplesInput): string => exposition(samplesFrom(samples));
+
+describe("SnapshotRenderer", () => {
+  it("writes what the whole rendering writes, and renders only the users whose facts changed", async () => {
+    const renderer = new SnapshotRenderer();
+    const targets = [user("alice", 1000), user("bob", 1001), user('c"d\\e', 1002)];
+    const views = targets.map((t, i) => view(t, healthy, i !== 1));
+    let samples = input(views);
+    expect((await renderer.render(samples)).toString()).toBe(whole(samples));
+    expect(renderer.last).toEqual({ rendered: 3, whole: false });
+
+    // Same objects: nothing is rendered again, the output is the same.
+    expect((await renderer.render(samples)).toString()).toBe(whole(samples));
+    expect(renderer.last).toEqual({ rendered: 0, whole: false });
+
+    // bob's docker facts change (a new object), and bob is complete now.
+    const docker = { ...healthy.docker, dockerdUp: false, apiUp: false };
+    samples = input([views[0]!, view(targets[1]!, { ...healthy, docker }), views[2]!]);
+    expect((await renderer.render(samples)).toString()).toBe(whole(samples));
+    expect(renderer.last).toEqual({ rendered: 1, whole: false });
+
+    // A user gone, one new: the new one only.
+    samples = input([views[0]!, view(user("zoe", 1003)), views[2]!]);
+    expect((await renderer.render(samples)).toString()).toBe(whole(samples));
+    expect(renderer.last).toEqual({ rendered: 1, whole: false });
+  });
+
+  it("keeps a host series once, the first user's, however many users carry it", async () => {
+    const other = { ...healthy.kernel, sysctls: { "user.max_user_namespaces": 1 } };
+    const samples = input([
+      view(user("alice", 1000), { ...healthy, kernel: other }),
+      view(user("bob", 1001)),
+    ]);
+    const text = (await new SnapshotRenderer().render(samples)).toString();
+    expect(text).toBe(whole(samples));
+    expect(text.match(/^rootless_sysctl_value\{sysctl="user.max_user_namespaces"/gm)).toHaveLength(
+      1,
+    );
+  });
+
+  it("renders everything whole when two users share a name, with the same output", async () => {
+    const renderer = new SnapshotRenderer();
+    const samples = input([view(user("alice", 1000)), view(user("alice", 1001))]);
+    expect((await renderer.render(samples)).toString()).toBe(whole(samples));
+    expect(renderer.last.whole).toBe(true);
+  });
+
+  it("writes the host checks when nobody is watched, and the bare minimum with nothing known", async () => {
+    const samples = { ...input([]), hostFindings: undefined, collectors: [] };
+    expect((await new SnapshotRenderer().render(samples)).toString()).toBe(whole(samples));
+    const empty = input([view(user("alice", 1000), {}, false)]);
+    expect((await new SnapshotRenderer().render(empty)).toString()).toBe(whole(empty));
+  });
+
+  it("lets the event loop in between slices of sliceMs, and not at all within one", async () => {
+    const samples = input([view(user("alice", 1000)), view(user("bob", 1001))]);
+    const turnsDuring = async (renderer: SnapshotRenderer): Promise<number> => {
+      let turns = 0;
+      let done = false;
+      const tick = (): void => {
+        if (done) return;
+        turns++;
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+      await renderer.render(samples);
+      done = true;
+      return turns;
+    };
+    expect(await turnsDuring(new SnapshotRenderer(Number.POSITIVE_INFINITY))).toBe(0);
+    expect(await turnsDuring(new SnapshotRenderer(0))).toBeGreaterThan(2);
+  });
+});
