@@ -52,6 +52,34 @@ export const cases: [string, Mutation, string][] = [
     "userns_clone",
   ],
   [
+    "max_user_namespaces 512",
+    (f) =>
+      void (f.kernel = {
+        ...f.kernel,
+        sysctls: { ...f.kernel.sysctls, "user.max_user_namespaces": 512 },
+      }),
+    "max_user_namespaces_low",
+  ],
+  [
+    "/ mounted private",
+    (f) =>
+      void (f.kernel = {
+        ...f.kernel,
+        rootMount: { shared: false, optional: "", source: "/proc/1/mountinfo" },
+      }),
+    "root_propagation",
+  ],
+  [
+    "120 of 128 inotify instances",
+    (f) =>
+      void (f.kernel = {
+        ...f.kernel,
+        sysctls: { ...f.kernel.sysctls, "fs.inotify.max_user_instances": 128 },
+        inotify: { 1000: { instances: 120, processes: 40, descriptors: 900, complete: true } },
+      }),
+    "inotify_instances",
+  ],
+  [
     "cgroup v1",
     (f) =>
       void (f.cgroup = {
@@ -233,6 +261,11 @@ export const infoCases: [string, Mutation, string[]][] = [
     "ping_group_range 1 0",
     (f) => void (f.kernel = { ...f.kernel, pingGroupRange: { low: 1, high: 0 } }),
     ["ping_group_range"],
+  ],
+  [
+    "SELinux enforcing",
+    (f) => void (f.kernel = { ...f.kernel, selinux: "enforcing" }),
+    ["selinux"],
   ],
   [
     "ports below 1024 without the capability",

@@ -60,6 +60,8 @@ export function healthyFacts(): DefaultFacts {
         "user.max_user_namespaces": 63704,
         "kernel.apparmor_restrict_unprivileged_userns": 0,
         "net.ipv4.ip_unprivileged_port_start": 1024,
+        "fs.inotify.max_user_instances": 8192,
+        "fs.inotify.max_user_watches": 524288,
       },
       pingGroupRange: { low: 0, high: 2147483647 },
       modules: {
@@ -97,6 +99,9 @@ export function healthyFacts(): DefaultFacts {
       },
       rootlesskitBinary: { path: "/usr/bin/rootlesskit", netBindService: true },
       apparmor: { enabled: true, rootlesskitProfiles: [] },
+      rootMount: { shared: true, optional: "shared:1", source: "/proc/1/mountinfo" },
+      selinux: "disabled",
+      inotify: { 1000: { instances: 12, processes: 9, descriptors: 210, complete: true } },
     },
     linger: { enabled: true, source: "logind" },
     network: {

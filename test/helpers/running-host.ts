@@ -184,6 +184,16 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
     exe: "/usr/bin/dockerd",
     startTicks: 123_500,
     argv: ["dockerd"],
+    // Two inotify instances among its descriptors: what rootless_inotify_instances counts.
+    fds: [
+      "/dev/null",
+      "/dev/null",
+      "/dev/null",
+      "anon_inode:inotify",
+      "socket:[4711]",
+      "anon_inode:[eventpoll]",
+      "anon_inode:inotify",
+    ],
   });
   procfs.add({
     ...common,

@@ -1,11 +1,18 @@
 import { exists, filesystemType, readKernelText } from "../../host/files.js";
 import type { MountTable } from "../../host/mount-table.js";
+import type { HostRoots } from "../../host/paths.js";
 import { sysPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
+import type { Pressure } from "../../host/kernel-parsers.js";
+import { parsePressure } from "../../host/kernel-parsers.js";
 
 /** The controllers rootless Docker cares about (Docker docs, "Limiting resources"). */
 export const watchedControllers = ["cpu", "cpuset", "io", "memory", "pids"] as const;
 export type Controller = (typeof watchedControllers)[number];
+
+/** The PSI files of a cgroup v2 (Documentation/accounting/psi.rst). */
+export const pressureResources = ["cpu", "io", "memory"] as const;
+export type PressureResource = (typeof pressureResources)[number];
 
 const cgroup2Magic = 0x63677270;
 const cgroup1Magic = 0x27e0eb;
@@ -18,6 +25,8 @@ export interface CgroupFacts {
   /** user@UID.service's cgroup.controllers; absent when the file is absent (v1, no user manager). */
   readonly delegated?: readonly string[];
   readonly delegationPath: string;
+  /** user@UID.service's cpu, io and memory.pressure; absent on v1 and without PSI (psi=0). */
+  readonly pressure?: Readonly<Partial<Record<PressureResource, Pressure>>>;
 }
 
 /** cgroup.controllers is one line of space-separated names. */
@@ -53,25 +62,44 @@ async function detectVersion(
   return {};
 }
 
+/** The cgroup's PSI files that exist and parse; undefined when none does. */
+async function readPressure(
+  roots: HostRoots,
+  cgroup: string,
+): Promise<Partial<Record<PressureResource, Pressure>> | undefined> {
+  const read = await Promise.all(
+    pressureResources.map(async (resource) => {
+      const text = await readKernelText(sysPath(roots, `${cgroup}/${resource}.pressure`), 4096);
+      return [resource, text.ok ? parsePressure(text.text) : undefined] as const;
+    }),
+  );
+  const found = read.filter((entry): entry is [PressureResource, Pressure] => !!entry[1]);
+  return found.length > 0 ? Object.fromEntries(found) : undefined;
+}
+
 export const cgroupCollector: Collector<CgroupFacts> = {
   name: "cgroup",
-  description: "cgroup version and the controllers systemd delegates to the user",
+  description:
+    "cgroup version, the controllers systemd delegates to the user, and the pressure (PSI) of user@UID.service",
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
   async collect({ roots, target, note, host }) {
     const root = sysPath(roots, "fs/cgroup");
     const { uid } = target;
-    const delegationPath = `/sys/fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service/cgroup.controllers`;
-    const [version, controllers] = await Promise.all([
+    const service = `fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service`;
+    const delegationPath = `/sys/${service}/cgroup.controllers`;
+    const [version, controllers, pressure] = await Promise.all([
       detectVersion(host.mounts, root),
       readKernelText(sysPath(roots, delegationPath.slice("/sys/".length))),
+      readPressure(roots, service),
     ]);
     if (version.version === undefined) note(`${root} is missing or not a cgroup filesystem`);
+    const psi = version.version === 2 && pressure && { pressure };
     if (!controllers.ok) {
       note(`${delegationPath}: ${controllers.detail}; delegation is unknown`);
-      return { ...version, delegationPath };
+      return { ...version, delegationPath, ...psi };
     }
-    return { ...version, delegated: parseControllers(controllers.text), delegationPath };
+    return { ...version, delegated: parseControllers(controllers.text), delegationPath, ...psi };
   },
 };

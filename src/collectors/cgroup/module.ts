@@ -1,7 +1,7 @@
 import type { MetricDef, Sink } from "../module.js";
-import { bool, collectorModule, gauge } from "../module.js";
+import { bool, collectorModule, counter, gauge } from "../module.js";
 import type { Target } from "../collector.js";
-import { cgroupCollector, watchedControllers } from "./cgroup.js";
+import { cgroupCollector, pressureResources, watchedControllers } from "./cgroup.js";
 import type { CgroupFacts } from "./cgroup.js";
 import { cgroupDelegation, cgroupV2 } from "./checks.js";
 
@@ -16,12 +16,24 @@ const metrics = {
     ["user", "controller"],
     "Whether the controller is listed in user@UID.service's cgroup.controllers.",
   ),
+  pressureSeconds: counter(
+    "rootless_user_pressure_seconds_total",
+    ["user", "resource", "kind"],
+    "Time some (kind=some) or all (kind=full) tasks of user@UID.service stalled on cpu, io or memory (PSI total; cgroup v2).",
+  ),
 } as const satisfies Record<string, MetricDef>;
 
 type Out = Sink<keyof typeof metrics>;
 
 function addCgroup(out: Out, { name: user }: Target, facts: CgroupFacts): void {
   if (facts.version !== undefined) out.add("cgroupVersion", {}, facts.version);
+  for (const resource of pressureResources) {
+    const pressure = facts.pressure?.[resource];
+    for (const kind of ["some", "full"] as const) {
+      const line = pressure?.[kind];
+      if (line) out.add("pressureSeconds", { user, resource, kind }, line.totalMicroseconds / 1e6);
+    }
+  }
   const delegated = facts.delegated;
   if (!delegated) return;
   for (const controller of watchedControllers) {
