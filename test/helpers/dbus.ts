@@ -114,6 +114,8 @@ export class Systemd1Double {
   readonly states = new Map<string, string>();
   /** Names that are aliases of another unit (dbus.service -> dbus-broker.service on Fedora). */
   readonly aliases = new Map<string, string>();
+  /** ManagedOOMMemoryPressure of units (a .service's or a .slice's), exported when serving. */
+  readonly oomPressure = new Map<string, string>();
   /** A manager older than systemd 230, without ListUnitsByNames. */
   legacy = false;
   /** How many LoadUnit calls were answered (one per unit on the legacy path only). */
@@ -137,6 +139,21 @@ export class Systemd1Double {
       }
     }
     Unit.configureMembers({ properties: { ActiveState: { signature: "s", access: "read" } } });
+    const oomPressure = this.oomPressure;
+    class OomSettings extends Interface {
+      constructor(
+        kind: "Service" | "Slice",
+        private readonly unit: string,
+      ) {
+        super(`org.freedesktop.systemd1.${kind}`);
+      }
+      get ManagedOOMMemoryPressure(): string {
+        return oomPressure.get(this.unit) ?? "auto";
+      }
+    }
+    OomSettings.configureMembers({
+      properties: { ManagedOOMMemoryPressure: { signature: "s", access: "read" } },
+    });
     const aliases = this.aliases;
     const isLegacy = () => this.legacy;
     const counted = () => void this.loadUnitCalls++;
@@ -171,6 +188,12 @@ export class Systemd1Double {
         ListUnitsByNames: { inSignature: "as", outSignature: "a(ssssssouso)" },
       },
     });
+    // systemd loads a unit when its object path is read (`systemctl show`): these are there at once.
+    for (const unit of new Set([...states.keys(), ...oomPressure.keys()])) {
+      const [, path] = load(unit);
+      const kind = unit.endsWith(".slice") ? "Slice" : unit.endsWith(".service") ? "Service" : "";
+      if (kind && oomPressure.has(unit)) bus.export(path, new OomSettings(kind, unit));
+    }
     await bus.requestName("org.freedesktop.systemd1", 0);
     bus.export("/org/freedesktop/systemd1", new Manager("org.freedesktop.systemd1.Manager"));
   }

@@ -268,6 +268,19 @@ export const infoCases: [string, Mutation, string[]][] = [
     ["selinux"],
   ],
   [
+    "systemd-oomd watching user@1000.service",
+    (f) =>
+      void (f.cgroup = {
+        ...f.cgroup,
+        oomd: {
+          active: true,
+          memoryPressure: [{ unit: "user@1000.service", value: "kill" }],
+          watchedBy: "user@1000.service",
+        },
+      }),
+    ["systemd_oomd"],
+  ],
+  [
     "ports below 1024 without the capability",
     (f) =>
       void (f.kernel = {

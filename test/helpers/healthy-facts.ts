@@ -24,6 +24,14 @@ export function healthyFacts(): DefaultFacts {
       delegated: ["cpuset", "cpu", "io", "memory", "pids"],
       delegationPath:
         "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/cgroup.controllers",
+      oomd: {
+        active: false,
+        memoryPressure: [
+          { unit: "user@1000.service", value: "auto" },
+          { unit: "user-1000.slice", value: "auto" },
+          { unit: "user.slice", value: "auto" },
+        ],
+      },
     },
     dbus: {
       address: "unix:path=/run/user/1000/bus",

@@ -291,6 +291,13 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
   const systemd = new Systemd1Double();
   for (const [unit, state] of Object.entries(spec.units)) systemd.states.set(unit, state);
   await systemd.serve(session.address);
+  // The system manager: systemd-oomd installed but not running, user@.service as Fedora ships it.
+  const system1 = new Systemd1Double();
+  system1.states.set("systemd-oomd.service", "inactive");
+  system1.oomPressure.set(`user@${uid}.service`, "kill");
+  system1.oomPressure.set(`user-${uid}.slice`, "auto");
+  system1.oomPressure.set("user.slice", "auto");
+  await system1.serve(system.address);
 
   return {
     tree,
@@ -303,6 +310,7 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
     async stop() {
       login1.stop();
       systemd.stop();
+      system1.stop();
       for (const server of servers) server.close();
       for (const bus of buses) await bus.stop();
       tree.remove();

@@ -234,6 +234,7 @@ describe("limit checks", () => {
 
   it("max_user_namespaces_low says rootlesskit's words", () => {
     const verdict = maxUserNamespacesLow.evaluate({
+      target: alice,
       facts: kernelWith(sysctls({ "user.max_user_namespaces": 100 })),
     });
     expect(verdict.summary.en).toContain("/proc/sys/user/max_user_namespaces=100 may be low");

@@ -5,6 +5,9 @@ import { sysPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
 import type { Pressure } from "../../host/kernel-parsers.js";
 import { parsePressure } from "../../host/kernel-parsers.js";
+import { systemBusAddress } from "../linger/linger.js";
+import type { OomdFacts } from "./oomd.js";
+import { readOomd } from "./oomd.js";
 
 /** The controllers rootless Docker cares about (Docker docs, "Limiting resources"). */
 export const watchedControllers = ["cpu", "cpuset", "io", "memory", "pids"] as const;
@@ -27,6 +30,8 @@ export interface CgroupFacts {
   readonly delegationPath: string;
   /** user@UID.service's cpu, io and memory.pressure; absent on v1 and without PSI (psi=0). */
   readonly pressure?: Readonly<Partial<Record<PressureResource, Pressure>>>;
+  /** systemd-oomd and the user's units, from the system manager; absent when it did not answer. */
+  readonly oomd?: OomdFacts;
 }
 
 /** cgroup.controllers is one line of space-separated names. */
@@ -84,18 +89,24 @@ export const cgroupCollector: Collector<CgroupFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, note, host }) {
+  async collect({ roots, target, note, host, env, cycle, rpcTimeoutMs, signal }) {
     const root = sysPath(roots, "fs/cgroup");
     const { uid } = target;
     const service = `fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service`;
     const delegationPath = `/sys/${service}/cgroup.controllers`;
-    const [version, controllers, pressure] = await Promise.all([
+    const address = systemBusAddress(roots, env);
+    const ask = { pool: host.systemBus, address, timeoutMs: rpcTimeoutMs, signal };
+    const [version, controllers, pressure, oomd] = await Promise.all([
       detectVersion(host.mounts, root),
       readKernelText(sysPath(roots, delegationPath.slice("/sys/".length))),
       readPressure(roots, service),
+      readOomd(ask, cycle, uid).catch((err: unknown) => {
+        note(`systemd on ${address} did not say what systemd-oomd watches: ${String(err)}`);
+        return undefined;
+      }),
     ]);
     if (version.version === undefined) note(`${root} is missing or not a cgroup filesystem`);
-    const psi = version.version === 2 && pressure && { pressure };
+    const psi = { ...(version.version === 2 && pressure && { pressure }), ...(oomd && { oomd }) };
     if (!controllers.ok) {
       note(`${delegationPath}: ${controllers.detail}; delegation is unknown`);
       return { ...version, delegationPath, ...psi };
