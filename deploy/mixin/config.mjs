@@ -12,6 +12,9 @@ export const _config = {
     restarts: 3,
     restartWindow: "1h",
     networkDriverCpuCores: 0.9,
+    // Share of time all of user@UID.service's tasks stall on memory (PSI full) that pages: well
+    // under systemd-oomd's default kill limit (60% for 30 s), sustained for `for.slow` (issue 17).
+    userMemoryPressure: 0.1,
   },
   for: {
     down: "5m",
