@@ -1,6 +1,6 @@
 import { readKernelText } from "../../host/files.js";
 import type { InotifyCount } from "../../host/inotify.js";
-import { countInotify } from "../../host/inotify.js";
+import { countInotify, inotifyBounds } from "../../host/inotify.js";
 import type { SelinuxMode } from "../../host/kernel-parsers.js";
 import { parseSelinuxEnforce } from "../../host/kernel-parsers.js";
 import type { HostRoots } from "../../host/paths.js";
@@ -49,9 +49,13 @@ export async function readSelinuxMode(roots: HostRoots): Promise<SelinuxMode | u
   return parseSelinuxEnforce(enforce.text);
 }
 
+/** Descriptors read in one run for all users together: host mode may watch hundreds. */
+export const runDescriptors = 4 * inotifyBounds.maxDescriptors;
+
 /**
  * Each watched user's inotify instances, from this cycle's process scan (the processes each user
- * owns), one user after the other so that the bounds hold for the whole run.
+ * owns), one user after the other so that one budget holds for the whole run: once it is spent,
+ * the users left get a count marked cut short.
  */
 export async function readInotifyCounts(
   roots: HostRoots,
@@ -62,13 +66,21 @@ export async function readInotifyCounts(
   const counts: Record<number, InotifyCount> = {};
   if (targets.length === 0) return counts;
   const table = await processes(cycle, roots);
+  let left = runDescriptors;
   for (const target of targets) {
     if (signal.aborted) break;
-    counts[target.uid] = await countInotify(
+    const maxDescriptors = Math.min(inotifyBounds.maxDescriptors, left);
+    const count = await countInotify(
       roots,
       table.named(target.uid, () => true),
       signal,
+      {
+        ...inotifyBounds,
+        maxDescriptors,
+      },
     );
+    counts[target.uid] = count;
+    left -= count.descriptors;
   }
   return counts;
 }
