@@ -117,12 +117,12 @@ export const selinuxMode: CheckOf<Own> = {
       return pass(text(`SELinux is ${mode}.`, `SELinux 处于 ${mode} 状态。`), { mode });
     return fail(
       text(
-        'SELinux is enforcing: without the container policy, iptables in rootless Docker fails with "can\'t open lock file /run/xtables.lock: Permission denied" (moby 41230), and overlay2 with "permission denied" under overlay2/<id>-init (moby 42333).',
-        'SELinux 处于 enforcing 状态：没有容器策略时，rootless Docker 中的 iptables 会报错 "can\'t open lock file /run/xtables.lock: Permission denied"（moby 41230），overlay2 会在 overlay2/<id>-init 下报错 "permission denied"（moby 42333）。',
+        'SELinux is enforcing: unless dockerd-rootless.sh sees it, iptables in rootless Docker fails with "can\'t open lock file /run/xtables.lock: Permission denied" (moby 41230), and overlay2 with "permission denied" under overlay2/<id>-init (moby 42333).',
+        'SELinux 处于 enforcing 状态：除非 dockerd-rootless.sh 检测到它，rootless Docker 中的 iptables 会报错 "can\'t open lock file /run/xtables.lock: Permission denied"（moby 41230），overlay2 会在 overlay2/<id>-init 下报错 "permission denied"（moby 42333）。',
       ),
       text(
-        'Install the container policy (`sudo dnf install -y container-selinux`) and Docker 20.10.7 or later, whose dockerd-rootless.sh moves xtables.lock and falls back from overlay2 to fuse-overlayfs under SELinux; or set `{"storage-driver": "fuse-overlayfs"}` in ~/.config/docker/daemon.json.',
-        '安装容器策略（`sudo dnf install -y container-selinux`）并使用 Docker 20.10.7 或更高版本：其 dockerd-rootless.sh 会移动 xtables.lock，并在启用 SELinux 时从 overlay2 改用 fuse-overlayfs；或者在 ~/.config/docker/daemon.json 中设置 `{"storage-driver": "fuse-overlayfs"}`。',
+        'Run a dockerd-rootless.sh that relabels /run for iptables and avoids overlay2 under SELinux (moby 42199, 42334): it sees SELinux only through the `selinuxenabled` command, so install it (`sudo dnf install -y libselinux-utils`) with the container policy (`sudo dnf install -y container-selinux`); or set `{"storage-driver": "fuse-overlayfs"}` in ~/.config/docker/daemon.json.',
+        '使用会为 iptables 重新标记 /run、并在 SELinux 下避开 overlay2 的 dockerd-rootless.sh（moby 42199、42334）：它只通过 `selinuxenabled` 命令检测 SELinux，因此请安装该命令（`sudo dnf install -y libselinux-utils`）和容器策略（`sudo dnf install -y container-selinux`）；或者在 ~/.config/docker/daemon.json 中设置 `{"storage-driver": "fuse-overlayfs"}`。',
       ),
       { mode },
     );
