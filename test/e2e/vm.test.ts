@@ -440,18 +440,23 @@ describe.skipIf(requireOnCi(skip))(
         /^some .*total=(\d+)$/m.exec(await guestOut(["cat", `${service}/cpu.pressure`]))?.[1],
       );
       expect(first ?? Infinity).toBeLessThanOrEqual(fileTotal / 1e6);
-      // Four busy loops in vma's manager, more than the VM's CPUs: its tasks wait for a CPU.
+      // Four busy loops in vma's manager, more than the VM's CPUs: its tasks wait for a CPU. Not
+      // --wait, which connects to the user's D-Bus (refused here with "Permission denied" from
+      // runuser); without it systemd-run talks to the manager's own socket, as `systemctl --user`.
       const load = asUser("vma", [
         "systemd-run",
         "--user",
-        "--wait",
         "--collect",
         "--quiet",
+        "--unit=rlx-psi-load",
+        "-p",
+        "RuntimeMaxSec=30",
         "sh",
         "-c",
         "for i in 1 2 3 4; do timeout 8 sh -c 'while :; do :; done' & done; wait",
       ]);
-      expect((await vm.run(load, 60_000)).code).toBe(0);
+      const loaded = await vm.run(load, 60_000);
+      expect(loaded.code, `${loaded.stderr}${loaded.stdout}`).toBe(0);
       const { body } = await metricsWhen(
         ports.vma,
         "vma's cpu pressure to grow",

@@ -85,7 +85,7 @@ async function readPressure(
 export const cgroupCollector: Collector<CgroupFacts> = {
   name: "cgroup",
   description:
-    "cgroup version, the controllers systemd delegates to the user, and the pressure (PSI) of user@UID.service",
+    "cgroup version, delegated controllers, PSI of user@UID.service, whether oomd watches it",
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
@@ -106,11 +106,11 @@ export const cgroupCollector: Collector<CgroupFacts> = {
       }),
     ]);
     if (version.version === undefined) note(`${root} is missing or not a cgroup filesystem`);
-    const psi = { ...(version.version === 2 && pressure && { pressure }), ...(oomd && { oomd }) };
+    const more = { ...(version.version === 2 && pressure && { pressure }), ...(oomd && { oomd }) };
     if (!controllers.ok) {
       note(`${delegationPath}: ${controllers.detail}; delegation is unknown`);
-      return { ...version, delegationPath, ...psi };
+      return { ...version, delegationPath, ...more };
     }
-    return { ...version, delegated: parseControllers(controllers.text), delegationPath, ...psi };
+    return { ...version, delegated: parseControllers(controllers.text), delegationPath, ...more };
   },
 };

@@ -179,7 +179,8 @@ async function apparmorFacts(roots: HostRoots, mounts: MountTable, restricted: b
 
 export const kernelCollector: Collector<KernelFacts> = {
   name: "kernel",
-  description: "user namespace sysctls, ping range, kernel modules, storage drivers, idmap helpers",
+  description:
+    "sysctls, inotify, / propagation, SELinux, ping range, modules, storage drivers, idmap helpers",
   scope: "host",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
