@@ -10,6 +10,11 @@ export interface InotifyCount {
   readonly instances: number;
   readonly processes: number;
   readonly descriptors: number;
+  /**
+   * Processes whose descriptors may not be listed: not dumpable, such as systemd's (sd-pam), which
+   * changed its credentials without an exec, when the exporter runs as the user. Left out.
+   */
+  readonly unreadable: number;
   /** False when a bound stopped the count: `instances` is then a lower bound. */
   readonly complete: boolean;
 }
@@ -51,6 +56,7 @@ export async function countInotify(
   let instances = 0;
   let descriptors = 0;
   let processes = 0;
+  let unreadable = 0;
   let complete = pids.length <= bounds.maxProcesses;
   let sinceYield = 0;
   for (const pid of pids.slice(0, bounds.maxProcesses)) {
@@ -61,8 +67,9 @@ export async function countInotify(
     const room = Math.min(bounds.maxDescriptorsPerProcess, bounds.maxDescriptors - descriptors);
     const fds = await listDirCapped(procPath(roots, String(pid), "fd"), room);
     if (!fds.ok) {
-      if (fds.reason !== "missing") complete = false; // not ours to read: the count is short
-      continue; // else gone meanwhile
+      if (fds.reason === "permission_denied") unreadable++;
+      else if (fds.reason !== "missing") complete = false; // else gone meanwhile
+      continue;
     }
     processes++;
     if (!fds.complete) complete = false;
@@ -80,5 +87,5 @@ export async function countInotify(
       }
     }
   }
-  return { instances, processes, descriptors, complete };
+  return { instances, processes, descriptors, unreadable, complete };
 }

@@ -75,7 +75,9 @@ export const cases: [string, Mutation, string][] = [
       void (f.kernel = {
         ...f.kernel,
         sysctls: { ...f.kernel.sysctls, "fs.inotify.max_user_instances": 128 },
-        inotify: { 1000: { instances: 120, processes: 40, descriptors: 900, complete: true } },
+        inotify: {
+          1000: { instances: 120, processes: 40, descriptors: 900, unreadable: 0, complete: true },
+        },
       }),
     "inotify_instances",
   ],

@@ -109,7 +109,9 @@ export function healthyFacts(): DefaultFacts {
       apparmor: { enabled: true, rootlesskitProfiles: [] },
       rootMount: { shared: true, optional: "shared:1", source: "/proc/1/mountinfo" },
       selinux: "disabled",
-      inotify: { 1000: { instances: 12, processes: 9, descriptors: 210, complete: true } },
+      inotify: {
+        1000: { instances: 12, processes: 9, descriptors: 210, unreadable: 1, complete: true },
+      },
     },
     linger: { enabled: true, source: "logind" },
     network: {

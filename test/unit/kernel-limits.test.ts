@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
@@ -142,9 +142,30 @@ describe("inotify instances", () => {
       instances: 3,
       processes: 2,
       descriptors: 5,
+      unreadable: 0,
       complete: true,
     });
   });
+
+  // Root reads every fd directory: a refusal is seen only by another user.
+  it.skipIf(process.getuid?.() === 0)(
+    "leaves out a process whose descriptors it may not list, and says how many",
+    async () => {
+      const t = tree();
+      t.add(proc(10, [inotify]));
+      t.add(proc(11, [inotify, inotify]));
+      chmodSync(join(t.roots.procfs, "11", "fd"), 0);
+      try {
+        expect(await countInotify(t.roots, [10, 11], live)).toMatchObject({
+          instances: 1,
+          unreadable: 1,
+          complete: true,
+        });
+      } finally {
+        chmodSync(join(t.roots.procfs, "11", "fd"), 0o755);
+      }
+    },
+  );
 
   // A fixture directory lists in no set order: a per-process cut keeps any 2 of the 3 fds.
   it.each([
@@ -261,7 +282,7 @@ describe("limit checks", () => {
   );
 
   const count = (instances: number, complete = true) => ({
-    [alice.uid]: { instances, processes: 3, descriptors: 40, complete },
+    [alice.uid]: { instances, processes: 3, descriptors: 40, unreadable: 0, complete },
   });
   it.each([
     [count(10), "pass"],
@@ -275,6 +296,25 @@ describe("limit checks", () => {
       judge(inotifyInstances, { inotify, ...sysctls({ "fs.inotify.max_user_instances": 128 }) }),
     ).toBe(state),
   );
+
+  it("inotify_instances says how many processes it could not read", () => {
+    const verdict = inotifyInstances.evaluate({
+      target: alice,
+      facts: kernelWith({
+        inotify: {
+          [alice.uid]: {
+            instances: 3,
+            processes: 9,
+            descriptors: 90,
+            unreadable: 2,
+            complete: true,
+          },
+        },
+      }),
+    });
+    expect(verdict.state).toBe("pass");
+    expect(verdict.summary.en).toContain("(2 of their processes could not be read)");
+  });
 
   it("inotify_instances proposes twice the count, at least 1024, now and at boot", () => {
     const verdict = inotifyInstances.evaluate({

@@ -159,7 +159,8 @@ export const inotifyInstances: CheckOf<Own> = {
       );
     const { instances, complete } = count;
     const threshold = Math.floor(limit * inotifyShare);
-    const factsOf = { instances, limit, complete, processes: count.processes };
+    const { processes, unreadable } = count;
+    const factsOf = { instances, limit, complete, processes, unreadable };
     if (instances < threshold && !complete)
       return unknown(
         text(
@@ -168,11 +169,15 @@ export const inotifyInstances: CheckOf<Own> = {
         ),
       );
     const atLeast = complete ? "" : "at least ";
+    const skipped = text(
+      unreadable > 0 ? ` (${unreadable} of their processes could not be read)` : "",
+      unreadable > 0 ? `（其中 ${unreadable} 个进程无法读取）` : "",
+    );
     if (instances < threshold)
       return pass(
         text(
-          `${name} holds ${instances} of the ${limit} inotify instances fs.inotify.max_user_instances allows.`,
-          `${name} 占用了 fs.inotify.max_user_instances 允许的 ${limit} 个 inotify 实例中的 ${instances} 个。`,
+          `${name} holds ${instances} of the ${limit} inotify instances fs.inotify.max_user_instances allows${skipped.en}.`,
+          `${name} 占用了 fs.inotify.max_user_instances 允许的 ${limit} 个 inotify 实例中的 ${instances} 个${skipped["zh-CN"]}。`,
         ),
         factsOf,
       );

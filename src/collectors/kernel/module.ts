@@ -53,7 +53,7 @@ const metrics = {
   inotifyInstances: gauge(
     "rootless_inotify_instances",
     ["user"],
-    "inotify instances open in the user's own processes (descriptors; absent when the count was cut short).",
+    "inotify instances open in the user's own processes the exporter may read (descriptors; absent when the count was cut short).",
   ),
 } as const satisfies Record<string, MetricDef>;
 
