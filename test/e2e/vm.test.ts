@@ -472,6 +472,11 @@ describe.skipIf(requireOnCi(skip))(
       const selinux = await vm.run(["cat", "/sys/fs/selinux/enforce"]);
       if (selinux.code !== 0)
         expect(sample(body, "rootless_selinux_mode", { mode: "disabled" })).toBe(1);
+      const report = await scrapeUrl(`http://127.0.0.1:${vm.ports.get(ports.vma)}/checks`);
+      const inotifyCheck = (
+        JSON.parse(report.body) as { targets: { checks: { id: string; facts: unknown }[] }[] }
+      ).targets[0]?.checks.find((c) => c.id === "inotify_instances");
+      console.log(`vma's inotify_instances: ${JSON.stringify(inotifyCheck)}`);
       // vma's own systemd manager watches its unit directories with inotify.
       expect(sample(body, "rootless_inotify_instances", { user: "vma" })).toBeGreaterThan(0);
       expect(sample(body, "rootless_check_ok", { user: "vma", check: "inotify_instances" })).toBe(
