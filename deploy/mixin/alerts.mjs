@@ -153,6 +153,15 @@ export function prometheusAlerts(config) {
           ),
           alert(
             config,
+            "RootlessUserMemoryPressure",
+            `rate(${s("rootless_user_pressure_seconds_total", 'resource="memory",kind="full"')}[5m]) > ${t.userMemoryPressure}`,
+            f.slow,
+            "warning",
+            "A user's rootless Docker is stalled on memory.",
+            "All tasks of {{ $labels.user }}'s user@.service on {{ $labels.instance }} have been stalled on memory {{ $value | humanizePercentage }} of the time for 15 minutes: containers crawl, and systemd-oomd, where it watches the user, kills them.",
+          ),
+          alert(
+            config,
             "RootlessStateDirStale",
             `${s("rootless_rootlesskit_state_dir_stale")} == 1`,
             f.slow,

@@ -15,6 +15,9 @@ export const _config = {
     // Free fraction of a data root's bytes or inodes under which it is nearly full (issue 17); the
     // exporter's own data_root_full check uses --check.data-root-free-critical-ratio (0.05 too).
     dataRootFreeRatio: 0.05,
+    // Share of time all of user@UID.service's tasks stall on memory (PSI full) that pages: well
+    // under systemd-oomd's default kill limit (60% for 30 s), sustained for `for.slow` (issue 17).
+    userMemoryPressure: 0.1,
   },
   for: {
     down: "5m",

@@ -78,3 +78,52 @@ export function hasFileCapability(output: string, capability: string): boolean {
   }
   return false;
 }
+
+export type SelinuxMode = "enforcing" | "permissive" | "disabled";
+export const selinuxModes: readonly SelinuxMode[] = ["enforcing", "permissive", "disabled"];
+
+/** selinuxfs `enforce`: "1" enforcing, "0" permissive (a missing file means SELinux is disabled). */
+export function parseSelinuxEnforce(text: string): SelinuxMode | undefined {
+  const value = text.trim();
+  return value === "1" ? "enforcing" : value === "0" ? "permissive" : undefined;
+}
+
+/** One line of a PSI file: the share of time stalled over 10, 60 and 300 s, and the total. */
+export interface PressureLine {
+  readonly avg10: number;
+  readonly avg60: number;
+  readonly avg300: number;
+  /** Microseconds stalled since the cgroup was made. */
+  readonly totalMicroseconds: number;
+}
+
+export interface Pressure {
+  readonly some?: PressureLine;
+  /** Absent from cpu.pressure before kernel 5.13. */
+  readonly full?: PressureLine;
+}
+
+/** Documentation/accounting/psi.rst: "some avg10=0.22 avg60=0.17 avg300=1.11 total=58761459". */
+export function parsePressure(text: string): Pressure | undefined {
+  const kinds: { some?: PressureLine; full?: PressureLine } = {};
+  for (const line of text.split("\n")) {
+    const match =
+      /^(some|full) avg10=(\d{1,3}\.\d{2}) avg60=(\d{1,3}\.\d{2}) avg300=(\d{1,3}\.\d{2}) total=(\d{1,20})\s*$/.exec(
+        line,
+      );
+    if (!match) {
+      if (line.trim() !== "") return undefined;
+      continue;
+    }
+    const [, kind, avg10, avg60, avg300, total] = match;
+    const parsed = {
+      avg10: Number(avg10),
+      avg60: Number(avg60),
+      avg300: Number(avg300),
+      totalMicroseconds: Number(total),
+    };
+    if (kind === "some") kinds.some = parsed;
+    else kinds.full = parsed;
+  }
+  return kinds.some || kinds.full ? kinds : undefined;
+}

@@ -3,6 +3,8 @@
 export interface MountEntry {
   readonly mountPoint: string;
   readonly fsType: string;
+  /** The optional fields: "shared:N", "master:N", "propagate_from:N", "unbindable". */
+  readonly optional: readonly string[];
 }
 
 /** Octal escapes of mountinfo (\040 for a space). */
@@ -23,7 +25,8 @@ export function parseMountinfo(text: string): MountEntry[] {
     const mountPoint = before[4];
     const fsType = after[0];
     if (!mountPoint || !fsType) continue;
-    mounts.push({ mountPoint: unescapeMount(mountPoint), fsType });
+    const optional = before.slice(6).filter((field) => field !== "");
+    mounts.push({ mountPoint: unescapeMount(mountPoint), fsType, optional });
   }
   return mounts;
 }
@@ -38,6 +41,22 @@ export function mountOf(mounts: readonly MountEntry[], path: string): MountEntry
     if (inside && (!best || point.length >= best.mountPoint.length)) best = mount;
   }
   return best;
+}
+
+/**
+ * The propagation of the mount at `/` (the last one mounted there wins), as rootlesskit's
+ * pkg/parent/warn.go reads it: "shared:N" means shared; "master:N" alone (a container) or nothing
+ * (private) means `--propagation=rslave` cannot work. Undefined when the table has no `/`.
+ */
+export function rootPropagation(
+  mounts: readonly MountEntry[],
+): { readonly shared: boolean; readonly optional: string } | undefined {
+  const root = mounts.filter((m) => m.mountPoint === "/").at(-1);
+  if (!root) return undefined;
+  return {
+    shared: root.optional.some((field) => field.startsWith("shared:")),
+    optional: root.optional.join(" "),
+  };
 }
 
 export interface InterfaceCounters {

@@ -458,6 +458,79 @@ describe.skipIf(requireOnCi(skip))(
       );
     }, 120_000);
 
+    it("PSI of vma's user@.service is exported and moves; propagation, SELinux, inotify and oomd agree with the guest", async () => {
+      const service = `/sys/fs/cgroup/user.slice/user-${uidOf("vma")}.slice/user@${uidOf("vma")}.service`;
+      const cpu = { user: "vma", resource: "cpu", kind: "some" };
+      const before = await scrape(ports.vma);
+      const first = sample(before, "rootless_user_pressure_seconds_total", cpu);
+      expect(first, "cpu some of user@.service").toBeDefined();
+      for (const resource of ["io", "memory"])
+        expect(
+          sample(before, "rootless_user_pressure_seconds_total", { ...cpu, resource }),
+          resource,
+        ).toBeDefined();
+      // The exporter read the file before this read of it: its total cannot be ahead.
+      const fileTotal = Number(
+        /^some .*total=(\d+)$/m.exec(await guestOut(["cat", `${service}/cpu.pressure`]))?.[1],
+      );
+      expect(first ?? Infinity).toBeLessThanOrEqual(fileTotal / 1e6);
+      // Four busy loops in vma's manager, more than the VM's CPUs: its tasks wait for a CPU. Not
+      // --wait, which connects to the user's D-Bus (refused here with "Permission denied" from
+      // runuser); without it systemd-run talks to the manager's own socket, as `systemctl --user`.
+      const load = asUser("vma", [
+        "systemd-run",
+        "--user",
+        "--collect",
+        "--quiet",
+        "--unit=rlx-psi-load",
+        "-p",
+        "RuntimeMaxSec=30",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4; do timeout 8 sh -c 'while :; do :; done' & done; wait",
+      ]);
+      const loaded = await vm.run(load, 60_000);
+      expect(loaded.code, `${loaded.stderr}${loaded.stdout}`).toBe(0);
+      const { body } = await metricsWhen(
+        ports.vma,
+        "vma's cpu pressure to grow",
+        (b) => (sample(b, "rootless_user_pressure_seconds_total", cpu) ?? 0) > (first ?? Infinity),
+        90_000,
+      );
+      console.log(
+        `cpu some of vma's user@.service: ${first} s, then ${sample(body, "rootless_user_pressure_seconds_total", cpu)} s`,
+      );
+
+      const propagation = await guestOut(["findmnt", "-no", "PROPAGATION", "/"]);
+      expect(sample(body, "rootless_root_mount_shared", {})).toBe(propagation === "shared" ? 1 : 0);
+      const selinux = await vm.run(["cat", "/sys/fs/selinux/enforce"]);
+      if (selinux.code !== 0)
+        expect(sample(body, "rootless_selinux_mode", { mode: "disabled" })).toBe(1);
+      const report = await scrapeUrl(`http://127.0.0.1:${vm.ports.get(ports.vma)}/checks`);
+      const inotifyCheck = (
+        JSON.parse(report.body) as { targets: { checks: { id: string; facts: unknown }[] }[] }
+      ).targets[0]?.checks.find((c) => c.id === "inotify_instances");
+      console.log(`vma's inotify_instances: ${JSON.stringify(inotifyCheck)}`);
+      // vma's own systemd manager watches its unit directories with inotify.
+      expect(sample(body, "rootless_inotify_instances", { user: "vma" })).toBeGreaterThan(0);
+      expect(sample(body, "rootless_check_ok", { user: "vma", check: "inotify_instances" })).toBe(
+        1,
+      );
+      const oomd = await vm.run(["systemctl", "is-active", "systemd-oomd.service"]);
+      const kill = await guestOut([
+        "systemctl",
+        "show",
+        "-p",
+        "ManagedOOMMemoryPressure",
+        "--value",
+        `user@${uidOf("vma")}.service`,
+        `user-${uidOf("vma")}.slice`,
+        "user.slice",
+      ]);
+      const watched = oomd.stdout.trim() === "active" && kill.split("\n").includes("kill");
+      expect(sample(body, "rootless_systemd_oomd_watched", { user: "vma" })).toBe(watched ? 1 : 0);
+    }, 240_000);
+
     it("the guide's delegate.conf fix flips cgroup_delegation to pass, and the alert resolves", async () => {
       const controllersFile = `/sys/fs/cgroup/user.slice/user-${uidOf("vma")}.slice/user@${uidOf("vma")}.service/cgroup.controllers`;
       const before = (await guestOut(["cat", controllersFile])).split(" ");

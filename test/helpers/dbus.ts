@@ -129,6 +129,8 @@ export class Systemd1Double {
   readonly restarts = new Map<string, number>();
   /** Names that are aliases of another unit (dbus.service -> dbus-broker.service on Fedora). */
   readonly aliases = new Map<string, string>();
+  /** ManagedOOMMemoryPressure of units (a .service's or a .slice's), exported when serving. */
+  readonly oomPressure = new Map<string, string>();
   /** A manager older than systemd 230, without ListUnitsByNames. */
   legacy = false;
   /** A manager older than systemd 235: Service has no NRestarts. */
@@ -170,6 +172,7 @@ export class Systemd1Double {
         UnitFileState: { signature: "s", access: "read" },
       },
     });
+    const oomPressure = this.oomPressure;
     class Service extends Interface {
       constructor(private readonly unit: string) {
         super("org.freedesktop.systemd1.Service");
@@ -179,8 +182,27 @@ export class Systemd1Double {
           throw new DBusError("org.freedesktop.DBus.Error.UnknownProperty", "Unknown property");
         return restarts.get(this.unit) ?? 0;
       }
+      get ManagedOOMMemoryPressure(): string {
+        return oomPressure.get(this.unit) ?? "auto";
+      }
     }
-    Service.configureMembers({ properties: { NRestarts: { signature: "u", access: "read" } } });
+    Service.configureMembers({
+      properties: {
+        NRestarts: { signature: "u", access: "read" },
+        ManagedOOMMemoryPressure: { signature: "s", access: "read" },
+      },
+    });
+    class Slice extends Interface {
+      constructor(private readonly unit: string) {
+        super("org.freedesktop.systemd1.Slice");
+      }
+      get ManagedOOMMemoryPressure(): string {
+        return oomPressure.get(this.unit) ?? "auto";
+      }
+    }
+    Slice.configureMembers({
+      properties: { ManagedOOMMemoryPressure: { signature: "s", access: "read" } },
+    });
     const aliases = this.aliases;
     const isLegacy = () => this.legacy;
     const counted = () => void this.loadUnitCalls++;
@@ -190,6 +212,7 @@ export class Systemd1Double {
         if (exported.has(path)) continue;
         bus.export(path, new Unit(unit));
         if (unit.endsWith(".service")) bus.export(path, new Service(unit));
+        else if (unit.endsWith(".slice")) bus.export(path, new Slice(unit));
         exported.add(path);
       }
       return [unit, unitPath(unit)];
@@ -232,6 +255,8 @@ export class Systemd1Double {
         ListUnitsByNames: { inSignature: "as", outSignature: "a(ssssssouso)" },
       },
     });
+    // systemd loads a unit when its object path is read (`systemctl show`): these are there at once.
+    for (const unit of new Set([...states.keys(), ...oomPressure.keys()])) load(unit);
     await bus.requestName("org.freedesktop.systemd1", 0);
     bus.export("/org/freedesktop/systemd1", new Manager("org.freedesktop.systemd1.Manager"));
   }

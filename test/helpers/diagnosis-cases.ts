@@ -71,6 +71,36 @@ export const cases: [string, Mutation, string][] = [
     "userns_clone",
   ],
   [
+    "max_user_namespaces 512",
+    (f) =>
+      void (f.kernel = {
+        ...f.kernel,
+        sysctls: { ...f.kernel.sysctls, "user.max_user_namespaces": 512 },
+      }),
+    "max_user_namespaces_low",
+  ],
+  [
+    "/ mounted private",
+    (f) =>
+      void (f.kernel = {
+        ...f.kernel,
+        rootMount: { shared: false, optional: "", source: "/proc/1/mountinfo" },
+      }),
+    "root_propagation",
+  ],
+  [
+    "120 of 128 inotify instances",
+    (f) =>
+      void (f.kernel = {
+        ...f.kernel,
+        sysctls: { ...f.kernel.sysctls, "fs.inotify.max_user_instances": 128 },
+        inotify: {
+          1000: { instances: 120, processes: 40, descriptors: 900, unreadable: 0, complete: true },
+        },
+      }),
+    "inotify_instances",
+  ],
+  [
     "cgroup v1",
     (f) =>
       void (f.cgroup = {
@@ -397,6 +427,24 @@ export const infoCases: [string, Mutation, string[]][] = [
     "ping_group_range 1 0",
     (f) => void (f.kernel = { ...f.kernel, pingGroupRange: { low: 1, high: 0 } }),
     ["ping_group_range"],
+  ],
+  [
+    "SELinux enforcing",
+    (f) => void (f.kernel = { ...f.kernel, selinux: "enforcing" }),
+    ["selinux"],
+  ],
+  [
+    "systemd-oomd watching user@1000.service",
+    (f) =>
+      void (f.cgroup = {
+        ...f.cgroup,
+        oomd: {
+          active: true,
+          memoryPressure: [{ unit: "user@1000.service", value: "kill" }],
+          watchedBy: "user@1000.service",
+        },
+      }),
+    ["systemd_oomd"],
   ],
   [
     "ports below 1024 without the capability",

@@ -24,6 +24,14 @@ export function healthyFacts(): DefaultFacts {
       delegated: ["cpuset", "cpu", "io", "memory", "pids"],
       delegationPath:
         "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/cgroup.controllers",
+      oomd: {
+        active: false,
+        memoryPressure: [
+          { unit: "user@1000.service", value: "auto" },
+          { unit: "user-1000.slice", value: "auto" },
+          { unit: "user.slice", value: "auto" },
+        ],
+      },
     },
     client: {
       rootlessSocket: "/run/user/1000/docker.sock",
@@ -92,6 +100,8 @@ export function healthyFacts(): DefaultFacts {
         "user.max_user_namespaces": 63704,
         "kernel.apparmor_restrict_unprivileged_userns": 0,
         "net.ipv4.ip_unprivileged_port_start": 1024,
+        "fs.inotify.max_user_instances": 8192,
+        "fs.inotify.max_user_watches": 524288,
       },
       pingGroupRange: { low: 0, high: 2147483647 },
       modules: {
@@ -129,6 +139,11 @@ export function healthyFacts(): DefaultFacts {
       },
       rootlesskitBinary: { path: "/usr/bin/rootlesskit", netBindService: true },
       apparmor: { enabled: true, rootlesskitProfiles: [] },
+      rootMount: { shared: true, optional: "shared:1", source: "/proc/1/mountinfo" },
+      selinux: "disabled",
+      inotify: {
+        1000: { instances: 12, processes: 9, descriptors: 210, unreadable: 1, complete: true },
+      },
     },
     linger: { enabled: true, source: "logind" },
     network: {

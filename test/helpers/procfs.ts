@@ -26,6 +26,8 @@ export interface FakeProcess {
   /** Children listed in /proc/PID/task/PID/children. */
   readonly children?: readonly number[];
   readonly rssKiB?: number;
+  /** Where /proc/PID/fd/0, 1, ... point ("anon_inode:inotify", "/dev/null", "socket:[123]"). */
+  readonly fds?: readonly string[];
 }
 
 /**
@@ -74,6 +76,10 @@ export class FakeProcfs {
     writeFileSync(join(dir, "comm"), `${p.comm}\n`);
     writeFileSync(join(dir, "task", String(p.pid), "children"), (p.children ?? []).join(" "));
     symlinkSync(p.exe, join(dir, "exe"));
+    if (p.fds) {
+      mkdirSync(join(dir, "fd"));
+      p.fds.forEach((target, fd) => symlinkSync(target, join(dir, "fd", String(fd))));
+    }
     // The owner of /proc/PID is the process's owner: what a scan of the process table reads.
     if (process.getuid?.() === 0) chownSync(dir, p.uid, p.uid);
   }

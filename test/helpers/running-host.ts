@@ -230,6 +230,16 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
     exe: "/usr/bin/dockerd",
     startTicks: 123_500,
     argv: ["dockerd"],
+    // Two inotify instances among its descriptors: what rootless_inotify_instances counts.
+    fds: [
+      "/dev/null",
+      "/dev/null",
+      "/dev/null",
+      "anon_inode:inotify",
+      "socket:[4711]",
+      "anon_inode:[eventpoll]",
+      "anon_inode:inotify",
+    ],
   });
   procfs.add({
     ...common,
@@ -349,6 +359,13 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
   for (const [unit, state] of Object.entries(spec.unitFiles)) systemd.fileStates.set(unit, state);
   for (const [unit, count] of Object.entries(spec.restarts)) systemd.restarts.set(unit, count);
   await systemd.serve(session.address);
+  // The system manager: systemd-oomd installed but not running, user@.service as Fedora ships it.
+  const system1 = new Systemd1Double();
+  system1.states.set("systemd-oomd.service", "inactive");
+  system1.oomPressure.set(`user@${uid}.service`, "kill");
+  system1.oomPressure.set(`user-${uid}.slice`, "auto");
+  system1.oomPressure.set("user.slice", "auto");
+  await system1.serve(system.address);
 
   return {
     tree,
@@ -361,6 +378,7 @@ export async function startRunningHost(fixture: string, spec: DaemonSpec): Promi
     async stop() {
       login1.stop();
       systemd.stop();
+      system1.stop();
       for (const server of servers) server.close();
       for (const bus of buses) await bus.stop();
       tree.remove();

@@ -1,11 +1,21 @@
 import { exists, filesystemType, readKernelText } from "../../host/files.js";
 import type { MountTable } from "../../host/mount-table.js";
+import type { HostRoots } from "../../host/paths.js";
 import { sysPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
+import type { Pressure } from "../../host/kernel-parsers.js";
+import { parsePressure } from "../../host/kernel-parsers.js";
+import { systemBusAddress } from "../linger/linger.js";
+import type { OomdFacts } from "./oomd.js";
+import { readOomd } from "./oomd.js";
 
 /** The controllers rootless Docker cares about (Docker docs, "Limiting resources"). */
 export const watchedControllers = ["cpu", "cpuset", "io", "memory", "pids"] as const;
 export type Controller = (typeof watchedControllers)[number];
+
+/** The PSI files of a cgroup v2 (Documentation/accounting/psi.rst). */
+export const pressureResources = ["cpu", "io", "memory"] as const;
+export type PressureResource = (typeof pressureResources)[number];
 
 const cgroup2Magic = 0x63677270;
 const cgroup1Magic = 0x27e0eb;
@@ -18,6 +28,10 @@ export interface CgroupFacts {
   /** user@UID.service's cgroup.controllers; absent when the file is absent (v1, no user manager). */
   readonly delegated?: readonly string[];
   readonly delegationPath: string;
+  /** user@UID.service's cpu, io and memory.pressure; absent on v1 and without PSI (psi=0). */
+  readonly pressure?: Readonly<Partial<Record<PressureResource, Pressure>>>;
+  /** systemd-oomd and the user's units, from the system manager; absent when it did not answer. */
+  readonly oomd?: OomdFacts;
 }
 
 /** cgroup.controllers is one line of space-separated names. */
@@ -53,25 +67,50 @@ async function detectVersion(
   return {};
 }
 
+/** The cgroup's PSI files that exist and parse; undefined when none does. */
+async function readPressure(
+  roots: HostRoots,
+  cgroup: string,
+): Promise<Partial<Record<PressureResource, Pressure>> | undefined> {
+  const read = await Promise.all(
+    pressureResources.map(async (resource) => {
+      const text = await readKernelText(sysPath(roots, `${cgroup}/${resource}.pressure`), 4096);
+      return [resource, text.ok ? parsePressure(text.text) : undefined] as const;
+    }),
+  );
+  const found = read.filter((entry): entry is [PressureResource, Pressure] => !!entry[1]);
+  return found.length > 0 ? Object.fromEntries(found) : undefined;
+}
+
 export const cgroupCollector: Collector<CgroupFacts> = {
   name: "cgroup",
-  description: "cgroup version and the controllers systemd delegates to the user",
+  description:
+    "cgroup version, delegated controllers, PSI of user@UID.service, whether oomd watches it",
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, note, host }) {
+  async collect({ roots, target, note, host, env, cycle, rpcTimeoutMs, signal }) {
     const root = sysPath(roots, "fs/cgroup");
     const { uid } = target;
-    const delegationPath = `/sys/fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service/cgroup.controllers`;
-    const [version, controllers] = await Promise.all([
+    const service = `fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service`;
+    const delegationPath = `/sys/${service}/cgroup.controllers`;
+    const address = systemBusAddress(roots, env);
+    const ask = { pool: host.systemBus, address, timeoutMs: rpcTimeoutMs, signal };
+    const [version, controllers, pressure, oomd] = await Promise.all([
       detectVersion(host.mounts, root),
       readKernelText(sysPath(roots, delegationPath.slice("/sys/".length))),
+      readPressure(roots, service),
+      readOomd(ask, cycle, uid).catch((err: unknown) => {
+        note(`systemd on ${address} did not say what systemd-oomd watches: ${String(err)}`);
+        return undefined;
+      }),
     ]);
     if (version.version === undefined) note(`${root} is missing or not a cgroup filesystem`);
+    const more = { ...(version.version === 2 && pressure && { pressure }), ...(oomd && { oomd }) };
     if (!controllers.ok) {
       note(`${delegationPath}: ${controllers.detail}; delegation is unknown`);
-      return { ...version, delegationPath };
+      return { ...version, delegationPath, ...more };
     }
-    return { ...version, delegated: parseControllers(controllers.text), delegationPath };
+    return { ...version, delegated: parseControllers(controllers.text), delegationPath, ...more };
   },
 };

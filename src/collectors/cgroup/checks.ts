@@ -94,3 +94,49 @@ export const cgroupDelegation: CheckOf<Own> = {
     );
   },
 };
+
+export const systemdOomd: CheckOf<Own> = {
+  id: "systemd_oomd",
+  severity: "info",
+  scope: "user",
+  evaluate: ({ facts, target }) => {
+    const cgroup = facts.cgroup;
+    if (!cgroup) return unknown(noFacts("cgroup"));
+    const oomd = cgroup.oomd;
+    const service = `user@${target.uid}.service`;
+    if (!oomd)
+      return unknown(
+        text(
+          "what systemd-oomd watches (the system manager did not answer on the system bus)",
+          "systemd-oomd 监视的对象（系统管理器未在系统总线上应答）",
+        ),
+      );
+    const settings = oomd.memoryPressure.map((s) => `${s.unit}=${s.value}`).join(", ");
+    if (!oomd.active)
+      return pass(text("systemd-oomd is not running.", "systemd-oomd 未在运行。"), { ...oomd });
+    if (!oomd.watchedBy)
+      return pass(
+        text(
+          `systemd-oomd runs, and no unit from ${service} up sets ManagedOOMMemoryPressure=kill (${settings}).`,
+          `systemd-oomd 正在运行，但从 ${service} 往上没有任何单元设置 ManagedOOMMemoryPressure=kill（${settings}）。`,
+        ),
+        { ...oomd },
+      );
+    // A drop-in on the unit that sets kill: user@.service's template, or the slice itself.
+    const watched = oomd.watchedBy;
+    const isService = watched === service;
+    const file = `/etc/systemd/system/${isService ? "user@.service" : watched}.d/oomd.conf`;
+    const dropIn = `[${isService ? "Service" : "Slice"}]\nManagedOOMMemoryPressure=auto`;
+    return fail(
+      text(
+        `systemd-oomd watches the memory pressure of ${oomd.watchedBy} (ManagedOOMMemoryPressure=kill): when it stays above the limit (60% for 30 s by default), oomd kills a cgroup below it, which can be the user's docker.service with every container in it.`,
+        `systemd-oomd 监视 ${oomd.watchedBy} 的内存压力（ManagedOOMMemoryPressure=kill）：当压力持续高于上限（默认 30 秒内 60%）时，oomd 会杀死其下的某个 cgroup，这可能是该用户的 docker.service 及其中的所有容器。`,
+      ),
+      text(
+        `Give containers memory limits (\`docker run --memory\`) and watch rootless_user_pressure_seconds_total{resource="memory"}; to keep oomd away from ${service}, write ${file}:\n${dropIn}\n(or set a higher ManagedOOMMemoryPressureLimit= there), then run \`sudo systemctl daemon-reload\`.`,
+        `为容器设置内存限制（\`docker run --memory\`），并关注 rootless_user_pressure_seconds_total{resource="memory"}；若要让 oomd 不再处理 ${service}，创建 ${file}：\n${dropIn}\n（或在其中调高 ManagedOOMMemoryPressureLimit=），然后运行 \`sudo systemctl daemon-reload\`。`,
+      ),
+      { ...oomd },
+    );
+  },
+};

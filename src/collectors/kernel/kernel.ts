@@ -8,6 +8,10 @@ import type { Collector } from "../collector.js";
 import type { CapabilityCache, Verdict } from "./binaries.js";
 import { findBinary, judgeIdmapHelper, rootlesskitBinary } from "./binaries.js";
 import { kept } from "../state.js";
+import type { InotifyCount } from "../../host/inotify.js";
+import type { SelinuxMode } from "../../host/kernel-parsers.js";
+import type { RootMount } from "./limits.js";
+import { readInotifyCounts, readRootMount, readSelinuxMode } from "./limits.js";
 
 /** getcap answers by file identity: a change of capabilities changes the file's ctime. */
 const capabilitiesKept = kept("kernel.capabilities", (): CapabilityCache => new Map());
@@ -30,6 +34,8 @@ export const watchedSysctls = [
   "kernel.apparmor_restrict_unprivileged_userns",
   "kernel.apparmor_restrict_unprivileged_unconfined",
   "net.ipv4.ip_unprivileged_port_start",
+  "fs.inotify.max_user_instances",
+  "fs.inotify.max_user_watches",
 ] as const;
 
 /** iptables for the port driver and network, overlay and fuse for storage (rootless guide). */
@@ -79,6 +85,12 @@ export interface KernelFacts {
   /** The rootlesskit binary and whether it may bind ports below ip_unprivileged_port_start. */
   readonly rootlesskitBinary?: { readonly path: string; readonly netBindService?: boolean };
   readonly apparmor: { readonly enabled: boolean; readonly rootlesskitProfiles: readonly string[] };
+  /** The propagation of `/`; absent when no mount table could be read. */
+  readonly rootMount?: RootMount;
+  /** Absent when selinuxfs's enforce file is there but unreadable. */
+  readonly selinux?: SelinuxMode;
+  /** Each watched user's inotify instances, by uid; absent for a user whose count did not run. */
+  readonly inotify?: Readonly<Record<number, InotifyCount>>;
 }
 
 async function readSysctls(roots: HostRoots): Promise<Record<string, number>> {
@@ -167,11 +179,12 @@ async function apparmorFacts(roots: HostRoots, mounts: MountTable, restricted: b
 
 export const kernelCollector: Collector<KernelFacts> = {
   name: "kernel",
-  description: "user namespace sysctls, ping range, kernel modules, storage drivers, idmap helpers",
+  description:
+    "sysctls, inotify, / propagation, SELinux, ping range, modules, storage drivers, idmap helpers",
   scope: "host",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, targets, host, signal, note }) {
+  async collect({ roots, targets, host, signal, note, cycle }) {
     const capabilities = host.own(capabilitiesKept);
     const mounts = host.mounts;
     const releaseText = await readKernelText(procPath(roots, "sys/kernel/osrelease"));
@@ -189,20 +202,26 @@ export const kernelCollector: Collector<KernelFacts> = {
     ]);
     const range = pingText.ok ? parsePingGroupRange(pingText.text) : undefined;
     const restricted = sysctls["kernel.apparmor_restrict_unprivileged_userns"] === 1;
-    const [binary, apparmor, iptablesPath, systemdBooted] = await Promise.all([
-      // ~/bin/rootlesskit (the install script's place) is looked for only when one user is
-      // watched: in host mode the home dirs are users' own, and the distribution's binary counts.
-      rootlesskitBinary(
-        capabilities,
-        roots,
-        mounts,
-        targets.length === 1 ? targets[0]?.home : undefined,
-        signal,
-      ),
-      apparmorFacts(roots, mounts, restricted),
-      findBinary(roots, mounts, "iptables"),
-      exists(mounts, rootPath(roots, "/run/systemd/system")),
-    ]);
+    const [binary, apparmor, iptablesPath, systemdBooted, rootMount, selinux, inotify] =
+      await Promise.all([
+        // ~/bin/rootlesskit (the install script's place) is looked for only when one user is
+        // watched: in host mode the home dirs are users' own, and the distribution's binary counts.
+        rootlesskitBinary(
+          capabilities,
+          roots,
+          mounts,
+          targets.length === 1 ? targets[0]?.home : undefined,
+          signal,
+        ),
+        apparmorFacts(roots, mounts, restricted),
+        findBinary(roots, mounts, "iptables"),
+        exists(mounts, rootPath(roots, "/run/systemd/system")),
+        readRootMount(roots),
+        readSelinuxMode(roots),
+        readInotifyCounts(roots, cycle, targets, signal),
+      ]);
+    if (!rootMount) note("no mount table shows `/`: its propagation is unknown");
+    if (!selinux) note("/sys/fs/selinux/enforce is unreadable: the SELinux mode is unknown");
     const helperVerdicts: Record<string, Verdict & { path?: string }> = {};
     idmapHelpers.forEach(({ helper }, i) => {
       const verdict = helpers[i];
@@ -226,6 +245,9 @@ export const kernelCollector: Collector<KernelFacts> = {
       idmapHelpers: helperVerdicts,
       ...(binary && { rootlesskitBinary: binary }),
       apparmor,
+      ...(rootMount && { rootMount }),
+      ...(selinux && { selinux }),
+      inotify,
     };
   },
 };

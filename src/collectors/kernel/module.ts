@@ -6,6 +6,13 @@ import type { KernelFacts } from "./kernel.js";
 import { pingAllowed } from "./ping.js";
 import { apparmorUserNs, idmapHelpers, maxUserNamespaces, userNsClone } from "./checks.js";
 import { iptablesModules, pingGroupRange, privilegedPorts } from "./network-checks.js";
+import {
+  inotifyInstances,
+  maxUserNamespacesLow,
+  rootPropagation,
+  selinuxMode,
+} from "./limit-checks.js";
+import { selinuxModes } from "../../host/kernel-parsers.js";
 
 const metrics = {
   sysctlValue: gauge(
@@ -33,6 +40,21 @@ const metrics = {
     ["helper"],
     "newuidmap/newgidmap present and setuid root or carrying the needed file capability.",
   ),
+  selinuxMode: gauge(
+    "rootless_selinux_mode",
+    ["mode"],
+    "1 for SELinux's current mode (enforcing, permissive, disabled: no /sys/fs/selinux/enforce), 0 for the others.",
+  ),
+  rootMountShared: gauge(
+    "rootless_root_mount_shared",
+    [],
+    "Whether / is a shared mount in the host's mount table (rootlesskit's --propagation=rslave needs it).",
+  ),
+  inotifyInstances: gauge(
+    "rootless_inotify_instances",
+    ["user"],
+    "inotify instances open in the user's own processes the exporter may read (descriptors; absent when the count was cut short).",
+  ),
 } as const satisfies Record<string, MetricDef>;
 
 type Out = Sink<keyof typeof metrics>;
@@ -42,6 +64,8 @@ function addKernel(out: Out, target: Target, facts: KernelFacts): void {
     const allowed = pingAllowed(facts.pingGroupRange, target.groups);
     out.add("pingAllowed", { user: target.name }, bool(allowed));
   }
+  const inotify = facts.inotify?.[target.uid];
+  if (inotify?.complete) out.add("inotifyInstances", { user: target.name }, inotify.instances);
   addKernelHost(out, facts);
 }
 
@@ -50,6 +74,10 @@ function addKernelHost(out: Out, facts: KernelFacts): void {
   for (const [sysctl, value] of Object.entries(facts.sysctls).sort()) {
     out.add("sysctlValue", { sysctl }, value);
   }
+  if (facts.selinux) {
+    for (const mode of selinuxModes) out.add("selinuxMode", { mode }, bool(facts.selinux === mode));
+  }
+  if (facts.rootMount) out.add("rootMountShared", {}, bool(facts.rootMount.shared));
   for (const [module, loaded] of Object.entries(facts.modules ?? {})) {
     out.add("moduleLoaded", { module }, bool(loaded));
   }
@@ -70,10 +98,14 @@ export const kernelModule = collectorModule({
   checks: [
     apparmorUserNs,
     idmapHelpers,
+    inotifyInstances,
     iptablesModules,
     maxUserNamespaces,
+    maxUserNamespacesLow,
     pingGroupRange,
     privilegedPorts,
+    rootPropagation,
+    selinuxMode,
     userNsClone,
   ],
 });
