@@ -6,12 +6,17 @@ export type ExecResult =
       readonly ok: false;
       readonly reason: "missing" | "timeout" | "failed";
       readonly detail: string;
+      /** The exit status, when the program ran and exited non-zero. */
+      readonly code?: number;
+      readonly stderr?: string;
     };
 
 export interface ExecOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
   readonly maxBytes?: number;
+  /** Run with this uid and gid (libuv then drops the supplementary groups); needs root. */
+  readonly credentials?: { readonly uid: number; readonly gid: number };
 }
 
 /**
@@ -35,6 +40,11 @@ export function runFile(
         signal: options.signal,
         env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" },
         windowsHide: true,
+        cwd: "/",
+        ...(options.credentials && {
+          uid: options.credentials.uid,
+          gid: options.credentials.gid,
+        }),
       },
       (error, stdout, stderr) => {
         if (!error) return resolve({ ok: true, stdout, stderr });
@@ -48,7 +58,14 @@ export function runFile(
             detail: `${file} did not finish in time`,
           });
         }
-        resolve({ ok: false, reason: "failed", detail: `${err.message.trim()} ${stderr}`.trim() });
+        const code = typeof err.code === "number" ? err.code : undefined;
+        resolve({
+          ok: false,
+          reason: "failed",
+          detail: `${err.message.trim()} ${stderr}`.trim(),
+          ...(code !== undefined && { code }),
+          stderr,
+        });
       },
     );
   });
