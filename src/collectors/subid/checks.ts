@@ -21,8 +21,8 @@ export function unknownWith(missing: Text, detail: string | undefined): Verdict 
 function shortage(kind: "uid" | "gid", size: number, owner: string, where: Text): Text {
   return size === 0
     ? text(
-        `${owner} has no range ${where.en}: newuidmap refuses the map and rootlesskit fails with "No subuid ranges found for user".`,
-        `${where["zh-CN"]}没有 ${owner} 的条目：newuidmap 会拒绝映射，rootlesskit 会报错 "No subuid ranges found for user"。`,
+        `${owner} has no range ${where.en}: new${kind}map refuses the map and rootlesskit fails with "No subuid ranges found for user".`,
+        `${where["zh-CN"]}没有 ${owner} 的条目：new${kind}map 会拒绝映射，rootlesskit 会报错 "No subuid ranges found for user"。`,
       )
     : text(
         `${owner} has only ${size} subordinate ${kind}s ${where.en}: \`docker pull\` fails with "lchown <FILE>: invalid argument".`,
@@ -54,13 +54,14 @@ function subidRange(kind: "uid" | "gid"): CheckOf<Own> {
         );
       }
       const fromModule = source !== "files";
+      const shown = quoted(source);
       const facts2 = { size, ranges: answer.ranges, source, fallbackFrom: answer.fallbackFrom };
       if (size >= minimumSubids) {
         return pass(
           fromModule
             ? text(
-                `${name} has ${size} subordinate ${kind}s from the libsubid module ${source}.`,
-                `${name} 从 libsubid 模块 ${source} 获得 ${size} 个从属 ${kind}。`,
+                `${name} has ${size} subordinate ${kind}s from the libsubid module ${shown}.`,
+                `${name} 从 libsubid 模块 ${shown} 获得 ${size} 个从属 ${kind}。`,
               )
             : text(
                 `${name} has ${size} subordinate ${kind}s in ${file}.`,
@@ -75,19 +76,19 @@ function subidRange(kind: "uid" | "gid"): CheckOf<Own> {
       );
       if (fromModule) {
         const where = text(
-          `from the libsubid module ${source} (getsubids ${size === 0 ? 'prints "Error fetching ranges"' : "lists them"})`,
-          `在 libsubid 模块 ${source} 中（getsubids ${size === 0 ? '输出 "Error fetching ranges"' : "列出了它们"}）`,
+          `from the libsubid module ${shown} (getsubids ${size === 0 ? 'prints "Error fetching ranges"' : "lists them"})`,
+          `在 libsubid 模块 ${shown} 中（getsubids ${size === 0 ? '输出 "Error fetching ranges"' : "列出了它们"}）`,
         );
         return fail(
           shortage(kind, size, name, where),
           text(
-            `Give ${name} at least 65,536 ${kind}s in the directory the module ${source} reads (FreeIPA: \`ipa subid-generate --owner ${login}\`), check that its service answers (\`getsubids ${g}${login}\` run as the user), then restart the daemon.`,
-            `在模块 ${source} 所读取的目录服务中为 ${name} 分配至少 65,536 个 ${kind}（FreeIPA：\`ipa subid-generate --owner ${login}\`），确认其服务能够应答（以该用户身份运行 \`getsubids ${g}${login}\`），然后重启守护进程。`,
+            `Give ${name} at least 65,536 ${kind}s in the directory the module ${shown} reads (FreeIPA: \`ipa subid-generate --owner ${login}\`), check that its service answers (\`getsubids ${g}${login}\` run as the user), then restart the daemon.`,
+            `在模块 ${shown} 所读取的目录服务中为 ${name} 分配至少 65,536 个 ${kind}（FreeIPA：\`ipa subid-generate --owner ${login}\`），确认其服务能够应答（以该用户身份运行 \`getsubids ${g}${login}\`），然后重启守护进程。`,
           ),
           facts2,
         );
       }
-      const module = answer.fallbackFrom;
+      const module = answer.fallbackFrom === undefined ? undefined : quoted(answer.fallbackFrom);
       if (module !== undefined) {
         const where = text(
           `in ${file}, which libsubid reads because it cannot use libsubid_${module}.so, the module /etc/nsswitch.conf names`,
@@ -123,10 +124,11 @@ export const subidOverlap: CheckOf<Own> = {
   scope: "user",
   evaluate: ({ facts, target }) => {
     const name = quoted(target.name);
-    const module = [facts.subid?.answer.uid.source, facts.subid?.answer.gid.source].find(
-      (source) => source !== undefined && source !== "files",
+    const source = [facts.subid?.answer.uid.source, facts.subid?.answer.gid.source].find(
+      (s) => s !== undefined && s !== "files",
     );
-    if (module !== undefined) {
+    if (source !== undefined) {
+      const module = quoted(source);
       return unknown(
         text(
           `other users' ranges, since ${name}'s come from the libsubid module ${module} and only the files are compared`,

@@ -10,17 +10,17 @@ const metrics = {
   subidRangeSize: gauge(
     "rootless_subid_range_size",
     ["user", "kind"],
-    "Subordinate IDs allotted to the user (kind uid or gid), from where libsubid takes them: /etc/subuid and /etc/subgid, or the subid module of /etc/nsswitch.conf (rootless_subid_source_info).",
+    "Subordinate IDs allotted to the user by libsubid's source (rootless_subid_source_info).",
   ),
   subidSourceInfo: gauge(
     "rootless_subid_source_info",
     ["user", "kind", "source"],
-    "Where libsubid (newuidmap, getsubids, rootlesskit) takes the user's subordinate IDs: source files, or the module nsswitch.conf names (asked through getsubids); files also when libsubid cannot load that module.",
+    "Where libsubid takes the user's subordinate IDs: files, or the nsswitch.conf subid module; value 1.",
   ),
   subidOutsideParentMap: gauge(
     "rootless_subid_range_outside_parent_map",
     ["user", "kind"],
-    'Subordinate IDs of the user that the user namespace the exporter runs in does not map (its /proc/self/uid_map or gid_map): above 0, newuidmap fails with "write to uid_map failed: Invalid argument".',
+    "The user's subordinate IDs that the exporter's own user namespace (/proc/self/uid_map) does not map.",
   ),
   subidRanges: gauge(
     "rootless_subid_ranges",
@@ -30,7 +30,7 @@ const metrics = {
   subidOverlaps: gauge(
     "rootless_subid_overlaps",
     ["user", "kind"],
-    "The user's ranges that overlap a range of another user (only when the ranges come from the files).",
+    "The user's ranges that overlap a range of another user (files only).",
   ),
   subidParseErrors: gauge(
     "rootless_subid_parse_errors",

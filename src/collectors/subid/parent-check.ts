@@ -43,16 +43,16 @@ export const subidParentMap: CheckOf<Own> = {
     }
     const kinds = (["uid", "gid"] as const).filter((kind) => outside[kind] > 0);
     const en = kinds.map(
-      (k) => `${outside[k]} subordinate ${k}s outside it (it maps ${k}s ${answer[k].parentMap})`,
+      (k) => `${outside[k]} ${k}s (it maps ${k}s ${quoted(answer[k].parentMap ?? "")} only)`,
     );
     const zh = kinds.map(
-      (k) => `${outside[k]} 个从属 ${k} 不在其中（它只映射 ${k} ${answer[k].parentMap}）`,
+      (k) => `${outside[k]} 个 ${k}（该命名空间只映射 ${k} ${quoted(answer[k].parentMap ?? "")}）`,
     );
     const first = kinds[0] ?? "uid";
     return fail(
       text(
-        `${name} has ${en.join(" and ")} in the user namespace the exporter runs in: newuidmap and newgidmap fail with "write to ${first}_map failed: Invalid argument".`,
-        `在导出器所在的用户命名空间中，${name} 有 ${zh.join("，另有 ")}：newuidmap 和 newgidmap 会报错 "write to ${first}_map failed: Invalid argument"。`,
+        `${name} has subordinate IDs outside the user namespace the exporter runs in: ${en.join(" and ")}; newuidmap and newgidmap fail with "write to ${first}_map failed: Invalid argument".`,
+        `${name} 有从属 ID 位于导出器所在的用户命名空间之外：${zh.join("，")}；newuidmap 和 newgidmap 会报错 "write to ${first}_map failed: Invalid argument"。`,
       ),
       text(
         `This host is itself inside a user namespace (an LXD or LXC container, systemd-nspawn with --private-users, a CI runner): give that container an ID range wide enough to hold ${name}'s ranges (LXD: \`security.idmap.size\`; systemd-nspawn: \`--private-users=BASE:SIZE\`; the outer host's /etc/subuid and /etc/subgid for the container's owner), or move ${name}'s ranges into the IDs the container maps (\`sudo usermod --del-subuids ... --add-subuids FIRST-LAST ${shellQuote(target.name)}\`, and the same for subgids), then restart the daemon.`,

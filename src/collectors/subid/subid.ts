@@ -97,7 +97,7 @@ const parentMaps = (cycle: Cycle, roots: HostRoots) =>
 export const subidCollector: Collector<SubidFacts> = {
   name: "subid",
   description:
-    "subordinate IDs of the user where libsubid takes them (/etc/subuid and /etc/subgid, or nsswitch.conf's subid module through getsubids), overlaps, malformed lines, and whether the exporter's own user namespace maps them",
+    "subordinate IDs from libsubid's source (files or nsswitch module), overlaps, nesting",
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
