@@ -250,7 +250,7 @@ describe("the subid checks on libsubid's answers", () => {
     const v = judge({ ...outside, parentMap: "0-65535" }, { ...outside, parentMap: "0-65535" });
     expect(v["subid_parent_map"]?.state).toBe("fail");
     expect(v["subid_parent_map"]?.summary.en).toBe(
-      'alice has subordinate IDs outside the user namespace the exporter runs in: 65536 uids (it maps uids 0-65535 only) and 65536 gids (it maps gids 0-65535 only); newuidmap and newgidmap fail with "write to uid_map failed: Invalid argument".',
+      'alice has subordinate IDs outside the user namespace the exporter runs in: 65536 uids (it maps uids 0-65535 only) and 65536 gids (it maps gids 0-65535 only); newuidmap and newgidmap fail with "write to uid_map failed: Operation not permitted".',
     );
     expect(v["subuid_range"]?.state).toBe("pass");
   });

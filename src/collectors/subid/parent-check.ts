@@ -10,8 +10,8 @@ type Own = { readonly subid: SubidFacts };
 /**
  * Nested user namespaces (LXD, LXC, systemd-nspawn --private-users, CI runners): the kernel takes
  * a child's uid_map only when every ID of it is mapped in the writer's namespace, so a range
- * outside the exporter's own uid_map makes newuidmap fail with "write to uid_map failed: Invalid
- * argument" (docker/for-linux 1352, buildah 3775).
+ * outside the exporter's own uid_map makes newuidmap fail with "write to uid_map failed: Operation
+ * not permitted" (EPERM from map_write(); docker/for-linux 1352, buildah 3775).
  */
 export const subidParentMap: CheckOf<Own> = {
   id: "subid_parent_map",
@@ -51,8 +51,8 @@ export const subidParentMap: CheckOf<Own> = {
     const first = kinds[0] ?? "uid";
     return fail(
       text(
-        `${name} has subordinate IDs outside the user namespace the exporter runs in: ${en.join(" and ")}; newuidmap and newgidmap fail with "write to ${first}_map failed: Invalid argument".`,
-        `${name} 有从属 ID 位于导出器所在的用户命名空间之外：${zh.join("，")}；newuidmap 和 newgidmap 会报错 "write to ${first}_map failed: Invalid argument"。`,
+        `${name} has subordinate IDs outside the user namespace the exporter runs in: ${en.join(" and ")}; newuidmap and newgidmap fail with "write to ${first}_map failed: Operation not permitted".`,
+        `${name} 有从属 ID 位于导出器所在的用户命名空间之外：${zh.join("，")}；newuidmap 和 newgidmap 会报错 "write to ${first}_map failed: Operation not permitted"。`,
       ),
       text(
         `This host is itself inside a user namespace (an LXD or LXC container, systemd-nspawn with --private-users, a CI runner): give that container an ID range wide enough to hold ${name}'s ranges (LXD: \`security.idmap.size\`; systemd-nspawn: \`--private-users=BASE:SIZE\`; the outer host's /etc/subuid and /etc/subgid for the container's owner), or move ${name}'s ranges into the IDs the container maps (\`sudo usermod --del-subuids ... --add-subuids FIRST-LAST ${shellQuote(target.name)}\`, and the same for subgids), then restart the daemon.`,

@@ -6,8 +6,9 @@ import type { IdRange } from "./subid-index.js";
 /**
  * The IDs the exporter's own user namespace maps: the first and third fields of each line of
  * /proc/self/uid_map (user_namespaces(7)). newuidmap writes a child's map in this namespace, and
- * the kernel refuses an ID it does not map here with EINVAL: "write to uid_map failed: Invalid
- * argument" (docker/for-linux 1352, buildah 3775).
+ * kernel/user_namespace.c map_write() refuses a lower ID this namespace does not map with EPERM:
+ * "newuidmap: write to uid_map failed: Operation not permitted" (measured on 6.18 in
+ * test/e2e/subid-nss.test.ts; the same code since 4.15).
  */
 export type ParentMap =
   | { readonly ok: true; readonly ranges: readonly IdRange[] }

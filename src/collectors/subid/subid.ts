@@ -84,6 +84,10 @@ function moduleAnswer(
   return { ...filesAnswer(file, target, map), fallbackFrom: module, detail: answer.detail };
 }
 
+/** --collector.subid.libsubid-max-age: a duration, or 0s to ask getsubids on every run. */
+const maxAgeMs = (text: string): number | undefined =>
+  /^0+(s|ms)?$/.test(text) ? 0 : parseDuration(text);
+
 /** The exporter's own uid_map and gid_map, the same for every user of a cycle. */
 const parentMaps = (cycle: Cycle, roots: HostRoots) =>
   cycle.once("subid-parent-maps", async () => {
@@ -104,10 +108,10 @@ export const subidCollector: Collector<SubidFacts> = {
   options: [
     {
       name: "libsubid-max-age",
-      help: "how long a user's getsubids answers are kept when nsswitch.conf names a subid module",
+      help: "how long a user's getsubids answers are kept when nsswitch.conf names a subid module (0s: not kept)",
       defaultValue: "60s",
       validate: (v) =>
-        parseDuration(v) === undefined ? "expected a duration such as 60s or 0s" : undefined,
+        maxAgeMs(v) === undefined ? "expected a duration such as 60s, or 0s" : undefined,
     },
   ],
   async collect({ roots, target, cycle, host, state, self, note, option, signal }) {
@@ -146,7 +150,7 @@ export const subidCollector: Collector<SubidFacts> = {
       target,
       state,
       self,
-      maxAgeMs: parseDuration(option("libsubid-max-age")) ?? 60_000,
+      maxAgeMs: maxAgeMs(option("libsubid-max-age")) ?? 60_000,
       signal,
     });
     for (const answer of [asked.uid, asked.gid]) if (answer.state !== "ranges") note(answer.detail);
