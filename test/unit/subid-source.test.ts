@@ -10,7 +10,8 @@ import { describeRanges, idsOutside, parseIdMap } from "../../src/collectors/sub
 import type { SubidAnswer } from "../../src/collectors/subid/subid.js";
 import { subidCollector } from "../../src/collectors/subid/subid.js";
 import type { ExecResult } from "../../src/host/exec.js";
-import { isPlainLogin } from "../../src/host/getsubids.js";
+import { runFile } from "../../src/host/exec.js";
+import { isPlainLogin, runGetsubids } from "../../src/host/getsubids.js";
 import { collectorContext } from "../helpers/context.js";
 import { alice, healthyFacts, input } from "../helpers/healthy-facts.js";
 
@@ -150,6 +151,30 @@ describe("isPlainLogin: what may become getsubids' argument", () => {
     ["ali\nce", false],
     ["élise", false],
   ])("%j: %s", (name, plain) => expect(isPlainLogin(name)).toBe(plain));
+});
+
+describe("runGetsubids and runFile: a fixed argv, as the user", () => {
+  it("refuses a login of another shape before any process starts", async () => {
+    const result = await runGetsubids("uid", "-h", { timeoutMs: 1000 });
+    expect(result).toEqual({
+      ok: false,
+      reason: "failed",
+      detail: "the login is not a plain name; getsubids was not run",
+    });
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "runs with the credentials it is given (needs root)",
+    async () => {
+      const result = await runFile("/usr/bin/id", [], {
+        timeoutMs: 5000,
+        credentials: { uid: 65534, gid: 65534 },
+      });
+      expect(result.ok && result.stdout).toBe(
+        "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n",
+      );
+    },
+  );
 });
 
 describe("the exporter's own uid_map and gid_map", () => {
