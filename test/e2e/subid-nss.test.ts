@@ -221,7 +221,11 @@ describe.skipIf(requireOnCi(missing))(
         (b) =>
           valueOf(b, `rootless_subid_source_info{${u()},kind="uid",source="${moduleName}"}`) ===
             1 &&
-          valueOf(b, `rootless_subid_source_info{${u()},kind="gid",source="${moduleName}"}`) === 1,
+          valueOf(b, `rootless_subid_source_info{${u()},kind="gid",source="${moduleName}"}`) ===
+            1 &&
+          // The findings follow the facts on the next rendering.
+          valueOf(b, `rootless_check_ok{${u()},check="subuid_range",severity="critical"}`) !==
+            undefined,
         30_000,
       );
       for (const kind of ["uid", "gid"]) {
