@@ -6,13 +6,16 @@ export type ExecResult =
       readonly ok: false;
       readonly reason: "missing" | "timeout" | "failed";
       readonly detail: string;
+      /** The exit status, when the program ran and exited non-zero. */
+      readonly code?: number;
+      readonly stderr?: string;
     };
 
 export interface ExecOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
   readonly maxBytes?: number;
-  /** Run with this uid and gid (set by the spawn; libuv drops the supplementary groups). */
+  /** Run with this uid and gid (libuv then drops the supplementary groups); needs root. */
   readonly credentials?: { readonly uid: number; readonly gid: number };
 }
 
@@ -55,7 +58,14 @@ export function runFile(
             detail: `${file} did not finish in time`,
           });
         }
-        resolve({ ok: false, reason: "failed", detail: `${err.message.trim()} ${stderr}`.trim() });
+        const code = typeof err.code === "number" ? err.code : undefined;
+        resolve({
+          ok: false,
+          reason: "failed",
+          detail: `${err.message.trim()} ${stderr}`.trim(),
+          ...(code !== undefined && { code }),
+          stderr,
+        });
       },
     );
   });

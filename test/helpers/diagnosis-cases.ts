@@ -31,6 +31,10 @@ export const cases: [string, Mutation, string][] = [
       void (f.subid = {
         ...f.subid,
         gid: { ...f.subid.gid, summary: { size: 0, ranges: 0, overlaps: 0 } },
+        answer: {
+          ...f.subid.answer,
+          gid: { source: "files", size: 0, ranges: 0, outsideParent: 0 },
+        },
       }),
     "subgid_range",
   ],
@@ -40,8 +44,52 @@ export const cases: [string, Mutation, string][] = [
       void (f.subid = {
         ...f.subid,
         uid: { ...f.subid.uid, summary: { size: 1000, ranges: 1, overlaps: 0 } },
+        answer: {
+          ...f.subid.answer,
+          uid: { source: "files", size: 1000, ranges: 1, outsideParent: 0 },
+        },
       }),
     "subuid_range",
+  ],
+  [
+    "a libsubid module that lists no subuid range",
+    (f) =>
+      void (f.subid = {
+        ...f.subid,
+        answer: { ...f.subid.answer, uid: { source: "sss", size: 0, ranges: 0, outsideParent: 0 } },
+      }),
+    "subuid_range",
+  ],
+  [
+    "a libsubid module that cannot be loaded, over an empty /etc/subgid",
+    (f) =>
+      void (f.subid = {
+        ...f.subid,
+        gid: { ...f.subid.gid, summary: { size: 0, ranges: 0, overlaps: 0 } },
+        answer: {
+          ...f.subid.answer,
+          gid: { source: "files", fallbackFrom: "sss", size: 0, ranges: 0, outsideParent: 0 },
+        },
+      }),
+    "subgid_range",
+  ],
+  [
+    "subordinate uids outside the exporter's user namespace (a nested container)",
+    (f) =>
+      void (f.subid = {
+        ...f.subid,
+        answer: {
+          ...f.subid.answer,
+          uid: {
+            source: "files",
+            size: 65536,
+            ranges: 1,
+            outsideParent: 65536,
+            parentMap: "0-65535",
+          },
+        },
+      }),
+    "subid_parent_map",
   ],
   [
     "overlapping ranges",

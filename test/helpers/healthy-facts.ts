@@ -169,6 +169,10 @@ export function healthyFacts(): DefaultFacts {
     subid: {
       uid: { path: "/etc/subuid", state: "ok", parseErrors: 0, firstParseErrors: [], summary },
       gid: { path: "/etc/subgid", state: "ok", parseErrors: 0, firstParseErrors: [], summary },
+      answer: {
+        uid: { source: "files", size: 65536, ranges: 1, outsideParent: 0 },
+        gid: { source: "files", size: 65536, ranges: 1, outsideParent: 0 },
+      },
     },
   };
 }

@@ -87,6 +87,8 @@ export async function startTrixie(
    * interface's IPv6 it cannot switch off, where Docker 26 took DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE.
    */
   writableProcSys = false,
+  /** More systemd-nspawn flags, e.g. --private-users=0:65536 for a narrower ID map. */
+  nspawnArgs: readonly string[] = [],
 ): Promise<TrixieContainer> {
   const user = userOf(root, userName);
   // The flags the issue names: no machined here (--register=no, --keep-unit), the host's
@@ -103,6 +105,7 @@ export async function startTrixie(
     "--as-pid2",
     ...(privateNetwork ? ["--private-network"] : []),
     ...binds.map((b) => `--bind-ro=${b.host}:${b.inside}`),
+    ...nspawnArgs,
     "/usr/bin/sleep",
     "infinity",
   ];

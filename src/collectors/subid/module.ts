@@ -4,12 +4,23 @@ import type { Target } from "../collector.js";
 import { subidCollector } from "./subid.js";
 import type { SubidFacts } from "./subid.js";
 import { subgidRange, subidOverlap, subuidRange } from "./checks.js";
+import { subidParentMap } from "./parent-check.js";
 
 const metrics = {
   subidRangeSize: gauge(
     "rootless_subid_range_size",
     ["user", "kind"],
-    "Subordinate IDs allotted to the user in /etc/subuid (kind uid) or /etc/subgid (kind gid).",
+    "Subordinate IDs allotted to the user by libsubid's source (rootless_subid_source_info).",
+  ),
+  subidSourceInfo: gauge(
+    "rootless_subid_source_info",
+    ["user", "kind", "source"],
+    "Where libsubid takes the user's subordinate IDs: files, or the nsswitch.conf subid module; value 1.",
+  ),
+  subidOutsideParentMap: gauge(
+    "rootless_subid_range_outside_parent_map",
+    ["user", "kind"],
+    "The user's subordinate IDs that the exporter's own user namespace (/proc/self/uid_map) does not map.",
   ),
   subidRanges: gauge(
     "rootless_subid_ranges",
@@ -19,7 +30,7 @@ const metrics = {
   subidOverlaps: gauge(
     "rootless_subid_overlaps",
     ["user", "kind"],
-    "The user's ranges that overlap a range of another user.",
+    "The user's ranges that overlap a range of another user (files only).",
   ),
   subidParseErrors: gauge(
     "rootless_subid_parse_errors",
@@ -36,10 +47,17 @@ function addSubid(out: Out, { name: user }: Target, facts: SubidFacts): void {
     if (file.state === "ok" || file.state === "missing") {
       out.add("subidParseErrors", { file: file.path }, file.parseErrors);
     }
-    if (!file.summary) continue;
-    out.add("subidRangeSize", { user, kind }, file.summary.size);
-    out.add("subidRanges", { user, kind }, file.summary.ranges);
-    out.add("subidOverlaps", { user, kind }, file.summary.overlaps);
+    const answer = facts.answer[kind];
+    if (answer.source !== undefined)
+      out.add("subidSourceInfo", { user, kind, source: answer.source }, 1);
+    if (answer.size !== undefined) out.add("subidRangeSize", { user, kind }, answer.size);
+    if (answer.ranges !== undefined) out.add("subidRanges", { user, kind }, answer.ranges);
+    if (answer.outsideParent !== undefined) {
+      out.add("subidOutsideParentMap", { user, kind }, answer.outsideParent);
+    }
+    if (answer.source === "files" && file.summary) {
+      out.add("subidOverlaps", { user, kind }, file.summary.overlaps);
+    }
   }
 }
 
@@ -48,5 +66,5 @@ export const subidModule = collectorModule({
   collector: subidCollector,
   metrics,
   render: addSubid,
-  checks: [subgidRange, subidOverlap, subuidRange],
+  checks: [subgidRange, subidOverlap, subidParentMap, subuidRange],
 });

@@ -1,277 +1,45 @@
-import type { PasswdEntry } from "../../host/accounts.js";
-import { readPasswd } from "../../host/accounts.js";
-import type { MountTable } from "../../host/mount-table.js";
-import type { ReadFailure } from "../../host/files.js";
-import { fileIdentity, readText } from "../../host/files.js";
 import type { HostRoots } from "../../host/paths.js";
 import { rootPath } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
+import { parseDuration } from "../../units.js";
 import type { Collector } from "../collector.js";
-import type { Cycle, HostState } from "../state.js";
-import { kept } from "../state.js";
+import type { Cycle } from "../state.js";
+import type { LibsubidAnswer } from "./libsubid.js";
+import { askLibsubid } from "./libsubid.js";
+import { readSubidSource } from "./nsswitch.js";
+import type { ParentMap } from "./parent-map.js";
+import { describeRanges, idsOutside, readParentMap } from "./parent-map.js";
+import type { IdRange, SubidFileFacts, SubidFileIndex } from "./subid-index.js";
+import { ownRanges, subidIndex, summaryFromIndex, unionSize } from "./subid-index.js";
 
-export interface SubidRange {
-  /** The first field as written: a login name or a numeric uid. */
-  readonly owner: string;
-  readonly start: number;
-  readonly count: number;
-}
+export type { SubidParseError, SubidRange } from "./subid-file.js";
+export { parseSubidFile, scanSubidFile } from "./subid-file.js";
+export type { IdRange, SubidFileFacts, SubidIndex, SubidSummary } from "./subid-index.js";
+export { indexRanges, lastIndex, subidIndex, summaryFromIndex } from "./subid-index.js";
 
-export interface SubidParseError {
-  readonly line: number;
-  readonly reason: string;
-}
-
-export interface ParsedSubidFile {
-  readonly ranges: readonly SubidRange[];
-  readonly errors: readonly SubidParseError[];
-}
-
-/** IDs are 32-bit; (uid_t)-1 is reserved, so a range may not reach past 2^32 - 1. */
-const idLimit = 0xffffffff;
-
-type RangeSink = (owner: string, start: number, count: number) => void;
-
-/**
- * subuid(5)/subgid(5): one `owner:start:count` per line, owner a login name or a numeric uid.
- * Blank lines and `#` comments are skipped; every other line that does not fit is an error and the
- * good lines still count. Ranges go to `sink` so a 100k-line file need not become 100k objects.
- */
-export function scanSubidFile(text: string, sink: RangeSink): SubidParseError[] {
-  const errors: SubidParseError[] = [];
-  let lineNo = 0;
-  let from = 0;
-  // Index arithmetic instead of split/slice/RegExp keeps the garbage collector out of the way.
-  while (from <= text.length) {
-    let to = text.indexOf("\n", from);
-    if (to === -1) to = text.length;
-    lineNo++;
-    let begin = from;
-    let end = to;
-    from = to + 1;
-    while (begin < end && isSpace(text.charCodeAt(begin))) begin++;
-    while (end > begin && isSpace(text.charCodeAt(end - 1))) end--;
-    if (begin === end || text.charCodeAt(begin) === 35 /* # */) continue;
-    const reason = parseLine(text, begin, end, sink);
-    if (reason !== undefined) errors.push({ line: lineNo, reason });
-  }
-  return errors;
-}
-
-export function parseSubidFile(text: string): ParsedSubidFile {
-  const ranges: SubidRange[] = [];
-  const errors = scanSubidFile(text, (owner, start, count) => ranges.push({ owner, start, count }));
-  return { ranges, errors };
-}
-
-function isSpace(code: number): boolean {
-  return code === 32 || code === 9 || code === 13 || code === 11 || code === 12;
-}
-
-/** The decimal of 1 to 10 digits in text[begin, end), or -1. */
-function decimalAt(text: string, begin: number, end: number): number {
-  if (end <= begin || end - begin > 10) return -1;
-  let value = 0;
-  for (let i = begin; i < end; i++) {
-    const digit = text.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) return -1;
-    value = value * 10 + digit;
-  }
-  return value;
-}
-
-function decimalValue(field: string): number {
-  return decimalAt(field, 0, field.length);
-}
-
-function parseLine(text: string, begin: number, end: number, sink: RangeSink): string | undefined {
-  const first = text.indexOf(":", begin);
-  const second = first === -1 || first >= end ? -1 : text.indexOf(":", first + 1);
-  if (second === -1 || second >= end || text.lastIndexOf(":", end - 1) !== second) {
-    return `expected owner:start:count, found ${text.slice(begin, end).split(":").length} fields`;
-  }
-  const owner = text.slice(begin, first);
-  if (owner === "" || /\s/.test(owner)) return "owner is empty or contains whitespace";
-  const start = decimalAt(text, first + 1, second);
-  const count = decimalAt(text, second + 1, end);
-  if (start < 0) return `start "${text.slice(first + 1, second)}" is not a decimal number`;
-  if (count < 0) return `count "${text.slice(second + 1, end)}" is not a decimal number`;
-  if (count === 0) return "count is 0";
-  if (start + count > idLimit) return `range ${start}+${count} goes past ${idLimit}`;
-  sink(owner, start, count);
-  return undefined;
-}
-
-export interface SubidSummary {
-  /** IDs allotted to the user: the size of the union of its ranges. */
-  readonly size: number;
-  readonly ranges: number;
-  /** The user's ranges that overlap a range of another owner. */
-  readonly overlaps: number;
-}
-
-function unionSize(ranges: readonly SubidRange[]): number {
-  const sorted = [...ranges].sort((a, b) => a.start - b.start);
-  let size = 0;
-  let reach = -1;
-  for (const range of sorted) {
-    const end = range.start + range.count;
-    if (end <= reach) continue;
-    size += end - Math.max(range.start, reach);
-    reach = end;
-  }
-  return size;
-}
-
-export interface SubidFileFacts {
-  /** The host path, e.g. /etc/subuid, as it appears in labels. */
-  readonly path: string;
-  /** "ok", or why the file could not be read; a missing file means no ranges at all. */
-  readonly state: "ok" | ReadFailure;
-  readonly parseErrors: number;
-  /** The first few malformed lines, for the log and the check report. */
-  readonly firstParseErrors: readonly SubidParseError[];
-  /** Absent when the file exists but cannot be read: the user's IDs are then unknown. */
-  readonly summary?: SubidSummary;
+/** The user's subordinate IDs of one kind, as libsubid (newuidmap, rootlesskit) gets them. */
+export interface SubidAnswer {
+  /** "files" (/etc/subuid, /etc/subgid) or the libsubid module; absent when unknown. */
+  readonly source?: string;
+  /** The module nsswitch.conf names, when libsubid could not use it and read the files. */
+  readonly fallbackFrom?: string;
+  /** What libsubid said when it gave up on the module, or why the answer is unknown. */
+  readonly detail?: string;
+  /** IDs allotted (the union of the ranges) and how many ranges; absent when unknown. */
+  readonly size?: number;
+  readonly ranges?: number;
+  /** IDs of those ranges that the exporter's own user namespace does not map; absent if unknown. */
+  readonly outsideParent?: number;
+  /** The IDs that namespace maps (e.g. "0-65535"), when some of the user's are outside. */
+  readonly parentMap?: string;
 }
 
 export interface SubidFacts {
   readonly uid: SubidFileFacts;
   readonly gid: SubidFileFacts;
+  /** What libsubid gives the user: the files above, or the answer of nsswitch.conf's module. */
+  readonly answer: { readonly uid: SubidAnswer; readonly gid: SubidAnswer };
 }
-
-/** One file's ranges, parsed once per change for every user of the host. */
-interface SubidFileIndex {
-  readonly path: string;
-  readonly state: "ok" | ReadFailure;
-  readonly parseErrors: number;
-  readonly firstParseErrors: readonly SubidParseError[];
-  /** Ranges by owner: a uid where the owner is numeric or a known login, else the name. */
-  readonly byOwner: ReadonlyMap<number | string, readonly SubidRange[]>;
-  /** The ranges (by identity) that overlap a range of another owner. */
-  readonly overlapping: ReadonlySet<SubidRange>;
-}
-
-/** /etc/subuid and /etc/subgid of the host, with the notes their reading produced. */
-export interface SubidIndex {
-  readonly uid: SubidFileIndex;
-  readonly gid: SubidFileIndex;
-  readonly notes: readonly string[];
-}
-
-/** A name and its numeric uid are the same owner. */
-function ownerKey(owner: string, uidByName: ReadonlyMap<string, number>): number | string {
-  const numeric = decimalValue(owner);
-  return numeric >= 0 ? numeric : (uidByName.get(owner) ?? owner);
-}
-
-/**
- * Ranges by owner and the ranges that overlap another owner's, in one sort and sweep: after
- * sorting by start, a range can only overlap the ones that start before it ends.
- */
-export function indexRanges(
-  ranges: readonly SubidRange[],
-  passwd: readonly PasswdEntry[],
-): Pick<SubidFileIndex, "byOwner" | "overlapping"> {
-  const uidByName = new Map(passwd.map((entry) => [entry.name, entry.uid] as const));
-  const byOwner = new Map<number | string, SubidRange[]>();
-  const keyed = ranges.map((range) => ({ range, key: ownerKey(range.owner, uidByName) }));
-  for (const { range, key } of keyed) {
-    let list = byOwner.get(key);
-    if (!list) byOwner.set(key, (list = []));
-    list.push(range);
-  }
-  const sorted = [...keyed].sort((a, b) => a.range.start - b.range.start);
-  const overlapping = new Set<SubidRange>();
-  for (let i = 0; i < sorted.length; i++) {
-    const mine = sorted[i];
-    if (!mine) continue;
-    const end = mine.range.start + mine.range.count;
-    for (let j = i + 1; j < sorted.length; j++) {
-      const other = sorted[j];
-      if (!other || other.range.start >= end) break;
-      if (other.key !== mine.key) {
-        overlapping.add(mine.range);
-        overlapping.add(other.range);
-      }
-    }
-  }
-  return { byOwner, overlapping };
-}
-
-/** The summary of one user from the index: the same numbers as summarizeFor. */
-export function summaryFromIndex(
-  index: Pick<SubidFileIndex, "byOwner" | "overlapping">,
-  target: Pick<Target, "name" | "uid">,
-): SubidSummary {
-  const own = [
-    ...(index.byOwner.get(target.uid) ?? []),
-    // A login that /etc/passwd under the root does not list is matched by its name.
-    ...(index.byOwner.get(target.name) ?? []),
-  ];
-  return {
-    size: unionSize(own),
-    ranges: own.length,
-    overlaps: own.filter((range) => index.overlapping.has(range)).length,
-  };
-}
-
-async function readIndex(roots: HostRoots, mounts: MountTable): Promise<SubidIndex> {
-  const passwd = await readPasswd(roots, mounts);
-  const notes: string[] = [];
-  const readKind = async (path: string): Promise<SubidFileIndex> => {
-    const result = await readText(mounts, rootPath(roots, path));
-    const empty = { byOwner: new Map(), overlapping: new Set<SubidRange>() };
-    if (!result.ok) {
-      notes.push(
-        result.reason === "missing"
-          ? `${path} does not exist: no user has subordinate IDs`
-          : `${path} cannot be read (${result.detail}); subordinate IDs are unknown`,
-      );
-      return { path, state: result.reason, parseErrors: 0, firstParseErrors: [], ...empty };
-    }
-    const { ranges, errors } = parseSubidFile(result.text);
-    const firstParseErrors = errors.slice(0, 5);
-    for (const error of firstParseErrors) notes.push(`${path} line ${error.line}: ${error.reason}`);
-    return {
-      path,
-      state: "ok",
-      parseErrors: errors.length,
-      firstParseErrors,
-      ...indexRanges(ranges, passwd),
-    };
-  };
-  const [uid, gid] = await Promise.all([readKind("/etc/subuid"), readKind("/etc/subgid")]);
-  return { uid, gid, notes };
-}
-
-/**
- * The host's subordinate IDs, parsed again only when /etc/passwd, /etc/subuid or /etc/subgid
- * changes (one stat each): a big /etc/subuid costs tens of milliseconds, and host mode asks for
- * every user of every cycle. Kept in the exporter's host state.
- */
-export const lastIndex = kept(
-  "subid.index",
-  (): { last?: { readonly key: string; readonly index: SubidIndex } } => ({}),
-);
-
-async function readIndexIfChanged(roots: HostRoots, host: HostState): Promise<SubidIndex> {
-  const kept = host.own(lastIndex);
-  const identities = await Promise.all(
-    ["/etc/passwd", "/etc/subuid", "/etc/subgid"].map((path) =>
-      fileIdentity(host.mounts, rootPath(roots, path)),
-    ),
-  );
-  const key = JSON.stringify([roots, identities]);
-  if (kept.last?.key === key) return kept.last.index;
-  const index = await readIndex(roots, host.mounts);
-  kept.last = identities.every((identity) => identity !== undefined) ? { key, index } : undefined;
-  return index;
-}
-
-/** /etc/subuid and /etc/subgid, checked for changes once a cycle for every user. */
-export const subidIndex = (cycle: Cycle, roots: HostRoots, host: HostState): Promise<SubidIndex> =>
-  cycle.once("subid-index", () => readIndexIfChanged(roots, host));
 
 function factsOf(file: SubidFileIndex, target: Target): SubidFileFacts {
   const base = {
@@ -285,15 +53,111 @@ function factsOf(file: SubidFileIndex, target: Target): SubidFileFacts {
   return { ...base, summary: summaryFromIndex(file, target) };
 }
 
+/** Size, count and the parent-map verdict of the ranges libsubid gives. */
+function rangesAnswer(source: string, ranges: readonly IdRange[], map: ParentMap): SubidAnswer {
+  const answer = { source, size: unionSize(ranges), ranges: ranges.length };
+  if (!map.ok) return answer;
+  const outsideParent = idsOutside(ranges, map.ranges);
+  return {
+    ...answer,
+    outsideParent,
+    ...(outsideParent > 0 && { parentMap: describeRanges(map.ranges) }),
+  };
+}
+
+function filesAnswer(file: SubidFileIndex, target: Target, map: ParentMap): SubidAnswer {
+  if (file.state !== "ok" && file.state !== "missing") {
+    return { detail: `${file.path} cannot be read` };
+  }
+  return rangesAnswer("files", ownRanges(file, target), map);
+}
+
+function moduleAnswer(
+  module: string,
+  answer: LibsubidAnswer,
+  file: SubidFileIndex,
+  target: Target,
+  map: ParentMap,
+): SubidAnswer {
+  if (answer.state === "ranges") return rangesAnswer(module, answer.ranges, map);
+  if (answer.state === "unknown") return { detail: answer.detail };
+  return { ...filesAnswer(file, target, map), fallbackFrom: module, detail: answer.detail };
+}
+
+/** --collector.subid.libsubid-max-age: a duration, or 0s to ask getsubids on every run. */
+const maxAgeMs = (text: string): number | undefined =>
+  /^0+(s|ms)?$/.test(text) ? 0 : parseDuration(text);
+
+/** The exporter's own uid_map and gid_map, the same for every user of a cycle. */
+const parentMaps = (cycle: Cycle, roots: HostRoots) =>
+  cycle.once("subid-parent-maps", async () => {
+    const [uid, gid] = await Promise.all([
+      readParentMap(roots, "uid"),
+      readParentMap(roots, "gid"),
+    ]);
+    return { uid, gid };
+  });
+
 export const subidCollector: Collector<SubidFacts> = {
   name: "subid",
-  description: "/etc/subuid and /etc/subgid ranges of the user, overlaps and malformed lines",
+  description:
+    "subordinate IDs from libsubid's source (files or nsswitch module), overlaps, nesting",
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, cycle, host, note }) {
+  options: [
+    {
+      name: "libsubid-max-age",
+      help: "how long a user's getsubids answers are kept when nsswitch.conf names a subid module (0s: not kept)",
+      defaultValue: "60s",
+      validate: (v) =>
+        maxAgeMs(v) === undefined ? "expected a duration such as 60s, or 0s" : undefined,
+    },
+  ],
+  async collect({ roots, target, cycle, host, state, self, note, option, signal }) {
     const index = await subidIndex(cycle, roots, host);
     for (const message of index.notes) note(message);
-    return { uid: factsOf(index.uid, target), gid: factsOf(index.gid, target) };
+    const [source, maps] = await Promise.all([
+      cycle.once("subid-source", () => readSubidSource(roots, host.mounts)),
+      parentMaps(cycle, roots),
+    ]);
+    for (const map of [maps.uid, maps.gid]) if (!map.ok) note(map.detail);
+    const files = { uid: factsOf(index.uid, target), gid: factsOf(index.gid, target) };
+    if (!source.ok) {
+      note(source.detail);
+      return {
+        ...files,
+        answer: { uid: { detail: source.detail }, gid: { detail: source.detail } },
+      };
+    }
+    if (source.note) note(source.note);
+    const module = source.module;
+    if (module === undefined) {
+      const answer = {
+        uid: filesAnswer(index.uid, target, maps.uid),
+        gid: filesAnswer(index.gid, target, maps.gid),
+      };
+      return { ...files, answer };
+    }
+    if (rootPath(roots, "/") !== "/") {
+      // getsubids loads the module of the root it runs in: the exporter's, not --path.rootfs's.
+      const detail = `nsswitch.conf names the subid module ${module}, which getsubids can ask only on the exporter's own root, not under --path.rootfs`;
+      note(detail);
+      return { ...files, answer: { uid: { detail }, gid: { detail } } };
+    }
+    const asked = await askLibsubid({
+      module,
+      target,
+      state,
+      self,
+      maxAgeMs: maxAgeMs(option("libsubid-max-age")) ?? 60_000,
+      signal,
+    });
+    for (const answer of [asked.uid, asked.gid]) if (answer.state !== "ranges") note(answer.detail);
+    const answer = {
+      uid: moduleAnswer(module, asked.uid, index.uid, target, maps.uid),
+      gid: moduleAnswer(module, asked.gid, index.gid, target, maps.gid),
+    };
+    return { ...files, answer };
   },
 };
