@@ -315,6 +315,17 @@ describe("client: the collector", () => {
     expect((await collect()).rootfulDockerdPids).toEqual([]);
   });
 
+  it.runIf(isRoot)(
+    "a setuid-root program a user runs by the name dockerd (/proc/PID root's) is no rootful daemon",
+    async () => {
+      // `ln -s /usr/bin/su ~/dockerd && ~/dockerd`: comm dockerd, /proc/PID root's, real uid the user's.
+      const su = { ppid: 1, comm: "dockerd", exe: "/usr/bin/su", argv: ["/home/eve/dockerd"] };
+      procfs.add({ ...su, pid: 4400, uid: 0, startTicks: 40 });
+      procfs.write("4400/status", `Name:\tdockerd\nUid:\t${uid}\t0\t0\t0\nGid:\t0\t0\t0\t0\n`);
+      expect((await collect()).rootfulDockerdPids).toEqual([]);
+    },
+  );
+
   it("root's processes hidden (hidepid: init's comm unreadable): unknown, not none", async () => {
     procfs.remove(1);
     expect((await collect()).rootfulDockerdPids).toBeUndefined();

@@ -4,6 +4,7 @@ import { resolveUnder } from "../../host/links.js";
 import type { MountTable } from "../../host/mount-table.js";
 import type { HostRoots } from "../../host/paths.js";
 import { procPath, rootPath } from "../../host/paths.js";
+import { parseProcStatus } from "../../host/proc-parsers.js";
 import type { ProcessTable } from "../../host/process-table.js";
 
 /*
@@ -108,5 +109,19 @@ export async function rootfulDockerds(
   ownDockerd: number | undefined,
 ): Promise<number[] | undefined> {
   if (!(await readKernelText(procPath(roots, "1/comm"), 64)).ok) return undefined;
-  return table.named(0, (comm) => comm === "dockerd").filter((pid) => pid !== ownDockerd);
+  const candidates = table.named(0, (comm) => comm === "dockerd").filter((p) => p !== ownDockerd);
+  const rootful: number[] = [];
+  for (const pid of candidates) if (await realRoot(roots, pid)) rootful.push(pid);
+  return rootful;
+}
+
+/**
+ * Whether root started the process: its real uid (the first of status's Uid line) is 0. /proc/PID
+ * of a setuid-root program a user runs belongs to root too, and its comm is the name the user ran
+ * it by: `ln -s /usr/bin/su ~/dockerd && ~/dockerd` is no rootful daemon, but its real uid is the
+ * user's.
+ */
+async function realRoot(roots: HostRoots, pid: number): Promise<boolean> {
+  const status = await readKernelText(procPath(roots, String(pid), "status"), 8192);
+  return status.ok && parseProcStatus(status.text)?.uids[0] === 0;
 }
