@@ -16,19 +16,34 @@ export interface DockerUnitEnvironment {
   readonly env: ReadonlyMap<string, { readonly value: string; readonly file: string }>;
 }
 
-/** The assignments of systemd `Environment=` lines, in order ("A=1" "B=two words" C=3). */
-export function parseEnvironmentLines(unit: string): [string, string][] {
-  const pairs: [string, string][] = [];
+/**
+ * Each `Environment=` line in order: its assignments ("A=1" "B=two words" C=3), or "reset" for an
+ * empty one, which systemd.exec(5) makes drop every assignment before it (a drop-in's way to undo
+ * the unit's).
+ */
+function environmentLines(unit: string): ("reset" | [string, string][])[] {
+  const lines: ("reset" | [string, string][])[] = [];
   for (const line of unit.split("\n")) {
     const match = /^\s*Environment\s*=\s*(.*)$/.exec(line);
-    if (!match?.[1]) continue;
+    if (!match) continue;
+    if (!match[1]?.trim()) {
+      lines.push("reset");
+      continue;
+    }
+    const pairs: [string, string][] = [];
     for (const token of match[1].match(/"[^"]*"|'[^']*'|\S+/g) ?? []) {
       const word = /^(["']).*\1$/.test(token) ? token.slice(1, -1) : token;
       const eq = word.indexOf("=");
       if (eq > 0) pairs.push([word.slice(0, eq), word.slice(eq + 1)]);
     }
+    lines.push(pairs);
   }
-  return pairs;
+  return lines;
+}
+
+/** The assignments of systemd `Environment=` lines, in order ("A=1" "B=two words" C=3). */
+export function parseEnvironmentLines(unit: string): [string, string][] {
+  return environmentLines(unit).flatMap((line) => (line === "reset" ? [] : line));
 }
 
 /** Most drop-ins read from a user's docker.service.d (systemd reads them all; a user has a few). */
@@ -53,7 +68,10 @@ export async function readDockerUnit(
   }
   const env = new Map<string, { value: string; file: string }>();
   for (const [file, text] of files) {
-    for (const [name, value] of parseEnvironmentLines(text)) env.set(name, { value, file });
+    for (const line of environmentLines(text)) {
+      if (line === "reset") env.clear();
+      else for (const [name, value] of line) env.set(name, { value, file });
+    }
   }
   return { unitFile, env };
 }

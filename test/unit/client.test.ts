@@ -299,6 +299,15 @@ describe("client: the collector", () => {
     expect(facts.rootlessSocket).toBe(`/run/user/${uid}/docker.sock`);
   });
 
+  it("an empty Environment= in a drop-in resets the unit's DOCKER_HOST (systemd.exec(5))", async () => {
+    writeFileSync(
+      join(unitDir(), "docker.service"),
+      "[Service]\nEnvironment=DOCKER_HOST=tcp://127.0.0.1:2375\nExecStart=dockerd-rootless.sh\n",
+    );
+    writeFileSync(join(unitDir(), "docker.service.d/reset.conf"), "[Service]\nEnvironment=\n");
+    expect((await collect()).endpoints).toEqual([]);
+  });
+
   it("no DOCKER_HOST and the default context: no endpoint", async () => {
     const facts = await collect();
     expect(facts.endpoints).toEqual([]);
