@@ -69,7 +69,10 @@ export const clientCollector: Collector<ClientFacts> = {
         context: name,
       });
     }
-    const rootfulDockerdPids = await rootfulDockerds(roots, table, found.dockerd?.pid);
+    // A fixture host's user of uid 0 has their own dockerd among root's: not a rootful one.
+    const rootfulDockerdPids = (
+      await cycle.once(`rootful-dockerds\0${roots.procfs}`, () => rootfulDockerds(roots, table))
+    )?.filter((pid) => pid !== found.dockerd?.pid);
     return {
       rootlessSocket: `${target.runtimeDir}/docker.sock`,
       ...(rootfulDockerdPids && { rootfulDockerdPids }),

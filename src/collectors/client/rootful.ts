@@ -98,20 +98,19 @@ export async function readRootfulSocket(
 }
 
 /**
- * dockerd processes root owns, but the user's own dockerd (rootless Docker never runs as root:
- * that one is the user's only where a fixture host gives its user uid 0). Undefined when root's
+ * dockerd processes root started (the rootful daemons), in pid order. Undefined when root's
  * processes are hidden from the exporter (/proc mounted with hidepid, the exporter not root):
- * init's name, /proc/1/comm, cannot be read then, and "none" would be a guess.
+ * init's name, /proc/1/comm, cannot be read then, and "none" would be a guess. The same for every
+ * user: read once a cycle (clientCollector), each user's own dockerd taken out after.
  */
 export async function rootfulDockerds(
   roots: HostRoots,
   table: ProcessTable,
-  ownDockerd: number | undefined,
 ): Promise<number[] | undefined> {
   if (!(await readKernelText(procPath(roots, "1/comm"), 64)).ok) return undefined;
-  const candidates = table.named(0, (comm) => comm === "dockerd").filter((p) => p !== ownDockerd);
   const rootful: number[] = [];
-  for (const pid of candidates) if (await realRoot(roots, pid)) rootful.push(pid);
+  for (const pid of table.named(0, (comm) => comm === "dockerd"))
+    if (await realRoot(roots, pid)) rootful.push(pid);
   return rootful;
 }
 
