@@ -14,6 +14,17 @@ export interface DockerUnitEnvironment {
   readonly unitFile: string;
   /** Each variable's last assignment and the file it came from (drop-ins after the unit). */
   readonly env: ReadonlyMap<string, { readonly value: string; readonly file: string }>;
+  /**
+   * Drop-ins (or their directory) that are there but were not read (a symlink, not a regular
+   * file of the user's, too large): what they set is unknown, not unset.
+   */
+  readonly refused: readonly string[];
+}
+
+/** The user's docker.service is there but was not read (a symlink, a FIFO, too large...). */
+export interface DockerUnitRefused {
+  readonly unitFile: string;
+  readonly refusedUnit: true;
 }
 
 /**
@@ -50,21 +61,26 @@ export function parseEnvironmentLines(unit: string): [string, string][] {
 const maxDropIns = 64;
 const maxUnitBytes = 64 * 1024;
 
-/** Undefined when the user has no docker.service of their own (or it was refused). */
+/** Undefined when the user has no docker.service of their own. */
 export async function readDockerUnit(
   roots: HostRoots,
   target: Target,
-): Promise<DockerUnitEnvironment | undefined> {
+): Promise<DockerUnitEnvironment | DockerUnitRefused | undefined> {
   const unitFile = `${target.home}/.config/systemd/user/docker.service`;
   const unit = await readOwnedFile(rootPath(roots, unitFile), target.uid, maxUnitBytes);
-  if (!unit.ok) return undefined;
+  if (!unit.ok) return unit.reason === "missing" ? undefined : { unitFile, refusedUnit: true };
   const files: [string, string][] = [[unitFile, unit.text]];
-  const dropIns = await listUserDir(rootPath(roots, `${unitFile}.d`), target.uid, 4096);
+  const refused: string[] = [];
+  const dropInDir = `${unitFile}.d`;
+  const dropIns = await listUserDir(rootPath(roots, dropInDir), target.uid, 4096);
+  if (!dropIns.ok && dropIns.state !== "missing" && dropIns.state !== "not_directory")
+    refused.push(dropInDir);
   const confs = dropIns.ok ? dropIns.names.filter((n) => n.endsWith(".conf")).sort() : [];
   for (const name of confs.slice(0, maxDropIns)) {
-    const path = `${unitFile}.d/${name}`;
+    const path = `${dropInDir}/${name}`;
     const text = await readOwnedFile(rootPath(roots, path), target.uid, maxUnitBytes);
     if (text.ok) files.push([path, text.text]);
+    else if (text.reason !== "missing") refused.push(path);
   }
   const env = new Map<string, { value: string; file: string }>();
   for (const [file, text] of files) {
@@ -73,7 +89,7 @@ export async function readDockerUnit(
       else for (const [name, value] of line) env.set(name, { value, file });
     }
   }
-  return { unitFile, env };
+  return { unitFile, env, refused };
 }
 
 /** readDockerUnit once a cycle for every collector that asks. */
@@ -81,5 +97,5 @@ export const dockerUnit = (
   cycle: Cycle,
   roots: HostRoots,
   target: Target,
-): Promise<DockerUnitEnvironment | undefined> =>
+): Promise<DockerUnitEnvironment | DockerUnitRefused | undefined> =>
   cycle.once(`docker-unit\0${roots.rootfs}\0${target.uid}`, () => readDockerUnit(roots, target));

@@ -1,10 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import type { Server } from "node:net";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { clientEndpoint } from "../../src/collectors/client/checks.js";
 import { clientCollector } from "../../src/collectors/client/client.js";
 import type { ClientFacts } from "../../src/collectors/client/client.js";
 import {
@@ -306,6 +307,31 @@ describe("client: the collector", () => {
     );
     writeFileSync(join(unitDir(), "docker.service.d/reset.conf"), "[Service]\nEnvironment=\n");
     expect((await collect()).endpoints).toEqual([]);
+  });
+
+  it("a docker.service or drop-in that is a symlink: DOCKER_HOST unknown, never passed as unset", async () => {
+    writeFileSync(
+      join(procfs.roots.rootfs, "elsewhere.conf"),
+      "[Service]\nEnvironment=DOCKER_HOST=tcp://x:2375\n",
+    );
+    symlinkSync(
+      join(procfs.roots.rootfs, "elsewhere.conf"),
+      join(unitDir(), "docker.service.d/env.conf"),
+    );
+    const facts = await collect();
+    const dropIn = "/home/alice/.config/systemd/user/docker.service.d/env.conf";
+    expect(facts.unitRefused).toEqual([dropIn]);
+    expect(facts.endpoints).toEqual([]);
+    const verdict = clientEndpoint.evaluate({ facts: { client: facts }, target });
+    expect(verdict.state).toBe("unknown");
+    expect(verdict.summary.en).toContain(dropIn);
+    rmSync(join(unitDir(), "docker.service"));
+    symlinkSync(join(procfs.roots.rootfs, "elsewhere.conf"), join(unitDir(), "docker.service"));
+    const unitLinked = await collect();
+    expect(unitLinked.unitRefused).toEqual(["/home/alice/.config/systemd/user/docker.service"]);
+    expect(clientEndpoint.evaluate({ facts: { client: unitLinked }, target }).state).toBe(
+      "unknown",
+    );
   });
 
   it("no DOCKER_HOST and the default context: no endpoint", async () => {
