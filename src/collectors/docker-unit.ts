@@ -34,7 +34,8 @@ export interface DockerUnitRefused {
  */
 function environmentLines(unit: string): ("reset" | [string, string][])[] {
   const lines: ("reset" | [string, string][])[] = [];
-  for (const line of unit.split("\n")) {
+  // A line ending in a backslash goes on on the next, the backslash a space (systemd.syntax(7)).
+  for (const line of unit.replace(/\\\r?\n/g, " ").split("\n")) {
     const match = /^\s*Environment\s*=\s*(.*)$/.exec(line);
     if (!match) continue;
     if (!match[1]?.trim()) {
