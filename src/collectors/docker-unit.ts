@@ -16,7 +16,7 @@ export interface DockerUnitEnvironment {
   readonly env: ReadonlyMap<string, { readonly value: string; readonly file: string }>;
   /**
    * Drop-ins (or their directory) that are there but were not read (a symlink, not a regular
-   * file of the user's, too large): what they set is unknown, not unset.
+   * file of the user's, too large, past the 64 read): what they set is unknown, not unset.
    */
   readonly refused: readonly string[];
 }
@@ -77,6 +77,8 @@ export async function readDockerUnit(
   if (!dropIns.ok && dropIns.state !== "missing" && dropIns.state !== "not_directory")
     refused.push(dropInDir);
   const confs = dropIns.ok ? dropIns.names.filter((n) => n.endsWith(".conf")).sort() : [];
+  // Drop-ins past the bounds are not read, and a later one overrides: what they set is unknown.
+  if (dropIns.ok && (!dropIns.complete || confs.length > maxDropIns)) refused.push(dropInDir);
   for (const name of confs.slice(0, maxDropIns)) {
     const path = `${dropInDir}/${name}`;
     const text = await readOwnedFile(rootPath(roots, path), target.uid, maxUnitBytes);

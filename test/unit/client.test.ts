@@ -334,6 +334,14 @@ describe("client: the collector", () => {
     );
   });
 
+  it("more drop-ins than are read: the directory is named refused, not its settings guessed", async () => {
+    for (let i = 0; i < 65; i++)
+      writeFileSync(join(unitDir(), `docker.service.d/${String(i).padStart(2, "0")}.conf`), "");
+    const facts = await collect();
+    expect(facts.unitRefused).toEqual(["/home/alice/.config/systemd/user/docker.service.d"]);
+    expect(clientEndpoint.evaluate({ facts: { client: facts }, target }).state).toBe("unknown");
+  });
+
   it("no DOCKER_HOST and the default context: no endpoint", async () => {
     const facts = await collect();
     expect(facts.endpoints).toEqual([]);

@@ -203,8 +203,8 @@ export const clientEndpoint: CheckOf<Own> = {
       const files = refused.slice(0, 4).map((f) => quoted(f));
       return unknown(
         text(
-          `DOCKER_HOST in docker.service: ${files.join(", ")} not read (a symbolic link, not a regular file of the user's, or too large)`,
-          `docker.service 中的 DOCKER_HOST：未读取 ${files.join("、")}（符号链接、不是该用户自己的普通文件，或文件过大）`,
+          `DOCKER_HOST in docker.service: ${files.join(", ")} not read (a symbolic link, not a regular file of the user's, too large, or more drop-ins than the 64 read)`,
+          `docker.service 中的 DOCKER_HOST：未读取 ${files.join("、")}（符号链接、不是该用户自己的普通文件、文件过大，或 drop-in 超过读取上限 64 个）`,
         ),
       );
     }
