@@ -1,10 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import type { Server } from "node:net";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { clientEndpoint } from "../../src/collectors/client/checks.js";
 import { clientCollector } from "../../src/collectors/client/client.js";
 import type { ClientFacts } from "../../src/collectors/client/client.js";
 import {
@@ -299,6 +300,48 @@ describe("client: the collector", () => {
     expect(facts.rootlessSocket).toBe(`/run/user/${uid}/docker.sock`);
   });
 
+  it("an empty Environment= in a drop-in resets the unit's DOCKER_HOST (systemd.exec(5))", async () => {
+    writeFileSync(
+      join(unitDir(), "docker.service"),
+      "[Service]\nEnvironment=DOCKER_HOST=tcp://127.0.0.1:2375\nExecStart=dockerd-rootless.sh\n",
+    );
+    writeFileSync(join(unitDir(), "docker.service.d/reset.conf"), "[Service]\nEnvironment=\n");
+    expect((await collect()).endpoints).toEqual([]);
+  });
+
+  it("a docker.service or drop-in that is a symlink: DOCKER_HOST unknown, never passed as unset", async () => {
+    writeFileSync(
+      join(procfs.roots.rootfs, "elsewhere.conf"),
+      "[Service]\nEnvironment=DOCKER_HOST=tcp://x:2375\n",
+    );
+    symlinkSync(
+      join(procfs.roots.rootfs, "elsewhere.conf"),
+      join(unitDir(), "docker.service.d/env.conf"),
+    );
+    const facts = await collect();
+    const dropIn = "/home/alice/.config/systemd/user/docker.service.d/env.conf";
+    expect(facts.unitRefused).toEqual([dropIn]);
+    expect(facts.endpoints).toEqual([]);
+    const verdict = clientEndpoint.evaluate({ facts: { client: facts }, target });
+    expect(verdict.state).toBe("unknown");
+    expect(verdict.summary.en).toContain(dropIn);
+    rmSync(join(unitDir(), "docker.service"));
+    symlinkSync(join(procfs.roots.rootfs, "elsewhere.conf"), join(unitDir(), "docker.service"));
+    const unitLinked = await collect();
+    expect(unitLinked.unitRefused).toEqual(["/home/alice/.config/systemd/user/docker.service"]);
+    expect(clientEndpoint.evaluate({ facts: { client: unitLinked }, target }).state).toBe(
+      "unknown",
+    );
+  });
+
+  it("more drop-ins than are read: the directory is named refused, not its settings guessed", async () => {
+    for (let i = 0; i < 65; i++)
+      writeFileSync(join(unitDir(), `docker.service.d/${String(i).padStart(2, "0")}.conf`), "");
+    const facts = await collect();
+    expect(facts.unitRefused).toEqual(["/home/alice/.config/systemd/user/docker.service.d"]);
+    expect(clientEndpoint.evaluate({ facts: { client: facts }, target }).state).toBe("unknown");
+  });
+
   it("no DOCKER_HOST and the default context: no endpoint", async () => {
     const facts = await collect();
     expect(facts.endpoints).toEqual([]);
@@ -314,6 +357,17 @@ describe("client: the collector", () => {
     procfs.remove(812);
     expect((await collect()).rootfulDockerdPids).toEqual([]);
   });
+
+  it.runIf(isRoot)(
+    "a setuid-root program a user runs by the name dockerd (/proc/PID root's) is no rootful daemon",
+    async () => {
+      // `ln -s /usr/bin/su ~/dockerd && ~/dockerd`: comm dockerd, /proc/PID root's, real uid the user's.
+      const su = { ppid: 1, comm: "dockerd", exe: "/usr/bin/su", argv: ["/home/eve/dockerd"] };
+      procfs.add({ ...su, pid: 4400, uid: 0, startTicks: 40 });
+      procfs.write("4400/status", `Name:\tdockerd\nUid:\t${uid}\t0\t0\t0\nGid:\t0\t0\t0\t0\n`);
+      expect((await collect()).rootfulDockerdPids).toEqual([]);
+    },
+  );
 
   it("root's processes hidden (hidepid: init's comm unreadable): unknown, not none", async () => {
     procfs.remove(1);

@@ -252,6 +252,23 @@ describe("docker data root: statfs and d_type of the user's own directory", () =
     });
   });
 
+  it("a filesystem with no size (cgroup2, proc) is unknown, never passed as 0% free", () => {
+    const facts = healthyFacts();
+    const dataRootUsage = {
+      path: "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service",
+      thresholds,
+      fsName: "unknown",
+      sizeBytes: 0,
+      freeBytes: 0,
+    };
+    const input = { facts: { docker: { ...facts.docker, dataRootUsage } }, target };
+    for (const check of [dataRootSpace, dataRootFull]) {
+      const verdict = check.evaluate(input);
+      expect(verdict.state).toBe("unknown");
+      expect(verdict.summary.en).toMatch(/counts neither blocks nor inodes/);
+    }
+  });
+
   it("renders the measures, leaves out what was not measured", () => {
     const series: string[] = [];
     const out = {

@@ -35,6 +35,13 @@ describe("network-config: the network dockerd-rootless.sh would start", () => {
     ],
     ["  Environment = PATH=/usr/bin:/bin", [["PATH", "/usr/bin:/bin"]]],
     ["# Environment=A=1\nExecStart=/x A=1\nEnvironment=", []],
+    [
+      "Environment=A=1 \\\n  DOCKER_HOST=tcp://x:2375\nExecStart=/x",
+      [
+        ["A", "1"],
+        ["DOCKER_HOST", "tcp://x:2375"],
+      ],
+    ],
   ])("parseEnvironmentLines(%j)", (text, pairs) => {
     expect(parseEnvironmentLines(text)).toEqual(pairs);
   });

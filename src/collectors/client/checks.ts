@@ -198,6 +198,16 @@ export const clientEndpoint: CheckOf<Own> = {
           `当前上下文：未读取 ${quoted(context.file)}（${context.reason}）`,
         ),
       );
+    const refused = client.unitRefused ?? [];
+    if (refused.length > 0 && !client.endpoints.some((e) => e.source === "docker_host_unit")) {
+      const files = refused.slice(0, 4).map((f) => quoted(f));
+      return unknown(
+        text(
+          `DOCKER_HOST in docker.service: ${files.join(", ")} not read (a symbolic link, not a regular file of the user's, too large, or more drop-ins than the 64 read)`,
+          `docker.service 中的 DOCKER_HOST：未读取 ${files.join("、")}（符号链接、不是该用户自己的普通文件、文件过大，或 drop-in 超过读取上限 64 个）`,
+        ),
+      );
+    }
     if (client.endpoints.length > 0)
       return pass(
         text(

@@ -30,6 +30,11 @@ export interface ClientFacts {
   readonly rootfulSocket: RootfulSocket;
   /** The user's docker.service, when they have one (DOCKER_HOST is looked for in it). */
   readonly unitFile?: string;
+  /**
+   * The unit or drop-ins that are there but were not read (a symlink, not a regular file of the
+   * user's, too large): whether they set DOCKER_HOST is unknown.
+   */
+  readonly unitRefused?: readonly string[];
   /** `currentContext` of ~/.docker/config.json, followed to its meta.json. */
   readonly context: CurrentContext;
   /** The addresses set: DOCKER_HOST in the unit's environment, the current context's endpoint. */
@@ -53,7 +58,9 @@ export const clientCollector: Collector<ClientFacts> = {
       readCurrentContext(roots, target),
     ]);
     const endpoints: ClientEndpoint[] = [];
-    const dockerHost = unit?.env.get("DOCKER_HOST");
+    const read = unit && !("refusedUnit" in unit) ? unit : undefined;
+    const unitRefused = !unit ? [] : "refusedUnit" in unit ? [unit.unitFile] : unit.refused;
+    const dockerHost = read?.env.get("DOCKER_HOST");
     if (dockerHost && dockerHost.value !== "") {
       const host = expandSpecifiers(dockerHost.value, target);
       const kind = endpointKind(host, target.runtimeDir);
@@ -69,12 +76,16 @@ export const clientCollector: Collector<ClientFacts> = {
         context: name,
       });
     }
-    const rootfulDockerdPids = await rootfulDockerds(roots, table, found.dockerd?.pid);
+    // A fixture host's user of uid 0 has their own dockerd among root's: not a rootful one.
+    const rootfulDockerdPids = (
+      await cycle.once(`rootful-dockerds\0${roots.procfs}`, () => rootfulDockerds(roots, table))
+    )?.filter((pid) => pid !== found.dockerd?.pid);
     return {
       rootlessSocket: `${target.runtimeDir}/docker.sock`,
       ...(rootfulDockerdPids && { rootfulDockerdPids }),
       rootfulSocket,
       ...(unit && { unitFile: unit.unitFile }),
+      ...(unitRefused.length > 0 && { unitRefused }),
       context,
       endpoints,
     };

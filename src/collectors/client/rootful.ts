@@ -4,6 +4,7 @@ import { resolveUnder } from "../../host/links.js";
 import type { MountTable } from "../../host/mount-table.js";
 import type { HostRoots } from "../../host/paths.js";
 import { procPath, rootPath } from "../../host/paths.js";
+import { parseProcStatus } from "../../host/proc-parsers.js";
 import type { ProcessTable } from "../../host/process-table.js";
 
 /*
@@ -97,16 +98,29 @@ export async function readRootfulSocket(
 }
 
 /**
- * dockerd processes root owns, but the user's own dockerd (rootless Docker never runs as root:
- * that one is the user's only where a fixture host gives its user uid 0). Undefined when root's
+ * dockerd processes root started (the rootful daemons), in pid order. Undefined when root's
  * processes are hidden from the exporter (/proc mounted with hidepid, the exporter not root):
- * init's name, /proc/1/comm, cannot be read then, and "none" would be a guess.
+ * init's name, /proc/1/comm, cannot be read then, and "none" would be a guess. The same for every
+ * user: read once a cycle (clientCollector), each user's own dockerd taken out after.
  */
 export async function rootfulDockerds(
   roots: HostRoots,
   table: ProcessTable,
-  ownDockerd: number | undefined,
 ): Promise<number[] | undefined> {
   if (!(await readKernelText(procPath(roots, "1/comm"), 64)).ok) return undefined;
-  return table.named(0, (comm) => comm === "dockerd").filter((pid) => pid !== ownDockerd);
+  const rootful: number[] = [];
+  for (const pid of table.named(0, (comm) => comm === "dockerd"))
+    if (await realRoot(roots, pid)) rootful.push(pid);
+  return rootful;
+}
+
+/**
+ * Whether root started the process: its real uid (the first of status's Uid line) is 0. /proc/PID
+ * of a setuid-root program a user runs belongs to root too, and its comm is the name the user ran
+ * it by: `ln -s /usr/bin/su ~/dockerd && ~/dockerd` is no rootful daemon, but its real uid is the
+ * user's.
+ */
+async function realRoot(roots: HostRoots, pid: number): Promise<boolean> {
+  const status = await readKernelText(procPath(roots, String(pid), "status"), 8192);
+  return status.ok && parseProcStatus(status.text)?.uids[0] === 0;
 }

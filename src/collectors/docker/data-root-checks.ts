@@ -52,6 +52,15 @@ function spaceCheck(
         usage.inodes && usage.freeInodes !== undefined
           ? usage.freeInodes / usage.inodes
           : undefined;
+      // A filesystem that counts neither blocks nor inodes (cgroup2, proc: a data root the user's
+      // daemon names in a delegated cgroup) has no free fraction to judge: unknown, not "0% free".
+      if (bytes === undefined && inodes === undefined)
+        return unknown(
+          text(
+            `the free space of the data root ${path}, whose ${quoted(usage.fsName)} filesystem counts neither blocks nor inodes`,
+            `数据根目录 ${path} 的剩余空间（其所在的 ${quoted(usage.fsName)} 文件系统既不统计块也不统计 inode）`,
+          ),
+        );
       const measured = {
         path: usage.path,
         freeBytes: usage.freeBytes,

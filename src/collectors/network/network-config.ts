@@ -5,7 +5,7 @@ import { rootPath } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
 import { rootlesskitBoolFlag } from "../../host/proc-parsers.js";
 import { statUserPath } from "../../host/user-files.js";
-import type { DockerUnitEnvironment } from "../docker-unit.js";
+import type { DockerUnitEnvironment, DockerUnitRefused } from "../docker-unit.js";
 import { readDockerUnit } from "../docker-unit.js";
 
 /**
@@ -53,10 +53,13 @@ export async function readConfiguredNetwork(
   roots: HostRoots,
   mounts: MountTable,
   target: Target,
-  unitRead: Promise<DockerUnitEnvironment | undefined> = readDockerUnit(roots, target),
+  unitRead: Promise<DockerUnitEnvironment | DockerUnitRefused | undefined> = readDockerUnit(
+    roots,
+    target,
+  ),
 ): Promise<ConfiguredNetwork | undefined> {
   const unit = await unitRead;
-  if (!unit) return undefined;
+  if (!unit || "refusedUnit" in unit) return undefined;
   const { unitFile, env } = unit;
   const net = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_NET");
   const mtu = env.get("DOCKERD_ROOTLESS_ROOTLESSKIT_MTU");
