@@ -142,7 +142,9 @@ describe.skipIf(requireOnCi(missing))(
         expect(marked.filter((m) => m === "PASS")).toHaveLength(1);
         // Every severity line is a finding's own: "SEVERITY id: summary".
         for (const line of lines.filter((l) => markers.test(l) && !/^PASS\b/.test(l)))
-          expect(line).toMatch(/^(CRITICAL|WARNING|INFO|UNKNOWN|ERROR) +([a-z_]+( \(\w+\))?|\S+):/);
+          expect(line).toMatch(
+            /^(CRITICAL|WARNING|INFO|UNKNOWN|ERROR) +([a-z][a-z0-9_]*( \(\w+\))?|\S+):/,
+          );
         expect(lines.filter((l) => /^INFO +all is well/.test(l))).toEqual([]);
       }
       const json = await check("--json");
