@@ -3,7 +3,9 @@ import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
 import type { Target } from "../host/target.js";
 import { listUserDir } from "../host/user-files.js";
+import { walkMemo } from "./scans.js";
 import type { Cycle } from "./state.js";
+import type { WalkMemo } from "../host/walk-memo.js";
 
 /**
  * The user's ~/.config/systemd/user/docker.service and its drop-ins, as systemd merges their
@@ -39,16 +41,17 @@ const maxUnitBytes = 64 * 1024;
 export async function readDockerUnit(
   roots: HostRoots,
   target: Target,
+  memo?: WalkMemo,
 ): Promise<DockerUnitEnvironment | undefined> {
   const unitFile = `${target.home}/.config/systemd/user/docker.service`;
-  const unit = await readOwnedFile(rootPath(roots, unitFile), target.uid, maxUnitBytes);
+  const unit = await readOwnedFile(rootPath(roots, unitFile), target.uid, maxUnitBytes, memo);
   if (!unit.ok) return undefined;
   const files: [string, string][] = [[unitFile, unit.text]];
-  const dropIns = await listUserDir(rootPath(roots, `${unitFile}.d`), target.uid, 4096);
+  const dropIns = await listUserDir(rootPath(roots, `${unitFile}.d`), target.uid, 4096, memo);
   const confs = dropIns.ok ? dropIns.names.filter((n) => n.endsWith(".conf")).sort() : [];
   for (const name of confs.slice(0, maxDropIns)) {
     const path = `${unitFile}.d/${name}`;
-    const text = await readOwnedFile(rootPath(roots, path), target.uid, maxUnitBytes);
+    const text = await readOwnedFile(rootPath(roots, path), target.uid, maxUnitBytes, memo);
     if (text.ok) files.push([path, text.text]);
   }
   const env = new Map<string, { value: string; file: string }>();
@@ -64,4 +67,6 @@ export const dockerUnit = (
   roots: HostRoots,
   target: Target,
 ): Promise<DockerUnitEnvironment | undefined> =>
-  cycle.once(`docker-unit\0${roots.rootfs}\0${target.uid}`, () => readDockerUnit(roots, target));
+  cycle.once(`docker-unit\0${roots.rootfs}\0${target.uid}`, () =>
+    readDockerUnit(roots, target, walkMemo(cycle)),
+  );
