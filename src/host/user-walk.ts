@@ -74,10 +74,10 @@ const ownUid = (): number => process.geteuid?.() ?? -1;
  * too (searchable by others: /, /home, /run/user, /tmp). Root's 0700 /root is not on the way to
  * anything of a user's, so nothing behind it is opened, stat'ed or told apart by its absence.
  */
-function passable(stats: Stats, uid: number, own: number): boolean {
+function passable(stats: Stats, uid: number, own: () => number): boolean {
   if (stats.uid === uid) return true;
   // As the user itself the kernel decides; as root, the user's group memberships are not known.
-  return stats.uid === 0 && ((stats.mode & 0o001) !== 0 || uid === own);
+  return stats.uid === 0 && ((stats.mode & 0o001) !== 0 || uid === own());
 }
 
 export function failure(path: string, err: unknown): Refusal {
@@ -122,7 +122,8 @@ async function openParent(
   if (path.length > maxPathBytes || parts.length >= maxComponents)
     return refuse("io_error", `a path of ${parts.length + 1} components is too long to walk`);
   let hops = 0;
-  const own = ownUid();
+  // geteuid is a system call: asked only when a walk needs it (most never do), not per component.
+  const own = ownUid;
   const resumed = memo ? await resume(memo, parts, name, uid, own) : undefined;
   if (resumed?.kind === "missing")
     return failure(resumed.last ? path : resumed.path, { code: "ENOENT" });
@@ -160,7 +161,7 @@ async function openParent(
       }
       if (stats.isSymbolicLink()) {
         release(next);
-        const trusted = [0, own];
+        const trusted = [0, own()];
         if (!trusted.includes(stats.uid) || !trusted.includes(dirOwner) || ++hops > maxSymlinks)
           return refuse(
             "symlink",

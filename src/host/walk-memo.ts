@@ -99,7 +99,7 @@ export async function resume(
   parts: readonly string[],
   name: string,
   uid: number,
-  own: number,
+  own: () => number,
 ): Promise<Resumed | undefined> {
   let key = "";
   let depth = 0;
@@ -108,7 +108,7 @@ export async function resume(
     const here = `${key}/${part}`;
     if (memo.isMissing(here)) return { kind: "missing", path: here, last: false };
     const next = memo.dir(here);
-    if (!next || !(next.openToOthers || uid === own)) break;
+    if (!next || !(next.openToOthers || uid === own())) break;
     key = here;
     entry = next;
     depth += 1;

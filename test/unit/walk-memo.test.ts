@@ -86,7 +86,7 @@ describe.skipIf(requireOnCi(missing))(
     it("answers every path as the walk without a memo does, first and second time", async () => {
       const memo = new WalkMemo();
       const strip = (r: Awaited<ReturnType<typeof readUserFile>>) =>
-        r.ok ? { ok: true, text: r.text } : r;
+        r.ok ? { ok: true as const, text: r.text } : r;
       for (const rel of cases) {
         const plain = strip(await readUserFile(join(base, rel), uid, 64));
         expect(strip(await readUserFile(join(base, rel), uid, 64, memo)), rel).toEqual(plain);
