@@ -105,5 +105,14 @@ export function generateHost(dir, userCount, liveCount) {
     chownSync(join(roots.rootfs, run, "dockerd-rootless"), uid, uid);
     chownSync(join(roots.rootfs, run), uid, uid);
   }
+  // HOST_BENCH_HOMES=1: every user has a home of their own (0700, empty), as on a real host, so
+  // the walks into it (~/.config/docker/daemon.json, ~/.docker/config.json...) go past /home.
+  if (process.env.HOST_BENCH_HOMES === "1")
+    for (const [i, n] of names.entries()) {
+      mkdirSync(join(roots.rootfs, "home"), { recursive: true, mode: 0o755 });
+      const home = join(roots.rootfs, "home", n);
+      mkdirSync(home, { mode: 0o700 });
+      chownSync(home, firstUid + i, firstUid + i);
+    }
   return { roots, names };
 }

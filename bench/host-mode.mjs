@@ -8,7 +8,7 @@
 // server answering a buffer of the same size, with the same load, interleaved.
 // Run as root after `npm run build`: node --expose-gc bench/host-mode.mjs [cycles=5] [users=1000] [live=100]
 // HOST_BENCH_SINGLE=0 leaves out the per-user mode, HOST_BENCH_SCRAPE_SECONDS (20) bounds the
-// scrapes, HOST_BENCH_INTERVAL (15s) is the daemon's, HOST_BENCH_JSON=<file> writes the figures there
+// scrapes, HOST_BENCH_HOMES=1 gives every user an empty home, HOST_BENCH_INTERVAL (15s) is the daemon's, HOST_BENCH_JSON=<file> writes the figures there
 // (bench/host-curve.mjs reads them).
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";

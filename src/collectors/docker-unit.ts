@@ -3,7 +3,9 @@ import type { HostRoots } from "../host/paths.js";
 import { rootPath } from "../host/paths.js";
 import type { Target } from "../host/target.js";
 import { listUserDir } from "../host/user-files.js";
+import { walkMemo } from "./scans.js";
 import type { Cycle } from "./state.js";
+import type { WalkMemo } from "../host/walk-memo.js";
 
 /**
  * The user's ~/.config/systemd/user/docker.service and its drop-ins, as systemd merges their
@@ -66,14 +68,15 @@ const maxUnitBytes = 64 * 1024;
 export async function readDockerUnit(
   roots: HostRoots,
   target: Target,
+  memo?: WalkMemo,
 ): Promise<DockerUnitEnvironment | DockerUnitRefused | undefined> {
   const unitFile = `${target.home}/.config/systemd/user/docker.service`;
-  const unit = await readOwnedFile(rootPath(roots, unitFile), target.uid, maxUnitBytes);
+  const unit = await readOwnedFile(rootPath(roots, unitFile), target.uid, maxUnitBytes, memo);
   if (!unit.ok) return unit.reason === "missing" ? undefined : { unitFile, refusedUnit: true };
   const files: [string, string][] = [[unitFile, unit.text]];
   const refused: string[] = [];
   const dropInDir = `${unitFile}.d`;
-  const dropIns = await listUserDir(rootPath(roots, dropInDir), target.uid, 4096);
+  const dropIns = await listUserDir(rootPath(roots, dropInDir), target.uid, 4096, memo);
   if (!dropIns.ok && dropIns.state !== "missing" && dropIns.state !== "not_directory")
     refused.push(dropInDir);
   const confs = dropIns.ok ? dropIns.names.filter((n) => n.endsWith(".conf")).sort() : [];
@@ -81,7 +84,7 @@ export async function readDockerUnit(
   if (dropIns.ok && (!dropIns.complete || confs.length > maxDropIns)) refused.push(dropInDir);
   for (const name of confs.slice(0, maxDropIns)) {
     const path = `${dropInDir}/${name}`;
-    const text = await readOwnedFile(rootPath(roots, path), target.uid, maxUnitBytes);
+    const text = await readOwnedFile(rootPath(roots, path), target.uid, maxUnitBytes, memo);
     if (text.ok) files.push([path, text.text]);
     else if (text.reason !== "missing") refused.push(path);
   }
@@ -101,4 +104,6 @@ export const dockerUnit = (
   roots: HostRoots,
   target: Target,
 ): Promise<DockerUnitEnvironment | DockerUnitRefused | undefined> =>
-  cycle.once(`docker-unit\0${roots.rootfs}\0${target.uid}`, () => readDockerUnit(roots, target));
+  cycle.once(`docker-unit\0${roots.rootfs}\0${target.uid}`, () =>
+    readDockerUnit(roots, target, walkMemo(cycle)),
+  );

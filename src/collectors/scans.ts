@@ -6,6 +6,7 @@ import { ProcessTable } from "../host/process-table.js";
 import type { Target } from "../host/target.js";
 import type { UserStat } from "../host/user-walk.js";
 import { statUserPath } from "../host/user-files.js";
+import { WalkMemo } from "../host/walk-memo.js";
 import type { Cycle, TargetState } from "./state.js";
 
 /*
@@ -17,10 +18,16 @@ import type { Cycle, TargetState } from "./state.js";
 export const processes = (cycle: Cycle, roots: HostRoots): Promise<ProcessTable> =>
   cycle.once("processes", () => ProcessTable.scan(roots, (uid) => uid === 0 || cycle.watched(uid)));
 
+/**
+ * The cycle's memo of root's directories verified on the way to users' files (host/walk-memo.ts):
+ * every walk of a user path in the cycle passes it, so `/`, `/home`, `/run/user` are checked once.
+ */
+export const walkMemo = (cycle: Cycle): WalkMemo => cycle.once("walk-memo", () => new WalkMemo());
+
 /** The user's runtime dir, checked as the user's, once a cycle for every collector. */
 export const runtimeDir = (cycle: Cycle, roots: HostRoots, target: Target): Promise<UserStat> =>
   cycle.once(`runtime-dir\0${target.uid}`, () =>
-    statUserPath(rootPath(roots, target.runtimeDir), target.uid, "directory"),
+    statUserPath(rootPath(roots, target.runtimeDir), target.uid, "directory", walkMemo(cycle)),
   );
 
 export function hostScans(cycle: Cycle, roots: HostRoots): HostScans {
@@ -28,6 +35,7 @@ export function hostScans(cycle: Cycle, roots: HostRoots): HostScans {
     processes: () => processes(cycle, roots),
     tmpStateDirs: () => cycle.once("tmp-state-dirs", () => scanTmpStateDirs(roots)),
     runtimeDir: (target) => runtimeDir(cycle, roots, target),
+    walk: walkMemo(cycle),
   };
 }
 

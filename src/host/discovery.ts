@@ -19,6 +19,7 @@ import type { PidCheck } from "./pid-files.js";
 import { checkPid, checkPidFile } from "./pid-files.js";
 import type { UserFileRefusal } from "./user-walk.js";
 import { statUserPath } from "./user-files.js";
+import type { WalkMemo } from "./walk-memo.js";
 
 export const rootlesskitPrograms = ["rootlesskit", "docker-rootlesskit"];
 export const dockerdPrograms = ["dockerd"];
@@ -134,12 +135,13 @@ async function userStateDir(
   target: Target,
   path: string,
   source: StateDirSource,
+  memo: WalkMemo | undefined,
 ): Promise<StateDirFinding> {
   if (!path.startsWith("/") || path.includes("\0"))
     return {
       stateDirRefused: { source, state: "io_error", detail: "not an absolute path" },
     };
-  const info = await statUserPath(rootPath(roots, path), target.uid, "directory");
+  const info = await statUserPath(rootPath(roots, path), target.uid, "directory", memo);
   if (info.ok) return { stateDir: { path, source } };
   return { stateDirRefused: { source, state: info.state, detail: info.detail } };
 }
@@ -154,13 +156,14 @@ async function findStateDir(
 ): Promise<StateDirFinding> {
   if (parent) {
     const flag = flagValue(parent.argv, "--state-dir");
-    if (flag) return userStateDir(roots, target, flag, "flag");
+    if (flag) return userStateDir(roots, target, flag, "flag", scans.walk);
     const dir = await heldStateDir(roots, parent, memory);
-    if (dir !== undefined) return userStateDir(roots, target, dir, "open_fd");
+    if (dir !== undefined) return userStateDir(roots, target, dir, "open_fd", scans.walk);
   }
   const usual = `${target.runtimeDir}/dockerd-rootless`;
   const runtimeDir = await scans.runtimeDir(target);
-  if (runtimeDir.ok && (await statUserPath(rootPath(roots, usual), target.uid, "directory")).ok)
+  const stat = (path: string) => statUserPath(path, target.uid, "directory", scans.walk);
+  if (runtimeDir.ok && (await stat(rootPath(roots, usual))).ok)
     return { stateDir: { path: usual, source: "runtime_dir" } };
   if (parent) return {};
   // Debian's docker.io passes no --state-dir: rootlesskit then lives in /tmp/rootlesskitNNN. With
@@ -168,7 +171,7 @@ async function findStateDir(
   const newest = (await scans.tmpStateDirs()).get(target.uid);
   if (newest === undefined) return {};
   // Found by the host's scan (lstat: a symlink is no directory); checked again as the user's.
-  const info = await statUserPath(rootPath(roots, newest), target.uid, "directory");
+  const info = await statUserPath(rootPath(roots, newest), target.uid, "directory", scans.walk);
   return info.ok ? { stateDir: { path: newest, source: "tmp_scan" } } : {};
 }
 
@@ -181,6 +184,8 @@ export interface HostScans {
   readonly runtimeDir: (
     target: Target,
   ) => Promise<{ readonly ok: boolean; readonly state?: string }>;
+  /** The cycle's memo of root's directories verified on the way to users' files. */
+  readonly walk?: WalkMemo;
 }
 
 /** The most names of /tmp looked at per cycle (a user can make 300,000 of them). */
@@ -233,7 +238,14 @@ export async function discoverRootless(
   const runtimeDirMissing = (await scans.runtimeDir(target)).state === "missing";
   const pidFile: PidCheck = runtimeDirMissing
     ? { state: "missing", detail: `${target.runtimeDir} does not exist` }
-    : await checkPidFile(roots, `${target.runtimeDir}/docker.pid`, target.uid, dockerdPrograms);
+    : await checkPidFile(
+        roots,
+        `${target.runtimeDir}/docker.pid`,
+        target.uid,
+        dockerdPrograms,
+        undefined,
+        scans.walk,
+      );
   const dockerd = pidFile.process;
   let child: ProcessInfo | undefined;
   let parent: ProcessInfo | undefined;

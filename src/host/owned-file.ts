@@ -1,5 +1,6 @@
 import type { UserFileRefusal } from "./user-walk.js";
 import { readUserFile } from "./user-files.js";
+import type { WalkMemo } from "./walk-memo.js";
 
 /** A file of a watched user, read as ARCHITECTURE.md says: the user controls it, so distrust it. */
 export type OwnedFileResult =
@@ -32,8 +33,9 @@ export async function readOwnedFile(
   path: string,
   uid: number,
   limit: number,
+  memo?: WalkMemo,
 ): Promise<OwnedFileResult> {
-  const read = await readUserFile(path, uid, limit);
+  const read = await readUserFile(path, uid, limit, memo);
   if (read.ok) return { ok: true, text: read.text };
   return { ok: false, reason: reasons[read.state], detail: read.detail };
 }

@@ -4,6 +4,7 @@ import type { ProcessInfo } from "./proc.js";
 import { programName, readProcess } from "./proc.js";
 import type { UserFileRefusal } from "./user-walk.js";
 import { readUserFile } from "./user-files.js";
+import type { WalkMemo } from "./walk-memo.js";
 
 /** Pid files (docker.pid, child_pid) and the processes they name, checked in /proc. */
 
@@ -72,9 +73,10 @@ export async function checkPidFile(
   uid: number,
   programs: readonly string[],
   known?: ProcessInfo,
+  memo?: WalkMemo,
 ): Promise<PidCheck> {
   // The file is the user's to plant (runtime dir, state dir): read as hostile, never echoed.
-  const text = await readUserFile(rootPath(roots, path), uid, 64);
+  const text = await readUserFile(rootPath(roots, path), uid, 64, memo);
   if (!text.ok) {
     const state = pidFileRefusal[text.state] ?? "unsafe";
     return { state, detail: text.detail };

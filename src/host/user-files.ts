@@ -4,6 +4,7 @@ import type { FileHandle } from "node:fs/promises";
 import { readNamesCapped } from "./files.js";
 import type { Refusal, UserFileRefusal, UserRead, UserStat, UserFileKind } from "./user-walk.js";
 import { failure, openChecked, refuse, release } from "./user-walk.js";
+import type { WalkMemo } from "./walk-memo.js";
 
 /** Stat, read, list and connect inside a user's tree, through the walk of user-walk.ts. */
 
@@ -15,16 +16,17 @@ export async function statUserPath(
   path: string,
   uid: number,
   kind: UserFileKind,
+  memo?: WalkMemo,
 ): Promise<UserStat> {
-  const opened = await openChecked(path, uid, kind);
+  const opened = await openChecked(path, uid, kind, memo);
   if (!opened.ok) return opened;
   release(opened.handle);
   return { ok: true, stats: opened.stats };
 }
 
 /** A unix socket of the user's (docker.sock, api.sock): lstat-like, for a verdict only. */
-export function checkUserSocket(path: string, uid: number): Promise<UserStat> {
-  return statUserPath(path, uid, "socket");
+export function checkUserSocket(path: string, uid: number, memo?: WalkMemo): Promise<UserStat> {
+  return statUserPath(path, uid, "socket", memo);
 }
 
 /**
@@ -47,8 +49,13 @@ export async function withUserSocket<T>(
 }
 
 /** A small regular file of the user's, at most `maxBytes`; details never hold its content. */
-export async function readUserFile(path: string, uid: number, maxBytes: number): Promise<UserRead> {
-  const opened = await openChecked(path, uid, "file");
+export async function readUserFile(
+  path: string,
+  uid: number,
+  maxBytes: number,
+  memo?: WalkMemo,
+): Promise<UserRead> {
+  const opened = await openChecked(path, uid, "file", memo);
   if (!opened.ok) return refuse(opened.state, opened.detail);
   const { handle, stats } = opened;
   if (stats.size > maxBytes) {
@@ -91,8 +98,13 @@ export type UserList =
  * through the descriptor that was checked, a batch at a time off the event loop): a user's
  * directory may hold 300,000 entries, or be root's /root behind a symlink or a daemon.json.
  */
-export async function listUserDir(path: string, uid: number, max: number): Promise<UserList> {
-  const opened = await openChecked(path, uid, "directory");
+export async function listUserDir(
+  path: string,
+  uid: number,
+  max: number,
+  memo?: WalkMemo,
+): Promise<UserList> {
+  const opened = await openChecked(path, uid, "directory", memo);
   if (!opened.ok) return refuse(opened.state, opened.detail);
   try {
     const dir = await opendir(`/proc/self/fd/${opened.handle.fd}`, {

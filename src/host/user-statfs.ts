@@ -2,6 +2,7 @@ import { Dirent } from "node:fs";
 import { opendir, statfs } from "node:fs/promises";
 import type { Refusal } from "./user-walk.js";
 import { failure, openChecked, refuse, release } from "./user-walk.js";
+import type { WalkMemo } from "./walk-memo.js";
 
 /*
  * The filesystem under a directory of a watched user's (dockerd's data root): statfs(2) and
@@ -75,8 +76,12 @@ export interface UserFilesystem {
  * statfs of a directory of `uid`'s, reached through the walk (no symlink followed, every
  * component the user's or root's), and the d_type of its first entries on a local filesystem.
  */
-export async function userFilesystem(path: string, uid: number): Promise<UserFilesystem | Refusal> {
-  const opened = await openChecked(path, uid, "directory");
+export async function userFilesystem(
+  path: string,
+  uid: number,
+  memo?: WalkMemo,
+): Promise<UserFilesystem | Refusal> {
+  const opened = await openChecked(path, uid, "directory", memo);
   if (!opened.ok) return refuse(opened.state, opened.detail);
   const at = `/proc/self/fd/${opened.handle.fd}`;
   try {

@@ -3,6 +3,8 @@ import type { Stats } from "node:fs";
 import { open, readlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
+import type { VerifiedDir, WalkMemo } from "./walk-memo.js";
+import { pathFlags, resume } from "./walk-memo.js";
 
 /*
  * Reading inside a tree a watched user controls (runtime dir, rootlesskit state dir, /tmp dirs),
@@ -14,9 +16,6 @@ import { posix } from "node:path";
  * can stop the event loop.
  */
 
-/** O_PATH from <asm-generic/fcntl.h> (x86_64, arm64, arm, ppc64le, s390x, riscv64); Node does not export it. */
-const O_PATH = 0o10000000;
-const pathFlags = O_PATH | constants.O_NOFOLLOW;
 /** Symlinks followed in a path before giving up (the kernel's own limit, MAXSYMLINKS). */
 const maxSymlinks = 40;
 /** The longest path walked: PATH_MAX, and far more components than a runtime or state dir has. */
@@ -75,10 +74,10 @@ const ownUid = (): number => process.geteuid?.() ?? -1;
  * too (searchable by others: /, /home, /run/user, /tmp). Root's 0700 /root is not on the way to
  * anything of a user's, so nothing behind it is opened, stat'ed or told apart by its absence.
  */
-function passable(stats: Stats, uid: number): boolean {
+function passable(stats: Stats, uid: number, own: () => number): boolean {
   if (stats.uid === uid) return true;
   // As the user itself the kernel decides; as root, the user's group memberships are not known.
-  return stats.uid === 0 && (uid === ownUid() || (stats.mode & 0o001) !== 0);
+  return stats.uid === 0 && ((stats.mode & 0o001) !== 0 || uid === own());
 }
 
 export function failure(path: string, err: unknown): Refusal {
@@ -113,7 +112,8 @@ const at = (dir: FileHandle, name: string): string => `/proc/self/fd/${dir.fd}/$
 async function openParent(
   path: string,
   uid: number,
-): Promise<{ ok: true; dir: FileHandle; name: string } | Refusal> {
+  memo: WalkMemo | undefined,
+): Promise<{ ok: true; dir: FileHandle; name: string; walked: string; closed: boolean } | Refusal> {
   let parts = posix.normalize(path).split("/").filter(Boolean);
   const name = parts.pop();
   if (!path.startsWith("/") || name === undefined || name === "..")
@@ -122,9 +122,24 @@ async function openParent(
   if (path.length > maxPathBytes || parts.length >= maxComponents)
     return refuse("io_error", `a path of ${parts.length + 1} components is too long to walk`);
   let hops = 0;
-  let dir: FileHandle | undefined = await open("/", pathFlags | constants.O_DIRECTORY);
-  let dirOwner = 0;
+  // geteuid is a system call: asked only when a walk needs it (most never do), not per component.
+  const own = ownUid;
+  const resumed = memo ? await resume(memo, parts, name, uid, own) : undefined;
+  if (resumed?.kind === "missing")
+    return failure(resumed.last ? path : resumed.path, { code: "ENOENT" });
+  let dir: FileHandle | undefined;
   let walked = "";
+  // The last directory verified in the memo, while every one from `/` was root's and root-bound
+  // (null once the chain is broken: a user's directory, or reached from another's).
+  let chain: VerifiedDir | undefined | null;
+  if (resumed) {
+    ({ dir, walked, entry: chain } = resumed);
+    parts = parts.slice(resumed.depth);
+  } else dir = await open("/", pathFlags | constants.O_DIRECTORY);
+  let dirOwner = 0;
+  const bound = (): boolean => chain !== null && (chain?.rootBound ?? true);
+  // Only root may add a name to the directory walked: a name missing there stays missing.
+  const closed = (): boolean => chain?.closed === true;
   try {
     while (parts.length > 0) {
       const part = parts.shift() ?? "";
@@ -133,6 +148,8 @@ async function openParent(
       try {
         next = await open(at(dir, part), pathFlags);
       } catch (err) {
+        if (memo && closed() && (err as NodeJS.ErrnoException).code === "ENOENT")
+          memo.markMissing(here);
         return failure(here, err);
       }
       let stats: Stats;
@@ -144,7 +161,7 @@ async function openParent(
       }
       if (stats.isSymbolicLink()) {
         release(next);
-        const trusted = [0, ownUid()];
+        const trusted = [0, own()];
         if (!trusted.includes(stats.uid) || !trusted.includes(dirOwner) || ++hops > maxSymlinks)
           return refuse(
             "symlink",
@@ -160,13 +177,14 @@ async function openParent(
         dir = await open("/", pathFlags | constants.O_DIRECTORY);
         dirOwner = 0;
         walked = "";
+        chain = undefined;
         continue;
       }
       if (!stats.isDirectory()) {
         release(next);
         return refuse("not_directory", `${here} is not a directory`);
       }
-      if (!passable(stats, uid)) {
+      if (!passable(stats, uid, own)) {
         release(next);
         return refuse(
           "foreign_owner",
@@ -175,6 +193,8 @@ async function openParent(
             : `directory ${here} belongs to uid ${stats.uid}`,
         );
       }
+      chain =
+        memo && bound() && stats.uid === 0 ? memo.verify(here, stats, chain ?? undefined) : null;
       release(dir);
       dir = next;
       dirOwner = stats.uid;
@@ -182,7 +202,7 @@ async function openParent(
     }
     const parent = dir;
     dir = undefined; // the caller's to close now
-    return { ok: true, dir: parent, name };
+    return { ok: true, dir: parent, name, walked, closed: closed() };
   } finally {
     if (dir) release(dir);
   }
@@ -211,15 +231,18 @@ export async function openChecked(
   path: string,
   uid: number,
   kind: UserFileKind,
+  memo?: WalkMemo,
 ): Promise<
   { ok: true; handle: FileHandle; stats: Stats } | (Refusal & { readonly stats?: Stats })
 > {
-  const parent = await openParent(path, uid);
+  const parent = await openParent(path, uid, memo);
   if (!parent.ok) return parent;
   let handle: FileHandle;
   try {
     handle = await open(at(parent.dir, parent.name), pathFlags);
   } catch (err) {
+    if (memo && parent.closed && (err as NodeJS.ErrnoException).code === "ENOENT")
+      memo.markMissing(`${parent.walked}/${parent.name}`);
     return failure(path, err);
   } finally {
     release(parent.dir);

@@ -1,6 +1,6 @@
 import type { Collector } from "../collector.js";
 import { dockerUnit } from "../docker-unit.js";
-import { discovery, processes } from "../scans.js";
+import { discovery, processes, walkMemo } from "../scans.js";
 import type { CurrentContext, EndpointKind } from "./endpoints.js";
 import { endpointKind, expandSpecifiers, readCurrentContext } from "./endpoints.js";
 import type { RootfulSocket } from "./rootful.js";
@@ -55,7 +55,7 @@ export const clientCollector: Collector<ClientFacts> = {
       discovery(ctx),
       readRootfulSocket(roots, ctx.host.mounts, target),
       dockerUnit(cycle, roots, target),
-      readCurrentContext(roots, target),
+      readCurrentContext(roots, target, walkMemo(cycle)),
     ]);
     const endpoints: ClientEndpoint[] = [];
     const read = unit && !("refusedUnit" in unit) ? unit : undefined;

@@ -3,6 +3,7 @@ import { posix } from "node:path";
 import { parseBoundedJson } from "../../host/bounded-json.js";
 import { readOwnedFile } from "../../host/owned-file.js";
 import type { OwnedFileResult } from "../../host/owned-file.js";
+import type { WalkMemo } from "../../host/walk-memo.js";
 import type { HostRoots } from "../../host/paths.js";
 import { rootPath } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
@@ -119,9 +120,10 @@ export function contextMetaPath(home: string, name: string): string {
 export async function readCurrentContext(
   roots: HostRoots,
   target: Target,
+  memo?: WalkMemo,
 ): Promise<CurrentContext> {
   const file = `${target.home}/.docker/config.json`;
-  const read = await readOwnedFile(rootPath(roots, file), target.uid, maxConfigBytes);
+  const read = await readOwnedFile(rootPath(roots, file), target.uid, maxConfigBytes, memo);
   if (!read.ok && read.reason === "missing") return { state: "default" };
   const config = jsonObject(read, maxConfigBytes);
   if (!config.ok) return { state: "refused", file, reason: config.reason };
@@ -130,7 +132,7 @@ export async function readCurrentContext(
   if (typeof name !== "string" || !contextName.test(name) || name.length > 256)
     return { state: "invalid", file };
   const metaFile = contextMetaPath(target.home, name);
-  const metaRead = await readOwnedFile(rootPath(roots, metaFile), target.uid, maxMetaBytes);
+  const metaRead = await readOwnedFile(rootPath(roots, metaFile), target.uid, maxMetaBytes, memo);
   if (!metaRead.ok && metaRead.reason === "missing") return { state: "not_found", name };
   const meta = jsonObject(metaRead, maxMetaBytes);
   if (!meta.ok) return { state: "refused", file: metaFile, reason: meta.reason };

@@ -3,6 +3,7 @@ import type { HostRoots } from "../../host/paths.js";
 import { rootPath, sysPath } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
 import { userFilesystem } from "../../host/user-statfs.js";
+import type { WalkMemo } from "../../host/walk-memo.js";
 import type { CollectorOption } from "../collector.js";
 
 /** Free fractions (of bytes or of inodes) under which the data root checks fail; 0 turns one off. */
@@ -76,8 +77,9 @@ export async function readDataRootUsage(
   target: Target,
   path: string,
   thresholds: SpaceThresholds,
+  memo?: WalkMemo,
 ): Promise<DataRootUsage> {
-  const fs = await userFilesystem(rootPath(roots, path), target.uid);
+  const fs = await userFilesystem(rootPath(roots, path), target.uid, memo);
   if (!fs.ok) return { path, thresholds, unverified: fs.detail };
   const zfs =
     fs.fsName === "zfs"

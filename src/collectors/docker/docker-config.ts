@@ -1,11 +1,13 @@
 import { parseBoundedJson } from "../../host/bounded-json.js";
 import { readKernelText } from "../../host/files.js";
+import type { ReadResult } from "../../host/files.js";
 import { readOwnedFile } from "../../host/owned-file.js";
 import type { HostRoots } from "../../host/paths.js";
 import { procPath, rootPath } from "../../host/paths.js";
 import { mountOf, parseMountinfo } from "../../host/proc-files.js";
 import type { Target } from "../../host/target.js";
 import { statUserPath } from "../../host/user-files.js";
+import type { WalkMemo } from "../../host/walk-memo.js";
 
 /**
  * What a rootless dockerd that is not running would use: its data root and storage driver from
@@ -35,9 +37,11 @@ const driverName = (value: unknown): string | undefined =>
 export async function readConfiguredDaemon(
   roots: HostRoots,
   target: Target,
+  memo?: WalkMemo,
+  mountTable: () => Promise<ReadResult> = () => readKernelText(procPath(roots, "1/mountinfo")),
 ): Promise<ConfiguredDaemon> {
   const configFile = `${target.home}/.config/docker/daemon.json`;
-  const read = await readOwnedFile(rootPath(roots, configFile), target.uid, 256 * 1024);
+  const read = await readOwnedFile(rootPath(roots, configFile), target.uid, 256 * 1024, memo);
   let config: Record<string, unknown> = {};
   let configState: ConfiguredDaemon["configState"] = read.ok ? "ok" : read.reason;
   if (read.ok) {
@@ -51,7 +55,7 @@ export async function readConfiguredDaemon(
   if (configState !== "ok" && configState !== "missing") return { configFile, configState };
   const configured = absolutePath(config["data-root"]);
   const dataRoot = configured ?? `${target.home}/.local/share/docker`;
-  const mountinfo = await readKernelText(procPath(roots, "1/mountinfo"));
+  const mountinfo = await mountTable();
   const mount = mountinfo.ok ? mountOf(parseMountinfo(mountinfo.text), dataRoot) : undefined;
   let storageDriver = driverName(config["storage-driver"]);
   let storageDriverSource: ConfiguredDaemon["storageDriverSource"] = storageDriver
@@ -59,13 +63,14 @@ export async function readConfiguredDaemon(
     : undefined;
   if (!storageDriver) {
     // The user names the data root: only a directory of theirs is looked into, and only for the
-    // few names that matter (a listing of a user's directory may be 300,000 names long).
-    const found = await Promise.all(
-      graphDrivers.map(
-        async (d) =>
-          (await statUserPath(rootPath(roots, `${dataRoot}/${d}`), target.uid, "directory")).ok,
-      ),
-    );
+    // few names that matter (a listing of a user's directory may be 300,000 names long). No
+    // data root at all (most users of a host): none of them can be there, one walk says so.
+    const at = (path: string) => statUserPath(rootPath(roots, path), target.uid, "directory", memo);
+    const root = await at(dataRoot);
+    const absent = !root.ok && (root.state === "missing" || root.state === "not_directory");
+    const found = absent
+      ? graphDrivers.map(() => false)
+      : await Promise.all(graphDrivers.map(async (d) => (await at(`${dataRoot}/${d}`)).ok));
     const prior = graphDrivers.filter((_, i) => found[i]);
     // dockerd reuses the one driver it finds; with several it refuses to choose.
     if (prior.length === 1) [storageDriver, storageDriverSource] = [prior[0], "data root"];

@@ -1,4 +1,4 @@
-import { lstatPath, readTextAsync } from "../../host/files.js";
+import { lstatPath, readKernelText, readTextAsync } from "../../host/files.js";
 import { procPath, rootPath } from "../../host/paths.js";
 import { mountOf, parseMountinfo } from "../../host/proc-files.js";
 import { maxJsonChars, parseBoundedJson } from "../../host/bounded-json.js";
@@ -7,7 +7,7 @@ import { checkUserSocket } from "../../host/user-files.js";
 import { userSocketHttp } from "../../host/user-socket.js";
 import type { Collector } from "../collector.js";
 import { RestartCounter } from "../restarts.js";
-import { discovery, runtimeDir as checkedRuntimeDir } from "../scans.js";
+import { discovery, runtimeDir as checkedRuntimeDir, walkMemo } from "../scans.js";
 import { kept } from "../state.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
 import { readConfiguredDaemon } from "./docker-config.js";
@@ -128,7 +128,7 @@ export const dockerCollector: Collector<DockerFacts> = {
                 ? `${target.runtimeDir} does not exist`
                 : `${target.runtimeDir} is not the user's own directory`,
           }
-        : await checkUserSocket(path, target.uid);
+        : await checkUserSocket(path, target.uid, walkMemo(ctx.cycle));
     const [runtimeDir, pidFile, infoResult] = await Promise.all([
       Promise.resolve(runtimeDirFirst),
       // The same verdict on docker.pid as the rootlesskit collector's, from the shared discovery.
@@ -181,7 +181,13 @@ export const dockerCollector: Collector<DockerFacts> = {
     }
     // The daemon names its data root: measured only as a directory of the user's own.
     const dataRootUsage = info?.dockerRootDir
-      ? await readDataRootUsage(roots, target, info.dockerRootDir, spaceThresholds(ctx.option))
+      ? await readDataRootUsage(
+          roots,
+          target,
+          info.dockerRootDir,
+          spaceThresholds(ctx.option),
+          walkMemo(ctx.cycle),
+        )
       : undefined;
     if (dataRootUsage && "unverified" in dataRootUsage)
       note(`data root: ${dataRootUsage.unverified}`);
@@ -189,7 +195,11 @@ export const dockerCollector: Collector<DockerFacts> = {
     const dirStats =
       runtimeDir.ok || runtimeDir.state === "foreign_owner" ? runtimeDir.stats : undefined;
     const pidUnknown = pidFile.state === "unreadable" || pidFile.state === "unsafe";
-    const configured = info ? undefined : await readConfiguredDaemon(roots, target);
+    const configured = info
+      ? undefined
+      : await readConfiguredDaemon(roots, target, walkMemo(ctx.cycle), () =>
+          ctx.cycle.once("mountinfo-1", () => readKernelText(procPath(roots, "1/mountinfo"))),
+        );
     return {
       runtimeDir: dirStats
         ? {

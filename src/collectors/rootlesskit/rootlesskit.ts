@@ -6,7 +6,7 @@ import { clockTicksPerSecond, rootlesskitBoolFlag } from "../../host/proc-parser
 import { statUserPath } from "../../host/user-files.js";
 import type { Collector } from "../collector.js";
 import { RestartCounter } from "../restarts.js";
-import { discovery } from "../scans.js";
+import { discovery, walkMemo } from "../scans.js";
 import type { HostState } from "../state.js";
 import { kept } from "../state.js";
 import type { HostRoots } from "../../host/paths.js";
@@ -118,9 +118,16 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
       cycleInfo(cycle, roots, dir, options),
       // About 110 bytes a forward: 1 MiB holds some 9,000 of them.
       queryApi(roots, dir, "/v1/ports", parsePorts, { ...options, maxBytes: 1024 * 1024 }),
-      checkPidFile(roots, `${dir}/child_pid`, target.uid, rootlesskitPrograms, found.child),
+      checkPidFile(
+        roots,
+        `${dir}/child_pid`,
+        target.uid,
+        rootlesskitPrograms,
+        found.child,
+        walkMemo(cycle),
+      ),
       readKernelText(procPath(roots, "locks")),
-      statUserPath(rootPath(roots, `${dir}/netns`), target.uid, "file"),
+      statUserPath(rootPath(roots, `${dir}/netns`), target.uid, "file", walkMemo(cycle)),
     ]);
     const netnsFile = netns.ok ? true : netns.state === "missing" ? false : undefined;
     const info = infoAnswer.ok ? infoAnswer.value : undefined;

@@ -1,0 +1,128 @@
+import { constants } from "node:fs";
+import type { Stats } from "node:fs";
+import { open } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+
+/*
+ * One cycle's memo of what the walks of user-walk.ts learnt about root's directories on the way
+ * to users' files (`/`, `/home`, `/run/user`, a rootfs prefix). A name in a directory that root
+ * owns and nobody else may write (group and others without write, or the sticky bit, where only
+ * an entry's owner may rename or remove it) is bound by root alone: a watched user cannot swap
+ * it. So within one cycle a walk may reopen such a prefix by its path in one open, check that it
+ * is still the very directory verified (same device, inode, owner root and mode), and walk only
+ * the rest a component at a time. A name found missing in such a directory that is not writable by
+ * group or others at all (sticky or not) is root's fact as well (only root can create it), and is
+ * not looked up again in the cycle. Nothing a user owns is kept: the
+ * user's components and the last one are opened and checked each time they are used. Made per
+ * cycle (collectors/scans.ts, walkMemo), never module-level: a directory root changes between
+ * cycles is walked afresh.
+ */
+
+/** O_PATH from <asm-generic/fcntl.h> (x86_64, arm64, arm, ppc64le, s390x, riscv64); Node does not export it. */
+const O_PATH = 0o10000000;
+export const pathFlags = O_PATH | constants.O_NOFOLLOW;
+
+/** A root-owned directory verified this cycle, reached without a symlink from `/`. */
+export interface VerifiedDir {
+  readonly dev: number;
+  readonly ino: number;
+  readonly mode: number;
+  /** Every directory from `/` to this one, this one included, is searchable by others. */
+  readonly openToOthers: boolean;
+  /** Names in it are bound by root alone (not writable by group or others, or sticky). */
+  readonly rootBound: boolean;
+  /** Nobody but root may even add a name to it (not writable by group or others, sticky or not). */
+  readonly closed: boolean;
+}
+
+export class WalkMemo {
+  private readonly dirs = new Map<string, VerifiedDir>();
+  private readonly missing = new Set<string>();
+
+  /** The directory verified at `path` ("" is `/`) this cycle, if any. */
+  dir(path: string): VerifiedDir | undefined {
+    return this.dirs.get(path);
+  }
+
+  /** Records root's directory `path` whose parent is `parent` (undefined: `/` itself). */
+  verify(path: string, stats: Stats, parent: VerifiedDir | undefined): VerifiedDir {
+    const others = (stats.mode & 0o001) !== 0;
+    const entry: VerifiedDir = {
+      dev: stats.dev,
+      ino: stats.ino,
+      mode: stats.mode,
+      openToOthers: others && (parent?.openToOthers ?? true),
+      rootBound: (stats.mode & 0o022) === 0 || (stats.mode & 0o1000) !== 0,
+      closed: (stats.mode & 0o022) === 0,
+    };
+    this.dirs.set(path, entry);
+    return entry;
+  }
+
+  /** `path` was found missing in a verified, root-bound directory this cycle. */
+  isMissing(path: string): boolean {
+    return this.missing.has(path);
+  }
+
+  markMissing(path: string): void {
+    this.missing.add(path);
+  }
+}
+
+/** Still the directory that was verified: the same inode, owned by root, with the same mode. */
+export const sameDir = (stats: Stats, dir: VerifiedDir): boolean =>
+  stats.isDirectory() &&
+  stats.uid === 0 &&
+  stats.dev === dir.dev &&
+  stats.ino === dir.ino &&
+  stats.mode === dir.mode;
+
+/** Where a walk may start instead of `/`: the deepest prefix verified this cycle, reopened. */
+export type Resumed =
+  | {
+      readonly kind: "dir";
+      readonly dir: FileHandle;
+      readonly depth: number;
+      readonly walked: string;
+      readonly entry: VerifiedDir;
+    }
+  | { readonly kind: "missing"; readonly path: string; readonly last: boolean };
+
+/**
+ * The deepest prefix of `parts` (the directories before `name`) verified this cycle and open to
+ * `uid` (searchable by others at every step, or `uid` is the exporter's own), reopened by path
+ * and checked to be the same directory; or a component (or `name` itself) found missing in such a
+ * prefix. Undefined when nothing is known: the walk starts at `/` and meets every refusal itself.
+ */
+export async function resume(
+  memo: WalkMemo,
+  parts: readonly string[],
+  name: string,
+  uid: number,
+  own: () => number,
+): Promise<Resumed | undefined> {
+  let key = "";
+  let depth = 0;
+  let entry: VerifiedDir | undefined;
+  for (const part of parts) {
+    const here = `${key}/${part}`;
+    if (memo.isMissing(here)) return { kind: "missing", path: here, last: false };
+    const next = memo.dir(here);
+    if (!next || !(next.openToOthers || uid === own())) break;
+    key = here;
+    entry = next;
+    depth += 1;
+  }
+  if (depth === parts.length && memo.isMissing(`${key}/${name}`))
+    return { kind: "missing", path: `${key}/${name}`, last: true };
+  if (!entry) return undefined;
+  let dir: FileHandle | undefined;
+  try {
+    dir = await open(key, pathFlags | constants.O_DIRECTORY);
+    if (sameDir(await dir.stat(), entry)) return { kind: "dir", dir, depth, walked: key, entry };
+  } catch {
+    // Gone or changed since (root's doing): the walk from `/` says what it is now.
+  }
+  if (dir) dir.close().catch(() => undefined);
+  return undefined;
+}
