@@ -1,25 +1,45 @@
 import type { FactsByCollector } from "../collectors/registry.js";
-import type { CheckOf } from "./verdict.js";
+import type { CheckOf, Text, Verdict } from "./verdict.js";
 import { fail, pass, text, unknown } from "./verdict.js";
 import { quoted } from "./quoted.js";
 
 /** Reads the dbus and kernel collectors' facts. */
 type Reads = Pick<FactsByCollector, "dbus" | "kernel">;
 
+type Unit = NonNullable<NonNullable<Reads["dbus"]>["units"]>[number];
+
+function dockerUnit(facts: Partial<Reads>): Unit | undefined {
+  return facts.dbus?.units?.find((u) => u.unit === "docker.service");
+}
+
+/** Without systemd as init there is no user manager: the guide starts dockerd-rootless.sh by hand. */
+function withoutSystemd(facts: Partial<Reads>, unit: Unit | undefined): boolean {
+  return !unit?.activeState && facts.kernel?.systemdBooted === false;
+}
+
+/** A pass that does not apply on a host whose init is not systemd, saying what does not apply. */
+function notApplicable(what: Text): Verdict {
+  return pass(
+    text(
+      `systemd is not the init system here (no /run/systemd/system): ${what.en}`,
+      `此主机的 init 系统不是 systemd（没有 /run/systemd/system）：${what["zh-CN"]}`,
+    ),
+    { applicable: false },
+  );
+}
+
 export const dockerService: CheckOf<Reads> = {
   id: "docker_service",
   severity: "warning",
   scope: "user",
   evaluate: ({ facts }) => {
-    const unit = facts.dbus?.units?.find((u) => u.unit === "docker.service");
-    // Without systemd as init there is no user manager: the guide starts dockerd-rootless.sh by hand.
-    if (!unit?.activeState && facts.kernel?.systemdBooted === false)
-      return pass(
+    const unit = dockerUnit(facts);
+    if (withoutSystemd(facts, unit))
+      return notApplicable(
         text(
-          "systemd is not the init system here (no /run/systemd/system): docker.service does not apply, and `dockerd_running` judges the daemon.",
-          "此主机的 init 系统不是 systemd（没有 /run/systemd/system）：docker.service 不适用，由 `dockerd_running` 检查守护进程。",
+          "docker.service does not apply, and `dockerd_running` judges the daemon.",
+          "docker.service 不适用，由 `dockerd_running` 检查守护进程。",
         ),
-        { applicable: false },
       );
     if (!unit?.activeState)
       return unknown(
@@ -52,14 +72,13 @@ export const dockerServiceEnabled: CheckOf<Reads> = {
   severity: "warning",
   scope: "user",
   evaluate: ({ facts }) => {
-    const unit = facts.dbus?.units?.find((u) => u.unit === "docker.service");
-    if (!unit?.activeState && facts.kernel?.systemdBooted === false)
-      return pass(
+    const unit = dockerUnit(facts);
+    if (withoutSystemd(facts, unit))
+      return notApplicable(
         text(
-          "systemd is not the init system here (no /run/systemd/system): whether docker.service is enabled does not apply.",
-          "此主机的 init 系统不是 systemd（没有 /run/systemd/system）：docker.service 是否已启用不适用。",
+          "whether docker.service is enabled does not apply.",
+          "docker.service 是否已启用不适用。",
         ),
-        { applicable: false },
       );
     // Only an active unit is judged here: one that is not running fails `docker_service`.
     if (unit?.activeState !== undefined && unit.activeState !== "active")
