@@ -457,7 +457,7 @@ describe.each(debians)("$name", (debian) => {
                 "--collector.disable-defaults",
                 "--collector.probe",
                 `--probe.bytes=${bytes}`,
-                "--probe.timeout=60s",
+                "--probe.timeout=20s",
                 ...(portOnly ? ["--probe.network-target=198.18.0.77"] : []),
               ]);
               try {
@@ -606,13 +606,29 @@ describe.each(debians)("$name", (debian) => {
             const rounds = 5;
             const probed: Record<ProbePath, number[]> = { port: [], network: [] };
             const iperf: Record<ProbePath, number[]> = { port: [], network: [] };
+            // Seen twice in about 25 runs of 1-2 GiB: pasta's network path stalled ("no report
+            // within 60000 ms"), cause not found (see docs/performance.md). One such run is
+            // printed and run again; a second fails the test.
+            const failed: string[] = [];
+            const probeAgain = async (size: number, portOnly = false) => {
+              try {
+                return await probeOnce(size, portOnly);
+              } catch (err) {
+                if (failed.length > 0) throw err;
+                const text = err instanceof Error ? err.message : String(err);
+                failed.push(text.split("\n").find((l) => l.includes("probe finished")) ?? text);
+                return probeOnce(size, portOnly);
+              }
+            };
             for (let round = 0; round < rounds; round++) {
-              const both = await probeOnce(bytes.network);
+              const both = await probeAgain(bytes.network);
               probed.network.push(both.network);
               iperf.network.push(await iperfNetwork(bytes.network, round));
               // Sized alike (both capped, as seen here), one probe run serves both paths.
               probed.port.push(
-                bytes.port === bytes.network ? both.port : (await probeOnce(bytes.port, true)).port,
+                bytes.port === bytes.network
+                  ? both.port
+                  : (await probeAgain(bytes.port, true)).port,
               );
               iperf.port.push(await iperfPort(bytes.port, round));
             }
@@ -622,7 +638,7 @@ describe.each(debians)("$name", (debian) => {
               ratio: median(probed[path]) / median(iperf[path]),
               line: `${ring.driver} ${path}, ${bytes[path] / mib} MiB: probe ${mb(probed[path])} MB/s, iperf3 ${mb(iperf[path])} MB/s; medians ${mb([median(probed[path])])} / ${mb([median(iperf[path])])} = ${(median(probed[path]) / median(iperf[path])).toFixed(2)}`,
             }));
-            const table = `${rounds} rounds each, alternated; load ${readFileSync("/proc/loadavg", "utf8").trim()}\n${rows.map((r) => r.line).join("\n")}`;
+            const table = `${rounds} rounds each, alternated; load ${readFileSync("/proc/loadavg", "utf8").trim()}\n${rows.map((r) => r.line).join("\n")}${failed.map((f) => `\nrun again after: ${f}`).join("")}`;
             console.log(table);
             for (const row of rows) {
               expect(row.ratio, table).toBeGreaterThanOrEqual(0.8);
