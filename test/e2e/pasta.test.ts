@@ -457,7 +457,7 @@ describe.each(debians)("$name", (debian) => {
                 "--collector.disable-defaults",
                 "--collector.probe",
                 `--probe.bytes=${bytes}`,
-                "--probe.timeout=20s",
+                "--probe.timeout=10s",
                 ...(portOnly ? ["--probe.network-target=198.18.0.77"] : []),
               ]);
               try {
@@ -511,6 +511,9 @@ describe.each(debians)("$name", (debian) => {
               "-J",
               "-i",
               "0.1",
+              // A stalled transfer (see below) ends in 5 s rather than at the test's timeout.
+              "--rcv-timeout",
+              "5000",
             ];
             const server = (port: number) => [
               ...inNamespace,
@@ -592,13 +595,33 @@ describe.each(debians)("$name", (debian) => {
                 listening.kill("SIGKILL");
               }
             };
-            // One probe of 64 MiB sizes each path's transfers to about 1.5 s (at least ten of
-            // iperf3's 0.1 s intervals), within 16 MiB-2 GiB: pasta's port path moved 100
-            // times what its network path did here, so one size cannot suit both.
-            const first = await probeOnce(64 * 1024 * 1024);
+            // pasta (passt 2026-10-02, MTU 65520) stalls about one host-to-namespace transfer of
+            // 2 GiB in eight, for iperf3 as for the probe: it stops reading its socket on the
+            // host's side with tens of MB queued (docs/performance.md). A failed run of either
+            // tool is printed and run again, four times in all at most; a fifth fails the test.
+            const failed: string[] = [];
+            const again = async <T>(what: string, measure: () => Promise<T>): Promise<T> => {
+              for (;;) {
+                try {
+                  return await measure();
+                } catch (err) {
+                  if (failed.length >= 4) throw err;
+                  const e = err as { message?: string; stdout?: string };
+                  const lines = `${e.message ?? String(err)}\n${e.stdout ?? ""}`.split("\n");
+                  const line =
+                    lines.find((l) => l.includes("probe finished") || l.includes('"error"')) ??
+                    lines[0] ??
+                    "";
+                  failed.push(`${what}: ${line.trim().slice(0, 400)}`);
+                }
+              }
+            };
+            // One probe of 64 MiB sizes each path's transfers to about 1 s (ten of iperf3's
+            // 0.1 s intervals), within 16 MiB-2 GiB: a driver's two paths may differ tenfold.
+            const first = await again("probe", () => probeOnce(64 * 1024 * 1024));
             const mib = 1024 * 1024;
             const sized = (rate: number) =>
-              mib * Math.round(Math.min(2048, Math.max(16, (1.5 * rate) / mib)));
+              mib * Math.round(Math.min(2048, Math.max(16, rate / mib)));
             const bytes: Record<ProbePath, number> = {
               port: sized(first.port),
               network: sized(first.network),
@@ -606,31 +629,19 @@ describe.each(debians)("$name", (debian) => {
             const rounds = 5;
             const probed: Record<ProbePath, number[]> = { port: [], network: [] };
             const iperf: Record<ProbePath, number[]> = { port: [], network: [] };
-            // Seen twice in about 25 runs of 1-2 GiB: pasta's network path stalled ("no report
-            // within 60000 ms"), cause not found (see docs/performance.md). One such run is
-            // printed and run again; a second fails the test.
-            const failed: string[] = [];
-            const probeAgain = async (size: number, portOnly = false) => {
-              try {
-                return await probeOnce(size, portOnly);
-              } catch (err) {
-                if (failed.length > 0) throw err;
-                const text = err instanceof Error ? err.message : String(err);
-                failed.push(text.split("\n").find((l) => l.includes("probe finished")) ?? text);
-                return probeOnce(size, portOnly);
-              }
-            };
             for (let round = 0; round < rounds; round++) {
-              const both = await probeAgain(bytes.network);
+              const both = await again("probe", () => probeOnce(bytes.network));
               probed.network.push(both.network);
-              iperf.network.push(await iperfNetwork(bytes.network, round));
+              iperf.network.push(
+                await again("iperf3 network", () => iperfNetwork(bytes.network, round)),
+              );
               // Sized alike (both capped, as seen here), one probe run serves both paths.
               probed.port.push(
                 bytes.port === bytes.network
                   ? both.port
-                  : (await probeAgain(bytes.port, true)).port,
+                  : (await again("probe port", () => probeOnce(bytes.port, true))).port,
               );
-              iperf.port.push(await iperfPort(bytes.port, round));
+              iperf.port.push(await again("iperf3 port", () => iperfPort(bytes.port, round)));
             }
             const mb = (xs: number[]) => xs.map((x) => (x / 1e6).toFixed(0)).join(" ");
             const rows = (["port", "network"] as const).map((path) => ({
@@ -638,7 +649,7 @@ describe.each(debians)("$name", (debian) => {
               ratio: median(probed[path]) / median(iperf[path]),
               line: `${ring.driver} ${path}, ${bytes[path] / mib} MiB: probe ${mb(probed[path])} MB/s, iperf3 ${mb(iperf[path])} MB/s; medians ${mb([median(probed[path])])} / ${mb([median(iperf[path])])} = ${(median(probed[path]) / median(iperf[path])).toFixed(2)}`,
             }));
-            const table = `${rounds} rounds each, alternated; load ${readFileSync("/proc/loadavg", "utf8").trim()}\n${rows.map((r) => r.line).join("\n")}${failed.map((f) => `\nrun again after: ${f}`).join("")}`;
+            const table = `${rounds} rounds each, alternated; load ${readFileSync("/proc/loadavg", "utf8").trim()}\n${rows.map((r) => r.line).join("\n")}${failed.map((f) => `\nrun again after ${f}`).join("")}`;
             console.log(table);
             for (const row of rows) {
               expect(row.ratio, table).toBeGreaterThanOrEqual(0.8);
