@@ -21,6 +21,7 @@ import { requireOnCi, withReason } from "../helpers/prerequisites.js";
 import { alive, descendants, waitFor } from "../helpers/rootless-docker.js";
 import type { TrixieContainer } from "../helpers/trixie.js";
 import { sidRoot, startTrixie, trixieMissing, trixieUserName } from "../helpers/trixie.js";
+import { addHostNetwork, hostAddress, scrapeInside } from "../helpers/trixie-net.js";
 
 const run = promisify(execFile);
 
@@ -351,25 +352,12 @@ describe.skipIf(requireOnCi(missing))(
     beforeAll(async () => {
       const stage = dirname(dirname(builtMain));
       box = await startTrixie(sidRoot ?? "", trixieUserName, [{ host: stage, inside }], true);
-      for (const argv of [
-        ["ip", "link", "set", "lo", "up"],
-        ["ip", "link", "add", "rlx-host", "type", "veth", "peer", "name", "rlx-peer"],
-        ["ip", "addr", "add", "198.18.0.1/24", "dev", "rlx-host"],
-        ["ip", "link", "set", "rlx-host", "up"],
-        ["ip", "link", "set", "rlx-peer", "up"],
-        ["ip", "route", "add", "default", "via", "198.18.0.254"],
-      ])
-        await box.exec(argv);
+      await addHostNetwork(box);
     }, 60_000);
 
     afterAll(async () => {
       await box?.stop();
     }, 60_000);
-
-    /** /metrics of an exporter in the container's network namespace, fetched from inside it. */
-    async function scrapeInside(daemon: RunningDaemon): Promise<string> {
-      return box.exec(["curl", "-s", "--max-time", "5", daemon.url("/metrics")], 10_000);
-    }
 
     const cases = [
       { driver: "slirp4netns", portDriver: "builtin", detach: false },
@@ -411,7 +399,7 @@ describe.skipIf(requireOnCi(missing))(
           await waitFor(
             "the network path probed",
             async () => {
-              body = await scrapeInside(running).catch(() => "");
+              body = (await scrapeInside(box, running).catch(() => ({ body: "" }))).body;
               return valueOf(body, `rootless_probe_success{${u()},path="network"}`) !== undefined;
             },
             40_000,
@@ -428,7 +416,7 @@ describe.skipIf(requireOnCi(missing))(
           expect(
             running.logs.find((l) => l.includes("probe finished")),
             why,
-          ).toContain("to 198.18.0.1 (host)");
+          ).toContain(`to ${hostAddress} (host)`);
         } finally {
           await probe?.stop();
           if (kit.pid)
