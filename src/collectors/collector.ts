@@ -77,9 +77,11 @@ export interface UserCollector<F> extends BaseCollector {
    * paths walked safely), or undefined when it cannot say ("changed": a full run). When the key
    * equals the last successful full run's, the scheduler serves that run's facts object again
    * instead of collecting (inputs.ts, docs/architecture.md "Reuse"). Never for facts that
-   * hold counters or anything a live daemon answered: return undefined then.
+   * hold counters or anything a live daemon answered: return undefined then. `again`: the key
+   * taken after a full run, to see its inputs did not change while it ran; it must look at the
+   * user's files afresh, not answer from what this cycle's memo learnt before the run.
    */
-  readonly inputs?: (ctx: UserContext) => Promise<string | undefined>;
+  readonly inputs?: (ctx: UserContext, again: boolean) => Promise<string | undefined>;
 }
 
 /** The declarative face of a collector: its name, scope, defaults and its work. */

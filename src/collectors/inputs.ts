@@ -3,7 +3,7 @@ import { readKernelText } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath } from "../host/paths.js";
 import type { UserFileKind } from "../host/user-walk.js";
-import { statUserPath } from "../host/user-files.js";
+import { missingNames, statUserPath } from "../host/user-files.js";
 import type { UserContext } from "./collector.js";
 import { hostScans, processes, runtimeDir, walkMemo } from "./scans.js";
 import type { Cycle } from "./state.js";
@@ -36,16 +36,47 @@ export function idleKey(ctx: UserContext): Promise<string | undefined> {
   });
 }
 
+/** The names in a home that the keyed paths start with (docker, network, client). */
+const homeNames = [".config", ".local", ".docker"];
+
+/**
+ * The user's home looked at once a cycle for every collector's key: missing, or which of
+ * `homeNames` are missing in it (one walk and three opens, instead of a walk per path).
+ * Undefined when the home is there but not the user's own directory: each path is walked then.
+ */
+function home(ctx: UserContext): Promise<"missing" | ReadonlySet<string> | undefined> {
+  const { cycle, roots, target } = ctx;
+  return cycle.once(`home-names\0${target.uid}`, async () => {
+    const found = await missingNames(
+      rootPath(roots, target.home),
+      target.uid,
+      homeNames,
+      walkMemo(cycle),
+    );
+    if (found.ok) return found.missing;
+    return found.state === "missing" ? "missing" : undefined;
+  });
+}
+
 /**
  * `path` of the user's (under the rootfs) found missing by the same walk a collection makes
  * (user-walk.ts: no symlink followed, nothing behind a directory closed to the user looked at);
- * undefined for anything else: a file there, a symlink, a refusal.
+ * undefined for anything else: a file there, a symlink, a refusal. A path under the home whose
+ * first name the cycle's look at the home found missing (or the home itself) is missing without
+ * a walk of its own: the walk would end there. `again` (the key after a full run): walked.
  */
 export async function missingKey(
   ctx: UserContext,
   path: string,
   kind: UserFileKind,
+  again: boolean,
 ): Promise<string | undefined> {
+  const { target } = ctx;
+  if (!again && path.startsWith(`${target.home}/`) && target.home.startsWith("/")) {
+    const first = path.slice(target.home.length + 1).split("/")[0] ?? "";
+    const names = await home(ctx);
+    if (names === "missing" || names?.has(first)) return `missing ${path}`;
+  }
   const found = await statUserPath(
     rootPath(ctx.roots, path),
     ctx.target.uid,

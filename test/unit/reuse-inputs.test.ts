@@ -160,6 +160,17 @@ describe.skipIf(requireOnCi(missing))(
       await cycle();
     });
 
+    it("sees a symlink swapped in for ~/.local, where the data root was missing", async () => {
+      expect(await cycle()).toEqual(none);
+      const link = join(target.home, ".local");
+      symlinkSync("/usr", link);
+      lchownSync(link, uid, uid);
+      expect((await cycle()).docker).toBe(1);
+      rmSync(link);
+      await cycle();
+      expect(await cycle()).toEqual(none);
+    });
+
     it("sees ~/.docker/config.json and docker.service created", async () => {
       mkdirOwn(join(target.home, ".docker"));
       writeOwn(join(target.home, ".docker", "config.json"), '{"currentContext":"elsewhere"}');

@@ -64,11 +64,12 @@ export const clientCollector: Collector<ClientFacts> = {
   defaultIntervalSeconds: 15,
   // No daemon, no docker.service, no ~/.docker/config.json: root's side (its dockerd processes,
   // its socket's entries, the same for everyone this cycle) is all that is left, and is the key.
-  inputs: (ctx) =>
+  inputs: (ctx, again) =>
     idleWith(
       ctx,
-      () => missingKey(ctx, `${ctx.target.home}/.config/systemd/user/docker.service`, "file"),
-      () => missingKey(ctx, `${ctx.target.home}/.docker/config.json`, "file"),
+      () =>
+        missingKey(ctx, `${ctx.target.home}/.config/systemd/user/docker.service`, "file", again),
+      () => missingKey(ctx, `${ctx.target.home}/.docker/config.json`, "file", again),
       () =>
         ctx.cycle.once("client-rootful-key", async () =>
           JSON.stringify([await rootfulPids(ctx), await rootfulSocketScan(ctx)]),

@@ -108,11 +108,11 @@ export const dockerCollector: Collector<DockerFacts> = {
   defaultIntervalSeconds: 15,
   options: spaceOptions,
   // No daemon, no daemon.json, no data root: the defaults, on the mount /proc/1/mountinfo says.
-  inputs: (ctx) =>
+  inputs: (ctx, again) =>
     idleWith(
       ctx,
-      () => missingKey(ctx, `${ctx.target.home}/.config/docker/daemon.json`, "file"),
-      () => missingKey(ctx, `${ctx.target.home}/.local/share/docker`, "directory"),
+      () => missingKey(ctx, `${ctx.target.home}/.config/docker/daemon.json`, "file", again),
+      () => missingKey(ctx, `${ctx.target.home}/.local/share/docker`, "directory", again),
       () => mountinfoKey(ctx.cycle, ctx.roots),
     ),
   async collect(ctx) {

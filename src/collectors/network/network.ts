@@ -143,9 +143,9 @@ export const networkCollector: Collector<NetworkFacts> = {
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
   // No rootlesskit and no docker.service: nothing to read, nothing configured.
-  inputs: (ctx) =>
+  inputs: (ctx, again) =>
     idleWith(ctx, () =>
-      missingKey(ctx, `${ctx.target.home}/.config/systemd/user/docker.service`, "file"),
+      missingKey(ctx, `${ctx.target.home}/.config/systemd/user/docker.service`, "file", again),
     ),
   async collect(ctx) {
     const { roots, target, state, cycle, note, rpcTimeoutMs, signal } = ctx;

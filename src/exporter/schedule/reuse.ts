@@ -34,7 +34,7 @@ export async function collectOrReuse<F>(
   if (!collector.inputs || maxAgeMs <= 0) return collector.collect(ctx);
   // Taken before the collection: a change after it makes the next key differ.
   const startedAt = performance.now();
-  const key = await collector.inputs(ctx);
+  const key = await collector.inputs(ctx, false);
   const last = slot.reuse;
   const facts = slot.state.facts;
   if (
@@ -56,7 +56,7 @@ export async function collectOrReuse<F>(
   // Kept for the next run, and used only if this run is recorded as a success (state.ok), when
   // the inputs were the same after the collection as before it: a file that came and went while
   // it ran must not leave facts of it under the key of its absence.
-  if (key !== undefined && (await collector.inputs(ctx)) === key)
+  if (key !== undefined && (await collector.inputs(ctx, true)) === key)
     slot.reuse = { key, fullAt: startedAt, reused: 0 };
   return collected;
 }
