@@ -26,7 +26,7 @@ import type { Cycle } from "./state.js";
 export function idleKey(ctx: UserContext): Promise<string | undefined> {
   const { cycle, roots, target } = ctx;
   if (ctx.self) return Promise.resolve(undefined);
-  return cycle.once(`idle-key\0${target.uid}`, async () => {
+  return cycle.once(`idle-key\0${target.uid}\0${target.name}`, async () => {
     if ((await processes(cycle, roots)).count(target.uid) > 0) return undefined;
     const dir = await runtimeDir(cycle, roots, target);
     if (dir.ok || dir.state !== "missing") return undefined;
@@ -46,7 +46,7 @@ const homeNames = [".config", ".local", ".docker"];
  */
 function home(ctx: UserContext): Promise<"missing" | ReadonlySet<string> | undefined> {
   const { cycle, roots, target } = ctx;
-  return cycle.once(`home-names\0${target.uid}`, async () => {
+  return cycle.once(`home-names\0${target.uid}\0${target.home}`, async () => {
     const found = await missingNames(
       rootPath(roots, target.home),
       target.uid,
