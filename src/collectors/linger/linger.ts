@@ -38,7 +38,8 @@ export function systemBusAddress(
 /**
  * The system bus's socket looked at once a cycle: when it is missing, every user's call would
  * fail on the same lstat (host/dbus.ts) with this message, so none is made. Undefined when it
- * is there (or the address is no unix:path): the calls are made, and answered live.
+ * is there (or the address is no unix:path): the calls are made, and answered live. A connection
+ * made before the socket was removed is not used then either.
  */
 export function systemBusMissing(cycle: Cycle, address: string): Promise<string | undefined> {
   const socket = /^unix:path=([^,;]+)/.exec(address)?.[1];
