@@ -61,6 +61,10 @@ export function parseCommandLine(
   const interval = intervalFlag("collect.interval", text("collect.interval", "15s"));
   const timeoutMs = timerFlag("collect.timeout", text("collect.timeout", "10s"));
   const rpcTimeoutMs = timerFlag("collect.rpc-timeout", text("collect.rpc-timeout", "2s"));
+  const reuseRaw = text("collect.reuse-max-age", "5m");
+  const reuseMaxAgeMs = /^0+(s|m|h|ms)?$/.test(reuseRaw)
+    ? 0
+    : timerFlag("collect.reuse-max-age", reuseRaw);
   const maxRequests = countFlag("web.max-requests", text("web.max-requests", "40"), 0);
   const webConfigFile = text("web.config.file", "");
   const collectorOptions: Record<string, string> = {};
@@ -115,6 +119,7 @@ export function parseCommandLine(
     collectors: settings,
     timeoutMs,
     rpcTimeoutMs,
+    reuseMaxAgeMs,
     collectorOptions,
     roots: {
       procfs: text("path.procfs", "/proc"),

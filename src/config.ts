@@ -23,6 +23,8 @@ export interface Config {
   readonly timeoutMs: number;
   /** Bound of one D-Bus call or unix-socket HTTP request. */
   readonly rpcTimeoutMs: number;
+  /** --collect.reuse-max-age: how long unchanged inputs may reuse facts (0: never; default 5m). */
+  readonly reuseMaxAgeMs?: number;
   /** Collector-declared flags by full name ("collector.dbus.units"), when given. */
   readonly collectorOptions: Readonly<Record<string, string>>;
   readonly roots: HostRoots;

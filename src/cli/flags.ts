@@ -98,6 +98,13 @@ export function flagSpecs(collectors: readonly Collector<unknown>[]): FlagSpec[]
       defaultText: "10s",
     },
     {
+      name: "collect.reuse-max-age",
+      help: "a collector whose inputs did not change reuses its last facts at most this long (and 19 runs); 0 turns reuse off",
+      boolean: false,
+      placeholder: "DUR",
+      defaultText: "5m",
+    },
+    {
       name: "collect.rpc-timeout",
       help: "bound of one D-Bus call or HTTP request over a unix socket",
       boolean: false,

@@ -71,6 +71,17 @@ export interface HostCollector<F> extends BaseCollector {
 export interface UserCollector<F> extends BaseCollector {
   readonly scope: "user";
   readonly collect: (ctx: UserContext) => Promise<F>;
+  /**
+   * How to tell cheaply that this user's inputs did not change since the last run: a key built
+   * only from what decides the facts (the cycle's process scan, answers "missing" of the user's
+   * paths walked safely), or undefined when it cannot say ("changed": a full run). When the key
+   * equals the last successful full run's, the scheduler serves that run's facts object again
+   * instead of collecting (inputs.ts, docs/architecture.md "Reuse"). Never for facts that
+   * hold counters or anything a live daemon answered: return undefined then. `again`: the key
+   * taken after a full run, to see its inputs did not change while it ran; it must look at the
+   * user's files afresh, not answer from what this cycle's memo learnt before the run.
+   */
+  readonly inputs?: (ctx: UserContext, again: boolean) => Promise<string | undefined>;
 }
 
 /** The declarative face of a collector: its name, scope, defaults and its work. */

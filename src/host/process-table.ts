@@ -41,6 +41,11 @@ export class ProcessTable {
     return (this.byUid.get(uid) ?? []).filter((p) => named(p.comm)).map((p) => p.pid);
   }
 
+  /** How many processes the user owns (whose comm could be read) in this scan. */
+  count(uid: number): number {
+    return this.byUid.get(uid)?.length ?? 0;
+  }
+
   /** The uids that own at least one process passing `named`. */
   owners(named: (comm: string) => boolean): number[] {
     const uids: number[] = [];

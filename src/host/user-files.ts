@@ -5,6 +5,7 @@ import { readNamesCapped } from "./files.js";
 import type { Refusal, UserFileRefusal, UserRead, UserStat, UserFileKind } from "./user-walk.js";
 import { failure, openChecked, refuse, release } from "./user-walk.js";
 import type { WalkMemo } from "./walk-memo.js";
+import { pathFlags } from "./walk-memo.js";
 
 /** Stat, read, list and connect inside a user's tree, through the walk of user-walk.ts. */
 
@@ -113,6 +114,36 @@ export async function listUserDir(
     return { ok: true, ...(await readNamesCapped(dir, max)) };
   } catch (err) {
     return failure(path, err);
+  } finally {
+    release(opened.handle);
+  }
+}
+
+/**
+ * Which of `names` are missing in a directory of the user's: one walk to it (checked like a
+ * file's parents), then one `O_PATH|O_NOFOLLOW` open of each name through the descriptor that
+ * was checked (nothing is followed, nothing opened for reading). A name that is there, or whose
+ * open failed otherwise, is not missing. The directory's own refusal when it is not the user's.
+ */
+export async function missingNames(
+  path: string,
+  uid: number,
+  names: readonly string[],
+  memo?: WalkMemo,
+): Promise<{ readonly ok: true; readonly missing: ReadonlySet<string> } | Refusal> {
+  const opened = await openChecked(path, uid, "directory", memo);
+  if (!opened.ok) return refuse(opened.state, opened.detail);
+  try {
+    const missing = new Set<string>();
+    for (const name of names) {
+      if (name.includes("/") || name === "." || name === "..") continue;
+      try {
+        release(await open(`/proc/self/fd/${opened.handle.fd}/${name}`, pathFlags));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") missing.add(name);
+      }
+    }
+    return { ok: true, missing };
   } finally {
     release(opened.handle);
   }

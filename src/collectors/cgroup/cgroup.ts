@@ -5,7 +5,7 @@ import { sysPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
 import type { Pressure } from "../../host/kernel-parsers.js";
 import { parsePressure } from "../../host/kernel-parsers.js";
-import { systemBusAddress } from "../linger/linger.js";
+import { systemBusAddress, systemBusMissing } from "../linger/linger.js";
 import type { OomdFacts } from "./oomd.js";
 import { readOomd } from "./oomd.js";
 
@@ -96,14 +96,29 @@ export const cgroupCollector: Collector<CgroupFacts> = {
     const delegationPath = `/sys/${service}/cgroup.controllers`;
     const address = systemBusAddress(roots, env);
     const ask = { pool: host.systemBus, address, timeoutMs: rpcTimeoutMs, signal };
+    // The manager's cgroup is missing for a user not logged in (most users of a host): one
+    // stat says none of its files is there. The version is the host's: once a cycle.
+    const serviceDir = exists(host.mounts, sysPath(roots, service));
     const [version, controllers, pressure, oomd] = await Promise.all([
-      detectVersion(host.mounts, root),
-      readKernelText(sysPath(roots, delegationPath.slice("/sys/".length))),
-      readPressure(roots, service),
-      readOomd(ask, cycle, uid).catch((err: unknown) => {
-        note(`systemd on ${address} did not say what systemd-oomd watches: ${String(err)}`);
-        return undefined;
-      }),
+      cycle.once(`cgroup-version\0${root}`, () => detectVersion(host.mounts, root)),
+      serviceDir.then((there) =>
+        there
+          ? readKernelText(sysPath(roots, delegationPath.slice("/sys/".length)))
+          : {
+              ok: false as const,
+              reason: "missing" as const,
+              detail: `/sys/${service} does not exist`,
+            },
+      ),
+      serviceDir.then((there) => (there ? readPressure(roots, service) : undefined)),
+      systemBusMissing(cycle, address)
+        .then((missing) =>
+          missing ? Promise.reject(new Error(missing)) : readOomd(ask, cycle, uid),
+        )
+        .catch((err: unknown) => {
+          note(`systemd on ${address} did not say what systemd-oomd watches: ${String(err)}`);
+          return undefined;
+        }),
     ]);
     if (version.version === undefined) note(`${root} is missing or not a cgroup filesystem`);
     const more = { ...(version.version === 2 && pressure && { pressure }), ...(oomd && { oomd }) };

@@ -1,10 +1,11 @@
-import type { Collector } from "../collector.js";
+import type { Collector, UserContext } from "../collector.js";
+import { idleWith, missingKey } from "../inputs.js";
 import { dockerUnit } from "../docker-unit.js";
 import { discovery, processes, walkMemo } from "../scans.js";
 import type { CurrentContext, EndpointKind } from "./endpoints.js";
 import { endpointKind, expandSpecifiers, readCurrentContext } from "./endpoints.js";
-import type { RootfulSocket } from "./rootful.js";
-import { readRootfulSocket, rootfulDockerds } from "./rootful.js";
+import type { RootfulSocket, RootfulSocketScan } from "./rootful.js";
+import { readRootfulSocket, rootfulDockerds, scanRootfulSocket } from "./rootful.js";
 
 /** Where an address the user's docker CLI may use was found. */
 export type EndpointSource = "docker_host_unit" | "context";
@@ -41,6 +42,19 @@ export interface ClientFacts {
   readonly endpoints: readonly ClientEndpoint[];
 }
 
+/** Root's socket and the directories above it, looked at once a cycle for every user. */
+const rootfulSocketScan = (ctx: UserContext): Promise<RootfulSocketScan> =>
+  ctx.cycle.once(`rootful-socket\0${ctx.roots.rootfs}`, () =>
+    scanRootfulSocket(ctx.roots, ctx.host.mounts),
+  );
+
+/** Root's dockerd processes, once a cycle for every user. */
+const rootfulPids = async (ctx: UserContext): Promise<number[] | undefined> => {
+  const { cycle, roots } = ctx;
+  const table = await processes(cycle, roots);
+  return cycle.once(`rootful-dockerds\0${roots.procfs}`, () => rootfulDockerds(roots, table));
+};
+
 export const clientCollector: Collector<ClientFacts> = {
   name: "client",
   description:
@@ -48,12 +62,24 @@ export const clientCollector: Collector<ClientFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
+  // No daemon, no docker.service, no ~/.docker/config.json: root's side (its dockerd processes,
+  // its socket's entries, the same for everyone this cycle) is all that is left, and is the key.
+  inputs: (ctx, again) =>
+    idleWith(
+      ctx,
+      () =>
+        missingKey(ctx, `${ctx.target.home}/.config/systemd/user/docker.service`, "file", again),
+      () => missingKey(ctx, `${ctx.target.home}/.docker/config.json`, "file", again),
+      () =>
+        ctx.cycle.once("client-rootful-key", async () =>
+          JSON.stringify([await rootfulPids(ctx), await rootfulSocketScan(ctx)]),
+        ),
+    ),
   async collect(ctx) {
     const { roots, target, cycle } = ctx;
-    const [table, found, rootfulSocket, unit, context] = await Promise.all([
-      processes(cycle, roots),
+    const [found, rootfulSocket, unit, context] = await Promise.all([
       discovery(ctx),
-      readRootfulSocket(roots, ctx.host.mounts, target),
+      readRootfulSocket(roots, ctx.host.mounts, target, rootfulSocketScan(ctx)),
       dockerUnit(cycle, roots, target),
       readCurrentContext(roots, target, walkMemo(cycle)),
     ]);
@@ -77,9 +103,9 @@ export const clientCollector: Collector<ClientFacts> = {
       });
     }
     // A fixture host's user of uid 0 has their own dockerd among root's: not a rootful one.
-    const rootfulDockerdPids = (
-      await cycle.once(`rootful-dockerds\0${roots.procfs}`, () => rootfulDockerds(roots, table))
-    )?.filter((pid) => pid !== found.dockerd?.pid);
+    const rootfulDockerdPids = (await rootfulPids(ctx))?.filter(
+      (pid) => pid !== found.dockerd?.pid,
+    );
     return {
       rootlessSocket: `${target.runtimeDir}/docker.sock`,
       ...(rootfulDockerdPids && { rootfulDockerdPids }),

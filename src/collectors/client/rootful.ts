@@ -61,32 +61,66 @@ export function modeGrants(
   return ((file.mode >> shift) & bit) !== 0;
 }
 
-export async function readRootfulSocket(
+/** What the judgement of the rootful socket reads: root's entries, the same for every user. */
+export interface RootfulSocketScan {
+  readonly path: string;
+  readonly entry:
+    | { readonly ok: true; readonly socket: boolean; readonly file: Owned }
+    | { readonly ok: false; readonly missing: boolean };
+  /** The directories above the socket, nearest first, up to `/` or the first that cannot be seen. */
+  readonly dirs: readonly { readonly at: string; readonly owned: Owned }[];
+  /** Every directory up to `/` was seen. */
+  readonly complete: boolean;
+}
+
+/** lstat of root's /var/run/docker.sock and stat of the directories above it (once a cycle). */
+export async function scanRootfulSocket(
   roots: HostRoots,
   mounts: MountTable,
-  user: { readonly uid: number; readonly groups: readonly number[] },
-): Promise<RootfulSocket> {
+): Promise<RootfulSocketScan> {
   // /var/run is root's link to /run on current systems; resolved under --path.rootfs, not the
   // exporter's own /run, when the host is mounted elsewhere.
   const dir = resolveUnder(roots, "/var/run") ?? "/var/run";
   const path = posix.join(dir, "docker.sock");
   const entry = await lstatPath(rootPath(roots, path));
   if (!entry.ok)
-    return entry.reason === "missing"
-      ? { path, state: "missing", writable: false }
-      : { path, state: "unreadable" };
+    return {
+      path,
+      entry: { ok: false, missing: entry.reason === "missing" },
+      dirs: [],
+      complete: false,
+    };
   const stats = entry.stats;
   const file = { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
-  const facts = { path, mode: file.mode, ownerUid: file.uid, groupGid: file.gid };
-  if (!stats.isSocket()) return { ...facts, state: "not_socket", writable: false };
-  let closedDir: string | undefined;
+  const socket = stats.isSocket();
+  const dirs: { at: string; owned: Owned }[] = [];
+  if (!socket) return { path, entry: { ok: true, socket, file }, dirs, complete: false };
   for (let at = dir; ; at = posix.dirname(at)) {
     const seen = await statPath(mounts, rootPath(roots, at));
-    if (!seen.ok) return { ...facts, state: "socket" };
-    const owned = { mode: seen.stats.mode, uid: seen.stats.uid, gid: seen.stats.gid };
-    if (closedDir === undefined && !modeGrants(owned, user.uid, user.groups, 1)) closedDir = at;
+    if (!seen.ok) return { path, entry: { ok: true, socket, file }, dirs, complete: false };
+    dirs.push({ at, owned: { mode: seen.stats.mode, uid: seen.stats.uid, gid: seen.stats.gid } });
     if (at === "/") break;
   }
+  return { path, entry: { ok: true, socket, file }, dirs, complete: true };
+}
+
+/** The rootful socket as `user` meets it, judged from the modes alone. */
+export async function readRootfulSocket(
+  roots: HostRoots,
+  mounts: MountTable,
+  user: { readonly uid: number; readonly groups: readonly number[] },
+  scanned: Promise<RootfulSocketScan> = scanRootfulSocket(roots, mounts),
+): Promise<RootfulSocket> {
+  const { path, entry, dirs, complete } = await scanned;
+  if (!entry.ok)
+    return entry.missing
+      ? { path, state: "missing", writable: false }
+      : { path, state: "unreadable" };
+  const { file } = entry;
+  const facts = { path, mode: file.mode, ownerUid: file.uid, groupGid: file.gid };
+  if (!entry.socket) return { ...facts, state: "not_socket", writable: false };
+  if (!complete) return { ...facts, state: "socket" };
+  const closedDir = dirs.find(({ owned }) => !modeGrants(owned, user.uid, user.groups, 1))?.at;
   const access = modeClass(file, user.uid, user.groups);
   return {
     ...facts,

@@ -3,6 +3,7 @@ import { busPing, DbusCallError, timeoutError } from "../../host/dbus.js";
 import { variantValue } from "../../host/dbus-pool.js";
 import { rootPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
+import { idleKey } from "../inputs.js";
 import { runtimeDir } from "../scans.js";
 import type { UnitProperties } from "./unit-properties.js";
 import { readUnitProperties } from "./unit-properties.js";
@@ -159,6 +160,8 @@ export const dbusCollector: Collector<DbusFacts> = {
           : "expected unit names such as docker.service,dbus.socket",
     },
   ],
+  // No runtime dir: no bus to connect to, said without a connection (a live bus is always asked).
+  inputs: idleKey,
   async collect({ roots, target, state, self, env, note, option, rpcTimeoutMs, signal, cycle }) {
     const address = userBusAddress(
       rootPath(roots, target.runtimeDir),

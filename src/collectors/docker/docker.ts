@@ -6,6 +6,7 @@ import { unixHttp } from "../../host/unix-http.js";
 import { checkUserSocket } from "../../host/user-files.js";
 import { userSocketHttp } from "../../host/user-socket.js";
 import type { Collector } from "../collector.js";
+import { idleWith, missingKey, mountinfoKey } from "../inputs.js";
 import { RestartCounter } from "../restarts.js";
 import { discovery, runtimeDir as checkedRuntimeDir, walkMemo } from "../scans.js";
 import { kept } from "../state.js";
@@ -106,6 +107,14 @@ export const dockerCollector: Collector<DockerFacts> = {
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
   options: spaceOptions,
+  // No daemon, no daemon.json, no data root: the defaults, on the mount /proc/1/mountinfo says.
+  inputs: (ctx, again) =>
+    idleWith(
+      ctx,
+      () => missingKey(ctx, `${ctx.target.home}/.config/docker/daemon.json`, "file", again),
+      () => missingKey(ctx, `${ctx.target.home}/.local/share/docker`, "directory", again),
+      () => mountinfoKey(ctx.cycle, ctx.roots),
+    ),
   async collect(ctx) {
     const { roots, target, cycle, self, env, note, rpcTimeoutMs, signal } = ctx;
     const socket = dockerSocket(target.runtimeDir, self ? env["DOCKER_HOST"] : undefined);

@@ -2,7 +2,7 @@ import { DbusCallError } from "../../host/dbus.js";
 import type { DbusPool } from "../../host/dbus-pool.js";
 import { variantValue } from "../../host/dbus-pool.js";
 import type { ListResult } from "../../host/files.js";
-import { listDir, statPath } from "../../host/files.js";
+import { listDir, lstatPath, statPath } from "../../host/files.js";
 import type { MountTable } from "../../host/mount-table.js";
 import type { HostRoots } from "../../host/paths.js";
 import { rootPath } from "../../host/paths.js";
@@ -33,6 +33,21 @@ export function systemBusAddress(
   return fromEnv && fromEnv.length > 0
     ? fromEnv
     : `unix:path=${rootPath(roots, "/run/dbus/system_bus_socket")}`;
+}
+
+/**
+ * The system bus's socket looked at once a cycle: when it is missing, every user's call would
+ * fail on the same lstat (host/dbus.ts) with this message, so none is made. Undefined when it
+ * is there (or the address is no unix:path): the calls are made, and answered live. A connection
+ * made before the socket was removed is not used then either.
+ */
+export function systemBusMissing(cycle: Cycle, address: string): Promise<string | undefined> {
+  const socket = /^unix:path=([^,;]+)/.exec(address)?.[1];
+  if (socket === undefined) return Promise.resolve(undefined);
+  return cycle.once(`system-bus-missing\0${address}`, async () => {
+    const present = await lstatPath(socket);
+    return present.ok ? undefined : `${address}: ${present.detail}`;
+  });
 }
 
 /**
@@ -123,7 +138,10 @@ export const lingerCollector: Collector<LingerFacts> = {
   defaultIntervalSeconds: 15,
   async collect({ roots, target, host, cycle, env, note, rpcTimeoutMs, signal }) {
     const address = systemBusAddress(roots, env);
-    const logind = await fromLogind(host.systemBus, address, target.uid, rpcTimeoutMs, signal);
+    const missing = await systemBusMissing(cycle, address);
+    const logind = missing
+      ? { error: missing }
+      : await fromLogind(host.systemBus, address, target.uid, rpcTimeoutMs, signal);
     if ("enabled" in logind) return { enabled: logind.enabled, source: "logind" };
     note(`logind on ${address} did not answer (${logind.error}); reading ${lingerDir}`);
     const enabled = await fromFile(

@@ -14,6 +14,7 @@ import {
   withArgv,
 } from "../../host/proc.js";
 import type { Collector } from "../collector.js";
+import { idleWith, missingKey } from "../inputs.js";
 import type { TargetState } from "../state.js";
 import { discovery, processes } from "../scans.js";
 import { cycleInfo } from "../rootlesskit/rootlesskit-api.js";
@@ -141,6 +142,11 @@ export const networkCollector: Collector<NetworkFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
+  // No rootlesskit and no docker.service: nothing to read, nothing configured.
+  inputs: (ctx, again) =>
+    idleWith(ctx, () =>
+      missingKey(ctx, `${ctx.target.home}/.config/systemd/user/docker.service`, "file", again),
+    ),
   async collect(ctx) {
     const { roots, target, state, cycle, note, rpcTimeoutMs, signal } = ctx;
     const found = await discovery(ctx);

@@ -5,6 +5,7 @@ import { bootTime, parseLocks } from "../../host/proc.js";
 import { clockTicksPerSecond, rootlesskitBoolFlag } from "../../host/proc-parsers.js";
 import { statUserPath } from "../../host/user-files.js";
 import type { Collector } from "../collector.js";
+import { idleKey } from "../inputs.js";
 import { RestartCounter } from "../restarts.js";
 import { discovery, walkMemo } from "../scans.js";
 import type { HostState } from "../state.js";
@@ -84,6 +85,8 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
+  // Nothing running, no runtime dir, no state dir: the discovery finds nothing, and says so.
+  inputs: idleKey,
   async collect(ctx) {
     const { roots, target, cycle, host, note, rpcTimeoutMs, signal } = ctx;
     const found = await discovery(ctx);

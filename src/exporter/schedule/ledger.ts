@@ -37,6 +37,15 @@ export interface CollectorState {
   readonly runs: number;
 }
 
+/** What a slot keeps of its last full run for reuse (reuse.ts). */
+export interface Reuse {
+  readonly key: string;
+  /** When the full run's key was taken (performance.now(): immune to clock changes). */
+  readonly fullAt: number;
+  /** Runs served from it since. */
+  reused: number;
+}
+
 /** One collector for one target: its latest outcome and its run in progress. */
 export interface Slot<F> extends Running {
   readonly collector: Collector<F>;
@@ -44,6 +53,8 @@ export interface Slot<F> extends Running {
   state: RunState<F>;
   /** Made on first use: thousands of idle slots need no logger of their own. */
   logger: Logger | undefined;
+  /** The key of the last full run's inputs, for a collector that declares them (reuse.ts). */
+  reuse: Reuse | undefined;
 }
 
 /** One enabled collector and everything kept about it. */
@@ -106,6 +117,7 @@ export function slotOf<F, K extends keyof F>(
       startedAt: 0,
       notes: new Set(),
       logger: undefined,
+      reuse: undefined,
     };
     entry.slots.set(key, slot);
   }

@@ -11,6 +11,7 @@ import { eachUser } from "./pool.js";
 import type { TargetSource } from "../../targets/targets.js";
 import type { Watched } from "./roster.js";
 import { Roster } from "./roster.js";
+import { collectOrReuse, defaultReuseMaxAgeMs } from "./reuse.js";
 import { runOnce } from "./run.js";
 import type { Trigger, TriggerFactory } from "./trigger.js";
 import { cronTrigger } from "./trigger.js";
@@ -39,6 +40,11 @@ export interface SchedulerOptions<F> {
   readonly onChange?: () => void;
   /** The uid the exporter runs as: a target with it gets the exporter's own environment. */
   readonly selfUid?: number;
+  /**
+   * --collect.reuse-max-age: a user collector whose inputs did not change is served its last
+   * facts for at most this long (and 19 runs) before a full run; 0 turns reuse off.
+   */
+  readonly reuseMaxAgeMs?: number;
 }
 
 /**
@@ -196,7 +202,7 @@ export class Scheduler<F> {
             targets: this.targets(),
           } satisfies HostContext);
         if (!watched) return Promise.reject(new Error("a user collector run without a user"));
-        return entry.collector.collect({
+        const ctx = {
           ...base,
           get signal() {
             return signal();
@@ -204,7 +210,9 @@ export class Scheduler<F> {
           target: watched.target,
           state: watched.state,
           self: watched.target.uid === this.options.selfUid,
-        } satisfies UserContext);
+        } satisfies UserContext;
+        const maxAgeMs = this.options.reuseMaxAgeMs ?? defaultReuseMaxAgeMs;
+        return collectOrReuse(entry.collector, ctx, slot, maxAgeMs);
       },
     });
     if (outcome === undefined || (this.stopped && outcome.error !== undefined)) return;

@@ -49,6 +49,7 @@ export class Watch {
       host,
       timeoutMs: config.timeoutMs,
       rpcTimeoutMs: config.rpcTimeoutMs,
+      ...(config.reuseMaxAgeMs !== undefined && { reuseMaxAgeMs: config.reuseMaxAgeMs }),
       collectorOptions: config.collectorOptions,
       env: options.env,
       log: options.log,

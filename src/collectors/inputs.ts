@@ -1,0 +1,116 @@
+import { createHash } from "node:crypto";
+import { readKernelText } from "../host/files.js";
+import type { HostRoots } from "../host/paths.js";
+import { procPath, rootPath } from "../host/paths.js";
+import type { UserFileKind } from "../host/user-walk.js";
+import { missingNames, statUserPath } from "../host/user-files.js";
+import type { UserContext } from "./collector.js";
+import { hostScans, processes, runtimeDir, walkMemo } from "./scans.js";
+import type { Cycle } from "./state.js";
+
+/*
+ * The pieces of a user collector's `inputs` key (collector.ts; the scheduler's reuse.ts): only
+ * answers that are cheap, safe and complete for what they cover. A key is given only for a user
+ * with nothing running and only from answers "missing": a file that exists is read in full every
+ * run (no identity of its content is trusted), a process or a runtime dir means live answers. Each
+ * piece is undefined when it cannot say, and undefined means a full run.
+ */
+
+/**
+ * A user with nothing running, once a cycle for every collector: no process of theirs in the
+ * cycle's /proc scan, no runtime dir (missing, as the walk says: a name root alone may add under
+ * /run/user), no /tmp/rootlesskitNNN of theirs. Undefined otherwise, and for the exporter's own
+ * user (its environment: DOCKER_HOST, the bus address). The key names the user's ids and paths, so
+ * a change of groups, home or runtime dir is a change.
+ */
+export function idleKey(ctx: UserContext): Promise<string | undefined> {
+  const { cycle, roots, target } = ctx;
+  if (ctx.self) return Promise.resolve(undefined);
+  return cycle.once(`idle-key\0${target.uid}\0${target.name}`, async () => {
+    if ((await processes(cycle, roots)).count(target.uid) > 0) return undefined;
+    const dir = await runtimeDir(cycle, roots, target);
+    if (dir.ok || dir.state !== "missing") return undefined;
+    if ((await hostScans(cycle, roots).tmpStateDirs()).has(target.uid)) return undefined;
+    const { uid, gid, groups, home, runtimeDir: run } = target;
+    return JSON.stringify(["idle", uid, gid, groups, home, run, dir.detail]);
+  });
+}
+
+/** The names in a home that the keyed paths start with (docker, network, client). */
+const homeNames = [".config", ".local", ".docker"];
+
+/**
+ * The user's home looked at once a cycle for every collector's key: missing, or which of
+ * `homeNames` are missing in it (one walk and three opens, instead of a walk per path).
+ * Undefined when the home is there but not the user's own directory: each path is walked then.
+ */
+function home(ctx: UserContext): Promise<"missing" | ReadonlySet<string> | undefined> {
+  const { cycle, roots, target } = ctx;
+  return cycle.once(`home-names\0${target.uid}\0${target.home}`, async () => {
+    const found = await missingNames(
+      rootPath(roots, target.home),
+      target.uid,
+      homeNames,
+      walkMemo(cycle),
+    );
+    if (found.ok) return found.missing;
+    return found.state === "missing" ? "missing" : undefined;
+  });
+}
+
+/**
+ * `path` of the user's (under the rootfs) found missing by the same walk a collection makes
+ * (user-walk.ts: no symlink followed, nothing behind a directory closed to the user looked at);
+ * undefined for anything else: a file there, a symlink, a refusal. A path under the home whose
+ * first name the cycle's look at the home found missing (or the home itself) is missing without
+ * a walk of its own: the walk would end there. `again` (the key after a full run): walked.
+ */
+export async function missingKey(
+  ctx: UserContext,
+  path: string,
+  kind: UserFileKind,
+  again: boolean,
+): Promise<string | undefined> {
+  const { target } = ctx;
+  if (!again && path.startsWith(`${target.home}/`) && target.home.startsWith("/")) {
+    const first = path.slice(target.home.length + 1).split("/")[0] ?? "";
+    const names = await home(ctx);
+    if (names === "missing" || names?.has(first)) return `missing ${path}`;
+  }
+  const found = await statUserPath(
+    rootPath(ctx.roots, path),
+    ctx.target.uid,
+    kind,
+    walkMemo(ctx.cycle),
+  );
+  return !found.ok && found.state === "missing" ? `missing ${path}` : undefined;
+}
+
+/**
+ * The key of an idle user (idleKey) and of every further piece, or undefined when one is: the
+ * pieces are asked for only when the user is idle.
+ */
+export async function idleWith(
+  ctx: UserContext,
+  ...pieces: readonly (() => Promise<string | undefined>)[]
+): Promise<string | undefined> {
+  const idle = await idleKey(ctx);
+  if (idle === undefined) return undefined;
+  const keys = await Promise.all(pieces.map((piece) => piece()));
+  return keys.every((key) => key !== undefined) ? JSON.stringify([idle, ...keys]) : undefined;
+}
+
+/**
+ * The host's /proc/1/mountinfo (where users' homes are mounted) as a digest, once a cycle: read
+ * through the same cycle memo the docker collector reads it from.
+ */
+export function mountinfoKey(cycle: Cycle, roots: HostRoots): Promise<string | undefined> {
+  return cycle.once("mountinfo-1-key", async () => {
+    const read = await cycle.once("mountinfo-1", () =>
+      readKernelText(procPath(roots, "1/mountinfo")),
+    );
+    return read.ok
+      ? `mountinfo ${createHash("sha256").update(read.text).digest("base64")}`
+      : `mountinfo ${read.reason}`;
+  });
+}
