@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
+// BENCH_ROOT=<another built checkout> measures that build's daemon with this bench (before/after).
+const root = process.env.BENCH_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const scrapes = Number(process.env.BENCH_SCRAPES ?? 100_000);
 
@@ -86,6 +87,9 @@ const daemon = await startProcess([
 const metricsUrl = `http://127.0.0.1:${daemon.port}/metrics`;
 await new Promise((r) => setTimeout(r, 1000)); // first collection
 const body = await (await fetch(metricsUrl)).text();
+// Idle: after the first collection and one scrape, before any load.
+await new Promise((r) => setTimeout(r, 2000));
+const idle = ["VmRSS", "RssAnon", "RssFile"].map((f) => rssMiB(daemon.child.pid, f));
 const bodyFile = join(fixture, "body.txt");
 writeFileSync(bodyFile, body);
 const bare = await startProcess([
@@ -114,13 +118,17 @@ for (const connections of [1, 32]) {
   }
   rows.push({ connections, bareResult, daemonResult });
 }
+const verdict = (ok) => (ok ? "met" : "NOT met");
 for (const { connections, bareResult, daemonResult } of rows) {
   const p99 = daemonResult.p99 / bareResult.p99;
   const rps = daemonResult.rps / bareResult.rps;
   console.log(
-    `ratio daemon/bare at ${connections} conns: p99 ${p99.toFixed(2)}x, req/s ${rps.toFixed(2)}x`,
+    `ratio daemon/bare at ${connections} conns: p99 ${p99.toFixed(2)}x (target <= 1.3x: ${verdict(p99 <= 1.3)}), req/s ${rps.toFixed(2)}x (target >= 0.9x: ${verdict(rps >= 0.9)})`,
   );
 }
+console.log(
+  `daemon RSS idle ${idle[0].toFixed(1)} MiB (target <= 60 MB: ${verdict(idle[0] * 1.048576 <= 60)}): private ${idle[1].toFixed(1)}, file-backed ${idle[2].toFixed(1)}`,
+);
 
 const before = rssMiB(daemon.child.pid);
 const started = performance.now();
@@ -141,7 +149,13 @@ daemon.child.kill("SIGTERM");
 bare.child.kill("SIGTERM");
 rmSync(fixture, { recursive: true, force: true });
 
-const { summarizeSubidFile } = await import(join(root, "dist/collectors/subid/subid.js"));
+const { parseSubidFile } = await import(join(root, "dist/collectors/subid/subid-file.js"));
+const { indexRanges, summaryFromIndex } = await import(
+  join(root, "dist/collectors/subid/subid-index.js")
+);
+// What the collector does once per change of the file: parse, index by owner, summarize a user.
+const summarizeSubidFile = (target, text) =>
+  summaryFromIndex(indexRanges(parseSubidFile(text).ranges, []), target);
 const text = Array.from(
   { length: 100_000 },
   (_, i) => `user${i}:${100_000 + i * 10_000}:10000`,

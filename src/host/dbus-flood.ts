@@ -1,5 +1,11 @@
 import type { MessageBus } from "dbus-next";
-import { MessageType } from "dbus-next";
+
+/**
+ * The D-Bus message types of a reply (the specification's METHOD_RETURN and ERROR, as dbus-next's
+ * MessageType numbers them): named here so this module does not load dbus-next (see dbus.ts).
+ */
+const methodReturnType = 2;
+const errorType = 3;
 
 /**
  * Messages a bus may send the exporter unasked (method calls, signals, replies to no call of
@@ -103,7 +109,7 @@ export function limitIncoming(
   const admit = (msg: unknown): boolean => {
     if (tripped) return false;
     const { type, replySerial } = msg as Incoming;
-    const reply = type === MessageType.METHOD_RETURN || type === MessageType.ERROR;
+    const reply = type === methodReturnType || type === errorType;
     if (reply && replySerial !== undefined && replySerial in pending) return true;
     const why = !rate.take()
       ? `the bus sent more than ${floodBurst} messages that are not replies (method calls, signals), ` +

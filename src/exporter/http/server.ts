@@ -1,10 +1,8 @@
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { createServer as createH2Server } from "node:http2";
-import type { Http2Server } from "node:http2";
+import type { Http2Server, createServer as CreateH2Server } from "node:http2";
 import { createServer as createNetServer } from "node:net";
 import type { AddressInfo, Server as NetServer, Socket } from "node:net";
-import { createServer as createTlsServer } from "node:tls";
 import type { Server as TlsServer, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import type { ListenAddress } from "../../config.js";
@@ -14,8 +12,7 @@ import { Requests } from "./requests.js";
 import type { Connection } from "./pipeline.js";
 import { Pipeline } from "./pipeline.js";
 import type { WebConfigSource } from "./web-config-source.js";
-import type { TlsServerSettings } from "./web-tls.js";
-import { refuseClient } from "./web-tls.js";
+import type { TlsServerSettings, refuseClient } from "./web-tls.js";
 import { looksLikeHttp, plainHttpAnswer } from "./web-plain-http.js";
 
 export type { Routes } from "./requests.js";
@@ -50,6 +47,7 @@ export class ExporterServer {
   /** What a request gets: auth, rate limit, the in-flight cap and the routes. */
   private readonly requests: Requests;
   private tlsInForce: TlsServerSettings | undefined;
+  private refuse: typeof refuseClient | undefined;
 
   constructor(
     routes: Routes,
@@ -82,6 +80,10 @@ export class ExporterServer {
     const tls = this.options.webConfig?.currentTls();
     let front: NetServer;
     if (tls) {
+      // TLS and HTTP/2 are loaded only when a web config asks for TLS (~4 MiB of RSS otherwise).
+      const [{ createServer: createTlsServer }, { createServer: createH2Server }, tlsChecks] =
+        await Promise.all([import("node:tls"), import("node:http2"), import("./web-tls.js")]);
+      this.refuse = tlsChecks.refuseClient;
       this.tlsInForce = tls;
       // Read at start, as the toolkit reads it: ALPN is fixed for the life of the server.
       const http2 = this.options.webConfig?.current().http2 ?? false;
@@ -105,7 +107,7 @@ export class ExporterServer {
         else
           this.log.info({ err: err.message, remote: socket.remoteAddress }, "TLS handshake failed");
       });
-      if (http2) this.h2 = this.makeH2(timeouts.keepAliveMs);
+      if (http2) this.h2 = this.makeH2(createH2Server, timeouts.keepAliveMs);
       // A net server in front, so a plain-HTTP request can be told from a TLS hello and answered.
       front = createNetServer((raw) => {
         if (this.track(raw)) this.sniff(raw, tlsServer);
@@ -243,7 +245,7 @@ export class ExporterServer {
     raw.on("data", onData).once("end", onEnd);
   }
 
-  private makeH2(idleMs: number): Http2Server {
+  private makeH2(createH2Server: typeof CreateH2Server, idleMs: number): Http2Server {
     const h2 = createH2Server(
       {
         settings: { maxConcurrentStreams: h2Streams, maxHeaderListSize: 16 * 1024 },
@@ -259,7 +261,7 @@ export class ExporterServer {
 
   private secured(http: Server, socket: TLSSocket): void {
     const tls = this.tlsInForce;
-    const refused = tls ? refuseClient(socket, tls.settings) : undefined;
+    const refused = tls && this.refuse ? this.refuse(socket, tls.settings) : undefined;
     if (refused) {
       this.log.info(
         { reason: refused, remote: socket.remoteAddress },

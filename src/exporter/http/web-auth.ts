@@ -1,5 +1,5 @@
+import type * as Bcrypt from "bcrypt";
 import { createHmac, randomBytes } from "node:crypto";
-import bcrypt from "bcrypt";
 
 /** Verified (user, hash, password) triples remembered, so a scrape every 15 s costs no bcrypt. */
 const verifiedSize = 64;
@@ -97,6 +97,7 @@ export class BasicAuthVerifier {
       if (lane.waiting >= maxWaiting) return "busy";
       const generation = this.generation;
       verdict = lane.run(async () => {
+        const bcrypt = await loadBcrypt();
         const ok = (await bcrypt.compare(password, nativePrefix(hash))) && known !== undefined;
         if (generation === this.generation) {
           if (ok) remember(this.verified, key, verifiedSize);
@@ -115,9 +116,21 @@ export class BasicAuthVerifier {
 
   /** A hash of a random password, made once per process at the fixed decoy cost. */
   private decoy(): Promise<string> {
-    this.decoyHash ??= bcrypt.hash(randomBytes(18).toString("base64"), decoyCost);
+    this.decoyHash ??= loadBcrypt().then((bcrypt) =>
+      bcrypt.hash(randomBytes(18).toString("base64"), decoyCost),
+    );
     return this.decoyHash;
   }
+}
+
+/**
+ * The native bcrypt, loaded at the first login: a configuration without basic-auth users never
+ * maps it (its addon and libraries cost ~8 MiB of RSS). The module cache makes later calls a lookup.
+ */
+async function loadBcrypt(): Promise<typeof Bcrypt> {
+  // The CommonJS module object itself (as a static default import gives it), not a copy of its exports.
+  const loaded = (await import("bcrypt")) as typeof Bcrypt & { default?: typeof Bcrypt };
+  return loaded.default ?? loaded;
 }
 
 /** $2y$ (what htpasswd writes) is the same algorithm as $2b$; the native library takes only the latter. */
