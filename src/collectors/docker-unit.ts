@@ -98,12 +98,15 @@ export async function readDockerUnit(
   return { unitFile, env, refused };
 }
 
-/** readDockerUnit once a cycle for every collector that asks. */
+/**
+ * readDockerUnit once a cycle for every collector that asks, per uid and home: two accounts that
+ * share a uid (`--target.user` naming both) each have the unit of their own home.
+ */
 export const dockerUnit = (
   cycle: Cycle,
   roots: HostRoots,
   target: Target,
 ): Promise<DockerUnitEnvironment | DockerUnitRefused | undefined> =>
-  cycle.once(`docker-unit\0${roots.rootfs}\0${target.uid}`, () =>
+  cycle.once(`docker-unit\0${roots.rootfs}\0${target.uid}\0${target.home}`, () =>
     readDockerUnit(roots, target, walkMemo(cycle)),
   );

@@ -54,8 +54,9 @@ export async function collectOrReuse<F>(
   slot.reuse = undefined;
   const collected = await collector.collect(ctx);
   // Kept for the next run, and used only if this run is recorded as a success (state.ok), when
-  // the inputs were the same after the collection as before it: a file that came and went while
-  // it ran must not leave facts of it under the key of its absence.
+  // the inputs were the same after the collection as before it: a file there at either end
+  // leaves no key. One created and removed again between the two keys is not seen: its facts
+  // are served until the bound (docs/security.md).
   if (key !== undefined && (await collector.inputs(ctx, true)) === key)
     slot.reuse = { key, fullAt: startedAt, reused: 0 };
   return collected;

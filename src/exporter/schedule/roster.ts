@@ -61,8 +61,9 @@ export class Roster {
         known.target.gid === target.gid &&
         known.target.groups.join(",") === target.groups.join(",");
       if (known && sameIds) {
-        // Same user; the runtime dir may have moved with their rootlesskit.
-        if (known.target.runtimeDir !== target.runtimeDir)
+        // Same user; the runtime dir may have moved with their rootlesskit, the home with
+        // `usermod -d`: the collectors (and the reuse keys, which name both) read the new one.
+        if (known.target.runtimeDir !== target.runtimeDir || known.target.home !== target.home)
           this.watched.set(key, { ...known, target });
         continue;
       }
