@@ -39,6 +39,7 @@ export interface CollectorState {
 
 /** What a slot keeps of its last full run for reuse (reuse.ts). */
 export interface Reuse {
+  /** The digest of the full run's inputs key (reuse.ts). */
   readonly key: string;
   /** When the full run's key was taken (performance.now(): immune to clock changes). */
   readonly fullAt: number;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { UserCollector, UserContext } from "../../collectors/collector.js";
 import type { Reuse, RunState } from "./ledger.js";
 
@@ -8,6 +9,11 @@ import type { Reuse, RunState } from "./ledger.js";
  * renderer reuses its bytes. A bound forces a full run now and then whatever the key says, so a
  * change the key missed heals.
  */
+
+/** What a slot keeps of a key: its digest (a key names paths and ids, ~0.4 KB; kept per slot). */
+function digest(key: string): string {
+  return createHash("sha256").update(key).digest("base64");
+}
 
 /** At most this many reuses in a row: a full run at least every (maxReusedRuns + 1) runs. */
 export const maxReusedRuns = 19;
@@ -34,7 +40,8 @@ export async function collectOrReuse<F>(
   if (!collector.inputs || maxAgeMs <= 0) return collector.collect(ctx);
   // Taken before the collection: a change after it makes the next key differ.
   const startedAt = performance.now();
-  const key = await collector.inputs(ctx, false);
+  const taken = await collector.inputs(ctx, false);
+  const key = taken === undefined ? undefined : digest(taken);
   const last = slot.reuse;
   const facts = slot.state.facts;
   if (
@@ -57,7 +64,7 @@ export async function collectOrReuse<F>(
   // the inputs were the same after the collection as before it: a file there at either end
   // leaves no key. One created and removed again between the two keys is not seen: its facts
   // are served until the bound (docs/security.md).
-  if (key !== undefined && (await collector.inputs(ctx, true)) === key)
+  if (key !== undefined && (await collector.inputs(ctx, true)) === taken)
     slot.reuse = { key, fullAt: startedAt, reused: 0 };
   return collected;
 }
