@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import { readKernelText } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
 import { procPath, rootPath } from "../host/paths.js";
+import { mountOf, parseMountinfo } from "../host/proc-files.js";
 import type { UserFileKind } from "../host/user-walk.js";
 import { missingNames, statUserPath } from "../host/user-files.js";
 import type { UserContext } from "./collector.js";
@@ -101,16 +101,21 @@ export async function idleWith(
 }
 
 /**
- * The host's /proc/1/mountinfo (where users' homes are mounted) as a digest, once a cycle: read
- * through the same cycle memo the docker collector reads it from.
+ * The mount of the host's /proc/1/mountinfo that holds `path` (where a data root that is not there
+ * yet would be), as the docker collector finds it: the table is read and parsed once a cycle
+ * through the same cycle memo, so another user's mount elsewhere changes no one else's key.
  */
-export function mountinfoKey(cycle: Cycle, roots: HostRoots): Promise<string | undefined> {
-  return cycle.once("mountinfo-1-key", async () => {
+export async function mountKey(
+  cycle: Cycle,
+  roots: HostRoots,
+  path: string,
+): Promise<string | undefined> {
+  const mounts = await cycle.once("mountinfo-1-parsed", async () => {
     const read = await cycle.once("mountinfo-1", () =>
       readKernelText(procPath(roots, "1/mountinfo")),
     );
-    return read.ok
-      ? `mountinfo ${createHash("sha256").update(read.text).digest("base64")}`
-      : `mountinfo ${read.reason}`;
+    return read.ok ? parseMountinfo(read.text) : read.reason;
   });
+  if (typeof mounts === "string") return `mountinfo ${mounts}`;
+  return JSON.stringify(["mount", mountOf(mounts, path) ?? null]);
 }

@@ -222,5 +222,25 @@ describe.skipIf(requireOnCi(missing))(
       expect(await cycle()).toEqual(all);
       expect(await cycle()).toEqual(none);
     });
+
+    it("sees a mount over the home, and not another user's mount elsewhere", async () => {
+      const line = (id: number, point: string, fs: string) =>
+        `${id} 1 0:${id} / ${point} rw,relatime shared:${id} - ${fs} ${fs} rw`;
+      const table = (...lines: string[]) =>
+        writeFileSync(join(procfs, "1", "mountinfo"), `${lines.join("\n")}\n`);
+      mkdirSync(join(procfs, "1"), { recursive: true });
+      table(line(21, "/", "ext4"));
+      expect((await cycle()).docker).toBe(1);
+      expect(await cycle()).toEqual(none);
+      // Someone else's FUSE mount: not where this user's data root would be.
+      table(line(21, "/", "ext4"), line(40, "/home/someone-else/mnt", "fuse.sshfs"));
+      expect(await cycle()).toEqual(none);
+      // An NFS mount over this user's home: where the data root would be, so a full run.
+      table(line(21, "/", "ext4"), line(41, target.home, "nfs4"));
+      expect((await cycle()).docker).toBe(1);
+      expect(await cycle()).toEqual(none);
+      rmSync(join(procfs, "1"), { recursive: true });
+      expect((await cycle()).docker).toBe(1);
+    });
   },
 );

@@ -6,7 +6,7 @@ import { unixHttp } from "../../host/unix-http.js";
 import { checkUserSocket } from "../../host/user-files.js";
 import { userSocketHttp } from "../../host/user-socket.js";
 import type { Collector } from "../collector.js";
-import { idleWith, missingKey, mountinfoKey } from "../inputs.js";
+import { idleWith, missingKey, mountKey } from "../inputs.js";
 import { RestartCounter } from "../restarts.js";
 import { discovery, runtimeDir as checkedRuntimeDir, walkMemo } from "../scans.js";
 import { kept } from "../state.js";
@@ -107,13 +107,13 @@ export const dockerCollector: Collector<DockerFacts> = {
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
   options: spaceOptions,
-  // No daemon, no daemon.json, no data root: the defaults, on the mount /proc/1/mountinfo says.
+  // No daemon, no daemon.json, no data root: the defaults, on the mount that would hold the data root.
   inputs: (ctx, again) =>
     idleWith(
       ctx,
       () => missingKey(ctx, `${ctx.target.home}/.config/docker/daemon.json`, "file", again),
       () => missingKey(ctx, `${ctx.target.home}/.local/share/docker`, "directory", again),
-      () => mountinfoKey(ctx.cycle, ctx.roots),
+      () => mountKey(ctx.cycle, ctx.roots, `${ctx.target.home}/.local/share/docker`),
     ),
   async collect(ctx) {
     const { roots, target, cycle, self, env, note, rpcTimeoutMs, signal } = ctx;
