@@ -438,16 +438,17 @@ describe.each(debians)("$name", (debian) => {
         // forward to a client on the host's loopback, the network path with the host (198.18.0.1)
         // sending to a client in the namespace. Same bytes for both tools; both time the receiver
         // and leave out the first quarter (see iperfRate); five rounds each, each probe run next to
-        // its iperf3 run, medians. The issue asks for 20 %: on this 2-core machine, shared with
-        // other sessions, either tool has whole runs 20-40 % off its usual figure on a path (iperf3
-        // read 1.15-1.45 GB/s for seven rounds where it reads 1.7-2.1 in most runs), and seven
-        // rounds missed 20 % as often as five; on slirp4netns's network path the probe read 0.75-1.50x
-        // iperf3 (mostly above, cause not found; 1.77 on Debian 13 at MTU 1500). So 20 % is printed
-        // for each path, and the test fails beyond 2x either way (docs/performance.md): a probe
-        // that mistimes its transfer or measures another path would fail it; a quieter machine
-        // should assert 20 % instead.
+        // its iperf3 run, medians. The network driver and every process of either tool run on one
+        // CPU (taskset; the driver gets all CPUs back after): on slirp4netns's network path the
+        // receiver on slirp4netns's CPU or not is worth 2x, and left to the scheduler each tool drew
+        // its own placement per run (the probe read 0.75-1.50x iperf3 over eight unpinned runs,
+        // mostly above; docs/performance.md, "Where the scheduler puts the receiver"). Pinned, the
+        // probe reads about 0.8x iperf3 there (its node receiver spends twice iperf3's CPU per byte
+        // on the CPU slirp4netns needs) and 0.95-1.07x on the other three paths. 20 % is printed for
+        // each path; the test fails outside 0.6-1.5x (a probe that mistimes its transfer or
+        // measures another path would), leaving room for a whole run that other sessions slow.
         it.runIf(debian.privateNetwork)(
-          "the probe agrees with iperf3 on each path (within 2x, 20 % printed)",
+          "the probe agrees with iperf3 on each path (within 0.6-1.5x, 20 % printed)",
           async () => {
             const api = await info(docker, stateDir());
             const child = String(api.childPid ?? -1);
@@ -684,11 +685,11 @@ describe.each(debians)("$name", (debian) => {
                 ratio: median(probed[path]) / median(iperf[path]),
                 line: `${ring.driver} ${path}, ${bytes[path] / mib} MiB: probe ${mb(probed[path])} MB/s, iperf3 ${mb(iperf[path])} MB/s; medians ${mb([median(probed[path])])} / ${mb([median(iperf[path])])} = ${(median(probed[path]) / median(iperf[path])).toFixed(2)} (${Math.abs(median(probed[path]) / median(iperf[path]) - 1) <= 0.2 ? "within" : "NOT within"} 20 %)`,
               }));
-              const table = `${rounds} rounds each, alternated; load ${readFileSync("/proc/loadavg", "utf8").trim()}\n${rows.map((r) => r.line).join("\n")}${failed.map((f) => `\nrun again after ${f}`).join("")}`;
+              const table = `${rounds} rounds each, alternated, ${ring.driver} and both tools on CPU ${cpu}; load ${readFileSync("/proc/loadavg", "utf8").trim()}\n${rows.map((r) => r.line).join("\n")}${failed.map((f) => `\nrun again after ${f}`).join("")}`;
               console.log(table);
               for (const row of rows) {
-                expect(row.ratio, table).toBeGreaterThanOrEqual(0.5);
-                expect(row.ratio, table).toBeLessThanOrEqual(2);
+                expect(row.ratio, table).toBeGreaterThanOrEqual(0.6);
+                expect(row.ratio, table).toBeLessThanOrEqual(1.5);
               }
             } finally {
               await pinDriver(`0-${cpus - 1}`);
