@@ -3,6 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, chmodSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Socket } from "node:net";
+import { availableParallelism } from "node:os";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -191,7 +192,12 @@ describe.each(debians)("$name", (debian) => {
         return { ok: status === 200, text: body };
       };
 
-      const startExporter = (runtimeDir: string, extra: readonly string[] = []) =>
+      const startExporter = (
+        runtimeDir: string,
+        extra: readonly string[] = [],
+        /** A prefix for node, e.g. taskset's: the exporter and the agents it starts inherit it. */
+        prefix: readonly string[] = [],
+      ) =>
         startDaemon(
           [
             "--collect.interval=1s",
@@ -201,7 +207,7 @@ describe.each(debians)("$name", (debian) => {
             ...extra,
           ],
           {
-            wrapper: box.asUser({ XDG_RUNTIME_DIR: runtimeDir }),
+            wrapper: [...box.asUser({ XDG_RUNTIME_DIR: runtimeDir }), ...prefix],
             node: "/usr/bin/node",
             main: `${inside}/dist/main.js`,
           },
@@ -432,235 +438,261 @@ describe.each(debians)("$name", (debian) => {
         // forward to a client on the host's loopback, the network path with the host (198.18.0.1)
         // sending to a client in the namespace. Same bytes for both tools; both time the receiver
         // and leave out the first quarter (see iperfRate); five rounds each, each probe run next to
-        // its iperf3 run, medians. The issue asks for 20 %: on this 2-core machine, shared with
-        // other sessions, either tool has whole runs 20-40 % off its usual figure on a path (iperf3
-        // read 1.15-1.45 GB/s for seven rounds where it reads 1.7-2.1 in most runs), and seven
-        // rounds missed 20 % as often as five; on slirp4netns's network path the probe read 0.75-1.50x
-        // iperf3 (mostly above, cause not found; 1.77 on Debian 13 at MTU 1500). So 20 % is printed
-        // for each path, and the test fails beyond 2x either way (docs/performance.md): a probe
-        // that mistimes its transfer or measures another path would fail it; a quieter machine
-        // should assert 20 % instead.
+        // its iperf3 run, medians. The network driver and every process of either tool run on one
+        // CPU (taskset; the driver gets all CPUs back after): on slirp4netns's network path the
+        // receiver on slirp4netns's CPU or not is worth 2x, and left to the scheduler each tool drew
+        // its own placement per run (the probe read 0.75-1.50x iperf3 over eight unpinned runs,
+        // mostly above; docs/performance.md, "Where the scheduler puts the receiver"). Pinned, the
+        // probe reads about 0.8x iperf3 there (its node receiver spends twice iperf3's CPU per byte
+        // on the CPU slirp4netns needs) and 0.95-1.07x on the other three paths. 20 % is printed for
+        // each path; the test fails outside 0.6-1.5x (a probe that mistimes its transfer or
+        // measures another path would), leaving room for a whole run that other sessions slow.
         it.runIf(debian.privateNetwork)(
-          "the probe agrees with iperf3 on each path (within 2x, 20 % printed)",
+          "the probe agrees with iperf3 on each path (within 0.6-1.5x, 20 % printed)",
           async () => {
             const api = await info(docker, stateDir());
             const child = String(api.childPid ?? -1);
-            const inNamespace = [
-              ...box.asUser({}),
-              "nsenter",
-              "-U",
-              "--preserve-credentials",
-              "-n",
-              "-t",
-              child,
-            ];
-            /**
-             * One probe run of `bytes` per path. With `portOnly`, the network path is pointed at
-             * an address this host does not have (198.18.0.77): it fails at once, and a run sized
-             * for a fast port path does not wait on a slow network path.
-             */
-            const probeOnce = async (bytes: number, portOnly = false) => {
-              const probe = await startExporter(docker.runtimeDir, [
-                "--collector.disable-defaults",
-                "--collector.probe",
-                `--probe.bytes=${bytes}`,
-                "--probe.timeout=10s",
-                ...(portOnly ? ["--probe.network-target=198.18.0.77"] : []),
-              ]);
-              try {
-                const { body } = await soon(
-                  probe,
-                  "both paths probed",
-                  (b) => valueOf(b, `rootless_probe_success{${u()},path="network"}`) !== undefined,
-                  150_000,
-                );
-                const rate = (path: ProbePath) => {
-                  const why = probe.logs.filter((l) => l.includes("probe")).slice(-3);
-                  expect(
-                    valueOf(body, `rootless_probe_success{${u()},path="${path}"}`),
-                    why.join("\n"),
-                  ).toBe(1);
-                  return (
-                    valueOf(
-                      body,
-                      `rootless_probe_throughput_bytes_per_second{${u()},path="${path}"}`,
-                    ) ?? NaN
-                  );
-                };
-                return { port: rate("port"), network: portOnly ? NaN : rate("network") };
-              } finally {
-                await probe.stop();
-              }
-            };
-            /** An iperf3 server (-s -1) started by `argv`, once it listens. */
-            const iperfServer = async (argv: readonly string[]) => {
-              const server = spawn(argv[0] ?? "nsenter", argv.slice(1), {
-                stdio: ["ignore", "pipe", "pipe"],
-              });
-              let said = "";
-              server.stdout?.on("data", (c: Buffer) => (said += c.toString()));
-              server.stderr?.on("data", (c: Buffer) => (said += c.toString()));
-              await waitFor("iperf3 -s to listen", () => {
-                if (server.exitCode !== null) throw new Error(`iperf3 -s exited: ${said}`);
-                return said.includes("listening");
-              });
-              return server;
-            };
-            const iperfArgs = (host: string, port: number, bytes: number) => [
-              "iperf3",
-              "-c",
-              host,
-              "-p",
-              String(port),
-              "-n",
-              String(bytes),
-              "-R",
-              "-J",
-              "-i",
-              "0.1",
-              // A stalled transfer (see below) ends in 5 s rather than at the test's timeout.
-              "--rcv-timeout",
-              "5000",
-            ];
-            const server = (port: number) => [
-              ...inNamespace,
-              "iperf3",
-              "-s",
-              "-1",
-              "--forceflush",
-              // IPv4 only: pasta's forward and listensOn are about 127.0.0.1.
-              "-B",
-              "0.0.0.0",
-              "-p",
-              String(port),
-            ];
-            const iperfPort = async (bytes: number, round: number): Promise<number> => {
-              const childPort = 15301 + round;
-              const listening = await iperfServer(server(childPort));
-              let forward: number | undefined;
-              const socket = box.path(`${stateDir()}/api.sock`);
-              try {
-                let parentPort = childPort;
-                if (ring.portDriver === "") {
-                  // pasta's implicit driver takes the same port on the host within a second.
-                  await waitFor("pasta to forward the port", () =>
-                    listensOn(defaultRoots, docker.pid, childPort, box.user.uid),
-                  );
-                } else {
-                  parentPort = 25301 + round;
-                  const body = JSON.stringify({
-                    proto: "tcp",
-                    parentIP: "127.0.0.1",
-                    parentPort,
-                    childPort,
-                  });
-                  const created = await unixHttp(socket, "/v1/ports", {
-                    method: "POST",
-                    body,
-                    timeoutMs: 2000,
-                  });
-                  forward = created.ok
-                    ? (parseJson(created.body) as { id?: number } | undefined)?.id
-                    : undefined;
-                  expect(forward, created.ok ? created.body : created.detail).toBeTypeOf("number");
-                }
-                const out = await box.exec(iperfArgs("127.0.0.1", parentPort, bytes), 120_000);
-                return iperfRate(out, bytes);
-              } finally {
-                if (forward !== undefined)
-                  await unixHttp(socket, `/v1/ports/${forward}`, {
-                    method: "DELETE",
-                    timeoutMs: 2000,
-                  });
-                listening.kill("SIGKILL");
-              }
-            };
-            const iperfNetwork = async (bytes: number, round: number): Promise<number> => {
-              const port = 25401 + round;
-              const listening = await iperfServer([
+            // One CPU for the network driver and every process of either tool (see above).
+            const cpus = availableParallelism();
+            const cpu = String(cpus - 1);
+            const pinned = ["taskset", "-c", cpu];
+            const driverPid = driverProcess(docker, ring.driver);
+            expect(driverPid, `${ring.driver} among rootlesskit's processes`).toBeDefined();
+            const pinDriver = (list: string) =>
+              run("taskset", ["-a", "-p", "-c", list, String(driverPid)], { timeout: 5000 });
+            await pinDriver(cpu);
+            try {
+              const inNamespace = [
+                ...box.asUser({}),
+                ...pinned,
                 "nsenter",
+                "-U",
+                "--preserve-credentials",
+                "-n",
                 "-t",
-                String(box.leader),
-                "-a",
+                child,
+              ];
+              /**
+               * One probe run of `bytes` per path. With `portOnly`, the network path is pointed at
+               * an address this host does not have (198.18.0.77): it fails at once, and a run sized
+               * for a fast port path does not wait on a slow network path.
+               */
+              const probeOnce = async (bytes: number, portOnly = false) => {
+                const probe = await startExporter(
+                  docker.runtimeDir,
+                  [
+                    "--collector.disable-defaults",
+                    "--collector.probe",
+                    `--probe.bytes=${bytes}`,
+                    "--probe.timeout=10s",
+                    ...(portOnly ? ["--probe.network-target=198.18.0.77"] : []),
+                  ],
+                  pinned,
+                );
+                try {
+                  const { body } = await soon(
+                    probe,
+                    "both paths probed",
+                    (b) =>
+                      valueOf(b, `rootless_probe_success{${u()},path="network"}`) !== undefined,
+                    150_000,
+                  );
+                  const rate = (path: ProbePath) => {
+                    const why = probe.logs.filter((l) => l.includes("probe")).slice(-3);
+                    expect(
+                      valueOf(body, `rootless_probe_success{${u()},path="${path}"}`),
+                      why.join("\n"),
+                    ).toBe(1);
+                    return (
+                      valueOf(
+                        body,
+                        `rootless_probe_throughput_bytes_per_second{${u()},path="${path}"}`,
+                      ) ?? NaN
+                    );
+                  };
+                  return { port: rate("port"), network: portOnly ? NaN : rate("network") };
+                } finally {
+                  await probe.stop();
+                }
+              };
+              /** An iperf3 server (-s -1) started by `argv`, once it listens. */
+              const iperfServer = async (argv: readonly string[]) => {
+                const server = spawn(argv[0] ?? "nsenter", argv.slice(1), {
+                  stdio: ["ignore", "pipe", "pipe"],
+                });
+                let said = "";
+                server.stdout?.on("data", (c: Buffer) => (said += c.toString()));
+                server.stderr?.on("data", (c: Buffer) => (said += c.toString()));
+                await waitFor("iperf3 -s to listen", () => {
+                  if (server.exitCode !== null) throw new Error(`iperf3 -s exited: ${said}`);
+                  return said.includes("listening");
+                });
+                return server;
+              };
+              const iperfArgs = (host: string, port: number, bytes: number) => [
+                "iperf3",
+                "-c",
+                host,
+                "-p",
+                String(port),
+                "-n",
+                String(bytes),
+                "-R",
+                "-J",
+                "-i",
+                "0.1",
+                // A stalled transfer (see below) ends in 5 s rather than at the test's timeout.
+                "--rcv-timeout",
+                "5000",
+              ];
+              const server = (port: number) => [
+                ...inNamespace,
                 "iperf3",
                 "-s",
                 "-1",
                 "--forceflush",
+                // IPv4 only: pasta's forward and listensOn are about 127.0.0.1.
                 "-B",
-                hostAddress,
+                "0.0.0.0",
                 "-p",
                 String(port),
-              ]);
-              try {
-                const argv = [...inNamespace, ...iperfArgs(hostAddress, port, bytes)];
-                const { stdout } = await run(argv[0] ?? "nsenter", argv.slice(1), {
-                  timeout: 120_000,
-                  maxBuffer: 1 << 24,
-                });
-                return iperfRate(stdout, bytes);
-              } finally {
-                listening.kill("SIGKILL");
-              }
-            };
-            // pasta (passt 2026-10-02, MTU 65520) stalls about one host-to-namespace transfer of
-            // 2 GiB in eight, for iperf3 as for the probe: it stops reading its socket on the
-            // host's side with tens of MB queued (docs/performance.md). A failed run of either
-            // tool is printed and run again, four times in all at most; a fifth fails the test.
-            const failed: string[] = [];
-            const again = async <T>(what: string, measure: () => Promise<T>): Promise<T> => {
-              for (;;) {
+              ];
+              const iperfPort = async (bytes: number, round: number): Promise<number> => {
+                const childPort = 15301 + round;
+                const listening = await iperfServer(server(childPort));
+                let forward: number | undefined;
+                const socket = box.path(`${stateDir()}/api.sock`);
                 try {
-                  return await measure();
-                } catch (err) {
-                  if (failed.length >= 4) throw err;
-                  const e = err as { message?: string; stdout?: string };
-                  const lines = `${e.message ?? String(err)}\n${e.stdout ?? ""}`.split("\n");
-                  const line =
-                    lines.find((l) => l.includes("probe finished") || l.includes('"error"')) ??
-                    lines[0] ??
-                    "";
-                  failed.push(`${what}: ${line.trim().slice(0, 400)}`);
+                  let parentPort = childPort;
+                  if (ring.portDriver === "") {
+                    // pasta's implicit driver takes the same port on the host within a second.
+                    await waitFor("pasta to forward the port", () =>
+                      listensOn(defaultRoots, docker.pid, childPort, box.user.uid),
+                    );
+                  } else {
+                    parentPort = 25301 + round;
+                    const body = JSON.stringify({
+                      proto: "tcp",
+                      parentIP: "127.0.0.1",
+                      parentPort,
+                      childPort,
+                    });
+                    const created = await unixHttp(socket, "/v1/ports", {
+                      method: "POST",
+                      body,
+                      timeoutMs: 2000,
+                    });
+                    forward = created.ok
+                      ? (parseJson(created.body) as { id?: number } | undefined)?.id
+                      : undefined;
+                    expect(forward, created.ok ? created.body : created.detail).toBeTypeOf(
+                      "number",
+                    );
+                  }
+                  const out = await box.exec(
+                    [...pinned, ...iperfArgs("127.0.0.1", parentPort, bytes)],
+                    120_000,
+                  );
+                  return iperfRate(out, bytes);
+                } finally {
+                  if (forward !== undefined)
+                    await unixHttp(socket, `/v1/ports/${forward}`, {
+                      method: "DELETE",
+                      timeoutMs: 2000,
+                    });
+                  listening.kill("SIGKILL");
                 }
+              };
+              const iperfNetwork = async (bytes: number, round: number): Promise<number> => {
+                const port = 25401 + round;
+                const listening = await iperfServer([
+                  ...pinned,
+                  "nsenter",
+                  "-t",
+                  String(box.leader),
+                  "-a",
+                  "iperf3",
+                  "-s",
+                  "-1",
+                  "--forceflush",
+                  "-B",
+                  hostAddress,
+                  "-p",
+                  String(port),
+                ]);
+                try {
+                  const argv = [...inNamespace, ...iperfArgs(hostAddress, port, bytes)];
+                  const { stdout } = await run(argv[0] ?? "nsenter", argv.slice(1), {
+                    timeout: 120_000,
+                    maxBuffer: 1 << 24,
+                  });
+                  return iperfRate(stdout, bytes);
+                } finally {
+                  listening.kill("SIGKILL");
+                }
+              };
+              // pasta (passt 2026-10-02, MTU 65520) stalls about one host-to-namespace transfer of
+              // 2 GiB in eight, for iperf3 as for the probe: it stops reading its socket on the
+              // host's side with tens of MB queued (docs/performance.md). A failed run of either
+              // tool is printed and run again, four times in all at most; a fifth fails the test.
+              const failed: string[] = [];
+              const again = async <T>(what: string, measure: () => Promise<T>): Promise<T> => {
+                for (;;) {
+                  try {
+                    return await measure();
+                  } catch (err) {
+                    if (failed.length >= 4) throw err;
+                    const e = err as { message?: string; stdout?: string };
+                    const lines = `${e.message ?? String(err)}\n${e.stdout ?? ""}`.split("\n");
+                    const line =
+                      lines.find((l) => l.includes("probe finished") || l.includes('"error"')) ??
+                      lines[0] ??
+                      "";
+                    failed.push(`${what}: ${line.trim().slice(0, 400)}`);
+                  }
+                }
+              };
+              // One probe of 64 MiB sizes each path's transfers to about 1 s (ten of iperf3's
+              // 0.1 s intervals), within 16 MiB-2 GiB: a driver's two paths may differ tenfold.
+              const first = await again("probe", () => probeOnce(64 * 1024 * 1024));
+              const mib = 1024 * 1024;
+              const sized = (rate: number) =>
+                mib * Math.round(Math.min(2048, Math.max(16, rate / mib)));
+              const bytes: Record<ProbePath, number> = {
+                port: sized(first.port),
+                network: sized(first.network),
+              };
+              const rounds = 5;
+              const probed: Record<ProbePath, number[]> = { port: [], network: [] };
+              const iperf: Record<ProbePath, number[]> = { port: [], network: [] };
+              for (let round = 0; round < rounds; round++) {
+                const both = await again("probe", () => probeOnce(bytes.network));
+                probed.network.push(both.network);
+                iperf.network.push(
+                  await again("iperf3 network", () => iperfNetwork(bytes.network, round)),
+                );
+                // Sized alike (both capped, as seen here), one probe run serves both paths.
+                probed.port.push(
+                  bytes.port === bytes.network
+                    ? both.port
+                    : (await again("probe port", () => probeOnce(bytes.port, true))).port,
+                );
+                iperf.port.push(await again("iperf3 port", () => iperfPort(bytes.port, round)));
               }
-            };
-            // One probe of 64 MiB sizes each path's transfers to about 1 s (ten of iperf3's
-            // 0.1 s intervals), within 16 MiB-2 GiB: a driver's two paths may differ tenfold.
-            const first = await again("probe", () => probeOnce(64 * 1024 * 1024));
-            const mib = 1024 * 1024;
-            const sized = (rate: number) =>
-              mib * Math.round(Math.min(2048, Math.max(16, rate / mib)));
-            const bytes: Record<ProbePath, number> = {
-              port: sized(first.port),
-              network: sized(first.network),
-            };
-            const rounds = 5;
-            const probed: Record<ProbePath, number[]> = { port: [], network: [] };
-            const iperf: Record<ProbePath, number[]> = { port: [], network: [] };
-            for (let round = 0; round < rounds; round++) {
-              const both = await again("probe", () => probeOnce(bytes.network));
-              probed.network.push(both.network);
-              iperf.network.push(
-                await again("iperf3 network", () => iperfNetwork(bytes.network, round)),
-              );
-              // Sized alike (both capped, as seen here), one probe run serves both paths.
-              probed.port.push(
-                bytes.port === bytes.network
-                  ? both.port
-                  : (await again("probe port", () => probeOnce(bytes.port, true))).port,
-              );
-              iperf.port.push(await again("iperf3 port", () => iperfPort(bytes.port, round)));
-            }
-            const mb = (xs: number[]) => xs.map((x) => (x / 1e6).toFixed(0)).join(" ");
-            const rows = (["port", "network"] as const).map((path) => ({
-              path,
-              ratio: median(probed[path]) / median(iperf[path]),
-              line: `${ring.driver} ${path}, ${bytes[path] / mib} MiB: probe ${mb(probed[path])} MB/s, iperf3 ${mb(iperf[path])} MB/s; medians ${mb([median(probed[path])])} / ${mb([median(iperf[path])])} = ${(median(probed[path]) / median(iperf[path])).toFixed(2)} (${Math.abs(median(probed[path]) / median(iperf[path]) - 1) <= 0.2 ? "within" : "NOT within"} 20 %)`,
-            }));
-            const table = `${rounds} rounds each, alternated; load ${readFileSync("/proc/loadavg", "utf8").trim()}\n${rows.map((r) => r.line).join("\n")}${failed.map((f) => `\nrun again after ${f}`).join("")}`;
-            console.log(table);
-            for (const row of rows) {
-              expect(row.ratio, table).toBeGreaterThanOrEqual(0.5);
-              expect(row.ratio, table).toBeLessThanOrEqual(2);
+              const mb = (xs: number[]) => xs.map((x) => (x / 1e6).toFixed(0)).join(" ");
+              const rows = (["port", "network"] as const).map((path) => ({
+                path,
+                ratio: median(probed[path]) / median(iperf[path]),
+                line: `${ring.driver} ${path}, ${bytes[path] / mib} MiB: probe ${mb(probed[path])} MB/s, iperf3 ${mb(iperf[path])} MB/s; medians ${mb([median(probed[path])])} / ${mb([median(iperf[path])])} = ${(median(probed[path]) / median(iperf[path])).toFixed(2)} (${Math.abs(median(probed[path]) / median(iperf[path]) - 1) <= 0.2 ? "within" : "NOT within"} 20 %)`,
+              }));
+              const table = `${rounds} rounds each, alternated, ${ring.driver} and both tools on CPU ${cpu}; load ${readFileSync("/proc/loadavg", "utf8").trim()}\n${rows.map((r) => r.line).join("\n")}${failed.map((f) => `\nrun again after ${f}`).join("")}`;
+              console.log(table);
+              for (const row of rows) {
+                expect(row.ratio, table).toBeGreaterThanOrEqual(0.6);
+                expect(row.ratio, table).toBeLessThanOrEqual(1.5);
+              }
+            } finally {
+              await pinDriver(`0-${cpus - 1}`);
             }
           },
           600_000,
