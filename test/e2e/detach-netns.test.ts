@@ -18,7 +18,7 @@ import type { RunningDaemon } from "../helpers/daemon.js";
 import { builtMain, seriesLines, startDaemon, valueOf } from "../helpers/daemon.js";
 import { expectSoon } from "../helpers/expect-soon.js";
 import { requireOnCi, withReason } from "../helpers/prerequisites.js";
-import { alive, descendants, waitFor } from "../helpers/rootless-docker.js";
+import { alive, descendants, killIfAlive, waitFor } from "../helpers/rootless-docker.js";
 import type { TrixieContainer } from "../helpers/trixie.js";
 import { sidRoot, startTrixie, trixieMissing, trixieUserName } from "../helpers/trixie.js";
 import { addHostNetwork, hostAddress, scrapeInside } from "../helpers/trixie-net.js";
@@ -165,10 +165,10 @@ describe.skipIf(requireOnCi(missing))(
       afterAll(async () => {
         await exporter?.stop();
         const tree = descendants(kit?.pid ?? -1);
-        for (const pid of tree) if (alive(pid)) process.kill(pid, "SIGTERM");
+        for (const pid of tree) killIfAlive(pid, "SIGTERM");
         await waitFor("rootlesskit to exit", () => tree.every((p) => !alive(p)), 10_000).catch(
           () => {
-            for (const pid of tree) if (alive(pid)) process.kill(pid, "SIGKILL");
+            for (const pid of tree) killIfAlive(pid, "SIGKILL");
           },
         );
         await box.exec(["rm", "-rf", runtimeDir]).catch(() => "");
@@ -420,8 +420,7 @@ describe.skipIf(requireOnCi(missing))(
         } finally {
           await probe?.stop();
           if (kit.pid)
-            for (const pid of [kit.pid, ...descendants(kit.pid)])
-              if (alive(pid)) process.kill(pid, "SIGKILL");
+            for (const pid of [kit.pid, ...descendants(kit.pid)]) killIfAlive(pid, "SIGKILL");
           await box.exec(["rm", "-rf", runtimeDir]).catch(() => "");
         }
       },

@@ -22,7 +22,13 @@ import {
   fetchInside,
   hostAddress,
 } from "../helpers/trixie-net.js";
-import { alive, descendants, makeBusyboxTar, waitFor } from "../helpers/rootless-docker.js";
+import {
+  alive,
+  descendants,
+  killIfAlive,
+  makeBusyboxTar,
+  waitFor,
+} from "../helpers/rootless-docker.js";
 import type { TrixieContainer } from "../helpers/trixie.js";
 import {
   sidRoot,
@@ -757,7 +763,7 @@ describe.each(debians)("$name", (debian) => {
             expect(valueOf(seen.body, `rootless_rootlesskit_api_up{${u()}}`)).toBe(0);
             expect(seen.slowestScrapeMs, loopLag(seen.body)).toBeLessThan(250);
           } finally {
-            for (const pid of tree) if (alive(pid)) process.kill(pid, "SIGKILL");
+            for (const pid of tree) killIfAlive(pid, "SIGKILL");
           }
         });
 
@@ -868,8 +874,7 @@ describe.skipIf(missing !== undefined)(
 
     afterAll(async () => {
       if (kit?.pid)
-        for (const pid of [kit.pid, ...descendants(kit.pid)])
-          if (alive(pid)) process.kill(pid, "SIGKILL");
+        for (const pid of [kit.pid, ...descendants(kit.pid)]) killIfAlive(pid, "SIGKILL");
       await box?.stop();
     }, 60_000);
 

@@ -22,6 +22,7 @@ import type { RootlessDocker, TestUser } from "../helpers/rootless-docker.js";
 import {
   alive,
   asUser,
+  killIfAlive,
   makeBusyboxTar,
   startRootlessDocker,
   testUser,
@@ -343,7 +344,7 @@ describe.skipIf(requireOnCi(missing))(
         );
         expect(valueOf(seen.body, `rootless_rootlesskit_api_up{${u()}}`)).toBe(0);
       } finally {
-        for (const pid of tree) if (alive(pid)) process.kill(pid, "SIGKILL");
+        for (const pid of tree) killIfAlive(pid, "SIGKILL");
         rmSync(stateDir, { recursive: true, force: true });
       }
     });

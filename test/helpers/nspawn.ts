@@ -2,7 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
-import { alive, waitFor } from "./rootless-docker.js";
+import { alive, killIfAlive, waitFor } from "./rootless-docker.js";
 
 const run = promisify(execFile);
 
@@ -49,9 +49,9 @@ export async function bootContainer(
     return stdout;
   };
   const stop = async () => {
-    if (alive(pid)) process.kill(pid, "SIGTERM");
+    killIfAlive(pid, "SIGTERM");
     await waitFor("systemd-nspawn to exit", () => !alive(pid), 20_000).catch(() => {
-      if (alive(pid)) process.kill(pid, "SIGKILL");
+      killIfAlive(pid, "SIGKILL");
     });
   };
   try {

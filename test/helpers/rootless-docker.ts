@@ -89,6 +89,19 @@ export function descendants(pid: number): number[] {
   return found;
 }
 
+/**
+ * Sends `signal` to `pid` if it is alive; a process that exits between the look and the kill
+ * (a driver dying with its rootlesskit) is what was wanted, not an error.
+ */
+export function killIfAlive(pid: number, signal: NodeJS.Signals): void {
+  if (!alive(pid)) return;
+  try {
+    process.kill(pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+  }
+}
+
 export function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -164,9 +177,9 @@ export async function startRootlessDocker(
     },
     async stop() {
       remember();
-      if (alive(pid)) process.kill(pid, "SIGTERM");
+      killIfAlive(pid, "SIGTERM");
       await waitFor("rootlesskit to exit", () => !alive(pid), 20_000).catch(() => undefined);
-      for (const p of tree) if (alive(p)) process.kill(p, "SIGKILL");
+      for (const p of tree) killIfAlive(p, "SIGKILL");
       rmSync(runtimeDir, { recursive: true, force: true });
     },
   };

@@ -3,7 +3,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestUser } from "./rootless-docker.js";
-import { alive, asUser, descendants, waitFor } from "./rootless-docker.js";
+import { asUser, descendants, killIfAlive, waitFor } from "./rootless-docker.js";
 
 /** A bare rootlesskit (no Docker) for the user, for probing one driver combination. */
 export interface Rootlesskit {
@@ -44,7 +44,7 @@ export async function startRootlesskit(
     childPid,
     async stop() {
       const tree = [pid, ...descendants(pid)];
-      for (const p of tree) if (alive(p)) process.kill(p, "SIGKILL");
+      for (const p of tree) killIfAlive(p, "SIGKILL");
       rmSync(runtimeDir, { recursive: true, force: true });
     },
   };

@@ -1,7 +1,7 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { promisify } from "node:util";
-import { alive, descendants, waitFor } from "./rootless-docker.js";
+import { alive, descendants, killIfAlive, waitFor } from "./rootless-docker.js";
 import type { TrixieContainer } from "./trixie.js";
 
 const run = promisify(execFile);
@@ -76,9 +76,9 @@ export async function startContainerDocker(
     },
     async stop() {
       remember();
-      if (parent > 0 && alive(parent)) process.kill(parent, "SIGTERM");
+      if (parent > 0) killIfAlive(parent, "SIGTERM");
       await waitFor("rootlesskit to exit", () => !alive(parent), 20_000).catch(() => undefined);
-      for (const p of [nsenter, ...tree]) if (alive(p)) process.kill(p, "SIGKILL");
+      for (const p of [nsenter, ...tree]) killIfAlive(p, "SIGKILL");
       await container.exec(["rm", "-rf", runtimeDir]).catch(() => undefined);
     },
   };

@@ -2,7 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { promisify } from "node:util";
-import { alive, descendants, waitFor } from "./rootless-docker.js";
+import { alive, descendants, killIfAlive, waitFor } from "./rootless-docker.js";
 
 const run = promisify(execFile);
 
@@ -125,9 +125,9 @@ export async function startTrixie(
     return stdout;
   };
   const stop = async () => {
-    if (alive(pid)) process.kill(pid, "SIGTERM");
+    killIfAlive(pid, "SIGTERM");
     await waitFor("systemd-nspawn to exit", () => !alive(pid), 20_000).catch(() => {
-      for (const p of [pid, ...descendants(pid)]) if (alive(p)) process.kill(p, "SIGKILL");
+      for (const p of [pid, ...descendants(pid)]) killIfAlive(p, "SIGKILL");
     });
   };
   try {

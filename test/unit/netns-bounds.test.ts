@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runInNamespaces } from "../../src/host/netns.js";
-import { alive, testUser, waitFor } from "../helpers/rootless-docker.js";
+import { alive, killIfAlive, testUser, waitFor } from "../helpers/rootless-docker.js";
 import { requireOnCi, withReason } from "../helpers/prerequisites.js";
 
 // issue 16, attack 2: the namespaces are the user's, so the user can take the probe agent's
@@ -113,7 +113,7 @@ describe.skipIf(requireOnCi(missing))(
       try {
         await waitFor("the writer to get EPIPE", () => !alive(pid), 5000);
       } finally {
-        if (alive(pid)) process.kill(pid, "SIGKILL");
+        killIfAlive(pid, "SIGKILL");
       }
     }, 30_000);
   },
