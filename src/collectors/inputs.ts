@@ -1,11 +1,10 @@
-import { readKernelText } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
-import { procPath, rootPath } from "../host/paths.js";
-import { mountOf, parseMountinfo } from "../host/proc-files.js";
+import { rootPath } from "../host/paths.js";
+import { mountOf } from "../host/proc-files.js";
 import type { UserFileKind } from "../host/user-walk.js";
 import { missingNames, statUserPath } from "../host/user-files.js";
 import type { UserContext } from "./collector.js";
-import { hostScans, processes, runtimeDir, walkMemo } from "./scans.js";
+import { hostMounts, hostScans, processes, runtimeDir, walkMemo } from "./scans.js";
 import type { Cycle } from "./state.js";
 
 /*
@@ -110,12 +109,7 @@ export async function mountKey(
   roots: HostRoots,
   path: string,
 ): Promise<string | undefined> {
-  const mounts = await cycle.once("mountinfo-1-parsed", async () => {
-    const read = await cycle.once("mountinfo-1", () =>
-      readKernelText(procPath(roots, "1/mountinfo")),
-    );
-    return read.ok ? parseMountinfo(read.text) : read.reason;
-  });
+  const mounts = await hostMounts(cycle, roots);
   if (typeof mounts === "string") return `mountinfo ${mounts}`;
   return JSON.stringify(["mount", mountOf(mounts, path) ?? null]);
 }

@@ -1,7 +1,10 @@
 import type { HostScans, RootlessProcesses } from "../host/discovery.js";
 import { discoverRootless, scanTmpStateDirs } from "../host/discovery.js";
+import { readKernelText } from "../host/files.js";
 import type { HostRoots } from "../host/paths.js";
-import { rootPath } from "../host/paths.js";
+import { procPath, rootPath } from "../host/paths.js";
+import type { MountEntry } from "../host/proc-files.js";
+import { parseMountinfo } from "../host/proc-files.js";
 import { ProcessTable } from "../host/process-table.js";
 import type { Target } from "../host/target.js";
 import type { UserStat } from "../host/user-walk.js";
@@ -29,6 +32,19 @@ export const runtimeDir = (cycle: Cycle, roots: HostRoots, target: Target): Prom
   cycle.once(`runtime-dir\0${target.uid}`, () =>
     statUserPath(rootPath(roots, target.runtimeDir), target.uid, "directory", walkMemo(cycle)),
   );
+
+/** The host's mount table (/proc/1/mountinfo) parsed, or why it could not be read. */
+export async function readHostMounts(roots: HostRoots): Promise<readonly MountEntry[] | string> {
+  const read = await readKernelText(procPath(roots, "1/mountinfo"));
+  return read.ok ? parseMountinfo(read.text) : read.reason;
+}
+
+/** readHostMounts once a cycle for every collector and key that asks. */
+export const hostMounts = (
+  cycle: Cycle,
+  roots: HostRoots,
+): Promise<readonly MountEntry[] | string> =>
+  cycle.once("host-mounts", () => readHostMounts(roots));
 
 export function hostScans(cycle: Cycle, roots: HostRoots): HostScans {
   return {

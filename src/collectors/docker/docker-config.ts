@@ -1,10 +1,10 @@
 import { parseBoundedJson } from "../../host/bounded-json.js";
-import { readKernelText } from "../../host/files.js";
-import type { ReadResult } from "../../host/files.js";
 import { readOwnedFile } from "../../host/owned-file.js";
 import type { HostRoots } from "../../host/paths.js";
-import { procPath, rootPath } from "../../host/paths.js";
-import { mountOf, parseMountinfo } from "../../host/proc-files.js";
+import { rootPath } from "../../host/paths.js";
+import type { MountEntry } from "../../host/proc-files.js";
+import { mountOf } from "../../host/proc-files.js";
+import { readHostMounts } from "../scans.js";
 import type { Target } from "../../host/target.js";
 import { statUserPath } from "../../host/user-files.js";
 import type { WalkMemo } from "../../host/walk-memo.js";
@@ -38,7 +38,7 @@ export async function readConfiguredDaemon(
   roots: HostRoots,
   target: Target,
   memo?: WalkMemo,
-  mountTable: () => Promise<ReadResult> = () => readKernelText(procPath(roots, "1/mountinfo")),
+  mountTable: () => Promise<readonly MountEntry[] | string> = () => readHostMounts(roots),
 ): Promise<ConfiguredDaemon> {
   const configFile = `${target.home}/.config/docker/daemon.json`;
   const read = await readOwnedFile(rootPath(roots, configFile), target.uid, 256 * 1024, memo);
@@ -55,8 +55,8 @@ export async function readConfiguredDaemon(
   if (configState !== "ok" && configState !== "missing") return { configFile, configState };
   const configured = absolutePath(config["data-root"]);
   const dataRoot = configured ?? `${target.home}/.local/share/docker`;
-  const mountinfo = await mountTable();
-  const mount = mountinfo.ok ? mountOf(parseMountinfo(mountinfo.text), dataRoot) : undefined;
+  const mounts = await mountTable();
+  const mount = typeof mounts === "string" ? undefined : mountOf(mounts, dataRoot);
   let storageDriver = driverName(config["storage-driver"]);
   let storageDriverSource: ConfiguredDaemon["storageDriverSource"] = storageDriver
     ? "daemon.json"

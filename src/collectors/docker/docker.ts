@@ -1,4 +1,4 @@
-import { lstatPath, readKernelText, readTextAsync } from "../../host/files.js";
+import { lstatPath, readTextAsync } from "../../host/files.js";
 import { procPath, rootPath } from "../../host/paths.js";
 import { mountOf, parseMountinfo } from "../../host/proc-files.js";
 import { maxJsonChars, parseBoundedJson } from "../../host/bounded-json.js";
@@ -8,7 +8,7 @@ import { userSocketHttp } from "../../host/user-socket.js";
 import type { Collector } from "../collector.js";
 import { idleWith, missingKey, mountKey } from "../inputs.js";
 import { RestartCounter } from "../restarts.js";
-import { discovery, runtimeDir as checkedRuntimeDir, walkMemo } from "../scans.js";
+import { discovery, hostMounts, runtimeDir as checkedRuntimeDir, walkMemo } from "../scans.js";
 import { kept } from "../state.js";
 import type { ConfiguredDaemon } from "./docker-config.js";
 import { readConfiguredDaemon } from "./docker-config.js";
@@ -207,7 +207,7 @@ export const dockerCollector: Collector<DockerFacts> = {
     const configured = info
       ? undefined
       : await readConfiguredDaemon(roots, target, walkMemo(ctx.cycle), () =>
-          ctx.cycle.once("mountinfo-1", () => readKernelText(procPath(roots, "1/mountinfo"))),
+          hostMounts(ctx.cycle, roots),
         );
     return {
       runtimeDir: dirStats
