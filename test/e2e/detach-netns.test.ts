@@ -314,14 +314,17 @@ describe.skipIf(requireOnCi(missing))(
           (err: { stderr?: string; stdout?: string }) => `${err.stdout ?? ""}${err.stderr ?? ""}`,
         );
         expect(failed).toMatch(/iptables|you must be root|permission denied/i);
+        // The check fails from the unit file alone, so a cycle taken while the doomed dockerd
+        // still lived (it runs for a moment before iptables stops it) can show it failing with
+        // dockerd up: wait for a cycle after the death, which must still fail it.
         const { body } = await expectSoon(
           exporter,
-          "detach_netns_dockerd failing",
+          "detach_netns_dockerd failing with dockerd down",
           (b) =>
             valueOf(
               b,
               `rootless_check_ok{${u()},check="detach_netns_dockerd",severity="critical"}`,
-            ) === 0,
+            ) === 0 && valueOf(b, `rootless_dockerd_up{${u()}}`) !== 1,
           30_000,
         );
         expect(valueOf(body, `rootless_dockerd_up{${u()}}`)).not.toBe(1);
