@@ -49,7 +49,7 @@ export class ExporterService {
     const server = new ExporterServer(
       {
         telemetryPath: config.telemetryPath,
-        metrics: () => ({ contentType: renderer.contentType, body: renderer.render() }),
+        metrics: () => ({ contentType: renderer.contentType, body: renderer.body() }),
         landing: () =>
           landingPage({
             version: this.options.version,

@@ -165,3 +165,37 @@ describe("ExporterServer limits", () => {
     });
   });
 });
+
+describe("ExporterServer: a body of parts", () => {
+  function fetchRaw(port: number, method: string): Promise<{ length: string; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = get(
+        { host: "127.0.0.1", port, path: "/metrics", method, agent: false },
+        (res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (body += chunk));
+          res.on("end", () => resolve({ length: res.headers["content-length"] ?? "", body }));
+        },
+      );
+      req.on("error", reject);
+    });
+  }
+
+  it("writes the parts one after the other under one content-length, and none for HEAD", async () => {
+    // The rendering's parts (the users' series, the process metrics), never copied into one.
+    const parts = [Buffer.from("a 1\n"), Buffer.from("b 2\n".repeat(50_000)), Buffer.from("c 3\n")];
+    const { port } = await serve({ maxConnections: 8, maxRequests: 8 }, () => ({
+      contentType: "text/plain",
+      body: parts,
+    }));
+    const whole = Buffer.concat(parts).toString();
+    expect(await fetchRaw(port, "GET")).toEqual({ length: String(whole.length), body: whole });
+    expect(await fetchRaw(port, "HEAD")).toEqual({ length: String(whole.length), body: "" });
+    const empty = await serve({ maxConnections: 8, maxRequests: 8 }, () => ({
+      contentType: "text/plain",
+      body: Promise.resolve([]),
+    }));
+    expect(await fetchRaw(empty.port, "GET")).toEqual({ length: "0", body: "" });
+  });
+});

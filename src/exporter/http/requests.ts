@@ -7,8 +7,14 @@ import type { WebConfigSource } from "./web-config-source.js";
 
 export interface Routes {
   readonly telemetryPath: string;
-  /** The body at once when one is ready, else a promise of the first one. */
-  readonly metrics: () => { contentType: string; body: Buffer | Promise<Buffer> };
+  /**
+   * The body at once when one is ready, else a promise of the first one: buffers written one
+   * after the other (the rendering's parts, never copied into one).
+   */
+  readonly metrics: () => {
+    contentType: string;
+    body: Buffer | readonly Buffer[] | Promise<Buffer | readonly Buffer[]>;
+  };
   readonly landing: () => string;
   /** The findings as JSON, in the language of ?lang= (en or zh-CN). */
   readonly checks: (lang: string) => unknown;
@@ -24,6 +30,7 @@ export interface Response {
   readonly headersSent: boolean;
   setHeader(name: string, value: string): unknown;
   writeHead(status: number, headers: Record<string, string | number>): unknown;
+  write(body: Buffer): unknown;
   end(): unknown;
   end(body: string | Buffer): unknown;
 }
@@ -102,7 +109,7 @@ export class Requests {
   private async route(path: string, req: Request, res: Response): Promise<void> {
     if (path === this.routes.telemetryPath) {
       const { contentType, body } = this.routes.metrics();
-      this.send(req, res, 200, contentType, Buffer.isBuffer(body) ? body : await body);
+      this.send(req, res, 200, contentType, body instanceof Promise ? await body : body);
     } else if (path === "/") {
       this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
     } else if (path === "/checks") {
@@ -141,10 +148,24 @@ export class Requests {
     res: Response,
     status: number,
     type: string,
-    body: string | Buffer,
+    body: string | Buffer | readonly Buffer[],
   ): void {
-    res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
-    if (req.method === "HEAD") res.end();
-    else res.end(body);
+    if (typeof body === "string" || Buffer.isBuffer(body)) {
+      res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
+      if (req.method === "HEAD") res.end();
+      else res.end(body);
+      return;
+    }
+    const length = body.reduce((sum, part) => sum + part.length, 0);
+    res.writeHead(status, { "content-type": type, "content-length": length });
+    if (req.method === "HEAD") {
+      res.end();
+      return;
+    }
+    // Each part as it is, the last with the end: the socket's writev sends them together.
+    for (const [i, part] of body.entries())
+      if (i < body.length - 1) res.write(part);
+      else res.end(part);
+    if (body.length === 0) res.end();
   }
 }

@@ -3,6 +3,7 @@ import { metrics } from "../catalogue.js";
 import { labelText, metricHeader, valueText } from "./exposition.js";
 import type { Labels, SeriesSink } from "./sample-set.js";
 import { hostKey } from "./sample-set.js";
+import { itemsPerStep } from "./slices.js";
 import type { UserChunk } from "./user-chunk.js";
 
 /** One line of a merged series: its value is final only once every series is in. */
@@ -78,10 +79,14 @@ export class Assembly implements SeriesSink {
     }
   }
 
-  /** The text format in one buffer, a block per step: the caller lets the event loop in between. */
+  /**
+   * The text format in one buffer, in steps of a few hundred lines or parts: the caller lets the
+   * event loop in between. The buffer is the caller's only once whole.
+   */
   *toBuffer(): Generator<void, Buffer> {
     const texts: (string | Slice)[] = [];
     let length = 0;
+    let done = 0;
     const text = (value: string): void => {
       texts.push(value);
       length += Buffer.byteLength(value);
@@ -94,15 +99,18 @@ export class Assembly implements SeriesSink {
           texts.push(part);
           length += part.end - part.start;
         } else text(`\n${def.name}${part.text} ${valueText(part.value)}`);
+        if (++done % itemsPerStep === 0) yield;
       }
       yield;
     }
     text("\n");
+    // Copied in steps too: 36 MB at 10,000 users.
     const out = Buffer.allocUnsafeSlow(length);
     let at = 0;
     for (const part of texts) {
       if (typeof part === "string") at += out.write(part, at);
       else at += part.bytes.copy(out, at, part.start, part.end);
+      if (++done % itemsPerStep === 0) yield;
     }
     return out;
   }

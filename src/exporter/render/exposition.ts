@@ -1,6 +1,7 @@
 import { metrics } from "../catalogue.js";
 import type { MetricDef } from "../catalogue.js";
 import type { Labels, SampleSet } from "./sample-set.js";
+import { atOnce, itemsPerStep } from "./slices.js";
 
 /*
  * The Prometheus text format (exposition formats, version 0.0.4) written straight from the
@@ -39,24 +40,13 @@ export function metricHeader(def: MetricDef): string {
 
 /** Every metric with at least one series, HELP and TYPE first, metrics apart by a blank line. */
 export function exposition(samples: SampleSet): string {
-  const blocks: string[] = [];
-  for (const step of expositionSteps(samples, blocks)) void step;
-  return `${blocks.join("\n\n")}\n`;
+  return atOnce(expositionSteps(samples));
 }
 
-/** exposition, letting the event loop in every `batch` series (a big host has tens of thousands). */
-export async function expositionInSteps(samples: SampleSet, batch = 5000): Promise<string> {
+/** exposition in steps of a few hundred series: a big host has tens of thousands. */
+export function* expositionSteps(samples: SampleSet): Generator<void, string> {
   const blocks: string[] = [];
   let done = 0;
-  for (const step of expositionSteps(samples, blocks)) {
-    void step;
-    if (++done % batch === 0) await new Promise((resolve) => setImmediate(resolve));
-  }
-  return `${blocks.join("\n\n")}\n`;
-}
-
-/** Appends one block per metric to `blocks`, one step per series. */
-function* expositionSteps(samples: SampleSet, blocks: string[]): Generator<void> {
   for (const [key, series] of samples.series) {
     const def = metrics[key];
     // One line per label set: a gauge set twice keeps the last value, a counter adds up.
@@ -65,10 +55,14 @@ function* expositionSteps(samples: SampleSet, blocks: string[]): Generator<void>
       const text = labelText(def.labels, labels);
       const known = lines.get(text);
       lines.set(text, def.type === "counter" && known !== undefined ? known + value : value);
-      yield;
+      if (++done % itemsPerStep === 0) yield;
     }
     let block = metricHeader(def);
-    for (const [labels, value] of lines) block += `\n${def.name}${labels} ${valueText(value)}`;
+    for (const [labels, value] of lines) {
+      block += `\n${def.name}${labels} ${valueText(value)}`;
+      if (++done % itemsPerStep === 0) yield;
+    }
     blocks.push(block);
   }
+  return `${blocks.join("\n\n")}\n`;
 }

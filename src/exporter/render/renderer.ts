@@ -24,15 +24,16 @@ export interface MetricsRendererOptions {
   readonly processMetricsMaxAgeMs?: number;
   /** Runs that end within this long of each other share one rendering (50 ms). */
   readonly coalesceMs?: number;
-  /** The longest stretch of a rendering between two turns of the event loop (5 ms). */
+  /** The longest stretch of a rendering between two turns of the event loop (2 ms). */
   readonly sliceMs?: number;
 }
 
 /**
- * Renders the latest snapshot in the Prometheus text format and keeps it as one Buffer, so a scrape
+ * Renders the latest snapshot in the Prometheus text format and keeps it as buffers, so a scrape
  * costs a buffer write. The rootless_* part is rebuilt when a collector finishes (invalidate()),
  * the process part when it is older than a second; a scrape never waits for either once the
- * first rendering exists, it gets the last one while the next is made.
+ * first rendering exists, it gets the last whole one while the next is made. The two parts are
+ * served side by side, never copied into one (36 MB at 10,000 users, every second).
  */
 export class MetricsRenderer {
   readonly contentType = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -40,7 +41,9 @@ export class MetricsRenderer {
   private readonly snapshots: SnapshotRenderer;
   private readonly processMetricsMaxAgeMs: number;
   private readonly coalesceMs: number;
-  private current: Buffer | undefined;
+  private current: readonly Buffer[] | undefined;
+  /** render()'s one buffer of `current`, made when first asked for. */
+  private joined: { of: readonly Buffer[]; body: Buffer } | undefined;
   private snapshot: Buffer = Buffer.alloc(0);
   /** Bumped by invalidate(); the snapshot is current when it was rendered at this generation. */
   private generation = 0;
@@ -68,11 +71,26 @@ export class MetricsRenderer {
     this.schedule();
   }
 
-  /** The latest rendering, at once once one exists; a stale one schedules the next. */
-  render(): Buffer | Promise<Buffer> {
-    if (!this.current) return this.refresh().then(() => this.current ?? Buffer.alloc(0));
+  /**
+   * The latest rendering as the buffers to write one after the other, at once once one exists;
+   * a stale one schedules the next.
+   */
+  body(): readonly Buffer[] | Promise<readonly Buffer[]> {
+    if (!this.current) return this.refresh().then(() => this.current ?? []);
     if (this.stale()) this.schedule();
     return this.current;
+  }
+
+  /** body() in one buffer (tests, benches): the same object while the rendering is the same. */
+  render(): Buffer | Promise<Buffer> {
+    const parts = this.body();
+    return parts instanceof Promise ? parts.then((p) => this.join(p)) : this.join(parts);
+  }
+
+  private join(parts: readonly Buffer[]): Buffer {
+    if (parts.length === 1 && parts[0]) return parts[0];
+    if (this.joined?.of !== parts) this.joined = { of: parts, body: Buffer.concat(parts) };
+    return this.joined.body;
   }
 
   /** Drops a rendering that is scheduled and not started. */
@@ -133,9 +151,7 @@ export class MetricsRenderer {
         this.processAt = Date.now();
         this.process = Buffer.from(await this.processRegistry.metrics());
       }
-      // Without exporter metrics the snapshot is served as it is: no copy of a big host's megabytes.
-      this.current =
-        this.process.length === 0 ? this.snapshot : Buffer.concat([this.snapshot, this.process]);
+      this.current = this.process.length === 0 ? [this.snapshot] : [this.snapshot, this.process];
     } finally {
       this.lastCostMs = performance.now() - started;
       this.lastEndAt = Date.now();
