@@ -43,7 +43,7 @@ export class ExporterService {
       onChange: () => renderer.invalidate(),
     });
     const renderer = new MetricsRenderer({
-      samples: () => watch.snapshot(build),
+      samples: () => watch.snapshotSteps(build),
       exporterMetrics: !config.disableExporterMetrics,
     });
     const server = new ExporterServer(

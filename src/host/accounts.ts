@@ -60,12 +60,27 @@ export async function readPasswd(roots: HostRoots, mounts: MountTable): Promise<
   return result.ok ? parsePasswd(result.text) : [];
 }
 
-/** The primary group and every group that lists the user as a member. */
-export function groupsOf(user: PasswdEntry, groups: readonly GroupEntry[]): number[] {
-  const ids = new Set<number>([user.gid]);
-  for (const group of groups) {
-    if (group.members.includes(user.name)) ids.add(group.gid);
-  }
+/**
+ * The gids of the groups that list each user as a member, made once for all users: looking
+ * through every group for every user cost 375 ms at 10,000 users (bench/loop-blocks.mjs).
+ */
+export function memberships(groups: readonly GroupEntry[]): ReadonlyMap<string, readonly number[]> {
+  const byMember = new Map<string, number[]>();
+  for (const group of groups)
+    for (const member of group.members) {
+      const gids = byMember.get(member);
+      if (gids) gids.push(group.gid);
+      else byMember.set(member, [group.gid]);
+    }
+  return byMember;
+}
+
+/** The primary group and every group that lists the user as a member (see memberships). */
+export function groupsOf(
+  user: PasswdEntry,
+  byMember: ReadonlyMap<string, readonly number[]>,
+): number[] {
+  const ids = new Set<number>([user.gid, ...(byMember.get(user.name) ?? [])]);
   return [...ids].sort((a, b) => a - b);
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { groupsOf, parseGroup, parsePasswd } from "../../src/host/accounts.js";
+import { groupsOf, memberships, parseGroup, parsePasswd } from "../../src/host/accounts.js";
 
 const passwd = parsePasswd(
   "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\nbroken:x:notanumber:1::/:/bin/sh\nshort:x:1\n",
@@ -16,6 +16,6 @@ describe("accounts", () => {
 
   it("lists the primary and supplementary groups", () => {
     const alice = passwd[1];
-    expect(alice && groupsOf(alice, groups)).toEqual([999, 1000]);
+    expect(alice && groupsOf(alice, memberships(groups))).toEqual([999, 1000]);
   });
 });

@@ -1,6 +1,7 @@
 import { Registry, collectDefaultMetrics } from "prom-client";
 import type { SampleSet } from "./sample-set.js";
 import type { SamplesInput } from "./samples.js";
+import type { SnapshotSource } from "./snapshot.js";
 import { SnapshotRenderer } from "./snapshot.js";
 
 /**
@@ -16,9 +17,9 @@ export const droppedDefaults = [
 export interface MetricsRendererOptions {
   /**
    * The latest snapshot: the scheduler's states (rendered incrementally, see snapshot.ts), or
-   * its series already made (rendered whole).
+   * the steps that take them (run in the rendering's slices), or series already made (whole).
    */
-  readonly samples: () => SamplesInput | SampleSet | Promise<SamplesInput | SampleSet>;
+  readonly samples: () => SnapshotSource | Promise<SamplesInput | SampleSet>;
   readonly exporterMetrics: boolean;
   /** How long process_* and nodejs_* figures are reused, so a scrape costs a buffer write (1 s). */
   readonly processMetricsMaxAgeMs?: number;

@@ -7,6 +7,9 @@ import { inSlices } from "./slices.js";
 import type { UserChunk } from "./user-chunk.js";
 import { ChunkCache } from "./user-chunk.js";
 
+/** What a rendering is made from: series, the scheduler's states, or the steps that take them. */
+export type SnapshotSource = SampleSet | SamplesInput | Generator<void, SamplesInput>;
+
 /** The longest stretch of a rendering between two turns of the event loop, by default. */
 export const defaultSliceMs = 2;
 
@@ -26,12 +29,13 @@ export class SnapshotRenderer {
   /** `sliceMs`: the longest stretch of synchronous work between two turns of the event loop. */
   constructor(private readonly sliceMs = defaultSliceMs) {}
 
-  render(samples: SampleSet | SamplesInput): Promise<Buffer> {
-    return inSlices(this.steps(samples), this.sliceMs);
+  render(source: SnapshotSource): Promise<Buffer> {
+    return inSlices(this.steps(source), this.sliceMs);
   }
 
-  private *steps(samples: SampleSet | SamplesInput): Generator<void, Buffer> {
-    if (samples instanceof SampleSet) return Buffer.from(yield* expositionSteps(samples));
+  private *steps(source: SnapshotSource): Generator<void, Buffer> {
+    if (source instanceof SampleSet) return Buffer.from(yield* expositionSteps(source));
+    const samples = "next" in source ? yield* source : source;
     const assembly = new Assembly();
     yield* preludeSteps(samples, assembly);
     const names = new Set<string>();

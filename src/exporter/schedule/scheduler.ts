@@ -16,7 +16,15 @@ import { runOnce } from "./run.js";
 import type { Trigger, TriggerFactory } from "./trigger.js";
 import { cronTrigger } from "./trigger.js";
 import type { TargetView } from "./views.js";
-import { hostComplete, hostFacts, targetViews, userRuns } from "./views.js";
+import type { UserRun } from "./views.js";
+import {
+  hostComplete,
+  hostFacts,
+  targetViewSteps,
+  targetViews,
+  userRunSteps,
+  userRuns,
+} from "./views.js";
 
 /** The collectors by name, each producing the facts of its key. */
 export type CollectorSet<F> = { readonly [K in keyof F]: Collector<F[K]> };
@@ -109,12 +117,26 @@ export class Scheduler<F> {
   }
 
   /** The last outcome of each user collector for each user. */
-  userRuns(): { collector: string; user: string; ok: boolean }[] {
+  userRuns(): UserRun[] {
     return userRuns(this.entries);
   }
 
   collectorStates(): CollectorState[] {
     return this.entries.map((entry) => summarize(entry));
+  }
+
+  /** collectorStates, targetViews and userRuns in small steps, for a sliced rendering. */
+  *snapshotSteps(): Generator<
+    void,
+    { collectors: CollectorState[]; views: TargetView<F>[]; userRuns: UserRun[] }
+  > {
+    const collectors: CollectorState[] = [];
+    for (const entry of this.entries) {
+      collectors.push(summarize(entry));
+      yield;
+    }
+    const views = yield* targetViewSteps(this.entries, this.roster.watched);
+    return { collectors, views, userRuns: yield* userRunSteps(this.entries) };
   }
 
   /** Every host collector has reported at least once. */

@@ -80,6 +80,23 @@ export class Watch {
       : undefined;
   }
 
+  /**
+   * snapshot in small steps (MetricsRenderer runs them in slices): each user's view is taken at
+   * one moment, and a run that ends between two steps shows in the users after it.
+   */
+  *snapshotSteps(build: BuildInfo): Generator<void, SamplesInput> {
+    const { collectors, views, userRuns } = yield* this.scheduler.snapshotSteps();
+    return {
+      collectors,
+      views,
+      host: this.scheduler.hostFacts(),
+      hostFindings: this.hostFindings(),
+      userRuns,
+      mode: this.mode,
+      build,
+    };
+  }
+
   /** What the latest snapshot's series are made of (MetricsRenderer renders them). */
   snapshot(build: BuildInfo): SamplesInput {
     return {
