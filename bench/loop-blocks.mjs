@@ -74,6 +74,15 @@ const settle = async () => {
 await settle();
 globalThis.gc?.();
 
+const session = profile ? new Session() : undefined;
+if (session) {
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 250 });
+  await session.post("Profiler.start");
+  // Starting the profiler holds the event loop (hundreds of ms on a big heap): not a block of ours.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+}
 /**
  * Turns of a 1 ms timer: each block is how much later than 1 ms a turn came, or the main thread's
  * own CPU time since the last turn when that is less (Linux's schedstat: another process holding
@@ -92,13 +101,6 @@ const timer = setInterval(() => {
   lastCpu = cpu;
 }, 1);
 
-const session = profile ? new Session() : undefined;
-if (session) {
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.setSamplingInterval", { interval: 250 });
-  await session.post("Profiler.start");
-}
 const t0 = performance.now();
 const spans = [];
 for (let i = 0; i < cycles; i++) {
@@ -176,6 +178,26 @@ if (result) {
     console.log(
       `    ${b.ms.toFixed(1)} ms (${phase(b.end)}): ${top.map(([n, c]) => `${n} ${((100 * c) / total).toFixed(0)}%`).join("; ")}`,
     );
+    // LOOP_STACKS=N: the N most frequent whole stacks of the longest block (its callers too).
+    if (b === longest[0] && process.env.LOOP_STACKS) {
+      const stacks = new Map();
+      for (const [i, time] of times.entries()) {
+        if (time < from || time > to) continue;
+        const frames = [];
+        for (let id = result.samples[i]; id !== undefined; id = parent.get(id)) {
+          const f = nodes.get(id).callFrame;
+          if (f.functionName !== "(root)")
+            frames.push(
+              `${f.functionName || "(anonymous)"}:${f.url.split("/").pop()}:${f.lineNumber + 1}`,
+            );
+        }
+        const key = frames.slice(0, 10).join(" < ");
+        stacks.set(key, (stacks.get(key) ?? 0) + 1);
+      }
+      const most = [...stacks.entries()].sort((a, b) => b[1] - a[1]);
+      for (const [key, c] of most.slice(0, Number(process.env.LOOP_STACKS)))
+        console.log(`      ${c} samples: ${key}`);
+    }
   }
 } else {
   console.log(
