@@ -4,26 +4,14 @@
  * step that crossed it), never the whole rendering. A step is a `yield` of the generator; each
  * should be small (a user, a few hundred series or parts), as the clock is read between steps.
  */
-export async function inSlices<T>(
-  steps: Generator<void, T>,
-  sliceMs: number,
-  /** Given the synchronous time spent, the slices' sum (what the work cost the event loop). */
-  spent?: (ms: number) => void,
-): Promise<T> {
+export async function inSlices<T>(steps: Generator<void, T>, sliceMs: number): Promise<T> {
   let since = performance.now();
-  let busy = 0;
-  try {
-    for (;;) {
-      const step = steps.next();
-      if (step.done) return step.value;
-      const now = performance.now();
-      if (now - since < sliceMs) continue;
-      busy += now - since;
-      await new Promise((resolve) => setImmediate(resolve));
-      since = performance.now();
-    }
-  } finally {
-    spent?.(busy + performance.now() - since);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (performance.now() - since < sliceMs) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    since = performance.now();
   }
 }
 

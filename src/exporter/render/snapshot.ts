@@ -25,14 +25,12 @@ export class SnapshotRenderer {
   private readonly chunks = new ChunkCache();
   /** Users rendered by the last rendering, and whether it had to render everything. */
   last = { rendered: 0, whole: false };
-  /** The synchronous time of the last rendering, its slices' sum (its wall time is longer). */
-  lastBusyMs = 0;
 
   /** `sliceMs`: the longest stretch of synchronous work between two turns of the event loop. */
   constructor(private readonly sliceMs = defaultSliceMs) {}
 
   render(source: SnapshotSource): Promise<Buffer> {
-    return inSlices(this.steps(source), this.sliceMs, (ms) => (this.lastBusyMs = ms));
+    return inSlices(this.steps(source), this.sliceMs);
   }
 
   private *steps(source: SnapshotSource): Generator<void, Buffer> {
