@@ -71,7 +71,7 @@ const mainThreadMs = (): number =>
  * The longest stretch the event loop was held while `work` ran, seen by a 1 ms timer: for each
  * of its turns, the main thread's CPU time since the last one (the wall time less 1 ms when that
  * is less). The wall time alone would count the moments another process had the CPU (this
- * machine is small and shared) and the CPU time of the process V8's parallel GC threads.
+ * machine is small and shared), and the process's CPU time would count V8's GC threads too.
  */
 async function longestBlock<T>(work: () => Promise<T>): Promise<{ ms: number; result: T }> {
   let longest = 0;
