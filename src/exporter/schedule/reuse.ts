@@ -56,7 +56,8 @@ export async function collectOrReuse<F>(
     last.reused += 1;
     // The full run's expected conditions still hold: said again, so they are not logged anew.
     for (const note of slot.notes) ctx.note(note);
-    return facts;
+    // The static part served again; the live part (counters, API answers) re-read.
+    return collector.refresh ? collector.refresh(ctx, facts) : facts;
   }
   slot.reuse = undefined;
   const collected = await collector.collect(ctx);
