@@ -89,13 +89,22 @@ export const cgroupCollector: Collector<CgroupFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, note, host, env, cycle, rpcTimeoutMs, signal }) {
+  async collect(ctx) {
+    const { roots, target, note, host, env, cycle, rpcTimeoutMs } = ctx;
     const root = sysPath(roots, "fs/cgroup");
     const { uid } = target;
     const service = `fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service`;
     const delegationPath = `/sys/${service}/cgroup.controllers`;
     const address = systemBusAddress(roots, env);
-    const ask = { pool: host.systemBus, address, timeoutMs: rpcTimeoutMs, signal };
+    // The signal made only when a call is made (most cycles ask no bus): an AbortController a run.
+    const ask = {
+      pool: host.systemBus,
+      address,
+      timeoutMs: rpcTimeoutMs,
+      get signal() {
+        return ctx.signal;
+      },
+    };
     // The manager's cgroup is missing for a user not logged in (most users of a host): one
     // stat says none of its files is there. The version is the host's: once a cycle.
     const serviceDir = exists(host.mounts, sysPath(roots, service));

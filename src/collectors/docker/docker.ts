@@ -128,7 +128,7 @@ async function livePart(
   part: DockerStatic,
   full: boolean,
 ): Promise<{ facts: DockerFacts; configured?: ConfiguredDaemon } | undefined> {
-  const { roots, target, cycle, self, note, rpcTimeoutMs, signal } = ctx;
+  const { roots, target, cycle, self, note, rpcTimeoutMs } = ctx;
   const { socket } = part.base;
   const path = rootPath(roots, socket);
   // No socket file, no API: said without a connection (most users of a host have no daemon).
@@ -137,7 +137,13 @@ async function livePart(
   // ENOTDIR against ENOENT into an oracle. The request checks the socket again.
   const runtimeDirFirst = await checkedRuntimeDir(cycle, roots, target);
   // A real /info is a few KB: a tight cap, and the body is read in bytes, the JSON in characters.
-  const infoOptions = { timeoutMs: rpcTimeoutMs, signal, maxBytes: maxJsonChars };
+  const infoOptions = {
+    timeoutMs: rpcTimeoutMs,
+    get signal() {
+      return ctx.signal;
+    },
+    maxBytes: maxJsonChars,
+  };
   const socketFile = self
     ? await lstatPath(path)
     : runtimeDirFirst.ok === false
@@ -170,7 +176,13 @@ async function livePart(
     const infoError = infoResult.ok
       ? `GET /info answered ${infoResult.status} without a valid body${json?.ok === false ? ` (${json.detail})` : ""}`
       : infoResult.detail;
-    const options = { timeoutMs: rpcTimeoutMs, signal, maxBytes: 1024 };
+    const options = {
+      timeoutMs: rpcTimeoutMs,
+      get signal() {
+        return ctx.signal;
+      },
+      maxBytes: 1024,
+    };
     const ping = !socketFile.ok
       ? { ok: false as const, detail: socketFile.detail }
       : self

@@ -86,7 +86,7 @@ async function livePart(
   part: NetworkStatic,
   driverInfo?: ProcessInfo,
 ): Promise<NetworkFacts | undefined> {
-  const { roots, target, cycle, note, rpcTimeoutMs, signal } = ctx;
+  const { roots, target, cycle, note, rpcTimeoutMs } = ctx;
   const live = part.live;
   if (!live) return part.base;
   const dir = live.stateDir;
@@ -95,7 +95,13 @@ async function livePart(
     dir !== undefined &&
     !ctx.self &&
     (await entryNow(ctx, dir, stateNames, "api.sock", "socket")) === "missing";
-  const options = { timeoutMs: rpcTimeoutMs, signal, ownerUid: target.uid };
+  const options = {
+    timeoutMs: rpcTimeoutMs,
+    get signal() {
+      return ctx.signal;
+    },
+    ownerUid: target.uid,
+  };
   const answer = dir ? await cycleInfo(cycle, roots, dir, options, missing) : undefined;
   const info = answer?.ok ? answer.value : undefined;
   const known = live.driverProcess;

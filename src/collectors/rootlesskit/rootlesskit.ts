@@ -170,10 +170,17 @@ async function staticPart(ctx: UserContext): Promise<RootlesskitStatic> {
 
 /** The API's answers and the state dir's lock: read every run. */
 async function livePart(ctx: UserContext, part: RootlesskitStatic): Promise<RootlesskitFacts> {
-  const { roots, target, cycle, note, rpcTimeoutMs, signal } = ctx;
+  const { roots, target, cycle, note, rpcTimeoutMs } = ctx;
   const { base, dir, childPid, netnsFile } = part;
   if (dir === undefined || childPid === undefined) return base;
-  const options = { timeoutMs: rpcTimeoutMs, signal, ownerUid: target.uid };
+  // The signal made only for a request (a spread of options makes it).
+  const options = {
+    timeoutMs: rpcTimeoutMs,
+    get signal() {
+      return ctx.signal;
+    },
+    ownerUid: target.uid,
+  };
   // No api.sock in this cycle's look at the state dir: the answer a request would get, unasked.
   const missing =
     !ctx.self && (await entryNow(ctx, dir, stateNames, "api.sock", "socket")) === "missing";

@@ -182,28 +182,35 @@ export class Scheduler<F> {
       log,
       debug: () => this.options.log.isLevelEnabled("debug"),
       start: (signal, note) => {
-        const base = {
-          roots: this.options.roots,
-          note,
-          info: (message: string, fields: Readonly<Record<string, unknown>>) =>
-            log().info(fields, message),
-          env: this.options.env,
-          rpcTimeoutMs: this.options.rpcTimeoutMs,
-          option,
-          cycle,
-          host: this.options.host,
-        };
+        const info = (message: string, fields: Readonly<Record<string, unknown>>): void =>
+          log().info(fields, message);
+        const { roots, env, rpcTimeoutMs, host } = this.options;
         if (entry.collector.scope === "host")
           return entry.collector.collect({
-            ...base,
+            roots,
+            note,
+            info,
+            env,
+            rpcTimeoutMs,
+            option,
+            cycle,
+            host,
             get signal() {
               return signal();
             },
             targets: this.targets(),
           } satisfies HostContext);
         if (!watched) return Promise.reject(new Error("a user collector run without a user"));
+        // One literal, no spread: a context is made for every run (9,000 a cycle at 1,000 users).
         const ctx = {
-          ...base,
+          roots,
+          note,
+          info,
+          env,
+          rpcTimeoutMs,
+          option,
+          cycle,
+          host,
           get signal() {
             return signal();
           },
