@@ -4,7 +4,14 @@ import type { EntryStats } from "../host/user-files.js";
 import { statUserNames, statUserPath } from "../host/user-files.js";
 import type { UserContext } from "./collector.js";
 import { missingInHome } from "./inputs.js";
-import { hostScans, processes, runtimeDir, walkMemo } from "./scans.js";
+import {
+  hostScans,
+  processes,
+  runtimeDir,
+  runtimeDirNames,
+  runtimeNames,
+  walkMemo,
+} from "./scans.js";
 
 /*
  * Key pieces for a user with something running (issue 19, docs/architecture.md "Reuse"): what a
@@ -140,8 +147,8 @@ export interface StaticPart<S> {
   part: S | undefined;
 }
 
-/** The names looked at in a runtime dir and in a state dir: one walk, then one lstat each. */
-export const runtimeNames = ["docker.pid", "dockerd-rootless", "docker.sock", "bus"] as const;
+/** The names looked at in a state dir (and in a runtime dir): one walk, then one lstat each. */
+export { runtimeNames } from "./scans.js";
 export const stateNames = ["child_pid", "netns", "lock", "api.sock"] as const;
 
 interface Snapshot {
@@ -157,6 +164,9 @@ function snapshot(
   again = false,
 ): Promise<Snapshot> {
   const { cycle, roots, target } = ctx;
+  // The runtime dir's look is the cycle's check of it (scans.ts), which every collection uses.
+  if (!again && dir === target.runtimeDir && names === runtimeNames)
+    return runtimeDirNames(cycle, roots, target);
   const take = async (): Promise<Snapshot> => {
     const at = Date.now();
     const found = await statUserNames(rootPath(roots, dir), target.uid, names, walkMemo(cycle));

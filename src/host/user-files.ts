@@ -170,10 +170,11 @@ export async function statUserNames(
   memo?: WalkMemo,
 ): Promise<
   | { readonly ok: true; readonly dir: Stats; readonly entries: ReadonlyMap<string, NameStat> }
-  | Refusal
+  | (Refusal & { readonly stats?: Stats })
 > {
+  // A refusal of a directory that is there (someone else's) keeps its stats, as statUserPath's.
   const opened = await openChecked(path, uid, "directory", memo);
-  if (!opened.ok) return refuse(opened.state, opened.detail);
+  if (!opened.ok) return opened;
   try {
     const entries = new Map<string, NameStat>();
     for (const name of names) {

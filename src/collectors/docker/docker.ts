@@ -131,10 +131,9 @@ async function livePart(
   const { roots, target, cycle, self, note, rpcTimeoutMs } = ctx;
   const { socket } = part.base;
   const path = rootPath(roots, socket);
-  // No socket file, no API: said without a connection (most users of a host have no daemon).
-  // Another user's socket is looked at only as theirs, through their runtime dir checked as
-  // theirs: a dir swapped for a symlink into root's directories after its check must not turn
-  // ENOTDIR against ENOENT into an oracle. The request checks the socket again.
+  // No socket file, no API: said without a connection. Another user's socket is looked at only
+  // as theirs, through their runtime dir checked as theirs (a dir swapped for a symlink into
+  // root's directories must not turn ENOTDIR against ENOENT into an oracle).
   const runtimeDirFirst = await checkedRuntimeDir(cycle, roots, target);
   // A real /info is a few KB: a tight cap, and the body is read in bytes, the JSON in characters.
   const infoOptions = {
@@ -289,7 +288,10 @@ export const dockerCollector: Collector<DockerFacts> = {
     );
   },
   collect,
-  async refresh(ctx) {
+  async refresh(ctx, last) {
+    // No runtime dir (an idle user's key): no socket, nothing live to ask.
+    const dir = await checkedRuntimeDir(ctx.cycle, ctx.roots, ctx.target);
+    if (!dir.ok && dir.state === "missing" && last.runtimeDir.exists === false) return last;
     const part = ctx.state.own(lastStatic).part;
     const live = part && (await livePart(ctx, part, false));
     // /info gone since the full run, which then read no daemon.json: a full run reads it.

@@ -12,7 +12,7 @@ import type { TargetSource } from "../../targets/targets.js";
 import type { Watched } from "./roster.js";
 import { Roster } from "./roster.js";
 import { collectOrReuse, defaultReuseMaxAgeMs } from "./reuse.js";
-import { runOnce } from "./run.js";
+import { runOnce, runTimer } from "./run.js";
 import type { Trigger, TriggerFactory } from "./trigger.js";
 import { cronTrigger } from "./trigger.js";
 import type { TargetView } from "./views.js";
@@ -151,7 +151,20 @@ export class Scheduler<F> {
         queue,
         // Gone (or replaced) since this cycle began: a newer cycle retired them.
         (key, user) => watched.get(key) === user,
-        (key, user) => Promise.all(perUser.map((entry) => this.run(entry, key, user, cycle))),
+        async (key, user) => {
+          // One timer for the user's runs that share a timeout (they start together).
+          const timers = new Map<number, ReturnType<typeof runTimer>>();
+          const deadline = (timeoutMs: number): Promise<never> => {
+            let timer = timers.get(timeoutMs);
+            if (!timer) timers.set(timeoutMs, (timer = runTimer(timeoutMs)));
+            return timer.deadline;
+          };
+          try {
+            await Promise.all(perUser.map((entry) => this.run(entry, key, user, cycle, deadline)));
+          } finally {
+            for (const timer of timers.values()) timer.clear();
+          }
+        },
       ),
     );
     await Promise.all(runs);
@@ -171,14 +184,17 @@ export class Scheduler<F> {
     key: string,
     watched: Watched | undefined,
     cycle: Cycle,
+    deadline?: (timeoutMs: number) => Promise<never>,
   ): Promise<void> {
     const slot = slotOf(entry, key, watched?.target);
     const log = (): Logger => slotLog(entry, slot, this.options.log);
     const option = (name: string): string => this.option(entry.collector, name);
+    const timeoutMs = Math.max(this.options.timeoutMs, entry.collector.runTimeoutMs?.(option) ?? 0);
     const outcome = await runOnce<F[K]>({
       running: slot,
       previousError: slot.state.error,
-      timeoutMs: Math.max(this.options.timeoutMs, entry.collector.runTimeoutMs?.(option) ?? 0),
+      timeoutMs,
+      ...(deadline && !slot.inflight && { deadline: deadline(timeoutMs) }),
       log,
       debug: () => this.options.log.isLevelEnabled("debug"),
       start: (signal, note) => {
