@@ -97,6 +97,10 @@ export const cgroupCollector: Collector<CgroupFacts> = {
     const delegationPath = `/sys/${service}/cgroup.controllers`;
     const address = systemBusAddress(roots, env);
     // The signal made only when a call is made (most cycles ask no bus): an AbortController a run.
+    const unsaid = (why: string): undefined => {
+      note(`systemd on ${address} did not say what systemd-oomd watches: ${why}`);
+      return undefined;
+    };
     const ask = {
       pool: host.systemBus,
       address,
@@ -120,14 +124,12 @@ export const cgroupCollector: Collector<CgroupFacts> = {
             },
       ),
       serviceDir.then((there) => (there ? readPressure(roots, service) : undefined)),
-      systemBusMissing(cycle, address)
-        .then((missing) =>
-          missing ? Promise.reject(new Error(missing)) : readOomd(ask, cycle, uid),
-        )
-        .catch((err: unknown) => {
-          note(`systemd on ${address} did not say what systemd-oomd watches: ${String(err)}`);
-          return undefined;
-        }),
+      // No bus socket: said without an Error made (its stack) for every user and cycle.
+      systemBusMissing(cycle, address).then((missing) =>
+        missing
+          ? unsaid(`Error: ${missing}`)
+          : readOomd(ask, cycle, uid).catch((err: unknown) => unsaid(String(err))),
+      ),
     ]);
     if (version.version === undefined) note(`${root} is missing or not a cgroup filesystem`);
     const more = { ...(version.version === 2 && pressure && { pressure }), ...(oomd && { oomd }) };
