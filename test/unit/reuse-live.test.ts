@@ -10,6 +10,7 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -246,6 +247,31 @@ describe.skipIf(requireOnCi(missing))(
       expect(await cycle()).toEqual(none);
       expect(facts("network")).toBe(same);
       expect(facts("rootlesskit")["stateDirStale"]).toBe(false);
+    });
+
+    it("asks rootlesskit's API every run once api.sock is there, the static part still reused", async () => {
+      await settle();
+      expect(facts("rootlesskit")).toMatchObject({ apiUp: false });
+      let version = "2.0.0";
+      const server = createServer((_, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ apiVersion: "1.1.1", version, stateDir: state }));
+      });
+      const socket = join(state, "api.sock");
+      await new Promise<void>((resolve) => server.listen(socket, resolve));
+      lchownSync(socket, uid, uid);
+      try {
+        expect(await cycle()).toEqual(none);
+        expect(facts("rootlesskit")).toMatchObject({ apiUp: true, info: { version: "2.0.0" } });
+        version = "2.1.0";
+        expect(await cycle()).toEqual(none);
+        expect(facts("rootlesskit")).toMatchObject({ info: { version: "2.1.0" } });
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+      rmSync(socket, { force: true });
+      expect(await cycle()).toEqual(none);
+      expect(facts("rootlesskit")).toMatchObject({ apiUp: false });
     });
 
     it("sees child_pid rewritten in place, same size, with its mtime put back", async () => {
