@@ -82,17 +82,15 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
     work = Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
   slot.inflight = work;
-  void work
-    .catch(() => undefined)
-    .finally(() => {
-      if (slot.inflight === work) slot.inflight = undefined;
-    });
+  const settled = (): void => {
+    if (slot.inflight === work) slot.inflight = undefined;
+  };
+  work.then(settled, settled);
   // The shared deadline is cleared by whoever made it; a run's own timer by the run.
-  const timer = spec.deadline
-    ? { deadline: spec.deadline, clear: () => undefined }
-    : runTimer(spec.timeoutMs);
+  let own: ReturnType<typeof runTimer> | undefined;
+  const deadline = spec.deadline ?? (own = runTimer(spec.timeoutMs)).deadline;
   try {
-    const facts = await Promise.race([work, timer.deadline]);
+    const facts = await Promise.race([work, deadline]);
     if (spec.debug())
       for (const note of notes)
         if (!slot.notes.has(note)) log().debug({ note }, "expected condition");
@@ -104,6 +102,6 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
     const error = timedOut ? `run abandoned after the ${spec.timeoutMs} ms timeout` : describe(err);
     return { facts: undefined, error, durationMs: performance.now() - started };
   } finally {
-    timer.clear();
+    own?.clear();
   }
 }

@@ -194,7 +194,7 @@ export class Scheduler<F> {
       running: slot,
       previousError: slot.state.error,
       timeoutMs,
-      ...(deadline && !slot.inflight && { deadline: deadline(timeoutMs) }),
+      deadline: deadline?.(timeoutMs),
       log,
       debug: () => this.options.log.isLevelEnabled("debug"),
       start: (signal, note) => {
