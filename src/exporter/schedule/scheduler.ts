@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Collector, HostContext, UserContext } from "../../collectors/collector.js";
+import type { Collector, HostContext } from "../../collectors/collector.js";
 import type { HostState } from "../../collectors/state.js";
 import { Cycle } from "../../collectors/state.js";
 import type { CollectorSetting } from "../../config.js";
@@ -11,6 +11,7 @@ import { eachUser } from "./pool.js";
 import type { TargetSource } from "../../targets/targets.js";
 import type { Watched } from "./roster.js";
 import { Roster } from "./roster.js";
+import { UserRunContext } from "./context.js";
 import { collectOrReuse, defaultReuseMaxAgeMs } from "./reuse.js";
 import { runOnce, runTimer } from "./run.js";
 import type { Trigger, TriggerFactory } from "./trigger.js";
@@ -217,8 +218,8 @@ export class Scheduler<F> {
             targets: this.targets(),
           } satisfies HostContext);
         if (!watched) return Promise.reject(new Error("a user collector run without a user"));
-        // One literal, no spread: a context is made for every run (9,000 a cycle at 1,000 users).
-        const ctx = {
+        // A class instance: a context is made for every run (9,000 a cycle at 1,000 users).
+        const ctx = new UserRunContext(
           roots,
           note,
           info,
@@ -227,13 +228,11 @@ export class Scheduler<F> {
           option,
           cycle,
           host,
-          get signal() {
-            return signal();
-          },
-          target: watched.target,
-          state: watched.state,
-          self: watched.target.uid === this.options.selfUid,
-        } satisfies UserContext;
+          watched.target,
+          watched.state,
+          watched.target.uid === this.options.selfUid,
+          signal,
+        );
         const maxAgeMs = this.options.reuseMaxAgeMs ?? defaultReuseMaxAgeMs;
         return collectOrReuse(entry.collector, ctx, slot, maxAgeMs);
       },
