@@ -262,7 +262,8 @@ export const networkCollector: Collector<NetworkFacts> = {
     const idle = await idleWith(ctx, () => missingKey(ctx, unit, "file", again));
     if (idle !== undefined) return idle;
     const part = ctx.state.own(lastStatic).part;
-    if (!part) return undefined;
+    // The system dockerd's --version (configured --detach-netns) is the host's: asked every run.
+    if (!part || part.base.dockerdBinary) return undefined;
     const { runtimeDir } = ctx.target;
     const dir = part.live?.stateDir;
     return liveWith(
