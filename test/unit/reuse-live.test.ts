@@ -318,6 +318,26 @@ describe.skipIf(requireOnCi(missing))(
       expect(facts("docker")).toMatchObject({ pidFile: "ok", dockerdPid: 102 });
     });
 
+    it("sees a live user's config.json created, rewritten with its times put back, removed", async () => {
+      await settle();
+      const dir = join(target.home, ".docker");
+      mkdirSync(dir, { mode: 0o700 });
+      own(dir);
+      const file = join(dir, "config.json");
+      writeOwn(file, '{"currentContext":"aaaa"}');
+      expect((await cycle()).client).toBe(1);
+      expect(facts("client")["context"]).toMatchObject({ state: "not_found", name: "aaaa" });
+      await settle();
+      const { atime, mtime } = statSync(file);
+      writeFileSync(file, '{"currentContext":"bbbb"}'); // same size
+      utimesSync(file, atime, mtime);
+      expect((await cycle()).client).toBe(1);
+      expect(facts("client")["context"]).toMatchObject({ state: "not_found", name: "bbbb" });
+      rmSync(dir, { recursive: true });
+      expect((await cycle()).client).toBe(1);
+      expect(facts("client")["context"]).toMatchObject({ state: "default" });
+    });
+
     it("sees rootlesskit restarted under the same pid, another start time", async () => {
       await settle();
       const before = facts("rootlesskit")["startTimeSeconds"] as number;
