@@ -76,12 +76,21 @@ export interface UserCollector<F> extends BaseCollector {
    * only from what decides the facts (the cycle's process scan, answers "missing" of the user's
    * paths walked safely), or undefined when it cannot say ("changed": a full run). When the key
    * equals the last successful full run's, the scheduler serves that run's facts object again
-   * instead of collecting (inputs.ts, docs/architecture.md "Reuse"). Never for facts that
-   * hold counters or anything a live daemon answered: return undefined then. `again`: the key
+   * instead of collecting (inputs.ts, docs/architecture.md "Reuse"), or, with `refresh`, has
+   * only the live part re-read. Counters and anything a live daemon answered are never served
+   * again: they belong in `refresh`, or the key is undefined. `again`: the key
    * taken after a full run, to see its inputs did not change while it ran; it must look at the
    * user's files afresh, not answer from what this cycle's memo learnt before the run.
    */
   readonly inputs?: (ctx: UserContext, again: boolean) => Promise<string | undefined>;
+  /**
+   * The live part of a run whose inputs did not change: given the facts of the last run (full or
+   * refreshed), re-reads only what is live (counters, API and bus answers) and returns the facts,
+   * the rest taken from `last`. It must return a new object whenever a live figure changed (the
+   * ledger keeps `last` when the result is equal to it, so the renderer sees no change then).
+   * Without it, `inputs` must cover every fact and the last facts are served as they are.
+   */
+  refresh?(ctx: UserContext, last: F): Promise<F>;
 }
 
 /** The declarative face of a collector: its name, scope, defaults and its work. */

@@ -70,12 +70,7 @@ export async function missingKey(
   kind: UserFileKind,
   again: boolean,
 ): Promise<string | undefined> {
-  const { target } = ctx;
-  if (!again && path.startsWith(`${target.home}/`) && target.home.startsWith("/")) {
-    const first = path.slice(target.home.length + 1).split("/")[0] ?? "";
-    const names = await home(ctx);
-    if (names === "missing" || names?.has(first)) return `missing ${path}`;
-  }
+  if (!again && (await missingInHome(ctx, path))) return `missing ${path}`;
   const found = await statUserPath(
     rootPath(ctx.roots, path),
     ctx.target.uid,
@@ -83,6 +78,19 @@ export async function missingKey(
     walkMemo(ctx.cycle),
   );
   return !found.ok && found.state === "missing" ? `missing ${path}` : undefined;
+}
+
+/**
+ * Whether the cycle's look at the home (one walk and three opens for every collector's key)
+ * found `path` missing: the home is missing, or the first name under it is. False when it cannot
+ * say (a path elsewhere, a name that is there): the path is walked then.
+ */
+export async function missingInHome(ctx: UserContext, path: string): Promise<boolean> {
+  const { target } = ctx;
+  if (!path.startsWith(`${target.home}/`) || !target.home.startsWith("/")) return false;
+  const first = path.slice(target.home.length + 1).split("/")[0] ?? "";
+  const names = await home(ctx);
+  return names === "missing" || names?.has(first) === true;
 }
 
 /**

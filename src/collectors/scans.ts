@@ -8,7 +8,7 @@ import { parseMountinfo } from "../host/proc-files.js";
 import { ProcessTable } from "../host/process-table.js";
 import type { Target } from "../host/target.js";
 import type { UserStat } from "../host/user-walk.js";
-import { statUserPath } from "../host/user-files.js";
+import { statUserNames } from "../host/user-files.js";
 import { WalkMemo } from "../host/walk-memo.js";
 import type { Cycle, TargetState } from "./state.js";
 
@@ -27,11 +27,33 @@ export const processes = (cycle: Cycle, roots: HostRoots): Promise<ProcessTable>
  */
 export const walkMemo = (cycle: Cycle): WalkMemo => cycle.once("walk-memo", () => new WalkMemo());
 
+/** The names collectors read in a runtime dir (live-inputs.ts keys them, sockets are asked). */
+export const runtimeNames = ["docker.pid", "dockerd-rootless", "docker.sock", "bus"] as const;
+
+/**
+ * The user's runtime dir checked as the user's, and an lstat of `runtimeNames` in it, once a
+ * cycle for every collector and key (statUserNames: one walk); `at`, when it was taken.
+ */
+export const runtimeDirNames = (
+  cycle: Cycle,
+  roots: HostRoots,
+  target: Target,
+): Promise<{ readonly at: number; readonly found: Awaited<ReturnType<typeof statUserNames>> }> =>
+  cycle.once(`runtime-dir\0${target.uid}`, async () => {
+    const at = Date.now();
+    const path = rootPath(roots, target.runtimeDir);
+    return { at, found: await statUserNames(path, target.uid, runtimeNames, walkMemo(cycle)) };
+  });
+
 /** The user's runtime dir, checked as the user's, once a cycle for every collector. */
-export const runtimeDir = (cycle: Cycle, roots: HostRoots, target: Target): Promise<UserStat> =>
-  cycle.once(`runtime-dir\0${target.uid}`, () =>
-    statUserPath(rootPath(roots, target.runtimeDir), target.uid, "directory", walkMemo(cycle)),
-  );
+export async function runtimeDir(
+  cycle: Cycle,
+  roots: HostRoots,
+  target: Target,
+): Promise<UserStat> {
+  const { found } = await runtimeDirNames(cycle, roots, target);
+  return found.ok ? { ok: true, stats: found.dir } : found;
+}
 
 /** The host's mount table (/proc/1/mountinfo) parsed, or why it could not be read. */
 export async function readHostMounts(roots: HostRoots): Promise<readonly MountEntry[] | string> {

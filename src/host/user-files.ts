@@ -1,5 +1,6 @@
 import { constants } from "node:fs";
-import { open, opendir } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { lstat, open, opendir } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { readNamesCapped } from "./files.js";
 import type { Refusal, UserFileRefusal, UserRead, UserStat, UserFileKind } from "./user-walk.js";
@@ -144,6 +145,51 @@ export async function missingNames(
       }
     }
     return { ok: true, missing };
+  } finally {
+    release(opened.handle);
+  }
+}
+
+/** An lstat's answer, for the collectors' keys (they import no node:fs). */
+export type EntryStats = Stats;
+
+/** What statUserNames found of one name: its lstat, or why not (missing, another error). */
+export type NameStat =
+  | { readonly ok: true; readonly stats: Stats }
+  | { readonly ok: false; readonly state: "missing" | "io_error" };
+
+/**
+ * lstat of `names` in a directory of the user's: one walk to it (checked like a file's parents),
+ * then one lstat of each name through the descriptor that was checked (the name's own link is
+ * never followed, nothing is opened). What each entry is, and whose, is the caller's to judge.
+ */
+export async function statUserNames(
+  path: string,
+  uid: number,
+  names: readonly string[],
+  memo?: WalkMemo,
+): Promise<
+  | { readonly ok: true; readonly dir: Stats; readonly entries: ReadonlyMap<string, NameStat> }
+  | (Refusal & { readonly stats?: Stats })
+> {
+  // A refusal of a directory that is there (someone else's) keeps its stats, as statUserPath's.
+  const opened = await openChecked(path, uid, "directory", memo);
+  if (!opened.ok) return opened;
+  try {
+    const entries = new Map<string, NameStat>();
+    for (const name of names) {
+      if (name.includes("/") || name === "." || name === "..") continue;
+      try {
+        entries.set(name, {
+          ok: true,
+          stats: await lstat(`/proc/self/fd/${opened.handle.fd}/${name}`),
+        });
+      } catch (err) {
+        const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+        entries.set(name, { ok: false, state: missing ? "missing" : "io_error" });
+      }
+    }
+    return { ok: true, dir: opened.stats, entries };
   } finally {
     release(opened.handle);
   }

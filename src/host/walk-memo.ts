@@ -1,6 +1,7 @@
 import { constants } from "node:fs";
 import type { Stats } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, opendir } from "node:fs/promises";
+import { readNamesCapped } from "./files.js";
 import type { FileHandle } from "node:fs/promises";
 
 /*
@@ -12,7 +13,8 @@ import type { FileHandle } from "node:fs/promises";
  * is still the very directory verified (same device, inode, owner root and mode), and walk only
  * the rest a component at a time. A name found missing in such a directory that is not writable by
  * group or others at all (sticky or not) is root's fact as well (only root can create it), and is
- * not looked up again in the cycle. Nothing a user owns is kept: the
+ * not looked up again in the cycle; such a directory is listed once a cycle (through the handle
+ * verified), and a name not in the listing is missing without a lookup. Nothing a user owns is kept: the
  * user's components and the last one are opened and checked each time they are used. Made per
  * cycle (collectors/scans.ts, walkMemo), never module-level: a directory root changes between
  * cycles is walked afresh.
@@ -35,9 +37,32 @@ export interface VerifiedDir {
   readonly closed: boolean;
 }
 
+/** The most names of a closed directory listed once a cycle (/home, /run/user on a big host). */
+const maxListed = 65_536;
+
 export class WalkMemo {
   private readonly dirs = new Map<string, VerifiedDir>();
   private readonly missing = new Set<string>();
+  /** Names of closed directories, listed once a cycle; undefined when there were too many. */
+  private readonly listings = new Map<string, Promise<ReadonlySet<string> | undefined>>();
+
+  /** The names of the closed directory `path` if it was listed this cycle. */
+  listed(path: string): Promise<ReadonlySet<string> | undefined> | undefined {
+    return this.listings.get(path);
+  }
+
+  /** Lists `path` through `dir`, its verified handle, once a cycle. */
+  list(path: string, dir: FileHandle): Promise<ReadonlySet<string> | undefined> {
+    let names = this.listings.get(path);
+    if (!names) {
+      names = opendir(`/proc/self/fd/${dir.fd}`, { bufferSize: 128 })
+        .then((handle) => readNamesCapped(handle, maxListed))
+        .then((read) => (read.complete ? new Set(read.names) : undefined))
+        .catch(() => undefined);
+      this.listings.set(path, names);
+    }
+    return names;
+  }
 
   /** The directory verified at `path` ("" is `/`) this cycle, if any. */
   dir(path: string): VerifiedDir | undefined {
@@ -116,10 +141,22 @@ export async function resume(
   if (depth === parts.length && memo.isMissing(`${key}/${name}`))
     return { kind: "missing", path: `${key}/${name}`, last: true };
   if (!entry) return undefined;
+  // A closed directory listed this cycle: a name not in it is missing without an open (most
+  // users of a host have no /run/user/UID, and each failed open was a thrown error).
+  const next = parts[depth] ?? name;
+  const listed = entry.closed ? await memo.listed(key) : undefined;
+  if (listed && !listed.has(next)) {
+    memo.markMissing(`${key}/${next}`);
+    return { kind: "missing", path: `${key}/${next}`, last: depth === parts.length };
+  }
   let dir: FileHandle | undefined;
   try {
     dir = await open(key, pathFlags | constants.O_DIRECTORY);
-    if (sameDir(await dir.stat(), entry)) return { kind: "dir", dir, depth, walked: key, entry };
+    if (sameDir(await dir.stat(), entry)) {
+      // Listed through the handle just checked, before the walk goes on with it.
+      if (entry.closed) await memo.list(key, dir);
+      return { kind: "dir", dir, depth, walked: key, entry };
+    }
   } catch {
     // Gone or changed since (root's doing): the walk from `/` says what it is now.
   }

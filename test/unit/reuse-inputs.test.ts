@@ -191,11 +191,18 @@ describe.skipIf(requireOnCi(missing))(
       expect(await cycle()).toEqual(none);
     });
 
-    it("sees a runtime dir created, and collects in full while it is there", async () => {
+    it("sees a runtime dir created, and reuses the static parts while it is there", async () => {
       mkdirOwn(target.runtimeDir);
       expect(await cycle()).toEqual(all);
       expect(facts("docker")["runtimeDir"]).toMatchObject({ exists: true });
+      // Its identity, owner and mode, docker.pid missing: the static parts are served again
+      // (refreshed: docker asks its API again); dbus has no key for a user with a runtime dir.
+      expect(await cycle()).toEqual({ ...none, dbus: 1 });
+      chmodSync(target.runtimeDir, 0o755);
       expect(await cycle()).toEqual(all);
+      expect(facts("docker")["runtimeDir"]).toMatchObject({ mode: 0o755 });
+      chmodSync(target.runtimeDir, 0o700);
+      await cycle();
       rmSync(target.runtimeDir, { recursive: true });
       expect(await cycle()).toEqual(all);
       expect(facts("docker")["runtimeDir"]).toMatchObject({ exists: false });

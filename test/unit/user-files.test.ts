@@ -16,7 +16,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { UserFileKind, UserFileState } from "../../src/host/user-walk.js";
-import { readUserFile, statUserPath } from "../../src/host/user-files.js";
+import { readUserFile, statUserNames, statUserPath } from "../../src/host/user-files.js";
 import { testUser } from "../helpers/rootless-docker.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 
@@ -110,6 +110,47 @@ describe.skipIf(requireOnCi(missing))(
       expect(result.ok ? "ok" : result.state).toBe(state);
       if (result.ok) expect(result.text).toBe(text);
       else expect(result.detail).not.toContain(secret);
+    });
+
+    // issue 19: the reuse keys' look at a directory: one walk, an lstat of each name.
+    it("statUserNames: lstat of each name, no link followed, no FIFO opened, no foreign dir", async () => {
+      const started = performance.now();
+      const names = ["docker.pid", "fifo", "link-to-secret", "sub", "api.sock", "nothing-here"];
+      const found = await statUserNames(home, uid, names);
+      expect(performance.now() - started).toBeLessThan(1000);
+      if (!found.ok) throw new Error(found.detail);
+      const kind = (name: string) => {
+        const entry = found.entries.get(name);
+        if (!entry?.ok) return entry?.state;
+        const s = entry.stats;
+        return s.isSymbolicLink()
+          ? "symlink"
+          : s.isFIFO()
+            ? "fifo"
+            : s.isSocket()
+              ? "socket"
+              : s.isDirectory()
+                ? "directory"
+                : "file";
+      };
+      expect(names.map(kind)).toEqual([
+        "file",
+        "fifo",
+        "symlink",
+        "directory",
+        "socket",
+        "missing",
+      ]);
+      expect(found.dir.uid).toBe(uid);
+      // Behind a symlinked or foreign directory: refused as the walk refuses, nothing looked at.
+      expect(await statUserNames(p("dirlink"), uid, ["secret"])).toMatchObject({
+        ok: false,
+        state: "symlink",
+      });
+      expect(await statUserNames(join(base, "root-only"), uid, ["secret", "nope"])).toMatchObject({
+        ok: false,
+        state: "foreign_owner",
+      });
     });
 
     it("follows a symlink that root made in a root-owned directory", async () => {

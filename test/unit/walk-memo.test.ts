@@ -163,5 +163,28 @@ describe.skipIf(requireOnCi(missing))(
         await readUserFile(join(inRuns, "docker.pid"), uid, 64),
       );
     });
+
+    // issue 19: a closed directory of root's is listed once a cycle; a name not in the listing is
+    // missing without a lookup, with the walk's own answer; a name in it is walked as before.
+    it("lists a closed directory once: names not in it missing, as the walk says", async () => {
+      const memo = new WalkMemo();
+      const runs = join(base, "runs");
+      mkdirSync(join(runs, "3001"), { mode: 0o700 });
+      mine(join(runs, "3001"));
+      const there = join(runs, "3001");
+      // The first walk verifies the directories, the second lists runs/ through its handle.
+      expect(await statUserPath(there, uid, "directory", memo)).toMatchObject({ ok: true });
+      expect(await statUserPath(there, uid, "directory", memo)).toMatchObject({ ok: true });
+      expect(await memo.listed(runs)).toEqual(new Set(["3001"]));
+      for (const name of ["3002", "3003/docker.pid"])
+        expect(await statUserPath(join(runs, name), uid, "file", memo)).toEqual(
+          await statUserPath(join(runs, name), uid, "file"),
+        );
+      expect(memo.isMissing(join(runs, "3002"))).toBe(true);
+      expect(await readUserFile(join(there, "nope"), uid, 64, memo)).toMatchObject({
+        state: "missing",
+      });
+      rmSync(there, { recursive: true });
+    });
   },
 );

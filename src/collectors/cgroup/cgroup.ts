@@ -89,13 +89,26 @@ export const cgroupCollector: Collector<CgroupFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, note, host, env, cycle, rpcTimeoutMs, signal }) {
+  async collect(ctx) {
+    const { roots, target, note, host, env, cycle, rpcTimeoutMs } = ctx;
     const root = sysPath(roots, "fs/cgroup");
     const { uid } = target;
     const service = `fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service`;
     const delegationPath = `/sys/${service}/cgroup.controllers`;
     const address = systemBusAddress(roots, env);
-    const ask = { pool: host.systemBus, address, timeoutMs: rpcTimeoutMs, signal };
+    // The signal made only when a call is made (most cycles ask no bus): an AbortController a run.
+    const unsaid = (why: string): undefined => {
+      note(`systemd on ${address} did not say what systemd-oomd watches: ${why}`);
+      return undefined;
+    };
+    const ask = {
+      pool: host.systemBus,
+      address,
+      timeoutMs: rpcTimeoutMs,
+      get signal() {
+        return ctx.signal;
+      },
+    };
     // The manager's cgroup is missing for a user not logged in (most users of a host): one
     // stat says none of its files is there. The version is the host's: once a cycle.
     const serviceDir = exists(host.mounts, sysPath(roots, service));
@@ -111,14 +124,12 @@ export const cgroupCollector: Collector<CgroupFacts> = {
             },
       ),
       serviceDir.then((there) => (there ? readPressure(roots, service) : undefined)),
-      systemBusMissing(cycle, address)
-        .then((missing) =>
-          missing ? Promise.reject(new Error(missing)) : readOomd(ask, cycle, uid),
-        )
-        .catch((err: unknown) => {
-          note(`systemd on ${address} did not say what systemd-oomd watches: ${String(err)}`);
-          return undefined;
-        }),
+      // No bus socket: said without an Error made (its stack) for every user and cycle.
+      systemBusMissing(cycle, address).then((missing) =>
+        missing
+          ? unsaid(`Error: ${missing}`)
+          : readOomd(ask, cycle, uid).catch((err: unknown) => unsaid(String(err))),
+      ),
     ]);
     if (version.version === undefined) note(`${root} is missing or not a cgroup filesystem`);
     const more = { ...(version.version === 2 && pressure && { pressure }), ...(oomd && { oomd }) };

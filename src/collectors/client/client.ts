@@ -1,9 +1,17 @@
 import type { Collector, UserContext } from "../collector.js";
 import { idleWith, missingKey } from "../inputs.js";
+import type { StaticPart } from "../live-inputs.js";
+import { entryKey, liveWith, pathKey, runtimeDirKey, runtimeNames } from "../live-inputs.js";
+import { kept } from "../state.js";
 import { dockerUnit } from "../docker-unit.js";
 import { discovery, processes, walkMemo } from "../scans.js";
 import type { CurrentContext, EndpointKind } from "./endpoints.js";
-import { endpointKind, expandSpecifiers, readCurrentContext } from "./endpoints.js";
+import {
+  contextMetaPath,
+  endpointKind,
+  expandSpecifiers,
+  readCurrentContext,
+} from "./endpoints.js";
 import type { RootfulSocket, RootfulSocketScan } from "./rootful.js";
 import { readRootfulSocket, rootfulDockerds, scanRootfulSocket } from "./rootful.js";
 
@@ -55,6 +63,17 @@ const rootfulPids = async (ctx: UserContext): Promise<number[] | undefined> => {
   return cycle.once(`rootful-dockerds\0${roots.procfs}`, () => rootfulDockerds(roots, table));
 };
 
+/** Root's side, the same for every user this cycle: its dockerd processes and socket's entries. */
+const rootfulKey = (ctx: UserContext): Promise<string> =>
+  ctx.cycle.once("client-rootful-key", async () =>
+    JSON.stringify([await rootfulPids(ctx), await rootfulSocketScan(ctx)]),
+  );
+
+/** Which context meta.json the last full run followed, for the key (live-inputs.ts). */
+const lastStatic = kept("client.static", (): StaticPart<{ readonly meta?: string }> => ({
+  part: undefined,
+}));
+
 export const clientCollector: Collector<ClientFacts> = {
   name: "client",
   description:
@@ -64,19 +83,41 @@ export const clientCollector: Collector<ClientFacts> = {
   defaultIntervalSeconds: 15,
   // No daemon, no docker.service, no ~/.docker/config.json: root's side (its dockerd processes,
   // its socket's entries, the same for everyone this cycle) is all that is left, and is the key.
-  inputs: (ctx, again) =>
-    idleWith(
+  // Running: the same processes, runtime dir and docker.pid keep the user's dockerd; the same
+  // unit, config.json and context meta.json keep the rest (nothing live: served as it is).
+  inputs: async (ctx, again) => {
+    const { home, runtimeDir } = ctx.target;
+    const unit = `${home}/.config/systemd/user/docker.service`;
+    const config = `${home}/.docker/config.json`;
+    const idle = await idleWith(
       ctx,
-      () =>
-        missingKey(ctx, `${ctx.target.home}/.config/systemd/user/docker.service`, "file", again),
-      () => missingKey(ctx, `${ctx.target.home}/.docker/config.json`, "file", again),
-      () =>
-        ctx.cycle.once("client-rootful-key", async () =>
-          JSON.stringify([await rootfulPids(ctx), await rootfulSocketScan(ctx)]),
-        ),
-    ),
+      () => missingKey(ctx, unit, "file", again),
+      () => missingKey(ctx, config, "file", again),
+      () => rootfulKey(ctx),
+    );
+    if (idle !== undefined) return idle;
+    const part = ctx.state.own(lastStatic).part;
+    if (!part) return undefined;
+    return liveWith(
+      ctx,
+      () => runtimeDirKey(ctx, again),
+      () => entryKey(ctx, runtimeDir, runtimeNames, "docker.pid", "file", again),
+      () => pathKey(ctx, unit, "file", again),
+      // Drop-ins are keyed only as missing: their files are not keyed one by one.
+      async () => {
+        const dropIns = await pathKey(ctx, `${unit}.d`, "directory", again);
+        return dropIns?.startsWith("missing ") ? dropIns : undefined;
+      },
+      () => pathKey(ctx, config, "file", again),
+      async () => JSON.stringify(part.meta ?? null),
+      ...(part.meta === undefined ? [] : [() => pathKey(ctx, part.meta ?? "", "file", again)]),
+      () => rootfulKey(ctx),
+    );
+  },
   async collect(ctx) {
     const { roots, target, cycle } = ctx;
+    const keep = ctx.state.own(lastStatic);
+    keep.part = undefined;
     const [found, rootfulSocket, unit, context] = await Promise.all([
       discovery(ctx),
       readRootfulSocket(roots, ctx.host.mounts, target, rootfulSocketScan(ctx)),
@@ -106,6 +147,13 @@ export const clientCollector: Collector<ClientFacts> = {
     const rootfulDockerdPids = (await rootfulPids(ctx))?.filter(
       (pid) => pid !== found.dockerd?.pid,
     );
+    // The context's meta.json, for the key (a name that cannot be followed leaves no key).
+    const meta =
+      context.state === "named" || context.state === "not_found"
+        ? contextMetaPath(target.home, context.name)
+        : undefined;
+    keep.part =
+      context.state === "default" || meta !== undefined ? (meta ? { meta } : {}) : undefined;
     return {
       rootlessSocket: `${target.runtimeDir}/docker.sock`,
       ...(rootfulDockerdPids && { rootfulDockerdPids }),

@@ -4,6 +4,7 @@ import { variantValue } from "../../host/dbus-pool.js";
 import { rootPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
 import { idleKey } from "../inputs.js";
+import { entryNow, runtimeNames } from "../live-inputs.js";
 import { runtimeDir } from "../scans.js";
 import type { UnitProperties } from "./unit-properties.js";
 import { readUnitProperties } from "./unit-properties.js";
@@ -162,7 +163,8 @@ export const dbusCollector: Collector<DbusFacts> = {
   ],
   // No runtime dir: no bus to connect to, said without a connection (a live bus is always asked).
   inputs: idleKey,
-  async collect({ roots, target, state, self, env, note, option, rpcTimeoutMs, signal, cycle }) {
+  async collect(ctx) {
+    const { roots, target, state, self, env, note, option, rpcTimeoutMs, cycle } = ctx;
     const address = userBusAddress(
       rootPath(roots, target.runtimeDir),
       self ? env["DBUS_SESSION_BUS_ADDRESS"] : undefined,
@@ -175,6 +177,14 @@ export const dbusCollector: Collector<DbusFacts> = {
         note(`user bus ${address}: ${dir.detail}`);
         return { address, busUp: false, error: dir.detail };
       }
+      // No socket in the user's own runtime dir (no dbus-user-session): said by the same safe
+      // walk, without connecting as the user (three id switches a call). Anything else there,
+      // a symlink included, is left to the connect made as the user, which decides.
+      if ((await entryNow(ctx, target.runtimeDir, runtimeNames, "bus", "socket")) === "missing") {
+        const detail = `${rootPath(roots, target.runtimeDir)}/bus does not exist`;
+        note(`user bus ${address}: ${detail}`);
+        return { address, busUp: false, error: detail };
+      }
     }
     // The user's own pool: when the exporter is root, it connects with the user's credentials.
     const client = state.userBus.get(address);
@@ -184,6 +194,7 @@ export const dbusCollector: Collector<DbusFacts> = {
     // The unit queries go out right behind the ping, in the same round trip (none waits for an
     // answer); they are judged only once the ping has shown the bus up.
     const started = performance.now();
+    const signal = ctx.signal;
     const ping = client.call(busPing, rpcTimeoutMs, signal);
     const states = readUnitStates(client, names, rpcTimeoutMs, signal);
     states.catch(() => undefined);

@@ -136,12 +136,13 @@ export const lingerCollector: Collector<LingerFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  async collect({ roots, target, host, cycle, env, note, rpcTimeoutMs, signal }) {
+  async collect(ctx) {
+    const { roots, target, host, cycle, env, note, rpcTimeoutMs } = ctx;
     const address = systemBusAddress(roots, env);
     const missing = await systemBusMissing(cycle, address);
     const logind = missing
       ? { error: missing }
-      : await fromLogind(host.systemBus, address, target.uid, rpcTimeoutMs, signal);
+      : await fromLogind(host.systemBus, address, target.uid, rpcTimeoutMs, ctx.signal);
     if ("enabled" in logind) return { enabled: logind.enabled, source: "logind" };
     note(`logind on ${address} did not answer (${logind.error}); reading ${lingerDir}`);
     const enabled = await fromFile(

@@ -1,40 +1,36 @@
 import { readTextAsync } from "../../host/files.js";
-import type { HostRoots } from "../../host/paths.js";
 import { procPath } from "../../host/paths.js";
 import type { InterfaceCounters } from "../../host/proc-files.js";
 import { mappedIds, parseNetDev } from "../../host/proc-files.js";
 import type { ProcessInfo } from "../../host/proc.js";
+import { readProcess } from "../../host/proc.js";
 import { flagValue, rootlesskitBoolFlag } from "../../host/proc-parsers.js";
-import {
-  candidates,
-  childPids,
-  letLoopIn,
-  programName,
-  readProcess,
-  withArgv,
-} from "../../host/proc.js";
-import type { Collector } from "../collector.js";
-import { idleWith, missingKey } from "../inputs.js";
-import type { TargetState } from "../state.js";
-import { discovery, processes } from "../scans.js";
-import { cycleInfo } from "../rootlesskit/rootlesskit-api.js";
-import type { ProcessTable } from "../../host/process-table.js";
 import { rootlesskitPrograms } from "../../host/discovery.js";
 import { checkPid } from "../../host/pid-files.js";
-import type { ConfiguredNetwork } from "./network-config.js";
-import { readConfiguredNetwork } from "./network-config.js";
+import type { Collector, UserContext } from "../collector.js";
 import { dockerUnit } from "../docker-unit.js";
+import { idleWith, missingKey } from "../inputs.js";
+import type { StaticPart } from "../live-inputs.js";
+import {
+  dirKey,
+  entryKey,
+  entryNow,
+  liveWith,
+  pathKey,
+  runtimeDirKey,
+  runtimeNames,
+  stateNames,
+} from "../live-inputs.js";
+import { cycleInfo } from "../rootlesskit/rootlesskit-api.js";
+import { discovery, processes } from "../scans.js";
+import { kept } from "../state.js";
 import type { DockerdBinary } from "./detached.js";
 import { detachedCounters, dockerdBinary, netDevBytes } from "./detached.js";
+import { driverName, findDriver, networkDrivers, parseMtu } from "./driver.js";
+import type { ConfiguredNetwork } from "./network-config.js";
+import { readConfiguredNetwork } from "./network-config.js";
 
-/** rootlesskit's network drivers that run as a process of their own (rootlesskit docs/network.md). */
-export const networkDrivers = [
-  "gvisor-tap-vsock",
-  "lxc-user-nic",
-  "pasta",
-  "slirp4netns",
-  "vpnkit",
-] as const;
+export { networkDrivers } from "./driver.js";
 
 export interface NetworkFacts {
   /** The driver rootlesskit reports, else the one found running; absent without rootlesskit. */
@@ -65,74 +61,190 @@ export interface NetworkFacts {
   readonly configured?: ConfiguredNetwork;
 }
 
-/** pasta is passt under another name, and runs as pasta.avx2 (passt.avx2) on AVX2 CPUs. */
-const isPasta = (name: string): boolean => /^(pasta|passt)(\.[a-z0-9]+)?$/.test(name);
-
-function driverName(info: ProcessInfo): string | undefined {
-  const names = [programName(info), info.stat.comm, (info.argv[0] ?? "").split("/").pop() ?? ""];
-  if (names.some(isPasta)) return "pasta";
-  return networkDrivers.find((d) => names.includes(d));
+/** What a full run found with rootlesskit running, not detached: the live part's inputs. */
+interface NetworkStatic {
+  /** The facts with nothing live in them: complete when `live` is absent. */
+  readonly base: NetworkFacts;
+  readonly live?: {
+    readonly stateDir?: string;
+    readonly argvDriver?: string;
+    readonly processDriver?: string;
+    readonly driverProcess?: { readonly pid: number; readonly startTicks: number };
+    readonly childPid?: number;
+  };
 }
 
-/*
- * The driver found for a rootlesskit parent, by pid and start time, kept in the user's target
- * state. Finding it costs a read of every parent thread's children (or, for pasta, a look at the
- * cycle's process table); checking that the same process still lives costs the two reads its
- * CPU and RSS need anyway.
+/** The static part of the last full run, for the refreshes after it (live-inputs.ts). */
+const lastStatic = kept("network.static", (): StaticPart<NetworkStatic> => ({ part: undefined }));
+
+/**
+ * The live figures over a static part: the API's driver, the driver process's CPU and RSS (the
+ * same process, by pid and start time, else undefined: a full run), the namespace's counters.
  */
-async function findDriver(
-  roots: HostRoots,
-  uid: number,
-  parent: ProcessInfo,
-  childPid: number | undefined,
-  state: TargetState,
-  processes: () => Promise<ProcessTable>,
-): Promise<ProcessInfo | undefined> {
-  const key = `${roots.procfs}\0${parent.pid}\0${parent.stat.startTicks}\0${childPid ?? ""}`;
-  const known = state.knownDriver;
-  if (known?.key === key) {
-    const info = await readProcess(roots, known.pid, { argv: false });
-    if (info && info.stat.startTicks === known.startTicks && driverName(info))
-      return withArgv(roots, info, state.argv);
+async function livePart(
+  ctx: UserContext,
+  part: NetworkStatic,
+  driverInfo?: ProcessInfo,
+): Promise<NetworkFacts | undefined> {
+  const { roots, target, cycle, note, rpcTimeoutMs } = ctx;
+  const live = part.live;
+  if (!live) return part.base;
+  const dir = live.stateDir;
+  // No api.sock in this cycle's look at the state dir: the answer, unasked (rootlesskit's too).
+  const missing =
+    dir !== undefined &&
+    !ctx.self &&
+    (await entryNow(ctx, dir, stateNames, "api.sock", "socket")) === "missing";
+  const options = {
+    timeoutMs: rpcTimeoutMs,
+    get signal() {
+      return ctx.signal;
+    },
+    ownerUid: target.uid,
+  };
+  const answer = dir ? await cycleInfo(cycle, roots, dir, options, missing) : undefined;
+  const info = answer?.ok ? answer.value : undefined;
+  const known = live.driverProcess;
+  const driverProcess =
+    driverInfo ?? (known && (await readProcess(roots, known.pid, { argv: false })));
+  if (known && driverProcess?.stat.startTicks !== known.startTicks) return undefined;
+  const driver = info?.networkDriver?.driver ?? live.processDriver ?? live.argvDriver;
+  const needsProcess =
+    driver !== undefined && (networkDrivers as readonly string[]).includes(driver);
+  let interfaces: InterfaceCounters[] | undefined;
+  if (live.childPid !== undefined) {
+    // The user can make thousands of interfaces in their namespace: read off the loop, bounded.
+    const netDev = await readTextAsync(
+      procPath(roots, String(live.childPid), "net/dev"),
+      netDevBytes,
+    );
+    if (netDev.ok) interfaces = parseNetDev(netDev.text);
+    else note(`/proc/${live.childPid}/net/dev is unreadable`);
   }
-  const found = await searchDriver(roots, uid, parent.pid, childPid, state, processes);
-  state.knownDriver = found && { key, pid: found.pid, startTicks: found.stat.startTicks };
-  return found;
+  return {
+    ...(driver && { driver }),
+    ...(driverProcess && {
+      driverProcess: {
+        pid: driverProcess.pid,
+        cpuSeconds: driverProcess.stat.cpuSeconds,
+        ...(driverProcess.status.rssBytes !== undefined && {
+          rssBytes: driverProcess.status.rssBytes,
+        }),
+      },
+    }),
+    ...(needsProcess && { driverUp: driverProcess !== undefined }),
+    ...part.base,
+    ...(interfaces && { interfaces }),
+  };
 }
 
-/** Among rootlesskit's children; pasta daemonises, so also the user's processes naming the child. */
-async function searchDriver(
-  roots: HostRoots,
-  uid: number,
-  parentPid: number,
-  childPid: number | undefined,
-  state: TargetState,
-  processes: () => Promise<ProcessTable>,
-): Promise<ProcessInfo | undefined> {
-  // Identify by exe and comm first; only the driver's own arguments are read (its --mtu).
-  for (const pid of candidates((await childPids(roots, parentPid)) ?? [])) {
-    await letLoopIn();
-    const info = await readProcess(roots, pid, { argv: false });
-    if (info && driverName(info)) return withArgv(roots, info, state.argv);
+/** A full run: rootlesskit found, its driver, its namespace's maps; the live part read. */
+async function collect(ctx: UserContext): Promise<NetworkFacts> {
+  const { roots, target, state, cycle, note, rpcTimeoutMs, signal } = ctx;
+  const keep = ctx.state.own(lastStatic);
+  keep.part = undefined;
+  const found = await discovery(ctx);
+  const parent = found.parent;
+  if (!parent) {
+    note("rootlesskit is not running: no network to watch");
+    const configured = await readConfiguredNetwork(
+      roots,
+      ctx.host.mounts,
+      target,
+      dockerUnit(cycle, roots, target),
+    );
+    const binary = configured?.detachNetns
+      ? await dockerdBinary(ctx.host, roots, rpcTimeoutMs * 4)
+      : undefined;
+    const facts = {
+      ...(configured && { configured }),
+      ...(binary && { dockerdBinary: binary }),
+    };
+    keep.part = { base: facts };
+    return facts;
   }
-  if (childPid === undefined) return undefined;
-  const netns = `/proc/${childPid}/ns/net`;
-  for (const pid of candidates((await processes()).named(uid, isPasta))) {
-    await letLoopIn();
-    const info = await readProcess(roots, pid, { argv: true, cache: state.argv });
-    if (!info || driverName(info) !== "pasta") continue;
-    if (
-      info.argv.some(
-        (arg) => arg === String(childPid) || arg === netns || arg.endsWith(`=${netns}`),
-      )
-    )
-      return info;
-  }
-  return undefined;
-}
+  const answer = found.stateDir
+    ? await cycleInfo(cycle, roots, found.stateDir.path, {
+        timeoutMs: rpcTimeoutMs,
+        signal,
+        ownerUid: target.uid,
+      })
+    : undefined;
+  const info = answer?.ok ? answer.value : undefined;
+  // The API's child pid is the user's to say: used only when /proc shows it is their rootlesskit
+  // (root would otherwise read and export another process's namespace counters and id maps).
+  const apiChild = info?.childPid;
+  const childPid =
+    found.child?.pid ??
+    (apiChild !== undefined &&
+    (await checkPid(roots, apiChild, target.uid, rootlesskitPrograms)).state === "ok"
+      ? apiChild
+      : undefined);
+  const driverProcess = await findDriver(roots, target.uid, parent, childPid, state, () =>
+    processes(cycle, roots),
+  );
+  // The API's answer, else the process found, else what the parent was started with: with
+  // the API down and the driver dead, --net still says which driver should be running.
+  const argvDriver = flagValue(parent.argv, "--net");
+  const processDriver = driverProcess && driverName(driverProcess);
+  const mtu =
+    parseMtu(driverProcess && flagValue(driverProcess.argv, "--mtu", "-m")) ??
+    parseMtu(flagValue(parent.argv, "--mtu"));
 
-function parseMtu(value: string | undefined): number | undefined {
-  return value !== undefined && /^\d{1,6}$/.test(value) ? Number(value) : undefined;
+  const detached = rootlesskitBoolFlag(parent.argv, "detach-netns") === true;
+  let ids: NetworkFacts["mappedIds"];
+  if (childPid !== undefined) {
+    const [uidMap, gidMap] = await Promise.all(
+      ["uid_map", "gid_map"].map((file) =>
+        readTextAsync(procPath(roots, String(childPid), file), 64 * 1024),
+      ),
+    );
+    const uid = uidMap?.ok ? mappedIds(uidMap.text) : undefined;
+    const gid = gidMap?.ok ? mappedIds(gidMap.text) : undefined;
+    ids = { ...(uid !== undefined && { uid }), ...(gid !== undefined && { gid }) };
+  }
+  const base = {
+    ...(mtu !== undefined && { mtu }),
+    ...(childPid !== undefined && { childPid }),
+    ...(ids && { mappedIds: ids }),
+  };
+  const part: NetworkStatic = {
+    base,
+    live: {
+      ...(found.stateDir && { stateDir: found.stateDir.path }),
+      ...(argvDriver !== undefined && { argvDriver }),
+      ...(processDriver !== undefined && { processDriver }),
+      ...(driverProcess && {
+        driverProcess: { pid: driverProcess.pid, startTicks: driverProcess.stat.startTicks },
+      }),
+      // Detached, the child's net/dev is the host's: never read it as the user's.
+      ...(childPid !== undefined && !detached && { childPid }),
+    },
+  };
+  if (!detached) {
+    keep.part = part;
+    return (await livePart(ctx, part, driverProcess ?? undefined)) ?? base;
+  }
+  // Detached: the namespace's counters through STATE/netns, and the system's dockerd.
+  const facts = (await livePart(ctx, part, driverProcess ?? undefined)) ?? base;
+  let interfaces: InterfaceCounters[] | undefined;
+  if (childPid !== undefined) {
+    const stateDir = found.stateDir?.path;
+    const read = stateDir
+      ? await detachedCounters(roots, target, childPid, stateDir, rpcTimeoutMs, signal).catch(
+          (err: unknown) => ({ ok: false as const, error: String(err) }),
+        )
+      : { ok: false as const, error: "no state dir of the user's own was found" };
+    if (read.ok) interfaces = read.interfaces;
+    else note(`the detached network namespace's counters are unknown: ${read.error}`);
+  }
+  const binary = await dockerdBinary(ctx.host, roots, rpcTimeoutMs * 4);
+  return {
+    ...facts,
+    ...(binary && { dockerdBinary: binary }),
+    detachedNetns: true,
+    ...(interfaces && { interfaces }),
+  };
 }
 
 export const networkCollector: Collector<NetworkFacts> = {
@@ -142,111 +254,43 @@ export const networkCollector: Collector<NetworkFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  // No rootlesskit and no docker.service: nothing to read, nothing configured.
-  inputs: (ctx, again) =>
-    idleWith(ctx, () =>
-      missingKey(ctx, `${ctx.target.home}/.config/systemd/user/docker.service`, "file", again),
-    ),
-  async collect(ctx) {
-    const { roots, target, state, cycle, note, rpcTimeoutMs, signal } = ctx;
-    const found = await discovery(ctx);
-    const parent = found.parent;
-    if (!parent) {
-      note("rootlesskit is not running: no network to watch");
-      const configured = await readConfiguredNetwork(
-        roots,
-        ctx.host.mounts,
-        target,
-        dockerUnit(cycle, roots, target),
-      );
-      const binary = configured?.detachNetns
-        ? await dockerdBinary(ctx.host, roots, rpcTimeoutMs * 4)
-        : undefined;
-      return { ...(configured && { configured }), ...(binary && { dockerdBinary: binary }) };
-    }
-    const answer = found.stateDir
-      ? await cycleInfo(cycle, roots, found.stateDir.path, {
-          timeoutMs: rpcTimeoutMs,
-          signal,
-          ownerUid: target.uid,
-        })
-      : undefined;
-    const info = answer?.ok ? answer.value : undefined;
-    // The API's child pid is the user's to say: used only when /proc shows it is their rootlesskit
-    // (root would otherwise read and export another process's namespace counters and id maps).
-    const apiChild = info?.childPid;
-    const childPid =
-      found.child?.pid ??
-      (apiChild !== undefined &&
-      (await checkPid(roots, apiChild, target.uid, rootlesskitPrograms)).state === "ok"
-        ? apiChild
-        : undefined);
-    const driverProcess = await findDriver(roots, target.uid, parent, childPid, state, () =>
-      processes(cycle, roots),
+  // No rootlesskit and no docker.service: nothing to read, nothing configured. Running (not
+  // detached): the same processes, runtime dir, docker.pid and state dir keep the driver, MTU and
+  // id maps; the API, the driver's CPU and the counters are re-read by `refresh`.
+  inputs: async (ctx, again) => {
+    const unit = `${ctx.target.home}/.config/systemd/user/docker.service`;
+    const idle = await idleWith(ctx, () => missingKey(ctx, unit, "file", again));
+    if (idle !== undefined) return idle;
+    const part = ctx.state.own(lastStatic).part;
+    // The system dockerd's --version (configured --detach-netns) is the host's: asked every run.
+    if (!part || part.base.dockerdBinary) return undefined;
+    const { runtimeDir } = ctx.target;
+    const dir = part.live?.stateDir;
+    return liveWith(
+      ctx,
+      () => runtimeDirKey(ctx, again),
+      () => entryKey(ctx, runtimeDir, runtimeNames, "docker.pid", "file", again),
+      () => entryKey(ctx, runtimeDir, runtimeNames, "dockerd-rootless", "directory", again),
+      async () => JSON.stringify(dir ?? null),
+      ...(dir === undefined ? [] : [() => dirKey(ctx, dir, stateNames, again)]),
+      // Read only without rootlesskit: the unit, and no drop-ins (their files are not keyed).
+      ...(part.live
+        ? []
+        : [
+            () => pathKey(ctx, unit, "file", again),
+            async () => {
+              const dropIns = await pathKey(ctx, `${unit}.d`, "directory", again);
+              return dropIns?.startsWith("missing ") ? dropIns : undefined;
+            },
+          ]),
     );
-    // The API's answer, else the process found, else what the parent was started with: with
-    // the API down and the driver dead, --net still says which driver should be running.
-    const driver =
-      info?.networkDriver?.driver ??
-      (driverProcess && driverName(driverProcess)) ??
-      flagValue(parent.argv, "--net");
-    const needsProcess =
-      driver !== undefined && (networkDrivers as readonly string[]).includes(driver);
-    const mtu =
-      parseMtu(driverProcess && flagValue(driverProcess.argv, "--mtu", "-m")) ??
-      parseMtu(flagValue(parent.argv, "--mtu"));
-
-    const detached = rootlesskitBoolFlag(parent.argv, "detach-netns") === true;
-    let interfaces: InterfaceCounters[] | undefined;
-    let ids: NetworkFacts["mappedIds"];
-    if (childPid !== undefined) {
-      const stateDir = found.stateDir?.path;
-      const [netDev, uidMap, gidMap] = await Promise.all(
-        // The user can make thousands of interfaces in their namespace: read off the loop, bounded.
-        [
-          ["net/dev", netDevBytes],
-          ["uid_map", 64 * 1024],
-          ["gid_map", 64 * 1024],
-        ].map(([file, limit]) =>
-          // Detached, the child's net/dev is the host's: never read it as the user's.
-          file === "net/dev" && detached
-            ? undefined
-            : readTextAsync(procPath(roots, String(childPid), String(file)), Number(limit)),
-        ),
-      );
-      if (detached) {
-        const read = stateDir
-          ? await detachedCounters(roots, target, childPid, stateDir, rpcTimeoutMs, signal).catch(
-              (err: unknown) => ({ ok: false as const, error: String(err) }),
-            )
-          : { ok: false as const, error: "no state dir of the user's own was found" };
-        if (read.ok) interfaces = read.interfaces;
-        else note(`the detached network namespace's counters are unknown: ${read.error}`);
-      } else if (netDev?.ok) interfaces = parseNetDev(netDev.text);
-      else note(`/proc/${childPid}/net/dev is unreadable`);
-      const uid = uidMap?.ok ? mappedIds(uidMap.text) : undefined;
-      const gid = gidMap?.ok ? mappedIds(gidMap.text) : undefined;
-      ids = { ...(uid !== undefined && { uid }), ...(gid !== undefined && { gid }) };
-    }
-    const binary = detached ? await dockerdBinary(ctx.host, roots, rpcTimeoutMs * 4) : undefined;
-    return {
-      ...(driver && { driver }),
-      ...(binary && { dockerdBinary: binary }),
-      ...(driverProcess && {
-        driverProcess: {
-          pid: driverProcess.pid,
-          cpuSeconds: driverProcess.stat.cpuSeconds,
-          ...(driverProcess.status.rssBytes !== undefined && {
-            rssBytes: driverProcess.status.rssBytes,
-          }),
-        },
-      }),
-      ...(needsProcess && { driverUp: driverProcess !== undefined }),
-      ...(mtu !== undefined && { mtu }),
-      ...(childPid !== undefined && { childPid }),
-      ...(detached && { detachedNetns: true }),
-      ...(interfaces && { interfaces }),
-      ...(ids && { mappedIds: ids }),
-    };
+  },
+  collect,
+  async refresh(ctx, last) {
+    const part = ctx.state.own(lastStatic).part;
+    if (!part) return collect(ctx);
+    if (!part.live) return last;
+    // The driver process gone or replaced under its pid: a full run finds what runs now.
+    return (await livePart(ctx, part)) ?? collect(ctx);
   },
 };

@@ -133,8 +133,21 @@ export function cycleInfo(
   roots: HostRoots,
   stateDir: string,
   options: ApiOptions,
+  socketMissing = false,
 ): Promise<ApiAnswer<RootlesskitInfo>> {
   return cycle.once(`rootlesskit-info\0${options.ownerUid ?? "self"}\0${stateDir}`, () =>
-    queryApi(roots, stateDir, "/v1/info", parseInfo, options),
+    socketMissing
+      ? missingSocketAnswer(roots, stateDir)
+      : queryApi(roots, stateDir, "/v1/info", parseInfo, options),
   );
+}
+
+/**
+ * What a request on another user's api.sock answers when the socket is not there
+ * (userSocketHttp's wording), for a state dir whose look this cycle found no api.sock: the same
+ * answer without a walk to it (live-inputs.ts entryNow).
+ */
+export function missingSocketAnswer<T>(roots: HostRoots, stateDir: string): Promise<ApiAnswer<T>> {
+  const socket = rootPath(roots, `${stateDir}/api.sock`);
+  return Promise.resolve({ ok: false, error: `not connecting: ${socket} does not exist` });
 }

@@ -114,7 +114,8 @@ export const subidCollector: Collector<SubidFacts> = {
         maxAgeMs(v) === undefined ? "expected a duration such as 60s, or 0s" : undefined,
     },
   ],
-  async collect({ roots, target, cycle, host, state, self, note, option, signal }) {
+  async collect(ctx) {
+    const { roots, target, cycle, host, state, self, note, option } = ctx;
     const index = await subidIndex(cycle, roots, host);
     for (const message of index.notes) note(message);
     const [source, maps] = await Promise.all([
@@ -151,7 +152,7 @@ export const subidCollector: Collector<SubidFacts> = {
       state,
       self,
       maxAgeMs: maxAgeMs(option("libsubid-max-age")) ?? 60_000,
-      signal,
+      signal: ctx.signal,
     });
     for (const answer of [asked.uid, asked.gid]) if (answer.state !== "ranges") note(answer.detail);
     const answer = {

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import type { UserCollector, UserContext } from "../../collectors/collector.js";
 import type { Reuse, RunState } from "./ledger.js";
 
@@ -12,8 +12,13 @@ import type { Reuse, RunState } from "./ledger.js";
 
 /** What a slot keeps of a key: its digest (a key names paths and ids, ~0.4 KB; kept per slot). */
 function digest(key: string): string {
-  return createHash("sha256").update(key).digest("base64");
+  return oneShot
+    ? oneShot("sha256", key, "base64")
+    : crypto.createHash("sha256").update(key).digest("base64");
 }
+
+/** crypto.hash (Node 20.12+): no Hash object a run; the same digest. */
+const oneShot = (crypto as Partial<typeof crypto>).hash;
 
 /** At most this many reuses in a row: a full run at least every (maxReusedRuns + 1) runs. */
 export const maxReusedRuns = 19;
@@ -56,7 +61,8 @@ export async function collectOrReuse<F>(
     last.reused += 1;
     // The full run's expected conditions still hold: said again, so they are not logged anew.
     for (const note of slot.notes) ctx.note(note);
-    return facts;
+    // The static part served again; the live part (counters, API answers) re-read.
+    return collector.refresh ? collector.refresh(ctx, facts) : facts;
   }
   slot.reuse = undefined;
   const collected = await collector.collect(ctx);

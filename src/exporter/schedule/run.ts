@@ -25,11 +25,29 @@ export interface RunSpec<F> {
   readonly log: () => Logger;
   /** Whether debug lines are wanted (asked of the parent: a slot's logger is made on first use). */
   readonly debug: () => boolean;
+  /**
+   * A timeout shared by runs that start together (a user's collectors in one cycle): rejects
+   * with a RunTimeout at its end. One timer for them all instead of one each (runTimer).
+   */
+  readonly deadline?: Promise<never>;
   /** Starts the collector with its signal (made when first asked for) and its note sink. */
   readonly start: (signal: () => AbortSignal, note: (message: string) => void) => Promise<F>;
 }
 
 class RunTimeout extends Error {}
+
+/**
+ * A run timeout for runs that start together, and its clearing: `deadline` rejects after
+ * `timeoutMs` unless `clear` was called first. Nothing waits on it but the runs' races.
+ */
+export function runTimer(timeoutMs: number): { deadline: Promise<never>; clear: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RunTimeout()), timeoutMs);
+  });
+  deadline.catch(() => undefined);
+  return { deadline, clear: () => clearTimeout(timer) };
+}
 
 export function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -64,17 +82,15 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
     work = Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
   slot.inflight = work;
-  void work
-    .catch(() => undefined)
-    .finally(() => {
-      if (slot.inflight === work) slot.inflight = undefined;
-    });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RunTimeout()), spec.timeoutMs);
-  });
+  const settled = (): void => {
+    if (slot.inflight === work) slot.inflight = undefined;
+  };
+  work.then(settled, settled);
+  // The shared deadline is cleared by whoever made it; a run's own timer by the run.
+  let own: ReturnType<typeof runTimer> | undefined;
+  const deadline = spec.deadline ?? (own = runTimer(spec.timeoutMs)).deadline;
   try {
-    const facts = await Promise.race([work, timeout]);
+    const facts = await Promise.race([work, deadline]);
     if (spec.debug())
       for (const note of notes)
         if (!slot.notes.has(note)) log().debug({ note }, "expected condition");
@@ -86,6 +102,6 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
     const error = timedOut ? `run abandoned after the ${spec.timeoutMs} ms timeout` : describe(err);
     return { facts: undefined, error, durationMs: performance.now() - started };
   } finally {
-    clearTimeout(timer);
+    own?.clear();
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Collector, HostContext, UserContext } from "../../collectors/collector.js";
+import type { Collector, HostContext } from "../../collectors/collector.js";
 import type { HostState } from "../../collectors/state.js";
 import { Cycle } from "../../collectors/state.js";
 import type { CollectorSetting } from "../../config.js";
@@ -11,8 +11,9 @@ import { eachUser } from "./pool.js";
 import type { TargetSource } from "../../targets/targets.js";
 import type { Watched } from "./roster.js";
 import { Roster } from "./roster.js";
+import { UserRunContext } from "./context.js";
 import { collectOrReuse, defaultReuseMaxAgeMs } from "./reuse.js";
-import { runOnce } from "./run.js";
+import { runOnce, runTimer } from "./run.js";
 import type { Trigger, TriggerFactory } from "./trigger.js";
 import { cronTrigger } from "./trigger.js";
 import type { TargetView } from "./views.js";
@@ -173,7 +174,20 @@ export class Scheduler<F> {
         queue,
         // Gone (or replaced) since this cycle began: a newer cycle retired them.
         (key, user) => watched.get(key) === user,
-        (key, user) => Promise.all(perUser.map((entry) => this.run(entry, key, user, cycle))),
+        async (key, user) => {
+          // One timer for the user's runs that share a timeout (they start together).
+          const timers = new Map<number, ReturnType<typeof runTimer>>();
+          const deadline = (timeoutMs: number): Promise<never> => {
+            let timer = timers.get(timeoutMs);
+            if (!timer) timers.set(timeoutMs, (timer = runTimer(timeoutMs)));
+            return timer.deadline;
+          };
+          try {
+            await Promise.all(perUser.map((entry) => this.run(entry, key, user, cycle, deadline)));
+          } finally {
+            for (const timer of timers.values()) timer.clear();
+          }
+        },
       ),
     );
     await Promise.all(runs);
@@ -193,46 +207,54 @@ export class Scheduler<F> {
     key: string,
     watched: Watched | undefined,
     cycle: Cycle,
+    deadline?: (timeoutMs: number) => Promise<never>,
   ): Promise<void> {
     const slot = slotOf(entry, key, watched?.target);
     const log = (): Logger => slotLog(entry, slot, this.options.log);
     const option = (name: string): string => this.option(entry.collector, name);
+    const timeoutMs = Math.max(this.options.timeoutMs, entry.collector.runTimeoutMs?.(option) ?? 0);
     const outcome = await runOnce<F[K]>({
       running: slot,
       previousError: slot.state.error,
-      timeoutMs: Math.max(this.options.timeoutMs, entry.collector.runTimeoutMs?.(option) ?? 0),
+      timeoutMs,
+      deadline: deadline?.(timeoutMs),
       log,
       debug: () => this.options.log.isLevelEnabled("debug"),
       start: (signal, note) => {
-        const base = {
-          roots: this.options.roots,
-          note,
-          info: (message: string, fields: Readonly<Record<string, unknown>>) =>
-            log().info(fields, message),
-          env: this.options.env,
-          rpcTimeoutMs: this.options.rpcTimeoutMs,
-          option,
-          cycle,
-          host: this.options.host,
-        };
+        const info = (message: string, fields: Readonly<Record<string, unknown>>): void =>
+          log().info(fields, message);
+        const { roots, env, rpcTimeoutMs, host } = this.options;
         if (entry.collector.scope === "host")
           return entry.collector.collect({
-            ...base,
+            roots,
+            note,
+            info,
+            env,
+            rpcTimeoutMs,
+            option,
+            cycle,
+            host,
             get signal() {
               return signal();
             },
             targets: this.targets(),
           } satisfies HostContext);
         if (!watched) return Promise.reject(new Error("a user collector run without a user"));
-        const ctx = {
-          ...base,
-          get signal() {
-            return signal();
-          },
-          target: watched.target,
-          state: watched.state,
-          self: watched.target.uid === this.options.selfUid,
-        } satisfies UserContext;
+        // A class instance: a context is made for every run (9,000 a cycle at 1,000 users).
+        const ctx = new UserRunContext(
+          roots,
+          note,
+          info,
+          env,
+          rpcTimeoutMs,
+          option,
+          cycle,
+          host,
+          watched.target,
+          watched.state,
+          watched.target.uid === this.options.selfUid,
+          signal,
+        );
         const maxAgeMs = this.options.reuseMaxAgeMs ?? defaultReuseMaxAgeMs;
         return collectOrReuse(entry.collector, ctx, slot, maxAgeMs);
       },

@@ -1,0 +1,380 @@
+import {
+  chmodSync,
+  lchownSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import type { UserCollector } from "../../src/collectors/collector.js";
+import { clientCollector } from "../../src/collectors/client/client.js";
+import { dockerCollector } from "../../src/collectors/docker/docker.js";
+import { fileIdentity, racyMs } from "../../src/collectors/live-inputs.js";
+import { networkCollector } from "../../src/collectors/network/network.js";
+import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
+import { HostState } from "../../src/collectors/state.js";
+import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
+import type { Target } from "../../src/host/target.js";
+import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
+
+describe("fileIdentity: git's racy guard", () => {
+  const stats = { dev: 1, ino: 2, mode: 0o100644, uid: 7, size: 5, mtimeMs: 0, ctimeMs: 0 };
+  const at = 1_000_000;
+  it.each([
+    ["mtime and ctime settled", { mtimeMs: at - racyMs, ctimeMs: at - racyMs }, true],
+    ["ctime within the guard (a write just before the key)", { ctimeMs: at - 100 }, false],
+    ["mtime within the guard", { mtimeMs: at - 1, ctimeMs: at - 5000 }, false],
+    ["a forged mtime in the future", { mtimeMs: at + 60_000, ctimeMs: at - 5000 }, false],
+    ["ctime in the future (a clock set back)", { ctimeMs: at + 1 }, false],
+  ])("%s", (_, times, keyed) => {
+    const key = fileIdentity({ ...stats, mtimeMs: at - 5000, ...times }, at, true);
+    expect(key !== undefined).toBe(keyed);
+  });
+  it("takes a same-size rewrite in the same tick as racy, not as the same file", () => {
+    // Same inode, size and times (one kernel tick): only the guard tells it apart.
+    const tick = { ...stats, mtimeMs: at - 3, ctimeMs: at - 3 };
+    expect(fileIdentity(tick, at, true)).toBeUndefined();
+  });
+  it("keys a directory read for its owner and mode by identity alone", () => {
+    const dir = { ...stats, mode: 0o40700, mtimeMs: at, ctimeMs: at };
+    expect(fileIdentity(dir, at, false)).toBe(JSON.stringify([1, 2, 0o40700, 7]));
+    expect(fileIdentity({ ...dir, mode: 0o40755 }, at, false)).not.toBe(
+      fileIdentity(dir, at, false),
+    );
+  });
+});
+
+// Issue 19: a live user's static inputs (real collectors, a tree and a procfs owned by a user who
+// is not the exporter). Every change of one brings a full run and the new facts; live figures
+// move every cycle while the static part is served again.
+const missing = firstMissing([process.getuid?.() === 0, "needs root (files of another uid)"]);
+const uid = 61_901;
+const counted = {
+  docker: dockerCollector,
+  network: networkCollector,
+  client: clientCollector,
+  rootlesskit: rootlesskitCollector,
+} as const;
+type Name = keyof typeof counted;
+
+describe.skipIf(requireOnCi(missing))(
+  withReason("a live user's static and live parts (needs root)", missing),
+  () => {
+    let base: string;
+    let procfs: string;
+    let target: Target;
+    let run: string;
+    let state: string;
+    const calls: Record<string, number> = {};
+    let scheduler: Scheduler<Record<Name, unknown>>;
+    const own = (path: string): void => lchownSync(path, uid, uid);
+    const write = (path: string, text: string): void => {
+      mkdirSync(join(path, ".."), { recursive: true });
+      writeFileSync(path, text);
+    };
+    const writeOwn = (path: string, text: string): void => {
+      writeFileSync(path, text);
+      own(path);
+    };
+    /** Wall-clock time for the racy guard: the files written now look settled (or not). */
+    const clock = (offsetMs: number): void => {
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(Date.now() + offsetMs);
+    };
+    afterEach(() => vi.useRealTimers());
+    const cycle = async (): Promise<Record<string, number>> => {
+      const before = { ...calls };
+      await scheduler.runAll();
+      return Object.fromEntries(
+        Object.keys(counted).map((name) => [name, (calls[name] ?? 0) - (before[name] ?? 0)]),
+      );
+    };
+    const facts = (name: Name): Record<string, unknown> =>
+      scheduler.targetViews()[0]?.facts[name] as Record<string, unknown>;
+    const none = { docker: 0, network: 0, client: 0, rootlesskit: 0 };
+    const all = { docker: 1, network: 1, client: 1, rootlesskit: 1 };
+    /** A process of the user's: rootlesskit's parent and child, dockerd, slirp4netns. */
+    const proc = (
+      p: number,
+      ppid: number,
+      comm: string,
+      exe: string,
+      argv: string[],
+      start = 5000,
+    ) => {
+      const dir = join(procfs, String(p));
+      rmSync(dir, { recursive: true, force: true });
+      const fields = ["S", ppid, p, p, 0, -1, 0, 0, 0, 0, 0, 150, 50, 0, 0, 20, 0, 1, 0];
+      write(join(dir, "stat"), `${p} (${comm}) ${fields.join(" ")} ${start} 1000 200 0\n`);
+      write(
+        join(dir, "status"),
+        `Name:\t${comm}\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\nNSpid:\t${p}\nVmRSS:\t4096 kB\n`,
+      );
+      write(join(dir, "cmdline"), `${argv.join("\0")}\0`);
+      write(join(dir, "comm"), `${comm}\n`);
+      write(join(dir, "task", String(p), "children"), "");
+      write(join(dir, "uid_map"), `0 ${uid} 1\n1 100000 65536\n`);
+      write(join(dir, "gid_map"), `0 ${uid} 1\n1 100000 65536\n`);
+      symlinkSync(exe, join(dir, "exe"));
+      own(dir);
+    };
+    const netDev = (rx: number) =>
+      write(
+        join(procfs, "101", "net/dev"),
+        `Inter-|\n face |\n  tap0: ${rx} 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n`,
+      );
+    const parent = (start = 5000) =>
+      proc(
+        100,
+        1,
+        "rootlesskit",
+        "/usr/bin/rootlesskit",
+        ["rootlesskit", "--net=slirp4netns", "--mtu=65520", `--state-dir=${state}`, "dockerd"],
+        start,
+      );
+
+    /** rootlesskit's parent holds the state dir's lock (/proc/locks, as the kernel prints it). */
+    const holdLock = (): void => {
+      const { dev, ino } = statSync(join(state, "lock"));
+      const major = ((dev >>> 8) & 0xfff).toString(16).padStart(2, "0");
+      const minor = ((dev & 0xff) | ((dev >>> 12) & 0xfff00)).toString(16).padStart(2, "0");
+      write(
+        join(procfs, "locks"),
+        `1: FLOCK  ADVISORY  WRITE 100 ${major}:${minor}:${ino} 0 EOF\n`,
+      );
+    };
+
+    beforeAll(async () => {
+      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-live-"));
+      chmodSync(base, 0o755);
+      procfs = join(base, "proc");
+      mkdirSync(procfs);
+      mkdirSync(join(base, "u"), { mode: 0o755 });
+      target = {
+        name: "liver",
+        uid,
+        gid: uid,
+        groups: [uid],
+        home: join(base, "u", "home"),
+        runtimeDir: join(base, "u", "run"),
+      };
+      run = target.runtimeDir;
+      state = join(run, "dockerd-rootless");
+      write(join(procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
+      write(join(procfs, "locks"), "");
+      parent();
+      proc(101, 100, "exe", "/usr/bin/rootlesskit", ["rootlesskit"]);
+      proc(102, 101, "dockerd", "/usr/sbin/dockerd", ["dockerd"]);
+      proc(103, 100, "slirp4netns", "/usr/bin/slirp4netns", ["slirp4netns", "101", "tap0"]);
+      write(join(procfs, "100", "task", "100", "children"), "101 103");
+      netDev(1000);
+      for (const dir of [target.home, run, state]) {
+        mkdirSync(dir, { mode: 0o700 });
+        own(dir);
+      }
+      writeOwn(join(run, "docker.pid"), "102\n");
+      writeOwn(join(state, "child_pid"), "101");
+      writeOwn(join(state, "lock"), "");
+      holdLock();
+      const collectors = Object.fromEntries(
+        Object.entries(counted).map(([name, c]) => {
+          const collector = c as UserCollector<unknown>;
+          const wrapped: UserCollector<unknown> = {
+            ...collector,
+            collect: (ctx) => {
+              calls[name] = (calls[name] ?? 0) + 1;
+              return collector.collect(ctx);
+            },
+          };
+          return [name, wrapped];
+        }),
+      ) as unknown as Record<Name, UserCollector<unknown>>;
+      scheduler = new Scheduler<Record<Name, unknown>>({
+        collectors,
+        settings: Object.keys(counted).map((name) => ({
+          name,
+          enabled: true,
+          intervalSeconds: 15,
+        })),
+        roots: { procfs, sysfs: join(base, "sys"), rootfs: "/" },
+        targets: { wants: (u) => u === uid, resolve: async () => [target] },
+        host: new HostState(),
+        timeoutMs: 5000,
+        rpcTimeoutMs: 200,
+        collectorOptions: {},
+        env: {},
+        log: pino({ level: "silent" }),
+        trigger: () => ({ stop: () => undefined }),
+      });
+    });
+    afterAll(async () => {
+      await scheduler.stop();
+      rmSync(base, { recursive: true, force: true });
+    });
+    /** Settled: two full runs (the key needs the part of one), then the static parts reused. */
+    const settle = async (): Promise<void> => {
+      clock(10 * racyMs);
+      await cycle();
+      await cycle();
+      expect(await cycle()).toEqual(none);
+    };
+
+    it("finds the daemon, then serves the static parts while live figures move", async () => {
+      await settle();
+      expect(facts("rootlesskit")).toMatchObject({ up: true, parentPid: 100, childPid: 101 });
+      expect(facts("network")).toMatchObject({ driver: "slirp4netns", mtu: 65520 });
+      expect(facts("network")["interfaces"]).toEqual([
+        expect.objectContaining({ device: "tap0", receiveBytes: 1000 }),
+      ]);
+      const before = facts("network");
+      netDev(5000);
+      expect(await cycle()).toEqual(none);
+      expect(facts("network")["interfaces"]).toEqual([
+        expect.objectContaining({ device: "tap0", receiveBytes: 5000 }),
+      ]);
+      expect(facts("network")).not.toBe(before);
+      // Nothing moved: the same facts object (the renderer reuses the user's bytes).
+      const same = facts("network");
+      expect(await cycle()).toEqual(none);
+      expect(facts("network")).toBe(same);
+      expect(facts("rootlesskit")["stateDirStale"]).toBe(false);
+    });
+
+    it("asks rootlesskit's API every run once api.sock is there, the static part still reused", async () => {
+      await settle();
+      expect(facts("rootlesskit")).toMatchObject({ apiUp: false });
+      let version = "2.0.0";
+      const server = createServer((_, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ apiVersion: "1.1.1", version, stateDir: state }));
+      });
+      const socket = join(state, "api.sock");
+      await new Promise<void>((resolve) => server.listen(socket, resolve));
+      lchownSync(socket, uid, uid);
+      try {
+        expect(await cycle()).toEqual(none);
+        expect(facts("rootlesskit")).toMatchObject({ apiUp: true, info: { version: "2.0.0" } });
+        version = "2.1.0";
+        expect(await cycle()).toEqual(none);
+        expect(facts("rootlesskit")).toMatchObject({ info: { version: "2.1.0" } });
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+      rmSync(socket, { force: true });
+      expect(await cycle()).toEqual(none);
+      expect(facts("rootlesskit")).toMatchObject({ apiUp: false });
+    });
+
+    it("sees child_pid rewritten in place, same size, with its mtime put back", async () => {
+      await settle();
+      const file = join(state, "child_pid");
+      const { mtime } = statSync(file);
+      writeFileSync(file, "999"); // a dead pid, same length
+      utimesSync(file, mtime, mtime);
+      expect((await cycle()).rootlesskit).toBe(1);
+      expect(facts("rootlesskit")).toMatchObject({ stateDirStale: true });
+      writeFileSync(file, "101");
+      expect((await cycle()).rootlesskit).toBe(1);
+      expect(facts("rootlesskit")).toMatchObject({ stateDirStale: false });
+    });
+
+    it("gives no key to a file changed within the racy guard: every cycle reads it", async () => {
+      await settle();
+      vi.useRealTimers(); // child_pid's ctime is now: within racyMs of every key
+      const file = join(state, "child_pid");
+      writeFileSync(file, "999");
+      expect((await cycle()).rootlesskit).toBe(1);
+      expect(facts("rootlesskit")).toMatchObject({ stateDirStale: true });
+      writeFileSync(file, "101"); // same size, likely the same second
+      expect((await cycle()).rootlesskit).toBe(1);
+      expect(facts("rootlesskit")).toMatchObject({ stateDirStale: false });
+      expect((await cycle()).rootlesskit).toBe(1);
+    });
+
+    it("sees docker.pid replaced by rename and swapped for a symlink", async () => {
+      await settle();
+      const file = join(run, "docker.pid");
+      writeOwn(`${file}.new`, "103\n"); // slirp4netns: not a dockerd
+      renameSync(`${file}.new`, file);
+      expect(await cycle()).toMatchObject({ docker: 1, rootlesskit: 1, client: 1, network: 1 });
+      expect(facts("docker")).toMatchObject({ pidFile: "unexpected_program" });
+      rmSync(file);
+      symlinkSync("/etc/hostname", file);
+      lchownSync(file, uid, uid);
+      expect((await cycle()).docker).toBe(1);
+      expect(facts("docker")).toMatchObject({ pidFile: "unsafe" });
+      rmSync(file);
+      writeOwn(file, "102\n");
+      await settle();
+      expect(facts("docker")).toMatchObject({ pidFile: "ok", dockerdPid: 102 });
+    });
+
+    it("sees a live user's config.json created, rewritten with its times put back, removed", async () => {
+      await settle();
+      const dir = join(target.home, ".docker");
+      mkdirSync(dir, { mode: 0o700 });
+      own(dir);
+      const file = join(dir, "config.json");
+      writeOwn(file, '{"currentContext":"aaaa"}');
+      expect((await cycle()).client).toBe(1);
+      expect(facts("client")["context"]).toMatchObject({ state: "not_found", name: "aaaa" });
+      await settle();
+      const { atime, mtime } = statSync(file);
+      writeFileSync(file, '{"currentContext":"bbbb"}'); // same size
+      utimesSync(file, atime, mtime);
+      expect((await cycle()).client).toBe(1);
+      expect(facts("client")["context"]).toMatchObject({ state: "not_found", name: "bbbb" });
+      rmSync(dir, { recursive: true });
+      expect((await cycle()).client).toBe(1);
+      expect(facts("client")["context"]).toMatchObject({ state: "default" });
+    });
+
+    it("sees rootlesskit restarted under the same pid, another start time", async () => {
+      await settle();
+      const before = facts("rootlesskit")["startTimeSeconds"] as number;
+      parent(9000);
+      write(join(procfs, "100", "task", "100", "children"), "101 103");
+      expect(await cycle()).toEqual(all);
+      expect(facts("rootlesskit")["startTimeSeconds"]).toBe(before + 40);
+      expect(facts("rootlesskit")["restarts"]).toBe(1);
+    });
+
+    it("sees the state dir replaced by another directory", async () => {
+      await settle();
+      const moved = `${state}.old`;
+      renameSync(state, moved);
+      mkdirSync(state, { mode: 0o700 });
+      own(state);
+      writeOwn(join(state, "child_pid"), "999");
+      writeOwn(join(state, "lock"), "");
+      expect((await cycle()).rootlesskit).toBe(1);
+      expect(facts("rootlesskit")).toMatchObject({ stateDirStale: true });
+      rmSync(moved, { recursive: true });
+    });
+
+    it("sees a symlink swapped in for the state dir", async () => {
+      rmSync(state, { recursive: true });
+      mkdirSync(state, { mode: 0o700 });
+      own(state);
+      writeOwn(join(state, "child_pid"), "101");
+      writeOwn(join(state, "lock"), "");
+      holdLock();
+      await settle();
+      const moved = `${state}.real`;
+      renameSync(state, moved);
+      symlinkSync(moved, state);
+      lchownSync(state, uid, uid);
+      expect((await cycle()).rootlesskit).toBe(1);
+      expect(facts("rootlesskit")["stateDirRefused"]).toMatchObject({ state: "symlink" });
+    });
+  },
+);
