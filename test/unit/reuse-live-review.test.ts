@@ -1,0 +1,229 @@
+import { spawn } from "node:child_process";
+import { readFileSync, readlinkSync } from "node:fs";
+import {
+  chmodSync,
+  lchownSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import type { UserCollector } from "../../src/collectors/collector.js";
+import { racyMs } from "../../src/collectors/live-inputs.js";
+import { networkCollector } from "../../src/collectors/network/network.js";
+import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
+import { HostState } from "../../src/collectors/state.js";
+import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
+import { maxReusedRuns } from "../../src/exporter/schedule/reuse.js";
+import { ArgvCache } from "../../src/host/proc.js";
+import { parseProcStat } from "../../src/host/proc-parsers.js";
+import type { Target } from "../../src/host/target.js";
+import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
+
+/*
+ * A hostile review of issue 19's live keys (helper "review"). The watched user is the attacker.
+ * Each test here failed on the code it was written against (wt/live at 0f7fcd3); see the report.
+ */
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// execve(2) keeps the pid and the start time; when the program is the same, /proc/PID/exe names
+// the same file and comm the same name. rootlesskit does exactly this kind of thing, and the user
+// can do it at will: `exec -a rootlesskit /usr/bin/rootlesskit --mtu=1500 ...` from their shell.
+describe("ArgvCache: a process that execs the same program again, under the same pid", () => {
+  it("reads the argv the process runs with now, not the one before its exec", async () => {
+    // bash runs `exec -a renamed bash -c '...'`: same pid, same start time, same exe (bash).
+    const child = spawn(
+      "/bin/bash",
+      ["-c", "read -r _; exec -a renamed /bin/bash -c 'sleep 30; :' second-argv"],
+      { stdio: ["pipe", "ignore", "ignore"] },
+    );
+    try {
+      const pid = child.pid ?? 0;
+      const roots = { procfs: "/proc", sysfs: "/sys", rootfs: "/" };
+      const look = () => {
+        const stat = parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+        return { start: stat?.startTicks ?? -1, exe: readlinkSync(`/proc/${pid}/exe`) };
+      };
+      const cmdline = () => readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      // Wait until bash is bash (not the node fork before its exec).
+      for (let i = 0; i < 100 && !cmdline().includes("read -r"); i++) await sleep(20);
+      const cache = new ArgvCache(16);
+      const before = look();
+      const first = await cache.argvOf(roots, pid, before.start, before.exe);
+      expect(first[0]).toBe("/bin/bash");
+      child.stdin?.write("go\n");
+      for (let i = 0; i < 100 && !cmdline().startsWith("renamed"); i++) await sleep(20);
+      const after = look();
+      // The kernel's own view: pid, start time and exe are what they were.
+      expect(after).toEqual(before);
+      expect(cmdline().split("\0")[0]).toBe("renamed");
+      const second = await cache.argvOf(roots, pid, after.start, after.exe);
+      expect(second[0]).toBe("renamed");
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});
+
+// The same attack through the scheduler: the docs (security.md, issue 19) say an exec under the
+// same comm "affects only that user's own facts, and at most for 19 runs or 5 minutes". The
+// full run the bound forces reads argv through the user's ArgvCache, keyed by pid, start time
+// and exe, so it serves the argv from before the exec: stale forever, not until the bound.
+const missing = firstMissing([process.getuid?.() === 0, "needs root (files of another uid)"]);
+const uid = 61_907;
+const counted = { network: networkCollector, rootlesskit: rootlesskitCollector } as const;
+type Name = keyof typeof counted;
+
+describe.skipIf(requireOnCi(missing))(
+  withReason("a live user who re-execs rootlesskit (needs root)", missing),
+  () => {
+    let base: string;
+    let procfs: string;
+    let target: Target;
+    let state: string;
+    const calls: Record<string, number> = {};
+    let scheduler: Scheduler<Record<Name, unknown>>;
+    const own = (path: string): void => lchownSync(path, uid, uid);
+    const write = (path: string, text: string): void => {
+      mkdirSync(join(path, ".."), { recursive: true });
+      writeFileSync(path, text);
+    };
+    const writeOwn = (path: string, text: string): void => {
+      writeFileSync(path, text);
+      own(path);
+    };
+    afterEach(() => vi.useRealTimers());
+    const cycle = async (): Promise<Record<string, number>> => {
+      const before = { ...calls };
+      await scheduler.runAll();
+      return Object.fromEntries(
+        Object.keys(counted).map((name) => [name, (calls[name] ?? 0) - (before[name] ?? 0)]),
+      );
+    };
+    const facts = (name: Name): Record<string, unknown> =>
+      scheduler.targetViews()[0]?.facts[name] as Record<string, unknown>;
+    const proc = (p: number, ppid: number, comm: string, exe: string, argv: string[]) => {
+      const dir = join(procfs, String(p));
+      rmSync(dir, { recursive: true, force: true });
+      const fields = ["S", ppid, p, p, 0, -1, 0, 0, 0, 0, 0, 150, 50, 0, 0, 20, 0, 1, 0];
+      write(join(dir, "stat"), `${p} (${comm}) ${fields.join(" ")} 5000 1000 200 0\n`);
+      write(
+        join(dir, "status"),
+        `Name:\t${comm}\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\nNSpid:\t${p}\nVmRSS:\t4096 kB\n`,
+      );
+      write(join(dir, "cmdline"), `${argv.join("\0")}\0`);
+      write(join(dir, "comm"), `${comm}\n`);
+      write(join(dir, "task", String(p), "children"), "");
+      write(join(dir, "uid_map"), `0 ${uid} 1\n1 100000 65536\n`);
+      write(join(dir, "gid_map"), `0 ${uid} 1\n1 100000 65536\n`);
+      symlinkSync(exe, join(dir, "exe"));
+      own(dir);
+    };
+    const parentArgv = (mtu: number) => [
+      "rootlesskit",
+      "--net=slirp4netns",
+      `--mtu=${mtu}`,
+      `--state-dir=${state}`,
+      "dockerd",
+    ];
+
+    beforeAll(() => {
+      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-live-review-"));
+      chmodSync(base, 0o755);
+      procfs = join(base, "proc");
+      mkdirSync(procfs);
+      mkdirSync(join(base, "u"), { mode: 0o755 });
+      target = {
+        name: "reexec",
+        uid,
+        gid: uid,
+        groups: [uid],
+        home: join(base, "u", "home"),
+        runtimeDir: join(base, "u", "run"),
+      };
+      const run = target.runtimeDir;
+      state = join(run, "dockerd-rootless");
+      write(join(procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
+      write(join(procfs, "locks"), "");
+      proc(100, 1, "rootlesskit", "/usr/bin/rootlesskit", parentArgv(65520));
+      proc(101, 100, "exe", "/usr/bin/rootlesskit", ["rootlesskit"]);
+      proc(102, 101, "dockerd", "/usr/sbin/dockerd", ["dockerd"]);
+      proc(103, 100, "slirp4netns", "/usr/bin/slirp4netns", ["slirp4netns", "101", "tap0"]);
+      write(join(procfs, "100", "task", "100", "children"), "101 103");
+      write(
+        join(procfs, "101", "net/dev"),
+        "Inter-|\n face |\n  tap0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n",
+      );
+      for (const dir of [target.home, run, state]) {
+        mkdirSync(dir, { mode: 0o700 });
+        own(dir);
+      }
+      writeOwn(join(run, "docker.pid"), "102\n");
+      writeOwn(join(state, "child_pid"), "101");
+      writeOwn(join(state, "lock"), "");
+      const { dev, ino } = statSync(join(state, "lock"));
+      const major = ((dev >>> 8) & 0xfff).toString(16).padStart(2, "0");
+      const minor = ((dev & 0xff) | ((dev >>> 12) & 0xfff00)).toString(16).padStart(2, "0");
+      write(
+        join(procfs, "locks"),
+        `1: FLOCK  ADVISORY  WRITE 100 ${major}:${minor}:${ino} 0 EOF\n`,
+      );
+      const collectors = Object.fromEntries(
+        Object.entries(counted).map(([name, c]) => {
+          const collector = c as UserCollector<unknown>;
+          const wrapped: UserCollector<unknown> = {
+            ...collector,
+            collect: (ctx) => {
+              calls[name] = (calls[name] ?? 0) + 1;
+              return collector.collect(ctx);
+            },
+          };
+          return [name, wrapped];
+        }),
+      ) as unknown as Record<Name, UserCollector<unknown>>;
+      scheduler = new Scheduler<Record<Name, unknown>>({
+        collectors,
+        settings: Object.keys(counted).map((name) => ({
+          name,
+          enabled: true,
+          intervalSeconds: 15,
+        })),
+        roots: { procfs, sysfs: join(base, "sys"), rootfs: "/" },
+        targets: { wants: (u) => u === uid, resolve: async () => [target] },
+        host: new HostState(),
+        timeoutMs: 5000,
+        rpcTimeoutMs: 200,
+        collectorOptions: {},
+        env: {},
+        log: pino({ level: "silent" }),
+        trigger: () => ({ stop: () => undefined }),
+      });
+    });
+    afterAll(async () => {
+      await scheduler.stop();
+      rmSync(base, { recursive: true, force: true });
+    });
+
+    it("reads the new argv at the latest by the full run the bound forces", async () => {
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(Date.now() + 10 * racyMs);
+      await cycle();
+      await cycle();
+      expect(await cycle()).toEqual({ network: 0, rootlesskit: 0 });
+      expect(facts("network")).toMatchObject({ mtu: 65520 });
+      // rootlesskit execs itself again (same pid, start time, comm and exe) with another MTU.
+      writeFileSync(join(procfs, "100", "cmdline"), `${parentArgv(1500).join("\0")}\0`);
+      let full = 0;
+      for (let i = 0; i <= maxReusedRuns + 1; i++) full += (await cycle()).network ?? 0;
+      expect(full).toBeGreaterThan(0); // the bound did force a full run
+      expect(facts("network")).toMatchObject({ mtu: 1500 });
+    });
+  },
+);
