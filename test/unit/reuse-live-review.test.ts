@@ -227,3 +227,129 @@ describe.skipIf(requireOnCi(missing))(
     });
   },
 );
+
+// A user with something running (a login shell) and a docker.service but no rootlesskit: the
+// network collector's full run reports the configured network as dockerd-rootless.sh would pick
+// it, and that reads whether slirp4netns (else vpnkit) is installed, in the system's bin dirs or
+// in the user's own ~/bin (network-config.ts, installed()). The live key holds the unit and its
+// drop-ins' absence, not those binaries: a slirp4netns the user puts in ~/bin (or root installs)
+// is missed until the bound forces a full run, up to 19 cycles (about 5 minutes at 15 s); the
+// docs' table names only "the unit, no drop-ins". Before issue 19 such a user got no key at all.
+const binUid = 61_908;
+describe.skipIf(requireOnCi(missing))(
+  withReason("a live user's ~/bin/slirp4netns (needs root)", missing),
+  () => {
+    let base: string;
+    let rootfs: string;
+    let scheduler: Scheduler<{ network: unknown }>;
+    let full = 0;
+    const target: Target = {
+      name: "binner",
+      uid: binUid,
+      gid: binUid,
+      groups: [binUid],
+      home: "/home/binner",
+      runtimeDir: `/run/user/${binUid}`,
+    };
+    const mkdirOwn = (path: string): void => {
+      mkdirSync(path, { mode: 0o700 });
+      lchownSync(path, binUid, binUid);
+    };
+    const configured = (): Record<string, unknown> | undefined =>
+      (scheduler.targetViews()[0]?.facts.network as { configured?: Record<string, unknown> })
+        ?.configured;
+    afterEach(() => vi.useRealTimers());
+
+    beforeAll(() => {
+      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-live-bin-"));
+      chmodSync(base, 0o755);
+      rootfs = join(base, "root");
+      for (const dir of [
+        rootfs,
+        join(rootfs, "home"),
+        join(rootfs, "usr"),
+        join(rootfs, "usr/bin"),
+      ])
+        mkdirSync(dir, { mode: 0o755 });
+      const home = join(rootfs, target.home);
+      mkdirOwn(home);
+      for (const dir of [".config", ".config/systemd", ".config/systemd/user"])
+        mkdirOwn(join(home, dir));
+      const unit = join(home, ".config/systemd/user/docker.service");
+      writeFileSync(unit, "[Service]\nExecStart=/usr/bin/dockerd-rootless.sh\n");
+      lchownSync(unit, binUid, binUid);
+      // One process of the user's: a login shell (the user is not idle).
+      const procfs = join(base, "proc");
+      const dir = join(procfs, "300");
+      mkdirSync(dir, { recursive: true });
+      const fields = ["S", 1, 300, 300, 0, -1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 20, 0, 1, 0];
+      writeFileSync(join(dir, "stat"), `300 (bash) ${fields.join(" ")} 7000 1000 200 0\n`);
+      writeFileSync(join(dir, "comm"), "bash\n");
+      writeFileSync(join(dir, "cmdline"), "-bash\0");
+      writeFileSync(
+        join(dir, "status"),
+        `Name:\tbash\nUid:\t${binUid}\t${binUid}\t${binUid}\t${binUid}\nNSpid:\t300\n`,
+      );
+      lchownSync(dir, binUid, binUid);
+      writeFileSync(join(procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
+      scheduler = new Scheduler<{ network: unknown }>({
+        collectors: {
+          network: {
+            ...(networkCollector as UserCollector<unknown>),
+            collect: (ctx) => {
+              full += 1;
+              return (networkCollector as UserCollector<unknown>).collect(ctx);
+            },
+          },
+        },
+        settings: [{ name: "network", enabled: true, intervalSeconds: 15 }],
+        roots: { procfs, sysfs: join(base, "sys"), rootfs },
+        targets: { wants: (u) => u === binUid, resolve: async () => [target] },
+        host: new HostState(),
+        timeoutMs: 5000,
+        rpcTimeoutMs: 200,
+        collectorOptions: {},
+        env: {},
+        log: pino({ level: "silent" }),
+        trigger: () => ({ stop: () => undefined }),
+      });
+    });
+    afterAll(async () => {
+      await scheduler.stop();
+      rmSync(base, { recursive: true, force: true });
+    });
+
+    it("sees slirp4netns put in ~/bin within two cycles (not only at the bound)", async () => {
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(Date.now() + 10 * racyMs);
+      for (let i = 0; i < 3; i++) await scheduler.runAll();
+      expect(configured()).toMatchObject({ mtu: 1500 });
+      expect(configured()?.["driver"]).toBeUndefined();
+      const bin = join(rootfs, target.home, "bin");
+      mkdirOwn(bin);
+      writeFileSync(join(bin, "slirp4netns"), "");
+      lchownSync(join(bin, "slirp4netns"), binUid, binUid);
+      vi.setSystemTime(Date.now() + 10 * racyMs);
+      await scheduler.runAll();
+      await scheduler.runAll();
+      expect(configured()).toMatchObject({ driver: "slirp4netns", mtu: 65520 });
+    });
+
+    it("sees slirp4netns installed by root within two cycles", async () => {
+      rmSync(join(rootfs, target.home, "bin"), { recursive: true, force: true });
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(Date.now() + 10 * racyMs);
+      // Until a full run finds no driver again: the key holds after it.
+      for (let i = 0; i <= maxReusedRuns + 2; i++) {
+        const before = full;
+        await scheduler.runAll();
+        if (full > before && configured()?.["driver"] === undefined) break;
+      }
+      expect(configured()?.["driver"]).toBeUndefined();
+      writeFileSync(join(rootfs, "usr/bin/slirp4netns"), "");
+      await scheduler.runAll();
+      await scheduler.runAll();
+      expect(configured()).toMatchObject({ driver: "slirp4netns" });
+    });
+  },
+);
