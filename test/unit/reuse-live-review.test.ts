@@ -296,7 +296,7 @@ describe.skipIf(requireOnCi(missing))(
         collectors: {
           network: {
             ...(networkCollector as UserCollector<unknown>),
-            collect: (ctx) => {
+            collect: (ctx: Parameters<UserCollector<unknown>["collect"]>[0]) => {
               full += 1;
               return (networkCollector as UserCollector<unknown>).collect(ctx);
             },
