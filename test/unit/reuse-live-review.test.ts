@@ -353,3 +353,109 @@ describe.skipIf(requireOnCi(missing))(
     });
   },
 );
+
+// rootlesskit's --state-dir names a path the exporter refuses (a symlink): the full run says so
+// (stateDirRefused) and keeps no dir, so the live key holds no piece for that path at all. The
+// user replaces the symlink by a real directory of theirs: nothing in the key moves, and the
+// refusal (and the missing API, ports and lock verdict) is served until the bound, up to 19
+// cycles. The reverse (a good state dir swapped for a symlink) is seen at once (reuse-live).
+const refusedUid = 61_909;
+describe.skipIf(requireOnCi(missing))(
+  withReason("a live user's refused state dir made good (needs root)", missing),
+  () => {
+    let base: string;
+    let scheduler: Scheduler<{ rootlesskit: unknown }>;
+    let sd: string;
+    const own = (path: string): void => lchownSync(path, refusedUid, refusedUid);
+    const write = (path: string, text: string): void => {
+      mkdirSync(join(path, ".."), { recursive: true });
+      writeFileSync(path, text);
+    };
+    const facts = (): Record<string, unknown> =>
+      scheduler.targetViews()[0]?.facts.rootlesskit as Record<string, unknown>;
+    afterEach(() => vi.useRealTimers());
+
+    beforeAll(() => {
+      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-live-refused-"));
+      chmodSync(base, 0o755);
+      const procfs = join(base, "proc");
+      mkdirSync(join(base, "u"), { mode: 0o755 });
+      const target: Target = {
+        name: "refused",
+        uid: refusedUid,
+        gid: refusedUid,
+        groups: [refusedUid],
+        home: join(base, "u", "home"),
+        runtimeDir: join(base, "u", "run"),
+      };
+      for (const dir of [target.home, target.runtimeDir]) {
+        mkdirSync(dir, { mode: 0o700 });
+        own(dir);
+      }
+      sd = join(target.home, "sd");
+      const real = join(target.home, "sd.real");
+      mkdirSync(real, { mode: 0o700 });
+      own(real);
+      symlinkSync(real, sd);
+      own(sd);
+      const proc = (p: number, ppid: number, comm: string, exe: string, argv: string[]) => {
+        const dir = join(procfs, String(p));
+        const fields = ["S", ppid, p, p, 0, -1, 0, 0, 0, 0, 0, 150, 50, 0, 0, 20, 0, 1, 0];
+        write(join(dir, "stat"), `${p} (${comm}) ${fields.join(" ")} 5000 1000 200 0\n`);
+        write(
+          join(dir, "status"),
+          `Name:\t${comm}\nUid:\t${refusedUid}\t${refusedUid}\t${refusedUid}\t${refusedUid}\nNSpid:\t${p}\n`,
+        );
+        write(join(dir, "cmdline"), `${argv.join("\0")}\0`);
+        write(join(dir, "comm"), `${comm}\n`);
+        write(join(dir, "task", String(p), "children"), "");
+        symlinkSync(exe, join(dir, "exe"));
+        own(dir);
+      };
+      write(join(procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
+      write(join(procfs, "locks"), "");
+      proc(100, 1, "rootlesskit", "/usr/bin/rootlesskit", [
+        "rootlesskit",
+        "--net=slirp4netns",
+        `--state-dir=${sd}`,
+        "dockerd",
+      ]);
+      proc(101, 100, "exe", "/usr/bin/rootlesskit", ["rootlesskit"]);
+      write(join(procfs, "100", "task", "100", "children"), "101");
+      scheduler = new Scheduler<{ rootlesskit: unknown }>({
+        collectors: { rootlesskit: rootlesskitCollector as UserCollector<unknown> },
+        settings: [{ name: "rootlesskit", enabled: true, intervalSeconds: 15 }],
+        roots: { procfs, sysfs: join(base, "sys"), rootfs: "/" },
+        targets: { wants: (u) => u === refusedUid, resolve: async () => [target] },
+        host: new HostState(),
+        timeoutMs: 5000,
+        rpcTimeoutMs: 200,
+        collectorOptions: {},
+        env: {},
+        log: pino({ level: "silent" }),
+        trigger: () => ({ stop: () => undefined }),
+      });
+    });
+    afterAll(async () => {
+      await scheduler.stop();
+      rmSync(base, { recursive: true, force: true });
+    });
+
+    it("sees the refused state dir made a real directory within two cycles", async () => {
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(Date.now() + 10 * racyMs);
+      for (let i = 0; i < 3; i++) await scheduler.runAll();
+      expect(facts()["stateDirRefused"]).toMatchObject({ source: "flag", state: "symlink" });
+      rmSync(sd);
+      mkdirSync(sd, { mode: 0o700 });
+      own(sd);
+      writeFileSync(join(sd, "child_pid"), "101");
+      own(join(sd, "child_pid"));
+      vi.setSystemTime(Date.now() + 10 * racyMs);
+      await scheduler.runAll();
+      await scheduler.runAll();
+      expect(facts()["stateDirRefused"]).toBeUndefined();
+      expect(facts()["stateDir"]).toMatchObject({ path: sd, source: "flag" });
+    });
+  },
+);
