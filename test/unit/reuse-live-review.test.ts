@@ -3,6 +3,10 @@ import { readFileSync, readlinkSync } from "node:fs";
 import {
   chmodSync,
   lchownSync,
+  linkSync,
+  renameSync,
+  truncateSync,
+  utimesSync,
   mkdirSync,
   mkdtempSync,
   rmSync,
@@ -211,12 +215,68 @@ describe.skipIf(requireOnCi(missing))(
       rmSync(base, { recursive: true, force: true });
     });
 
-    it("reads the new argv at the latest by the full run the bound forces", async () => {
+    const settle = async (): Promise<void> => {
       vi.useFakeTimers({ toFake: ["Date"] });
       vi.setSystemTime(Date.now() + 10 * racyMs);
       await cycle();
       await cycle();
       expect(await cycle()).toEqual({ network: 0, rootlesskit: 0 });
+    };
+    const stale = () => facts("rootlesskit")["stateDirStale"];
+
+    // What held up: each of these changes child_pid (read by the static part) so that size and
+    // mtime stay the same; ctime (which the user cannot set) and the inode give it away.
+    it("held: child_pid removed and made again (inode reused or not), mtime put back", async () => {
+      await settle();
+      expect(stale()).toBe(false);
+      const file = join(state, "child_pid");
+      const { mtime } = statSync(file);
+      rmSync(file);
+      writeOwn(file, "999"); // a dead pid, same size; tmpfs and ext4 often hand the inode back
+      utimesSync(file, mtime, mtime);
+      expect((await cycle()).rootlesskit).toBe(1);
+      expect(stale()).toBe(true);
+      writeOwn(file, "101");
+    });
+
+    it("held: a hard link to other content swapped in by rename, mtime put back", async () => {
+      await settle();
+      const file = join(state, "child_pid");
+      const { mtime } = statSync(file);
+      writeOwn(join(state, "other"), "999");
+      utimesSync(join(state, "other"), mtime, mtime);
+      linkSync(join(state, "other"), join(state, "link"));
+      renameSync(join(state, "link"), file);
+      expect((await cycle()).rootlesskit).toBe(1);
+      expect(stale()).toBe(true);
+      rmSync(join(state, "other"));
+      writeOwn(file, "101");
+    });
+
+    it("held: truncated and grown back to the same size, mtime put back", async () => {
+      await settle();
+      const file = join(state, "child_pid");
+      const { mtime } = statSync(file);
+      truncateSync(file, 0);
+      writeFileSync(file, "998");
+      utimesSync(file, mtime, mtime);
+      expect((await cycle()).rootlesskit).toBe(1);
+      expect(stale()).toBe(true);
+      writeOwn(file, "101");
+    });
+
+    it("held: a forged mtime in the future gives no key, every cycle", async () => {
+      await settle();
+      const file = join(state, "child_pid");
+      const future = new Date(Date.now() + 3_600_000);
+      utimesSync(file, future, future);
+      for (let i = 0; i < 3; i++) expect((await cycle()).rootlesskit).toBe(1);
+      const past = new Date(Date.now() - 10 * racyMs);
+      utimesSync(file, past, past);
+    });
+
+    it("reads the new argv at the latest by the full run the bound forces", async () => {
+      await settle();
       expect(facts("network")).toMatchObject({ mtu: 65520 });
       // rootlesskit execs itself again (same pid, start time, comm and exe) with another MTU.
       writeFileSync(join(procfs, "100", "cmdline"), `${parentArgv(1500).join("\0")}\0`);
