@@ -519,3 +519,101 @@ describe.skipIf(requireOnCi(missing))(
     });
   },
 );
+
+// Another cache across cycles keyed by pid and start time (host/discovery.ts, heldStateDir):
+// without --state-dir (Debian's docker.io), the state dir is the one whose lock the parent holds,
+// and its fds are listed once per parent, "none" included. A parent seen before it took its
+// lock (rootlesskit makes /tmp/rootlesskitNNN and locks it just after it starts; or a parent
+// that execs, same pid and start time) keeps "no state dir" for its whole life: full runs too,
+// so the reuse bound does not heal it. Older than issue 19, but the same class as ArgvCache.
+const heldUid = 61_910;
+describe.skipIf(requireOnCi(missing))(
+  withReason("a rootlesskit that takes its lock after it was first seen (needs root)", missing),
+  () => {
+    let base: string;
+    let procfs: string;
+    let sd: string;
+    let scheduler: Scheduler<{ rootlesskit: unknown }>;
+    const own = (path: string): void => lchownSync(path, heldUid, heldUid);
+    const write = (path: string, text: string): void => {
+      mkdirSync(join(path, ".."), { recursive: true });
+      writeFileSync(path, text);
+    };
+    const facts = (): Record<string, unknown> =>
+      scheduler.targetViews()[0]?.facts.rootlesskit as Record<string, unknown>;
+    afterEach(() => vi.useRealTimers());
+
+    beforeAll(() => {
+      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-live-held-"));
+      chmodSync(base, 0o755);
+      procfs = join(base, "proc");
+      mkdirSync(join(base, "u"), { mode: 0o755 });
+      const target: Target = {
+        name: "held",
+        uid: heldUid,
+        gid: heldUid,
+        groups: [heldUid],
+        home: join(base, "u", "home"),
+        runtimeDir: join(base, "u", "run"),
+      };
+      sd = join(base, "u", "rootlesskit123");
+      for (const dir of [target.home, target.runtimeDir, sd]) {
+        mkdirSync(dir, { mode: 0o700 });
+        own(dir);
+      }
+      for (const name of ["lock", "child_pid"]) {
+        writeFileSync(join(sd, name), name === "lock" ? "" : "101");
+        own(join(sd, name));
+      }
+      const proc = (p: number, ppid: number, comm: string, argv: string[]) => {
+        const dir = join(procfs, String(p));
+        const fields = ["S", ppid, p, p, 0, -1, 0, 0, 0, 0, 0, 150, 50, 0, 0, 20, 0, 1, 0];
+        write(join(dir, "stat"), `${p} (${comm}) ${fields.join(" ")} 5000 1000 200 0\n`);
+        write(
+          join(dir, "status"),
+          `Name:\t${comm}\nUid:\t${heldUid}\t${heldUid}\t${heldUid}\t${heldUid}\nNSpid:\t${p}\n`,
+        );
+        write(join(dir, "cmdline"), `${argv.join("\0")}\0`);
+        write(join(dir, "comm"), `${comm}\n`);
+        write(join(dir, "task", String(p), "children"), "");
+        symlinkSync("/usr/bin/rootlesskit", join(dir, "exe"));
+        own(dir);
+      };
+      write(join(procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
+      write(join(procfs, "locks"), "");
+      proc(100, 1, "rootlesskit", ["rootlesskit", "--net=slirp4netns", "dockerd"]);
+      proc(101, 100, "exe", ["rootlesskit"]);
+      write(join(procfs, "100", "task", "100", "children"), "101");
+      mkdirSync(join(procfs, "100", "fd"));
+      scheduler = new Scheduler<{ rootlesskit: unknown }>({
+        collectors: { rootlesskit: rootlesskitCollector as UserCollector<unknown> },
+        settings: [{ name: "rootlesskit", enabled: true, intervalSeconds: 15 }],
+        roots: { procfs, sysfs: join(base, "sys"), rootfs: "/" },
+        targets: { wants: (u) => u === heldUid, resolve: async () => [target] },
+        host: new HostState(),
+        timeoutMs: 5000,
+        rpcTimeoutMs: 200,
+        collectorOptions: {},
+        env: {},
+        log: pino({ level: "silent" }),
+        trigger: () => ({ stop: () => undefined }),
+      });
+    });
+    afterAll(async () => {
+      await scheduler.stop();
+      rmSync(base, { recursive: true, force: true });
+    });
+
+    it("finds the state dir by its lock at the latest by the full run the bound forces", async () => {
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(Date.now() + 10 * racyMs);
+      for (let i = 0; i < 3; i++) await scheduler.runAll();
+      expect(facts()).toMatchObject({ up: true, parentPid: 100 });
+      expect(facts()["stateDir"]).toBeUndefined();
+      // rootlesskit takes its lock now.
+      symlinkSync(join(sd, "lock"), join(procfs, "100", "fd", "3"));
+      for (let i = 0; i <= maxReusedRuns + 1; i++) await scheduler.runAll();
+      expect(facts()["stateDir"]).toEqual({ path: sd, source: "open_fd" });
+    });
+  },
+);
