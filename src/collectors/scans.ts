@@ -10,7 +10,7 @@ import type { Target } from "../host/target.js";
 import type { UserStat } from "../host/user-walk.js";
 import { statUserNames } from "../host/user-files.js";
 import { WalkMemo } from "../host/walk-memo.js";
-import type { Cycle, TargetState } from "./state.js";
+import type { Cycle } from "./state.js";
 
 /*
  * What several collectors read once a cycle, memoized in the cycle: one /proc scan for all users,
@@ -82,10 +82,9 @@ export function discovery(ctx: {
   readonly cycle: Cycle;
   readonly roots: HostRoots;
   readonly target: Target;
-  readonly state: TargetState;
 }): Promise<RootlessProcesses> {
-  const { cycle, roots, target, state } = ctx;
+  const { cycle, roots, target } = ctx;
   return cycle.once(`discovery\0${target.uid}`, () =>
-    discoverRootless(roots, target, hostScans(cycle, roots), state),
+    discoverRootless(roots, target, hostScans(cycle, roots)),
   );
 }

@@ -1,8 +1,6 @@
 import { DbusPool } from "../host/dbus-pool.js";
 import { MountTable } from "../host/mount-table.js";
 import type { Credentials } from "../host/dbus.js";
-import type { DiscoveryMemory } from "../host/discovery.js";
-import { ArgvCache } from "../host/proc.js";
 
 /*
  * Shared state, by who owns it (docs/architecture.md, "State"): the exporter owns a HostState for
@@ -56,9 +54,7 @@ export class HostState {
 }
 
 /** What outlives a cycle and belongs to one watched user; released when the user goes away. */
-export class TargetState implements DiscoveryMemory {
-  readonly argv = new ArgvCache(16);
-  heldStateDir: DiscoveryMemory["heldStateDir"];
+export class TargetState {
   /** The network driver found for a rootlesskit parent, by the parent's pid and start time. */
   knownDriver:
     { readonly key: string; readonly pid: number; readonly startTicks: number } | undefined;

@@ -3,7 +3,7 @@ import { basename, dirname } from "node:path";
 import { listDirCapped, lstatPath, readTextAsync } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath, rootPath } from "./paths.js";
-import type { ArgvCache, ProcessInfo } from "./proc.js";
+import type { ProcessInfo } from "./proc.js";
 import { flagValue } from "./proc-parsers.js";
 import {
   candidates,
@@ -101,29 +101,16 @@ async function findRootlesskitParent(
   return found[0];
 }
 
-/** What discovery keeps about one user between cycles; owned by that user's target state. */
-export interface DiscoveryMemory {
-  readonly argv: ArgvCache;
-  /*
-   * The state dir whose lock a rootlesskit parent holds (or that it holds none), by the parent's
-   * pid and start time: the lock is taken at start and held for life, so its fds are listed once
-   * per parent, found or not (a process holding 20,000 fds is not listed every cycle).
-   */
-  heldStateDir: { readonly key: string; readonly dir: string | undefined } | undefined;
-}
-
-async function heldStateDir(
-  roots: HostRoots,
-  parent: ProcessInfo,
-  memory: DiscoveryMemory,
-): Promise<string | undefined> {
-  const key = `${roots.procfs}\0${parent.pid}\0${parent.stat.startTicks}`;
-  if (memory.heldStateDir?.key === key) return memory.heldStateDir.dir;
+/**
+ * The state dir whose lock a rootlesskit parent holds: listed on every discovery, never kept across
+ * cycles by pid and start time (execve keeps both, and a parent that execs rootlesskit again takes
+ * its lock anew). The listing is bounded (`openFiles`: maxProcessEntries fds).
+ */
+async function heldStateDir(roots: HostRoots, parent: ProcessInfo): Promise<string | undefined> {
   const lock = (await openFiles(roots, parent.pid)).find(
     (link) => basename(link) === "lock" && link.startsWith("/"),
   );
-  memory.heldStateDir = { key, dir: lock === undefined ? undefined : dirname(lock) };
-  return memory.heldStateDir.dir;
+  return lock === undefined ? undefined : dirname(lock);
 }
 
 /**
@@ -151,13 +138,12 @@ async function findStateDir(
   roots: HostRoots,
   target: Target,
   parent: ProcessInfo | undefined,
-  memory: DiscoveryMemory,
   scans: HostScans,
 ): Promise<StateDirFinding> {
   if (parent) {
     const flag = flagValue(parent.argv, "--state-dir");
     if (flag) return userStateDir(roots, target, flag, "flag", scans.walk);
-    const dir = await heldStateDir(roots, parent, memory);
+    const dir = await heldStateDir(roots, parent);
     if (dir !== undefined) return userStateDir(roots, target, dir, "open_fd", scans.walk);
   }
   const usual = `${target.runtimeDir}/dockerd-rootless`;
@@ -232,7 +218,6 @@ export async function discoverRootless(
   roots: HostRoots,
   target: Target,
   scans: HostScans,
-  memory: DiscoveryMemory,
 ): Promise<RootlessProcesses> {
   // No runtime dir (the user is not logged in and does not linger): nothing in it to read.
   const runtimeDirMissing = (await scans.runtimeDir(target)).state === "missing";
@@ -263,8 +248,8 @@ export async function discoverRootless(
     }
   }
   // The parent's arguments name its state dir and drivers; the other processes need no argv.
-  if (parent) parent = await withArgv(roots, parent, memory.argv);
-  const stateDir = await findStateDir(roots, target, parent, memory, scans);
+  if (parent) parent = await withArgv(roots, parent);
+  const stateDir = await findStateDir(roots, target, parent, scans);
   return {
     pidFile,
     ...(dockerd && { dockerd }),

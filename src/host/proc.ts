@@ -25,37 +25,6 @@ function exeOf(path: string): Promise<string | undefined> {
 }
 
 /**
- * A process's arguments are set when it executes its program: they are read once per process,
- * told apart by pid, start time and exe (a later process with a reused pid starts at another
- * time; an exec changes the exe). This spares two asynchronous reads of cmdline a cycle (the
- * rootlesskit parent's and the network driver's). A process that rewrites its own argv in
- * memory (setproctitle) keeps showing the arguments it was started with. Owned by whoever
- * watches the processes (one per watched user), bounded, and dropped with its owner.
- */
-export class ArgvCache {
-  private readonly entries = new Map<string, readonly string[]>();
-  constructor(private readonly size = 16) {}
-
-  async argvOf(
-    roots: HostRoots,
-    pid: number,
-    startTicks: number,
-    exe: string | undefined,
-  ): Promise<readonly string[]> {
-    const key = `${roots.procfs}\0${pid}\0${startTicks}\0${exe ?? ""}`;
-    const known = this.entries.get(key);
-    if (known) return known;
-    const argv = await readArgv(roots, pid);
-    if (argv.length > 0) {
-      const oldest = this.entries.keys().next();
-      if (this.entries.size >= this.size && !oldest.done) this.entries.delete(oldest.value);
-      this.entries.set(key, argv);
-    }
-    return argv;
-  }
-}
-
-/**
  * The most of a process's cmdline or environ read: a user's process may carry megabytes of
  * either (execve allows a quarter of the stack limit); what discovery needs is far less.
  */
@@ -69,16 +38,6 @@ async function readArgv(roots: HostRoots, pid: number): Promise<readonly string[
   return cmdline.ok ? parseCmdline(cmdline.text) : [];
 }
 
-function argvOf(
-  roots: HostRoots,
-  info: { pid: number; startTicks: number; exe: string | undefined },
-  cache: ArgvCache | undefined,
-): Promise<readonly string[]> {
-  return cache
-    ? cache.argvOf(roots, info.pid, info.startTicks, info.exe)
-    : readArgv(roots, info.pid);
-}
-
 /**
  * Everything about one process, or undefined when it is gone or unreadable. `argv: false` skips
  * /proc/PID/cmdline, the one read that can wait on the other process (its mmap lock) and the
@@ -87,7 +46,7 @@ function argvOf(
 export async function readProcess(
   roots: HostRoots,
   pid: number,
-  options: { readonly argv: boolean; readonly cache?: ArgvCache } = { argv: true },
+  options: { readonly argv: boolean } = { argv: true },
 ): Promise<ProcessInfo | undefined> {
   const dir = String(pid);
   const [statText, statusText, exe] = await Promise.all([
@@ -102,9 +61,9 @@ export async function readProcess(
   // A zombie has no exe and no cmdline; it is not a live daemon.
   if (stat.state === "Z" || stat.state === "X") return undefined;
   const path = exe?.replace(/ \(deleted\)$/, "");
-  const argv = options.argv
-    ? await argvOf(roots, { pid, startTicks: stat.startTicks, exe: path }, options.cache)
-    : [];
+  // Read every time, never kept across cycles: execve keeps the pid and the start time, and a
+  // process may exec its own program again with other arguments (`exec -a`).
+  const argv = options.argv ? await readArgv(roots, pid) : [];
   return { pid, stat, status, argv, ...(path !== undefined && { exe: path }) };
 }
 
@@ -209,16 +168,8 @@ export function killProcess(pid: number): void {
 }
 
 /** The same process with its arguments read too. */
-export async function withArgv(
-  roots: HostRoots,
-  info: ProcessInfo,
-  cache?: ArgvCache,
-): Promise<ProcessInfo> {
+export async function withArgv(roots: HostRoots, info: ProcessInfo): Promise<ProcessInfo> {
   if (info.argv.length > 0) return info;
-  const argv = await argvOf(
-    roots,
-    { pid: info.pid, startTicks: info.stat.startTicks, exe: info.exe },
-    cache,
-  );
+  const argv = await readArgv(roots, info.pid);
   return argv.length > 0 ? { ...info, argv } : info;
 }

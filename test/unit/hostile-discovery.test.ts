@@ -14,7 +14,6 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerCollector } from "../../src/collectors/docker/docker.js";
 import { discovery, processes } from "../../src/collectors/scans.js";
-import { TargetState } from "../../src/collectors/state.js";
 import type { Target } from "../../src/host/target.js";
 import { collectorContext } from "../helpers/context.js";
 import { canRunHostile, hostileUser } from "../helpers/hostile-user.js";
@@ -86,7 +85,7 @@ describe.skipIf(!canRunHostile)(
       await processes(ctx.cycle, roots); // the table scan lets the loop in every 256 processes itself
       const delay = monitorEventLoopDelay({ resolution: 1 });
       delay.enable();
-      const found = await discovery({ ...ctx, state: new TargetState(undefined) });
+      const found = await discovery(ctx);
       delay.disable();
       // One of the newest 64 is taken for the parent; none holds the loop for long.
       expect(found.parent).toBeDefined();

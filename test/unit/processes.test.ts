@@ -6,7 +6,7 @@ import {
   rootlesskitCollector,
 } from "../../src/collectors/rootlesskit/rootlesskit.js";
 import { discovery } from "../../src/collectors/scans.js";
-import { ArgvCache, bootTime, readProcess, withArgv } from "../../src/host/proc.js";
+import { bootTime, readProcess, withArgv } from "../../src/host/proc.js";
 import { parseProcStat, parseProcStatus } from "../../src/host/proc-parsers.js";
 import { HostState, TargetState } from "../../src/collectors/state.js";
 import { collectorContext } from "../helpers/context.js";
@@ -85,15 +85,14 @@ describe("process identity: what is read once and when it is read again", () => 
     startTicks: 5000,
   };
 
-  it("keeps a process's arguments until its pid, start time or exe change", async () => {
+  it("reads a process's arguments as they are at each look, never kept across looks", async () => {
     procfs.add(kit);
-    // The cache a watched user's target state owns.
-    const cache = new ArgvCache();
-    const read = (argv = true) => readProcess(procfs.roots, 100, { argv, cache });
+    const read = (argv = true) => readProcess(procfs.roots, 100, { argv });
     expect((await read())?.argv).toEqual(kit.argv);
-    // The same process rewriting its argv in memory: the arguments it started with stay.
+    // The same pid and start time with other arguments (an exec of the same program, or argv
+    // rewritten in memory): what cmdline says now.
     procfs.write("100/cmdline", "rootlesskit\0--mtu=9000\0");
-    expect((await read())?.argv).toEqual(kit.argv);
+    expect((await read())?.argv).toEqual(["rootlesskit", "--mtu=9000"]);
     // Another process under the reused pid (a later start time): read again.
     procfs.add({ ...kit, startTicks: 6000, argv: ["rootlesskit", "--mtu=65520"] });
     expect((await read())?.argv).toEqual(["rootlesskit", "--mtu=65520"]);
@@ -101,7 +100,7 @@ describe("process identity: what is read once and when it is read again", () => 
     procfs.add({ ...kit, startTicks: 6000, exe: "/usr/bin/sleep", argv: ["sleep", "1"] });
     const info = await read(false);
     expect(info?.argv).toEqual([]);
-    expect(info && (await withArgv(procfs.roots, info, cache)).argv).toEqual(["sleep", "1"]);
+    expect(info && (await withArgv(procfs.roots, info)).argv).toEqual(["sleep", "1"]);
   });
 
   it("reads the boot time, once for the exporter's life through the host state", async () => {
@@ -162,7 +161,7 @@ describe("discovery and the network driver on a process table that changes", () 
   afterEach(() => procfs.cleanup());
 
   it("follows docker.pid to dockerd, the child, the parent and its state dir", async () => {
-    const found = await discovery({ ...ctx(), state });
+    const found = await discovery(ctx());
     expect(found.pidFile.state).toBe("ok");
     expect([found.dockerd?.pid, found.child?.pid, found.parent?.pid]).toEqual([300, 200, 100]);
     expect(found.stateDir).toEqual({ path: "/run/user/1000/kit", source: "flag" });

@@ -50,7 +50,7 @@ export async function findDriver(
   if (known?.key === key) {
     const info = await readProcess(roots, known.pid, { argv: false });
     if (info && info.stat.startTicks === known.startTicks && driverName(info))
-      return withArgv(roots, info, state.argv);
+      return withArgv(roots, info);
   }
   const found = await searchDriver(roots, uid, parent.pid, childPid, state, processes);
   state.knownDriver = found && { key, pid: found.pid, startTicks: found.stat.startTicks };
@@ -70,13 +70,13 @@ async function searchDriver(
   for (const pid of candidates((await childPids(roots, parentPid)) ?? [])) {
     await letLoopIn();
     const info = await readProcess(roots, pid, { argv: false });
-    if (info && driverName(info)) return withArgv(roots, info, state.argv);
+    if (info && driverName(info)) return withArgv(roots, info);
   }
   if (childPid === undefined) return undefined;
   const netns = `/proc/${childPid}/ns/net`;
   for (const pid of candidates((await processes()).named(uid, isPasta))) {
     await letLoopIn();
-    const info = await readProcess(roots, pid, { argv: true, cache: state.argv });
+    const info = await readProcess(roots, pid, { argv: true });
     if (!info || driverName(info) !== "pasta") continue;
     if (
       info.argv.some(

@@ -28,7 +28,7 @@ import type { DockerdBinary } from "./detached.js";
 import { detachedCounters, dockerdBinary, netDevBytes } from "./detached.js";
 import { driverName, findDriver, networkDrivers, parseMtu } from "./driver.js";
 import type { ConfiguredNetwork } from "./network-config.js";
-import { readConfiguredNetwork } from "./network-config.js";
+import { readConfiguredNetwork, scriptDefault } from "./network-config.js";
 
 export { networkDrivers } from "./driver.js";
 
@@ -222,7 +222,8 @@ async function collect(ctx: UserContext): Promise<NetworkFacts> {
     },
   };
   if (!detached) {
-    keep.part = part;
+    // A refused state dir (a symlink, another owner's) is in no key: never reused.
+    if (!found.stateDirRefused) keep.part = part;
     return (await livePart(ctx, part, driverProcess ?? undefined)) ?? base;
   }
   // Detached: the namespace's counters through STATE/netns, and the system's dockerd.
@@ -263,7 +264,10 @@ export const networkCollector: Collector<NetworkFacts> = {
     if (idle !== undefined) return idle;
     const part = ctx.state.own(lastStatic).part;
     // The system dockerd's --version (configured --detach-netns) is the host's: asked every run.
+    // A driver the unit does not name is the first of slirp4netns and vpnkit installed, in the
+    // user's ~/bin or the host's bin directories, none of which is keyed: asked every run.
     if (!part || part.base.dockerdBinary) return undefined;
+    if (part.base.configured?.sources.driver === scriptDefault) return undefined;
     const { runtimeDir } = ctx.target;
     const dir = part.live?.stateDir;
     return liveWith(

@@ -244,6 +244,9 @@ export const rootlesskitCollector: Collector<RootlesskitFacts> = {
     const idle = await idleKey(ctx);
     if (idle !== undefined) return idle;
     const part = ctx.state.own(lastStatic).part;
+    // A refused state dir (a symlink, another owner's) names no directory to key: a full run
+    // every cycle until the user makes it good.
+    if (part?.base.stateDirRefused) return undefined;
     const dir = part?.dir;
     const { runtimeDir } = ctx.target;
     return liveWith(
