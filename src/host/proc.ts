@@ -33,7 +33,8 @@ function exeOf(path: string): Promise<string | undefined> {
  * watches the processes (one per watched user), bounded, and dropped with its owner.
  */
 export class ArgvCache {
-  private readonly entries = new Map<string, readonly string[]>();
+  /** Made at the first process read: most users of a big host have none (~0.3 KB each). */
+  private entries: Map<string, readonly string[]> | undefined;
   constructor(private readonly size = 16) {}
 
   async argvOf(
@@ -43,13 +44,14 @@ export class ArgvCache {
     exe: string | undefined,
   ): Promise<readonly string[]> {
     const key = `${roots.procfs}\0${pid}\0${startTicks}\0${exe ?? ""}`;
-    const known = this.entries.get(key);
+    const known = this.entries?.get(key);
     if (known) return known;
     const argv = await readArgv(roots, pid);
     if (argv.length > 0) {
-      const oldest = this.entries.keys().next();
-      if (this.entries.size >= this.size && !oldest.done) this.entries.delete(oldest.value);
-      this.entries.set(key, argv);
+      const entries = (this.entries ??= new Map());
+      const oldest = entries.keys().next();
+      if (entries.size >= this.size && !oldest.done) entries.delete(oldest.value);
+      entries.set(key, argv);
     }
     return argv;
   }
