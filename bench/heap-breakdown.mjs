@@ -85,8 +85,9 @@ for (const entry of entries) {
 }
 for (const entry of entries) for (const slot of entry.slots.values()) slot.reuse = undefined;
 step("the reuse keys");
+const none = new Set();
 for (const entry of entries)
-  for (const slot of entry.slots.values()) [slot.notes, slot.controller] = [new Set(), undefined];
+  for (const slot of entry.slots.values()) [slot.notes, slot.controller] = [none, undefined];
 step("the slots' notes and abort controllers");
 for (const entry of entries) entry.slots.clear();
 step("the slots");
