@@ -5,7 +5,7 @@ import { runCheck } from "./check.js";
 import { helpText, parseCommandLine } from "./cli.js";
 import { collectorList, collectors } from "./collectors/registry.js";
 import { UsageError } from "./config.js";
-import { tuneHeap } from "./exporter/heap.js";
+import { YoungGenerationCap, tuneHeap } from "./exporter/heap.js";
 import { ExporterService } from "./exporter/service.js";
 import { ListenError } from "./exporter/http/server.js";
 import type { WebConfigSource } from "./exporter/http/web-config-source.js";
@@ -49,6 +49,9 @@ async function main(argv: readonly string[]): Promise<number> {
   const { config } = command;
   // Before the first collection grows the young generation (see heap.ts).
   const heapFlags = tuneHeap();
+  // With the heap's sizing left to us, the young generation stays small too (see heap.ts).
+  const young = heapFlags.length > 0 ? new YoungGenerationCap() : undefined;
+  young?.start();
   const log = pino({ level: config.logLevel, base: { pid: process.pid } });
   log.debug({ flags: heapFlags }, "V8 heap sizing");
   // node-cron's own warnings ("missed execution") go to stdout in colour unless rerouted.
@@ -88,6 +91,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     await daemon.start();
   } catch (err) {
+    young?.stop();
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof TargetError) {
       process.stderr.write(`rootless-exporter: --target.user: ${message}\n`);
@@ -110,6 +114,7 @@ async function main(argv: readonly string[]): Promise<number> {
         log.error("shutdown took longer than 5s; exiting anyway");
         process.exit(1);
       }, shutdownGraceMs).unref();
+      young?.stop();
       void daemon.stop().then(resolve);
     };
     process.on("SIGTERM", onSignal).on("SIGINT", onSignal);

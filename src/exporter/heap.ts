@@ -1,4 +1,5 @@
-import { setFlagsFromString } from "node:v8";
+import { PerformanceObserver } from "node:perf_hooks";
+import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 
 /**
  * V8's heap sizing, made to follow the live data (docs/performance.md#memory). After each major GC
@@ -8,9 +9,9 @@ import { setFlagsFromString } from "node:v8";
  * so setting it at start takes effect without a restart; it is not a cap: the heap still grows to
  * V8's default limit when the live data needs it, on a host of any size.
  *
- * Measured and left out: `--semi-space-growth-factor=1` (a young generation that keeps its start
- * size, 1 MiB a semi-space, instead of growing to 16 MiB) saved another ~30 MiB at 1,000 users for
- * ~30 % more CPU a cycle; `--optimize-for-size` saved a little more for ~50 % more.
+ * Measured and left out: `--semi-space-growth-factor=1` from the start (a young generation that
+ * keeps its start size, 1 MiB a semi-space) cost ~30 % more CPU a cycle; `--optimize-for-size`
+ * ~50 % more. YoungGenerationCap below stops the growth at 4 MiB a semi-space instead.
  */
 export const heapFlags = [
   // The next major GC when the old generation is 1.5x what the last one left (V8's minimum step,
@@ -39,4 +40,43 @@ export function tuneHeap(
   const flags = heapFlagsFor(execArgv, nodeOptions);
   for (const flag of flags) setFlagsFromString(flag);
   return flags;
+}
+
+/** The young generation's size (both semi-spaces) past which it is not grown: 8 MiB. */
+export const youngGenerationCapBytes = 8 * 2 ** 20;
+
+/**
+ * Keeps V8's young generation at most ~8 MiB instead of 32 (two semi-spaces of up to 16 MiB, grown
+ * during the first cycle and kept; docs/performance.md#memory): after each garbage collection, the
+ * growth factor is set to 1 once the young generation has reached the cap and back to V8's 2 when
+ * it is below (V8 shrinks it when allocation is slow). `--max-semi-space-size` would do the same
+ * but is read only when node starts. Not a cap on the heap: the old generation is untouched.
+ */
+export class YoungGenerationCap {
+  private observer: PerformanceObserver | undefined;
+  private growing = true;
+
+  constructor(private readonly capBytes = youngGenerationCapBytes) {}
+
+  start(): void {
+    this.observer ??= new PerformanceObserver(() => this.check());
+    this.observer.observe({ entryTypes: ["gc"] });
+    this.check();
+  }
+
+  /** Sets the growth factor for the young generation's size now; true while it may grow. */
+  check(): boolean {
+    const young = getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
+    const grow = (young?.space_size ?? 0) < this.capBytes;
+    if (grow !== this.growing) setFlagsFromString(`--semi-space-growth-factor=${grow ? 2 : 1}`);
+    this.growing = grow;
+    return grow;
+  }
+
+  stop(): void {
+    this.observer?.disconnect();
+    this.observer = undefined;
+    if (!this.growing) setFlagsFromString("--semi-space-growth-factor=2");
+    this.growing = true;
+  }
 }

@@ -2,6 +2,9 @@ import type { Credentials } from "./dbus.js";
 import { DbusClient } from "./dbus.js";
 import { FloodBackoff } from "./dbus-flood.js";
 
+/** performance.now(), one function for every pool. */
+const monotonicMs = (): number => performance.now();
+
 /**
  * The long-lived connection to one owner's bus (a watched user's, or the system bus), reused
  * across runs and closed on stop; made with `credentials` (a watched user's) when given, else
@@ -11,19 +14,19 @@ import { FloodBackoff } from "./dbus-flood.js";
  */
 export class DbusPool {
   private client: DbusClient | undefined;
-  private readonly flood: FloodBackoff;
+  /** Made with the first client: most users of a big host never have a bus. */
+  private flood: FloodBackoff | undefined;
 
   constructor(
     private readonly credentials?: Credentials,
     /** Milliseconds, for the clients' rates and the back-off. */
-    private readonly now: () => number = () => performance.now(),
-  ) {
-    this.flood = new FloodBackoff(now);
-  }
+    private readonly now: () => number = monotonicMs,
+  ) {}
 
   get(address: string): DbusClient {
     if (this.client?.address === address) return this.client;
     this.client?.close();
+    this.flood ??= new FloodBackoff(this.now);
     this.client = new DbusClient(address, this.credentials, this.now, this.flood);
     return this.client;
   }

@@ -121,8 +121,13 @@ export class Targets implements TargetSource {
     // Without passwd nobody can be named: keep watching whom we watched (the scheduler does).
     if (problem !== undefined && this.mode.kind !== "self") throw new Error(problem);
     const byMember = memberships(groups);
+    // One literal, not a spread: V8 gave each spread copy a hidden class of its own (~150 bytes a
+    // watched user, and new ones each cycle; docs/performance.md#memory).
     const target = (account: PasswdEntry, runtimeDir: string): Target => ({
-      ...account,
+      name: account.name,
+      uid: account.uid,
+      gid: account.gid,
+      home: account.home,
       groups: groupsOf(account, byMember),
       runtimeDir,
     });

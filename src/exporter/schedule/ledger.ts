@@ -3,7 +3,9 @@ import type { Collector } from "../../collectors/collector.js";
 import type { CollectorSetting } from "../../config.js";
 import type { Target } from "../../host/target.js";
 import type { Outcome, Running } from "./run.js";
+import { noNotes } from "./run.js";
 import { sameFacts } from "./same-facts.js";
+import { SharedFacts } from "./shared-facts.js";
 
 /** The latest outcome of one collector for one target (or for the host). */
 export interface RunState<F> {
@@ -71,6 +73,8 @@ export interface Entry<F, K extends keyof F> {
   retiredRuns: number;
   /** When its last cycle started; undefined before the first. */
   cycleAt: number | undefined;
+  /** Facts equal across users, kept as one object (shared-facts.ts). */
+  readonly shared: SharedFacts<F[K]>;
 }
 
 export const hostKey = "";
@@ -89,6 +93,7 @@ export function newEntry<F, K extends keyof F>(
     retiredErrors: 0,
     retiredRuns: 0,
     cycleAt: undefined,
+    shared: new SharedFacts(),
   };
 }
 
@@ -116,7 +121,7 @@ export function slotOf<F, K extends keyof F>(
       inflight: undefined,
       controller: undefined,
       startedAt: 0,
-      notes: new Set(),
+      notes: noNotes,
       logger: undefined,
       reuse: undefined,
     };
@@ -168,8 +173,14 @@ export function record<F, K extends keyof F>(
   if (!ok && error !== previous.error) log().warn({ err: error }, "collector failed");
   if (ok && previous.ok === false) log().info("collector recovered");
   const same = ok && previous.ok === true && sameFacts(previous.facts, facts);
+  // Changed facts: another user's equal ones, when recorded lately, are kept instead.
+  const kept = same
+    ? previous.facts
+    : ok && facts !== undefined
+      ? entry.shared.share(facts)
+      : undefined;
   slot.state = {
-    facts: same ? previous.facts : ok ? facts : undefined,
+    facts: kept,
     ok,
     error,
     lastRunAt: now,

@@ -1,0 +1,108 @@
+// What a host-mode exporter's live heap is made of, on bench/host-fixture.mjs's generated host:
+// a Watch and a renderer in this process, three cycles and a rendering, then each structure let go
+// in turn, with the heap after two full GCs before and after (what it alone retained). Also how
+// many users' facts are equal by value, per collector, and V8's spaces.
+// As root, after `npm run build`: node --expose-gc bench/heap-breakdown.mjs [users=1000] [live=100]
+// (ROOT=<another built checkout> measures that build.)
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { getHeapSpaceStatistics } from "node:v8";
+import { pino } from "pino";
+import { generateHost } from "./host-fixture.mjs";
+
+const root = process.env.ROOT ?? fileURLToPath(new URL("..", import.meta.url));
+const dist = (path) => import(join(root, "dist", path));
+const [{ parseCommandLine }, { collectorList, collectors }, { Watch }, { MetricsRenderer }] =
+  await Promise.all([
+    dist("cli.js"),
+    dist("collectors/registry.js"),
+    dist("exporter/schedule/watch.js"),
+    dist("exporter/render/renderer.js"),
+  ]);
+const [users = 1000, live = 100] = process.argv.slice(2).map(Number);
+const gc = globalThis.gc;
+if (!gc) throw new Error("run with --expose-gc");
+const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-heap-"));
+const { roots } = generateHost(dir, users, live);
+const mib = (bytes) => (bytes / 2 ** 20).toFixed(1);
+const flags = [
+  `--path.procfs=${roots.procfs}`,
+  `--path.sysfs=${roots.sysfs}`,
+  `--path.rootfs=${roots.rootfs}`,
+  "--collect.rpc-timeout=200ms",
+];
+const { config } = parseCommandLine(flags, {}, collectorList);
+const log = pino({ level: "silent" });
+const watch = await Watch.create({
+  config,
+  collectors,
+  env: {},
+  log,
+  trigger: () => ({ stop() {} }),
+});
+const used = () => (gc(), gc(), process.memoryUsage().heapUsed);
+const start = used();
+for (let i = 0; i < 3; i++) await watch.scheduler.runAll();
+const build = { version: "bench", nodejsVersion: process.version };
+const renderer = new MetricsRenderer({
+  samples: () => watch.snapshot(build),
+  exporterMetrics: false,
+});
+const body = await renderer.render();
+let last = used();
+const memory = process.memoryUsage();
+console.log(
+  `${users} users (${live} live): live heap ${mib(last)} MiB (${mib(start)} before the first cycle), ` +
+    `external ${mib(memory.external)} MiB (body ${mib(body.length)} MiB), RSS ${mib(memory.rss)} MiB`,
+);
+for (const s of getHeapSpaceStatistics())
+  if (s.space_size > 0)
+    console.log(`  ${s.space_name}: ${mib(s.space_size)} MiB, ${mib(s.space_used_size)} used`);
+
+// The scheduler's private parts, reached as a bench may (not an API).
+const entries = watch.scheduler.entries;
+const json = (facts) => JSON.stringify(facts, (_, v) => (v instanceof Map ? [...v] : v));
+for (const entry of entries) {
+  const facts = [...entry.slots.values()].map((slot) => slot.state.facts).filter(Boolean);
+  console.log(
+    `  ${String(entry.name)}: ${facts.length} facts, ${new Set(facts).size} objects, ` +
+      `${new Set(facts.map(json)).size} values`,
+  );
+}
+const step = (label) => {
+  const now = used();
+  console.log(`  retained by ${label}: ${mib(last - now)} MiB`);
+  last = now;
+};
+renderer.stop();
+renderer.snapshots.chunks.chunks.clear();
+step("the users' rendered parts (ChunkCache)");
+for (const entry of entries) {
+  for (const slot of entry.slots.values()) slot.state = { ...slot.state, facts: undefined };
+  step(`the facts of ${String(entry.name)}`);
+}
+for (const entry of entries) for (const slot of entry.slots.values()) slot.reuse = undefined;
+step("the reuse keys");
+const none = new Set();
+for (const entry of entries)
+  for (const slot of entry.slots.values()) [slot.notes, slot.controller] = [none, undefined];
+step("the slots' notes and abort controllers");
+for (const entry of entries) entry.slots.clear();
+step("the slots");
+for (const watched of watch.scheduler.roster.watched.values()) watched.state.stop();
+watch.scheduler.roster.watched.clear();
+step("the roster (targets, TargetState)");
+watch.host.stop();
+step("the host state (collectors' kept values)");
+console.log(`  left: ${mib(last)} MiB`);
+const rollup = readFileSync("/proc/self/smaps_rollup", "utf8");
+console.log(
+  rollup
+    .split("\n")
+    .filter((line) => /^(Rss|Anonymous):/.test(line))
+    .join("; "),
+);
+await watch.stop();
+rmSync(dir, { recursive: true, force: true });
