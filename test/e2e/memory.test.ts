@@ -138,10 +138,12 @@ describe("memory: what a configuration loads, and the heap's sizing", () => {
       return JSON.parse(stdout) as { young: number };
     };
     const plain = await measure("plain");
-    const capped = await measure("capped");
+    // Twice: a cap that read V8's committed size, not its capacity, went past 8 in 1 run of 2 here
+    // (a shrink then a growth from the capacity that had stayed).
+    const capped = [await measure("capped"), await measure("capped")];
     // V8 grows it to 32 MiB (two semi-spaces of 16) here; the cap holds it at 8.
     expect(plain.young).toBeGreaterThan(16);
-    expect(capped.young).toBeLessThanOrEqual(8);
+    for (const c of capped) expect(c.young).toBeLessThanOrEqual(8);
   }, 60_000);
 
   it("a host-mode Watch keeps little live heap per idle user", async () => {
