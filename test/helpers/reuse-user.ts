@@ -1,7 +1,7 @@
 import { lchownSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
-import { expect, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, vi } from "vitest";
 import type { Collector, UserCollector } from "../../src/collectors/collector.js";
 import { racyMs } from "../../src/collectors/live-inputs.js";
 import { HostState } from "../../src/collectors/state.js";
@@ -216,4 +216,26 @@ export class CountedScheduler<N extends string> {
   async stop(): Promise<void> {
     await this.started?.stop();
   }
+}
+
+/**
+ * The hooks of a describe block over one user: before all, the user's tree is made, `setup`
+ * writes what the block needs in it and the scheduler starts; after each test the real clock is
+ * back; after all, the scheduler stops and the tree goes.
+ */
+export function watchUser<N extends string>(
+  user: ReuseUser,
+  runs: CountedScheduler<N>,
+  setup: () => void,
+): void {
+  beforeAll(() => {
+    user.make();
+    setup();
+    runs.start(user.target, user.roots);
+  });
+  afterEach(() => vi.useRealTimers());
+  afterAll(async () => {
+    await runs.stop();
+    user.remove();
+  });
 }

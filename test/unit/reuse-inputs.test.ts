@@ -8,7 +8,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { clientCollector } from "../../src/collectors/client/client.js";
 import { dbusCollector } from "../../src/collectors/dbus/dbus.js";
 import { dockerCollector } from "../../src/collectors/docker/docker.js";
@@ -16,7 +16,7 @@ import { networkCollector } from "../../src/collectors/network/network.js";
 import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
 import type { Target } from "../../src/host/target.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
-import { CountedScheduler, ReuseUser } from "../helpers/reuse-user.js";
+import { CountedScheduler, ReuseUser, watchUser } from "../helpers/reuse-user.js";
 
 // Issue 19: the inputs keys of the real collectors, on a real tree owned by a user who is not
 // the exporter. Each change a collection would see must bring a full run (and the new facts);
@@ -43,17 +43,11 @@ describe.skipIf(requireOnCi(missing))(
     let target: Target;
     let procfs: string;
 
-    beforeAll(async () => {
-      user.make();
+    watchUser(user, runs, () => {
       ({ target, procfs } = user);
       mkdirOwn(target.home);
-      runs.start(target, user.roots);
-      await runs.scheduler.runAll();
     });
-    afterAll(async () => {
-      await runs.stop();
-      user.remove();
-    });
+    beforeAll(() => runs.scheduler.runAll());
 
     it("serves an unchanged idle user the same facts, without a full run", async () => {
       const before = facts("docker");

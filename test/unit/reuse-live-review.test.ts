@@ -23,7 +23,7 @@ import { parseProcStat } from "../../src/host/proc-parsers.js";
 import type { Target } from "../../src/host/target.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 import { FakeProcfs } from "../helpers/procfs.js";
-import { CountedScheduler, ReuseUser, settledClock } from "../helpers/reuse-user.js";
+import { CountedScheduler, ReuseUser, settledClock, watchUser } from "../helpers/reuse-user.js";
 
 /*
  * A hostile review of issue 19's live keys (helper "review"). The watched user is the attacker.
@@ -89,7 +89,6 @@ describe.skipIf(requireOnCi(missing))(
     const { cycle, facts, settle } = runs;
     let procfs: string;
     let state: string;
-    afterEach(() => vi.useRealTimers());
     const proc = (pid: number, ppid: number, comm: string, exe: string, argv: string[]) =>
       user.proc({ pid, ppid, comm, exe, argv, idMaps: true });
     const parentArgv = (mtu: number) => [
@@ -100,8 +99,7 @@ describe.skipIf(requireOnCi(missing))(
       "dockerd",
     ];
 
-    beforeAll(() => {
-      user.make();
+    watchUser(user, runs, () => {
       const { target } = user;
       procfs = user.procfs;
       const run = target.runtimeDir;
@@ -127,11 +125,6 @@ describe.skipIf(requireOnCi(missing))(
       writeOwn(join(state, "child_pid"), "101");
       writeOwn(join(state, "lock"), "");
       user.holdLock(100, join(state, "lock"));
-      runs.start(target, user.roots);
-    });
-    afterAll(async () => {
-      await runs.stop();
-      user.remove();
     });
 
     const stale = () => facts("rootlesskit")["stateDirStale"];
@@ -307,10 +300,8 @@ describe.skipIf(requireOnCi(missing))(
     const { cycle } = runs;
     let sd: string;
     const facts = () => runs.facts("rootlesskit");
-    afterEach(() => vi.useRealTimers());
 
-    beforeAll(() => {
-      user.make();
+    watchUser(user, runs, () => {
       const { target } = user;
       for (const dir of [target.home, target.runtimeDir]) user.mkdirOwn(dir);
       sd = join(target.home, "sd");
@@ -328,11 +319,6 @@ describe.skipIf(requireOnCi(missing))(
       ]);
       proc(101, 100, "exe", "/usr/bin/rootlesskit", ["rootlesskit"]);
       user.write(join(user.procfs, "100", "task", "100", "children"), "101");
-      runs.start(target, user.roots);
-    });
-    afterAll(async () => {
-      await runs.stop();
-      user.remove();
     });
 
     it("sees the refused state dir made a real directory within two cycles", async () => {
@@ -369,10 +355,8 @@ describe.skipIf(requireOnCi(missing))(
     let procfs: string;
     let sd: string;
     const facts = () => runs.facts("rootlesskit");
-    afterEach(() => vi.useRealTimers());
 
-    beforeAll(() => {
-      user.make();
+    watchUser(user, runs, () => {
       const { target } = user;
       procfs = user.procfs;
       sd = join(user.base, "u", "rootlesskit123");
@@ -390,11 +374,6 @@ describe.skipIf(requireOnCi(missing))(
       });
       user.proc({ pid: 101, ppid: 100, comm: "exe", exe, argv: ["rootlesskit"] });
       mkdirSync(join(procfs, "100", "fd"));
-      runs.start(target, user.roots);
-    });
-    afterAll(async () => {
-      await runs.stop();
-      user.remove();
     });
 
     it("finds the state dir by its lock at the latest by the full run the bound forces", async () => {

@@ -10,7 +10,7 @@ import {
 } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { clientCollector } from "../../src/collectors/client/client.js";
 import { dockerCollector } from "../../src/collectors/docker/docker.js";
 import { fileIdentity, racyMs } from "../../src/collectors/live-inputs.js";
@@ -18,7 +18,7 @@ import { networkCollector } from "../../src/collectors/network/network.js";
 import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
 import type { Target } from "../../src/host/target.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
-import { CountedScheduler, ReuseUser } from "../helpers/reuse-user.js";
+import { CountedScheduler, ReuseUser, watchUser } from "../helpers/reuse-user.js";
 
 describe("fileIdentity: git's racy guard", () => {
   const stats = { dev: 1, ino: 2, mode: 0o100644, uid: 7, size: 5, mtimeMs: 0, ctimeMs: 0 };
@@ -71,7 +71,6 @@ describe.skipIf(requireOnCi(missing))(
     let target: Target;
     let run: string;
     let state: string;
-    afterEach(() => vi.useRealTimers());
     const netDev = (rx: number) =>
       write(
         join(procfs, "101", "net/dev"),
@@ -100,8 +99,7 @@ describe.skipIf(requireOnCi(missing))(
     /** rootlesskit's parent holds the state dir's lock. */
     const holdLock = (): void => user.holdLock(100, join(state, "lock"));
 
-    beforeAll(() => {
-      user.make();
+    watchUser(user, runs, () => {
       ({ target, procfs } = user);
       run = target.runtimeDir;
       state = join(run, "dockerd-rootless");
@@ -115,11 +113,6 @@ describe.skipIf(requireOnCi(missing))(
       writeOwn(join(state, "child_pid"), "101");
       writeOwn(join(state, "lock"), "");
       holdLock();
-      runs.start(target, user.roots);
-    });
-    afterAll(async () => {
-      await runs.stop();
-      user.remove();
     });
 
     it("finds the daemon, then serves the static parts while live figures move", async () => {
