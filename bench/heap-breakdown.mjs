@@ -78,6 +78,7 @@ const step = (label) => {
 };
 renderer.stop();
 renderer.snapshots.chunks.chunks.clear();
+renderer.snapshots.chunks.shared?.clear();
 step("the users' rendered parts (ChunkCache)");
 for (const entry of entries) {
   for (const slot of entry.slots.values()) slot.state = { ...slot.state, facts: undefined };
