@@ -2,7 +2,6 @@ import type { Logger } from "pino";
 
 /** A run in progress, also after it was abandoned for its timeout, until its work settles. */
 export interface Inflight {
-  readonly work: Promise<unknown>;
   /** Made when the collector first asks for its signal. */
   controller: AbortController | undefined;
   /** When it started (performance.now()). */
@@ -82,24 +81,18 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
   }
   // The signal is made when a collector first asks for it: most runs of idle users never do,
   // and an AbortController per run was a tenth of host mode's cycle (bench/host-mode.mjs).
-  let controller: AbortController | undefined;
-  let inflight: Inflight | undefined;
-  const signal = (): AbortSignal => {
-    controller ??= new AbortController();
-    if (inflight) inflight.controller = controller;
-    return controller.signal;
-  };
-  const abort = (): void => controller?.abort();
-  const notes = new Set<string>();
   const started = performance.now();
+  const inflight: Inflight = { controller: undefined, startedAt: started };
+  slot.inflight = inflight;
+  const signal = (): AbortSignal => (inflight.controller ??= new AbortController()).signal;
+  const abort = (): void => inflight.controller?.abort();
+  const notes = new Set<string>();
   let work: Promise<F>;
   try {
     work = spec.start(signal, (message) => notes.add(message));
   } catch (err) {
     work = Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
-  inflight = { work, controller, startedAt: started };
-  slot.inflight = inflight;
   // Nothing left to abort once settled: an AbortController kept per slot was ~25 MiB at 10,000
   // users; the run's object goes with it.
   const settled = (): void => {
