@@ -56,6 +56,7 @@ const step = (label) => {
 };
 renderer.stop();
 renderer.snapshots.chunks.chunks.clear();
+renderer.snapshots.chunks.shared?.clear();
 step("the users' rendered parts (ChunkCache)");
 for (const entry of entries) {
   for (const slot of entry.slots.values()) slot.state = { ...slot.state, facts: undefined };
@@ -65,7 +66,7 @@ for (const entry of entries) for (const slot of entry.slots.values()) slot.reuse
 step("the reuse keys");
 const none = new Set();
 for (const entry of entries)
-  for (const slot of entry.slots.values()) [slot.notes, slot.controller] = [none, undefined];
+  for (const slot of entry.slots.values()) [slot.notes, slot.inflight] = [none, undefined];
 step("the slots' notes and abort controllers");
 for (const entry of entries) entry.slots.clear();
 step("the slots");

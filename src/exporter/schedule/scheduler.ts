@@ -104,7 +104,7 @@ export class Scheduler<F> {
     for (const trigger of this.triggers) trigger.stop();
     this.triggers = [];
     for (const entry of this.entries)
-      for (const slot of entry.slots.values()) slot.controller?.abort();
+      for (const slot of entry.slots.values()) slot.inflight?.controller?.abort();
     this.roster.stop();
   }
 
