@@ -14,8 +14,11 @@ export interface Routes {
   readonly metrics: () => {
     contentType: string;
     body: Buffer | readonly Buffer[] | Promise<Buffer | readonly Buffer[]>;
+    /** Called once when the answer is written out or abandoned: the body may be reused then. */
+    done?: () => void;
   };
-  readonly landing: () => string;
+  /** Promises when the page is made on another thread (serve-worker.ts). */
+  readonly landing: () => string | Promise<string>;
   /** The findings as JSON, in the language of ?lang= (en or zh-CN). */
   readonly checks: (lang: string) => unknown;
 }
@@ -33,6 +36,7 @@ export interface Response {
   write(body: Buffer): unknown;
   end(): unknown;
   end(body: string | Buffer): unknown;
+  once(event: "finish" | "close", listener: () => void): unknown;
 }
 
 /** One request's way, over HTTP/1.1 or HTTP/2: headers, auth, rate limit, in-flight cap, route. */
@@ -108,10 +112,19 @@ export class Requests {
 
   private async route(path: string, req: Request, res: Response): Promise<void> {
     if (path === this.routes.telemetryPath) {
-      const { contentType, body } = this.routes.metrics();
+      const { contentType, body, done } = this.routes.metrics();
+      if (done) {
+        let called = false;
+        const once = (): void => {
+          if (!called) done();
+          called = true;
+        };
+        res.once("finish", once);
+        res.once("close", once);
+      }
       this.send(req, res, 200, contentType, body instanceof Promise ? await body : body);
     } else if (path === "/") {
-      this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
+      this.send(req, res, 200, "text/html; charset=utf-8", await this.routes.landing());
     } else if (path === "/checks") {
       const lang = new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("lang") ?? "en";
       if (lang !== "en" && lang !== "zh-CN") {
@@ -119,7 +132,7 @@ export class Requests {
         return;
       }
       // Facts quote what users wrote: bidi and line-separator characters go out as \uXXXX.
-      const body = checksJsonText(this.routes.checks(lang));
+      const body = checksJsonText(await this.routes.checks(lang));
       this.send(req, res, 200, "application/json; charset=utf-8", body);
     } else if (path === "/healthz") {
       this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");

@@ -1,0 +1,159 @@
+import type { AddressInfo } from "node:net";
+import { Worker } from "node:worker_threads";
+import type { Logger, LevelWithSilent } from "pino";
+import type { ListenAddress } from "../../config.js";
+import { ListenError } from "./server.js";
+import type { ServerOptions } from "./server.js";
+
+/** What the worker is started with (structured-cloned). */
+export interface WorkerSettings {
+  readonly listen: ListenAddress;
+  readonly telemetryPath: string;
+  readonly contentType: string;
+  readonly maxConnections: number;
+  readonly maxRequests: number;
+  readonly webConfigFile: string | undefined;
+  readonly logLevel: LevelWithSilent;
+  readonly timeouts?: ServerOptions["timeouts"];
+}
+
+/** A body in shared memory: the worker reads it in place, nothing is copied per scrape. */
+interface SharedPart {
+  readonly buffer: SharedArrayBuffer;
+  readonly offset: number;
+  readonly length: number;
+}
+
+export type ToWorker =
+  | { kind: "body"; id: number; contentType: string; parts: readonly SharedPart[] }
+  | { kind: "answer"; id: number; value: unknown; failed: boolean }
+  | { kind: "stop" };
+export type ToMain =
+  | { kind: "listening"; address: AddressInfo }
+  | { kind: "failed"; message: string; listen: boolean }
+  | { kind: "scraped" }
+  | { kind: "release"; id: number }
+  | { kind: "ask"; id: number; page: "landing" }
+  | { kind: "ask"; id: number; page: "checks"; lang: string }
+  | { kind: "stopped" };
+
+/** What the main thread answers the worker with. */
+export interface MainPages {
+  readonly landing: () => string;
+  readonly checks: (lang: string) => unknown;
+  /** A scrape was answered: a stale rendering may be scheduled, a newer body published. */
+  readonly scraped: () => void;
+}
+
+const stopGraceMs = 3000;
+
+/**
+ * The HTTP server on a worker thread of its own (serve-worker.ts), the main thread collecting and
+ * rendering: a scrape is answered from the last published body whatever the main thread is doing
+ * (a cycle's slices, a major GC of a heap of hundreds of MiB). publish() copies a body into a
+ * shared buffer once; the worker gives a buffer back when no answer writes it any more, and the
+ * next body reuses it, so two copies at most exist beside the renderer's (docs/performance.md).
+ */
+export class ServingThread {
+  private worker: Worker | undefined;
+  private published: readonly Buffer[] | undefined;
+  private nextId = 0;
+  private readonly lent = new Map<number, SharedArrayBuffer>();
+  private spare: SharedArrayBuffer | undefined;
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    private readonly pages: MainPages,
+    private readonly log: Logger,
+    private readonly settings: WorkerSettings,
+    /** The worker's module: dist/exporter/http/serve-worker.js beside this one by default. */
+    private readonly entry: URL = new URL("./serve-worker.js", import.meta.url),
+  ) {}
+
+  /** Starts the worker and resolves once it listens; rejects with a ListenError if it cannot. */
+  async start(): Promise<AddressInfo> {
+    const worker = new Worker(this.entry, { workerData: this.settings });
+    this.worker = worker;
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    this.stopped = exited;
+    return new Promise((resolve, reject) => {
+      worker.on("error", (err) => {
+        this.log.error({ err: err.message }, "HTTP worker failed");
+        reject(err);
+      });
+      void exited.then(() => reject(new Error("the HTTP worker exited before it listened")));
+      worker.on("message", (message: ToMain) => {
+        if (message.kind === "listening") resolve(message.address);
+        else if (message.kind === "failed")
+          reject(message.listen ? new ListenError(message.message) : new Error(message.message));
+        else this.receive(message);
+      });
+    });
+  }
+
+  /** The latest rendering: copied into shared memory once when it changed, then served. */
+  publish(contentType: string, parts: readonly Buffer[]): void {
+    const worker = this.worker;
+    if (!worker || parts === this.published) return;
+    this.published = parts;
+    const length = parts.reduce((sum, part) => sum + part.length, 0);
+    const shared = this.bufferFor(length);
+    const into = Buffer.from(shared);
+    let offset = 0;
+    for (const part of parts) {
+      into.set(part, offset);
+      offset += part.length;
+    }
+    const id = this.nextId++;
+    this.lent.set(id, shared);
+    const message: ToWorker = {
+      kind: "body",
+      id,
+      contentType,
+      parts: [{ buffer: shared, offset: 0, length }],
+    };
+    worker.postMessage(message);
+  }
+
+  /** Stops the worker's server (it drains as ExporterServer.stop does), then the worker. */
+  async stop(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = undefined;
+    worker.postMessage({ kind: "stop" } satisfies ToWorker);
+    const force = setTimeout(() => void worker.terminate(), stopGraceMs);
+    await this.stopped;
+    clearTimeout(force);
+    this.lent.clear();
+    this.spare = undefined;
+  }
+
+  /** The spare buffer when it fits without wasting half of it, else a new one with room to grow. */
+  private bufferFor(length: number): SharedArrayBuffer {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare && spare.byteLength >= length && spare.byteLength <= 2 * length + 4096) return spare;
+    return new SharedArrayBuffer(Math.max(1, Math.ceil(length * 1.125)));
+  }
+
+  private receive(message: ToMain): void {
+    const worker = this.worker;
+    if (message.kind === "release") {
+      this.spare = this.lent.get(message.id);
+      this.lent.delete(message.id);
+    } else if (message.kind === "scraped") {
+      this.pages.scraped();
+    } else if (message.kind === "ask" && worker) {
+      let value: unknown;
+      let failed = false;
+      try {
+        value = message.page === "landing" ? this.pages.landing() : this.pages.checks(message.lang);
+      } catch (err) {
+        // The worker answers 500 and logs it, as a route failing on the main thread would.
+        value = err instanceof Error ? err.message : String(err);
+        failed = true;
+      }
+      worker.postMessage({ kind: "answer", id: message.id, value, failed } satisfies ToWorker);
+    }
+  }
+}
