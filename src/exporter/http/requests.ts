@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import type { Logger } from "pino";
+import type { HttpLog } from "./http-log.js";
 import { checksJsonText } from "../render/findings.js";
 import { BasicAuthVerifier } from "./web-auth.js";
 import type { WebConfig } from "./web-config.js";
@@ -49,7 +49,7 @@ export class Requests {
 
   constructor(
     private readonly routes: Routes,
-    private readonly log: Logger,
+    private readonly log: HttpLog,
     private readonly options: {
       /** Requests being answered at once at most; past it, 503. */
       readonly maxRequests: number;

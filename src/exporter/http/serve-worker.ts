@@ -1,8 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { MessagePort } from "node:worker_threads";
-import { pino } from "pino";
-import type { Logger } from "pino";
+import type { HttpLog } from "./http-log.js";
 import { ExporterServer, ListenError } from "./server.js";
 import type { Routes } from "./server.js";
 import type { ToMain, ToWorker, WorkerSettings } from "./serving-thread.js";
@@ -23,7 +22,6 @@ interface Lent {
  * thread's turns or its garbage collector; /, /checks asked of the main thread.
  */
 class ServeWorker {
-  private readonly log: Logger;
   private readonly server: ExporterServer;
   private current: Lent | undefined;
   private firstBody: { promise: Promise<void>; resolve: () => void };
@@ -36,9 +34,9 @@ class ServeWorker {
   constructor(
     private readonly port: MessagePort,
     private readonly settings: WorkerSettings,
+    log: HttpLog,
     webConfig: WebConfigSource | undefined,
   ) {
-    this.log = pino({ level: settings.logLevel, base: { pid: process.pid } });
     let resolve = (): void => undefined;
     const promise = new Promise<void>((r) => (resolve = r));
     this.firstBody = { promise, resolve };
@@ -48,7 +46,7 @@ class ServeWorker {
       landing: () => this.ask({ page: "landing" }) as Promise<string>,
       checks: (lang) => this.ask({ page: "checks", lang }),
     };
-    this.server = new ExporterServer(routes, this.log, {
+    this.server = new ExporterServer(routes, log, {
       maxConnections: settings.maxConnections,
       maxRequests: settings.maxRequests,
       webConfig,
@@ -123,16 +121,33 @@ class ServeWorker {
   }
 }
 
+/** Log lines go to the main thread's logger: pino loaded a second time costs ~4 MiB of RSS. */
+function logTo(port: MessagePort, debug: boolean): HttpLog {
+  const line = (level: "debug" | "info" | "error", fields: object, message: string): void => {
+    try {
+      port.postMessage({ kind: "log", level, fields, message } satisfies ToMain);
+    } catch {
+      // Something in the fields that cannot be cloned: the line without them.
+      port.postMessage({ kind: "log", level, fields: {}, message } satisfies ToMain);
+    }
+  };
+  return {
+    debug: (fields, message) => {
+      if (debug) line("debug", fields, message);
+    },
+    info: (fields, message) => line("info", fields, message),
+    error: (fields, message) => line("error", fields, message),
+  };
+}
+
 async function serve(port: MessagePort, settings: WorkerSettings): Promise<void> {
   try {
+    const log = logTo(port, settings.logLevel === "debug");
     // Loaded here as main.ts loads it: only with a web config (YAML, TLS, bcrypt).
     const webConfig = settings.webConfigFile
-      ? new (await import("./web-config-source.js")).WebConfigSource(
-          settings.webConfigFile,
-          pino({ level: settings.logLevel, base: { pid: process.pid } }),
-        )
+      ? new (await import("./web-config-source.js")).WebConfigSource(settings.webConfigFile, log)
       : undefined;
-    const worker = new ServeWorker(port, settings, webConfig);
+    const worker = new ServeWorker(port, settings, log, webConfig);
     const address = await worker.start();
     port.postMessage({ kind: "listening", address } satisfies ToMain);
   } catch (err) {

@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { Worker } from "node:worker_threads";
-import type { Logger, LevelWithSilent } from "pino";
+import type { LevelWithSilent } from "pino";
+import type { HttpLog } from "./http-log.js";
 import type { ListenAddress } from "../../config.js";
 import { ListenError } from "./server.js";
 import type { ServerOptions } from "./server.js";
@@ -35,6 +36,7 @@ export type ToMain =
   | { kind: "release"; id: number }
   | { kind: "ask"; id: number; page: "landing" }
   | { kind: "ask"; id: number; page: "checks"; lang: string }
+  | { kind: "log"; level: "debug" | "info" | "error"; fields: object; message: string }
   | { kind: "stopped" };
 
 /** What the main thread answers the worker with. */
@@ -64,7 +66,7 @@ export class ServingThread {
 
   constructor(
     private readonly pages: MainPages,
-    private readonly log: Logger,
+    private readonly log: HttpLog,
     private readonly settings: WorkerSettings,
     /** The worker's module: dist/exporter/http/serve-worker.js beside this one by default. */
     private readonly entry: URL = new URL("./serve-worker.js", import.meta.url),
@@ -76,26 +78,48 @@ export class ServingThread {
     this.worker = worker;
     const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
     this.stopped = exited;
+    let listening = false;
     return new Promise((resolve, reject) => {
       worker.on("error", (err) => {
-        this.log.error({ err: err.message }, "HTTP worker failed");
+        this.log.error({ err }, "HTTP worker failed");
         reject(err);
       });
-      void exited.then(() => reject(new Error("the HTTP worker exited before it listened")));
+      void exited.then(() => {
+        reject(new Error("the HTTP worker exited before it listened"));
+        // Nothing would answer any more: the process ends, as an uncaught exception on the main
+        // thread ends it, and its supervisor starts it again.
+        if (listening && this.worker === worker) process.exit(1);
+      });
       worker.on("message", (message: ToMain) => {
-        if (message.kind === "listening") resolve(message.address);
-        else if (message.kind === "failed")
+        if (message.kind === "listening") {
+          listening = true;
+          resolve(message.address);
+        } else if (message.kind === "failed")
           reject(message.listen ? new ListenError(message.message) : new Error(message.message));
         else this.receive(message);
       });
     });
   }
 
-  /** The latest rendering: copied into shared memory once when it changed, then served. */
+  /**
+   * The latest rendering: copied into shared memory once when it changed, then served. Parts
+   * already in shared memory (a renderer that writes its bytes there) go as they are: a rendered
+   * part is never written again, so the worker reads them in place and nothing is copied.
+   */
   publish(contentType: string, parts: readonly Buffer[]): void {
     const worker = this.worker;
     if (!worker || parts === this.published) return;
     this.published = parts;
+    const id = this.nextId++;
+    if (parts.every((part) => part.buffer instanceof SharedArrayBuffer)) {
+      const inPlace = parts.map((part) => ({
+        buffer: part.buffer as SharedArrayBuffer,
+        offset: part.byteOffset,
+        length: part.length,
+      }));
+      worker.postMessage({ kind: "body", id, contentType, parts: inPlace } satisfies ToWorker);
+      return;
+    }
     const length = parts.reduce((sum, part) => sum + part.length, 0);
     const shared = this.bufferFor(length);
     const into = Buffer.from(shared);
@@ -104,7 +128,6 @@ export class ServingThread {
       into.set(part, offset);
       offset += part.length;
     }
-    const id = this.nextId++;
     this.lent.set(id, shared);
     const message: ToWorker = {
       kind: "body",
@@ -138,9 +161,12 @@ export class ServingThread {
 
   private receive(message: ToMain): void {
     const worker = this.worker;
-    if (message.kind === "release") {
-      this.spare = this.lent.get(message.id);
+    if (message.kind === "log") {
+      this.log[message.level](message.fields, message.message);
+    } else if (message.kind === "release") {
+      const shared = this.lent.get(message.id);
       this.lent.delete(message.id);
+      if (shared) this.spare = shared;
     } else if (message.kind === "scraped") {
       this.pages.scraped();
     } else if (message.kind === "ask" && worker) {
