@@ -136,6 +136,22 @@ describe("ServingThread", () => {
     expect(await head.text()).toBe("");
   });
 
+  it("stops vouching for a main thread that has not been heard from: 503, then 200 again", async () => {
+    const { thread, port } = await startThread({ aliveWithinMs: 600 });
+    thread.publish("text/plain", [Buffer.from("m 1\n")]);
+    await waitFor("the body", async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).ok);
+    // This thread blocked for 1.2 s while another process asks.
+    const script = `setTimeout(async () => {
+      const a = await fetch("http://127.0.0.1:${port}/healthz");
+      const b = await fetch("http://127.0.0.1:${port}/metrics");
+      process.stdout.write(a.status + " " + b.status + " " + (await b.text()));
+    }, 1200);`;
+    const run = spawnSync(process.execPath, ["-e", script], { timeout: 10_000, encoding: "utf8" });
+    expect(run.stdout).toMatch(/^503 503 the exporter's main thread has not answered for \d+ s\n$/);
+    await waitFor("200 again", async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok);
+    expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toBe("m 1\n");
+  });
+
   it("parts already in shared memory are served in place, not copied", async () => {
     const { thread, port } = await startThread();
     const shared = Buffer.from(new SharedArrayBuffer(16));

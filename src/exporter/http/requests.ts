@@ -21,6 +21,11 @@ export interface Routes {
   readonly landing: () => string | Promise<string>;
   /** The findings as JSON, in the language of ?lang= (en or zh-CN). */
   readonly checks: (lang: string) => unknown;
+  /**
+   * Why the exporter cannot vouch for its answers, if so: /healthz and /metrics are then 503 (a
+   * worker thread serving for a main thread that stopped answering, serve-worker.ts).
+   */
+  readonly unhealthy?: () => string | undefined;
 }
 
 /** What handle() needs of a request and its answer, over HTTP/1.1 or HTTP/2 alike. */
@@ -111,7 +116,13 @@ export class Requests {
   }
 
   private async route(path: string, req: Request, res: Response): Promise<void> {
-    if (path === this.routes.telemetryPath) {
+    const unhealthy =
+      path === this.routes.telemetryPath || path === "/healthz"
+        ? this.routes.unhealthy?.()
+        : undefined;
+    if (unhealthy !== undefined) {
+      this.send(req, res, 503, "text/plain; charset=utf-8", `${unhealthy}\n`);
+    } else if (path === this.routes.telemetryPath) {
       const { contentType, body, done } = this.routes.metrics();
       if (done) {
         let called = false;

@@ -4,6 +4,7 @@ import type { MessagePort } from "node:worker_threads";
 import type { HttpLog } from "./http-log.js";
 import { ExporterServer, ListenError } from "./server.js";
 import type { Routes } from "./server.js";
+import { defaultAliveWithinMs } from "./serving-thread.js";
 import type { ToMain, ToWorker, WorkerSettings } from "./serving-thread.js";
 import type { WebConfigSource } from "./web-config-source.js";
 
@@ -30,6 +31,8 @@ class ServeWorker {
     { resolve: (value: unknown) => void; reject: (err: Error) => void }
   >();
   private nextAsk = 0;
+  /** When the main thread was last heard from (any message). */
+  private heardAt = Date.now();
 
   constructor(
     private readonly port: MessagePort,
@@ -45,6 +48,12 @@ class ServeWorker {
       metrics: () => this.metrics(),
       landing: () => this.ask({ page: "landing" }) as Promise<string>,
       checks: (lang) => this.ask({ page: "checks", lang }),
+      unhealthy: () => {
+        const silentMs = Date.now() - this.heardAt;
+        return silentMs > (settings.aliveWithinMs ?? defaultAliveWithinMs)
+          ? `the exporter's main thread has not answered for ${Math.round(silentMs / 1000)} s`
+          : undefined;
+      },
     };
     this.server = new ExporterServer(routes, log, {
       maxConnections: settings.maxConnections,
@@ -87,12 +96,28 @@ class ServeWorker {
   private ask(question: { page: "landing" } | { page: "checks"; lang: string }): Promise<unknown> {
     const id = this.nextAsk++;
     return new Promise((resolve, reject) => {
-      this.asked.set(id, { resolve, reject });
+      // A main thread that does not answer: a 500 rather than a request held open for ever.
+      const timer = setTimeout(() => {
+        this.asked.delete(id);
+        reject(new Error("the main thread did not answer"));
+      }, this.settings.aliveWithinMs ?? defaultAliveWithinMs);
+      this.asked.set(id, {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
       this.port.postMessage({ kind: "ask", id, ...question } satisfies ToMain);
     });
   }
 
   private receive(message: ToWorker): void {
+    this.heardAt = Date.now();
+    if (message.kind === "alive") return;
     if (message.kind === "body") {
       const before = this.current;
       this.current = {

@@ -16,7 +16,12 @@ export interface WorkerSettings {
   readonly webConfigFile: string | undefined;
   readonly logLevel: LevelWithSilent;
   readonly timeouts?: ServerOptions["timeouts"];
+  /** /metrics and /healthz are 503 when the main thread was not heard from for this long. */
+  readonly aliveWithinMs?: number;
 }
+
+/** The main thread's silence after which the worker stops vouching for it (30 s). */
+export const defaultAliveWithinMs = 30_000;
 
 /** A body in shared memory: the worker reads it in place, nothing is copied per scrape. */
 interface SharedPart {
@@ -28,6 +33,7 @@ interface SharedPart {
 export type ToWorker =
   | { kind: "body"; id: number; contentType: string; parts: readonly SharedPart[] }
   | { kind: "answer"; id: number; value: unknown; failed: boolean }
+  | { kind: "alive" }
   | { kind: "stop" };
 export type ToMain =
   | { kind: "listening"; address: AddressInfo }
@@ -63,6 +69,7 @@ export class ServingThread {
   private readonly lent = new Map<number, SharedArrayBuffer>();
   private spare: SharedArrayBuffer | undefined;
   private stopped: Promise<void> | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly pages: MainPages,
@@ -93,6 +100,10 @@ export class ServingThread {
       worker.on("message", (message: ToMain) => {
         if (message.kind === "listening") {
           listening = true;
+          // The main thread says it is alive between bodies: a hung one is not vouched for.
+          const every = (this.settings.aliveWithinMs ?? defaultAliveWithinMs) / 6;
+          this.heartbeat = setInterval(() => this.post({ kind: "alive" }), every);
+          this.heartbeat.unref();
           resolve(message.address);
         } else if (message.kind === "failed")
           reject(message.listen ? new ListenError(message.message) : new Error(message.message));
@@ -143,12 +154,17 @@ export class ServingThread {
     const worker = this.worker;
     if (!worker) return;
     this.worker = undefined;
+    clearInterval(this.heartbeat);
     worker.postMessage({ kind: "stop" } satisfies ToWorker);
     const force = setTimeout(() => void worker.terminate(), stopGraceMs);
     await this.stopped;
     clearTimeout(force);
     this.lent.clear();
     this.spare = undefined;
+  }
+
+  private post(message: ToWorker): void {
+    this.worker?.postMessage(message);
   }
 
   /** The spare buffer when it fits without wasting half of it, else a new one with room to grow. */
