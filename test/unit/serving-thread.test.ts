@@ -259,10 +259,19 @@ describe.skipIf(certsMissing)("ServingThread with a web config (TLS, basic auth)
     return () => rmSync(dir, { recursive: true, force: true });
   });
 
-  const get = (port: number, path: string, auth?: string) =>
+  const get = (port: number, path: string, auth?: string, client?: "client" | "rogue") =>
     new Promise<{ status: number; body: string; frame: unknown }>((resolve, reject) => {
       const req = httpsRequest(
-        { host: "127.0.0.1", port, path, ca: readFileSync(certs.ca), agent: false, auth },
+        {
+          host: "127.0.0.1",
+          port,
+          path,
+          ca: readFileSync(certs.ca),
+          agent: false,
+          auth,
+          cert: client && readFileSync(client === "client" ? certs.clientCert : certs.rogueCert),
+          key: client && readFileSync(client === "client" ? certs.clientKey : certs.rogueKey),
+        },
         (res) => {
           let body = "";
           res.setEncoding("utf8");
@@ -294,6 +303,31 @@ describe.skipIf(certsMissing)("ServingThread with a web config (TLS, basic auth)
       () => 0,
     );
     expect(plain).toBe(400);
+  });
+
+  it("reads a rotated password and a client-certificate requirement in the worker", async () => {
+    const file = join(dir, "rotate.yml");
+    const tls = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+    writeFileSync(file, `${tls}basic_auth_users:\n  alice: "${await bcrypt.hash("one", 4)}"\n`);
+    const { thread, port } = await startThread({ webConfigFile: file });
+    thread.publish("text/plain", [Buffer.from("m 1\n")]);
+    expect((await get(port, "/metrics", "alice:one")).status).toBe(200);
+    writeFileSync(file, `${tls}basic_auth_users:\n  alice: "${await bcrypt.hash("two", 4)}"\n`);
+    await waitFor("the rotated password", async () => {
+      return (await get(port, "/metrics", "alice:two")).status === 200;
+    });
+    expect((await get(port, "/metrics", "alice:one")).status).toBe(401);
+
+    const mtls = join(dir, "mtls.yml");
+    writeFileSync(
+      mtls,
+      `${tls}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n`,
+    );
+    const { thread: strict, port: strictPort } = await startThread({ webConfigFile: mtls });
+    strict.publish("text/plain", [Buffer.from("m 2\n")]);
+    expect((await get(strictPort, "/metrics", undefined, "client")).body).toBe("m 2\n");
+    await expect(get(strictPort, "/metrics")).rejects.toThrow();
+    await expect(get(strictPort, "/metrics", undefined, "rogue")).rejects.toThrow();
   });
 });
 
