@@ -10,7 +10,7 @@ import type { TriggerFactory } from "./schedule/trigger.js";
 import { ExporterServer } from "./http/server.js";
 import { BodyFeed } from "./http/body-feed.js";
 import { ServingThread } from "./http/serving-thread.js";
-import { findingsJson } from "./render/findings.js";
+import { checksJsonText, findingsJson } from "./render/findings.js";
 import { Watch } from "./schedule/watch.js";
 import type { WebConfigSource } from "./http/web-config-source.js";
 
@@ -73,8 +73,11 @@ export class ExporterService {
           users: watch.findings(),
           hostFindings: watch.hostFindings() ?? [],
         }),
+      // Facts quote what users wrote: bidi and line-separator characters go out as \uXXXX.
       checks: (lang: string) =>
-        findingsJson(watch.findings(), lang as Lang, new Date(), watch.hostFindings()),
+        checksJsonText(
+          findingsJson(watch.findings(), lang as Lang, new Date(), watch.hostFindings()),
+        ),
     };
     const limits = {
       maxConnections: config.web.maxConnections,

@@ -27,7 +27,7 @@ afterEach(async () => {
 
 const pages: MainPages = {
   landing: () => "<html>landing</html>",
-  checks: (lang) => ({ lang }),
+  checks: (lang) => JSON.stringify({ lang }),
   scraped: () => undefined,
 };
 
@@ -107,7 +107,7 @@ describe("ServingThread", () => {
         telemetryPath: "/metrics",
         metrics: () => ({ contentType: "text/plain", body }),
         landing: () => "",
-        checks: () => ({}),
+        checks: () => "{}",
       },
       log,
       { maxConnections: 16, maxRequests: 8 },
@@ -198,7 +198,7 @@ describe("ServingThread", () => {
         ...pages,
         checks: (lang) => {
           if (fail) throw new Error("boom");
-          return { lang };
+          return JSON.stringify({ lang });
         },
       },
     );

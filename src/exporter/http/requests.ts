@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { HttpLog } from "./http-log.js";
-import { checksJsonText } from "../render/findings.js";
 import { BasicAuthVerifier } from "./web-auth.js";
 import type { WebConfig } from "./web-config.js";
 import type { WebConfigSource } from "./web-config-source.js";
@@ -19,8 +18,11 @@ export interface Routes {
   };
   /** Promises when the page is made on another thread (serve-worker.ts). */
   readonly landing: () => string | Promise<string>;
-  /** The findings as JSON, in the language of ?lang= (en or zh-CN). */
-  readonly checks: (lang: string) => unknown;
+  /**
+   * The findings as JSON text, in the language of ?lang= (en or zh-CN); made by the caller, so a
+   * serving worker does not load the checks (~5 MiB).
+   */
+  readonly checks: (lang: string) => string | Promise<string>;
   /**
    * Why the exporter cannot vouch for its answers, if so: /healthz and /metrics are then 503 (a
    * worker thread serving for a main thread that stopped answering, serve-worker.ts).
@@ -142,8 +144,7 @@ export class Requests {
         this.send(req, res, 400, "text/plain; charset=utf-8", "lang must be en or zh-CN\n");
         return;
       }
-      // Facts quote what users wrote: bidi and line-separator characters go out as \uXXXX.
-      const body = checksJsonText(await this.routes.checks(lang));
+      const body = await this.routes.checks(lang);
       this.send(req, res, 200, "application/json; charset=utf-8", body);
     } else if (path === "/healthz") {
       this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");

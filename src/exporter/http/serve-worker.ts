@@ -47,7 +47,7 @@ class ServeWorker {
       telemetryPath: settings.telemetryPath,
       metrics: () => this.metrics(),
       landing: () => this.ask({ page: "landing" }) as Promise<string>,
-      checks: (lang) => this.ask({ page: "checks", lang }),
+      checks: (lang) => this.ask({ page: "checks", lang }) as Promise<string>,
       unhealthy: () => {
         const silentMs = Date.now() - this.heardAt;
         return silentMs > (settings.aliveWithinMs ?? defaultAliveWithinMs)

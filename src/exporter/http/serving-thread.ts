@@ -48,12 +48,13 @@ export type ToMain =
 /** What the main thread answers the worker with. */
 export interface MainPages {
   readonly landing: () => string;
-  readonly checks: (lang: string) => unknown;
+  readonly checks: (lang: string) => string;
   /** A scrape was answered: a stale rendering may be scheduled, a newer body published. */
   readonly scraped: () => void;
 }
 
 const stopGraceMs = 3000;
+const workerYoungGenerationMb = 4;
 
 /**
  * The HTTP server on a worker thread of its own (serve-worker.ts), the main thread collecting and
@@ -81,7 +82,12 @@ export class ServingThread {
 
   /** Starts the worker and resolves once it listens; rejects with a ListenError if it cannot. */
   async start(): Promise<AddressInfo> {
-    const worker = new Worker(this.entry, { workerData: this.settings });
+    const worker = new Worker(this.entry, {
+      workerData: this.settings,
+      // Its own young generation stays small: V8's growth flag is the process's, set for the
+      // main heap (heap.ts), and the worker's garbage is a few objects per request.
+      resourceLimits: { maxYoungGenerationSizeMb: workerYoungGenerationMb },
+    });
     this.worker = worker;
     const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
     this.stopped = exited;
