@@ -134,6 +134,7 @@ export function parseCommandLine(
       configFile: webConfigFile === "" ? undefined : webConfigFile,
       maxConnections: countFlag("web.max-connections", text("web.max-connections", "512"), 1),
       maxRequests: maxRequests === 0 ? Number.MAX_SAFE_INTEGER : maxRequests,
+      servingWorker: flag("web.serving-worker") ?? false,
     },
   };
   if (!checking) return { kind: "serve", config };

@@ -47,6 +47,8 @@ export interface WebSettings {
   readonly configFile: string | undefined;
   readonly maxConnections: number;
   readonly maxRequests: number;
+  /** --web.serving-worker: HTTP served from a worker thread instead of the main thread. */
+  readonly servingWorker: boolean;
 }
 
 /** Paths the HTTP server answers besides the telemetry path, which must not shadow them. */

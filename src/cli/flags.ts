@@ -74,6 +74,11 @@ export function flagSpecs(collectors: readonly Collector<unknown>[]): FlagSpec[]
       defaultText: "40",
     },
     {
+      name: "web.serving-worker",
+      help: "serve HTTP from a worker thread: scrapes never wait for a cycle, for ~40 MiB more RSS",
+      boolean: true,
+    },
+    {
       name: "web.disable-exporter-metrics",
       help: "leave out process_* and nodejs_* metrics",
       boolean: true,

@@ -24,8 +24,9 @@ export interface ExporterServiceOptions {
   /** --web.config.file, loaded and checked by main before the daemon starts. */
   readonly webConfig?: WebConfigSource;
   /**
-   * Where the HTTP server runs: on a worker thread of its own in host mode (a scrape never waits
-   * for a cycle or a GC of the main heap: docs/performance.md), else on the main thread.
+   * Where the HTTP server runs, when not as --web.serving-worker says: on the main thread, or on a
+   * worker thread of its own (a scrape never waits for a cycle's turn on the main thread, for more
+   * RSS: docs/performance.md#serving-from-a-worker-thread-host-mode).
    */
   readonly serveFrom?: "main" | "worker";
   /** The worker's module (tests that run the sources point it at the built one). */
@@ -83,7 +84,7 @@ export class ExporterService {
       maxConnections: config.web.maxConnections,
       maxRequests: config.web.maxRequests,
     };
-    const serveFrom = this.options.serveFrom ?? (watch.mode === "host" ? "worker" : "main");
+    const serveFrom = this.options.serveFrom ?? (config.web.servingWorker ? "worker" : "main");
     let server: ExporterServer | ServingThread;
     if (serveFrom === "worker") {
       const thread = new ServingThread(

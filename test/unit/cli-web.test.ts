@@ -36,11 +36,16 @@ describe("parseCommandLine: web and timer flags", () => {
     ["--web.max-requests=-1", /^usage: --web.max-requests/],
     ["--web.max-requests=0", /"maxRequests":9007199254740991/],
     ["--web.config.file=/etc/web.yml", /"configFile":"\/etc\/web.yml"/],
+    ["--web.serving-worker", /"servingWorker":true/],
   ])("%s", (arg, expected) => {
     expect(parse([arg])).toMatch(expected);
   });
 
-  it("defaults: no web config, 512 connections, 40 requests in flight", () => {
-    expect(JSON.parse(parse([]))).toEqual({ maxConnections: 512, maxRequests: 40 });
+  it("defaults: no web config, 512 connections, 40 requests in flight, served on the main thread", () => {
+    expect(JSON.parse(parse([]))).toEqual({
+      maxConnections: 512,
+      maxRequests: 40,
+      servingWorker: false,
+    });
   });
 });
