@@ -8,6 +8,9 @@ import { defaultAliveWithinMs } from "./serving-thread.js";
 import type { ToMain, ToWorker, WorkerSettings } from "./serving-thread.js";
 import type { WebConfigSource } from "./web-config-source.js";
 
+/** "scraped" is posted at most this often: the main thread's BodyFeed looks every 20 ms anyway. */
+const scrapedEveryMs = 20;
+
 /** One body the main thread lent: served until a newer one came and no answer still writes it. */
 interface Lent {
   readonly id: number;
@@ -33,6 +36,8 @@ class ServeWorker {
   private nextAsk = 0;
   /** When the main thread was last heard from (any message). */
   private heardAt = Date.now();
+  /** When a "scraped" was last posted to the main thread. */
+  private scrapedPostedAt = 0;
 
   constructor(
     private readonly port: MessagePort,
@@ -69,22 +74,31 @@ class ServeWorker {
   }
 
   private metrics(): ReturnType<Routes["metrics"]> {
-    this.port.postMessage({ kind: "scraped" } satisfies ToMain);
+    // At most one "scraped" a poll of the main thread's BodyFeed: a flood of scrapes while the main
+    // thread is busy queues a bounded number of messages there, not one a scrape.
+    const now = Date.now();
+    if (now - this.scrapedPostedAt >= scrapedEveryMs) {
+      this.scrapedPostedAt = now;
+      this.port.postMessage({ kind: "scraped" } satisfies ToMain);
+    }
     let taken: Lent | undefined;
+    let closed = false;
     const take = (lent: Lent): readonly Buffer[] => {
       taken = lent;
       lent.writers++;
       return lent.parts;
     };
     const done = (): void => {
+      closed = true;
       if (!taken) return;
       taken.writers--;
       this.releaseIfDone(taken);
     };
-    const now = this.current;
-    if (now) return { contentType: now.contentType, body: take(now), done };
-    // Before the first rendering: the scrape waits for it, as on the main thread.
-    const body = this.firstBody.promise.then(() => take(this.current as Lent));
+    const current = this.current;
+    if (current) return { contentType: current.contentType, body: take(current), done };
+    // Before the first rendering: the scrape waits for it, as on the main thread. One closed
+    // before it came takes nothing (it would hold that body's buffer for ever).
+    const body = this.firstBody.promise.then(() => (closed ? [] : take(this.current as Lent)));
     return { contentType: this.settings.contentType, body, done };
   }
 
