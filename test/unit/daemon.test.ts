@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseCommandLine } from "../../src/cli.js";
@@ -121,9 +122,8 @@ describe("Daemon HTTP", () => {
     expect(performance.now() - started).toBeLessThan(2000);
   });
 
-  it("served from a worker thread: the same pages, a new rendering published, a clean stop", async () => {
-    const get = await startOn("debian12", [], collectors, {
-      serveFrom: "worker",
+  it("--web.serving-worker: the same pages, a new rendering published, a clean stop", async () => {
+    const get = await startOn("debian12", ["--web.serving-worker"], collectors, {
       // A worker thread cannot load the sources: the built module (npm run build first).
       workerEntry: new URL("../../dist/exporter/http/serve-worker.js", import.meta.url),
     });
@@ -131,6 +131,15 @@ describe("Daemon HTTP", () => {
       async () => (await get("/metrics")).text(),
       (b) => b.includes('rootless_collector_success{collector="subid"}'),
     );
+    // Served by the worker: another process's scrape is answered while this thread is blocked
+    // (without the flag it gets nothing).
+    const url = (await get("/healthz")).url.replace(/\/healthz$/, "/metrics");
+    const blocked = spawnSync(
+      process.execPath,
+      ["-e", `fetch(${JSON.stringify(url)}).then((r) => process.stdout.write(String(r.status)))`],
+      { timeout: 10_000, encoding: "utf8" },
+    );
+    expect(blocked.stdout).toBe("200");
     expect(body).toContain(
       'rootless_target_info{user="alice",uid="1000",runtime_dir="/run/user/1000"} 1',
     );
