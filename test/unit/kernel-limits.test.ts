@@ -263,6 +263,15 @@ describe("PSI of user@UID.service", () => {
     expect((await cgroupCollector.collect(next)).delegated).toEqual(["memory"]);
   });
 
+  it("finds no user's cgroup where there is no user.slice", async () => {
+    const t = tree();
+    mkdirSync(join(t.roots.sysfs, "fs/cgroup"), { recursive: true });
+    writeFileSync(join(t.roots.sysfs, "fs/cgroup/cgroup.controllers"), "cpu");
+    const facts = await cgroupCollector.collect(collectorContext(t.roots, alice));
+    expect(facts).toMatchObject({ version: 2 });
+    expect(facts.delegated).toBeUndefined();
+  });
+
   it("leaves PSI out on cgroup v1", async () => {
     const t = setUp(1);
     const facts = await cgroupCollector.collect(collectorContext(t.roots, alice));

@@ -86,7 +86,7 @@ async function readPressure(
 /**
  * The names in `user.slice` (systemd's, under root's cgroup tree: a user cannot add one), listed
  * once a cycle: a user with no `user-UID.slice` has no manager's cgroup, without a stat each (most
- * users of a host). Undefined when it cannot be listed: each user's cgroup is looked at then.
+ * users of a host). Undefined when it cannot be listed (but is there): each user's is stat'ed.
  */
 function userSlices(
   cycle: Cycle,
@@ -96,7 +96,9 @@ function userSlices(
   const path = sysPath(roots, "fs/cgroup/user.slice");
   return cycle.once(`cgroup-user-slices\0${path}`, async () => {
     const listed = await listDir(mounts, path);
-    return listed.ok ? new Set(listed.names) : undefined;
+    // No user.slice at all: no user's slice in it either.
+    if (!listed.ok) return listed.reason === "missing" ? new Set<string>() : undefined;
+    return new Set(listed.names);
   });
 }
 
