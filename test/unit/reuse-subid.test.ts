@@ -45,11 +45,12 @@ describe("subid: reuse of a user's facts", () => {
     writeFileSync(join(etc, "subgid"), "alice:100000:65536\n");
     writeFileSync(join(base, "proc", "self", "uid_map"), "0 0 4294967295\n");
     writeFileSync(join(base, "proc", "self", "gid_map"), "0 0 4294967295\n");
+    const real = subidCollector as UserCollector<SubidFacts>;
     const counted: UserCollector<SubidFacts> = {
-      ...(subidCollector as UserCollector<SubidFacts>),
+      ...real,
       collect: (ctx) => {
         full += 1;
-        return subidCollector.collect(ctx);
+        return real.collect(ctx);
       },
     };
     scheduler = new Scheduler<{ subid: SubidFacts }>({
