@@ -9,39 +9,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { getHeapSpaceStatistics } from "node:v8";
-import { pino } from "pino";
-import { generateHost } from "./host-fixture.mjs";
+import { generateHost, hostMode } from "./host-fixture.mjs";
 
 const root = process.env.ROOT ?? fileURLToPath(new URL("..", import.meta.url));
-const dist = (path) => import(join(root, "dist", path));
-const [{ parseCommandLine }, { collectorList, collectors }, { Watch }, { MetricsRenderer }] =
-  await Promise.all([
-    dist("cli.js"),
-    dist("collectors/registry.js"),
-    dist("exporter/schedule/watch.js"),
-    dist("exporter/render/renderer.js"),
-  ]);
+const { MetricsRenderer, watch: hostWatch } = await hostMode(root);
 const [users = 1000, live = 100] = process.argv.slice(2).map(Number);
 const gc = globalThis.gc;
 if (!gc) throw new Error("run with --expose-gc");
 const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-heap-"));
 const { roots } = generateHost(dir, users, live);
 const mib = (bytes) => (bytes / 2 ** 20).toFixed(1);
-const flags = [
-  `--path.procfs=${roots.procfs}`,
-  `--path.sysfs=${roots.sysfs}`,
-  `--path.rootfs=${roots.rootfs}`,
-  "--collect.rpc-timeout=200ms",
-];
-const { config } = parseCommandLine(flags, {}, collectorList);
-const log = pino({ level: "silent" });
-const watch = await Watch.create({
-  config,
-  collectors,
-  env: {},
-  log,
-  trigger: () => ({ stop() {} }),
-});
+const watch = await hostWatch(roots);
 const used = () => (gc(), gc(), process.memoryUsage().heapUsed);
 const start = used();
 for (let i = 0; i < 3; i++) await watch.scheduler.runAll();
@@ -78,6 +56,7 @@ const step = (label) => {
 };
 renderer.stop();
 renderer.snapshots.chunks.chunks.clear();
+renderer.snapshots.chunks.shared?.clear();
 step("the users' rendered parts (ChunkCache)");
 for (const entry of entries) {
   for (const slot of entry.slots.values()) slot.state = { ...slot.state, facts: undefined };
@@ -87,7 +66,7 @@ for (const entry of entries) for (const slot of entry.slots.values()) slot.reuse
 step("the reuse keys");
 const none = new Set();
 for (const entry of entries)
-  for (const slot of entry.slots.values()) [slot.notes, slot.controller] = [none, undefined];
+  for (const slot of entry.slots.values()) [slot.notes, slot.inflight] = [none, undefined];
 step("the slots' notes and abort controllers");
 for (const entry of entries) entry.slots.clear();
 step("the slots");

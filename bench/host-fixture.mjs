@@ -1,9 +1,10 @@
 // The generated host of bench/host-mode.mjs: `users` accounts in /etc/passwd and /etc/subuid,
 // the first `live` of them with a rootless daemon's process tree (rootlesskit parent and child,
 // dockerd, slirp4netns) in a generated procfs and a runtime dir with docker.pid. Needs root
-// (procfs owners are chowned).
+// (procfs owners are chowned). Also the host-mode Watch the benches run over it (hostMode).
 import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pino } from "pino";
 
 const write = (path, text) => {
   mkdirSync(join(path, ".."), { recursive: true });
@@ -115,4 +116,44 @@ export function generateHost(dir, userCount, liveCount) {
       chownSync(home, firstUid + i, firstUid + i);
     }
   return { roots, names };
+}
+
+/** The --path.* flags that point an exporter at a generated host's roots. */
+export function rootFlags(roots) {
+  return [
+    `--path.procfs=${roots.procfs}`,
+    `--path.sysfs=${roots.sysfs}`,
+    `--path.rootfs=${roots.rootfs}`,
+  ];
+}
+
+/**
+ * The exporter built in the checkout `root` (after `npm run build`): its `dist` modules, its
+ * MetricsRenderer, and `watch(roots, extra, options)`, a host-mode Watch over a generated host
+ * (--collect.rpc-timeout=200ms, then the `extra` flags; a trigger that never fires: the bench runs
+ * the cycles; `options` added to Watch.create's, e.g. onChange).
+ */
+export async function hostMode(root) {
+  const dist = (path) => import(join(root, "dist", path));
+  const [{ parseCommandLine }, { collectorList, collectors }, { Watch }, { MetricsRenderer }] =
+    await Promise.all([
+      dist("cli.js"),
+      dist("collectors/registry.js"),
+      dist("exporter/schedule/watch.js"),
+      dist("exporter/render/renderer.js"),
+    ]);
+  const log = pino({ level: "silent" });
+  const watch = (roots, extra = [], options = {}) => {
+    const flags = [...rootFlags(roots), "--collect.rpc-timeout=200ms", ...extra];
+    const { config } = parseCommandLine(flags, {}, collectorList);
+    return Watch.create({
+      config,
+      collectors,
+      env: {},
+      log,
+      trigger: () => ({ stop() {} }),
+      ...options,
+    });
+  };
+  return { dist, MetricsRenderer, watch };
 }

@@ -17,8 +17,7 @@ import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pino } from "pino";
-import { generateHost } from "./host-fixture.mjs";
+import { generateHost, hostMode, rootFlags } from "./host-fixture.mjs";
 
 // HOST_BENCH_ROOT=<a checkout built with npm run build> measures that build instead (before/after).
 const root = process.env.HOST_BENCH_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
@@ -34,14 +33,7 @@ if (process.getuid?.() !== 0) {
   );
   process.exit(2);
 }
-const dist = (path) => import(join(root, "dist", path));
-const [{ parseCommandLine }, { collectorList, collectors }, { Watch }, { MetricsRenderer }] =
-  await Promise.all([
-    dist("cli.js"),
-    dist("collectors/registry.js"),
-    dist("exporter/schedule/watch.js"),
-    dist("exporter/render/renderer.js"),
-  ]);
+const { dist, MetricsRenderer, watch: hostWatch } = await hostMode(root);
 const [{ exposition }, { samplesFrom }] = await Promise.all([
   dist("exporter/render/exposition.js"),
   dist("exporter/render/samples.js"),
@@ -52,30 +44,12 @@ const { roots, names } = generateHost(dir, userCount, liveCount);
 const cpuMs = (used) => (used.user + used.system) / 1000;
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const mib = (bytes) => bytes / 2 ** 20;
-const log = pino({ level: "silent" });
-const rootFlags = [
-  `--path.procfs=${roots.procfs}`,
-  `--path.sysfs=${roots.sysfs}`,
-  `--path.rootfs=${roots.rootfs}`,
-];
 const figures = { users: userCount, live: liveCount };
 const verdict = (value, target, unit = "") =>
   `target <= ${target}${unit}: ${value <= target ? "met" : "NOT met"}`;
 
-async function watchFor(extra) {
-  const command = parseCommandLine(
-    [...rootFlags, "--collect.rpc-timeout=200ms", ...extra],
-    {},
-    collectorList,
-  );
-  return Watch.create({
-    config: command.config,
-    collectors,
-    env: {},
-    log,
-    trigger: () => ({ stop() {} }),
-  });
-}
+/** A host-mode Watch over the generated host, with `extra` flags. */
+const watchFor = (extra) => hostWatch(roots, extra);
 
 console.log(`generated host: ${userCount} users, ${liveCount} with a rootless daemon (${dir})`);
 // Files written within 2 s of a reuse key get none (git's "racy" guard, collectors/live-inputs.ts):
@@ -230,7 +204,7 @@ server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.ad
 );
 const daemon = await startProcess([
   join(root, "dist/main.js"),
-  ...rootFlags,
+  ...rootFlags(roots),
   "--web.listen-address=127.0.0.1:0",
   `--collect.interval=${interval}`,
   "--collect.rpc-timeout=200ms",

@@ -13,42 +13,17 @@ import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pino } from "pino";
-import { generateHost } from "./host-fixture.mjs";
+import { generateHost, hostMode } from "./host-fixture.mjs";
 
 const root = process.env.LOOP_BENCH_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
 const [userCount = 1000, liveCount = 100, cycles = 3] = process.argv.slice(2).map(Number);
 const profile = process.env.LOOP_PROFILE === "1";
-const dist = (path) => import(join(root, "dist", path));
-const [{ parseCommandLine }, { collectorList, collectors }, { Watch }, { MetricsRenderer }] =
-  await Promise.all([
-    dist("cli.js"),
-    dist("collectors/registry.js"),
-    dist("exporter/schedule/watch.js"),
-    dist("exporter/render/renderer.js"),
-  ]);
+const { MetricsRenderer, watch: hostWatch } = await hostMode(root);
 
 const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-loop-bench-"));
 const { roots } = generateHost(dir, userCount, liveCount);
-const command = parseCommandLine(
-  [
-    `--path.procfs=${roots.procfs}`,
-    `--path.sysfs=${roots.sysfs}`,
-    `--path.rootfs=${roots.rootfs}`,
-    "--collect.rpc-timeout=200ms",
-  ],
-  {},
-  collectorList,
-);
 let renderer;
-const watch = await Watch.create({
-  config: command.config,
-  collectors,
-  env: {},
-  log: pino({ level: "silent" }),
-  trigger: () => ({ stop() {} }),
-  onChange: () => renderer.invalidate(),
-});
+const watch = await hostWatch(roots, [], { onChange: () => renderer.invalidate() });
 const build = { version: "bench", nodejsVersion: process.version };
 renderer = new MetricsRenderer({
   // The daemon's wiring (service.ts): the snapshot taken in steps, where the build has them.

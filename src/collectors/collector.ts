@@ -6,7 +6,7 @@ export type { Target } from "../host/target.js";
 import type { Cycle, HostState, TargetState } from "./state.js";
 
 /** What every collector gets for one run. */
-interface BaseContext {
+export interface BaseContext {
   readonly roots: HostRoots;
   /** Aborted when the run passes its timeout; long operations should give up. */
   readonly signal: AbortSignal;

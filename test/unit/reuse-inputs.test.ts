@@ -2,26 +2,21 @@ import {
   chmodSync,
   lchownSync,
   mkdirSync,
-  mkdtempSync,
   renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { UserCollector } from "../../src/collectors/collector.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { clientCollector } from "../../src/collectors/client/client.js";
 import { dbusCollector } from "../../src/collectors/dbus/dbus.js";
 import { dockerCollector } from "../../src/collectors/docker/docker.js";
 import { networkCollector } from "../../src/collectors/network/network.js";
 import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
-import { HostState } from "../../src/collectors/state.js";
-import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
 import type { Target } from "../../src/host/target.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
+import { CountedScheduler, ReuseUser, watchUser } from "../helpers/reuse-user.js";
 
 // Issue 19: the inputs keys of the real collectors, on a real tree owned by a user who is not
 // the exporter. Each change a collection would see must bring a full run (and the new facts);
@@ -41,84 +36,18 @@ type Name = keyof typeof counted;
 describe.skipIf(requireOnCi(missing))(
   withReason("inputs keys of the real collectors (needs root)", missing),
   () => {
-    let base: string;
+    const user = new ReuseUser("reuser", uid);
+    const runs = new CountedScheduler<Name>(counted);
+    const { mkdirOwn, writeOwn } = user;
+    const { cycle, facts, none, all } = runs;
     let target: Target;
     let procfs: string;
-    const calls: Record<string, number> = {};
-    let scheduler: Scheduler<Record<Name, unknown>>;
-    const own = (path: string): void => lchownSync(path, uid, uid);
-    const mkdirOwn = (path: string): void => {
-      mkdirSync(path, { mode: 0o700 });
-      own(path);
-    };
-    const writeOwn = (path: string, text: string): void => {
-      writeFileSync(path, text);
-      own(path);
-    };
-    /** One cycle; the full runs of each collector in it. */
-    const cycle = async (): Promise<Record<string, number>> => {
-      const before = { ...calls };
-      await scheduler.runAll();
-      return Object.fromEntries(
-        Object.keys(counted).map((name) => [name, (calls[name] ?? 0) - (before[name] ?? 0)]),
-      );
-    };
-    const facts = (name: Name): Record<string, unknown> =>
-      scheduler.targetViews()[0]?.facts[name] as Record<string, unknown>;
-    const none = { docker: 0, network: 0, client: 0, rootlesskit: 0, dbus: 0 };
-    const all = { docker: 1, network: 1, client: 1, rootlesskit: 1, dbus: 1 };
 
-    beforeAll(async () => {
-      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-"));
-      chmodSync(base, 0o755);
-      procfs = join(base, "proc");
-      mkdirSync(procfs);
-      mkdirSync(join(base, "u"), { mode: 0o755 });
-      target = {
-        name: "reuser",
-        uid,
-        gid: uid,
-        groups: [uid],
-        home: join(base, "u", "home"),
-        runtimeDir: join(base, "u", "run"),
-      };
+    watchUser(user, runs, () => {
+      ({ target, procfs } = user);
       mkdirOwn(target.home);
-      const collectors = Object.fromEntries(
-        Object.entries(counted).map(([name, c]) => {
-          const collector = c as UserCollector<unknown>;
-          const wrapped: UserCollector<unknown> = {
-            ...collector,
-            collect: (ctx) => {
-              calls[name] = (calls[name] ?? 0) + 1;
-              return collector.collect(ctx);
-            },
-          };
-          return [name, wrapped];
-        }),
-      ) as unknown as Record<Name, UserCollector<unknown>>;
-      scheduler = new Scheduler<Record<Name, unknown>>({
-        collectors,
-        settings: Object.keys(counted).map((name) => ({
-          name,
-          enabled: true,
-          intervalSeconds: 15,
-        })),
-        roots: { procfs, sysfs: join(base, "sys"), rootfs: "/" },
-        targets: { wants: (u) => u === uid, resolve: async () => [target] },
-        host: new HostState(),
-        timeoutMs: 5000,
-        rpcTimeoutMs: 200,
-        collectorOptions: {},
-        env: {},
-        log: pino({ level: "silent" }),
-        trigger: () => ({ stop: () => undefined }),
-      });
-      await scheduler.runAll();
     });
-    afterAll(async () => {
-      await scheduler.stop();
-      rmSync(base, { recursive: true, force: true });
-    });
+    beforeAll(() => runs.scheduler.runAll());
 
     it("serves an unchanged idle user the same facts, without a full run", async () => {
       const before = facts("docker");

@@ -1,34 +1,29 @@
 import { spawn } from "node:child_process";
 import { readFileSync, readlinkSync } from "node:fs";
 import {
-  chmodSync,
   lchownSync,
   linkSync,
   renameSync,
   truncateSync,
   utimesSync,
   mkdirSync,
-  mkdtempSync,
   rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { UserCollector } from "../../src/collectors/collector.js";
 import { racyMs } from "../../src/collectors/live-inputs.js";
 import { networkCollector } from "../../src/collectors/network/network.js";
 import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
-import { HostState } from "../../src/collectors/state.js";
-import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
 import { maxReusedRuns } from "../../src/exporter/schedule/reuse.js";
 import { readProcess } from "../../src/host/proc.js";
 import { parseProcStat } from "../../src/host/proc-parsers.js";
 import type { Target } from "../../src/host/target.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
+import { FakeProcfs } from "../helpers/procfs.js";
+import { CountedScheduler, ReuseUser, settledClock, watchUser } from "../helpers/reuse-user.js";
 
 /*
  * A hostile review of issue 19's live keys (helper "review"). The watched user is the attacker.
@@ -88,48 +83,14 @@ type Name = keyof typeof counted;
 describe.skipIf(requireOnCi(missing))(
   withReason("a live user who re-execs rootlesskit (needs root)", missing),
   () => {
-    let base: string;
+    const user = new ReuseUser("reexec", uid);
+    const runs = new CountedScheduler<Name>(counted);
+    const { writeOwn } = user;
+    const { cycle, facts, settle } = runs;
     let procfs: string;
-    let target: Target;
     let state: string;
-    const calls: Record<string, number> = {};
-    let scheduler: Scheduler<Record<Name, unknown>>;
-    const own = (path: string): void => lchownSync(path, uid, uid);
-    const write = (path: string, text: string): void => {
-      mkdirSync(join(path, ".."), { recursive: true });
-      writeFileSync(path, text);
-    };
-    const writeOwn = (path: string, text: string): void => {
-      writeFileSync(path, text);
-      own(path);
-    };
-    afterEach(() => vi.useRealTimers());
-    const cycle = async (): Promise<Record<string, number>> => {
-      const before = { ...calls };
-      await scheduler.runAll();
-      return Object.fromEntries(
-        Object.keys(counted).map((name) => [name, (calls[name] ?? 0) - (before[name] ?? 0)]),
-      );
-    };
-    const facts = (name: Name): Record<string, unknown> =>
-      scheduler.targetViews()[0]?.facts[name] as Record<string, unknown>;
-    const proc = (p: number, ppid: number, comm: string, exe: string, argv: string[]) => {
-      const dir = join(procfs, String(p));
-      rmSync(dir, { recursive: true, force: true });
-      const fields = ["S", ppid, p, p, 0, -1, 0, 0, 0, 0, 0, 150, 50, 0, 0, 20, 0, 1, 0];
-      write(join(dir, "stat"), `${p} (${comm}) ${fields.join(" ")} 5000 1000 200 0\n`);
-      write(
-        join(dir, "status"),
-        `Name:\t${comm}\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\nNSpid:\t${p}\nVmRSS:\t4096 kB\n`,
-      );
-      write(join(dir, "cmdline"), `${argv.join("\0")}\0`);
-      write(join(dir, "comm"), `${comm}\n`);
-      write(join(dir, "task", String(p), "children"), "");
-      write(join(dir, "uid_map"), `0 ${uid} 1\n1 100000 65536\n`);
-      write(join(dir, "gid_map"), `0 ${uid} 1\n1 100000 65536\n`);
-      symlinkSync(exe, join(dir, "exe"));
-      own(dir);
-    };
+    const proc = (pid: number, ppid: number, comm: string, exe: string, argv: string[]) =>
+      user.proc({ pid, ppid, comm, exe, argv, idMaps: true });
     const parentArgv = (mtu: number) => [
       "rootlesskit",
       "--net=slirp4netns",
@@ -138,90 +99,34 @@ describe.skipIf(requireOnCi(missing))(
       "dockerd",
     ];
 
-    beforeAll(() => {
-      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-live-review-"));
-      chmodSync(base, 0o755);
-      procfs = join(base, "proc");
-      mkdirSync(procfs);
-      mkdirSync(join(base, "u"), { mode: 0o755 });
-      target = {
-        name: "reexec",
-        uid,
-        gid: uid,
-        groups: [uid],
-        home: join(base, "u", "home"),
-        runtimeDir: join(base, "u", "run"),
-      };
+    watchUser(user, runs, () => {
+      const { target } = user;
+      procfs = user.procfs;
       const run = target.runtimeDir;
       state = join(run, "dockerd-rootless");
-      write(join(procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
-      write(join(procfs, "locks"), "");
-      proc(100, 1, "rootlesskit", "/usr/bin/rootlesskit", parentArgv(65520));
+      user.proc({
+        pid: 100,
+        ppid: 1,
+        comm: "rootlesskit",
+        exe: "/usr/bin/rootlesskit",
+        argv: parentArgv(65520),
+        children: [101, 103],
+        idMaps: true,
+      });
       proc(101, 100, "exe", "/usr/bin/rootlesskit", ["rootlesskit"]);
       proc(102, 101, "dockerd", "/usr/sbin/dockerd", ["dockerd"]);
       proc(103, 100, "slirp4netns", "/usr/bin/slirp4netns", ["slirp4netns", "101", "tap0"]);
-      write(join(procfs, "100", "task", "100", "children"), "101 103");
-      write(
+      user.write(
         join(procfs, "101", "net/dev"),
         "Inter-|\n face |\n  tap0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n",
       );
-      for (const dir of [target.home, run, state]) {
-        mkdirSync(dir, { mode: 0o700 });
-        own(dir);
-      }
+      for (const dir of [target.home, run, state]) user.mkdirOwn(dir);
       writeOwn(join(run, "docker.pid"), "102\n");
       writeOwn(join(state, "child_pid"), "101");
       writeOwn(join(state, "lock"), "");
-      const { dev, ino } = statSync(join(state, "lock"));
-      const major = ((dev >>> 8) & 0xfff).toString(16).padStart(2, "0");
-      const minor = ((dev & 0xff) | ((dev >>> 12) & 0xfff00)).toString(16).padStart(2, "0");
-      write(
-        join(procfs, "locks"),
-        `1: FLOCK  ADVISORY  WRITE 100 ${major}:${minor}:${ino} 0 EOF\n`,
-      );
-      const collectors = Object.fromEntries(
-        Object.entries(counted).map(([name, c]) => {
-          const collector = c as UserCollector<unknown>;
-          const wrapped: UserCollector<unknown> = {
-            ...collector,
-            collect: (ctx) => {
-              calls[name] = (calls[name] ?? 0) + 1;
-              return collector.collect(ctx);
-            },
-          };
-          return [name, wrapped];
-        }),
-      ) as unknown as Record<Name, UserCollector<unknown>>;
-      scheduler = new Scheduler<Record<Name, unknown>>({
-        collectors,
-        settings: Object.keys(counted).map((name) => ({
-          name,
-          enabled: true,
-          intervalSeconds: 15,
-        })),
-        roots: { procfs, sysfs: join(base, "sys"), rootfs: "/" },
-        targets: { wants: (u) => u === uid, resolve: async () => [target] },
-        host: new HostState(),
-        timeoutMs: 5000,
-        rpcTimeoutMs: 200,
-        collectorOptions: {},
-        env: {},
-        log: pino({ level: "silent" }),
-        trigger: () => ({ stop: () => undefined }),
-      });
-    });
-    afterAll(async () => {
-      await scheduler.stop();
-      rmSync(base, { recursive: true, force: true });
+      user.holdLock(100, join(state, "lock"));
     });
 
-    const settle = async (): Promise<void> => {
-      vi.useFakeTimers({ toFake: ["Date"] });
-      vi.setSystemTime(Date.now() + 10 * racyMs);
-      await cycle();
-      await cycle();
-      expect(await cycle()).toEqual({ network: 0, rootlesskit: 0 });
-    };
     const stale = () => facts("rootlesskit")["stateDirStale"];
 
     // What held up: each of these changes child_pid (read by the static part) so that size and
@@ -299,10 +204,10 @@ const binUid = 61_908;
 describe.skipIf(requireOnCi(missing))(
   withReason("a live user's ~/bin/slirp4netns (needs root)", missing),
   () => {
-    let base: string;
+    let fake: FakeProcfs;
     let rootfs: string;
-    let scheduler: Scheduler<{ network: unknown }>;
-    let full = 0;
+    const runs = new CountedScheduler({ network: networkCollector });
+    const { cycle } = runs;
     const target: Target = {
       name: "binner",
       uid: binUid,
@@ -316,20 +221,13 @@ describe.skipIf(requireOnCi(missing))(
       lchownSync(path, binUid, binUid);
     };
     const configured = (): Record<string, unknown> | undefined =>
-      (scheduler.targetViews()[0]?.facts.network as { configured?: Record<string, unknown> })
-        ?.configured;
+      runs.facts("network")?.["configured"] as Record<string, unknown> | undefined;
     afterEach(() => vi.useRealTimers());
 
     beforeAll(() => {
-      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-live-bin-"));
-      chmodSync(base, 0o755);
-      rootfs = join(base, "root");
-      for (const dir of [
-        rootfs,
-        join(rootfs, "home"),
-        join(rootfs, "usr"),
-        join(rootfs, "usr/bin"),
-      ])
+      fake = new FakeProcfs();
+      rootfs = fake.roots.rootfs;
+      for (const dir of [join(rootfs, "home"), join(rootfs, "usr"), join(rootfs, "usr/bin")])
         mkdirSync(dir, { mode: 0o755 });
       const home = join(rootfs, target.home);
       mkdirOwn(home);
@@ -339,50 +237,25 @@ describe.skipIf(requireOnCi(missing))(
       writeFileSync(unit, "[Service]\nExecStart=/usr/bin/dockerd-rootless.sh\n");
       lchownSync(unit, binUid, binUid);
       // One process of the user's: a login shell (the user is not idle).
-      const procfs = join(base, "proc");
-      const dir = join(procfs, "300");
-      mkdirSync(dir, { recursive: true });
-      const fields = ["S", 1, 300, 300, 0, -1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 20, 0, 1, 0];
-      writeFileSync(join(dir, "stat"), `300 (bash) ${fields.join(" ")} 7000 1000 200 0\n`);
-      writeFileSync(join(dir, "comm"), "bash\n");
-      writeFileSync(join(dir, "cmdline"), "-bash\0");
-      writeFileSync(
-        join(dir, "status"),
-        `Name:\tbash\nUid:\t${binUid}\t${binUid}\t${binUid}\t${binUid}\nNSpid:\t300\n`,
-      );
-      lchownSync(dir, binUid, binUid);
-      writeFileSync(join(procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
-      scheduler = new Scheduler<{ network: unknown }>({
-        collectors: {
-          network: {
-            ...(networkCollector as UserCollector<unknown>),
-            collect: (ctx: Parameters<UserCollector<unknown>["collect"]>[0]) => {
-              full += 1;
-              return (networkCollector as UserCollector<unknown>).collect(ctx);
-            },
-          },
-        },
-        settings: [{ name: "network", enabled: true, intervalSeconds: 15 }],
-        roots: { procfs, sysfs: join(base, "sys"), rootfs },
-        targets: { wants: (u) => u === binUid, resolve: async () => [target] },
-        host: new HostState(),
-        timeoutMs: 5000,
-        rpcTimeoutMs: 200,
-        collectorOptions: {},
-        env: {},
-        log: pino({ level: "silent" }),
-        trigger: () => ({ stop: () => undefined }),
+      fake.add({
+        pid: 300,
+        ppid: 1,
+        comm: "bash",
+        uid: binUid,
+        exe: "/bin/bash",
+        argv: ["-bash"],
+        startTicks: 7000,
       });
+      runs.start(target, fake.roots);
     });
     afterAll(async () => {
-      await scheduler.stop();
-      rmSync(base, { recursive: true, force: true });
+      await runs.stop();
+      fake.cleanup();
     });
 
     it("sees slirp4netns put in ~/bin within two cycles (not only at the bound)", async () => {
-      vi.useFakeTimers({ toFake: ["Date"] });
-      vi.setSystemTime(Date.now() + 10 * racyMs);
-      for (let i = 0; i < 3; i++) await scheduler.runAll();
+      settledClock();
+      for (let i = 0; i < 3; i++) await cycle();
       expect(configured()).toMatchObject({ mtu: 1500 });
       expect(configured()?.["driver"]).toBeUndefined();
       const bin = join(rootfs, target.home, "bin");
@@ -390,25 +263,23 @@ describe.skipIf(requireOnCi(missing))(
       writeFileSync(join(bin, "slirp4netns"), "");
       lchownSync(join(bin, "slirp4netns"), binUid, binUid);
       vi.setSystemTime(Date.now() + 10 * racyMs);
-      await scheduler.runAll();
-      await scheduler.runAll();
+      await cycle();
+      await cycle();
       expect(configured()).toMatchObject({ driver: "slirp4netns", mtu: 65520 });
     });
 
     it("sees slirp4netns installed by root within two cycles", async () => {
       rmSync(join(rootfs, target.home, "bin"), { recursive: true, force: true });
-      vi.useFakeTimers({ toFake: ["Date"] });
-      vi.setSystemTime(Date.now() + 10 * racyMs);
+      settledClock();
       // Until a full run finds no driver again: the key holds after it.
       for (let i = 0; i <= maxReusedRuns + 2; i++) {
-        const before = full;
-        await scheduler.runAll();
-        if (full > before && configured()?.["driver"] === undefined) break;
+        const full = (await cycle()).network > 0;
+        if (full && configured()?.["driver"] === undefined) break;
       }
       expect(configured()?.["driver"]).toBeUndefined();
       writeFileSync(join(rootfs, "usr/bin/slirp4netns"), "");
-      await scheduler.runAll();
-      await scheduler.runAll();
+      await cycle();
+      await cycle();
       expect(configured()).toMatchObject({ driver: "slirp4netns" });
     });
   },
@@ -423,57 +294,23 @@ const refusedUid = 61_909;
 describe.skipIf(requireOnCi(missing))(
   withReason("a live user's refused state dir made good (needs root)", missing),
   () => {
-    let base: string;
-    let scheduler: Scheduler<{ rootlesskit: unknown }>;
+    const user = new ReuseUser("refused", refusedUid);
+    const runs = new CountedScheduler({ rootlesskit: rootlesskitCollector });
+    const { own } = user;
+    const { cycle } = runs;
     let sd: string;
-    const own = (path: string): void => lchownSync(path, refusedUid, refusedUid);
-    const write = (path: string, text: string): void => {
-      mkdirSync(join(path, ".."), { recursive: true });
-      writeFileSync(path, text);
-    };
-    const facts = (): Record<string, unknown> =>
-      scheduler.targetViews()[0]?.facts.rootlesskit as Record<string, unknown>;
-    afterEach(() => vi.useRealTimers());
+    const facts = () => runs.facts("rootlesskit");
 
-    beforeAll(() => {
-      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-live-refused-"));
-      chmodSync(base, 0o755);
-      const procfs = join(base, "proc");
-      mkdirSync(join(base, "u"), { mode: 0o755 });
-      const target: Target = {
-        name: "refused",
-        uid: refusedUid,
-        gid: refusedUid,
-        groups: [refusedUid],
-        home: join(base, "u", "home"),
-        runtimeDir: join(base, "u", "run"),
-      };
-      for (const dir of [target.home, target.runtimeDir]) {
-        mkdirSync(dir, { mode: 0o700 });
-        own(dir);
-      }
+    watchUser(user, runs, () => {
+      const { target } = user;
+      for (const dir of [target.home, target.runtimeDir]) user.mkdirOwn(dir);
       sd = join(target.home, "sd");
       const real = join(target.home, "sd.real");
-      mkdirSync(real, { mode: 0o700 });
-      own(real);
+      user.mkdirOwn(real);
       symlinkSync(real, sd);
       own(sd);
-      const proc = (p: number, ppid: number, comm: string, exe: string, argv: string[]) => {
-        const dir = join(procfs, String(p));
-        const fields = ["S", ppid, p, p, 0, -1, 0, 0, 0, 0, 0, 150, 50, 0, 0, 20, 0, 1, 0];
-        write(join(dir, "stat"), `${p} (${comm}) ${fields.join(" ")} 5000 1000 200 0\n`);
-        write(
-          join(dir, "status"),
-          `Name:\t${comm}\nUid:\t${refusedUid}\t${refusedUid}\t${refusedUid}\t${refusedUid}\nNSpid:\t${p}\n`,
-        );
-        write(join(dir, "cmdline"), `${argv.join("\0")}\0`);
-        write(join(dir, "comm"), `${comm}\n`);
-        write(join(dir, "task", String(p), "children"), "");
-        symlinkSync(exe, join(dir, "exe"));
-        own(dir);
-      };
-      write(join(procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
-      write(join(procfs, "locks"), "");
+      const proc = (pid: number, ppid: number, comm: string, exe: string, argv: string[]) =>
+        user.proc({ pid, ppid, comm, exe, argv });
       proc(100, 1, "rootlesskit", "/usr/bin/rootlesskit", [
         "rootlesskit",
         "--net=slirp4netns",
@@ -481,30 +318,12 @@ describe.skipIf(requireOnCi(missing))(
         "dockerd",
       ]);
       proc(101, 100, "exe", "/usr/bin/rootlesskit", ["rootlesskit"]);
-      write(join(procfs, "100", "task", "100", "children"), "101");
-      scheduler = new Scheduler<{ rootlesskit: unknown }>({
-        collectors: { rootlesskit: rootlesskitCollector as UserCollector<unknown> },
-        settings: [{ name: "rootlesskit", enabled: true, intervalSeconds: 15 }],
-        roots: { procfs, sysfs: join(base, "sys"), rootfs: "/" },
-        targets: { wants: (u) => u === refusedUid, resolve: async () => [target] },
-        host: new HostState(),
-        timeoutMs: 5000,
-        rpcTimeoutMs: 200,
-        collectorOptions: {},
-        env: {},
-        log: pino({ level: "silent" }),
-        trigger: () => ({ stop: () => undefined }),
-      });
-    });
-    afterAll(async () => {
-      await scheduler.stop();
-      rmSync(base, { recursive: true, force: true });
+      user.write(join(user.procfs, "100", "task", "100", "children"), "101");
     });
 
     it("sees the refused state dir made a real directory within two cycles", async () => {
-      vi.useFakeTimers({ toFake: ["Date"] });
-      vi.setSystemTime(Date.now() + 10 * racyMs);
-      for (let i = 0; i < 3; i++) await scheduler.runAll();
+      settledClock();
+      for (let i = 0; i < 3; i++) await cycle();
       expect(facts()["stateDirRefused"]).toMatchObject({ source: "flag", state: "symlink" });
       rmSync(sd);
       mkdirSync(sd, { mode: 0o700 });
@@ -512,8 +331,8 @@ describe.skipIf(requireOnCi(missing))(
       writeFileSync(join(sd, "child_pid"), "101");
       own(join(sd, "child_pid"));
       vi.setSystemTime(Date.now() + 10 * racyMs);
-      await scheduler.runAll();
-      await scheduler.runAll();
+      await cycle();
+      await cycle();
       expect(facts()["stateDirRefused"]).toBeUndefined();
       expect(facts()["stateDir"]).toMatchObject({ path: sd, source: "flag" });
     });
@@ -530,89 +349,41 @@ const heldUid = 61_910;
 describe.skipIf(requireOnCi(missing))(
   withReason("a rootlesskit that takes its lock after it was first seen (needs root)", missing),
   () => {
-    let base: string;
+    const user = new ReuseUser("held", heldUid);
+    const runs = new CountedScheduler({ rootlesskit: rootlesskitCollector });
+    const { cycle } = runs;
     let procfs: string;
     let sd: string;
-    let scheduler: Scheduler<{ rootlesskit: unknown }>;
-    const own = (path: string): void => lchownSync(path, heldUid, heldUid);
-    const write = (path: string, text: string): void => {
-      mkdirSync(join(path, ".."), { recursive: true });
-      writeFileSync(path, text);
-    };
-    const facts = (): Record<string, unknown> =>
-      scheduler.targetViews()[0]?.facts.rootlesskit as Record<string, unknown>;
-    afterEach(() => vi.useRealTimers());
+    const facts = () => runs.facts("rootlesskit");
 
-    beforeAll(() => {
-      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-live-held-"));
-      chmodSync(base, 0o755);
-      procfs = join(base, "proc");
-      mkdirSync(join(base, "u"), { mode: 0o755 });
-      const target: Target = {
-        name: "held",
-        uid: heldUid,
-        gid: heldUid,
-        groups: [heldUid],
-        home: join(base, "u", "home"),
-        runtimeDir: join(base, "u", "run"),
-      };
-      sd = join(base, "u", "rootlesskit123");
-      for (const dir of [target.home, target.runtimeDir, sd]) {
-        mkdirSync(dir, { mode: 0o700 });
-        own(dir);
-      }
-      for (const name of ["lock", "child_pid"]) {
-        writeFileSync(join(sd, name), name === "lock" ? "" : "101");
-        own(join(sd, name));
-      }
-      const proc = (p: number, ppid: number, comm: string, argv: string[]) => {
-        const dir = join(procfs, String(p));
-        const fields = ["S", ppid, p, p, 0, -1, 0, 0, 0, 0, 0, 150, 50, 0, 0, 20, 0, 1, 0];
-        write(join(dir, "stat"), `${p} (${comm}) ${fields.join(" ")} 5000 1000 200 0\n`);
-        write(
-          join(dir, "status"),
-          `Name:\t${comm}\nUid:\t${heldUid}\t${heldUid}\t${heldUid}\t${heldUid}\nNSpid:\t${p}\n`,
-        );
-        write(join(dir, "cmdline"), `${argv.join("\0")}\0`);
-        write(join(dir, "comm"), `${comm}\n`);
-        write(join(dir, "task", String(p), "children"), "");
-        symlinkSync("/usr/bin/rootlesskit", join(dir, "exe"));
-        own(dir);
-      };
-      write(join(procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
-      write(join(procfs, "locks"), "");
-      proc(100, 1, "rootlesskit", ["rootlesskit", "--net=slirp4netns", "dockerd"]);
-      proc(101, 100, "exe", ["rootlesskit"]);
-      write(join(procfs, "100", "task", "100", "children"), "101");
-      mkdirSync(join(procfs, "100", "fd"));
-      scheduler = new Scheduler<{ rootlesskit: unknown }>({
-        collectors: { rootlesskit: rootlesskitCollector as UserCollector<unknown> },
-        settings: [{ name: "rootlesskit", enabled: true, intervalSeconds: 15 }],
-        roots: { procfs, sysfs: join(base, "sys"), rootfs: "/" },
-        targets: { wants: (u) => u === heldUid, resolve: async () => [target] },
-        host: new HostState(),
-        timeoutMs: 5000,
-        rpcTimeoutMs: 200,
-        collectorOptions: {},
-        env: {},
-        log: pino({ level: "silent" }),
-        trigger: () => ({ stop: () => undefined }),
+    watchUser(user, runs, () => {
+      const { target } = user;
+      procfs = user.procfs;
+      sd = join(user.base, "u", "rootlesskit123");
+      for (const dir of [target.home, target.runtimeDir, sd]) user.mkdirOwn(dir);
+      for (const name of ["lock", "child_pid"])
+        user.writeOwn(join(sd, name), name === "lock" ? "" : "101");
+      const exe = "/usr/bin/rootlesskit";
+      user.proc({
+        pid: 100,
+        ppid: 1,
+        comm: "rootlesskit",
+        exe,
+        argv: ["rootlesskit", "--net=slirp4netns", "dockerd"],
+        children: [101],
       });
-    });
-    afterAll(async () => {
-      await scheduler.stop();
-      rmSync(base, { recursive: true, force: true });
+      user.proc({ pid: 101, ppid: 100, comm: "exe", exe, argv: ["rootlesskit"] });
+      mkdirSync(join(procfs, "100", "fd"));
     });
 
     it("finds the state dir by its lock at the latest by the full run the bound forces", async () => {
-      vi.useFakeTimers({ toFake: ["Date"] });
-      vi.setSystemTime(Date.now() + 10 * racyMs);
-      for (let i = 0; i < 3; i++) await scheduler.runAll();
+      settledClock();
+      for (let i = 0; i < 3; i++) await cycle();
       expect(facts()).toMatchObject({ up: true, parentPid: 100 });
       expect(facts()["stateDir"]).toBeUndefined();
       // rootlesskit takes its lock now.
       symlinkSync(join(sd, "lock"), join(procfs, "100", "fd", "3"));
-      for (let i = 0; i <= maxReusedRuns + 1; i++) await scheduler.runAll();
+      for (let i = 0; i <= maxReusedRuns + 1; i++) await cycle();
       expect(facts()["stateDir"]).toEqual({ path: sd, source: "open_fd" });
     });
   },

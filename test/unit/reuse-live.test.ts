@@ -1,8 +1,6 @@
 import {
-  chmodSync,
   lchownSync,
   mkdirSync,
-  mkdtempSync,
   renameSync,
   rmSync,
   statSync,
@@ -11,11 +9,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { UserCollector } from "../../src/collectors/collector.js";
+import { describe, expect, it, vi } from "vitest";
 import { clientCollector } from "../../src/collectors/client/client.js";
 import { dockerCollector } from "../../src/collectors/docker/docker.js";
 import {
@@ -27,12 +22,11 @@ import {
 import { usualStateDir } from "../../src/collectors/scans.js";
 import { networkCollector } from "../../src/collectors/network/network.js";
 import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
-import { HostState } from "../../src/collectors/state.js";
-import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
 import type { Target } from "../../src/host/target.js";
 import type { NamesFound } from "../../src/host/user-files.js";
 import { statUserNames } from "../../src/host/user-files.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
+import { CountedScheduler, ReuseUser, watchUser } from "../helpers/reuse-user.js";
 
 describe("fileIdentity: git's racy guard", () => {
   const stats = { dev: 1, ino: 2, mode: 0o100644, uid: 7, size: 5, mtimeMs: 0, ctimeMs: 0 };
@@ -77,164 +71,57 @@ type Name = keyof typeof counted;
 describe.skipIf(requireOnCi(missing))(
   withReason("a live user's static and live parts (needs root)", missing),
   () => {
-    let base: string;
+    const user = new ReuseUser("liver", uid);
+    const runs = new CountedScheduler<Name>(counted);
+    const { own, write, writeOwn } = user;
+    const { cycle, facts, settle, none, all } = runs;
     let procfs: string;
     let target: Target;
     let run: string;
     let state: string;
-    const calls: Record<string, number> = {};
-    let scheduler: Scheduler<Record<Name, unknown>>;
-    const own = (path: string): void => lchownSync(path, uid, uid);
-    const write = (path: string, text: string): void => {
-      mkdirSync(join(path, ".."), { recursive: true });
-      writeFileSync(path, text);
-    };
-    const writeOwn = (path: string, text: string): void => {
-      writeFileSync(path, text);
-      own(path);
-    };
-    /** Wall-clock time for the racy guard: the files written now look settled (or not). */
-    const clock = (offsetMs: number): void => {
-      vi.useFakeTimers({ toFake: ["Date"] });
-      vi.setSystemTime(Date.now() + offsetMs);
-    };
-    afterEach(() => vi.useRealTimers());
-    const cycle = async (): Promise<Record<string, number>> => {
-      const before = { ...calls };
-      await scheduler.runAll();
-      return Object.fromEntries(
-        Object.keys(counted).map((name) => [name, (calls[name] ?? 0) - (before[name] ?? 0)]),
-      );
-    };
-    const facts = (name: Name): Record<string, unknown> =>
-      scheduler.targetViews()[0]?.facts[name] as Record<string, unknown>;
-    const none = { docker: 0, network: 0, client: 0, rootlesskit: 0 };
-    const all = { docker: 1, network: 1, client: 1, rootlesskit: 1 };
-    /** A process of the user's: rootlesskit's parent and child, dockerd, slirp4netns. */
-    const proc = (
-      p: number,
-      ppid: number,
-      comm: string,
-      exe: string,
-      argv: string[],
-      start = 5000,
-    ) => {
-      const dir = join(procfs, String(p));
-      rmSync(dir, { recursive: true, force: true });
-      const fields = ["S", ppid, p, p, 0, -1, 0, 0, 0, 0, 0, 150, 50, 0, 0, 20, 0, 1, 0];
-      write(join(dir, "stat"), `${p} (${comm}) ${fields.join(" ")} ${start} 1000 200 0\n`);
-      write(
-        join(dir, "status"),
-        `Name:\t${comm}\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\nNSpid:\t${p}\nVmRSS:\t4096 kB\n`,
-      );
-      write(join(dir, "cmdline"), `${argv.join("\0")}\0`);
-      write(join(dir, "comm"), `${comm}\n`);
-      write(join(dir, "task", String(p), "children"), "");
-      write(join(dir, "uid_map"), `0 ${uid} 1\n1 100000 65536\n`);
-      write(join(dir, "gid_map"), `0 ${uid} 1\n1 100000 65536\n`);
-      symlinkSync(exe, join(dir, "exe"));
-      own(dir);
-    };
     const netDev = (rx: number) =>
       write(
         join(procfs, "101", "net/dev"),
         `Inter-|\n face |\n  tap0: ${rx} 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n`,
       );
-    const parent = (start = 5000) =>
-      proc(
-        100,
-        1,
-        "rootlesskit",
-        "/usr/bin/rootlesskit",
-        ["rootlesskit", "--net=slirp4netns", "--mtu=65520", `--state-dir=${state}`, "dockerd"],
-        start,
-      );
+    /** A process of the user's: rootlesskit's parent and child, dockerd, slirp4netns. */
+    const proc = (pid: number, ppid: number, comm: string, exe: string, argv: string[]) =>
+      user.proc({ pid, ppid, comm, exe, argv, idMaps: true });
+    const parent = (startTicks = 5000) =>
+      user.proc({
+        pid: 100,
+        ppid: 1,
+        comm: "rootlesskit",
+        exe: "/usr/bin/rootlesskit",
+        argv: [
+          "rootlesskit",
+          "--net=slirp4netns",
+          "--mtu=65520",
+          `--state-dir=${state}`,
+          "dockerd",
+        ],
+        startTicks,
+        children: [101, 103],
+        idMaps: true,
+      });
+    /** rootlesskit's parent holds the state dir's lock. */
+    const holdLock = (): void => user.holdLock(100, join(state, "lock"));
 
-    /** rootlesskit's parent holds the state dir's lock (/proc/locks, as the kernel prints it). */
-    const holdLock = (): void => {
-      const { dev, ino } = statSync(join(state, "lock"));
-      const major = ((dev >>> 8) & 0xfff).toString(16).padStart(2, "0");
-      const minor = ((dev & 0xff) | ((dev >>> 12) & 0xfff00)).toString(16).padStart(2, "0");
-      write(
-        join(procfs, "locks"),
-        `1: FLOCK  ADVISORY  WRITE 100 ${major}:${minor}:${ino} 0 EOF\n`,
-      );
-    };
-
-    beforeAll(async () => {
-      base = mkdtempSync(join(tmpdir(), "rootless-exporter-reuse-live-"));
-      chmodSync(base, 0o755);
-      procfs = join(base, "proc");
-      mkdirSync(procfs);
-      mkdirSync(join(base, "u"), { mode: 0o755 });
-      target = {
-        name: "liver",
-        uid,
-        gid: uid,
-        groups: [uid],
-        home: join(base, "u", "home"),
-        runtimeDir: join(base, "u", "run"),
-      };
+    watchUser(user, runs, () => {
+      ({ target, procfs } = user);
       run = target.runtimeDir;
       state = join(run, "dockerd-rootless");
-      write(join(procfs, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
-      write(join(procfs, "locks"), "");
       parent();
       proc(101, 100, "exe", "/usr/bin/rootlesskit", ["rootlesskit"]);
       proc(102, 101, "dockerd", "/usr/sbin/dockerd", ["dockerd"]);
       proc(103, 100, "slirp4netns", "/usr/bin/slirp4netns", ["slirp4netns", "101", "tap0"]);
-      write(join(procfs, "100", "task", "100", "children"), "101 103");
       netDev(1000);
-      for (const dir of [target.home, run, state]) {
-        mkdirSync(dir, { mode: 0o700 });
-        own(dir);
-      }
+      for (const dir of [target.home, run, state]) user.mkdirOwn(dir);
       writeOwn(join(run, "docker.pid"), "102\n");
       writeOwn(join(state, "child_pid"), "101");
       writeOwn(join(state, "lock"), "");
       holdLock();
-      const collectors = Object.fromEntries(
-        Object.entries(counted).map(([name, c]) => {
-          const collector = c as UserCollector<unknown>;
-          const wrapped: UserCollector<unknown> = {
-            ...collector,
-            collect: (ctx) => {
-              calls[name] = (calls[name] ?? 0) + 1;
-              return collector.collect(ctx);
-            },
-          };
-          return [name, wrapped];
-        }),
-      ) as unknown as Record<Name, UserCollector<unknown>>;
-      scheduler = new Scheduler<Record<Name, unknown>>({
-        collectors,
-        settings: Object.keys(counted).map((name) => ({
-          name,
-          enabled: true,
-          intervalSeconds: 15,
-        })),
-        roots: { procfs, sysfs: join(base, "sys"), rootfs: "/" },
-        targets: { wants: (u) => u === uid, resolve: async () => [target] },
-        host: new HostState(),
-        timeoutMs: 5000,
-        rpcTimeoutMs: 200,
-        collectorOptions: {},
-        env: {},
-        log: pino({ level: "silent" }),
-        trigger: () => ({ stop: () => undefined }),
-      });
     });
-    afterAll(async () => {
-      await scheduler.stop();
-      rmSync(base, { recursive: true, force: true });
-    });
-    /** Settled: two full runs (the key needs the part of one), then the static parts reused. */
-    const settle = async (): Promise<void> => {
-      clock(10 * racyMs);
-      await cycle();
-      await cycle();
-      expect(await cycle()).toEqual(none);
-    };
 
     it("finds the daemon, then serves the static parts while live figures move", async () => {
       await settle();
@@ -350,7 +237,6 @@ describe.skipIf(requireOnCi(missing))(
       await settle();
       const before = facts("rootlesskit")["startTimeSeconds"] as number;
       parent(9000);
-      write(join(procfs, "100", "task", "100", "children"), "101 103");
       expect(await cycle()).toEqual(all);
       expect(facts("rootlesskit")["startTimeSeconds"]).toBe(before + 40);
       expect(facts("rootlesskit")["restarts"]).toBe(1);

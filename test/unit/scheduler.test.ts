@@ -219,6 +219,33 @@ describe("Scheduler", () => {
     await scheduler.stop();
   });
 
+  it("aborts a run in progress when its user goes away, and every run in progress at stop", async () => {
+    // The run's signal lives with the run, not the slot (docs/performance.md#memory): asked for
+    // at once or only after an await, it is the one aborted.
+    const triggers = manualTriggers();
+    let watched = [alice, bob];
+    const aborted: string[] = [];
+    const scheduler = makeScheduler(
+      {
+        daemon: collector("daemon", async (ctx) => {
+          if (ctx.target.name === "bob") await Promise.resolve();
+          ctx.signal.addEventListener("abort", () => aborted.push(ctx.target.name));
+          return new Promise(() => undefined);
+        }),
+      },
+      triggers,
+      { targets: () => watched },
+    );
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(0);
+    watched = [alice];
+    triggers.fire("cycle-15s");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(aborted).toEqual(["bob"]);
+    await scheduler.stop();
+    expect(aborted).toEqual(["bob", "alice"]);
+  });
+
   it("a hung user delays no other user, and a user who goes away loses every slot at once", async () => {
     const triggers = manualTriggers();
     let watched = [alice, bob];

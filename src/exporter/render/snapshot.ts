@@ -4,8 +4,8 @@ import { SampleSet } from "./sample-set.js";
 import type { SamplesInput } from "./samples.js";
 import { addTrailer, preludeSteps, sampleSteps } from "./samples.js";
 import { inSlices } from "./slices.js";
+import { ChunkCache } from "./chunk-cache.js";
 import type { UserChunk } from "./user-chunk.js";
-import { ChunkCache } from "./user-chunk.js";
 
 /** What a rendering is made from: series, the scheduler's states, or the steps that take them. */
 export type SnapshotSource = SampleSet | SamplesInput | Generator<void, SamplesInput>;
@@ -19,7 +19,8 @@ export const defaultSliceMs = 2;
  * (assembly.ts), so a rendering where nothing changed renders no user. A SampleSet (tests, the
  * `check` command) is rendered whole, and so are the states whenever the parts could overlap
  * (two users of one name, a series naming another user): the output is the same either way.
- * Every way is a generator of small steps, run in slices of `sliceMs` (slices.ts).
+ * Every way is a generator of small steps, run in slices of `sliceMs` (slices.ts). Renderings
+ * run one after the other: the chunks are pointed at each new body as it is finished.
  */
 export class SnapshotRenderer {
   private readonly chunks = new ChunkCache();
@@ -29,26 +30,31 @@ export class SnapshotRenderer {
   /** `sliceMs`: the longest stretch of synchronous work between two turns of the event loop. */
   constructor(private readonly sliceMs = defaultSliceMs) {}
 
+  /** The rendering before, settled or not: the next one starts once it has. */
+  private previous: Promise<unknown> = Promise.resolve();
+
   render(source: SnapshotSource): Promise<Buffer> {
-    return inSlices(this.steps(source), this.sliceMs);
+    const next = this.previous.then(() => inSlices(this.steps(source), this.sliceMs));
+    this.previous = next.catch(() => undefined);
+    return next;
   }
 
   private *steps(source: SnapshotSource): Generator<void, Buffer> {
     if (source instanceof SampleSet) return Buffer.from(yield* expositionSteps(source));
     const samples = "next" in source ? yield* source : source;
-    const assembly = new Assembly();
+    const assembly = new Assembly(this.chunks.ordinals);
     yield* preludeSteps(samples, assembly);
     const names = new Set<string>();
     const chunks: UserChunk[] = [];
-    let rendered = 0;
+    const before = this.chunks.renders;
     for (const view of samples.views) {
-      if (names.has(view.target.name)) return yield* this.whole(samples, rendered);
+      if (names.has(view.target.name))
+        return yield* this.whole(samples, this.chunks.renders - before);
       names.add(view.target.name);
-      const { chunk, rendered: fresh } = this.chunks.chunkOf(view);
-      chunks.push(chunk);
-      if (fresh) rendered++;
+      chunks.push(this.chunks.chunkOf(view));
       yield;
     }
+    const rendered = this.chunks.renders - before;
     this.chunks.sweep();
     for (const chunk of chunks) {
       if (!assembly.fits(chunk)) return yield* this.whole(samples, rendered);

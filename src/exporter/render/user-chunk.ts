@@ -1,5 +1,4 @@
 import type { FactsByCollector } from "../../collectors/registry.js";
-import { moduleList } from "../../collectors/registry.js";
 import type { MetricKey } from "../catalogue.js";
 import { metrics } from "../catalogue.js";
 import type { TargetView } from "../schedule/views.js";
@@ -8,19 +7,8 @@ import type { Labels, SeriesSink } from "./sample-set.js";
 import { hostKey } from "./sample-set.js";
 import { addTarget } from "./samples.js";
 
-/** A run of one user's own lines of one metric: bytes [start, end) of the chunk, "\nline" each. */
-export interface OwnLines {
-  readonly kind: "own";
-  readonly metric: MetricKey;
-  /** The chunk's bytes. */
-  readonly bytes: Buffer;
-  readonly start: number;
-  readonly end: number;
-}
-
 /** A series of a user's render that is not theirs alone, merged with everyone's at assembly. */
 export interface SharedSeries {
-  readonly kind: "shared";
   readonly metric: MetricKey;
   readonly labels: Labels;
   readonly value: number;
@@ -28,15 +16,51 @@ export interface SharedSeries {
   readonly hostKey: string | undefined;
 }
 
-/** One user's part of /metrics, rendered once per change of what it is made of. */
-export interface UserChunk {
-  readonly bytes: Buffer;
-  /** In the order they were written: runs of the user's own lines, and host-scope series. */
-  readonly parts: readonly (OwnLines | SharedSeries)[];
-  /** The metrics the user has own lines in. */
-  readonly ownMetrics: ReadonlySet<MetricKey>;
-  /** A series labelled with another user's name, or with a user label its metric lacks. */
-  readonly foreign: boolean;
+/**
+ * A user's shared series, kept once for every user whose render wrote the same ones (chunk-cache.ts):
+ * most are host-scope (a sysctl, a module), the same for every user who sees the same host facts.
+ */
+export interface SharedList {
+  /** What the list is, for the table that shares it. */
+  readonly key: string;
+  readonly series: readonly SharedSeries[];
+}
+
+/** The metrics' small numbers, for the chunks' typed index. One per ChunkCache. */
+export class MetricOrdinals {
+  readonly keys = Object.keys(metrics) as MetricKey[];
+  private readonly ordinals = new Map(this.keys.map((key, i) => [key, i]));
+
+  of(metric: MetricKey): number {
+    const ordinal = this.ordinals.get(metric);
+    if (ordinal === undefined) throw new Error(`unknown metric ${metric}`);
+    return ordinal;
+  }
+}
+
+/**
+ * Numbers per run of a user's own lines of one metric ("\nline" each) in `UserChunk.runs`: the
+ * metric's ordinal, the run's bytes [start, end) in `bytes`, and how many of the user's shared
+ * series were written before it (the assembly keeps the order the user's series were written in).
+ */
+export const runFields = 4;
+
+/**
+ * One user's part of /metrics, rendered once per change of what it is made of: bytes and a typed
+ * index, no object per line or run. Once a rendering has copied the runs into its body, `bytes`
+ * is that body and the runs' offsets are where they landed in it (assembly.ts), so the users'
+ * lines are held once, in the body being served, not a second time beside it.
+ */
+export class UserChunk {
+  constructor(
+    /** The chunk's own bytes when rendered; the last body its runs were copied into after. */
+    public bytes: Buffer,
+    /** `runFields` numbers per run, in the order written; offsets change with `bytes`. */
+    readonly runs: Uint32Array,
+    readonly shared: SharedList,
+    /** A series labelled with another user's name, or with a user label its metric lacks. */
+    readonly foreign: boolean,
+  ) {}
 }
 
 interface OwnEntry {
@@ -64,7 +88,7 @@ class ChunkBuilder implements SeriesSink {
       const host = !("user" in labels);
       if (!host) this.foreign = true;
       const key = host ? hostKey(metric, labels) : undefined;
-      this.items.push({ kind: "shared", metric, labels, value, hostKey: key });
+      this.items.push({ metric, labels, value, hostKey: key });
       return;
     }
     const text = labelText(def.labels, labels);
@@ -79,81 +103,57 @@ class ChunkBuilder implements SeriesSink {
     }
   }
 
-  finish(): UserChunk {
-    const runs: string[] = [];
-    const order: (Omit<OwnLines, "bytes"> | SharedSeries)[] = [];
-    const ownMetrics = new Set<MetricKey>();
+  finish(ordinals: MetricOrdinals, share: (series: SharedSeries[]) => SharedList): UserChunk {
+    const texts: string[] = [];
+    const fields: number[] = [];
+    const shared: SharedSeries[] = [];
     let offset = 0;
     let run: { metric: MetricKey; text: string } | undefined;
     const close = (): void => {
       if (!run) return;
       const end = offset + Buffer.byteLength(run.text);
-      order.push({ kind: "own", metric: run.metric, start: offset, end });
-      runs.push(run.text);
+      fields.push(ordinals.of(run.metric), offset, end, shared.length);
+      texts.push(run.text);
       offset = end;
       run = undefined;
     };
     for (const item of this.items) {
-      if ("kind" in item) {
+      if ("labels" in item) {
         close();
-        order.push(item);
+        shared.push(item);
         continue;
       }
       if (run?.metric !== item.metric) close();
       run ??= { metric: item.metric, text: "" };
       run.text += `\n${metrics[item.metric].name}${item.text} ${valueText(item.value)}`;
-      ownMetrics.add(item.metric);
     }
     close();
-    const bytes = Buffer.from(runs.join(""));
-    // One literal, not a spread: V8 gave each spread copy a hidden class of its own (30,600 of
-    // them at 1,000 users, ~5 MiB of live heap; docs/performance.md#memory).
-    const parts = order.map((part): OwnLines | SharedSeries =>
-      part.kind === "own"
-        ? { kind: "own", metric: part.metric, bytes, start: part.start, end: part.end }
-        : part,
-    );
-    return { bytes, parts, ownMetrics, foreign: this.foreign };
+    const bytes = offset === 0 ? Buffer.alloc(0) : Buffer.from(texts.join(""));
+    return new UserChunk(bytes, Uint32Array.from(fields), share(shared), this.foreign);
   }
 }
 
-/** Renders one user's series (addTarget) into a chunk. */
-export function userChunk(view: TargetView<FactsByCollector>): UserChunk {
-  const builder = new ChunkBuilder(view.target.name);
-  addTarget(builder, view);
-  return builder.finish();
+/** What a list of shared series is, as a key: equal keys, equal series in the same order. */
+export function sharedKey(series: readonly SharedSeries[]): string {
+  let key = "";
+  for (const s of series) {
+    const labels =
+      s.hostKey !== undefined ? `h${s.hostKey}` : `u${s.metric}\0${JSON.stringify(s.labels)}`;
+    key += `${labels}\0${Object.is(s.value, -0) ? "-0" : String(s.value)}\n`;
+  }
+  return key;
 }
 
 /**
- * Every watched user's chunk, rebuilt only when what addTarget reads changed: the target, whether
- * the view is complete, or one of the facts objects. The scheduler keeps a facts object when a
- * run brings equal facts (ledger.ts), so an unchanged user is a few identity comparisons.
+ * Renders one user's series (addTarget) into a chunk; `share` gives the list of shared series to
+ * keep (ChunkCache gives one already kept for another user when equal).
  */
-export class ChunkCache {
-  private readonly chunks = new Map<string, { inputs: unknown[]; chunk: UserChunk }>();
-  private seen = new Set<string>();
-
-  /** The chunk of `view`, and whether it was rendered now. */
-  chunkOf(view: TargetView<FactsByCollector>): { chunk: UserChunk; rendered: boolean } {
-    const key = `${view.target.uid}\0${view.target.name}`;
-    this.seen.add(key);
-    const facts = view.facts as Readonly<Record<string, unknown>>;
-    const inputs = [view.target, view.complete, ...moduleList.map((m) => facts[m.name])];
-    const known = this.chunks.get(key);
-    if (known && known.inputs.every((value, i) => value === inputs[i]))
-      return { chunk: known.chunk, rendered: false };
-    const chunk = userChunk(view);
-    this.chunks.set(key, { inputs, chunk });
-    return { chunk, rendered: true };
-  }
-
-  /** Forgets the users not asked for since the last sweep (no longer watched). */
-  sweep(): void {
-    for (const key of this.chunks.keys()) if (!this.seen.has(key)) this.chunks.delete(key);
-    this.seen = new Set();
-  }
-
-  get size(): number {
-    return this.chunks.size;
-  }
+export function userChunk(
+  view: TargetView<FactsByCollector>,
+  ordinals: MetricOrdinals,
+  share: (series: SharedSeries[]) => SharedList = (series) => ({ key: sharedKey(series), series }),
+): UserChunk {
+  const builder = new ChunkBuilder(view.target.name);
+  addTarget(builder, view);
+  return builder.finish(ordinals, share);
 }

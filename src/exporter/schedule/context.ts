@@ -1,30 +1,62 @@
-import type { UserContext } from "../../collectors/collector.js";
-import type { Cycle, HostState, TargetState } from "../../collectors/state.js";
-import type { HostRoots } from "../../host/paths.js";
-import type { Target } from "../../host/target.js";
+import type { BaseContext, HostContext, Target, UserContext } from "../../collectors/collector.js";
+import type { TargetState } from "../../collectors/state.js";
+
+/** What every run's context holds, host or user: BaseContext but the signal, made on first ask. */
+export interface RunParts extends Omit<BaseContext, "signal"> {
+  readonly makeSignal: () => AbortSignal;
+}
 
 /**
- * A user collector's context for one run: a class, so the 9,000 made a cycle at 1,000 users
- * share one shape and their `signal` getter lives on the prototype (an object literal with a
- * getter took the slow path: a tenth of a reused run). The signal is made on first ask.
+ * A run's context: a class, so the 9,000 user contexts made a cycle at 1,000 users share one
+ * shape and their `signal` getter lives on the prototype (an object literal with a getter took
+ * the slow path: a tenth of a reused run). Fields are copied, not read through `parts`.
  */
-export class UserRunContext implements UserContext {
-  constructor(
-    readonly roots: HostRoots,
-    readonly note: (message: string) => void,
-    readonly info: (message: string, fields: Readonly<Record<string, unknown>>) => void,
-    readonly env: Readonly<Record<string, string | undefined>>,
-    readonly rpcTimeoutMs: number,
-    readonly option: (name: string) => string,
-    readonly cycle: Cycle,
-    readonly host: HostState,
-    readonly target: Target,
-    readonly state: TargetState,
-    readonly self: boolean,
-    private readonly makeSignal: () => AbortSignal,
-  ) {}
+abstract class RunContext implements BaseContext {
+  readonly roots: BaseContext["roots"];
+  readonly note: BaseContext["note"];
+  readonly info: BaseContext["info"];
+  readonly env: BaseContext["env"];
+  readonly rpcTimeoutMs: number;
+  readonly option: BaseContext["option"];
+  readonly cycle: BaseContext["cycle"];
+  readonly host: BaseContext["host"];
+  private readonly makeSignal: () => AbortSignal;
+
+  constructor(parts: RunParts) {
+    this.roots = parts.roots;
+    this.note = parts.note;
+    this.info = parts.info;
+    this.env = parts.env;
+    this.rpcTimeoutMs = parts.rpcTimeoutMs;
+    this.option = parts.option;
+    this.cycle = parts.cycle;
+    this.host = parts.host;
+    this.makeSignal = parts.makeSignal;
+  }
 
   get signal(): AbortSignal {
     return this.makeSignal();
+  }
+}
+
+/** A host collector's context for one run. */
+export class HostRunContext extends RunContext implements HostContext {
+  constructor(
+    parts: RunParts,
+    readonly targets: readonly Target[],
+  ) {
+    super(parts);
+  }
+}
+
+/** A user collector's context for one run: the hot path (nine a user a cycle). */
+export class UserRunContext extends RunContext implements UserContext {
+  constructor(
+    parts: RunParts,
+    readonly target: Target,
+    readonly state: TargetState,
+    readonly self: boolean,
+  ) {
+    super(parts);
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Collector, HostContext } from "../../collectors/collector.js";
+import type { Collector } from "../../collectors/collector.js";
 import type { HostState } from "../../collectors/state.js";
 import { Cycle } from "../../collectors/state.js";
 import type { CollectorSetting } from "../../config.js";
@@ -11,7 +11,8 @@ import { eachUser } from "./pool.js";
 import type { TargetSource } from "../../targets/targets.js";
 import type { Watched } from "./roster.js";
 import { Roster } from "./roster.js";
-import { UserRunContext } from "./context.js";
+import type { RunParts } from "./context.js";
+import { HostRunContext, UserRunContext } from "./context.js";
 import { collectOrReuse, defaultReuseMaxAgeMs } from "./reuse.js";
 import { runOnce, runTimer } from "./run.js";
 import type { Trigger, TriggerFactory } from "./trigger.js";
@@ -103,7 +104,7 @@ export class Scheduler<F> {
     for (const trigger of this.triggers) trigger.stop();
     this.triggers = [];
     for (const entry of this.entries)
-      for (const slot of entry.slots.values()) slot.controller?.abort();
+      for (const slot of entry.slots.values()) slot.inflight?.controller?.abort();
     this.roster.stop();
   }
 
@@ -221,40 +222,24 @@ export class Scheduler<F> {
       log,
       debug: () => this.options.log.isLevelEnabled("debug"),
       start: (signal, note) => {
-        const info = (message: string, fields: Readonly<Record<string, unknown>>): void =>
-          log().info(fields, message);
         const { roots, env, rpcTimeoutMs, host } = this.options;
-        if (entry.collector.scope === "host")
-          return entry.collector.collect({
-            roots,
-            note,
-            info,
-            env,
-            rpcTimeoutMs,
-            option,
-            cycle,
-            host,
-            get signal() {
-              return signal();
-            },
-            targets: this.targets(),
-          } satisfies HostContext);
-        if (!watched) return Promise.reject(new Error("a user collector run without a user"));
-        // A class instance: a context is made for every run (9,000 a cycle at 1,000 users).
-        const ctx = new UserRunContext(
+        const parts: RunParts = {
           roots,
           note,
-          info,
+          info: (message, fields) => log().info(fields, message),
           env,
           rpcTimeoutMs,
           option,
           cycle,
           host,
-          watched.target,
-          watched.state,
-          watched.target.uid === this.options.selfUid,
-          signal,
-        );
+          makeSignal: signal,
+        };
+        if (entry.collector.scope === "host")
+          return entry.collector.collect(new HostRunContext(parts, this.targets()));
+        if (!watched) return Promise.reject(new Error("a user collector run without a user"));
+        // A class instance: a context is made for every run (9,000 a cycle at 1,000 users).
+        const self = watched.target.uid === this.options.selfUid;
+        const ctx = new UserRunContext(parts, watched.target, watched.state, self);
         const maxAgeMs = this.options.reuseMaxAgeMs ?? defaultReuseMaxAgeMs;
         return collectOrReuse(entry.collector, ctx, slot, maxAgeMs);
       },

@@ -1,0 +1,86 @@
+import type { FactsByCollector } from "../../collectors/registry.js";
+import { moduleList } from "../../collectors/registry.js";
+import type { TargetView } from "../schedule/views.js";
+import type { SharedList, SharedSeries, UserChunk } from "./user-chunk.js";
+import { MetricOrdinals, sharedKey, userChunk } from "./user-chunk.js";
+
+interface Cached {
+  /** What the chunk was rendered from: the target, whether complete, each collector's facts. */
+  readonly inputs: readonly unknown[];
+  readonly chunk: UserChunk;
+  /** The sweep generation that last asked for it. */
+  seen: number;
+}
+
+/**
+ * Every watched user's chunk, rebuilt only when what addTarget reads changed: the target, whether
+ * the view is complete, or one of the facts objects. The scheduler keeps a facts object when a
+ * run brings equal facts (ledger.ts, shared-facts.ts), so an unchanged user is a few identity
+ * comparisons. Equal lists of shared series are kept once for all the users who wrote them.
+ */
+export class ChunkCache {
+  readonly ordinals = new MetricOrdinals();
+  private readonly chunks = new Map<string, Cached>();
+  /** The shared lists the chunks hold, by what they are; rebuilt by sweep when chunks changed. */
+  private shared = new Map<string, SharedList>();
+  private generation = 0;
+  private changed = false;
+  /** Users rendered since this cache was made (a counter: a rendering reads its difference). */
+  renders = 0;
+
+  private readonly share = (series: SharedSeries[]): SharedList => {
+    const key = sharedKey(series);
+    let list = this.shared.get(key);
+    if (!list) this.shared.set(key, (list = { key, series }));
+    return list;
+  };
+
+  /** The chunk of `view`, rendered now if what it is made of changed. */
+  chunkOf(view: TargetView<FactsByCollector>): UserChunk {
+    const key = `${view.target.uid}\0${view.target.name}`;
+    const facts = view.facts as Readonly<Record<string, unknown>>;
+    const known = this.chunks.get(key);
+    if (known && this.same(known.inputs, view, facts)) {
+      known.seen = this.generation;
+      return known.chunk;
+    }
+    const inputs = [view.target, view.complete, ...moduleList.map((m) => facts[m.name])];
+    const chunk = userChunk(view, this.ordinals, this.share);
+    this.chunks.set(key, { inputs, chunk, seen: this.generation });
+    this.renders++;
+    this.changed = true;
+    return chunk;
+  }
+
+  private same(
+    inputs: readonly unknown[],
+    view: TargetView<FactsByCollector>,
+    facts: Readonly<Record<string, unknown>>,
+  ): boolean {
+    if (inputs[0] !== view.target || inputs[1] !== view.complete) return false;
+    for (const [i, module] of moduleList.entries())
+      if (inputs[i + 2] !== facts[module.name]) return false;
+    return true;
+  }
+
+  /**
+   * Forgets the users not asked for since the last sweep (no longer watched), and the shared
+   * lists no chunk holds any more.
+   */
+  sweep(): void {
+    for (const [key, cached] of this.chunks)
+      if (cached.seen !== this.generation) {
+        this.chunks.delete(key);
+        this.changed = true;
+      }
+    this.generation++;
+    if (!this.changed) return;
+    this.changed = false;
+    this.shared = new Map();
+    for (const { chunk } of this.chunks.values()) this.shared.set(chunk.shared.key, chunk.shared);
+  }
+
+  get size(): number {
+    return this.chunks.size;
+  }
+}
