@@ -10,6 +10,8 @@ import {
   runtimeDir,
   runtimeDirNames,
   runtimeNames,
+  stateNames,
+  usualStateDir,
   walkMemo,
 } from "./scans.js";
 
@@ -148,8 +150,7 @@ export interface StaticPart<S> {
 }
 
 /** The names looked at in a state dir (and in a runtime dir): one walk, then one lstat each. */
-export { runtimeNames } from "./scans.js";
-export const stateNames = ["child_pid", "netns", "lock", "api.sock"] as const;
+export { runtimeNames, stateNames } from "./scans.js";
 
 interface Snapshot {
   readonly at: number;
@@ -172,7 +173,15 @@ function snapshot(
     const found = await statUserNames(rootPath(roots, dir), target.uid, names, walkMemo(cycle));
     return { at, found };
   };
-  return again ? take() : cycle.once(`dir-names\0${target.uid}\0${dir}\0${names.join("/")}`, take);
+  if (again) return take();
+  // The usual state dir was looked at in the same walk as the runtime dir, when it is a
+  // directory of the user's (scans.ts); else it is walked to.
+  const usual = names === stateNames && dir === `${target.runtimeDir}/${usualStateDir.name}`;
+  return cycle.once(`dir-names\0${target.uid}\0${dir}\0${names.join("/")}`, async () => {
+    if (!usual) return take();
+    const { at, found } = await runtimeDirNames(cycle, roots, target);
+    return found.ok && found.nested ? { at, found: found.nested } : take();
+  });
 }
 
 const isKind = (stats: EntryStats, kind: UserFileKind): boolean =>

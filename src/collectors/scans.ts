@@ -29,10 +29,15 @@ export const walkMemo = (cycle: Cycle): WalkMemo => cycle.once("walk-memo", () =
 
 /** The names collectors read in a runtime dir (live-inputs.ts keys them, sockets are asked). */
 export const runtimeNames = ["docker.pid", "dockerd-rootless", "docker.sock", "bus"] as const;
+/** The names looked at in a state dir (live-inputs.ts). */
+export const stateNames = ["child_pid", "netns", "lock", "api.sock"] as const;
+/** The usual state dir, in the runtime dir: looked at with it (its names too), in one walk. */
+export const usualStateDir = { name: "dockerd-rootless", names: stateNames } as const;
 
 /**
  * The user's runtime dir checked as the user's, and an lstat of `runtimeNames` in it, once a
- * cycle for every collector and key (statUserNames: one walk); `at`, when it was taken.
+ * cycle for every collector and key (statUserNames: one walk); `at`, when it was taken. The usual
+ * state dir in it, when it is a directory of the user's, is looked at in the same walk.
  */
 export const runtimeDirNames = (
   cycle: Cycle,
@@ -42,7 +47,8 @@ export const runtimeDirNames = (
   cycle.once(`runtime-dir\0${target.uid}`, async () => {
     const at = Date.now();
     const path = rootPath(roots, target.runtimeDir);
-    return { at, found: await statUserNames(path, target.uid, runtimeNames, walkMemo(cycle)) };
+    const memo = walkMemo(cycle);
+    return { at, found: await statUserNames(path, target.uid, runtimeNames, memo, usualStateDir) };
   });
 
 /** The user's runtime dir, checked as the user's, once a cycle for every collector. */

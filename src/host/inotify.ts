@@ -1,5 +1,7 @@
-import { readlinkSync } from "node:fs";
-import { listDirCapped } from "./files.js";
+import type { Dir } from "node:fs";
+import { opendirSync, readlinkSync } from "node:fs";
+import type { ReadFailure } from "./files.js";
+import { failureOf } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath } from "./paths.js";
 import { letLoopIn } from "./proc.js";
@@ -40,12 +42,48 @@ export const inotifyBounds: InotifyBounds = {
 const batch = 256;
 
 /**
+ * The first `max` names of a process's fd directory, read at once (procfs, made from memory), a
+ * batch at a time with the event loop let in every `batch` names: no round trip through the
+ * thread pool per process (an opendir, reads and a close for each of the ~400 processes of 100
+ * live users, every cycle).
+ */
+async function listFds(
+  path: string,
+  max: number,
+): Promise<
+  | { readonly ok: false; readonly reason: ReadFailure }
+  | { readonly ok: true; readonly names: string[]; readonly complete: boolean }
+> {
+  let dir: Dir;
+  try {
+    dir = opendirSync(path, { bufferSize: Math.max(1, Math.min(max, 128)) });
+  } catch (err) {
+    return { ok: false, reason: failureOf(err) };
+  }
+  const names: string[] = [];
+  try {
+    for (;;) {
+      const entry = dir.readSync();
+      if (entry === null) return { ok: true, names, complete: true };
+      if (names.length === max) return { ok: true, names, complete: false };
+      names.push(entry.name);
+      if (names.length % batch === 0) await letLoopIn();
+    }
+  } catch (err) {
+    return { ok: false, reason: failureOf(err) };
+  } finally {
+    dir.closeSync();
+  }
+}
+
+/**
  * The inotify instances the processes `pids` hold, counted as descriptors: fs.inotify's
  * max_user_instances charges every instance to the user who made it, and an instance lives while
  * a descriptor refers to it. Two descriptors of one instance (dup, fork) count twice: the kernel
  * shows every inotify instance as the same anonymous inode, so nothing tells them apart.
- * Directories are listed through the thread pool, capped; the links are read a batch at a time
- * with the event loop let in between, and the count stops when `signal` aborts.
+ * Directories are listed and links read at once (procfs, from memory: no round trip through the
+ * thread pool per process, ~400 a cycle at 100 live users), capped, a batch at a time with the
+ * event loop let in between, and the count stops when `signal` aborts.
  */
 export async function countInotify(
   roots: HostRoots,
@@ -65,7 +103,7 @@ export async function countInotify(
       break;
     }
     const room = Math.min(bounds.maxDescriptorsPerProcess, bounds.maxDescriptors - descriptors);
-    const fds = await listDirCapped(procPath(roots, String(pid), "fd"), room);
+    const fds = await listFds(procPath(roots, String(pid), "fd"), room);
     if (!fds.ok) {
       if (fds.reason === "permission_denied") unreadable++;
       else if (fds.reason !== "missing") complete = false; // else gone meanwhile

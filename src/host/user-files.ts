@@ -4,7 +4,7 @@ import { lstat, open, opendir } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { readNamesCapped } from "./files.js";
 import type { Refusal, UserFileRefusal, UserRead, UserStat, UserFileKind } from "./user-walk.js";
-import { failure, openChecked, refuse, release } from "./user-walk.js";
+import { checkOpened, failure, openChecked, refuse, release } from "./user-walk.js";
 import type { WalkMemo } from "./walk-memo.js";
 import { pathFlags } from "./walk-memo.js";
 
@@ -158,38 +158,78 @@ export type NameStat =
   | { readonly ok: true; readonly stats: Stats }
   | { readonly ok: false; readonly state: "missing" | "io_error" };
 
+/** What statUserNames found in a directory of the user's. */
+export type NamesFound =
+  | {
+      readonly ok: true;
+      readonly dir: Stats;
+      readonly entries: ReadonlyMap<string, NameStat>;
+      /** The directory `nested` named, looked at the same way (when it is one of the user's). */
+      readonly nested?: NamesFound;
+    }
+  | (Refusal & { readonly stats?: Stats });
+
+/** lstat of each of `names` through `dir`'s descriptor: the name's own link is never followed. */
+async function lstatNames(
+  dir: FileHandle,
+  names: readonly string[],
+): Promise<Map<string, NameStat>> {
+  const entries = new Map<string, NameStat>();
+  for (const name of names) {
+    if (name.includes("/") || name === "." || name === "..") continue;
+    try {
+      entries.set(name, { ok: true, stats: await lstat(`/proc/self/fd/${dir.fd}/${name}`) });
+    } catch (err) {
+      const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+      entries.set(name, { ok: false, state: missing ? "missing" : "io_error" });
+    }
+  }
+  return entries;
+}
+
 /**
  * lstat of `names` in a directory of the user's: one walk to it (checked like a file's parents),
  * then one lstat of each name through the descriptor that was checked (the name's own link is
  * never followed, nothing is opened). What each entry is, and whose, is the caller's to judge.
+ * `nested`: a directory among `names` (the state dir in the runtime dir), when the lstat says it
+ * is a directory of the user's, opened through the same descriptor and checked as the last step
+ * of a walk to it is (O_PATH, O_NOFOLLOW, fstat: a directory the user owns), and its own names
+ * lstat'ed: the look a walk to it would make, without walking to the directory again.
  */
 export async function statUserNames(
   path: string,
   uid: number,
   names: readonly string[],
   memo?: WalkMemo,
-): Promise<
-  | { readonly ok: true; readonly dir: Stats; readonly entries: ReadonlyMap<string, NameStat> }
-  | (Refusal & { readonly stats?: Stats })
-> {
+  nested?: { readonly name: string; readonly names: readonly string[] },
+): Promise<NamesFound> {
   // A refusal of a directory that is there (someone else's) keeps its stats, as statUserPath's.
   const opened = await openChecked(path, uid, "directory", memo);
   if (!opened.ok) return opened;
   try {
-    const entries = new Map<string, NameStat>();
-    for (const name of names) {
-      if (name.includes("/") || name === "." || name === "..") continue;
-      try {
-        entries.set(name, {
-          ok: true,
-          stats: await lstat(`/proc/self/fd/${opened.handle.fd}/${name}`),
-        });
-      } catch (err) {
-        const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
-        entries.set(name, { ok: false, state: missing ? "missing" : "io_error" });
-      }
+    const entries = await lstatNames(opened.handle, names);
+    const inner = nested && entries.get(nested.name);
+    if (!nested || !inner?.ok || !inner.stats.isDirectory() || inner.stats.uid !== uid)
+      return { ok: true, dir: opened.stats, entries };
+    const innerPath = `${path}/${nested.name}`;
+    let handle: FileHandle;
+    try {
+      handle = await open(`/proc/self/fd/${opened.handle.fd}/${nested.name}`, pathFlags);
+    } catch (err) {
+      return { ok: true, dir: opened.stats, entries, nested: failure(innerPath, err) };
     }
-    return { ok: true, dir: opened.stats, entries };
+    const checked = await checkOpened(handle, innerPath, uid, "directory");
+    if (!checked.ok) return { ok: true, dir: opened.stats, entries, nested: checked };
+    try {
+      const found = {
+        ok: true as const,
+        dir: checked.stats,
+        entries: await lstatNames(handle, nested.names),
+      };
+      return { ok: true, dir: opened.stats, entries, nested: found };
+    } finally {
+      release(handle);
+    }
   } finally {
     release(opened.handle);
   }

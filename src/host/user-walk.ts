@@ -114,6 +114,9 @@ async function openParent(
   uid: number,
   memo: WalkMemo | undefined,
 ): Promise<{ ok: true; dir: FileHandle; name: string; walked: string; closed: boolean } | Refusal> {
+  // Missing by the cycle's listing of its directory: the answer of the walk below, without it.
+  if (path.length <= maxPathBytes && memo?.missingNow(path, uid, ownUid))
+    return failure(path, { code: "ENOENT" });
   let parts = posix.normalize(path).split("/").filter(Boolean);
   const name = parts.pop();
   if (!path.startsWith("/") || name === undefined || name === "..")
@@ -226,15 +229,17 @@ const kindRefusal: Record<UserFileKind, UserFileRefusal> = {
  */
 const ownedBy = (stats: Stats, uid: number): boolean => stats.uid === uid;
 
+/** A last component opened with O_PATH and checked (the caller closes it), or why not. */
+export type Opened =
+  { ok: true; handle: FileHandle; stats: Stats } | (Refusal & { readonly stats?: Stats });
+
 /** Opens the last component with O_PATH and checks it; the caller closes the handle. */
 export async function openChecked(
   path: string,
   uid: number,
   kind: UserFileKind,
   memo?: WalkMemo,
-): Promise<
-  { ok: true; handle: FileHandle; stats: Stats } | (Refusal & { readonly stats?: Stats })
-> {
+): Promise<Opened> {
   const parent = await openParent(path, uid, memo);
   if (!parent.ok) return parent;
   let handle: FileHandle;
@@ -247,6 +252,16 @@ export async function openChecked(
   } finally {
     release(parent.dir);
   }
+  return checkOpened(handle, path, uid, kind);
+}
+
+/** The checks of a last component opened with O_PATH: a `kind` of the user's own, no symlink. */
+export async function checkOpened(
+  handle: FileHandle,
+  path: string,
+  uid: number,
+  kind: UserFileKind,
+): Promise<Opened> {
   try {
     const stats = await handle.stat();
     let refusal: Refusal | undefined;

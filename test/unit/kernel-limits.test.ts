@@ -14,6 +14,7 @@ import {
 } from "../../src/collectors/kernel/limit-checks.js";
 import { cgroupCollector } from "../../src/collectors/cgroup/cgroup.js";
 import { kernelCollector } from "../../src/collectors/kernel/kernel.js";
+import { Cycle } from "../../src/collectors/state.js";
 import { FakeProcfs } from "../helpers/procfs.js";
 import { collectorContext } from "../helpers/context.js";
 import { alice, healthyFacts } from "../helpers/healthy-facts.js";
@@ -147,6 +148,23 @@ describe("inotify instances", () => {
     });
   });
 
+  it("lists a process's descriptors past one batch (the event loop let in between) in full", async () => {
+    const t = tree();
+    t.add(
+      proc(
+        10,
+        Array.from({ length: 600 }, (_, i) => (i % 2 === 0 ? inotify : "/dev/null")),
+      ),
+    );
+    expect(await countInotify(t.roots, [10], live)).toEqual({
+      instances: 300,
+      processes: 1,
+      descriptors: 600,
+      unreadable: 0,
+      complete: true,
+    });
+  });
+
   // Root reads every fd directory: a refusal is seen only by another user.
   it.skipIf(process.getuid?.() === 0)(
     "leaves out a process whose descriptors it may not list, and says how many",
@@ -223,6 +241,35 @@ describe("PSI of user@UID.service", () => {
     expect(facts.pressure).toEqual({
       memory: { some: { avg10: 0, avg60: 0, avg300: 0, totalMicroseconds: 2_500_000 } },
     });
+  });
+
+  it("lists user.slice once a cycle: a user without a slice has no manager's cgroup, one with it is read", async () => {
+    const t = setUp(2);
+    const ctx = collectorContext(t.roots, alice);
+    const bob = { ...alice, name: "bob", uid: 1001 };
+    const [bobFacts, aliceFacts] = [
+      await cgroupCollector.collect({ ...ctx, target: bob }),
+      await cgroupCollector.collect(ctx),
+    ];
+    expect(bobFacts.delegated).toBeUndefined();
+    expect(bobFacts.pressure).toBeUndefined();
+    expect(aliceFacts.delegated).toEqual(["cpu", "io", "memory", "pids"]);
+    // A slice made after the cycle's listing: this cycle says none, the next one reads it.
+    const made = join(t.roots.sysfs, "fs/cgroup/user.slice/user-1001.slice/user@1001.service");
+    mkdirSync(made, { recursive: true });
+    writeFileSync(join(made, "cgroup.controllers"), "memory");
+    expect((await cgroupCollector.collect({ ...ctx, target: bob })).delegated).toBeUndefined();
+    const next = { ...ctx, target: bob, cycle: new Cycle(() => true) };
+    expect((await cgroupCollector.collect(next)).delegated).toEqual(["memory"]);
+  });
+
+  it("finds no user's cgroup where there is no user.slice", async () => {
+    const t = tree();
+    mkdirSync(join(t.roots.sysfs, "fs/cgroup"), { recursive: true });
+    writeFileSync(join(t.roots.sysfs, "fs/cgroup/cgroup.controllers"), "cpu");
+    const facts = await cgroupCollector.collect(collectorContext(t.roots, alice));
+    expect(facts).toMatchObject({ version: 2 });
+    expect(facts.delegated).toBeUndefined();
   });
 
   it("leaves PSI out on cgroup v1", async () => {

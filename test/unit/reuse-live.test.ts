@@ -13,10 +13,18 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { clientCollector } from "../../src/collectors/client/client.js";
 import { dockerCollector } from "../../src/collectors/docker/docker.js";
-import { fileIdentity, racyMs } from "../../src/collectors/live-inputs.js";
+import {
+  fileIdentity,
+  racyMs,
+  runtimeNames,
+  stateNames,
+} from "../../src/collectors/live-inputs.js";
+import { usualStateDir } from "../../src/collectors/scans.js";
 import { networkCollector } from "../../src/collectors/network/network.js";
 import { rootlesskitCollector } from "../../src/collectors/rootlesskit/rootlesskit.js";
 import type { Target } from "../../src/host/target.js";
+import type { NamesFound } from "../../src/host/user-files.js";
+import { statUserNames } from "../../src/host/user-files.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 import { CountedScheduler, ReuseUser, watchUser } from "../helpers/reuse-user.js";
 
@@ -232,6 +240,47 @@ describe.skipIf(requireOnCi(missing))(
       expect(await cycle()).toEqual(all);
       expect(facts("rootlesskit")["startTimeSeconds"]).toBe(before + 40);
       expect(facts("rootlesskit")["restarts"]).toBe(1);
+    });
+
+    // issue 19: the usual state dir is looked at within the runtime dir's walk (scans.ts).
+    it("looks at the state dir within the runtime dir's walk as a walk to it does", async () => {
+      await settle();
+      const strip = (found: NamesFound | undefined) =>
+        found?.ok
+          ? {
+              ino: found.dir.ino,
+              entries: [...found.entries].map(([n, e]) => [n, e.ok ? e.stats.ino : e.state]),
+            }
+          : found;
+      const look = () => statUserNames(run, uid, runtimeNames, undefined, usualStateDir);
+      const walked = await statUserNames(state, uid, stateNames);
+      const inWalk = await look();
+      expect(walked.ok && inWalk.ok && inWalk.nested !== undefined).toBe(true);
+      expect(strip(inWalk.ok ? inWalk.nested : undefined)).toEqual(strip(walked));
+      // Not a directory of the user's: no look in the walk (the state dir is walked to, refused).
+      lchownSync(state, 0, 0);
+      try {
+        const rootOwned = await look();
+        expect(rootOwned.ok && rootOwned.nested).toBe(undefined);
+        expect(await statUserNames(state, uid, stateNames)).toMatchObject({
+          ok: false,
+          state: "foreign_owner",
+        });
+      } finally {
+        own(state);
+      }
+    });
+
+    it("sees the state dir's lock replaced by rename: no longer the held one", async () => {
+      await settle();
+      const lock = join(state, "lock");
+      writeOwn(`${lock}.new`, "");
+      renameSync(`${lock}.new`, lock);
+      expect((await cycle()).rootlesskit).toBe(1);
+      expect(facts("rootlesskit")).toMatchObject({ stateDirStale: true });
+      holdLock();
+      await settle();
+      expect(facts("rootlesskit")).toMatchObject({ stateDirStale: false });
     });
 
     it("sees the state dir replaced by another directory", async () => {

@@ -1,8 +1,9 @@
-import { exists, filesystemType, readKernelText } from "../../host/files.js";
+import { exists, filesystemType, listDir, readKernelText } from "../../host/files.js";
 import type { MountTable } from "../../host/mount-table.js";
 import type { HostRoots } from "../../host/paths.js";
 import { sysPath } from "../../host/paths.js";
 import type { Collector } from "../collector.js";
+import type { Cycle } from "../state.js";
 import type { Pressure } from "../../host/kernel-parsers.js";
 import { parsePressure } from "../../host/kernel-parsers.js";
 import { systemBusAddress, systemBusMissing } from "../linger/linger.js";
@@ -82,6 +83,38 @@ async function readPressure(
   return found.length > 0 ? Object.fromEntries(found) : undefined;
 }
 
+/**
+ * The names in `user.slice` (systemd's, under root's cgroup tree: a user cannot add one), listed
+ * once a cycle: a user with no `user-UID.slice` has no manager's cgroup, without a stat each (most
+ * users of a host). Undefined when it cannot be listed (but is there): each user's is stat'ed.
+ */
+function userSlices(
+  cycle: Cycle,
+  mounts: MountTable,
+  roots: HostRoots,
+): Promise<ReadonlySet<string> | undefined> {
+  const path = sysPath(roots, "fs/cgroup/user.slice");
+  return cycle.once(`cgroup-user-slices\0${path}`, async () => {
+    const listed = await listDir(mounts, path);
+    // No user.slice at all: no user's slice in it either.
+    if (!listed.ok) return listed.reason === "missing" ? new Set<string>() : undefined;
+    return new Set(listed.names);
+  });
+}
+
+/** Whether user@UID.service's cgroup is there: no when user.slice has no slice of the user. */
+async function serviceThere(
+  cycle: Cycle,
+  mounts: MountTable,
+  roots: HostRoots,
+  uid: number,
+  service: string,
+): Promise<boolean> {
+  const slices = await userSlices(cycle, mounts, roots);
+  if (slices && !slices.has(`user-${uid}.slice`)) return false;
+  return exists(mounts, sysPath(roots, service));
+}
+
 export const cgroupCollector: Collector<CgroupFacts> = {
   name: "cgroup",
   description:
@@ -109,9 +142,10 @@ export const cgroupCollector: Collector<CgroupFacts> = {
         return ctx.signal;
       },
     };
-    // The manager's cgroup is missing for a user not logged in (most users of a host): one
-    // stat says none of its files is there. The version is the host's: once a cycle.
-    const serviceDir = exists(host.mounts, sysPath(roots, service));
+    // The manager's cgroup is missing for a user not logged in (most users of a host): the
+    // cycle's listing of user.slice (else one stat) says none of its files is there. The version
+    // is the host's: once a cycle.
+    const serviceDir = serviceThere(cycle, host.mounts, roots, uid, service);
     const [version, controllers, pressure, oomd] = await Promise.all([
       cycle.once(`cgroup-version\0${root}`, () => detectVersion(host.mounts, root)),
       serviceDir.then((there) =>

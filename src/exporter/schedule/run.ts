@@ -86,10 +86,11 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
   slot.inflight = inflight;
   const signal = (): AbortSignal => (inflight.controller ??= new AbortController()).signal;
   const abort = (): void => inflight.controller?.abort();
-  const notes = new Set<string>();
+  // Made on the first note: most runs (reused ones) say none.
+  let notes: Set<string> | undefined;
   let work: Promise<F>;
   try {
-    work = spec.start(signal, (message) => notes.add(message));
+    work = spec.start(signal, (message) => void (notes ??= new Set()).add(message));
   } catch (err) {
     work = Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
@@ -104,12 +105,12 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
   const deadline = spec.deadline ?? (own = runTimer(spec.timeoutMs)).deadline;
   try {
     const facts = await Promise.race([work, deadline]);
-    const debug = spec.debug();
+    const debug = notes !== undefined && spec.debug();
     if (debug)
-      for (const note of notes)
+      for (const note of notes ?? noNotes)
         if (!slot.notes.has(note)) log().debug({ note }, "expected condition");
     // Kept only to log a note once: without debug lines nothing reads them.
-    slot.notes = debug && notes.size > 0 ? notes : noNotes;
+    slot.notes = debug && notes !== undefined ? notes : noNotes;
     return { facts, error: undefined, durationMs: performance.now() - started };
   } catch (err) {
     const timedOut = err instanceof RunTimeout;
