@@ -89,7 +89,9 @@ export class Cycle {
 
   /** The value under `key` this cycle, made by `make` the first time it is asked for. */
   once<T>(key: string, make: () => T): T {
-    if (this.memo.has(key)) return this.memo.get(key) as T;
+    // One lookup when the value is there (a promise, mostly): asked dozens of times a user.
+    const known = this.memo.get(key);
+    if (known !== undefined || this.memo.has(key)) return known as T;
     const value = make();
     this.memo.set(key, value);
     return value;

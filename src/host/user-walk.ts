@@ -114,6 +114,9 @@ async function openParent(
   uid: number,
   memo: WalkMemo | undefined,
 ): Promise<{ ok: true; dir: FileHandle; name: string; walked: string; closed: boolean } | Refusal> {
+  // Missing by the cycle's listing of its directory: the answer of the walk below, without it.
+  if (path.length <= maxPathBytes && memo?.missingNow(path, uid, ownUid))
+    return failure(path, { code: "ENOENT" });
   let parts = posix.normalize(path).split("/").filter(Boolean);
   const name = parts.pop();
   if (!path.startsWith("/") || name === undefined || name === "..")

@@ -45,6 +45,8 @@ export class WalkMemo {
   private readonly missing = new Set<string>();
   /** Names of closed directories, listed once a cycle; undefined when there were too many. */
   private readonly listings = new Map<string, Promise<ReadonlySet<string> | undefined>>();
+  /** The same listings once read in full, for an answer without a walk (missingNow). */
+  private readonly readListings = new Map<string, ReadonlySet<string>>();
 
   /** The names of the closed directory `path` if it was listed this cycle. */
   listed(path: string): Promise<ReadonlySet<string> | undefined> | undefined {
@@ -57,11 +59,35 @@ export class WalkMemo {
     if (!names) {
       names = opendir(`/proc/self/fd/${dir.fd}`, { bufferSize: 128 })
         .then((handle) => readNamesCapped(handle, maxListed))
-        .then((read) => (read.complete ? new Set(read.names) : undefined))
+        .then((read) => {
+          if (!read.complete) return undefined;
+          const set = new Set(read.names);
+          this.readListings.set(path, set);
+          return set;
+        })
         .catch(() => undefined);
       this.listings.set(path, names);
     }
     return names;
+  }
+
+  /**
+   * Whether `path` (absolute, normalized) is missing by this cycle's listing of its directory
+   * alone: a closed directory of root's, verified and listed this cycle, passable by `uid` (open
+   * to others all the way, or the exporter's own uid), without `path`'s name. What a walk resumed
+   * from that directory answers (resume), without the walk: most users of a host have no runtime
+   * dir and no home, and each such walk cost ~10 µs. False when it cannot say so.
+   */
+  missingNow(path: string, uid: number, own: () => number): boolean {
+    const slash = path.lastIndexOf("/");
+    if (slash <= 0 || !plainAbsolute.test(path)) return false;
+    const dir = path.slice(0, slash);
+    const entry = this.dirs.get(dir);
+    if (!entry?.closed || !(entry.openToOthers || uid === own())) return false;
+    const names = this.readListings.get(dir);
+    if (!names || names.has(path.slice(slash + 1))) return false;
+    this.missing.add(path);
+    return true;
   }
 
   /** The directory verified at `path` ("" is `/`) this cycle, if any. */
@@ -93,6 +119,9 @@ export class WalkMemo {
     this.missing.add(path);
   }
 }
+
+/** An absolute path with no empty, `.` or `..` component, no NUL and no trailing slash. */
+const plainAbsolute = /^(?:\/(?!\.\.?(?:\/|$))[^/\0]+)+$/;
 
 /** Still the directory that was verified: the same inode, owned by root, with the same mode. */
 export const sameDir = (stats: Stats, dir: VerifiedDir): boolean =>

@@ -186,5 +186,36 @@ describe.skipIf(requireOnCi(missing))(
       });
       rmSync(there, { recursive: true });
     });
+
+    // issue 19: once listed, a name not in the listing is answered without the walk, as it says.
+    it("answers a name missing from the listing without a walk, as the walk does", async () => {
+      const memo = new WalkMemo();
+      const runs = join(base, "runs");
+      mkdirSync(join(runs, "3101"), { mode: 0o700 });
+      mine(join(runs, "3101"));
+      const own = () => process.geteuid?.() ?? 0;
+      try {
+        for (let i = 0; i < 2; i++) await statUserPath(join(runs, "3101"), uid, "directory", memo);
+        expect(memo.missingNow(join(runs, "3102"), uid, own)).toBe(true);
+        expect(memo.missingNow(join(runs, "3101"), uid, own)).toBe(false);
+        // Not a plain path, or in a directory not listed (the user's own): the walk answers.
+        for (const odd of [`${runs}//3103`, `${runs}/./3103`, `${runs}/3101/x`, `${runs}/..`])
+          expect(memo.missingNow(odd, uid, own), odd).toBe(false);
+        for (const rel of ["3104", "3101", "3101/docker.pid", "/./3105", "//3106"])
+          expect(await statUserPath(`${runs}/${rel}`, uid, "directory", memo), rel).toEqual(
+            await statUserPath(`${runs}/${rel}`, uid, "directory"),
+          );
+        // A name made after the listing: missing for the rest of the cycle (root's to add, and
+        // the walk said the same), found by the next cycle's memo.
+        mkdirSync(join(runs, "3107"), { mode: 0o700 });
+        mine(join(runs, "3107"));
+        expect(memo.missingNow(join(runs, "3107"), uid, own)).toBe(true);
+        expect(
+          await statUserPath(join(runs, "3107"), uid, "directory", new WalkMemo()),
+        ).toMatchObject({ ok: true });
+      } finally {
+        for (const name of ["3101", "3107"]) rmSync(join(runs, name), { recursive: true });
+      }
+    });
   },
 );

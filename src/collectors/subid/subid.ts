@@ -2,7 +2,7 @@ import type { HostRoots } from "../../host/paths.js";
 import { rootPath } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
 import { parseDuration } from "../../units.js";
-import type { Collector } from "../collector.js";
+import type { Collector, UserContext } from "../collector.js";
 import type { Cycle } from "../state.js";
 import type { LibsubidAnswer } from "./libsubid.js";
 import { askLibsubid } from "./libsubid.js";
@@ -10,7 +10,7 @@ import { readSubidSource } from "./nsswitch.js";
 import type { ParentMap } from "./parent-map.js";
 import { describeRanges, idsOutside, readParentMap } from "./parent-map.js";
 import type { IdRange, SubidFileFacts, SubidFileIndex } from "./subid-index.js";
-import { ownRanges, subidIndex, summaryFromIndex, unionSize } from "./subid-index.js";
+import { lastIndex, ownRanges, subidIndex, summaryFromIndex, unionSize } from "./subid-index.js";
 
 export type { SubidParseError, SubidRange } from "./subid-file.js";
 export { parseSubidFile, scanSubidFile } from "./subid-file.js";
@@ -98,6 +98,31 @@ const parentMaps = (cycle: Cycle, roots: HostRoots) =>
     return { uid, gid };
   });
 
+/** nsswitch.conf's subid source, read once a cycle for every user. */
+const subidSource = (ctx: UserContext) =>
+  ctx.cycle.once("subid-source", () => readSubidSource(ctx.roots, ctx.host.mounts));
+
+/**
+ * What decides a user's facts when libsubid reads the files (issue 19: ~30 µs a user and cycle
+ * to make them again): the identities of /etc/passwd, /etc/subuid and /etc/subgid under which
+ * the kept index was parsed (the index is parsed again when one changes), nsswitch.conf's answer
+ * and the exporter's own id maps, read this cycle, and the user's uid and name. None when the
+ * index is not kept (a file missing or not stat'ed) or a module answers (getsubids: its answers).
+ */
+async function subidInputs(ctx: UserContext): Promise<string | undefined> {
+  const { roots, target, cycle, host } = ctx;
+  // The host's part, once a cycle for every user.
+  const hostPart = await cycle.once("subid-inputs", async () => {
+    const index = await subidIndex(cycle, roots, host);
+    const kept = host.own(lastIndex).last;
+    if (kept?.index !== index) return undefined;
+    const [source, maps] = await Promise.all([subidSource(ctx), parentMaps(cycle, roots)]);
+    if (!source.ok || source.module !== undefined) return undefined;
+    return JSON.stringify(["subid", kept.key, source, maps]);
+  });
+  return hostPart === undefined ? undefined : JSON.stringify([hostPart, target.uid, target.name]);
+}
+
 export const subidCollector: Collector<SubidFacts> = {
   name: "subid",
   description:
@@ -114,14 +139,12 @@ export const subidCollector: Collector<SubidFacts> = {
         maxAgeMs(v) === undefined ? "expected a duration such as 60s, or 0s" : undefined,
     },
   ],
+  inputs: subidInputs,
   async collect(ctx) {
     const { roots, target, cycle, host, state, self, note, option } = ctx;
     const index = await subidIndex(cycle, roots, host);
     for (const message of index.notes) note(message);
-    const [source, maps] = await Promise.all([
-      cycle.once("subid-source", () => readSubidSource(roots, host.mounts)),
-      parentMaps(cycle, roots),
-    ]);
+    const [source, maps] = await Promise.all([subidSource(ctx), parentMaps(cycle, roots)]);
     for (const map of [maps.uid, maps.gid]) if (!map.ok) note(map.detail);
     const files = { uid: factsOf(index.uid, target), gid: factsOf(index.gid, target) };
     if (!source.ok) {

@@ -26,7 +26,16 @@ export async function eachUser<T>(
     for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
       const [key, item] = next;
       if (!current(key, item)) continue;
-      const user = run(key, item);
+      let done = false;
+      const user = run(key, item).finally(() => (done = true));
+      // The event loop let in; a user whose runs waited on nothing (most users of a host: their
+      // inputs unchanged, their answers in the cycle's memos) has ended meanwhile, and needs no
+      // hand-off timer.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (done) {
+        await user; // ended: its outcome (runs never reject) taken as the race below takes it
+        continue;
+      }
       let timer: NodeJS.Timeout | undefined;
       const slow = await Promise.race([
         user.then(() => false),

@@ -76,12 +76,13 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
   slot.controller = undefined;
   const signal = (): AbortSignal => (slot.controller ??= new AbortController()).signal;
   const abort = (): void => slot.controller?.abort();
-  const notes = new Set<string>();
+  // Made on the first note: most runs (reused ones) say none.
+  let notes: Set<string> | undefined;
   const started = performance.now();
   slot.startedAt = started;
   let work: Promise<F>;
   try {
-    work = spec.start(signal, (message) => notes.add(message));
+    work = spec.start(signal, (message) => void (notes ??= new Set()).add(message));
   } catch (err) {
     work = Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
@@ -98,12 +99,12 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
   const deadline = spec.deadline ?? (own = runTimer(spec.timeoutMs)).deadline;
   try {
     const facts = await Promise.race([work, deadline]);
-    const debug = spec.debug();
+    const debug = notes !== undefined && spec.debug();
     if (debug)
-      for (const note of notes)
+      for (const note of notes ?? noNotes)
         if (!slot.notes.has(note)) log().debug({ note }, "expected condition");
     // Kept only to log a note once: without debug lines nothing reads them.
-    slot.notes = debug && notes.size > 0 ? notes : noNotes;
+    slot.notes = debug && notes !== undefined ? notes : noNotes;
     return { facts, error: undefined, durationMs: performance.now() - started };
   } catch (err) {
     const timedOut = err instanceof RunTimeout;
