@@ -168,6 +168,40 @@ describe.skipIf(requireOnCi(missing))(
       }
     });
 
+    // MINOR divergence, not a way in (src/host/user-files.ts statUserNames, the `nested` look):
+    // the walk refuses a path of 65 components or more (user-walk.ts maxComponents, "too long to
+    // walk") and of more than 4,096 bytes; the nested look opens the state dir relative to the
+    // runtime dir's descriptor without that bound, so a runtime dir 64 components deep (a user's
+    // XDG_RUNTIME_DIR in their home) has its state dir looked at where a walk to it refuses it:
+    // a key (reuse) where main gave none ("a refused state dir gives no key"). Nothing is read
+    // (the collection's own walk still refuses child_pid), nothing followed. Fix: in
+    // statUserNames, give no nested look when `${path}/${nested.name}` is past the walk's bounds
+    // (export maxPathBytes/maxComponents or a `walkable(path)` from user-walk.ts).
+    it.fails(
+      "the nested look refuses a state dir past the walk's depth bound, as the walk does",
+      async () => {
+        // 62 directories of the user's under base (2 components: /tmp/review-cpu-X): the
+        // runtime dir has 64 components, its state dir 65.
+        let deep = join(base, "deep");
+        mkdirSync(deep);
+        own(deep);
+        for (let i = 0; i < 61; i++) {
+          deep = join(deep, "d");
+          mkdirSync(deep);
+          own(deep);
+        }
+        const deepState = join(deep, "dockerd-rootless");
+        mkdirSync(deepState);
+        own(deepState);
+        expect(deep.split("/").filter(Boolean).length).toBe(64);
+        const walked = await statUserNames(deepState, uid, stateNames);
+        expect(walked).toMatchObject({ ok: false, state: "io_error" });
+        const found = await statUserNames(deep, uid, runtimeNames, undefined, usualStateDir);
+        expect(found.ok).toBe(true);
+        expect(found.ok && found.nested?.ok).not.toBe(true);
+      },
+    );
+
     it("held: a state dir of root's (chowned back) gets no nested look and the walk refuses it", async () => {
       chownSync(state, 0, 0);
       try {
