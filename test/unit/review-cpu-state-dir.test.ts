@@ -173,8 +173,10 @@ describe.skipIf(requireOnCi(missing))(
     // walk") and of more than 4,096 bytes; the nested look opens the state dir relative to the
     // runtime dir's descriptor without that bound, so a runtime dir 64 components deep (a user's
     // XDG_RUNTIME_DIR in their home) has its state dir looked at where a walk to it refuses it:
-    // a key (reuse) where main gave none ("a refused state dir gives no key"). Nothing is read
-    // (the collection's own walk still refuses child_pid), nothing followed. Fix: in
+    // inert today (discovery's own walk refuses that state dir, and rootlesskit's inputs give no
+    // key for a refused one), but "the look a walk to it would make" does not hold there, and a
+    // later user of the look could key or answer "missing" where the walk refuses. Nothing is
+    // read, nothing followed. Fix: in
     // statUserNames, give no nested look when `${path}/${nested.name}` is past the walk's bounds
     // (export maxPathBytes/maxComponents or a `walkable(path)` from user-walk.ts).
     it.fails(
