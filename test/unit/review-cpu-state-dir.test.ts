@@ -28,9 +28,7 @@ import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.
  */
 
 const uid = 4242;
-const missing = firstMissing([
-  withReason(process.getuid?.() === 0, "needs root (chown to another uid)"),
-]);
+const missing = firstMissing([process.getuid?.() === 0, "needs root (chown to another uid)"]);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Every stat the nested look returned is the user's own: nothing of root's was looked into. */
@@ -43,7 +41,7 @@ function onlyTheUsers(found: NamesFound): boolean {
 }
 
 describe.skipIf(requireOnCi(missing))(
-  "review of wt/cpu: the state dir looked at in the runtime dir's walk",
+  withReason("review of wt/cpu: the state dir looked at in the runtime dir's walk", missing),
   () => {
     let base = "";
     let run = "";

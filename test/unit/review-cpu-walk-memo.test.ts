@@ -15,56 +15,57 @@ import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.
  */
 
 const uid = 4242;
-const missing = firstMissing([
-  withReason(process.getuid?.() === 0, "needs root (chown to another uid)"),
-]);
+const missing = firstMissing([process.getuid?.() === 0, "needs root (chown to another uid)"]);
 const own = () => process.geteuid?.() ?? 0;
 
-describe.skipIf(requireOnCi(missing))("review of wt/cpu: missing by the cycle's listing", () => {
-  let base = "";
-  beforeAll(() => {
-    base = mkdtempSync("/tmp/review-memo-");
-    chmodSync(base, 0o755);
-  });
-  afterAll(() => rmSync(base, { recursive: true, force: true }));
+describe.skipIf(requireOnCi(missing))(
+  withReason("review of wt/cpu: missing by the cycle's listing", missing),
+  () => {
+    let base = "";
+    beforeAll(() => {
+      base = mkdtempSync("/tmp/review-memo-");
+      chmodSync(base, 0o755);
+    });
+    afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-  for (const [what, mode] of [
-    ["sticky and writable by all (as /tmp)", 0o1777],
-    ["writable by its group", 0o775],
-    ["writable by others, not sticky", 0o757],
-  ] as const) {
-    it(`held: a name the user adds mid-cycle in root's directory ${what} is found`, async () => {
-      const dir = join(base, `d${mode.toString(8)}`);
-      mkdirSync(dir);
-      chmodSync(dir, mode);
+    for (const [what, mode] of [
+      ["sticky and writable by all (as /tmp)", 0o1777],
+      ["writable by its group", 0o775],
+      ["writable by others, not sticky", 0o757],
+    ] as const) {
+      it(`held: a name the user adds mid-cycle in root's directory ${what} is found`, async () => {
+        const dir = join(base, `d${mode.toString(8)}`);
+        mkdirSync(dir);
+        chmodSync(dir, mode);
+        const memo = new WalkMemo();
+        const target = join(dir, "rootlesskit123");
+        // Two looks of the cycle while the name is not there (the second after any listing).
+        for (let i = 0; i < 2; i++)
+          expect(await statUserPath(target, uid, "directory", memo)).toMatchObject({
+            ok: false,
+            state: "missing",
+          });
+        // The user makes it (made by root and given to the user here: the same inode and owner).
+        mkdirSync(target, { mode: 0o700 });
+        lchownSync(target, uid, uid);
+        expect(memo.missingNow(target, uid, own)).toBe(false);
+        expect(await statUserPath(target, uid, "directory", memo)).toMatchObject({ ok: true });
+      });
+    }
+
+    it("held: in root's closed directory the listing answers, and a new memo (cycle) sees the name", async () => {
+      const dir = join(base, "closed");
+      mkdirSync(dir, { mode: 0o755 });
       const memo = new WalkMemo();
-      const target = join(dir, "rootlesskit123");
-      // Two looks of the cycle while the name is not there (the second after any listing).
-      for (let i = 0; i < 2; i++)
-        expect(await statUserPath(target, uid, "directory", memo)).toMatchObject({
-          ok: false,
-          state: "missing",
-        });
-      // The user makes it (made by root and given to the user here: the same inode and owner).
-      mkdirSync(target, { mode: 0o700 });
+      const target = join(dir, "user");
+      for (let i = 0; i < 2; i++) await statUserPath(target, uid, "directory", memo);
+      mkdirSync(target, { mode: 0o700 }); // only root can add it
       lchownSync(target, uid, uid);
-      expect(memo.missingNow(target, uid, own)).toBe(false);
-      expect(await statUserPath(target, uid, "directory", memo)).toMatchObject({ ok: true });
+      // Missing for the rest of this cycle (the walk's own answer when it listed), found next.
+      expect(await statUserPath(target, uid, "directory", memo)).toMatchObject({ ok: false });
+      expect(await statUserPath(target, uid, "directory", new WalkMemo())).toMatchObject({
+        ok: true,
+      });
     });
-  }
-
-  it("held: in root's closed directory the listing answers, and a new memo (cycle) sees the name", async () => {
-    const dir = join(base, "closed");
-    mkdirSync(dir, { mode: 0o755 });
-    const memo = new WalkMemo();
-    const target = join(dir, "user");
-    for (let i = 0; i < 2; i++) await statUserPath(target, uid, "directory", memo);
-    mkdirSync(target, { mode: 0o700 }); // only root can add it
-    lchownSync(target, uid, uid);
-    // Missing for the rest of this cycle (the walk's own answer when it listed), found next.
-    expect(await statUserPath(target, uid, "directory", memo)).toMatchObject({ ok: false });
-    expect(await statUserPath(target, uid, "directory", new WalkMemo())).toMatchObject({
-      ok: true,
-    });
-  });
-});
+  },
+);
