@@ -6,6 +6,7 @@ import { collectors } from "../../src/collectors/registry.js";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
 import type { CollectorSet } from "../../src/exporter/schedule/scheduler.js";
 import { ExporterService } from "../../src/exporter/service.js";
+import type { ExporterServiceOptions } from "../../src/exporter/service.js";
 import type { TriggerFactory } from "../../src/exporter/schedule/trigger.js";
 import { materializeFixture } from "../helpers/fixtures.js";
 import { waitFor } from "../helpers/expect-soon.js";
@@ -29,6 +30,7 @@ async function startOn(
   fixture: string,
   extra: string[] = [],
   set: CollectorSet<FactsByCollector> = collectors,
+  serve: Pick<ExporterServiceOptions, "serveFrom" | "workerEntry"> = {},
 ) {
   const list: Collector<unknown>[] = Object.values(set);
   const tree = materializeFixture(fixture);
@@ -52,6 +54,7 @@ async function startOn(
     log: pino({ level: "silent" }),
     env: {},
     trigger: never,
+    ...serve,
   });
   const { address } = await daemon.start();
   cleanups.push(() => daemon.stop());
@@ -116,5 +119,32 @@ describe("Daemon HTTP", () => {
     const started = performance.now();
     for (let i = 0; i < 20; i++) expect((await get("/metrics")).status).toBe(200);
     expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it("served from a worker thread: the same pages, a new rendering published, a clean stop", async () => {
+    const get = await startOn("debian12", [], collectors, {
+      serveFrom: "worker",
+      // A worker thread cannot load the sources: the built module (npm run build first).
+      workerEntry: new URL("../../dist/exporter/http/serve-worker.js", import.meta.url),
+    });
+    const body = await until(
+      async () => (await get("/metrics")).text(),
+      (b) => b.includes('rootless_collector_success{collector="subid"}'),
+    );
+    expect(body).toContain(
+      'rootless_target_info{user="alice",uid="1000",runtime_dir="/run/user/1000"} 1',
+    );
+    // The process metrics are re-rendered when stale and reach the worker without a collection.
+    const cpu = (b: string) => /^process_cpu_user_seconds_total (\S+)$/m.exec(b)?.[1];
+    await until(
+      async () => (await get("/metrics")).text(),
+      (b) => cpu(b) !== undefined && cpu(b) !== cpu(body),
+    );
+    const landing = await (await get("/")).text();
+    expect(landing).toMatch(/<td>subid<\/td><td>user<\/td><td>15s<\/td>/);
+    const checks = JSON.parse(await (await get("/checks?lang=zh-CN")).text()) as unknown;
+    expect(checks).toBeTypeOf("object");
+    expect(await (await get("/healthz")).text()).toBe("ok\n");
+    expect((await get("/nope")).status).toBe(404);
   });
 });

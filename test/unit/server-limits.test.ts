@@ -20,7 +20,7 @@ afterEach(async () => {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function routes(metrics: Routes["metrics"]): Routes {
-  return { telemetryPath: "/metrics", metrics, landing: () => "landing", checks: () => ({}) };
+  return { telemetryPath: "/metrics", metrics, landing: () => "landing", checks: () => "{}" };
 }
 
 async function serve(

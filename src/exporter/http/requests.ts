@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import type { Logger } from "pino";
-import { checksJsonText } from "../render/findings.js";
+import type { HttpLog } from "./http-log.js";
 import { BasicAuthVerifier } from "./web-auth.js";
 import type { WebConfig } from "./web-config.js";
 import type { WebConfigSource } from "./web-config-source.js";
@@ -14,10 +13,21 @@ export interface Routes {
   readonly metrics: () => {
     contentType: string;
     body: Buffer | readonly Buffer[] | Promise<Buffer | readonly Buffer[]>;
+    /** Called once when the answer is written out or abandoned: the body may be reused then. */
+    done?: () => void;
   };
-  readonly landing: () => string;
-  /** The findings as JSON, in the language of ?lang= (en or zh-CN). */
-  readonly checks: (lang: string) => unknown;
+  /** Promises when the page is made on another thread (serve-worker.ts). */
+  readonly landing: () => string | Promise<string>;
+  /**
+   * The findings as JSON text, in the language of ?lang= (en or zh-CN); made by the caller, so a
+   * serving worker does not load the checks (~5 MiB).
+   */
+  readonly checks: (lang: string) => string | Promise<string>;
+  /**
+   * Why the exporter cannot vouch for its answers, if so: /healthz and /metrics are then 503 (a
+   * worker thread serving for a main thread that stopped answering, serve-worker.ts).
+   */
+  readonly unhealthy?: () => string | undefined;
 }
 
 /** What handle() needs of a request and its answer, over HTTP/1.1 or HTTP/2 alike. */
@@ -33,6 +43,7 @@ export interface Response {
   write(body: Buffer): unknown;
   end(): unknown;
   end(body: string | Buffer): unknown;
+  once(event: "finish" | "close", listener: () => void): unknown;
 }
 
 /** One request's way, over HTTP/1.1 or HTTP/2: headers, auth, rate limit, in-flight cap, route. */
@@ -45,7 +56,7 @@ export class Requests {
 
   constructor(
     private readonly routes: Routes,
-    private readonly log: Logger,
+    private readonly log: HttpLog,
     private readonly options: {
       /** Requests being answered at once at most; past it, 503. */
       readonly maxRequests: number;
@@ -107,19 +118,33 @@ export class Requests {
   }
 
   private async route(path: string, req: Request, res: Response): Promise<void> {
-    if (path === this.routes.telemetryPath) {
-      const { contentType, body } = this.routes.metrics();
+    const unhealthy =
+      path === this.routes.telemetryPath || path === "/healthz"
+        ? this.routes.unhealthy?.()
+        : undefined;
+    if (unhealthy !== undefined) {
+      this.send(req, res, 503, "text/plain; charset=utf-8", `${unhealthy}\n`);
+    } else if (path === this.routes.telemetryPath) {
+      const { contentType, body, done } = this.routes.metrics();
+      if (done) {
+        let called = false;
+        const once = (): void => {
+          if (!called) done();
+          called = true;
+        };
+        res.once("finish", once);
+        res.once("close", once);
+      }
       this.send(req, res, 200, contentType, body instanceof Promise ? await body : body);
     } else if (path === "/") {
-      this.send(req, res, 200, "text/html; charset=utf-8", this.routes.landing());
+      this.send(req, res, 200, "text/html; charset=utf-8", await this.routes.landing());
     } else if (path === "/checks") {
       const lang = new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("lang") ?? "en";
       if (lang !== "en" && lang !== "zh-CN") {
         this.send(req, res, 400, "text/plain; charset=utf-8", "lang must be en or zh-CN\n");
         return;
       }
-      // Facts quote what users wrote: bidi and line-separator characters go out as \uXXXX.
-      const body = checksJsonText(this.routes.checks(lang));
+      const body = await this.routes.checks(lang);
       this.send(req, res, 200, "application/json; charset=utf-8", body);
     } else if (path === "/healthz") {
       this.send(req, res, 200, "text/plain; charset=utf-8", "ok\n");

@@ -4,7 +4,7 @@ import type { Http2Server, createServer as CreateH2Server } from "node:http2";
 import { createServer as createNetServer } from "node:net";
 import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import type { Server as TlsServer, TLSSocket } from "node:tls";
-import type { Logger } from "pino";
+import type { HttpLog } from "./http-log.js";
 import type { ListenAddress } from "../../config.js";
 import { MeteredSocket } from "./metered-socket.js";
 import type { Routes } from "./requests.js";
@@ -51,7 +51,7 @@ export class ExporterServer {
 
   constructor(
     routes: Routes,
-    private readonly log: Logger,
+    private readonly log: HttpLog,
     private readonly options: ServerOptions = { maxConnections: 512, maxRequests: 40 },
   ) {
     this.requests = new Requests(routes, log, options);

@@ -1,5 +1,5 @@
 import { dirname } from "node:path";
-import type { Logger } from "pino";
+import type { HttpLog } from "./http-log.js";
 import { configFileIdentity as identity, readConfigText } from "../../host/config-files.js";
 import type { WebConfig } from "./web-config.js";
 import { WebConfigError, parseWebConfig } from "./web-config.js";
@@ -38,7 +38,7 @@ export class WebConfigSource {
 
   constructor(
     private readonly path: string,
-    private readonly log: Logger,
+    private readonly log: HttpLog,
   ) {
     const loaded = loadWebConfig(path);
     this.config = loaded.config;
