@@ -103,11 +103,12 @@ const subidSource = (ctx: UserContext) =>
   ctx.cycle.once("subid-source", () => readSubidSource(ctx.roots, ctx.host.mounts));
 
 /**
- * What decides a user's facts when libsubid reads the files (issue 19: ~30 µs a user and cycle
- * to make them again): the identities of /etc/passwd, /etc/subuid and /etc/subgid under which
- * the kept index was parsed (the index is parsed again when one changes), nsswitch.conf's answer
- * and the exporter's own id maps, read this cycle, and the user's uid and name. None when the
- * index is not kept (a file missing or not stat'ed) or a module answers (getsubids: its answers).
+ * What decides a user's facts when libsubid reads the files (issue 19: they were made anew from
+ * the index every cycle, for every user): the identities of /etc/passwd, /etc/subuid and
+ * /etc/subgid under which the kept index was parsed (the index is parsed again when one
+ * changes), nsswitch.conf's answer and the exporter's own id maps, read this cycle, and the
+ * user's uid and name. None when the index is not kept (a file missing or not stat'ed) or a
+ * module answers (getsubids: its answers).
  */
 async function subidInputs(ctx: UserContext): Promise<string | undefined> {
   const { roots, target, cycle, host } = ctx;
