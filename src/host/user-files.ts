@@ -4,7 +4,7 @@ import { lstat, open, opendir } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { readNamesCapped } from "./files.js";
 import type { Refusal, UserFileRefusal, UserRead, UserStat, UserFileKind } from "./user-walk.js";
-import { checkOpened, failure, openChecked, refuse, release } from "./user-walk.js";
+import { checkOpened, failure, openChecked, refuse, release, walkable } from "./user-walk.js";
 import type { WalkMemo } from "./walk-memo.js";
 import { pathFlags } from "./walk-memo.js";
 
@@ -212,6 +212,8 @@ export async function statUserNames(
     if (!nested || !inner?.ok || !inner.stats.isDirectory() || inner.stats.uid !== uid)
       return { ok: true, dir: opened.stats, entries };
     const innerPath = `${path}/${nested.name}`;
+    // Past the walk's bounds, no look: the caller's own walk to it refuses it, as before.
+    if (!walkable(innerPath)) return { ok: true, dir: opened.stats, entries };
     let handle: FileHandle;
     try {
       handle = await open(`/proc/self/fd/${opened.handle.fd}/${nested.name}`, pathFlags);

@@ -98,6 +98,14 @@ export function failure(path: string, err: unknown): Refusal {
 }
 
 /** Closes in the background: nothing waits on a close, and a close of what we opened cannot fail us. */
+/** Within the walk's bounds: 4,096 bytes, fewer than 64 directories above the name. */
+export function walkable(
+  path: string,
+  parents = posix.normalize(path).split("/").filter(Boolean).length - 1,
+): boolean {
+  return path.length <= maxPathBytes && parents < maxComponents;
+}
+
 export function release(handle: FileHandle): void {
   handle.close().catch(() => undefined);
 }
@@ -122,7 +130,7 @@ async function openParent(
   if (!path.startsWith("/") || name === undefined || name === "..")
     return refuse("io_error", `${path} is not an absolute path to a file`);
   // A user's tree 128,000 directories deep costs seconds a walk: no real path is that long.
-  if (path.length > maxPathBytes || parts.length >= maxComponents)
+  if (!walkable(path, parts.length))
     return refuse("io_error", `a path of ${parts.length + 1} components is too long to walk`);
   let hops = 0;
   // geteuid is a system call: asked only when a walk needs it (most never do), not per component.

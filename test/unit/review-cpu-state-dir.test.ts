@@ -174,33 +174,29 @@ describe.skipIf(requireOnCi(missing))(
     // inert today (discovery's own walk refuses that state dir, and rootlesskit's inputs give no
     // key for a refused one), but "the look a walk to it would make" does not hold there, and a
     // later user of the look could key or answer "missing" where the walk refuses. Nothing is
-    // read, nothing followed. Fix: in
-    // statUserNames, give no nested look when `${path}/${nested.name}` is past the walk's bounds
-    // (export maxPathBytes/maxComponents or a `walkable(path)` from user-walk.ts).
-    it.fails(
-      "the nested look refuses a state dir past the walk's depth bound, as the walk does",
-      async () => {
-        // 62 directories of the user's under base (2 components: /tmp/review-cpu-X): the
-        // runtime dir has 64 components, its state dir 65.
-        let deep = join(base, "deep");
+    // read, nothing followed. Fixed on main: statUserNames gives no nested look past the walk's
+    // bounds (`walkable` from user-walk.ts, the test the walk itself makes).
+    it("the nested look refuses a state dir past the walk's depth bound, as the walk does", async () => {
+      // 62 directories of the user's under base (2 components: /tmp/review-cpu-X): the
+      // runtime dir has 64 components, its state dir 65.
+      let deep = join(base, "deep");
+      mkdirSync(deep);
+      own(deep);
+      for (let i = 0; i < 61; i++) {
+        deep = join(deep, "d");
         mkdirSync(deep);
         own(deep);
-        for (let i = 0; i < 61; i++) {
-          deep = join(deep, "d");
-          mkdirSync(deep);
-          own(deep);
-        }
-        const deepState = join(deep, "dockerd-rootless");
-        mkdirSync(deepState);
-        own(deepState);
-        expect(deep.split("/").filter(Boolean).length).toBe(64);
-        const walked = await statUserNames(deepState, uid, stateNames);
-        expect(walked).toMatchObject({ ok: false, state: "io_error" });
-        const found = await statUserNames(deep, uid, runtimeNames, undefined, usualStateDir);
-        expect(found.ok).toBe(true);
-        expect(found.ok && found.nested?.ok).not.toBe(true);
-      },
-    );
+      }
+      const deepState = join(deep, "dockerd-rootless");
+      mkdirSync(deepState);
+      own(deepState);
+      expect(deep.split("/").filter(Boolean).length).toBe(64);
+      const walked = await statUserNames(deepState, uid, stateNames);
+      expect(walked).toMatchObject({ ok: false, state: "io_error" });
+      const found = await statUserNames(deep, uid, runtimeNames, undefined, usualStateDir);
+      expect(found.ok).toBe(true);
+      expect(found.ok && found.nested?.ok).not.toBe(true);
+    });
 
     it("held: a state dir of root's (chowned back) gets no nested look and the walk refuses it", async () => {
       chownSync(state, 0, 0);
