@@ -5,7 +5,7 @@
 // Run as root after `npm run build`: node bench/host-curve.mjs [sizes=100,1000,10000]
 // HOST_CURVE_DIR=<dir> keeps each size's figures there, and a later run reuses those it finds.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 const sizes = (process.argv[2] ?? "100,1000,10000").split(",").map(Number);
 const points = [...sizes.map((users) => [users, Math.round(users / 10)]), [1000, 0]];
 const dir = process.env.HOST_CURVE_DIR ?? mkdtempSync(join(tmpdir(), "rootless-exporter-curve-"));
+mkdirSync(dir, { recursive: true });
 const results = [];
 for (const [users, live] of points) {
   const json = join(dir, `${users}-${live}.json`);
