@@ -152,18 +152,6 @@ describe("ServingThread", () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toBe("m 1\n");
   });
 
-  it("parts already in shared memory are served in place, not copied", async () => {
-    const { thread, port } = await startThread();
-    const shared = Buffer.from(new SharedArrayBuffer(16));
-    shared.write("in_place 1\nabcde");
-    thread.publish("text/plain", [shared.subarray(0, 11)]);
-    const get = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    await waitFor("the body", async () => (await get()) === "in_place 1\n");
-    // Written afterwards (a renderer never does): the worker reads the same memory.
-    shared.write("in_place 2\n");
-    expect(await get()).toBe("in_place 2\n");
-  });
-
   it("a body still being written to a slow client is not overwritten by the next ones", async () => {
     const { thread, port } = await startThread();
     const big = parts(16 * 1024 * 1024, 4);

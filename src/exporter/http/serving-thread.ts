@@ -118,25 +118,12 @@ export class ServingThread {
     });
   }
 
-  /**
-   * The latest rendering: copied into shared memory once when it changed, then served. Parts
-   * already in shared memory (a renderer that writes its bytes there) go as they are: a rendered
-   * part is never written again, so the worker reads them in place and nothing is copied.
-   */
+  /** The latest rendering: copied into shared memory once when it changed, then served. */
   publish(contentType: string, parts: readonly Buffer[]): void {
     const worker = this.worker;
     if (!worker || parts === this.published) return;
     this.published = parts;
     const id = this.nextId++;
-    if (parts.every((part) => part.buffer instanceof SharedArrayBuffer)) {
-      const inPlace = parts.map((part) => ({
-        buffer: part.buffer as SharedArrayBuffer,
-        offset: part.byteOffset,
-        length: part.length,
-      }));
-      worker.postMessage({ kind: "body", id, contentType, parts: inPlace } satisfies ToWorker);
-      return;
-    }
     const length = parts.reduce((sum, part) => sum + part.length, 0);
     const shared = this.bufferFor(length);
     const into = Buffer.from(shared);
