@@ -70,9 +70,15 @@ export function* sampleSteps(input: SamplesInput, out: SampleSet): Generator<voi
 
 /**
  * The series written before any user's: the exporter's own and the host's, in steps (one per
- * user and collector: 90,000 series at 10,000 users).
+ * user and collector: 90,000 series at 10,000 users). `userRuns`, when given, writes the
+ * rootless_collector_user_success series its own way (as bytes, success-lines.ts) and says
+ * whether it did; they are written one by one otherwise.
  */
-export function* preludeSteps(input: SamplesInput, out: SeriesSink): Generator<void> {
+export function* preludeSteps(
+  input: SamplesInput,
+  out: SeriesSink,
+  userRuns?: (runs: SamplesInput["userRuns"]) => boolean,
+): Generator<void> {
   const { build } = input;
   out.add("buildInfo", { version: build.version, nodejs_version: build.nodejsVersion }, 1);
   out.add("targetsWatched", { mode: input.mode }, input.views.length);
@@ -86,11 +92,13 @@ export function* preludeSteps(input: SamplesInput, out: SeriesSink): Generator<v
     }
     out.add("collectorErrors", collector, state.errorsTotal);
   }
-  let done = 0;
-  for (const run of input.userRuns) {
-    out.add("collectorUserSuccess", { collector: run.collector, user: run.user }, bool(run.ok));
-    if (++done % itemsPerStep === 0) yield;
-  }
+  if (!userRuns?.(input.userRuns)) {
+    let done = 0;
+    for (const run of input.userRuns) {
+      out.add("collectorUserSuccess", { collector: run.collector, user: run.user }, bool(run.ok));
+      if (++done % itemsPerStep === 0) yield;
+    }
+  } else yield;
   const host = input.host as Readonly<Record<string, unknown>>;
   for (const module of renderers) {
     const value = host[module.name];

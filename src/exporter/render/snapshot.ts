@@ -5,6 +5,7 @@ import type { SamplesInput } from "./samples.js";
 import { addTrailer, preludeSteps, sampleSteps } from "./samples.js";
 import { inSlices } from "./slices.js";
 import { ChunkCache } from "./chunk-cache.js";
+import { SuccessLines } from "./success-lines.js";
 import type { UserChunk } from "./user-chunk.js";
 
 /** What a rendering is made from: series, the scheduler's states, or the steps that take them. */
@@ -24,6 +25,7 @@ export const defaultSliceMs = 2;
  */
 export class SnapshotRenderer {
   private readonly chunks = new ChunkCache();
+  private readonly success = new SuccessLines(this.chunks.ordinals);
   /** Users rendered by the last rendering, and whether it had to render everything. */
   last = { rendered: 0, whole: false };
 
@@ -43,7 +45,11 @@ export class SnapshotRenderer {
     if (source instanceof SampleSet) return Buffer.from(yield* expositionSteps(source));
     const samples = "next" in source ? yield* source : source;
     const assembly = new Assembly(this.chunks.ordinals);
-    yield* preludeSteps(samples, assembly);
+    yield* preludeSteps(samples, assembly, (runs) => {
+      const lines = this.success.runsOf(runs);
+      for (const chunk of lines ?? []) assembly.addLines(chunk);
+      return lines !== undefined;
+    });
     const names = new Set<string>();
     const chunks: UserChunk[] = [];
     const before = this.chunks.renders;

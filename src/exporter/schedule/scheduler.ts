@@ -71,6 +71,8 @@ export class Scheduler<F> {
   private stopped = false;
   /** Resolution of the targets in progress: cycles that start together share it. */
   private resolving: Promise<void> | undefined;
+  /** The last view made of each watched user, given again while equal (views.ts). */
+  private readonly lastViews = new Map<string, TargetView<F>>();
 
   constructor(private readonly options: SchedulerOptions<F>) {
     for (const setting of options.settings) {
@@ -137,7 +139,7 @@ export class Scheduler<F> {
       collectors.push(summarize(entry));
       yield;
     }
-    const views = yield* targetViewSteps(this.entries, this.roster.watched);
+    const views = yield* targetViewSteps(this.entries, this.roster.watched, this.lastViews);
     return { collectors, views, userRuns: yield* userRunSteps(this.entries) };
   }
 
@@ -153,7 +155,7 @@ export class Scheduler<F> {
 
   /** Each watched user with the latest facts of every collector about them and the host. */
   targetViews(): TargetView<F>[] {
-    return targetViews(this.entries, this.roster.watched);
+    return targetViews(this.entries, this.roster.watched, this.lastViews);
   }
 
   /** Resolves the targets (shared by cycles that start together), then runs `group` on them. */
