@@ -129,4 +129,26 @@ describe("users' parts as bytes", () => {
       expect((await b).toString(), `after ${wait} turns`).toBe(whole(third));
     }
   });
+  it("makes each block's arrays at the last rendering's size, and is right whether users came or left", () => {
+    const cache = new ChunkCache();
+    const sizes = new Map<string, number>();
+    const targets = ["amy", "bøb", "用户", "dan"].map((name, i) => user(name, 3001 + i));
+    const body = (some: readonly Target[]): string => {
+      const assembly = new Assembly(cache.ordinals, sizes as never);
+      for (const t of some) assembly.addChunk(cache.chunkOf(view(t)));
+      return atOnce(assembly.toBuffer()).toString();
+    };
+    const plain = (some: readonly Target[]): string => {
+      const assembly = new Assembly(new ChunkCache().ordinals);
+      for (const t of some) assembly.addChunk(new ChunkCache().chunkOf(view(t)));
+      return atOnce(assembly.toBuffer()).toString();
+    };
+    expect(body(targets.slice(0, 2))).toBe(plain(targets.slice(0, 2)));
+    // One part per user in the users' info block: its size kept for the next rendering.
+    expect(sizes.get("targetInfo")).toBe(2);
+    expect(body(targets)).toBe(plain(targets));
+    expect(sizes.get("targetInfo")).toBe(4);
+    expect(body(targets.slice(3))).toBe(plain(targets.slice(3)));
+    expect(sizes.get("targetInfo")).toBe(1);
+  });
 });

@@ -1,3 +1,4 @@
+import type { MetricKey } from "../catalogue.js";
 import { Assembly } from "./assembly.js";
 import { expositionSteps } from "./exposition.js";
 import { SampleSet } from "./sample-set.js";
@@ -26,6 +27,8 @@ export const defaultSliceMs = 2;
 export class SnapshotRenderer {
   private readonly chunks = new ChunkCache();
   private readonly success = new SuccessLines(this.chunks.ordinals);
+  /** Each metric's number of parts at the last rendering (assembly.ts). */
+  private readonly sizes = new Map<MetricKey, number>();
   /** Users rendered by the last rendering, and whether it had to render everything. */
   last = { rendered: 0, whole: false };
 
@@ -44,7 +47,7 @@ export class SnapshotRenderer {
   private *steps(source: SnapshotSource): Generator<void, Buffer> {
     if (source instanceof SampleSet) return Buffer.from(yield* expositionSteps(source));
     const samples = "next" in source ? yield* source : source;
-    const assembly = new Assembly(this.chunks.ordinals);
+    const assembly = new Assembly(this.chunks.ordinals, this.sizes);
     yield* preludeSteps(samples, assembly, (runs) => {
       const lines = this.success.runsOf(runs);
       for (const chunk of lines ?? []) assembly.addLines(chunk);
