@@ -5,6 +5,8 @@
 // all of them; the median of the runs is printed, with the CPU the process used (utime + stime).
 //   npm run build && node bench/per-user-rss.mjs [runs] [variant...] [--against DIR] [--cpu S]
 // --against DIR adds the variant "against": the same daemon from another built checkout.
+// --idle S reads it a third time, S seconds after its start, unscraped since: V8's memory reducer
+// shrinks an idle heap ~10-20 s after start, which the first two readings precede.
 // --cpu S measures CPU per cycle instead: each variant at a 1 s interval, unscraped, the CPU
 // (utime + stime) it used over S seconds after 3 s of warm-up, divided by S.
 import { spawn } from "node:child_process";
@@ -18,6 +20,8 @@ const againstAt = args.indexOf("--against");
 const against = againstAt >= 0 ? resolve(args.splice(againstAt, 2)[1] ?? "") : undefined;
 const cpuAt = args.indexOf("--cpu");
 const cpuSeconds = cpuAt >= 0 ? Number(args.splice(cpuAt, 2)[1]) : undefined;
+const idleAt = args.indexOf("--idle");
+const idleSeconds = idleAt >= 0 ? Number(args.splice(idleAt, 2)[1]) : undefined;
 const runs = Number(args.shift() ?? 3);
 const here = fileURLToPath(new URL("..", import.meta.url));
 
@@ -35,6 +39,7 @@ const known = {
   "threadpool-1": { env: { UV_THREADPOOL_SIZE: "1" } },
   "single-threaded": { node: ["--single-threaded"] },
   "v8-pool-1": { node: ["--v8-pool-size=1"] },
+  "arenas+pool": { node: ["--v8-pool-size=1"], env: { MALLOC_ARENA_MAX: "2" } },
   "lite+semi-1": { node: ["--lite-mode", "--max-semi-space-size=1"] },
   "no-opt+semi-1": { node: ["--no-opt", "--max-semi-space-size=1"] },
   all: {
@@ -99,7 +104,10 @@ async function measure(variant) {
     for (let i = 0; i < 200; i++) await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     // Past the first scheduled tick (5 s), and a second for the rendering after it.
     await sleep(Math.max(1000, 7000 - (performance.now() - startedAt)));
-    return { start, scraped: status(child.pid) };
+    const scraped = status(child.pid);
+    if (!idleSeconds) return { start, scraped };
+    await sleep(Math.max(0, idleSeconds * 1000 - (performance.now() - startedAt)));
+    return { start, scraped, idle: status(child.pid) };
   } finally {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
@@ -134,6 +142,6 @@ for (const name of names) {
       .toFixed(1)
       .padStart(6);
   console.log(
-    `${name.padEnd(22)}${at("start", "rss")}${at("start", "anon")}${at("start", "file")}        ${at("scraped", "rss")}${at("scraped", "anon")}${at("scraped", "file")}  ${at("scraped", "cpuMs")}`,
+    `${name.padEnd(22)}${at("start", "rss")}${at("start", "anon")}${at("start", "file")}        ${at("scraped", "rss")}${at("scraped", "anon")}${at("scraped", "file")}  ${at("scraped", "cpuMs")}${idleSeconds ? `   idle at ${idleSeconds} s: ${at("idle", "rss")}${at("idle", "anon")}${at("idle", "file")}` : ""}`,
   );
 }

@@ -46,18 +46,6 @@ export function tuneHeap(
 export const youngGenerationCapBytes = 8 * 2 ** 20;
 
 /**
- * The same for a daemon that watches one user: 2 MiB (one semi-space of 1 MiB, V8's start size).
- * Its cycle allocates little. main.ts sets it before the daemon's modules load (loading them grew
- * the young generation to the 8 MiB cap before any cap was set); docs/performance.md.
- */
-export const oneUserYoungGenerationCapBytes = 2 * 2 ** 20;
-
-/** The cap for a daemon watching `users` users (0: the account it runs as, in per-user mode). */
-export function youngGenerationCapFor(users: number): number {
-  return users <= 1 ? oneUserYoungGenerationCapBytes : youngGenerationCapBytes;
-}
-
-/**
  * Keeps V8's young generation at most ~8 MiB instead of 32 (two semi-spaces of up to 16 MiB, grown
  * during the first cycle and kept; docs/performance.md#memory): after each garbage collection, the
  * growth factor is set to 1 once the young generation has reached the cap and back to V8's 2 when
@@ -68,20 +56,7 @@ export class YoungGenerationCap {
   private observer: PerformanceObserver | undefined;
   private growing = true;
 
-  constructor(private cap = youngGenerationCapBytes) {}
-
-  get capBytes(): number {
-    return this.cap;
-  }
-
-  /**
-   * Another cap from now on (the daemon knows its mode only once its modules are loaded). A young
-   * generation already past a lower cap keeps its size until V8 shrinks it.
-   */
-  setCap(capBytes: number): void {
-    this.cap = capBytes;
-    this.check();
-  }
+  constructor(private readonly capBytes = youngGenerationCapBytes) {}
 
   start(): void {
     this.observer ??= new PerformanceObserver(() => this.check());
@@ -99,7 +74,7 @@ export class YoungGenerationCap {
   check(): boolean {
     const young = getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
     const semiSpace = young === undefined ? 0 : young.space_used_size + young.space_available_size;
-    const grow = 2 * 2 * semiSpace <= this.cap;
+    const grow = 2 * 2 * semiSpace <= this.capBytes;
     if (grow !== this.growing) setFlagsFromString(`--semi-space-growth-factor=${grow ? 2 : 1}`);
     this.growing = grow;
     return grow;

@@ -1,12 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  YoungGenerationCap,
-  heapFlags,
-  heapFlagsFor,
-  oneUserYoungGenerationCapBytes,
-  youngGenerationCapBytes,
-  youngGenerationCapFor,
-} from "../../src/exporter/heap.js";
+import { YoungGenerationCap, heapFlags, heapFlagsFor } from "../../src/exporter/heap.js";
 
 describe("V8 heap sizing at start", () => {
   it("sets both flags when node was given no heap option", () => {
@@ -33,17 +26,5 @@ describe("YoungGenerationCap", () => {
     const below = new YoungGenerationCap(Number.MAX_SAFE_INTEGER);
     expect(below.check()).toBe(true);
     below.stop();
-  });
-
-  it("takes another cap when the mode is known: one user's 2 MiB, host mode's 8", () => {
-    expect(youngGenerationCapFor(0)).toBe(oneUserYoungGenerationCapBytes);
-    expect(youngGenerationCapFor(1)).toBe(2 * 2 ** 20);
-    expect(youngGenerationCapFor(Infinity)).toBe(youngGenerationCapBytes);
-    const cap = new YoungGenerationCap(1);
-    expect(cap.check()).toBe(false);
-    cap.setCap(Number.MAX_SAFE_INTEGER);
-    expect(cap.capBytes).toBe(Number.MAX_SAFE_INTEGER);
-    expect(cap.check()).toBe(true);
-    cap.stop();
   });
 });
