@@ -30,6 +30,7 @@ const known = {
   plain: {},
   against: { root: against },
   "no-exporter-metrics": { args: ["--web.disable-exporter-metrics"] },
+  "against-no-exporter-metrics": { root: against, args: ["--web.disable-exporter-metrics"] },
   "lite-mode": { node: ["--lite-mode"] },
   "no-opt": { node: ["--no-opt"] },
   "max-opt-2": { node: ["--max-opt=2"] },
@@ -128,13 +129,13 @@ if (cpuSeconds) {
   for (const name of names) {
     const per = results[name].map((r) => r.cpuPerCycle);
     console.log(
-      `${name.padEnd(22)}CPU per cycle median ${median(per).toFixed(1)} ms (runs: ${per.map((x) => x.toFixed(1)).join(", ")}), RSS ${median(results[name].map((r) => r.rss)).toFixed(1)} MiB`,
+      `${name.padEnd(29)}CPU per cycle median ${median(per).toFixed(1)} ms (runs: ${per.map((x) => x.toFixed(1)).join(", ")}), RSS ${median(results[name].map((r) => r.rss)).toFixed(1)} MiB`,
     );
   }
   process.exit(0);
 }
 console.log(`per-user daemon, healthy fixture; median of ${runs}; MiB; node ${process.version}`);
-console.log("variant               start: rss  anon  file   scraped: rss  anon  file   cpu ms");
+console.log(`${"variant".padEnd(29)}start: rss  anon  file   scraped: rss  anon  file   cpu ms`);
 for (const name of names) {
   const rows = results[name];
   const at = (when, key) =>
@@ -142,6 +143,6 @@ for (const name of names) {
       .toFixed(1)
       .padStart(6);
   console.log(
-    `${name.padEnd(22)}${at("start", "rss")}${at("start", "anon")}${at("start", "file")}        ${at("scraped", "rss")}${at("scraped", "anon")}${at("scraped", "file")}  ${at("scraped", "cpuMs")}${idleSeconds ? `   idle at ${idleSeconds} s: ${at("idle", "rss")}${at("idle", "anon")}${at("idle", "file")}` : ""}`,
+    `${name.padEnd(29)}${at("start", "rss")}${at("start", "anon")}${at("start", "file")}        ${at("scraped", "rss")}${at("scraped", "anon")}${at("scraped", "file")}  ${at("scraped", "cpuMs")}${idleSeconds ? `   idle at ${idleSeconds} s: ${at("idle", "rss")}${at("idle", "anon")}${at("idle", "file")}` : ""}`,
   );
 }
