@@ -2,7 +2,8 @@
 // same size, driven side by side with the same load; then the daemon's RSS across 100,000 scrapes,
 // and the subid parser on a 100,000-line file. Run after `npm run build`: `npm run bench`.
 // BENCH_SECONDS (default 5) and BENCH_SCRAPES (default 100000) shorten it; BENCH_LIVE=1 runs the
-// daemon on this host for the invoking user (beside a running rootless Docker).
+// daemon on this host for the invoking user (beside a running rootless Docker). BENCH_NODE_FLAGS
+// (space-separated) are given to the daemon's node, e.g. BENCH_NODE_FLAGS=--lite-mode.
 import autocannon from "autocannon";
 import { Agent, request } from "node:http";
 import { spawn } from "node:child_process";
@@ -79,7 +80,9 @@ const hostFlags = live
       `--path.rootfs=${fixture}/root`,
       "--target.user=alice",
     ];
+const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
 const daemon = await startProcess([
+  ...nodeFlags,
   join(root, "dist/main.js"),
   "--web.listen-address=127.0.0.1:0",
   ...hostFlags,
@@ -101,7 +104,7 @@ const bare = await startProcess([
 const bareUrl = `http://127.0.0.1:${bare.port}/`;
 
 console.log(
-  `${live ? "live host" : "healthy fixture"}; body ${body.length} bytes; ${seconds}s per run; node ${process.version}`,
+  `${live ? "live host" : "healthy fixture"}; body ${body.length} bytes; ${seconds}s per run; node ${process.version} ${nodeFlags.join(" ")}`,
 );
 console.log("conns  server      req/s     p50 µs   p99 µs");
 const rows = [];

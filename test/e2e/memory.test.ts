@@ -61,6 +61,23 @@ describe("memory: what a configuration loads, and the heap's sizing", () => {
     for (const name of lazyBuiltins) expect(loads).not.toContain(name);
   });
 
+  it("without exporter metrics prom-client is not loaded", async () => {
+    const loads = await loadsOf(
+      "no-exporter-metrics",
+      ["--web.disable-exporter-metrics"],
+      async (url) => {
+        const res = await fetch(url("/metrics"));
+        expect(res.status).toBe(200);
+        const body = await res.text();
+        expect(body).toContain("rootless_");
+        expect(body).not.toContain("# HELP nodejs_");
+        expect(body).not.toContain("# HELP process_cpu");
+      },
+    );
+    expect(loads.some((url) => url.includes("/node_modules/node-cron/"))).toBe(true);
+    expect(loads.filter((url) => url.includes("/node_modules/prom-client/"))).toEqual([]);
+  });
+
   // (TLS is loaded with any web config: the config reader checks tls_server_config with it.)
   it("with a web config of basic-auth users, YAML and bcrypt are loaded and a login works", async () => {
     const config = join(dir, "web.yml");

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
-import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
+import { Registry } from "prom-client";
+import { MetricsRenderer, prometheusContentType } from "../../src/exporter/render/renderer.js";
 import { samplesFrom } from "../../src/exporter/render/samples.js";
 import type { CollectorState } from "../../src/exporter/schedule/ledger.js";
 import type { TargetView } from "../../src/exporter/schedule/views.js";
@@ -40,6 +41,10 @@ const lingering: TargetView<FactsByCollector> = {
 };
 
 describe("MetricsRenderer", () => {
+  it("serves prom-client's content type without loading prom-client for it", () => {
+    expect(prometheusContentType).toBe(Registry.PROMETHEUS_CONTENT_TYPE);
+  });
+
   it("never serves a snapshot older than the last collector run, even when runs end mid-rendering", async () => {
     let states = [state(0)];
     const renderer = new MetricsRenderer({

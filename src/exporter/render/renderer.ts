@@ -1,4 +1,4 @@
-import { Registry, collectDefaultMetrics } from "prom-client";
+import type { Registry } from "prom-client";
 import type { SampleSet } from "./sample-set.js";
 import type { SamplesInput } from "./samples.js";
 import type { SnapshotSource } from "./snapshot.js";
@@ -13,6 +13,21 @@ export const droppedDefaults = [
   "nodejs_active_requests_total",
   "nodejs_active_resources_total",
 ] as const;
+
+/** prom-client's Registry.PROMETHEUS_CONTENT_TYPE (a test keeps them equal). */
+export const prometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+/**
+ * prom-client's default metrics in a registry of their own. Imported only when the process metrics
+ * are on: with --web.disable-exporter-metrics nothing else loads prom-client (docs/performance.md).
+ */
+async function processRegistry(): Promise<Registry> {
+  const { Registry, collectDefaultMetrics } = await import("prom-client");
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  for (const name of droppedDefaults) registry.removeSingleMetric(name);
+  return registry;
+}
 
 /** Below this size the two parts of a rendering are served as one buffer. */
 const joinBelowBytes = 1024 * 1024;
@@ -40,8 +55,9 @@ export interface MetricsRendererOptions {
  * parts are served side by side, never copied into one (36 MB at 10,000 users, every second).
  */
 export class MetricsRenderer {
-  readonly contentType = Registry.PROMETHEUS_CONTENT_TYPE;
-  private readonly processRegistry = new Registry();
+  readonly contentType = prometheusContentType;
+  /** Started with the renderer, so the GC and event-loop figures count from the start. */
+  private readonly processRegistry: Promise<Registry> | undefined;
   private readonly snapshots: SnapshotRenderer;
   private readonly processMetricsMaxAgeMs: number;
   private readonly coalesceMs: number;
@@ -63,10 +79,7 @@ export class MetricsRenderer {
     this.processMetricsMaxAgeMs = options.processMetricsMaxAgeMs ?? 1000;
     this.coalesceMs = options.coalesceMs ?? 50;
     this.snapshots = new SnapshotRenderer(options.sliceMs);
-    if (options.exporterMetrics) {
-      collectDefaultMetrics({ register: this.processRegistry });
-      for (const name of droppedDefaults) this.processRegistry.removeSingleMetric(name);
-    }
+    if (options.exporterMetrics) this.processRegistry = processRegistry();
   }
 
   /** Something changed: a new rendering follows, coalesced and paced (see schedule). */
@@ -148,12 +161,9 @@ export class MetricsRenderer {
         this.snapshot = await this.snapshots.render(await this.options.samples());
         this.renderedGeneration = generation;
       }
-      if (
-        this.options.exporterMetrics &&
-        Date.now() - this.processAt > this.processMetricsMaxAgeMs
-      ) {
+      if (this.processRegistry && Date.now() - this.processAt > this.processMetricsMaxAgeMs) {
         this.processAt = Date.now();
-        this.process = Buffer.from(await this.processRegistry.metrics());
+        this.process = Buffer.from(await (await this.processRegistry).metrics());
       }
       const parts = [this.snapshot, this.process];
       // A small body is copied into one once per rendering (a scrape is then one write, as
