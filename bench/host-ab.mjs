@@ -3,13 +3,16 @@
 // both). As root, after `npm run build` here and in the other checkout:
 //   node bench/host-ab.mjs <other built checkout> [users] [live]
 // HOST_AB_SECONDS (45) of scrapes once both bodies are complete (at most 240 s of waiting).
+// Each daemon gets its own checkout's system-unit environment (deploy/systemd's Environment=
+// lines); HOST_AB_UNIT_ENV=after gives it to the "after" daemon only (the same build twice: what
+// the environment changes), =none to neither.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { generateHost } from "./host-fixture.mjs";
+import { generateHost, unitEnvironment } from "./host-fixture.mjs";
 
 const here = fileURLToPath(new URL("..", import.meta.url));
 const [other, users = 1000, live = 100] = process.argv.slice(2);
@@ -22,7 +25,7 @@ const { roots } = generateHost(dir, Number(users), Number(live));
 const builds = { before: other, after: here };
 const names = Object.keys(builds);
 
-function start(root) {
+function start(root, name) {
   const args = [
     join(root, "dist/main.js"),
     `--path.procfs=${roots.procfs}`,
@@ -32,7 +35,10 @@ function start(root) {
     "--collect.rpc-timeout=200ms",
     "--web.disable-exporter-metrics",
   ];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const which = process.env.HOST_AB_UNIT_ENV;
+  const withEnv = which === undefined || (which === "after" && name === "after");
+  const env = { ...process.env, ...(withEnv ? unitEnvironment(root) : {}) };
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env });
   return new Promise((resolve) => {
     let buffered = "";
     child.stdout.on("data", (chunk) => {
@@ -43,7 +49,7 @@ function start(root) {
   });
 }
 const daemons = {};
-for (const name of names) daemons[name] = await start(builds[name]);
+for (const name of names) daemons[name] = await start(builds[name], name);
 const get = (d) =>
   new Promise((resolve, reject) => {
     const started = performance.now();

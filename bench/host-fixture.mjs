@@ -2,7 +2,7 @@
 // the first `live` of them with a rootless daemon's process tree (rootlesskit parent and child,
 // dockerd, slirp4netns) in a generated procfs and a runtime dir with docker.pid. Needs root
 // (procfs owners are chowned). Also the host-mode Watch the benches run over it (hostMode).
-import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 
@@ -116,6 +116,26 @@ export function generateHost(dir, userCount, liveCount) {
       chownSync(home, firstUid + i, firstUid + i);
     }
   return { roots, names };
+}
+
+/**
+ * The environment the system unit in the checkout `root` gives the daemon (its `Environment=`
+ * lines, deploy/systemd/rootless-exporter.service), so a bench measures the daemon as deployed;
+ * {} for a checkout whose unit sets none.
+ */
+export function unitEnvironment(root) {
+  let unit;
+  try {
+    unit = readFileSync(join(root, "deploy/systemd/rootless-exporter.service"), "utf8");
+  } catch {
+    return {};
+  }
+  const env = {};
+  for (const line of unit.split("\n")) {
+    const match = /^Environment=([A-Za-z_][A-Za-z0-9_]*)=(\S*)$/.exec(line.trim());
+    if (match) env[match[1]] = match[2];
+  }
+  return env;
 }
 
 /** The --path.* flags that point an exporter at a generated host's roots. */

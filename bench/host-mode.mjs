@@ -17,7 +17,7 @@ import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { generateHost, hostMode, rootFlags } from "./host-fixture.mjs";
+import { generateHost, hostMode, rootFlags, unitEnvironment } from "./host-fixture.mjs";
 
 // HOST_BENCH_ROOT=<a checkout built with npm run build> measures that build instead (before/after).
 const root = process.env.HOST_BENCH_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
@@ -182,8 +182,11 @@ if (single) {
 }
 
 // Scrapes while cycles run: a host-mode daemon against a bare server answering the same bytes.
-function startProcess(args) {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+function startProcess(args, env = {}) {
+  const child = spawn(process.execPath, args, {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...env },
+  });
   return new Promise((resolve, reject) => {
     let buffered = "";
     child.stdout.on("data", (chunk) => {
@@ -202,14 +205,19 @@ const body = Buffer.alloc(${body.length}, 0x61);
 const server = createServer((req, res) => { res.writeHead(200, { "content-type": "text/plain" }); res.end(body); });
 server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));`,
 );
-const daemon = await startProcess([
-  join(root, "dist/main.js"),
-  ...rootFlags(roots),
-  "--web.listen-address=127.0.0.1:0",
-  `--collect.interval=${interval}`,
-  "--collect.rpc-timeout=200ms",
-  "--web.disable-exporter-metrics",
-]);
+// The daemon as the system unit starts it: the unit's Environment= (HOST_BENCH_UNIT_ENV=0: none).
+const daemonEnv = process.env.HOST_BENCH_UNIT_ENV === "0" ? {} : unitEnvironment(root);
+const daemon = await startProcess(
+  [
+    join(root, "dist/main.js"),
+    ...rootFlags(roots),
+    "--web.listen-address=127.0.0.1:0",
+    `--collect.interval=${interval}`,
+    "--collect.rpc-timeout=200ms",
+    "--web.disable-exporter-metrics",
+  ],
+  daemonEnv,
+);
 const bare = await startProcess([bareFile]);
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 const get = (port) =>
@@ -253,8 +261,9 @@ figures.bareP99Ms = p99(latencies.bare);
 figures.daemonRssMiB = status("VmRSS");
 figures.daemonPeakRssMiB = status("VmHWM");
 const scrapeRatio = figures.scrapeP99Ms / figures.bareP99Ms;
+const envText = Object.entries(daemonEnv).map(([name, value]) => `${name}=${value}`);
 console.log(
-  `scrapes while cycles run (${interval} interval, ${scrapeSeconds} s, ${latencies.daemon.length} each, interleaved):`,
+  `scrapes while cycles run (${interval} interval, ${scrapeSeconds} s, ${latencies.daemon.length} each, interleaved; the daemon's environment from the unit: ${envText.join(" ") || "none"}):`,
 );
 console.log(
   `  p99 daemon ${figures.scrapeP99Ms.toFixed(2)} ms, bare ${figures.bareP99Ms.toFixed(2)} ms: ${scrapeRatio.toFixed(2)}x (${verdict(scrapeRatio, 1.3, "x")})`,
