@@ -88,7 +88,10 @@ export async function missingKey(
 export async function missingInHome(ctx: UserContext, path: string): Promise<boolean> {
   const { target } = ctx;
   if (!path.startsWith(`${target.home}/`) || !target.home.startsWith("/")) return false;
-  const first = path.slice(target.home.length + 1).split("/")[0] ?? "";
+  // The first name under the home, without an array of every name (asked ~5 times a user).
+  const start = target.home.length + 1;
+  const slash = path.indexOf("/", start);
+  const first = slash < 0 ? path.slice(start) : path.slice(start, slash);
   const names = await home(ctx);
   return names === "missing" || names?.has(first) === true;
 }

@@ -59,8 +59,9 @@ export async function collectOrReuse<F>(
     startedAt - last.fullAt < maxAgeMs
   ) {
     last.reused += 1;
-    // The full run's expected conditions still hold: said again, so they are not logged anew.
-    for (const note of slot.notes) ctx.note(note);
+    // The full run's expected conditions still hold: said again, so they are not logged anew
+    // (no iterator made for the empty set most slots keep).
+    if (slot.notes.size > 0) for (const note of slot.notes) ctx.note(note);
     // The static part served again; the live part (counters, API answers) re-read.
     return collector.refresh ? collector.refresh(ctx, facts) : facts;
   }

@@ -85,7 +85,6 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
   const inflight: Inflight = { controller: undefined, startedAt: started };
   slot.inflight = inflight;
   const signal = (): AbortSignal => (inflight.controller ??= new AbortController()).signal;
-  const abort = (): void => inflight.controller?.abort();
   // Made on the first note: most runs (reused ones) say none.
   let notes: Set<string> | undefined;
   let work: Promise<F>;
@@ -114,7 +113,7 @@ export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefin
     return { facts, error: undefined, durationMs: performance.now() - started };
   } catch (err) {
     const timedOut = err instanceof RunTimeout;
-    if (timedOut) abort();
+    if (timedOut) inflight.controller?.abort();
     const error = timedOut ? `run abandoned after the ${spec.timeoutMs} ms timeout` : describe(err);
     return { facts: undefined, error, durationMs: performance.now() - started };
   } finally {

@@ -73,6 +73,8 @@ export class Scheduler<F> {
   private resolving: Promise<void> | undefined;
   /** The last view made of each watched user, given again while equal (views.ts). */
   private readonly lastViews = new Map<string, TargetView<F>>();
+  /** Whether debug lines are wanted: one function for every run (not a closure each). */
+  private readonly debugWanted = (): boolean => this.options.log.isLevelEnabled("debug");
 
   constructor(private readonly options: SchedulerOptions<F>) {
     for (const setting of options.settings) {
@@ -222,7 +224,7 @@ export class Scheduler<F> {
       timeoutMs,
       deadline: deadline?.(timeoutMs),
       log,
-      debug: () => this.options.log.isLevelEnabled("debug"),
+      debug: this.debugWanted,
       start: (signal, note) => {
         const { roots, env, rpcTimeoutMs, host } = this.options;
         const parts: RunParts = {
