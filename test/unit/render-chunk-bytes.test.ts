@@ -2,56 +2,18 @@ import { describe, expect, it } from "vitest";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
 import { Assembly } from "../../src/exporter/render/assembly.js";
 import { ChunkCache } from "../../src/exporter/render/chunk-cache.js";
-import { exposition } from "../../src/exporter/render/exposition.js";
-import type { SamplesInput } from "../../src/exporter/render/samples.js";
-import { samplesFrom } from "../../src/exporter/render/samples.js";
 import { atOnce } from "../../src/exporter/render/slices.js";
 import { SnapshotRenderer } from "../../src/exporter/render/snapshot.js";
 import { runFields } from "../../src/exporter/render/user-chunk.js";
 import type { TargetView } from "../../src/exporter/schedule/views.js";
 import type { Target } from "../../src/host/target.js";
-import { alice, healthyFacts } from "../helpers/healthy-facts.js";
+import { healthy, random, renderInput, user, view, whole } from "../helpers/render-input.js";
 
 // Users' parts kept as bytes in the last body (assembly.ts): an unchanged user's lines are copied
 // from the body being served, so a part that went stale or pointed at the wrong bytes would show
 // here as a body that differs from the whole rendering's.
 
-const healthy = healthyFacts();
-const host: Partial<FactsByCollector> = { kernel: healthy.kernel };
-const user = (name: string, uid: number): Target => ({
-  ...alice,
-  name,
-  uid,
-  gid: uid,
-  groups: [uid],
-  runtimeDir: `/run/user/${uid}`,
-});
-const view = (target: Target, facts: Partial<FactsByCollector> = healthy, complete = true) =>
-  ({ target, facts: { ...host, ...facts }, complete, errors: [] }) as TargetView<FactsByCollector>;
-
-function input(views: readonly TargetView<FactsByCollector>[]): SamplesInput {
-  return {
-    collectors: [],
-    views,
-    host,
-    hostFindings: [],
-    mode: "host",
-    userRuns: views.map((v) => ({ collector: "docker", user: v.target.name, ok: true })),
-    build: { version: "0.0.0", nodejsVersion: "v20" },
-  };
-}
-const whole = (samples: SamplesInput): string => exposition(samplesFrom(samples));
-
-/** A small deterministic generator (mulberry32), so a failure is the same on every run. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+const input = (views: readonly TargetView<FactsByCollector>[]) => renderInput(views);
 
 describe("users' parts as bytes", () => {
   it("keeps each run in the body it was last copied into, not a second time beside it", () => {

@@ -1,31 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
-import { exposition } from "../../src/exporter/render/exposition.js";
-import type { SamplesInput } from "../../src/exporter/render/samples.js";
-import { samplesFrom } from "../../src/exporter/render/samples.js";
 import { SnapshotRenderer } from "../../src/exporter/render/snapshot.js";
 import { ChunkCache } from "../../src/exporter/render/chunk-cache.js";
 import { runFields } from "../../src/exporter/render/user-chunk.js";
 import type { CollectorState } from "../../src/exporter/schedule/ledger.js";
 import type { TargetView } from "../../src/exporter/schedule/views.js";
-import type { Target } from "../../src/host/target.js";
-import { alice, healthyFacts } from "../helpers/healthy-facts.js";
+import { healthy, renderInput, user, view, whole } from "../helpers/render-input.js";
 
 // The incremental rendering (user chunks put together) against the whole one it replaces.
-
-const user = (name: string, uid: number): Target => ({
-  ...alice,
-  name,
-  uid,
-  gid: uid,
-  groups: [uid],
-  runtimeDir: `/run/user/${uid}`,
-});
-
-const healthy = healthyFacts();
-const host: Partial<FactsByCollector> = { kernel: healthy.kernel };
-const view = (target: Target, facts: Partial<FactsByCollector> = healthy, complete = true) =>
-  ({ target, facts: { ...host, ...facts }, complete, errors: [] }) as TargetView<FactsByCollector>;
 
 const collectors: CollectorState[] = [
   {
@@ -42,19 +24,8 @@ const collectors: CollectorState[] = [
   },
 ];
 
-function input(views: readonly TargetView<FactsByCollector>[]): SamplesInput {
-  return {
-    collectors,
-    views,
-    host,
-    hostFindings: [],
-    mode: "host",
-    userRuns: views.map((v) => ({ collector: "docker", user: v.target.name, ok: true })),
-    build: { version: "0.0.0", nodejsVersion: "v20" },
-  };
-}
-
-const whole = (samples: SamplesInput): string => exposition(samplesFrom(samples));
+const input = (views: readonly TargetView<FactsByCollector>[]) =>
+  renderInput(views, { collectors });
 
 describe("SnapshotRenderer", () => {
   it("writes what the whole rendering writes, and renders only the users whose facts changed", async () => {

@@ -1,61 +1,20 @@
 import { describe, expect, it } from "vitest";
-import type { FactsByCollector } from "../../src/collectors/registry.js";
-import { exposition } from "../../src/exporter/render/exposition.js";
-import type { SamplesInput } from "../../src/exporter/render/samples.js";
-import { samplesFrom } from "../../src/exporter/render/samples.js";
 import { SnapshotRenderer } from "../../src/exporter/render/snapshot.js";
 import { SuccessLines } from "../../src/exporter/render/success-lines.js";
 import { MetricOrdinals } from "../../src/exporter/render/user-chunk.js";
-import type { TargetView } from "../../src/exporter/schedule/views.js";
 import type { Target } from "../../src/host/target.js";
-import { alice, healthyFacts } from "../helpers/healthy-facts.js";
+import { random, renderInput, user, view, whole } from "../helpers/render-input.js";
 
 // The rootless_collector_user_success lines kept as bytes per collector (success-lines.ts): a
 // collector's run is made again only when its (user, outcome) list changed, and the body is byte
 // for byte the whole rendering's whatever the lists do.
 
-const healthy = healthyFacts();
-const host: Partial<FactsByCollector> = { kernel: healthy.kernel };
-const user = (name: string, uid: number): Target => ({
-  ...alice,
-  name,
-  uid,
-  gid: uid,
-  groups: [uid],
-  runtimeDir: `/run/user/${uid}`,
-});
 type Run = { collector: string; user: string; ok: boolean };
-
-function input(targets: readonly Target[], userRuns: readonly Run[]): SamplesInput {
-  const views = targets.map(
-    (target) =>
-      ({
-        target,
-        facts: { ...host, ...healthy },
-        complete: true,
-        errors: [],
-      }) as TargetView<FactsByCollector>,
+const input = (targets: readonly Target[], userRuns: readonly Run[]) =>
+  renderInput(
+    targets.map((target) => view(target)),
+    { userRuns },
   );
-  return {
-    collectors: [],
-    views,
-    host,
-    hostFindings: [],
-    mode: "host",
-    userRuns,
-    build: { version: "0.0.0", nodejsVersion: "v20" },
-  };
-}
-
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const runs = (collectors: readonly string[], users: readonly string[], ok = true): Run[] =>
   collectors.flatMap((collector) => users.map((u) => ({ collector, user: u, ok })));
@@ -110,7 +69,7 @@ describe("rootless_collector_user_success as bytes", () => {
         userRuns,
       );
       const body = await renderer.render(samples);
-      expect(body.toString()).toBe(exposition(samplesFrom(samples)));
+      expect(body.toString()).toBe(whole(samples));
       bodies++;
     }
     expect(bodies).toBe(60);
