@@ -7,10 +7,10 @@
 //   node --expose-gc --max-semi-space-size=256 bench/cycle-garbage.mjs [users=1000] [live=100] [top=25]
 // ROOT=<another built checkout> measures that build (before/after, one after the other).
 import { mkdtempSync, rmSync } from "node:fs";
-import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sampleHeap } from "./heap-sampling.mjs";
 import { generateHost, hostMode } from "./host-fixture.mjs";
 
 const root = process.env.ROOT ?? fileURLToPath(new URL("..", import.meta.url));
@@ -38,16 +38,9 @@ try {
       `a steady cycle: heap +${mib(after.heapUsed - before.heapUsed)} MiB, CPU ${((spent.user + spent.system) / 1000).toFixed(1)} ms`,
     );
   }
-  const session = new Session();
-  session.connect();
-  await session.post("HeapProfiler.startSampling", {
-    samplingInterval: 512,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
+  const profile = await sampleHeap(async () => {
+    for (let i = 0; i < 3; i++) await watch.scheduler.runAll();
   });
-  for (let i = 0; i < 3; i++) await watch.scheduler.runAll();
-  const { profile } = await session.post("HeapProfiler.stopSampling");
-  session.disconnect();
   const bySite = new Map();
   const byFile = new Map();
   const walk = (node) => {

@@ -11,12 +11,12 @@
 // the fixture is written (the reuse keys' racy guard), HOST_BENCH_SCRAPE_SECONDS (20) bounds the
 // scrapes, HOST_BENCH_HOMES=1 gives every user an empty home, HOST_BENCH_INTERVAL (15s) is the daemon's, HOST_BENCH_JSON=<file> writes the figures there
 // (bench/host-curve.mjs reads them).
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startProcess } from "./daemon.mjs";
 import { generateHost, hostMode, rootFlags, unitEnvironment } from "./host-fixture.mjs";
 
 // HOST_BENCH_ROOT=<a checkout built with npm run build> measures that build instead (before/after).
@@ -182,21 +182,6 @@ if (single) {
 }
 
 // Scrapes while cycles run: a host-mode daemon against a bare server answering the same bytes.
-function startProcess(args, env = {}) {
-  const child = spawn(process.execPath, args, {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, ...env },
-  });
-  return new Promise((resolve, reject) => {
-    let buffered = "";
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      const match = /"port":(\d+)/.exec(buffered);
-      if (match) resolve({ child, port: Number(match[1]) });
-    });
-    child.once("exit", (code) => reject(new Error(`exited with ${code}`)));
-  });
-}
 const bareFile = join(dir, "bare.mjs");
 writeFileSync(
   bareFile,

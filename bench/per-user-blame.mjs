@@ -8,21 +8,27 @@
 // client's own GC, or none of these. After `npm run build`:
 //   node bench/per-user-blame.mjs [seconds=10]
 // BLAME_ROOTS=name=<built checkout>,name=<...> runs those builds side by side (default: this one).
-import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Agent } from "node:http";
 import { join } from "node:path";
-import { PerformanceObserver, performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import {
+  healthyFixture,
+  now,
+  onFixture,
+  recordGcs,
+  scrape,
+  startBare,
+  startProcess,
+  stop,
+} from "./daemon.mjs";
 
 const here = fileURLToPath(new URL("..", import.meta.url));
 const seconds = Number(process.argv[2] ?? 10);
 const intervalMs = 5000;
 const roots = (process.env.BLAME_ROOTS ?? `this=${here}`).split(",").map((p) => p.split("="));
-const dir = mkdtempSync(join(tmpdir(), "per-user-blame-"));
-const fixture = join(dir, "fixture");
-cpSync(join(here, "test/fixtures/healthy"), fixture, { recursive: true });
+// The fixture's proc/, sys/ and root/, and beside them the bench's own files.
+const dir = healthyFixture(here, "per-user-blame-");
 const preload = join(dir, "gc-preload.mjs");
 writeFileSync(
   preload,
@@ -35,28 +41,7 @@ new PerformanceObserver((list) => {
 }).observe({ entryTypes: ["gc"] });
 process.on("exit", () => writeFileSync(process.env.BLAME_OUT, JSON.stringify(gcs)));`,
 );
-const now = () => performance.timeOrigin + performance.now();
-const clientGcs = [];
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries())
-    clientGcs.push({ start: performance.timeOrigin + e.startTime, ms: e.duration });
-}).observe({ entryTypes: ["gc"] });
-
-function start(args, env = {}) {
-  const child = spawn(process.execPath, args, {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, ...env },
-  });
-  return new Promise((resolve, reject) => {
-    let buffered = "";
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      const match = /"port":(\d+)/.exec(buffered);
-      if (match) resolve({ child, port: Number(match[1]) });
-    });
-    child.once("exit", (code) => reject(new Error(`exited with ${code}`)));
-  });
-}
+const clientGcs = recordGcs();
 
 const daemons = [];
 for (const [name, root] of roots) {
@@ -64,47 +49,22 @@ for (const [name, root] of roots) {
   const args = [
     "--import",
     preload,
-    join(root, "dist/main.js"),
-    `--path.procfs=${fixture}/proc`,
-    `--path.sysfs=${fixture}/sys`,
-    `--path.rootfs=${fixture}/root`,
-    "--target.user=alice",
-    "--web.listen-address=127.0.0.1:0",
+    ...onFixture(root, dir),
     `--collect.interval=${intervalMs / 1000}s`,
   ];
-  daemons.push({ ...(await start(args, { BLAME_OUT: out })), name, out });
+  daemons.push({ ...(await startProcess(args, { BLAME_OUT: out })), name, out });
 }
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-const get = (port) =>
-  new Promise((resolve, reject) => {
-    const started = now();
-    request({ host: "127.0.0.1", port, path: "/metrics", agent }, (res) => {
-      let bytes = 0;
-      res.on("data", (chunk) => (bytes += chunk.length));
-      res.on("end", () => resolve({ start: started, end: now(), bytes }));
-    })
-      .on("error", reject)
-      .end();
-  });
+const get = (port) => scrape(agent, port);
 await new Promise((r) => setTimeout(r, 1500)); // the first collection
 const { bytes } = await get(daemons[0].port);
-const bareFile = join(dir, "bare.mjs");
-writeFileSync(
-  bareFile,
-  `import { createServer } from "node:http";
-const body = Buffer.alloc(${bytes}, 0x61);
-const server = createServer((req, res) => { res.writeHead(200, { "content-type": "text/plain" }); res.end(body); });
-server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));`,
-);
-const bare = { ...(await start([bareFile])), name: "bare" };
+const bare = { ...(await startBare(dir, bytes)), name: "bare" };
 const servers = [...daemons, bare];
 for (const s of servers) s.scrapes = [];
 const from = now();
 while (now() < from + seconds * 1000) for (const s of servers) s.scrapes.push(await get(s.port));
 for (const d of daemons) {
-  const exited = new Promise((r) => d.child.once("exit", r));
-  d.child.kill("SIGTERM");
-  await exited;
+  await stop(d.child);
   d.gcs = JSON.parse(readFileSync(d.out, "utf8")).filter((g) => g.start >= from);
 }
 bare.child.kill("SIGTERM");

@@ -9,11 +9,10 @@
 // shrinks an idle heap ~10-20 s after start, which the first two readings precede.
 // --cpu S measures CPU per cycle instead: each variant at a 1 s interval, unscraped, the CPU
 // (utime + stime) it used over S seconds after 3 s of warm-up, divided by S.
-import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { rmSync } from "node:fs";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cpuMs, healthyFixture, onFixture, startProcess, statusOf, stop } from "./daemon.mjs";
 
 const args = process.argv.slice(2);
 const againstAt = args.indexOf("--against");
@@ -52,46 +51,27 @@ const known = {
 const names = args.length > 0 ? args : ["plain", ...(against ? ["against"] : [])];
 for (const name of names) if (!(name in known)) throw new Error(`unknown variant ${name}`);
 
-const fixture = mkdtempSync(join(tmpdir(), "per-user-rss-"));
-cpSync(join(here, "test/fixtures/healthy"), fixture, { recursive: true });
+const fixture = healthyFixture(here, "per-user-rss-");
 
 function status(pid) {
-  const text = readFileSync(`/proc/${pid}/status`, "utf8");
-  const field = (f) => Number(new RegExp(`${f}:\\s+(\\d+)`).exec(text)[1]) / 1024;
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  const cpuMs = ((Number(stat[11]) + Number(stat[12])) * 1000) / 100; // clock ticks of 10 ms
-  return { rss: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile"), cpuMs };
+  const field = statusOf(pid);
+  return { rss: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile"), cpuMs: cpuMs(pid) };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function measure(variant) {
   const root = variant.root ?? here;
-  const child = spawn(
-    process.execPath,
+  const startedAt = performance.now();
+  const { child, port } = await startProcess(
     [
       ...(variant.node ?? []),
-      join(root, "dist/main.js"),
-      `--path.procfs=${fixture}/proc`,
-      `--path.sysfs=${fixture}/sys`,
-      `--path.rootfs=${fixture}/root`,
-      "--target.user=alice",
-      "--web.listen-address=127.0.0.1:0",
+      ...onFixture(root, fixture),
       `--collect.interval=${cpuSeconds ? 1 : 5}s`,
       ...(variant.args ?? []),
     ],
-    { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...variant.env } },
+    variant.env,
   );
-  const startedAt = performance.now();
-  const port = await new Promise((ok, fail) => {
-    let out = "";
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const match = /"port":(\d+)/.exec(out);
-      if (match) ok(Number(match[1]));
-    });
-    child.once("exit", (code) => fail(new Error(`exited with ${code}`)));
-  });
   try {
     if (cpuSeconds) {
       await sleep(3000);
@@ -110,8 +90,7 @@ async function measure(variant) {
     await sleep(Math.max(0, idleSeconds * 1000 - (performance.now() - startedAt)));
     return { start, scraped, idle: status(child.pid) };
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await stop(child);
   }
 }
 

@@ -8,10 +8,10 @@
 //   node --expose-gc --max-semi-space-size=256 bench/render-garbage.mjs [users=1000] [live=100]
 // ROOT=<another built checkout> measures that build (before/after, one after the other).
 import { mkdtempSync, rmSync } from "node:fs";
-import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sampleHeap } from "./heap-sampling.mjs";
 import { generateHost, hostMode } from "./host-fixture.mjs";
 
 const root = process.env.ROOT ?? fileURLToPath(new URL("..", import.meta.url));
@@ -47,16 +47,9 @@ try {
   for (let i = 0; i < 3; i++) await measure("a rendering, nothing changed");
   await watch.scheduler.runAll();
   await measure("a rendering after a cycle");
-  const session = new Session();
-  session.connect();
-  await session.post("HeapProfiler.startSampling", {
-    samplingInterval: 512,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
+  const profile = await sampleHeap(async () => {
+    for (let i = 0; i < 3; i++) await render();
   });
-  for (let i = 0; i < 3; i++) await render();
-  const { profile } = await session.post("HeapProfiler.stopSampling");
-  session.disconnect();
   const bySite = new Map();
   const walk = (node) => {
     const { functionName, url, lineNumber } = node.callFrame;

@@ -9,13 +9,21 @@
 // same host (this checkout alone by default), each scrape of one followed by one of the next and
 // of the bare server, so all see the same moments of the machine; BLAME_SECONDS (40) of scrapes
 // once every first cycle is done; BLAME_INTERVAL (15s) is the daemons' interval.
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PerformanceObserver, performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import {
+  cpuMs,
+  now,
+  recordGcs,
+  scrape,
+  startBare,
+  startProcess,
+  statusOf,
+  stop,
+} from "./daemon.mjs";
 import { generateHost } from "./host-fixture.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -27,32 +35,11 @@ const live = Number(process.argv[3] ?? Math.round(users / 10));
 const seconds = Number(process.env.BLAME_SECONDS ?? 40);
 const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-blame-"));
 const { roots } = generateHost(dir, users, live);
-const now = () => performance.timeOrigin + performance.now();
-const clientGcs = [];
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries())
-    clientGcs.push({ start: performance.timeOrigin + e.startTime, ms: e.duration });
-}).observe({ entryTypes: ["gc"] });
-
-function start(args, env = {}) {
-  const child = spawn(process.execPath, args, {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, ...env },
-  });
-  return new Promise((resolve, reject) => {
-    let buffered = "";
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      const match = /"port":(\d+)/.exec(buffered);
-      if (match) resolve({ child, port: Number(match[1]) });
-    });
-    child.once("exit", (code) => reject(new Error(`exited with ${code}`)));
-  });
-}
+const clientGcs = recordGcs();
 const daemons = [];
 for (const [name, root] of roots_) {
   const out = join(dir, `${name}.json`);
-  const d = await start(
+  const d = await startProcess(
     [
       "--import",
       join(here, "scrape-blame-preload.mjs"),
@@ -70,17 +57,7 @@ for (const [name, root] of roots_) {
   daemons.push({ ...d, name, out });
 }
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-const get = (port) =>
-  new Promise((resolve, reject) => {
-    const started = now();
-    request({ host: "127.0.0.1", port, path: "/metrics", agent }, (res) => {
-      let bytes = 0;
-      res.on("data", (chunk) => (bytes += chunk.length));
-      res.on("end", () => resolve({ start: started, end: now(), bytes }));
-    })
-      .on("error", reject)
-      .end();
-  });
+const get = (port) => scrape(agent, port);
 // Every first cycle done: each body stops growing (twice the same size, 2 s apart), or 300 s.
 const waitUntil = Date.now() + 300_000;
 for (const d of daemons) {
@@ -93,20 +70,9 @@ for (const d of daemons) {
   }
 }
 const size = daemons[0].size;
-const bareFile = join(dir, "bare.mjs");
-writeFileSync(
-  bareFile,
-  `import { createServer } from "node:http";
-const body = Buffer.alloc(${size}, 0x61);
-const server = createServer((req, res) => { res.writeHead(200, { "content-type": "text/plain" }); res.end(body); });
-server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));`,
-);
-const bare = { ...(await start([bareFile])), name: "bare" };
+const bare = { ...(await startBare(dir, size)), name: "bare" };
 const servers = [...daemons, bare];
-const cpu = (d) => {
-  const fields = readFileSync(`/proc/${d.child.pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-};
+const cpu = (d) => cpuMs(d.child.pid);
 for (const d of servers) {
   d.scrapes = [];
   d.cpu = cpu(d);
@@ -115,10 +81,8 @@ const from = now();
 while (now() < from + seconds * 1000) for (const d of servers) d.scrapes.push(await get(d.port));
 for (const d of daemons) {
   d.cpu = cpu(d) - d.cpu;
-  d.peak = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${d.child.pid}/status`))[1]) / 1024;
-  const exited = new Promise((r) => d.child.once("exit", r));
-  d.child.kill("SIGTERM");
-  await exited;
+  d.peak = statusOf(d.child.pid)("VmHWM");
+  await stop(d.child);
   Object.assign(d, JSON.parse(readFileSync(d.out, "utf8")));
 }
 bare.child.kill("SIGTERM");

@@ -6,35 +6,17 @@
 // (space-separated) are given to the daemon's node, e.g. BENCH_NODE_FLAGS=--lite-mode.
 import autocannon from "autocannon";
 import { Agent, request } from "node:http";
-import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { healthyFixture, onFixture, startProcess, statusOf, stop } from "./daemon.mjs";
 
 // BENCH_ROOT=<another built checkout> measures that build's daemon with this bench (before/after).
 const root = process.env.BENCH_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const scrapes = Number(process.env.BENCH_SCRAPES ?? 100_000);
 
-/** Starts a Node process that logs a JSON line with "port" once it listens. */
-function startProcess(args) {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let buffered = "";
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      const match = /"port":(\d+)/.exec(buffered);
-      if (match) resolve({ child, port: Number(match[1]) });
-    });
-    child.once("exit", (code) => reject(new Error(`exited with ${code}`)));
-  });
-}
-
-function rssMiB(pid, field = "VmRSS") {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)[1]) / 1024;
-}
+const rssMiB = (pid, field = "VmRSS") => statusOf(pid)(field);
 
 /**
  * A closed-loop load: `connections` keep-alive clients, each sending the next request when the
@@ -68,25 +50,14 @@ async function run(url, connections) {
   return { rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99) };
 }
 
-const fixture = mkdtempSync(join(tmpdir(), "bench-fixture-"));
-cpSync(join(root, "test/fixtures/healthy"), fixture, { recursive: true });
+const fixture = healthyFixture(root, "bench-fixture-");
 // BENCH_LIVE=1 watches the invoking user on this host instead (run it beside a rootless Docker).
 const live = process.env.BENCH_LIVE === "1";
-const hostFlags = live
-  ? []
-  : [
-      `--path.procfs=${fixture}/proc`,
-      `--path.sysfs=${fixture}/sys`,
-      `--path.rootfs=${fixture}/root`,
-      "--target.user=alice",
-    ];
+const daemonArgs = live
+  ? [join(root, "dist/main.js"), "--web.listen-address=127.0.0.1:0"]
+  : onFixture(root, fixture);
 const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-const daemon = await startProcess([
-  ...nodeFlags,
-  join(root, "dist/main.js"),
-  "--web.listen-address=127.0.0.1:0",
-  ...hostFlags,
-]);
+const daemon = await startProcess([...nodeFlags, ...daemonArgs]);
 const metricsUrl = `http://127.0.0.1:${daemon.port}/metrics`;
 await new Promise((r) => setTimeout(r, 1000)); // first collection
 const body = await (await fetch(metricsUrl)).text();
@@ -148,7 +119,7 @@ console.log(
   `  of which private (RssAnon) ${anon} MiB, file-backed node binary and libraries (RssFile) ${file} MiB`,
 );
 
-daemon.child.kill("SIGTERM");
+await stop(daemon.child);
 bare.child.kill("SIGTERM");
 rmSync(fixture, { recursive: true, force: true });
 
