@@ -1,5 +1,6 @@
 import type { FactsByCollector } from "../../collectors/registry.js";
 import { moduleList } from "../../collectors/registry.js";
+import type { Target } from "../../host/target.js";
 import type { TargetView } from "../schedule/views.js";
 import type { SharedList, SharedSeries, UserChunk } from "./user-chunk.js";
 import { MetricOrdinals, sharedKey, userChunk } from "./user-chunk.js";
@@ -25,7 +26,12 @@ interface Cached {
  */
 export class ChunkCache {
   readonly ordinals = new MetricOrdinals();
-  private readonly chunks = new Map<string, Cached>();
+  /**
+   * By the user's target object: a chunk is made again for another target anyway (same), and a
+   * key string made per user and rendering was garbage, and a cons string and its flat copy kept
+   * per user (~60 bytes).
+   */
+  private readonly chunks = new Map<Target, Cached>();
   /** The shared lists the chunks hold, by what they are; rebuilt by sweep when chunks changed. */
   private shared = new Map<string, SharedList>();
   private generation = 0;
@@ -42,7 +48,7 @@ export class ChunkCache {
 
   /** The chunk of `view`, rendered now if what it is made of changed. */
   chunkOf(view: TargetView<FactsByCollector>): UserChunk {
-    const key = `${view.target.uid}\0${view.target.name}`;
+    const key = view.target;
     const facts = view.facts as Readonly<Record<string, unknown>>;
     const known = this.chunks.get(key);
     if (known && (known.view === view || this.same(known.view, view, facts))) {
