@@ -18,7 +18,7 @@ interface Group {
   readonly users: readonly string[];
   /** 1 where the user's run succeeded. */
   readonly oks: Uint8Array;
-  /** Its lines as one run; its bytes are the body it was last copied into (assembly.ts). */
+  /** Its lines as one run; its bytes are in the body it was last put into (assembly.ts). */
   readonly chunk: UserChunk;
 }
 
@@ -89,8 +89,8 @@ export class SuccessLines {
       text += `\n${def.name}${labels} ${valueText(bool(run.ok))}`;
     }
     const bytes = Buffer.from(text);
-    const index = Uint32Array.of(this.ordinal, 0, bytes.length, 0);
-    return { collector, users, oks, chunk: new UserChunk(bytes, index, noShared, false) };
+    const index = Uint32Array.of(this.ordinal, 0, bytes.length, 0, 0);
+    return { collector, users, oks, chunk: new UserChunk([bytes], index, noShared, false) };
   }
 }
 

@@ -40,22 +40,23 @@ export class MetricOrdinals {
 
 /**
  * Numbers per run of a user's own lines of one metric ("\nline" each) in `UserChunk.runs`: the
- * metric's ordinal, the run's bytes [start, end) in `bytes`, and how many of the user's shared
- * series were written before it (the assembly keeps the order the user's series were written in).
+ * metric's ordinal, the run's bytes [start, end) in its buffer, how many of the user's shared
+ * series were written before it (the assembly keeps the order the user's series were written in),
+ * and which of the chunk's `parts` the run is in.
  */
-export const runFields = 4;
+export const runFields = 5;
 
 /**
  * One user's part of /metrics, rendered once per change of what it is made of: bytes and a typed
- * index, no object per line or run. Once a rendering has copied the runs into its body, `bytes`
- * is that body and the runs' offsets are where they landed in it (assembly.ts), so the users'
- * lines are held once, in the body being served, not a second time beside it.
+ * index, no object per line or run. Once a rendering has put the runs into its body, `parts` are
+ * that body's buffers (one per metric block) and the runs' offsets are where they are in them
+ * (assembly.ts), so the users' lines are held once, in the body being served, not a second time.
  */
 export class UserChunk {
   constructor(
-    /** The chunk's own bytes when rendered; the last body its runs were copied into after. */
-    public bytes: Buffer,
-    /** `runFields` numbers per run, in the order written; offsets change with `bytes`. */
+    /** The chunk's own bytes when rendered (one buffer); the last body's buffers after. */
+    public parts: readonly Buffer[],
+    /** `runFields` numbers per run, in the order written; offsets change with `parts`. */
     readonly runs: Uint32Array,
     readonly shared: SharedList,
     /** A series labelled with another user's name, or with a user label its metric lacks. */
@@ -112,7 +113,7 @@ class ChunkBuilder implements SeriesSink {
     const close = (): void => {
       if (!run) return;
       const end = offset + Buffer.byteLength(run.text);
-      fields.push(ordinals.of(run.metric), offset, end, shared.length);
+      fields.push(ordinals.of(run.metric), offset, end, shared.length, 0);
       texts.push(run.text);
       offset = end;
       run = undefined;
@@ -129,7 +130,7 @@ class ChunkBuilder implements SeriesSink {
     }
     close();
     const bytes = offset === 0 ? Buffer.alloc(0) : Buffer.from(texts.join(""));
-    return new UserChunk(bytes, Uint32Array.from(fields), share(shared), this.foreign);
+    return new UserChunk([bytes], Uint32Array.from(fields), share(shared), this.foreign);
   }
 }
 
