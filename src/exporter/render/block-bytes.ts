@@ -33,10 +33,16 @@ export function* sameBlock(
   let offset = 0;
   let nextText = 0;
   let nextRun = firstRun;
+  // Each text encoded into one scratch buffer to be compared (no buffer per line); one too long
+  // for it, into a buffer of its own.
+  let scratch = Buffer.allocUnsafe(2048);
   const text = (): boolean => {
-    const bytes = Buffer.from(texts[nextText++] ?? "");
-    const end = offset + bytes.length;
-    if (end > last.length || bytes.compare(last, offset, end) !== 0) return false;
+    const value = texts[nextText++] ?? "";
+    const length = Buffer.byteLength(value);
+    if (length > scratch.length) scratch = Buffer.allocUnsafe(length);
+    scratch.write(value, 0);
+    const end = offset + length;
+    if (end > last.length || scratch.compare(last, offset, end, 0, length) !== 0) return false;
     offset = end;
     return true;
   };
