@@ -171,7 +171,11 @@ export class Assembly implements SeriesSink {
     this.last.clear();
     for (let k = 0; k < blocks.length; k++)
       this.last.set((blocks[k] as Block).metric, out[k] as Buffer);
-    // All made: the chunks' runs are kept in these buffers from now on (their old bytes go).
+    // All made: the chunks' runs are kept in these buffers from now on (their old bytes go),
+    // each metric's in its block.
+    const partOf = new Uint16Array(this.ordinals.keys.length);
+    for (let k = 0; k < blocks.length; k++)
+      partOf[this.ordinals.of((blocks[k] as Block).metric)] = k;
     let nextRun = 0;
     for (let k = 0; k < blocks.length; k++) {
       const block = blocks[k] as Block;
@@ -182,8 +186,8 @@ export class Assembly implements SeriesSink {
         const start = moved[nextRun++] ?? 0;
         part.runs[at + 2] = start + (part.runs[at + 2] ?? 0) - (part.runs[at + 1] ?? 0);
         part.runs[at + 1] = start;
-        part.runs[at + 4] = k;
         part.parts = out;
+        part.partOf = partOf;
         if (++this.done % itemsPerStep === 0) yield;
       }
     }

@@ -51,7 +51,7 @@ export function* sameBlock(
     const part = block.parts[i] as Line | UserChunk;
     if (part instanceof UserChunk) {
       const at = block.runAt[i] ?? 0;
-      const from = part.parts[part.runs[at + 4] ?? 0] as Buffer;
+      const from = part.bufferOf(at);
       const [start, end] = [part.runs[at + 1] ?? 0, part.runs[at + 2] ?? 0];
       const to = offset + end - start;
       if (to > last.length) return false;
@@ -97,7 +97,7 @@ export function* copyBlock(
     const part = block.parts[i] as Line | UserChunk;
     if (part instanceof UserChunk) {
       const at = block.runAt[i] ?? 0;
-      const bytes = part.parts[part.runs[at + 4] ?? 0];
+      const bytes = part.bufferOf(at);
       const start = part.runs[at + 1] ?? 0;
       if (from !== bytes || fromEnd !== start) {
         flush();

@@ -89,7 +89,7 @@ export class SuccessLines {
       text += `\n${def.name}${labels} ${valueText(bool(run.ok))}`;
     }
     const bytes = Buffer.from(text);
-    const index = Uint32Array.of(this.ordinal, 0, bytes.length, 0, 0);
+    const index = Uint32Array.of(this.ordinal, 0, bytes.length, 0);
     return { collector, users, oks, chunk: new UserChunk([bytes], index, noShared, false) };
   }
 }

@@ -40,11 +40,11 @@ export class MetricOrdinals {
 
 /**
  * Numbers per run of a user's own lines of one metric ("\nline" each) in `UserChunk.runs`: the
- * metric's ordinal, the run's bytes [start, end) in its buffer, how many of the user's shared
- * series were written before it (the assembly keeps the order the user's series were written in),
- * and which of the chunk's `parts` the run is in.
+ * metric's ordinal, the run's bytes [start, end) in its buffer (`UserChunk.bufferOf`), and how
+ * many of the user's shared series were written before it (the assembly keeps the order the
+ * user's series were written in).
  */
-export const runFields = 5;
+export const runFields = 4;
 
 /**
  * One user's part of /metrics, rendered once per change of what it is made of: bytes and a typed
@@ -61,7 +61,17 @@ export class UserChunk {
     readonly shared: SharedList,
     /** A series labelled with another user's name, or with a user label its metric lacks. */
     readonly foreign: boolean,
+    /**
+     * Which of `parts` holds a metric's run, by the metric's ordinal: one table per rendering for
+     * all its chunks (the body's block of each metric); none while the chunk has its own bytes.
+     */
+    public partOf: Uint16Array | undefined = undefined,
   ) {}
+
+  /** The buffer holding the run at `at` in `runs`. */
+  bufferOf(at: number): Buffer {
+    return this.parts[this.partOf ? (this.partOf[this.runs[at] ?? 0] ?? 0) : 0] as Buffer;
+  }
 }
 
 interface OwnEntry {
@@ -113,7 +123,7 @@ class ChunkBuilder implements SeriesSink {
     const close = (): void => {
       if (!run) return;
       const end = offset + Buffer.byteLength(run.text);
-      fields.push(ordinals.of(run.metric), offset, end, shared.length, 0);
+      fields.push(ordinals.of(run.metric), offset, end, shared.length);
       texts.push(run.text);
       offset = end;
       run = undefined;
