@@ -32,7 +32,9 @@ if (process.argv[2] === "--read") {
     samples: () => watch.snapshot({ version: "bench", nodejsVersion: process.version }),
     exporterMetrics: false,
   });
-  const body = await renderer.render();
+  // The body as served (its parts), not joined into one buffer for this bench.
+  const parts = await renderer.body();
+  const body = { length: parts.reduce((sum, part) => sum + part.length, 0) };
   renderer.stop();
   globalThis.gc();
   globalThis.gc();
