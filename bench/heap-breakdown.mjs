@@ -59,7 +59,10 @@ renderer.snapshots.chunks.chunks.clear();
 renderer.snapshots.chunks.shared?.clear();
 step("the users' rendered parts (ChunkCache)");
 for (const entry of entries) {
-  for (const slot of entry.slots.values()) slot.state = { ...slot.state, facts: undefined };
+  for (const slot of entry.slots.values())
+    if (slot.state === slot)
+      slot.facts = undefined; // a slot that is its own RunState (ledger.ts)
+    else slot.state = { ...slot.state, facts: undefined };
   step(`the facts of ${String(entry.name)}`);
 }
 for (const entry of entries) for (const slot of entry.slots.values()) slot.reuse = undefined;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
+import type { MetricKey } from "../../src/exporter/catalogue.js";
 import { Assembly } from "../../src/exporter/render/assembly.js";
 import { ChunkCache } from "../../src/exporter/render/chunk-cache.js";
 import { atOnce } from "../../src/exporter/render/slices.js";
@@ -19,21 +20,44 @@ describe("users' parts as bytes", () => {
   it("keeps each run in the body it was last copied into, not a second time beside it", () => {
     const cache = new ChunkCache();
     const chunks = [user("amy", 2001), user("bøb", 2002)].map((t) => cache.chunkOf(view(t)));
-    const own = chunks[0]!.bytes;
+    const own = chunks[0]!.parts;
     const assembly = new Assembly(cache.ordinals);
     for (const chunk of chunks) assembly.addChunk(chunk);
-    const body = atOnce(assembly.toBuffer());
+    const body = atOnce(assembly.toParts());
     for (const chunk of chunks) {
-      expect(chunk.bytes).toBe(body);
+      expect(chunk.parts).toBe(body);
       for (let at = 0; at < chunk.runs.length; at += runFields) {
-        const run = body.subarray(chunk.runs[at + 1], chunk.runs[at + 2]).toString();
+        const block = chunk.bufferOf(at);
+        expect(body).toContain(block);
+        const run = block.subarray(chunk.runs[at + 1], chunk.runs[at + 2]).toString();
         expect(run).toMatch(/^\n/);
         // Every line of the run is the chunk's user's (a multi-byte name: byte offsets).
         for (const line of run.slice(1).split("\n")) expect(line).toMatch(/user="(amy|bøb)"/);
       }
     }
     // The chunk's own buffer is no longer held by the chunk.
-    expect(chunks[0]!.bytes).not.toBe(own);
+    expect(chunks[0]!.parts).not.toBe(own);
+  });
+
+  it("keeps a block that did not change as the very buffer of the last rendering", () => {
+    const cache = new ChunkCache();
+    const last = new Map<MetricKey, Buffer>();
+    const sizes = new Map<MetricKey, number>();
+    const render = (views: ReturnType<typeof view>[]): Buffer[] => {
+      const assembly = new Assembly(cache.ordinals, sizes, last);
+      for (const v of views) assembly.addChunk(cache.chunkOf(v));
+      return atOnce(assembly.toParts());
+    };
+    const [amy, bob] = [view(user("amy", 2001)), view(user("bøb", 2002))];
+    const first = render([amy, bob]);
+    const again = render([amy, bob]);
+    expect(again).toHaveLength(first.length);
+    for (let k = 0; k < first.length; k++) expect(again[k]).toBe(first[k]);
+    // Another user: every block with a line of theirs is new, its bytes those of a whole rendering.
+    const third = render([amy, view(user("cy", 2003)), bob]);
+    expect(third.filter((part, k) => part !== first[k]).length).toBeGreaterThan(0);
+    expect(Buffer.concat(third).toString()).toContain('user="cy"');
+    expect(Buffer.concat(render([amy, bob])).equals(Buffer.concat(first))).toBe(true);
   });
 
   it("serves no stale or misplaced part over 60 renderings of users changing, leaving and coming", async () => {
@@ -98,12 +122,12 @@ describe("users' parts as bytes", () => {
     const body = (some: readonly Target[]): string => {
       const assembly = new Assembly(cache.ordinals, sizes as never);
       for (const t of some) assembly.addChunk(cache.chunkOf(view(t)));
-      return atOnce(assembly.toBuffer()).toString();
+      return Buffer.concat(atOnce(assembly.toParts())).toString();
     };
     const plain = (some: readonly Target[]): string => {
       const assembly = new Assembly(new ChunkCache().ordinals);
       for (const t of some) assembly.addChunk(new ChunkCache().chunkOf(view(t)));
-      return atOnce(assembly.toBuffer()).toString();
+      return Buffer.concat(atOnce(assembly.toParts())).toString();
     };
     expect(body(targets.slice(0, 2))).toBe(plain(targets.slice(0, 2)));
     // One part per user in the users' info block: its size kept for the next rendering.

@@ -35,7 +35,7 @@ describe("rootless_collector_user_success as bytes", () => {
     const after = lines.runsOf(flipped)!;
     expect(after[0]).toBe(first[0]);
     expect(after[1]).not.toBe(first[1]);
-    expect(after[1]!.bytes.toString()).toContain('{collector="dbus",user="bøb"} 0');
+    expect(Buffer.concat(after[1]!.parts).toString()).toContain('{collector="dbus",user="bøb"} 0');
     // A user gone from docker: made again.
     expect(lines.runsOf(runs(["docker"], ["amy"]))![0]).not.toBe(first[0]);
   });

@@ -4,7 +4,7 @@ import type { Collector, UserContext } from "../../src/collectors/collector.js";
 import { HostState } from "../../src/collectors/state.js";
 import type { CollectorSet } from "../../src/exporter/schedule/scheduler.js";
 import { Scheduler } from "../../src/exporter/schedule/scheduler.js";
-import { SharedFacts } from "../../src/exporter/schedule/shared-facts.js";
+import { ownShape, SharedFacts } from "../../src/exporter/schedule/shared-facts.js";
 import type { Target } from "../../src/host/target.js";
 import { alice } from "../helpers/healthy-facts.js";
 
@@ -89,7 +89,32 @@ describe("facts equal across users are kept as one object", () => {
     expect(shared.share({ n: 0 })).toBe(first);
     // Eight others met since: the first value is no longer remembered.
     for (let n = 10; n < 18; n++) shared.share({ n });
-    const again = { n: 0 };
-    expect(shared.share(again)).toBe(again);
+    const again = shared.share({ n: 0 });
+    expect(again).not.toBe(first);
+    expect(again).toEqual({ n: 0 });
+    expect(shared.share({ n: 0 })).toBe(again);
+  });
+
+  it("keeps a new value as a plain copy in its own keys' order, anything else as it is", () => {
+    const spread = { ...{ b: 2, a: [1] }, c: { d: 1 } };
+    const copy = ownShape(spread);
+    expect(copy).not.toBe(spread);
+    expect(Object.keys(copy)).toEqual(["b", "a", "c"]);
+    expect(JSON.stringify(copy)).toBe(JSON.stringify(spread));
+    // Nested objects are not copied: a collector may keep them too.
+    expect(copy.a).toBe(spread.a);
+    expect(copy.c).toBe(spread.c);
+    const map = new Map([["a", 1]]);
+    expect(ownShape(map)).toBe(map);
+    const list = [{ a: 1 }];
+    expect(ownShape(list)).toBe(list);
+    const bare = Object.create(null) as { a?: number };
+    bare.a = 1;
+    expect(ownShape(bare)).toBe(bare);
+    // A key an assignment would turn into a prototype is never assigned.
+    const parsed = JSON.parse('{"__proto__": {"polluted": 1}, "a": 1}') as object;
+    expect(ownShape(parsed)).toBe(parsed);
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
+    expect(ownShape(undefined)).toBeUndefined();
   });
 });

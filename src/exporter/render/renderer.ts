@@ -64,7 +64,8 @@ export class MetricsRenderer {
   private current: readonly Buffer[] | undefined;
   /** render()'s one buffer of `current`, made when first asked for. */
   private joined: { of: readonly Buffer[]; body: Buffer } | undefined;
-  private snapshot: Buffer = Buffer.alloc(0);
+  /** The rootless_* part: one buffer per metric block at a big host (snapshot.ts). */
+  private snapshot: readonly Buffer[] = [];
   /** Bumped by invalidate(); the snapshot is current when it was rendered at this generation. */
   private generation = 0;
   private renderedGeneration = -1;
@@ -158,22 +159,20 @@ export class MetricsRenderer {
     try {
       if (this.renderedGeneration !== this.generation) {
         const generation = this.generation;
-        this.snapshot = await this.snapshots.render(await this.options.samples());
+        this.snapshot = await this.snapshots.renderParts(await this.options.samples());
         this.renderedGeneration = generation;
       }
       if (this.processRegistry && Date.now() - this.processAt > this.processMetricsMaxAgeMs) {
         this.processAt = Date.now();
         this.process = Buffer.from(await (await this.processRegistry).metrics());
       }
-      const parts = [this.snapshot, this.process];
+      const parts =
+        this.process.length === 0 ? [...this.snapshot] : [...this.snapshot, this.process];
+      const length = parts.reduce((sum, part) => sum + part.length, 0);
       // A small body is copied into one once per rendering (a scrape is then one write, as
-      // before); a big host's (36 MB at 10,000 users, every second) is served as its parts.
-      this.current =
-        this.process.length === 0
-          ? [this.snapshot]
-          : this.snapshot.length + this.process.length <= joinBelowBytes
-            ? [Buffer.concat(parts)]
-            : parts;
+      // before); a big host's (36 MB at 10,000 users, every second) is served as its parts, the
+      // blocks a rendering did not change the very buffers served before (never copied again).
+      this.current = parts.length > 1 && length <= joinBelowBytes ? [Buffer.concat(parts)] : parts;
     } finally {
       this.lastCostMs = performance.now() - started;
       this.lastEndAt = Date.now();

@@ -29,6 +29,8 @@ export class SnapshotRenderer {
   private readonly success = new SuccessLines(this.chunks.ordinals);
   /** Each metric's number of parts at the last rendering (assembly.ts). */
   private readonly sizes = new Map<MetricKey, number>();
+  /** Each metric's block of the last rendering, for the next to keep where unchanged. */
+  private readonly blocks = new Map<MetricKey, Buffer>();
   /** Users rendered by the last rendering, and whether it had to render everything. */
   last = { rendered: 0, whole: false };
 
@@ -38,16 +40,26 @@ export class SnapshotRenderer {
   /** The rendering before, settled or not: the next one starts once it has. */
   private previous: Promise<unknown> = Promise.resolve();
 
-  render(source: SnapshotSource): Promise<Buffer> {
+  /** The rendering in one buffer (tests, the whole of a small body): renderParts joined. */
+  async render(source: SnapshotSource): Promise<Buffer> {
+    const parts = await this.renderParts(source);
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+  }
+
+  /**
+   * The rendering as the buffers to write one after the other: one per metric block, those that
+   * did not change the last rendering's very buffers (assembly.ts), or one buffer when whole.
+   */
+  renderParts(source: SnapshotSource): Promise<Buffer[]> {
     const next = this.previous.then(() => inSlices(this.steps(source), this.sliceMs));
     this.previous = next.catch(() => undefined);
     return next;
   }
 
-  private *steps(source: SnapshotSource): Generator<void, Buffer> {
-    if (source instanceof SampleSet) return Buffer.from(yield* expositionSteps(source));
+  private *steps(source: SnapshotSource): Generator<void, Buffer[]> {
+    if (source instanceof SampleSet) return [Buffer.from(yield* expositionSteps(source))];
     const samples = "next" in source ? yield* source : source;
-    const assembly = new Assembly(this.chunks.ordinals, this.sizes);
+    const assembly = new Assembly(this.chunks.ordinals, this.sizes, this.blocks);
     yield* preludeSteps(samples, assembly, (runs) => {
       const lines = this.success.runsOf(runs);
       for (const chunk of lines ?? []) assembly.addLines(chunk);
@@ -72,14 +84,14 @@ export class SnapshotRenderer {
     }
     addTrailer(samples, assembly);
     this.last = { rendered, whole: false };
-    return yield* assembly.toBuffer();
+    return yield* assembly.toParts();
   }
 
   /** As before the chunks, in steps too: a big host's rendering lets scrapes in between. */
-  private *whole(samples: SamplesInput, rendered: number): Generator<void, Buffer> {
+  private *whole(samples: SamplesInput, rendered: number): Generator<void, Buffer[]> {
     this.last = { rendered: rendered + samples.views.length, whole: true };
     const set = new SampleSet();
     yield* sampleSteps(samples, set);
-    return Buffer.from(yield* expositionSteps(set));
+    return [Buffer.from(yield* expositionSteps(set))];
   }
 }

@@ -18,7 +18,7 @@ interface Group {
   readonly users: readonly string[];
   /** 1 where the user's run succeeded. */
   readonly oks: Uint8Array;
-  /** Its lines as one run; its bytes are the body it was last copied into (assembly.ts). */
+  /** Its lines as one run; its bytes are in the body it was last put into (assembly.ts). */
   readonly chunk: UserChunk;
 }
 
@@ -90,7 +90,7 @@ export class SuccessLines {
     }
     const bytes = Buffer.from(text);
     const index = Uint32Array.of(this.ordinal, 0, bytes.length, 0);
-    return { collector, users, oks, chunk: new UserChunk(bytes, index, noShared, false) };
+    return { collector, users, oks, chunk: new UserChunk([bytes], index, noShared, false) };
   }
 }
 

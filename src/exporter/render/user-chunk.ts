@@ -40,27 +40,38 @@ export class MetricOrdinals {
 
 /**
  * Numbers per run of a user's own lines of one metric ("\nline" each) in `UserChunk.runs`: the
- * metric's ordinal, the run's bytes [start, end) in `bytes`, and how many of the user's shared
- * series were written before it (the assembly keeps the order the user's series were written in).
+ * metric's ordinal, the run's bytes [start, end) in its buffer (`UserChunk.bufferOf`), and how
+ * many of the user's shared series were written before it (the assembly keeps the order the
+ * user's series were written in).
  */
 export const runFields = 4;
 
 /**
  * One user's part of /metrics, rendered once per change of what it is made of: bytes and a typed
- * index, no object per line or run. Once a rendering has copied the runs into its body, `bytes`
- * is that body and the runs' offsets are where they landed in it (assembly.ts), so the users'
- * lines are held once, in the body being served, not a second time beside it.
+ * index, no object per line or run. Once a rendering has put the runs into its body, `parts` are
+ * that body's buffers (one per metric block) and the runs' offsets are where they are in them
+ * (assembly.ts), so the users' lines are held once, in the body being served, not a second time.
  */
 export class UserChunk {
   constructor(
-    /** The chunk's own bytes when rendered; the last body its runs were copied into after. */
-    public bytes: Buffer,
-    /** `runFields` numbers per run, in the order written; offsets change with `bytes`. */
+    /** The chunk's own bytes when rendered (one buffer); the last body's buffers after. */
+    public parts: readonly Buffer[],
+    /** `runFields` numbers per run, in the order written; offsets change with `parts`. */
     readonly runs: Uint32Array,
     readonly shared: SharedList,
     /** A series labelled with another user's name, or with a user label its metric lacks. */
     readonly foreign: boolean,
+    /**
+     * Which of `parts` holds a metric's run, by the metric's ordinal: one table per rendering for
+     * all its chunks (the body's block of each metric); none while the chunk has its own bytes.
+     */
+    public partOf: Uint16Array | undefined = undefined,
   ) {}
+
+  /** The buffer holding the run at `at` in `runs`. */
+  bufferOf(at: number): Buffer {
+    return this.parts[this.partOf ? (this.partOf[this.runs[at] ?? 0] ?? 0) : 0] as Buffer;
+  }
 }
 
 interface OwnEntry {
@@ -129,7 +140,7 @@ class ChunkBuilder implements SeriesSink {
     }
     close();
     const bytes = offset === 0 ? Buffer.alloc(0) : Buffer.from(texts.join(""));
-    return new UserChunk(bytes, Uint32Array.from(fields), share(shared), this.foreign);
+    return new UserChunk([bytes], Uint32Array.from(fields), share(shared), this.foreign);
   }
 }
 

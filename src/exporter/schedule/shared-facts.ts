@@ -28,8 +28,31 @@ export class SharedFacts<F> {
       this.recent.unshift(known);
       return known;
     }
-    this.recent.unshift(facts);
+    const kept = ownShape(facts);
+    this.recent.unshift(kept);
     if (this.recent.length > remembered) this.recent.pop();
-    return facts;
+    return kept;
   }
+}
+
+/**
+ * `facts` as a plain object made from {} a key at a time, in its own keys' order: equal by
+ * sameFacts, the same JSON, the same nested objects (not copied: a collector may keep them too).
+ * Collectors make facts by spreads (`{ ...base, configured }`), and V8 gave each spread copy a
+ * hidden class of its own, with its descriptors (~20,000 at 10,000 users for the cgroup and
+ * docker facts alone); objects given their keys one by one in the same order share one. Anything
+ * but a plain object, or one with a key that an assignment would not make an own property
+ * (`__proto__`), is kept as it is.
+ */
+export function ownShape<F>(facts: F): F {
+  if (typeof facts !== "object" || facts === null || Array.isArray(facts)) return facts;
+  if (Object.getPrototypeOf(facts) !== Object.prototype) return facts;
+  const from = facts as Readonly<Record<string, unknown>>;
+  const copy: Record<string, unknown> = {};
+  for (const key in from) {
+    if (!Object.hasOwn(from, key)) continue;
+    if (key === "__proto__") return facts;
+    copy[key] = from[key];
+  }
+  return copy as F;
 }
