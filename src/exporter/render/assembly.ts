@@ -191,7 +191,9 @@ export class Assembly implements SeriesSink {
         if (++this.done % itemsPerStep === 0) yield;
       }
     }
-    return out;
+    // A copy for the caller: `out` is the chunks' own table (partOf), which a caller reordering
+    // what it was given must not change.
+    return out.slice();
   }
 
   private block(metric: MetricKey): Block {

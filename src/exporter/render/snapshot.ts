@@ -69,8 +69,12 @@ export class SnapshotRenderer {
     const chunks: UserChunk[] = [];
     const before = this.chunks.renders;
     for (const view of samples.views) {
-      if (names.has(view.target.name))
+      if (names.has(view.target.name)) {
+        // Swept here too: the cache is keyed by target object, so each replaced target of a
+        // user would otherwise stay for as long as two users share a name (heaprev).
+        this.chunks.sweep();
         return yield* this.whole(samples, this.chunks.renders - before);
+      }
       names.add(view.target.name);
       chunks.push(this.chunks.chunkOf(view));
       yield;

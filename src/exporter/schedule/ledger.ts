@@ -84,6 +84,10 @@ class LedgerSlot<F> implements Slot<F>, RunState<F> {
 
   constructor(readonly target: Target | undefined) {}
 
+  /**
+   * The slot itself, written in place by the next record: read its fields at once, never keep
+   * it across a run (nothing in src does; take a copy if one is ever needed).
+   */
   get state(): RunState<F> {
     return this;
   }

@@ -42,7 +42,9 @@ export class SharedFacts<F> {
  * hidden class of its own, with its descriptors (~20,000 at 10,000 users for the cgroup and
  * docker facts alone); objects given their keys one by one in the same order share one. Anything
  * but a plain object, or one with a key that an assignment would not make an own property
- * (`__proto__`), is kept as it is.
+ * (`__proto__`), is kept as it is. Facts are plain data (docs/architecture.md): own enumerable
+ * string keys only; a getter is read once, non-enumerable and symbol keys are not kept. A frozen
+ * object gives a frozen copy.
  */
 export function ownShape<F>(facts: F): F {
   if (typeof facts !== "object" || facts === null || Array.isArray(facts)) return facts;
@@ -54,5 +56,6 @@ export function ownShape<F>(facts: F): F {
     if (key === "__proto__") return facts;
     copy[key] = from[key];
   }
+  if (Object.isFrozen(from)) Object.freeze(copy);
   return copy as F;
 }

@@ -1,0 +1,188 @@
+import { connect } from "node:net";
+import type { Socket } from "node:net";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import type { FactsByCollector } from "../../src/collectors/registry.js";
+import type { Routes } from "../../src/exporter/http/server.js";
+import { ExporterServer } from "../../src/exporter/http/server.js";
+import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
+import { SnapshotRenderer } from "../../src/exporter/render/snapshot.js";
+import type { SamplesInput } from "../../src/exporter/render/samples.js";
+import type { TargetView } from "../../src/exporter/schedule/views.js";
+import type { Target } from "../../src/host/target.js";
+import { alice, healthyFacts } from "../helpers/healthy-facts.js";
+
+// heaprev: a big body served as many parts (one per metric block), over real sockets: its
+// Content-Length, HEAD, pipelined requests, and a client that reads slowly while the next
+// renderings replace some blocks: each answer is byte for byte the body it was given.
+
+const log = pino({ level: "silent" });
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const healthy = healthyFacts();
+const user = (i: number): Target => ({
+  ...alice,
+  name: `user${i}`,
+  uid: 10_000 + i,
+  gid: 10_000 + i,
+  groups: [10_000 + i],
+  home: `/home/user${i}`,
+  runtimeDir: `/run/user/${10_000 + i}`,
+});
+const targets = Array.from({ length: 400 }, (_, i) => user(i));
+
+function world() {
+  let views = targets.map(
+    (target) =>
+      ({ target, facts: healthy, complete: true, errors: [] }) as TargetView<FactsByCollector>,
+  );
+  const samples = (): SamplesInput => ({
+    collectors: [],
+    views,
+    host: { kernel: healthy.kernel },
+    hostFindings: [],
+    mode: "host",
+    userRuns: views.map((v) => ({ collector: "docker", user: v.target.name, ok: true })),
+    build: { version: "0.0.0", nodejsVersion: "v20" },
+  });
+  /** One user's docker facts changed: a block or two of the next rendering are new buffers. */
+  const change = (round: number): void => {
+    const i = round % views.length;
+    views = views.map((v, j) =>
+      j === i
+        ? {
+            ...v,
+            facts: { ...healthy, docker: { ...healthy.docker, apiUp: round % 2 === 0 } },
+          }
+        : v,
+    );
+  };
+  return { samples, change };
+}
+
+interface Answer {
+  head: string;
+  body: Buffer;
+}
+
+/** Reads `count` HTTP/1.1 answers off `socket` (Content-Length bodies; none for HEAD). */
+function answers(socket: Socket, methods: readonly string[]): Promise<Answer[]> {
+  return new Promise((resolve, reject) => {
+    let data = Buffer.alloc(0);
+    const out: Answer[] = [];
+    socket.on("data", (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      for (;;) {
+        const end = data.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const head = data.subarray(0, end).toString();
+        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? "0");
+        const bodyLength = methods[out.length] === "HEAD" ? 0 : length;
+        if (data.length < end + 4 + bodyLength) return;
+        out.push({ head, body: Buffer.from(data.subarray(end + 4, end + 4 + bodyLength)) });
+        data = data.subarray(end + 4 + bodyLength);
+        if (out.length === methods.length) resolve(out);
+      }
+    });
+    socket.on("error", reject);
+  });
+}
+
+async function setUp() {
+  const { samples, change } = world();
+  const renderer = new MetricsRenderer({ samples, exporterMetrics: false, coalesceMs: 0 });
+  // Each body handed out, copied at that moment: what the client must get.
+  const given: Buffer[] = [];
+  const givenParts: (readonly Buffer[])[] = [];
+  const partCounts: number[] = [];
+  const routes: Routes = {
+    telemetryPath: "/metrics",
+    metrics: () => {
+      const body = renderer.body();
+      const keep = (parts: readonly Buffer[]) => {
+        partCounts.push(parts.length);
+        givenParts.push(parts);
+        given.push(Buffer.concat(parts));
+        return parts;
+      };
+      return {
+        contentType: renderer.contentType,
+        body: body instanceof Promise ? body.then(keep) : keep(body),
+      };
+    },
+    landing: () => "landing",
+    checks: () => "{}",
+  };
+  const server = new ExporterServer(routes, log, { maxConnections: 8, maxRequests: 8 });
+  const { port } = await server.start({ host: "127.0.0.1", port: 0 });
+  cleanups.push(() => server.stop());
+  cleanups.push(() => renderer.stop());
+  /** The next rendering made (a change, invalidated, then awaited). */
+  const rerender = async (round: number) => {
+    change(round);
+    renderer.invalidate();
+    const before = renderer.body();
+    for (let i = 0; i < 200 && renderer.body() === before; i++) await sleep(5);
+  };
+  await renderer.render();
+  return { port, given, givenParts, partCounts, rerender, renderer };
+}
+
+describe("heaprev: many parts over HTTP", () => {
+  it("pipelined GET, HEAD, GET: Content-Length right, HEAD has none, bodies whole", async () => {
+    const { port, given, partCounts } = await setUp();
+    const socket = connect(port, "127.0.0.1");
+    cleanups.push(() => socket.destroy());
+    const methods = ["GET", "HEAD", "GET"];
+    const got = answers(socket, methods);
+    socket.write(
+      "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    const [a, b, c] = await got;
+    // Served as parts (more than one: the body is over 1 MiB).
+    if ("renderParts" in SnapshotRenderer.prototype)
+      expect(Math.max(...partCounts)).toBeGreaterThan(1);
+    expect(a?.head).toMatch(/^HTTP\/1.1 200/);
+    expect(a?.body.equals(given[0] as Buffer)).toBe(true);
+    expect(b?.head).toMatch(new RegExp(`content-length: ${(given[1] as Buffer).length}`, "i"));
+    expect(c?.body.equals(given[2] as Buffer)).toBe(true);
+  });
+
+  it("a client reading slowly gets the body it was given while later renderings change blocks", async () => {
+    const { port, given, givenParts, rerender, renderer } = await setUp();
+    const slow = connect(port, "127.0.0.1");
+    cleanups.push(() => slow.destroy());
+    await new Promise((resolve) => slow.once("connect", resolve));
+    slow.pause();
+    const methods = ["GET", "GET"];
+    slow.write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    await sleep(50);
+    // Renderings go on while the answer is stuck in the socket.
+    for (let round = 0; round < 6; round++) await rerender(round);
+    // Some blocks of the body being sent were replaced by then (others kept as the same buffers).
+    const now = renderer.body() as readonly Buffer[];
+    if (now.length > 1) {
+      const sent = givenParts[0] ?? [];
+      expect(sent.some((part) => !now.includes(part))).toBe(true);
+      expect(sent.some((part) => now.includes(part))).toBe(true);
+    }
+    const got = answers(slow, methods);
+    // Then read a little at a time.
+    const drip = setInterval(() => {
+      slow.resume();
+      setTimeout(() => slow.pause(), 1);
+    }, 5);
+    cleanups.push(() => clearInterval(drip));
+    const [first, second] = await got;
+    clearInterval(drip);
+    slow.resume();
+    expect(first?.body.equals(given[0] as Buffer)).toBe(true);
+    expect(second?.body.equals(given[1] as Buffer)).toBe(true);
+  });
+});
