@@ -4,7 +4,7 @@ import { mountOf } from "../host/proc-files.js";
 import type { UserFileKind } from "../host/user-walk.js";
 import { missingNames, statUserPath } from "../host/user-files.js";
 import type { UserContext } from "./collector.js";
-import { hostMounts, hostScans, processes, runtimeDir, walkMemo } from "./scans.js";
+import { hostMounts, processes, runtimeDir, tmpStateDirs, userMemo, walkMemo } from "./scans.js";
 import type { Cycle } from "./state.js";
 
 /*
@@ -25,14 +25,15 @@ import type { Cycle } from "./state.js";
 export function idleKey(ctx: UserContext): Promise<string | undefined> {
   const { cycle, roots, target } = ctx;
   if (ctx.self) return Promise.resolve(undefined);
-  return cycle.once(`idle-key\0${target.uid}\0${target.name}`, async () => {
+  const memo = userMemo(cycle, target);
+  return (memo.idleKey ??= (async () => {
     if ((await processes(cycle, roots)).count(target.uid) > 0) return undefined;
     const dir = await runtimeDir(cycle, roots, target);
     if (dir.ok || dir.state !== "missing") return undefined;
-    if ((await hostScans(cycle, roots).tmpStateDirs()).has(target.uid)) return undefined;
+    if ((await tmpStateDirs(cycle, roots)).has(target.uid)) return undefined;
     const { uid, gid, groups, home, runtimeDir: run } = target;
     return JSON.stringify(["idle", uid, gid, groups, home, run, dir.detail]);
-  });
+  })());
 }
 
 /** The names in a home that the keyed paths start with (docker, network, client). */
@@ -45,7 +46,8 @@ const homeNames = [".config", ".local", ".docker"];
  */
 function home(ctx: UserContext): Promise<"missing" | ReadonlySet<string> | undefined> {
   const { cycle, roots, target } = ctx;
-  return cycle.once(`home-names\0${target.uid}\0${target.home}`, async () => {
+  const memo = userMemo(cycle, target);
+  return (memo.homeNames ??= (async () => {
     const found = await missingNames(
       rootPath(roots, target.home),
       target.uid,
@@ -54,7 +56,7 @@ function home(ctx: UserContext): Promise<"missing" | ReadonlySet<string> | undef
     );
     if (found.ok) return found.missing;
     return found.state === "missing" ? "missing" : undefined;
-  });
+  })());
 }
 
 /**
@@ -98,7 +100,8 @@ export async function missingInHome(ctx: UserContext, path: string): Promise<boo
 
 /**
  * The key of an idle user (idleKey) and of every further piece, or undefined when one is: the
- * pieces are asked for only when the user is idle.
+ * pieces are asked for only when the user is idle, one after the other (most answer from the
+ * cycle's memos at once), and no further piece once one cannot say.
  */
 export async function idleWith(
   ctx: UserContext,
@@ -106,8 +109,13 @@ export async function idleWith(
 ): Promise<string | undefined> {
   const idle = await idleKey(ctx);
   if (idle === undefined) return undefined;
-  const keys = await Promise.all(pieces.map((piece) => piece()));
-  return keys.every((key) => key !== undefined) ? JSON.stringify([idle, ...keys]) : undefined;
+  const keys = [idle];
+  for (const piece of pieces) {
+    const key = await piece();
+    if (key === undefined) return undefined;
+    keys.push(key);
+  }
+  return JSON.stringify(keys);
 }
 
 /**

@@ -60,7 +60,7 @@ export class RunGroup {
   private sealed = false;
   /** The timers, one per distinct timeout (mostly one: every collector has the default). */
   private timers: { readonly ms: number; readonly timer: NodeJS.Timeout }[] | undefined;
-  private ended: Promise<void> | undefined;
+  private done: Promise<void> | undefined;
   private resolve: (() => void) | undefined;
 
   /** A run started in the group, abandoned after `timeoutMs` unless it ended before. */
@@ -79,14 +79,22 @@ export class RunGroup {
     if (this.sealed && this.open === 0) this.close();
   }
 
-  /** Every run is added: resolves when the last has ended (at once when all have). */
-  seal(): Promise<void> {
+  /** Every run is added: the timers go as soon as the last run has ended. */
+  seal(): this {
     this.sealed = true;
-    if (this.open === 0) {
-      this.close();
-      return Promise.resolve();
-    }
-    return (this.ended ??= new Promise<void>((resolve) => (this.resolve = resolve)));
+    if (this.open === 0) this.close();
+    return this;
+  }
+
+  /** Every run added has ended (recorded, skipped, or abandoned at its timeout). */
+  get over(): boolean {
+    return this.sealed && this.open === 0;
+  }
+
+  /** Resolves when every run has ended (made only when asked: most users end within a turn). */
+  ended(): Promise<void> {
+    if (this.over) return Promise.resolve();
+    return (this.done ??= new Promise<void>((resolve) => (this.resolve = resolve)));
   }
 
   private expire(ms: number): void {
@@ -158,9 +166,14 @@ export class Run<F, S extends Running> implements Inflight {
     return (this.controller ??= new AbortController()).signal;
   }
 
-  /** Where the collector says an expected condition (one function a run, made on first use). */
+  /**
+   * Where the collector says an expected condition (one function a run, made on first use). Notes
+   * are kept only for debug lines: without them nothing reads them, and none is kept.
+   */
   get note(): (message: string) => void {
-    return (this.noteSink ??= (message) => void (this.notes ??= new Set()).add(message));
+    return (this.noteSink ??= (message) => {
+      if (this.owner.debug()) (this.notes ??= new Set()).add(message);
+    });
   }
 
   /** Where the collector logs a measurement at info (one function a run, made on first use). */

@@ -187,7 +187,7 @@ export class Scheduler<F> {
       else {
         const own = new RunGroup();
         this.begin(runner, hostKey, undefined, cycle, own);
-        runs.push(own.seal());
+        runs.push(own.seal().ended());
       }
     }
     const watched = this.roster.watched;
