@@ -39,14 +39,18 @@ export function idleKey(ctx: UserContext): Promise<string | undefined> {
 /** The names in a home that the keyed paths start with (docker, network, client). */
 const homeNames = [".config", ".local", ".docker"];
 
+type HomeNames = "missing" | ReadonlySet<string> | undefined;
+
 /**
  * The user's home looked at once a cycle for every collector's key: missing, or which of
  * `homeNames` are missing in it (one walk and three opens, instead of a walk per path).
  * Undefined when the home is there but not the user's own directory: each path is walked then.
  */
-function home(ctx: UserContext): Promise<"missing" | ReadonlySet<string> | undefined> {
+function home(ctx: UserContext): Promise<HomeNames> | HomeNames {
   const { cycle, roots, target } = ctx;
   const memo = userMemo(cycle, target);
+  // Answered without a promise once the look is in (asked ~5 times a user, ~15 at 1,000 users).
+  if (memo.homeLooked) return memo.homeNamesFound;
   return (memo.homeNames ??= (async () => {
     const found = await missingNames(
       rootPath(roots, target.home),
@@ -54,8 +58,10 @@ function home(ctx: UserContext): Promise<"missing" | ReadonlySet<string> | undef
       homeNames,
       walkMemo(cycle),
     );
-    if (found.ok) return found.missing;
-    return found.state === "missing" ? "missing" : undefined;
+    const names = found.ok ? found.missing : found.state === "missing" ? "missing" : undefined;
+    memo.homeNamesFound = names;
+    memo.homeLooked = true;
+    return names;
   })());
 }
 
@@ -72,7 +78,9 @@ export async function missingKey(
   kind: UserFileKind,
   again: boolean,
 ): Promise<string | undefined> {
-  if (!again && (await missingInHome(ctx, path))) return `missing ${path}`;
+  // Mostly answered at once (the home's look is in): no await then.
+  const inHome = !again && missingInHome(ctx, path);
+  if (inHome === true || (inHome !== false && (await inHome))) return `missing ${path}`;
   const found = await statUserPath(
     rootPath(ctx.roots, path),
     ctx.target.uid,
@@ -87,16 +95,19 @@ export async function missingKey(
  * found `path` missing: the home is missing, or the first name under it is. False when it cannot
  * say (a path elsewhere, a name that is there): the path is walked then.
  */
-export async function missingInHome(ctx: UserContext, path: string): Promise<boolean> {
+export function missingInHome(ctx: UserContext, path: string): Promise<boolean> | boolean {
   const { target } = ctx;
   if (!path.startsWith(`${target.home}/`) || !target.home.startsWith("/")) return false;
   // The first name under the home, without an array of every name (asked ~5 times a user).
   const start = target.home.length + 1;
   const slash = path.indexOf("/", start);
   const first = slash < 0 ? path.slice(start) : path.slice(start, slash);
-  const names = await home(ctx);
-  return names === "missing" || names?.has(first) === true;
+  const names = home(ctx);
+  return names instanceof Promise ? names.then((n) => inHome(n, first)) : inHome(names, first);
 }
+
+const inHome = (names: HomeNames, first: string): boolean =>
+  names === "missing" || names?.has(first) === true;
 
 /**
  * The key of an idle user (idleKey) and of every further piece, or undefined when one is: the

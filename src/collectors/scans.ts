@@ -38,6 +38,9 @@ const newWalkMemo = (): WalkMemo => new WalkMemo();
 export class UserMemo {
   idleKey: Promise<string | undefined> | undefined = undefined;
   homeNames: Promise<"missing" | ReadonlySet<string> | undefined> | undefined = undefined;
+  /** homeNames once it is in: answered without a promise. */
+  homeLooked = false;
+  homeNamesFound: "missing" | ReadonlySet<string> | undefined = undefined;
   runtimeDirNames: Promise<RuntimeDirNames> | undefined = undefined;
   discovery: Promise<RootlessProcesses> | undefined = undefined;
 }
