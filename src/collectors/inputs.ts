@@ -96,18 +96,34 @@ export async function missingKey(
  * say (a path elsewhere, a name that is there): the path is walked then.
  */
 export function missingInHome(ctx: UserContext, path: string): Promise<boolean> | boolean {
-  const { target } = ctx;
-  if (!path.startsWith(`${target.home}/`) || !target.home.startsWith("/")) return false;
-  // The first name under the home, without an array of every name (asked ~5 times a user).
-  const start = target.home.length + 1;
-  const slash = path.indexOf("/", start);
-  const first = slash < 0 ? path.slice(start) : path.slice(start, slash);
+  const { home: dir } = ctx.target;
+  const start = dir.length + 1;
+  // Under the home (`${home}/...`), compared in place: no string built (asked ~5 times a user).
+  if (!dir.startsWith("/") || path.charCodeAt(dir.length) !== slash || !path.startsWith(dir))
+    return false;
   const names = home(ctx);
-  return names instanceof Promise ? names.then((n) => inHome(n, first)) : inHome(names, first);
+  return names instanceof Promise
+    ? names.then((n) => firstMissing(n, path, start))
+    : firstMissing(names, path, start);
 }
 
-const inHome = (names: HomeNames, first: string): boolean =>
-  names === "missing" || names?.has(first) === true;
+const slash = 0x2f;
+
+/** The home missing, or `path`'s first name under it (from `start`) one the look found missing. */
+function firstMissing(names: HomeNames, path: string, start: number): boolean {
+  if (names === "missing") return true;
+  if (names === undefined) return false;
+  for (const name of homeNames) {
+    const end = start + name.length;
+    if (
+      names.has(name) &&
+      path.startsWith(name, start) &&
+      (path.length === end || path.charCodeAt(end) === slash)
+    )
+      return true;
+  }
+  return false;
+}
 
 /**
  * The key of an idle user (idleKey) and of every further piece, or undefined when one is: the
