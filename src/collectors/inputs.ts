@@ -32,7 +32,9 @@ export function idleKey(ctx: UserContext): Promise<string | undefined> {
     if (dir.ok || dir.state !== "missing") return undefined;
     if ((await tmpStateDirs(cycle, roots)).has(target.uid)) return undefined;
     const { uid, gid, groups, home, runtimeDir: run } = target;
-    return JSON.stringify(["idle", uid, gid, groups, home, run, dir.detail]);
+    // Numbers joined by "," and " ", then the paths each with its length: no two users alike.
+    const ids = `idle ${uid} ${gid} ${groups.join(",")} `;
+    return ids + keyPart(home) + keyPart(run) + keyPart(dir.detail);
   })());
 }
 
@@ -136,14 +138,20 @@ export async function idleWith(
 ): Promise<string | undefined> {
   const idle = await idleKey(ctx);
   if (idle === undefined) return undefined;
-  const keys = [idle];
+  let key = keyPart(idle);
   for (const piece of pieces) {
-    const key = await piece();
-    if (key === undefined) return undefined;
-    keys.push(key);
+    const part = await piece();
+    if (part === undefined) return undefined;
+    key += keyPart(part);
   }
-  return JSON.stringify(keys);
+  return key;
 }
+
+/**
+ * A key's part preceded by its length: the parts of two keys differ exactly when their joined
+ * strings do, whatever characters a part holds (no escaping: a fifth of JSON's cost).
+ */
+export const keyPart = (part: string): string => `${part.length}:${part}`;
 
 /**
  * The mount of the host's /proc/1/mountinfo that holds `path` (where a data root that is not there

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { UserContext } from "../../src/collectors/collector.js";
-import { missingInHome } from "../../src/collectors/inputs.js";
+import { keyPart, missingInHome } from "../../src/collectors/inputs.js";
 import { Cycle } from "../../src/collectors/state.js";
 import { firstMissing, requireOnCi, withReason } from "../helpers/prerequisites.js";
 
@@ -56,5 +56,25 @@ describe.skipIf(requireOnCi(missing))(withReason("missingInHome (needs root)", m
     ["/home/gonex/.docker", false],
   ])("home missing: %s missing by the look: %s", async (path, expected) => {
     expect(await missingInHome(ctx("/home/gone"), path)).toBe(expected);
+  });
+});
+
+describe("keyPart", () => {
+  const key = (parts: string[]): string => parts.map(keyPart).join("");
+  it.each([
+    [
+      ["a", "bc"],
+      ["ab", "c"],
+    ],
+    [["1:a"], ["", "a"]],
+    [["", ""], ["0:"]],
+    [
+      ["a:1", "b"],
+      ["a", "1:b"],
+    ],
+    [["x".repeat(10)], ["x".repeat(9), "x"]],
+  ])("%j and %j give different keys", (a, b) => {
+    expect(key(a)).not.toBe(key(b));
+    expect(key(a)).toBe(key([...a]));
   });
 });
