@@ -115,6 +115,29 @@ describe("a user's runs (RunGroup)", () => {
     await s.stop();
   });
 
+  it("a cycle that starts while one run still hangs runs the user's others, skips that one", async () => {
+    let hang = false;
+    const fast = keyed("fast", () => Promise.resolve(hang ? "changed" : "k"));
+    const slow = keyed("slow", () => (hang ? new Promise(() => undefined) : Promise.resolve("k")));
+    const { s, fire } = scheduler({ fast, slow });
+    s.start();
+    await vi.advanceTimersByTimeAsync(0);
+    hang = true;
+    fire();
+    await vi.advanceTimersByTimeAsync(500);
+    // The next cycle, within slow's timeout: fast runs again (a full run for its changed key the
+    // cycle before, reused now); slow is still going and had not failed: not run, not recorded.
+    fire();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(fast.collects).toBe(2);
+    expect(state(s, "fast")).toMatchObject({ ok: true, runs: 3 });
+    expect(state(s, "slow")).toMatchObject({ ok: true, runs: 1 });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(state(s, "slow")).toMatchObject({ ok: false, runs: 2, errorsTotal: 1 });
+    expect(state(s, "fast")).toMatchObject({ ok: true, runs: 3 });
+    await s.stop();
+  });
+
   it("an inputs that throws at once fails its own collector only", async () => {
     const fine = keyed("fine", () => Promise.resolve("k"));
     const broken = keyed("broken", () => {
