@@ -37,6 +37,7 @@ const newWalkMemo = (): WalkMemo => new WalkMemo();
  */
 export class UserMemo {
   idleKey: Promise<string | undefined> | undefined = undefined;
+  processKey: Promise<string | undefined> | undefined = undefined;
   homeNames: Promise<"missing" | ReadonlySet<string> | undefined> | undefined = undefined;
   /** homeNames once it is in: answered without a promise. */
   homeLooked = false;
