@@ -3,14 +3,15 @@ import type { UserFileKind, UserStat } from "../host/user-walk.js";
 import type { EntryStats } from "../host/user-files.js";
 import { statUserNames, statUserPath } from "../host/user-files.js";
 import type { UserContext } from "./collector.js";
-import { missingInHome } from "./inputs.js";
+import { keyPart, missingInHome } from "./inputs.js";
 import {
-  hostScans,
   processes,
   runtimeDir,
   runtimeDirNames,
   runtimeNames,
   stateNames,
+  tmpStateDirs,
+  userMemo,
   usualStateDir,
   walkMemo,
 } from "./scans.js";
@@ -101,14 +102,15 @@ export async function pathKey(
 export function processKey(ctx: UserContext): Promise<string | undefined> {
   const { cycle, roots, target } = ctx;
   if (ctx.self) return Promise.resolve(undefined);
-  return cycle.once(`process-key\0${target.uid}\0${target.name}`, async () => {
+  const memo = userMemo(cycle, target);
+  return (memo.processKey ??= (async () => {
     const entries = (await processes(cycle, roots)).of(target.uid);
     if (entries.some((p) => p.startTicks === undefined)) return undefined;
-    const tmp = (await hostScans(cycle, roots).tmpStateDirs()).get(target.uid) ?? null;
+    const tmp = (await tmpStateDirs(cycle, roots)).get(target.uid) ?? null;
     const { uid, gid, groups, home, runtimeDir } = target;
     const running = entries.map((p) => [p.pid, p.startTicks, p.comm, p.zombie === true]);
     return JSON.stringify(["live", uid, gid, groups, home, runtimeDir, tmp, running]);
-  });
+  })());
 }
 
 /**
@@ -122,7 +124,13 @@ export async function liveWith(
   const running = await processKey(ctx);
   if (running === undefined) return undefined;
   const keys = await Promise.all(pieces.map((piece) => piece()));
-  return keys.every((key) => key !== undefined) ? JSON.stringify([running, ...keys]) : undefined;
+  // Each part preceded by its length (inputs.ts's keyPart): no JSON of JSON.
+  let key = keyPart(running);
+  for (const part of keys) {
+    if (part === undefined) return undefined;
+    key += keyPart(part);
+  }
+  return key;
 }
 
 /**

@@ -25,7 +25,36 @@ export const processes = (cycle: Cycle, roots: HostRoots): Promise<ProcessTable>
  * The cycle's memo of root's directories verified on the way to users' files (host/walk-memo.ts):
  * every walk of a user path in the cycle passes it, so `/`, `/home`, `/run/user` are checked once.
  */
-export const walkMemo = (cycle: Cycle): WalkMemo => cycle.once("walk-memo", () => new WalkMemo());
+export const walkMemo = (cycle: Cycle): WalkMemo => cycle.once("walk-memo", newWalkMemo);
+
+const newWalkMemo = (): WalkMemo => new WalkMemo();
+
+/**
+ * What the cycle knows of one watched user that several collectors ask for (their keys and
+ * collections), found by the user's target object: no key string built and hashed at each of the
+ * dozen asks a user makes a cycle. A name and uid of one target, so a change of home, ids or
+ * runtime dir (a new target object) is asked again.
+ */
+export class UserMemo {
+  idleKey: Promise<string | undefined> | undefined = undefined;
+  processKey: Promise<string | undefined> | undefined = undefined;
+  homeNames: Promise<"missing" | ReadonlySet<string> | undefined> | undefined = undefined;
+  /** homeNames once it is in: answered without a promise. */
+  homeLooked = false;
+  homeNamesFound: "missing" | ReadonlySet<string> | undefined = undefined;
+  runtimeDirNames: Promise<RuntimeDirNames> | undefined = undefined;
+  discovery: Promise<RootlessProcesses> | undefined = undefined;
+}
+
+const newUserMemos = (): Map<Target, UserMemo> => new Map();
+
+/** The cycle's memo of `target` (made on first ask). */
+export function userMemo(cycle: Cycle, target: Target): UserMemo {
+  const memos = cycle.once("user-memos", newUserMemos);
+  let memo = memos.get(target);
+  if (memo === undefined) memos.set(target, (memo = new UserMemo()));
+  return memo;
+}
 
 /** The names collectors read in a runtime dir (live-inputs.ts keys them, sockets are asked). */
 export const runtimeNames = ["docker.pid", "dockerd-rootless", "docker.sock", "bus"] as const;
@@ -39,17 +68,25 @@ export const usualStateDir = { name: "dockerd-rootless", names: stateNames } as 
  * cycle for every collector and key (statUserNames: one walk); `at`, when it was taken. The usual
  * state dir in it, when it is a directory of the user's, is looked at in the same walk.
  */
-export const runtimeDirNames = (
+export function runtimeDirNames(
   cycle: Cycle,
   roots: HostRoots,
   target: Target,
-): Promise<{ readonly at: number; readonly found: Awaited<ReturnType<typeof statUserNames>> }> =>
-  cycle.once(`runtime-dir\0${target.uid}`, async () => {
+): Promise<RuntimeDirNames> {
+  const memo = userMemo(cycle, target);
+  return (memo.runtimeDirNames ??= (async () => {
     const at = Date.now();
     const path = rootPath(roots, target.runtimeDir);
-    const memo = walkMemo(cycle);
-    return { at, found: await statUserNames(path, target.uid, runtimeNames, memo, usualStateDir) };
-  });
+    const walk = walkMemo(cycle);
+    return { at, found: await statUserNames(path, target.uid, runtimeNames, walk, usualStateDir) };
+  })());
+}
+
+/** A runtime dir's look (runtimeDirNames), and when it was taken. */
+export interface RuntimeDirNames {
+  readonly at: number;
+  readonly found: Awaited<ReturnType<typeof statUserNames>>;
+}
 
 /** The user's runtime dir, checked as the user's, once a cycle for every collector. */
 export async function runtimeDir(
@@ -74,10 +111,14 @@ export const hostMounts = (
 ): Promise<readonly MountEntry[] | string> =>
   cycle.once("host-mounts", () => readHostMounts(roots));
 
+/** The users' /tmp/rootlesskitNNN state dirs, listed once a cycle. */
+export const tmpStateDirs = (cycle: Cycle, roots: HostRoots): ReturnType<typeof scanTmpStateDirs> =>
+  cycle.once("tmp-state-dirs", () => scanTmpStateDirs(roots));
+
 export function hostScans(cycle: Cycle, roots: HostRoots): HostScans {
   return {
     processes: () => processes(cycle, roots),
-    tmpStateDirs: () => cycle.once("tmp-state-dirs", () => scanTmpStateDirs(roots)),
+    tmpStateDirs: () => tmpStateDirs(cycle, roots),
     runtimeDir: (target) => runtimeDir(cycle, roots, target),
     walk: walkMemo(cycle),
   };
@@ -90,7 +131,6 @@ export function discovery(ctx: {
   readonly target: Target;
 }): Promise<RootlessProcesses> {
   const { cycle, roots, target } = ctx;
-  return cycle.once(`discovery\0${target.uid}`, () =>
-    discoverRootless(roots, target, hostScans(cycle, roots)),
-  );
+  const memo = userMemo(cycle, target);
+  return (memo.discovery ??= discoverRootless(roots, target, hostScans(cycle, roots)));
 }

@@ -5,6 +5,15 @@ const handOffMs = 100;
 /** At most this many users left running at once; past it, a worker waits for one to end. */
 const usersLeftAtOnce = 64;
 
+/** A user's runs once started (run.ts's RunGroup): whether they all ended, and when they do. */
+export interface UserRuns {
+  readonly over: boolean;
+  ended(): Promise<void>;
+}
+
+/** The event loop let in: resolves on its next check phase. */
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * Runs `run` for each queued user, a few at a time, and ends when every run has. A run must
  * record its own failures and never reject. `current` says whether a user is still the one
@@ -13,7 +22,7 @@ const usersLeftAtOnce = 64;
 export async function eachUser<T>(
   queue: [string, T][],
   current: (key: string, item: T) => boolean,
-  run: (key: string, item: T) => Promise<unknown>,
+  run: (key: string, item: T) => UserRuns,
 ): Promise<void> {
   // A few users at a time, each with all its collectors at once, and the event loop let in
   // between users: a cycle of 1,000 users run all at once resolved as one chain of microtasks
@@ -26,16 +35,13 @@ export async function eachUser<T>(
     for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
       const [key, item] = next;
       if (!current(key, item)) continue;
-      let done = false;
-      const user = run(key, item).finally(() => (done = true));
+      const runs = run(key, item);
       // The event loop let in; a user whose runs waited on nothing (most users of a host: their
       // inputs unchanged, their answers in the cycle's memos) has ended meanwhile, and needs no
-      // hand-off timer.
-      await new Promise((resolve) => setImmediate(resolve));
-      if (done) {
-        await user; // ended: its outcome (runs never reject) taken as the race below takes it
-        continue;
-      }
+      // hand-off timer nor a promise of its end.
+      await nextTurn();
+      if (runs.over) continue;
+      const user = runs.ended();
       let timer: NodeJS.Timeout | undefined;
       const slow = await Promise.race([
         user.then(() => false),
@@ -48,7 +54,7 @@ export async function eachUser<T>(
         left.add(ends);
         while (left.size >= usersLeftAtOnce) await Promise.race(left);
       }
-      await new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
   };
   // Counted first: each worker takes its first user from the queue as it starts.

@@ -29,36 +29,14 @@ export interface Outcome<F> {
   readonly durationMs: number;
 }
 
-export interface RunSpec<F> {
-  readonly running: Running;
-  readonly timeoutMs: number;
-  /** The error of the previous run, if it failed: a run still hanging repeats it. */
-  readonly previousError: string | undefined;
-  readonly log: () => Logger;
+/** What the runs of one collector share, made once per collector (not per run). */
+export interface RunOwner<F, S extends Running> {
+  /** The logger of a slot (made on first use). */
+  log(slot: S): Logger;
   /** Whether debug lines are wanted (asked of the parent: a slot's logger is made on first use). */
-  readonly debug: () => boolean;
-  /**
-   * A timeout shared by runs that start together (a user's collectors in one cycle): rejects
-   * with a RunTimeout at its end. One timer for them all instead of one each (runTimer).
-   */
-  readonly deadline?: Promise<never>;
-  /** Starts the collector with its signal (made when first asked for) and its note sink. */
-  readonly start: (signal: () => AbortSignal, note: (message: string) => void) => Promise<F>;
-}
-
-class RunTimeout extends Error {}
-
-/**
- * A run timeout for runs that start together, and its clearing: `deadline` rejects after
- * `timeoutMs` unless `clear` was called first. Nothing waits on it but the runs' races.
- */
-export function runTimer(timeoutMs: number): { deadline: Promise<never>; clear: () => void } {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RunTimeout()), timeoutMs);
-  });
-  deadline.catch(() => undefined);
-  return { deadline, clear: () => clearTimeout(timer) };
+  debug(): boolean;
+  /** Records a run's outcome on its slot. */
+  finish(slot: S, key: string, outcome: Outcome<F>): void;
 }
 
 export function describe(err: unknown): string {
@@ -66,57 +44,190 @@ export function describe(err: unknown): string {
 }
 
 /**
- * Runs one collector under its timeout, never two at once on one slot. Undefined when the
- * previous run is still going and had not failed: nothing to record then.
+ * Runs that start together (a user's collectors in one cycle): one timer for each timeout they
+ * have (not one each), and one promise for the end of the last. A run ends when it is recorded
+ * (its facts, its error, or its timeout); an abandoned run's work may go on after that.
  */
-export async function runOnce<F>(spec: RunSpec<F>): Promise<Outcome<F> | undefined> {
-  const { running: slot, log } = spec;
-  if (slot.inflight) {
-    // The previous run is still going (or was abandoned and has not given up yet): never overlap.
-    log().debug("skipping run: previous run still in progress");
-    // Still hanging: its duration is how long it has hung so far, not 0.
-    if (spec.previousError === undefined) return undefined;
-    const durationMs = performance.now() - slot.inflight.startedAt;
-    return { facts: undefined, error: spec.previousError, durationMs };
+/** What a group's timer ends: a run not recorded by then. */
+interface Expiring {
+  readonly timeoutMs: number;
+  expire(): void;
+}
+
+export class RunGroup {
+  private readonly runs: Expiring[] = [];
+  private open = 0;
+  private sealed = false;
+  /** The timers, one per distinct timeout (mostly one: every collector has the default). */
+  private timers: { readonly ms: number; readonly timer: NodeJS.Timeout }[] | undefined;
+  private done: Promise<void> | undefined;
+  private resolve: (() => void) | undefined;
+
+  /** A run started in the group, abandoned after `timeoutMs` unless it ended before. */
+  add(run: Expiring): void {
+    this.runs.push(run);
+    this.open++;
+    const ms = run.timeoutMs;
+    if (this.timers) for (const t of this.timers) if (t.ms === ms) return;
+    const timer = setTimeout(() => this.expire(ms), ms);
+    (this.timers ??= []).push({ ms, timer });
   }
-  // The signal is made when a collector first asks for it: most runs of idle users never do,
-  // and an AbortController per run was a tenth of host mode's cycle (bench/host-mode.mjs).
-  const started = performance.now();
-  const inflight: Inflight = { controller: undefined, startedAt: started };
-  slot.inflight = inflight;
-  const signal = (): AbortSignal => (inflight.controller ??= new AbortController()).signal;
-  // Made on the first note: most runs (reused ones) say none.
-  let notes: Set<string> | undefined;
-  let work: Promise<F>;
-  try {
-    work = spec.start(signal, (message) => void (notes ??= new Set()).add(message));
-  } catch (err) {
-    work = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+
+  /** Told by each run as it ends. */
+  runEnded(): void {
+    this.open--;
+    if (this.sealed && this.open === 0) this.close();
   }
-  // Nothing left to abort once settled: an AbortController kept per slot was ~25 MiB at 10,000
-  // users; the run's object goes with it.
-  const settled = (): void => {
-    if (slot.inflight === inflight) slot.inflight = undefined;
-  };
-  work.then(settled, settled);
-  // The shared deadline is cleared by whoever made it; a run's own timer by the run.
-  let own: ReturnType<typeof runTimer> | undefined;
-  const deadline = spec.deadline ?? (own = runTimer(spec.timeoutMs)).deadline;
-  try {
-    const facts = await Promise.race([work, deadline]);
-    const debug = notes !== undefined && spec.debug();
+
+  /** Every run is added: the timers go as soon as the last run has ended. */
+  seal(): this {
+    this.sealed = true;
+    if (this.open === 0) this.close();
+    return this;
+  }
+
+  /** Every run added has ended (recorded, skipped, or abandoned at its timeout). */
+  get over(): boolean {
+    return this.sealed && this.open === 0;
+  }
+
+  /** Resolves when every run has ended (made only when asked: most users end within a turn). */
+  ended(): Promise<void> {
+    if (this.over) return Promise.resolve();
+    return (this.done ??= new Promise<void>((resolve) => (this.resolve = resolve)));
+  }
+
+  private expire(ms: number): void {
+    for (const run of this.runs) if (run.timeoutMs === ms) run.expire();
+  }
+
+  private close(): void {
+    if (this.timers) for (const { timer } of this.timers) clearTimeout(timer);
+    this.timers = undefined;
+    this.resolve?.();
+  }
+}
+
+/**
+ * One run of one collector on one slot, from its start to its record: the slot's in-flight
+ * record, its signal (made when first asked for), its notes, its timeout. The outcome is recorded
+ * by whichever comes first, the work's end or the group's timer for `timeoutMs`; the slot stays
+ * busy (no second run on it) until the work has settled, also after a timeout.
+ */
+export class Run<F, S extends Running> implements Inflight {
+  controller: AbortController | undefined = undefined;
+  readonly startedAt = performance.now();
+  /** Made on the first note: most runs (reused ones) say none. */
+  private notes: Set<string> | undefined = undefined;
+  private noteSink: ((message: string) => void) | undefined = undefined;
+  private infoSink:
+    ((message: string, fields: Readonly<Record<string, unknown>>) => void) | undefined = undefined;
+  /** Recorded: its facts, error or timeout. */
+  private ended = false;
+
+  private constructor(
+    private readonly owner: RunOwner<F, S>,
+    private readonly slot: S,
+    private readonly key: string,
+    readonly timeoutMs: number,
+    private readonly group: RunGroup,
+  ) {}
+
+  /**
+   * Starts a run on `slot` in `group`, or none when the previous run is still going (or was
+   * abandoned and has not given up yet): never two at once on a slot. A previous run that failed
+   * and still hangs is recorded again as failed, its duration how long it has hung so far.
+   */
+  static start<F, S extends Running>(
+    owner: RunOwner<F, S>,
+    slot: S,
+    key: string,
+    previousError: string | undefined,
+    timeoutMs: number,
+    group: RunGroup,
+  ): Run<F, S> | undefined {
+    const previous = slot.inflight;
+    if (previous) {
+      owner.log(slot).debug("skipping run: previous run still in progress");
+      if (previousError !== undefined) {
+        const durationMs = performance.now() - previous.startedAt;
+        owner.finish(slot, key, { facts: undefined, error: previousError, durationMs });
+      }
+      return undefined;
+    }
+    const run = new Run(owner, slot, key, timeoutMs, group);
+    slot.inflight = run;
+    group.add(run);
+    return run;
+  }
+
+  /** The run's abort signal, made when first asked for (most runs never ask). */
+  signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  /**
+   * Where the collector says an expected condition (one function a run, made on first use). Notes
+   * are kept only for debug lines: without them nothing reads them, and none is kept.
+   */
+  get note(): (message: string) => void {
+    return (this.noteSink ??= (message) => {
+      if (this.owner.debug()) (this.notes ??= new Set()).add(message);
+    });
+  }
+
+  /** Where the collector logs a measurement at info (one function a run, made on first use). */
+  get info(): (message: string, fields: Readonly<Record<string, unknown>>) => void {
+    return (this.infoSink ??= (message, fields) => this.owner.log(this.slot).info(fields, message));
+  }
+
+  /** The run's work: its outcome is recorded when it settles, unless the timeout came first. */
+  watch(work: Promise<F>): void {
+    work.then(
+      (facts) => this.succeed(facts),
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  /** The work ended with facts. */
+  succeed(facts: F): void {
+    this.settled();
+    if (this.ended) return;
+    const { slot, notes } = this;
+    const debug = notes !== undefined && this.owner.debug();
     if (debug)
-      for (const note of notes ?? noNotes)
-        if (!slot.notes.has(note)) log().debug({ note }, "expected condition");
+      for (const note of notes)
+        if (!slot.notes.has(note)) this.owner.log(slot).debug({ note }, "expected condition");
     // Kept only to log a note once: without debug lines nothing reads them.
     slot.notes = debug && notes !== undefined ? notes : noNotes;
-    return { facts, error: undefined, durationMs: performance.now() - started };
-  } catch (err) {
-    const timedOut = err instanceof RunTimeout;
-    if (timedOut) inflight.controller?.abort();
-    const error = timedOut ? `run abandoned after the ${spec.timeoutMs} ms timeout` : describe(err);
-    return { facts: undefined, error, durationMs: performance.now() - started };
-  } finally {
-    own?.clear();
+    this.end(facts, undefined);
+  }
+
+  /** The work failed (or could not start). */
+  fail(err: unknown): void {
+    this.settled();
+    if (!this.ended) this.end(undefined, describe(err));
+  }
+
+  /** The group's timer for this run's timeout: abandoned unless it ended, its signal aborted. */
+  expire(): void {
+    if (this.ended) return;
+    this.controller?.abort();
+    this.end(undefined, `run abandoned after the ${this.timeoutMs} ms timeout`);
+  }
+
+  /** Nothing left to abort once the work settled: the slot may run again. */
+  private settled(): void {
+    if (this.slot.inflight === this) this.slot.inflight = undefined;
+  }
+
+  private end(facts: F | undefined, error: string | undefined): void {
+    this.ended = true;
+    const durationMs = performance.now() - this.startedAt;
+    try {
+      this.owner.finish(this.slot, this.key, { facts, error, durationMs });
+    } finally {
+      this.group.runEnded();
+    }
   }
 }

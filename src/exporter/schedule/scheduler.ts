@@ -5,16 +5,17 @@ import { Cycle } from "../../collectors/state.js";
 import type { CollectorSetting } from "../../config.js";
 import type { HostRoots } from "../../host/paths.js";
 import type { Target } from "../../host/target.js";
-import type { CollectorState, Entry } from "./ledger.js";
+import type { CollectorState, Entry, Slot } from "./ledger.js";
 import { hostKey, newEntry, record, retire, slotLog, slotOf, summarize } from "./ledger.js";
 import { eachUser } from "./pool.js";
 import type { TargetSource } from "../../targets/targets.js";
 import type { Watched } from "./roster.js";
 import { Roster } from "./roster.js";
-import type { RunParts } from "./context.js";
+import type { RunShared } from "./context.js";
 import { HostRunContext, UserRunContext } from "./context.js";
-import { collectOrReuse, defaultReuseMaxAgeMs } from "./reuse.js";
-import { runOnce, runTimer } from "./run.js";
+import { collectOrReuseInto, defaultReuseMaxAgeMs } from "./reuse.js";
+import type { RunOwner } from "./run.js";
+import { Run, RunGroup } from "./run.js";
 import type { Trigger, TriggerFactory } from "./trigger.js";
 import { cronTrigger } from "./trigger.js";
 import type { TargetView } from "./views.js";
@@ -57,6 +58,13 @@ export interface SchedulerOptions<F> {
   readonly reuseMaxAgeMs?: number;
 }
 
+/** What every run of one collector shares: made once per collector, not per run. */
+interface Runner<F, K extends keyof F> extends RunOwner<F[K], Slot<F[K]>> {
+  readonly entry: Entry<F, K>;
+  readonly shared: RunShared;
+  readonly timeoutMs: number;
+}
+
 /**
  * Runs the collectors in cycles: the collectors sharing an interval fire together, with one
  * Cycle memo, once for the host and once per watched user, each run under its own timeout. A
@@ -66,6 +74,7 @@ export interface SchedulerOptions<F> {
  */
 export class Scheduler<F> {
   private readonly entries: Entry<F, keyof F>[] = [];
+  private readonly runners = new Map<Entry<F, keyof F>, Runner<F, keyof F>>();
   private readonly roster: Roster;
   private triggers: Trigger[] = [];
   private stopped = false;
@@ -80,7 +89,9 @@ export class Scheduler<F> {
     for (const setting of options.settings) {
       if (!setting.enabled || !(setting.name in options.collectors)) continue;
       const name = setting.name as keyof F;
-      this.entries.push(newEntry(name, options.collectors[name], setting));
+      const entry = newEntry(name, options.collectors[name], setting);
+      this.entries.push(entry);
+      this.runners.set(entry, this.runner(entry));
     }
     this.roster = new Roster(options.targets, options.log, options.selfUid);
   }
@@ -167,11 +178,18 @@ export class Scheduler<F> {
     await this.resolving;
     if (this.stopped) return;
     const runs: Promise<void>[] = [];
+    const perUser: Runner<F, keyof F>[] = [];
     for (const entry of group) {
       entry.cycleAt = Date.now();
-      if (entry.collector.scope === "host") runs.push(this.run(entry, hostKey, undefined, cycle));
+      const runner = this.runners.get(entry);
+      if (!runner) continue;
+      if (entry.collector.scope === "user") perUser.push(runner);
+      else {
+        const own = new RunGroup();
+        this.begin(runner, hostKey, undefined, cycle, own);
+        runs.push(own.seal().ended());
+      }
     }
-    const perUser = group.filter((entry) => entry.collector.scope === "user");
     const watched = this.roster.watched;
     const queue = perUser.length > 0 ? [...watched.entries()] : [];
     runs.push(
@@ -179,19 +197,11 @@ export class Scheduler<F> {
         queue,
         // Gone (or replaced) since this cycle began: a newer cycle retired them.
         (key, user) => watched.get(key) === user,
-        async (key, user) => {
-          // One timer for the user's runs that share a timeout (they start together).
-          const timers = new Map<number, ReturnType<typeof runTimer>>();
-          const deadline = (timeoutMs: number): Promise<never> => {
-            let timer = timers.get(timeoutMs);
-            if (!timer) timers.set(timeoutMs, (timer = runTimer(timeoutMs)));
-            return timer.deadline;
-          };
-          try {
-            await Promise.all(perUser.map((entry) => this.run(entry, key, user, cycle, deadline)));
-          } finally {
-            for (const timer of timers.values()) timer.clear();
-          }
+        (key, user) => {
+          // The user's runs start together: one timer for those that share a timeout.
+          const together = new RunGroup();
+          for (const runner of perUser) this.begin(runner, key, user, cycle, together);
+          return together.seal();
         },
       ),
     );
@@ -206,50 +216,62 @@ export class Scheduler<F> {
     if (await this.roster.update(cycle, this.options.host, retireAll)) this.options.onChange?.();
   }
 
-  /** One collector for one target (or the host), its outcome recorded when it ends. */
-  private async run<K extends keyof F>(
-    entry: Entry<F, K>,
+  /** What the runs of `entry` share, and how their outcomes are recorded. */
+  private runner<K extends keyof F>(entry: Entry<F, K>): Runner<F, K> {
+    const { roots, env, rpcTimeoutMs, host, log } = this.options;
+    const option = (name: string): string => this.option(entry.collector, name);
+    const timeoutMs = Math.max(this.options.timeoutMs, entry.collector.runTimeoutMs?.(option) ?? 0);
+    return {
+      entry,
+      shared: { roots, env, rpcTimeoutMs, option, host },
+      timeoutMs,
+      log: (slot) => slotLog(entry, slot, log),
+      debug: this.debugWanted,
+      finish: (slot, key, outcome) => {
+        if (this.stopped && outcome.error !== undefined) return;
+        if (record(entry, key, slot, outcome, () => slotLog(entry, slot, log)))
+          this.options.onChange?.();
+      },
+    };
+  }
+
+  /**
+   * One collector for one target (or the host) started in `group`, under its own timeout; its
+   * outcome is recorded when it ends (run.ts). Nothing started when its last run still goes.
+   */
+  private begin<K extends keyof F>(
+    runner: Runner<F, K>,
     key: string,
     watched: Watched | undefined,
     cycle: Cycle,
-    deadline?: (timeoutMs: number) => Promise<never>,
-  ): Promise<void> {
+    group: RunGroup,
+  ): void {
+    const { entry } = runner;
     const slot = slotOf(entry, key, watched?.target);
-    const log = (): Logger => slotLog(entry, slot, this.options.log);
-    const option = (name: string): string => this.option(entry.collector, name);
-    const timeoutMs = Math.max(this.options.timeoutMs, entry.collector.runTimeoutMs?.(option) ?? 0);
-    const outcome = await runOnce<F[K]>({
-      running: slot,
-      previousError: slot.state.error,
-      timeoutMs,
-      deadline: deadline?.(timeoutMs),
-      log,
-      debug: this.debugWanted,
-      start: (signal, note) => {
-        const { roots, env, rpcTimeoutMs, host } = this.options;
-        const parts: RunParts = {
-          roots,
-          note,
-          info: (message, fields) => log().info(fields, message),
-          env,
-          rpcTimeoutMs,
-          option,
-          cycle,
-          host,
-          makeSignal: signal,
-        };
-        if (entry.collector.scope === "host")
-          return entry.collector.collect(new HostRunContext(parts, this.targets()));
-        if (!watched) return Promise.reject(new Error("a user collector run without a user"));
-        // A class instance: a context is made for every run (9,000 a cycle at 1,000 users).
-        const self = watched.target.uid === this.options.selfUid;
-        const ctx = new UserRunContext(parts, watched.target, watched.state, self);
-        const maxAgeMs = this.options.reuseMaxAgeMs ?? defaultReuseMaxAgeMs;
-        return collectOrReuse(entry.collector, ctx, slot, maxAgeMs);
-      },
-    });
-    if (outcome === undefined || (this.stopped && outcome.error !== undefined)) return;
-    if (record(entry, key, slot, outcome, log)) this.options.onChange?.();
+    const run = Run.start(runner, slot, key, slot.state.error, runner.timeoutMs, group);
+    if (!run) return;
+    try {
+      const { collector } = entry;
+      if (collector.scope === "host")
+        return run.watch(
+          collector.collect(new HostRunContext(runner.shared, run, cycle, this.targets())),
+        );
+      if (!watched) throw new Error("a user collector run without a user");
+      // A class instance: a context is made for every run (9,000 a cycle at 1,000 users).
+      const self = watched.target.uid === this.options.selfUid;
+      const ctx = new UserRunContext(
+        runner.shared,
+        run,
+        cycle,
+        watched.target,
+        watched.state,
+        self,
+      );
+      const maxAgeMs = this.options.reuseMaxAgeMs ?? defaultReuseMaxAgeMs;
+      collectOrReuseInto(collector, ctx, slot, maxAgeMs, run);
+    } catch (err) {
+      run.fail(err);
+    }
   }
 
   /** A collector-declared option: its flag's value, or its default. */
