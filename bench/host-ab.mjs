@@ -2,7 +2,8 @@
 // peak RSS, mean RSS, CPU and scrape p99 of each, and their ratios (same moments of a noisy
 // machine for both). As root, after `npm run build` here and in the other checkout:
 //   node bench/host-ab.mjs <other built checkout> [users] [live]
-// HOST_AB_SECONDS (45) of scrapes once every body is complete (see below; HOST_AB_WAIT_SECONDS).
+// HOST_AB_SECONDS (45) of scrapes once every body is complete (see below; HOST_AB_WAIT_SECONDS),
+// a round (one scrape of each daemon) every HOST_AB_PAUSE_MS (20) ms.
 // Each daemon is started as its own checkout's system unit starts it (deploy/systemd's
 // Environment= lines and the node options of its ExecStart=); HOST_AB_UNIT_ENV=after does so for
 // the "after" daemon only (the same build twice: what the unit's settings change), =none for
@@ -191,11 +192,13 @@ const sampler = setInterval(() => {
     samples[name].count += 1;
   }
 }, 250);
+// HOST_AB_PAUSE_MS (20) between rounds of scrapes (one per daemon); e.g. 15000 for Prometheus' pace.
+const pauseMs = Number(process.env.HOST_AB_PAUSE_MS ?? 20);
 const scrapedFrom = Date.now();
 const deadline = scrapedFrom + Number(process.env.HOST_AB_SECONDS ?? 45) * 1000;
 while (Date.now() < deadline) {
   for (const name of names) latencies[name].push((await get(daemons[name])).ms);
-  await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, pauseMs));
 }
 clearInterval(sampler);
 const scrapedTo = Date.now();
