@@ -119,23 +119,33 @@ export function generateHost(dir, userCount, liveCount) {
 }
 
 /**
- * The environment the system unit in the checkout `root` gives the daemon (its `Environment=`
- * lines, deploy/systemd/rootless-exporter.service), so a bench measures the daemon as deployed;
- * {} for a checkout whose unit sets none.
+ * How the system unit in the checkout `root` starts node: `env`, its `Environment=` lines, and
+ * `nodeArgs`, the options its `ExecStart=` gives node before the script (`ExecStart=node
+ * --flag... /opt/rootless-exporter/dist/main.js`); both empty for a checkout without the unit.
+ * A bench starts its daemon as `node ...nodeArgs <root>/dist/main.js ...` with `env` added.
  */
-export function unitEnvironment(root) {
+export function unitCommand(root) {
   let unit;
   try {
     unit = readFileSync(join(root, "deploy/systemd/rootless-exporter.service"), "utf8");
   } catch {
-    return {};
+    return { env: {}, nodeArgs: [] };
   }
   const env = {};
+  let nodeArgs = [];
   for (const line of unit.split("\n")) {
     const match = /^Environment=([A-Za-z_][A-Za-z0-9_]*)=(\S*)$/.exec(line.trim());
     if (match) env[match[1]] = match[2];
+    const exec = /^ExecStart=node((?:\s+--\S+)*)\s+\S*dist\/main\.js\b/.exec(line.trim());
+    if (exec) nodeArgs = exec[1].split(/\s+/).filter(Boolean);
   }
-  return env;
+  return { env, nodeArgs };
+}
+
+/** `unitCommand(...)` as one line of text, for a bench to print what it applied. */
+export function unitCommandText({ env, nodeArgs }) {
+  const parts = [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...nodeArgs];
+  return parts.join(" ") || "none";
 }
 
 /** The --path.* flags that point an exporter at a generated host's roots. */

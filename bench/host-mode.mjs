@@ -17,7 +17,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startProcess } from "./daemon.mjs";
-import { generateHost, hostMode, rootFlags, unitEnvironment } from "./host-fixture.mjs";
+import {
+  generateHost,
+  hostMode,
+  rootFlags,
+  unitCommand,
+  unitCommandText,
+} from "./host-fixture.mjs";
 
 // HOST_BENCH_ROOT=<a checkout built with npm run build> measures that build instead (before/after).
 const root = process.env.HOST_BENCH_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
@@ -190,10 +196,13 @@ const body = Buffer.alloc(${body.length}, 0x61);
 const server = createServer((req, res) => { res.writeHead(200, { "content-type": "text/plain" }); res.end(body); });
 server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));`,
 );
-// The daemon as the system unit starts it: the unit's Environment= (HOST_BENCH_UNIT_ENV=0: none).
-const daemonEnv = process.env.HOST_BENCH_UNIT_ENV === "0" ? {} : unitEnvironment(root);
+// The daemon as the system unit starts it: the unit's Environment= and the node options of its
+// ExecStart= (HOST_BENCH_UNIT_ENV=0: neither).
+const asUnit =
+  process.env.HOST_BENCH_UNIT_ENV === "0" ? { env: {}, nodeArgs: [] } : unitCommand(root);
 const daemon = await startProcess(
   [
+    ...asUnit.nodeArgs,
     join(root, "dist/main.js"),
     ...rootFlags(roots),
     "--web.listen-address=127.0.0.1:0",
@@ -201,7 +210,7 @@ const daemon = await startProcess(
     "--collect.rpc-timeout=200ms",
     "--web.disable-exporter-metrics",
   ],
-  daemonEnv,
+  asUnit.env,
 );
 const bare = await startProcess([bareFile]);
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -246,9 +255,9 @@ figures.bareP99Ms = p99(latencies.bare);
 figures.daemonRssMiB = status("VmRSS");
 figures.daemonPeakRssMiB = status("VmHWM");
 const scrapeRatio = figures.scrapeP99Ms / figures.bareP99Ms;
-const envText = Object.entries(daemonEnv).map(([name, value]) => `${name}=${value}`);
+
 console.log(
-  `scrapes while cycles run (${interval} interval, ${scrapeSeconds} s, ${latencies.daemon.length} each, interleaved; the daemon's environment from the unit: ${envText.join(" ") || "none"}):`,
+  `scrapes while cycles run (${interval} interval, ${scrapeSeconds} s, ${latencies.daemon.length} each, interleaved; the daemon started as the unit starts it: ${unitCommandText(asUnit)}):`,
 );
 console.log(
   `  p99 daemon ${figures.scrapeP99Ms.toFixed(2)} ms, bare ${figures.bareP99Ms.toFixed(2)} ms: ${scrapeRatio.toFixed(2)}x (${verdict(scrapeRatio, 1.3, "x")})`,

@@ -11,7 +11,10 @@ import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
  *
  * Measured and left out: `--semi-space-growth-factor=1` from the start (a young generation that
  * keeps its start size, 1 MiB a semi-space) cost ~30 % more CPU a cycle; `--optimize-for-size`
- * ~50 % more. YoungGenerationCap below stops the growth at 4 MiB a semi-space instead.
+ * ~50 % more. YoungGenerationCap below stops the growth at 4 MiB a semi-space instead. As start
+ * flags in host mode (docs/performance.md, "V8 flags and allocator settings, measured"):
+ * `--max-semi-space-size=1` 1.12-1.29x the daemon's CPU at 1,000 users for 3-14 % less RSS, and
+ * more RSS at 10,000; `--optimize-for-size` 1.52-1.55x; `--heap-growing-percent=25` no less RSS.
  */
 export const heapFlags = [
   // The next major GC when the old generation is 1.5x what the last one left (V8's minimum step,
