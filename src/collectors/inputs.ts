@@ -129,8 +129,8 @@ function firstMissing(names: HomeNames, path: string, start: number): boolean {
 
 /**
  * The key of an idle user (idleKey) and of every further piece, or undefined when one is: the
- * pieces are asked for only when the user is idle, one after the other (most answer from the
- * cycle's memos at once), and no further piece once one cannot say.
+ * pieces are asked for only when the user is idle, all at once (a slow home costs the slowest
+ * piece's time, not their sum: most answer from the cycle's memos at once).
  */
 export async function idleWith(
   ctx: UserContext,
@@ -139,8 +139,12 @@ export async function idleWith(
   const idle = await idleKey(ctx);
   if (idle === undefined) return undefined;
   let key = keyPart(idle);
-  for (const piece of pieces) {
-    const part = await piece();
+  if (pieces.length === 1) {
+    const part = await (pieces[0] as () => Promise<string | undefined>)();
+    return part === undefined ? undefined : key + keyPart(part);
+  }
+  const parts = await Promise.all(pieces.map((piece) => piece()));
+  for (const part of parts) {
     if (part === undefined) return undefined;
     key += keyPart(part);
   }
@@ -149,7 +153,9 @@ export async function idleWith(
 
 /**
  * A key's part preceded by its length: the parts of two keys differ exactly when their joined
- * strings do, whatever characters a part holds (no escaping: a fifth of JSON's cost).
+ * strings do, whatever characters a part holds (no escaping: a fifth of JSON's cost). Parts are
+ * decoded text (file names, file text, passwd fields), which never hold a lone surrogate: the
+ * digest hashes one as U+FFFD, so two parts differing only there would share a key.
  */
 export const keyPart = (part: string): string => `${part.length}:${part}`;
 

@@ -6,6 +6,8 @@ export interface Inflight {
   controller: AbortController | undefined;
   /** When it started (performance.now()). */
   readonly startedAt: number;
+  /** Ended by its timeout, its work still going. */
+  readonly abandoned: boolean;
 }
 
 /**
@@ -51,6 +53,8 @@ export function describe(err: unknown): string {
 /** What a group's timer ends: a run not recorded by then. */
 interface Expiring {
   readonly timeoutMs: number;
+  readonly startedAt: number;
+  readonly ended: boolean;
   expire(): void;
 }
 
@@ -97,8 +101,23 @@ export class RunGroup {
     return (this.done ??= new Promise<void>((resolve) => (this.resolve = resolve)));
   }
 
+  /**
+   * Ends the runs of this timeout whose own time is up. A run that started later than the timer
+   * (after a collector's synchronous start held the event loop) keeps the rest of its own time:
+   * the timer is set again for the earliest of those.
+   */
   private expire(ms: number): void {
-    for (const run of this.runs) if (run.timeoutMs === ms) run.expire();
+    const now = performance.now();
+    let rest = Infinity;
+    for (const run of this.runs) {
+      if (run.timeoutMs !== ms || run.ended) continue;
+      const left = run.startedAt + ms - now;
+      if (left >= 1) rest = Math.min(rest, left);
+      else run.expire();
+    }
+    if (!this.timers || rest === Infinity) return;
+    const at = this.timers.findIndex((t) => t.ms === ms);
+    if (at >= 0) this.timers[at] = { ms, timer: setTimeout(() => this.expire(ms), rest) };
   }
 
   private close(): void {
@@ -123,7 +142,8 @@ export class Run<F, S extends Running> implements Inflight {
   private infoSink:
     ((message: string, fields: Readonly<Record<string, unknown>>) => void) | undefined = undefined;
   /** Recorded: its facts, error or timeout. */
-  private ended = false;
+  ended = false;
+  abandoned = false;
 
   private constructor(
     private readonly owner: RunOwner<F, S>,
@@ -135,8 +155,9 @@ export class Run<F, S extends Running> implements Inflight {
 
   /**
    * Starts a run on `slot` in `group`, or none when the previous run is still going (or was
-   * abandoned and has not given up yet): never two at once on a slot. A previous run that failed
-   * and still hangs is recorded again as failed, its duration how long it has hung so far.
+   * abandoned and has not given up yet): never two at once on a slot. A previous run abandoned at
+   * its timeout that still hangs is recorded again as failed, its duration how long it has hung
+   * so far (a run that is merely still going after an earlier failure repeats nothing).
    */
   static start<F, S extends Running>(
     owner: RunOwner<F, S>,
@@ -149,7 +170,7 @@ export class Run<F, S extends Running> implements Inflight {
     const previous = slot.inflight;
     if (previous) {
       owner.log(slot).debug("skipping run: previous run still in progress");
-      if (previousError !== undefined) {
+      if (previousError !== undefined && previous.abandoned) {
         const durationMs = performance.now() - previous.startedAt;
         owner.finish(slot, key, { facts: undefined, error: previousError, durationMs });
       }
@@ -212,7 +233,9 @@ export class Run<F, S extends Running> implements Inflight {
   /** The group's timer for this run's timeout: abandoned unless it ended, its signal aborted. */
   expire(): void {
     if (this.ended) return;
-    this.controller?.abort();
+    this.abandoned = true;
+    // Made aborted if not asked for yet: work that asks for it later (after a late key) stops.
+    (this.controller ??= new AbortController()).abort();
     this.end(undefined, `run abandoned after the ${this.timeoutMs} ms timeout`);
   }
 
