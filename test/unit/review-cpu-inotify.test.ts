@@ -95,8 +95,10 @@ describe("review of wt/cpu: /proc/PID/fd listed at once", () => {
     const counts = [];
     for (let i = 0; i < 20; i++)
       counts.push(await countInotify(roots, [child.pid ?? 0], new AbortController().signal));
+    // Never counted twice: 5,000 opened, plus node's own descriptors (stdio, epoll, eventfds,
+    // signal pipes; 10-20 depending on libuv and the load: 5,019 seen once in CI), not 10,000.
     for (const count of counts) {
-      expect(count.descriptors).toBeLessThanOrEqual(5010);
+      expect(count.descriptors).toBeLessThanOrEqual(5064);
       expect(count.unreadable).toBe(0);
     }
     child.kill("SIGKILL");
