@@ -2,7 +2,7 @@ import { readTextAsync } from "../../host/files.js";
 import { procPath } from "../../host/paths.js";
 import type { InterfaceCounters } from "../../host/proc-files.js";
 import { mappedIds, parseNetDev } from "../../host/proc-files.js";
-import { type ProcessInfo, readProcess } from "../../host/proc.js";
+import type { ProcessInfo } from "../../host/proc.js";
 import { flagValue, rootlesskitBoolFlag } from "../../host/proc-parsers.js";
 import { rootlesskitPrograms } from "../../host/discovery.js";
 import { checkPid } from "../../host/pid-files.js";
@@ -25,7 +25,7 @@ import { discovery, processes } from "../scans.js";
 import { kept } from "../state.js";
 import type { DockerdBinary } from "./detached.js";
 import { detachedCounters, dockerdBinary, netDevBytes } from "./detached.js";
-import { driverName, findDriver, networkDrivers, parseMtu } from "./driver.js";
+import { driverName, driverNow, findDriver, networkDrivers, parseMtu } from "./driver.js";
 import type { ConfiguredNetwork } from "./network-config.js";
 import { readConfiguredNetwork, scriptDefault } from "./network-config.js";
 
@@ -104,8 +104,7 @@ async function livePart(
   const answer = dir ? await cycleInfo(cycle, roots, dir, options, missing) : undefined;
   const info = answer?.ok ? answer.value : undefined;
   const known = live.driverProcess;
-  const driverProcess =
-    driverInfo ?? (known && (await readProcess(roots, known.pid, { argv: false })));
+  const driverProcess = driverInfo ?? (known && (await driverNow(roots, known.pid)));
   if (known && driverProcess?.stat.startTicks !== known.startTicks) return undefined;
   const driver = info?.networkDriver?.driver ?? live.processDriver ?? live.argvDriver;
   const needsProcess =
