@@ -206,15 +206,23 @@ export class Targets implements TargetSource {
    */
   private async runtimeDirOf(account: PasswdEntry, cycle: Cycle): Promise<string> {
     const standard = `/run/user/${account.uid}`;
-    const pids = (await processes(cycle, this.roots)).named(account.uid, isRootlesskitComm);
-    const pid = pids[0];
-    if (pid === undefined) return standard;
-    const startTicks = await processStartTicks(this.roots, pid);
+    const own = (await processes(cycle, this.roots)).of(account.uid);
+    const found = own.find((p) => isRootlesskitComm(p.comm));
+    if (found === undefined) return standard;
+    const { pid } = found;
+    // The start time the cycle's process table read from the same stat file (its scan began
+    // this cycle, before the roster): the process every collector of the cycle sees. Read again
+    // only when the table could read just comm.
+    const startTicks = found.startTicks ?? (await processStartTicks(this.roots, pid));
     if (startTicks === undefined) return standard;
     const key = `${pid}\0${startTicks}`;
     if (!this.runtimeDirs.has(key)) {
+      const dir = await environRuntimeDir(this.roots, pid);
+      // The environment is that process's only if the pid still has that start time after it
+      // was read (a pid reused since the scan, or meanwhile, is not taken for it).
+      if ((await processStartTicks(this.roots, pid)) !== startTicks) return standard;
       if (this.runtimeDirs.size > 4096) this.runtimeDirs.clear();
-      this.runtimeDirs.set(key, await environRuntimeDir(this.roots, pid));
+      this.runtimeDirs.set(key, dir);
     }
     const dir = this.runtimeDirs.get(key);
     // Plain characters only: the path ends up in a D-Bus address and in labels.

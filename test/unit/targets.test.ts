@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { processes } from "../../src/collectors/scans.js";
 import { Cycle, HostState } from "../../src/collectors/state.js";
 import { parseUidMin } from "../../src/host/accounts.js";
 import type { TargetMode } from "../../src/targets/targets.js";
@@ -139,6 +140,49 @@ describe("host mode: which users are watched", () => {
       expect(found.find((t) => t.name === "nothing")?.runtimeDir).toBe("/run/user/1007");
       expect(found.find((t) => t.name === "byuid")?.runtimeDir).toBe("/run/user/1006");
       expect(found.find((t) => t.name === "rundir")?.runtimeDir).toBe("/run/user/1003");
+    },
+  );
+
+  it.skipIf(requireOnCi(asRoot ? undefined : "needs root"))(
+    "takes a rootlesskit's start time from the cycle's scan, and no environment of a pid reused since",
+    async () => {
+      const { chownSync } = await import("node:fs");
+      for (const dir of ["home/kit/.run", "home/kit/.other"]) {
+        mkdirSync(join(procfs.roots.rootfs, dir), { recursive: true });
+        chownSync(join(procfs.roots.rootfs, dir), 1004, 1004);
+      }
+      const kit = {
+        pid: 700,
+        ppid: 1,
+        comm: "rootlesskit",
+        uid: 1004,
+        exe: "/usr/bin/rootlesskit",
+        argv: ["rootlesskit"],
+        startTicks: 10,
+      };
+      procfs.add(kit);
+      procfs.write("700/environ", "XDG_RUNTIME_DIR=/home/kit/.run\0");
+      const targets = await Targets.create(
+        procfs.roots,
+        { users: [], exclude: [], minUid: undefined },
+        {},
+        0,
+      );
+      const dirOf = (found: readonly { name: string; runtimeDir: string }[]) =>
+        found.find((t) => t.name === "kit")?.runtimeDir;
+      // The cycle scans /proc; then pid 700 is another process of the user's (a new start time)
+      // with another environment before the roster reads it: not taken for the scanned one.
+      const first = cycle(targets);
+      await processes(first, procfs.roots);
+      procfs.add({ ...kit, startTicks: 99 });
+      procfs.write("700/environ", "XDG_RUNTIME_DIR=/home/kit/.other\0");
+      expect(dirOf(await targets.resolve(first, host))).toBe("/run/user/1004");
+      // The next cycle scans the new process: its own environment, read (nothing kept wrongly).
+      expect(dirOf(await targets.resolve(cycle(targets), host))).toBe("/home/kit/.other");
+      // Kept under its pid and start time: a new environment of the same process is not read
+      // again (as before: the value it was started with, until the process changes).
+      procfs.write("700/environ", "XDG_RUNTIME_DIR=/home/kit/.run\0");
+      expect(dirOf(await targets.resolve(cycle(targets), host))).toBe("/home/kit/.other");
     },
   );
 

@@ -6,7 +6,7 @@ import type { Collector } from "../collector.js";
 import type { Cycle } from "../state.js";
 import type { Pressure } from "../../host/kernel-parsers.js";
 import { parsePressure } from "../../host/kernel-parsers.js";
-import { systemBusAddress, systemBusMissing } from "../linger/linger.js";
+import { systemBus } from "../linger/linger.js";
 import type { OomdFacts } from "./oomd.js";
 import { readOomd } from "./oomd.js";
 
@@ -84,33 +84,53 @@ async function readPressure(
 }
 
 /**
- * The names in `user.slice` (systemd's, under root's cgroup tree: a user cannot add one), listed
- * once a cycle: a user with no `user-UID.slice` has no manager's cgroup, without a stat each (most
- * users of a host). Undefined when it cannot be listed (but is there): each user's is stat'ed.
+ * What every user's cgroup run of a cycle shares, made once a cycle (no key string built a user):
+ * the host's cgroup version and the names in `user.slice` (systemd's, under root's cgroup tree: a
+ * user cannot add one; a user with no `user-UID.slice` has no manager's cgroup, without a stat
+ * each, most users of a host; undefined when it cannot be listed, but is there: each user's is
+ * stat'ed). Made for the first roots and mount table asked, the configuration's (the same objects
+ * in every run); others (none in the exporter) get their own.
  */
-function userSlices(
-  cycle: Cycle,
-  mounts: MountTable,
-  roots: HostRoots,
-): Promise<ReadonlySet<string> | undefined> {
-  const path = sysPath(roots, "fs/cgroup/user.slice");
-  return cycle.once(`cgroup-user-slices\0${path}`, async () => {
-    const listed = await listDir(mounts, path);
-    // No user.slice at all: no user's slice in it either.
-    if (!listed.ok) return listed.reason === "missing" ? new Set<string>() : undefined;
-    return new Set(listed.names);
-  });
+interface CgroupHost {
+  readonly roots: HostRoots;
+  readonly mounts: MountTable;
+  readonly root: string;
+  readonly version: Promise<Pick<CgroupFacts, "version" | "versionSource">>;
+  readonly slices: Promise<ReadonlySet<string> | undefined>;
 }
+
+function cgroupHost(cycle: Cycle, mounts: MountTable, roots: HostRoots): CgroupHost {
+  const memo = cycle.once("cgroup-host", newCgroupHostMemo);
+  const known = memo.host;
+  if (known && known.roots === roots && known.mounts === mounts) return known;
+  const root = sysPath(roots, "fs/cgroup");
+  const path = sysPath(roots, "fs/cgroup/user.slice");
+  const host: CgroupHost = {
+    roots,
+    mounts,
+    root,
+    version: cycle.once(`cgroup-version\0${root}`, () => detectVersion(mounts, root)),
+    slices: cycle.once(`cgroup-user-slices\0${path}`, async () => {
+      const listed = await listDir(mounts, path);
+      // No user.slice at all: no user's slice in it either.
+      if (!listed.ok) return listed.reason === "missing" ? new Set<string>() : undefined;
+      return new Set(listed.names);
+    }),
+  };
+  memo.host ??= host;
+  return host;
+}
+
+const newCgroupHostMemo = (): { host?: CgroupHost } => ({});
 
 /** Whether user@UID.service's cgroup is there: no when user.slice has no slice of the user. */
 async function serviceThere(
-  cycle: Cycle,
+  slices: ReadonlySet<string> | undefined,
   mounts: MountTable,
   roots: HostRoots,
   uid: number,
   service: string,
 ): Promise<boolean> {
-  const slices = await userSlices(cycle, mounts, roots);
   if (slices && !slices.has(`user-${uid}.slice`)) return false;
   return exists(mounts, sysPath(roots, service));
 }
@@ -123,21 +143,35 @@ export const cgroupCollector: Collector<CgroupFacts> = {
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
   async collect(ctx) {
-    const { roots, target, note, host, env, cycle, rpcTimeoutMs } = ctx;
-    const root = sysPath(roots, "fs/cgroup");
+    const { roots, target, host, env, cycle, rpcTimeoutMs } = ctx;
+    const shared = cgroupHost(cycle, host.mounts, roots);
+    const { root } = shared;
     const { uid } = target;
     const service = `fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service`;
     const delegationPath = `/sys/${service}/cgroup.controllers`;
-    const address = systemBusAddress(roots, env);
-    // The signal made only when a call is made (most cycles ask no bus): an AbortController a run.
+    const bus = systemBus(cycle, roots, env);
+    const address = bus.address;
+    const oomdUnsaid = `systemd on ${address} did not say what systemd-oomd watches: `;
+    // Most users of a host: no slice in the cycle's listing of user.slice and no system bus
+    // socket. The same facts and notes as below, in the same order, from the cycle's answers
+    // alone: no promise, closure or call object a user.
+    const [slices, missing] = [await shared.slices, await bus.missing];
+    if (slices && !slices.has(`user-${uid}.slice`) && missing !== undefined) {
+      ctx.note(`${oomdUnsaid}Error: ${missing}`);
+      const version = await shared.version;
+      if (version.version === undefined) ctx.note(`${root} is missing or not a cgroup filesystem`);
+      ctx.note(`${delegationPath}: /sys/${service} does not exist; delegation is unknown`);
+      return { ...version, delegationPath };
+    }
     const unsaid = (why: string): undefined => {
-      note(`systemd on ${address} did not say what systemd-oomd watches: ${why}`);
+      ctx.note(`${oomdUnsaid}${why}`);
       return undefined;
     };
     const ask = {
       pool: host.systemBus,
       address,
       timeoutMs: rpcTimeoutMs,
+      // The signal made only when a call is made (most cycles ask no bus): an AbortController a run.
       get signal() {
         return ctx.signal;
       },
@@ -145,9 +179,9 @@ export const cgroupCollector: Collector<CgroupFacts> = {
     // The manager's cgroup is missing for a user not logged in (most users of a host): the
     // cycle's listing of user.slice (else one stat) says none of its files is there. The version
     // is the host's: once a cycle.
-    const serviceDir = serviceThere(cycle, host.mounts, roots, uid, service);
+    const serviceDir = serviceThere(slices, host.mounts, roots, uid, service);
     const [version, controllers, pressure, oomd] = await Promise.all([
-      cycle.once(`cgroup-version\0${root}`, () => detectVersion(host.mounts, root)),
+      shared.version,
       serviceDir.then((there) =>
         there
           ? readKernelText(sysPath(roots, delegationPath.slice("/sys/".length)))
@@ -159,12 +193,11 @@ export const cgroupCollector: Collector<CgroupFacts> = {
       ),
       serviceDir.then((there) => (there ? readPressure(roots, service) : undefined)),
       // No bus socket: said without an Error made (its stack) for every user and cycle.
-      systemBusMissing(cycle, address).then((missing) =>
-        missing
-          ? unsaid(`Error: ${missing}`)
-          : readOomd(ask, cycle, uid).catch((err: unknown) => unsaid(String(err))),
-      ),
+      missing !== undefined
+        ? unsaid(`Error: ${missing}`)
+        : readOomd(ask, cycle, uid).catch((err: unknown) => unsaid(String(err))),
     ]);
+    const { note } = ctx;
     if (version.version === undefined) note(`${root} is missing or not a cgroup filesystem`);
     const more = { ...(version.version === 2 && pressure && { pressure }), ...(oomd && { oomd }) };
     if (!controllers.ok) {

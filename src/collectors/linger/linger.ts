@@ -51,6 +51,39 @@ export function systemBusMissing(cycle: Cycle, address: string): Promise<string 
 }
 
 /**
+ * The system bus's address and systemBusMissing's answer, once a cycle for every user's linger and
+ * cgroup runs (no address string, key string or regular expression a user): made for the first
+ * roots and environment asked, which are the configuration's, the same objects in every run of a
+ * cycle; others (none in the exporter) are answered as before.
+ */
+export function systemBus(
+  cycle: Cycle,
+  roots: HostRoots,
+  env: Readonly<Record<string, string | undefined>>,
+): { readonly address: string; readonly missing: Promise<string | undefined> } {
+  const bus = cycle.once("system-bus", newSystemBusMemo);
+  if (bus.missing === undefined) {
+    bus.roots = roots;
+    bus.env = env;
+    bus.address = systemBusAddress(roots, env);
+    bus.missing = systemBusMissing(cycle, bus.address);
+  }
+  if (bus.roots === roots && bus.env === env)
+    return bus as { address: string; missing: Promise<string | undefined> };
+  const address = systemBusAddress(roots, env);
+  return { address, missing: systemBusMissing(cycle, address) };
+}
+
+interface SystemBusMemo {
+  roots?: HostRoots;
+  env?: Readonly<Record<string, string | undefined>>;
+  address?: string;
+  missing?: Promise<string | undefined>;
+}
+
+const newSystemBusMemo = (): SystemBusMemo => ({});
+
+/**
  * logind's User.Linger; NoSuchUser means neither logged in nor lingering, so linger is off.
  * logind names a user's object /org/freedesktop/login1/user/_UID: its Linger is asked for in the
  * same round trip as GetUser, and used when GetUser confirms that path (else asked again).
@@ -138,8 +171,9 @@ export const lingerCollector: Collector<LingerFacts> = {
   defaultIntervalSeconds: 15,
   async collect(ctx) {
     const { roots, target, host, cycle, env, note, rpcTimeoutMs } = ctx;
-    const address = systemBusAddress(roots, env);
-    const missing = await systemBusMissing(cycle, address);
+    const bus = systemBus(cycle, roots, env);
+    const address = bus.address;
+    const missing = await bus.missing;
     const logind = missing
       ? { error: missing }
       : await fromLogind(host.systemBus, address, target.uid, rpcTimeoutMs, ctx.signal);

@@ -9,6 +9,9 @@ import {
   withArgv,
 } from "../../host/proc.js";
 import type { ProcessTable } from "../../host/process-table.js";
+import { readKernelText } from "../../host/files.js";
+import { procPath } from "../../host/paths.js";
+import { parseProcStat, parseProcStatus } from "../../host/proc-parsers.js";
 import type { TargetState } from "../state.js";
 
 /* The network driver's process: which program it is, and finding it for a rootlesskit parent. */
@@ -90,4 +93,22 @@ async function searchDriver(
 
 export function parseMtu(value: string | undefined): number | undefined {
   return value !== undefined && /^\d{1,6}$/.test(value) ? Number(value) : undefined;
+}
+
+/**
+ * A refresh's look at the driver process (its CPU and RSS, its start time to tell it from a later
+ * one): readProcess's stat and status, read together as it reads them, without the exe link and
+ * argv, which a refresh does not use. Undefined when it is gone or a zombie, as readProcess.
+ */
+export async function driverNow(roots: HostRoots, pid: number): Promise<ProcessInfo | undefined> {
+  const dir = String(pid);
+  const [statText, statusText] = await Promise.all([
+    readKernelText(procPath(roots, dir, "stat")),
+    readKernelText(procPath(roots, dir, "status")),
+  ]);
+  if (!statText.ok || !statusText.ok) return undefined;
+  const stat = parseProcStat(statText.text);
+  const status = parseProcStatus(statusText.text);
+  if (!stat || !status || stat.state === "Z" || stat.state === "X") return undefined;
+  return { pid, stat, status, argv: [] };
 }

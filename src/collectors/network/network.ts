@@ -3,13 +3,12 @@ import { procPath } from "../../host/paths.js";
 import type { InterfaceCounters } from "../../host/proc-files.js";
 import { mappedIds, parseNetDev } from "../../host/proc-files.js";
 import type { ProcessInfo } from "../../host/proc.js";
-import { readProcess } from "../../host/proc.js";
 import { flagValue, rootlesskitBoolFlag } from "../../host/proc-parsers.js";
 import { rootlesskitPrograms } from "../../host/discovery.js";
 import { checkPid } from "../../host/pid-files.js";
 import type { Collector, UserContext } from "../collector.js";
 import { dockerUnit } from "../docker-unit.js";
-import { idleWith, missingKey } from "../inputs.js";
+import { idleKey, keyPart, missingKey } from "../inputs.js";
 import type { StaticPart } from "../live-inputs.js";
 import {
   dirKey,
@@ -26,7 +25,7 @@ import { discovery, processes } from "../scans.js";
 import { kept } from "../state.js";
 import type { DockerdBinary } from "./detached.js";
 import { detachedCounters, dockerdBinary, netDevBytes } from "./detached.js";
-import { driverName, findDriver, networkDrivers, parseMtu } from "./driver.js";
+import { driverName, driverNow, findDriver, networkDrivers, parseMtu } from "./driver.js";
 import type { ConfiguredNetwork } from "./network-config.js";
 import { readConfiguredNetwork, scriptDefault } from "./network-config.js";
 
@@ -105,8 +104,7 @@ async function livePart(
   const answer = dir ? await cycleInfo(cycle, roots, dir, options, missing) : undefined;
   const info = answer?.ok ? answer.value : undefined;
   const known = live.driverProcess;
-  const driverProcess =
-    driverInfo ?? (known && (await readProcess(roots, known.pid, { argv: false })));
+  const driverProcess = driverInfo ?? (known && (await driverNow(roots, known.pid)));
   if (known && driverProcess?.stat.startTicks !== known.startTicks) return undefined;
   const driver = info?.networkDriver?.driver ?? live.processDriver ?? live.argvDriver;
   const needsProcess =
@@ -255,13 +253,14 @@ export const networkCollector: Collector<NetworkFacts> = {
   scope: "user",
   defaultEnabled: true,
   defaultIntervalSeconds: 15,
-  // No rootlesskit and no docker.service: nothing to read, nothing configured. Running (not
-  // detached): the same processes, runtime dir, docker.pid and state dir keep the driver, MTU and
-  // id maps; the API, the driver's CPU and the counters are re-read by `refresh`.
+  // No rootlesskit and no docker.service: nothing to read, nothing configured (idleWith's key).
+  // Running (not detached): the same processes, runtime dir, docker.pid and state dir keep the
+  // driver, MTU and id maps; the API, the driver's CPU and the counters are re-read by `refresh`.
   inputs: async (ctx, again) => {
     const unit = `${ctx.target.home}/.config/systemd/user/docker.service`;
-    const idle = await idleWith(ctx, () => missingKey(ctx, unit, "file", again));
-    if (idle !== undefined) return idle;
+    const idle = await idleKey(ctx);
+    const missing = idle === undefined ? undefined : await missingKey(ctx, unit, "file", again);
+    if (idle !== undefined && missing !== undefined) return keyPart(idle) + keyPart(missing);
     const part = ctx.state.own(lastStatic).part;
     // The system dockerd's --version (configured --detach-netns) is the host's: asked every run.
     // A driver the unit does not name is the first of slirp4netns and vpnkit installed, in the
