@@ -46,7 +46,9 @@ function slotAfter(
   ok: boolean,
 ): ReuseSlot<Facts> & { state: RunState<Facts> } {
   return {
-    reuse: undefined,
+    reuseKey: undefined,
+    reuseAt: 0,
+    reused: 0,
     notes: new Set(["a note"]),
     state: {
       facts,

@@ -161,7 +161,9 @@ describe("runrev: the reuse digest", () => {
   }
   const slotWith = (): ReuseSlot<Facts> & { state: { facts: Facts | undefined; ok: boolean } } =>
     ({
-      reuse: undefined,
+      reuseKey: undefined,
+      reuseAt: 0,
+      reused: 0,
       notes: new Set<string>(),
       state: { facts: undefined, ok: true },
     }) as never;

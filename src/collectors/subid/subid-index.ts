@@ -93,6 +93,10 @@ export function indexRanges(
     if (!list) byOwner.set(key, (list = []));
     list.push(range);
   }
+  // Kept for as long as the files do not change: each list copied to its length (V8 grows an
+  // array made by `push` to 17 slots for its first element, ~270 bytes a user over both files at
+  // 10,000 users; docs/performance.md "heap2"). Map.set on a key it has keeps the table's size.
+  for (const [key, list] of byOwner) byOwner.set(key, list.slice());
   const sorted = [...keyed].sort((a, b) => a.range.start - b.range.start);
   const overlapping = new Set<SubidRange>();
   for (let i = 0; i < sorted.length; i++) {

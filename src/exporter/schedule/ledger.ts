@@ -39,16 +39,6 @@ export interface CollectorState {
   readonly runs: number;
 }
 
-/** What a slot keeps of its last full run for reuse (reuse.ts). */
-export interface Reuse {
-  /** The digest of the full run's inputs key (reuse.ts). */
-  readonly key: string;
-  /** When the full run's key was taken (performance.now(): immune to clock changes). */
-  readonly fullAt: number;
-  /** Runs served from it since. */
-  reused: number;
-}
-
 /**
  * One collector for one target: its latest outcome and its run in progress. 80,000 of them at
  * 10,000 users: nothing here that its entry has (the collector) or that only a run needs.
@@ -59,28 +49,44 @@ export interface Slot<F> extends Running {
   readonly state: RunState<F>;
   /** Made on first use: thousands of idle slots need no logger of their own. */
   logger: Logger | undefined;
-  /** The key of the last full run's inputs, for a collector that declares them (reuse.ts). */
-  reuse: Reuse | undefined;
+  /** The digest of the last full run's inputs key (reuse.ts); undefined: nothing to reuse. */
+  reuseKey: string | undefined;
+  /** When that key was taken: performance.now() in whole milliseconds (a small integer). */
+  reuseAt: number;
+  /** Runs served from it since. */
+  reused: number;
+}
+
+/**
+ * What few slots have (an error, failed runs, debug notes, a logger): made when one is first set,
+ * so the slots that never fail keep four fields less (docs/performance.md "heap2").
+ */
+class Rare {
+  error: string | undefined = undefined;
+  errorsTotal = 0;
+  notes: ReadonlySet<string> = noNotes;
+  logger: Logger | undefined = undefined;
 }
 
 /**
  * A slot and its RunState in one object (a RunState of its own, replaced each run, was 88 bytes
  * and a pointer more per slot: ~2.5 MiB at 10,000 users, and one object per run). `state` is the
- * slot seen as its outcome; its fields change only in record().
+ * slot seen as its outcome; its fields change only in record(). The reuse key's fields are here
+ * too (a `{key, fullAt, reused}` object and its heap number were ~64 bytes a slot).
  */
 class LedgerSlot<F> implements Slot<F>, RunState<F> {
   facts: F | undefined = undefined;
   ok: boolean | undefined = undefined;
-  error: string | undefined = undefined;
   lastRunAt: number | undefined = undefined;
   durationSeconds: number | undefined = undefined;
   lastSuccessAt: number | undefined = undefined;
-  errorsTotal = 0;
   runs = 0;
   inflight: Running["inflight"] = undefined;
-  notes: Running["notes"] = noNotes;
-  logger: Logger | undefined = undefined;
-  reuse: Reuse | undefined = undefined;
+  reuseKey: string | undefined = undefined;
+  reuseAt = 0;
+  reused = 0;
+  /** error, errorsTotal, notes and logger, made when one of them is first set. */
+  private rare: Rare | undefined = undefined;
 
   constructor(readonly target: Target | undefined) {}
 
@@ -90,6 +96,34 @@ class LedgerSlot<F> implements Slot<F>, RunState<F> {
    */
   get state(): RunState<F> {
     return this;
+  }
+
+  get error(): string | undefined {
+    return this.rare?.error;
+  }
+  set error(error: string | undefined) {
+    if (error !== undefined || this.rare) (this.rare ??= new Rare()).error = error;
+  }
+
+  get errorsTotal(): number {
+    return this.rare?.errorsTotal ?? 0;
+  }
+  set errorsTotal(count: number) {
+    if (count !== 0 || this.rare) (this.rare ??= new Rare()).errorsTotal = count;
+  }
+
+  get notes(): ReadonlySet<string> {
+    return this.rare?.notes ?? noNotes;
+  }
+  set notes(notes: ReadonlySet<string>) {
+    if (notes !== noNotes || this.rare) (this.rare ??= new Rare()).notes = notes;
+  }
+
+  get logger(): Logger | undefined {
+    return this.rare?.logger;
+  }
+  set logger(logger: Logger | undefined) {
+    if (logger !== undefined || this.rare) (this.rare ??= new Rare()).logger = logger;
   }
 }
 

@@ -1,6 +1,6 @@
 import * as crypto from "node:crypto";
 import type { UserCollector, UserContext } from "../../collectors/collector.js";
-import type { Reuse, RunState } from "./ledger.js";
+import type { RunState } from "./ledger.js";
 
 /*
  * Reuse of a user collector's last facts (issue 19, docs/architecture.md "Reuse"): a collector
@@ -29,9 +29,18 @@ export const maxReusedRuns = 19;
 /** --collect.reuse-max-age's default: a full run at least every 5 minutes. */
 export const defaultReuseMaxAgeMs = 5 * 60_000;
 
-/** What a run of one slot reads and keeps for reuse. */
+/** What a run of one slot reads and keeps for reuse (on the slot itself: ledger.ts's Slot). */
 export interface ReuseSlot<F> {
-  reuse: Reuse | undefined;
+  /** The digest of the last full run's inputs key; undefined when there is none to reuse. */
+  reuseKey: string | undefined;
+  /**
+   * When the full run's key was taken: performance.now() in whole milliseconds, a small integer
+   * V8 keeps in the field itself (a fraction would be a heap number a slot). Rounded down, so
+   * the bound comes at most 1 ms early, never late.
+   */
+  reuseAt: number;
+  /** Runs served from it since. */
+  reused: number;
   readonly state: RunState<F>;
   readonly notes: ReadonlySet<string>;
 }
@@ -109,21 +118,19 @@ function reusable<F>(
   startedAt: number,
   maxAgeMs: number,
 ): F | undefined {
-  const last = slot.reuse;
   const facts = slot.state.facts;
   if (
     key !== undefined &&
-    last !== undefined &&
-    last.key === key &&
+    slot.reuseKey === key &&
     slot.state.ok === true &&
     facts !== undefined &&
-    last.reused < maxReusedRuns &&
-    startedAt - last.fullAt < maxAgeMs
+    slot.reused < maxReusedRuns &&
+    startedAt - slot.reuseAt < maxAgeMs
   ) {
-    last.reused += 1;
+    slot.reused += 1;
     return facts;
   }
-  slot.reuse = undefined;
+  slot.reuseKey = undefined;
   return undefined;
 }
 
@@ -141,7 +148,10 @@ async function collectKeyed<F>(
   // the inputs were the same after the collection as before it: a file there at either end
   // leaves no key. One created and removed again between the two keys is not seen: its facts
   // are served until the bound (docs/security.md).
-  if (key !== undefined && (await collector.inputs?.(ctx, true)) === taken)
-    slot.reuse = { key, fullAt: startedAt, reused: 0 };
+  if (key !== undefined && (await collector.inputs?.(ctx, true)) === taken) {
+    slot.reuseKey = key;
+    slot.reuseAt = Math.floor(startedAt);
+    slot.reused = 0;
+  }
   return collected;
 }
