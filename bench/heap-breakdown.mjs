@@ -65,7 +65,11 @@ for (const entry of entries) {
     else slot.state = { ...slot.state, facts: undefined };
   step(`the facts of ${String(entry.name)}`);
 }
-for (const entry of entries) for (const slot of entry.slots.values()) slot.reuse = undefined;
+// The reuse key's fields are on the slot (ledger.ts); older builds kept one `reuse` record.
+for (const entry of entries)
+  for (const slot of entry.slots.values())
+    if ("reuseKey" in slot) slot.reuseKey = undefined;
+    else slot.reuse = undefined;
 step("the reuse keys");
 const none = new Set();
 for (const entry of entries)
