@@ -3,6 +3,7 @@ import type { SampleSet } from "./sample-set.js";
 import type { SamplesInput } from "./samples.js";
 import type { SnapshotSource } from "./snapshot.js";
 import { SnapshotRenderer } from "./snapshot.js";
+import { release } from "./own-bytes.js";
 
 /**
  * prom-client's gauges named like counters (`promtool check metrics`: "non-counter metrics should
@@ -45,6 +46,12 @@ export interface MetricsRendererOptions {
   readonly coalesceMs?: number;
   /** The longest stretch of a rendering between two turns of the event loop (2 ms). */
   readonly sliceMs?: number;
+  /**
+   * Free the blocks a rendering replaced at once instead of at the next major GC (false): then
+   * every body written after the turn of the event loop it was taken in must be taken through
+   * serve() and its done() called, since a freed block reads as empty (own-bytes.ts).
+   */
+  readonly release?: boolean;
 }
 
 /**
@@ -75,6 +82,13 @@ export class MetricsRenderer {
   private timer: NodeJS.Timeout | undefined;
   private lastCostMs = 0;
   private lastEndAt = 0;
+  /** Which rendering each body served was (1 for the first), for the answers' holds. */
+  private readonly bodies = new WeakMap<readonly Buffer[], number>();
+  private bodyCount = 0;
+  /** Answers writing a body, by its rendering's number (serve()). */
+  private readonly holds = new Map<number, number>();
+  /** Blocks replaced by rendering `by`, freed once no answer writes a body made before it. */
+  private retired: { by: number; blocks: Buffer[] }[] = [];
 
   constructor(private readonly options: MetricsRendererOptions) {
     this.processMetricsMaxAgeMs = options.processMetricsMaxAgeMs ?? 1000;
@@ -97,6 +111,46 @@ export class MetricsRenderer {
     if (!this.current) return this.refresh().then(() => this.current ?? []);
     if (this.stale()) this.schedule();
     return this.current;
+  }
+
+  /**
+   * body() for an answer, and the call that says it is written out or abandoned: until then the
+   * blocks of its body stay (a later rendering's replaced blocks are freed when none holds them).
+   */
+  serve(): { body: readonly Buffer[] | Promise<readonly Buffer[]>; done: () => void } {
+    let held: number | undefined;
+    let finished = false;
+    const hold = (parts: readonly Buffer[]): readonly Buffer[] => {
+      const number = this.bodies.get(parts);
+      if (!finished && number !== undefined) {
+        held = number;
+        this.holds.set(number, (this.holds.get(number) ?? 0) + 1);
+      }
+      return parts;
+    };
+    const body = this.body();
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      if (held === undefined) return;
+      const left = (this.holds.get(held) ?? 1) - 1;
+      if (left > 0) this.holds.set(held, left);
+      else this.holds.delete(held);
+      this.free();
+    };
+    return { body: body instanceof Promise ? body.then(hold) : hold(body), done };
+  }
+
+  /** Frees the retired blocks no answer may still be writing (own-bytes.ts: release). */
+  private free(): void {
+    if (this.retired.length === 0) return;
+    let oldestHeld = Infinity;
+    for (const number of this.holds.keys()) oldestHeld = Math.min(oldestHeld, number);
+    const still: { by: number; blocks: Buffer[] }[] = [];
+    for (const entry of this.retired)
+      if (oldestHeld < entry.by) still.push(entry);
+      else for (const block of entry.blocks) release(block);
+    this.retired = still;
   }
 
   /** body() in one buffer (tests, benches): the same object while the rendering is the same. */
@@ -156,11 +210,13 @@ export class MetricsRenderer {
 
   private async renderOnce(): Promise<void> {
     const started = performance.now();
+    let replaced: Buffer[] = [];
     try {
       if (this.renderedGeneration !== this.generation) {
         const generation = this.generation;
         this.snapshot = await this.snapshots.renderParts(await this.options.samples());
         this.renderedGeneration = generation;
+        replaced = this.snapshots.replaced;
       }
       if (this.processRegistry && Date.now() - this.processAt > this.processMetricsMaxAgeMs) {
         this.processAt = Date.now();
@@ -172,7 +228,12 @@ export class MetricsRenderer {
       // A small body is copied into one once per rendering (a scrape is then one write, as
       // before); a big host's (36 MB at 10,000 users, every second) is served as its parts, the
       // blocks a rendering did not change the very buffers served before (never copied again).
-      this.current = parts.length > 1 && length <= joinBelowBytes ? [Buffer.concat(parts)] : parts;
+      const current = parts.length > 1 && length <= joinBelowBytes ? [Buffer.concat(parts)] : parts;
+      this.bodies.set(current, ++this.bodyCount);
+      this.current = current;
+      if (this.options.release && replaced.length > 0)
+        this.retired.push({ by: this.bodyCount, blocks: replaced });
+      this.free();
     } finally {
       this.lastCostMs = performance.now() - started;
       this.lastEndAt = Date.now();
