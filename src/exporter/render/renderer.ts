@@ -82,13 +82,10 @@ export class MetricsRenderer {
   private timer: NodeJS.Timeout | undefined;
   private lastCostMs = 0;
   private lastEndAt = 0;
-  /** Which rendering each body served was (1 for the first), for the answers' holds. */
-  private readonly bodies = new WeakMap<readonly Buffer[], number>();
-  private bodyCount = 0;
-  /** Answers writing a body, by its rendering's number (serve()). */
-  private readonly holds = new Map<number, number>();
-  /** Blocks replaced by rendering `by`, freed once no answer writes a body made before it. */
-  private retired: { by: number; blocks: Buffer[] }[] = [];
+  /** Bodies being written by answers (serve()), and how many answers write each. */
+  private readonly holds = new Map<readonly Buffer[], number>();
+  /** Blocks replaced by a rendering and still in a body an answer writes (release: true). */
+  private retired: Buffer[] = [];
 
   constructor(private readonly options: MetricsRendererOptions) {
     this.processMetricsMaxAgeMs = options.processMetricsMaxAgeMs ?? 1000;
@@ -118,13 +115,12 @@ export class MetricsRenderer {
    * blocks of its body stay (a later rendering's replaced blocks are freed when none holds them).
    */
   serve(): { body: readonly Buffer[] | Promise<readonly Buffer[]>; done: () => void } {
-    let held: number | undefined;
+    let held: readonly Buffer[] | undefined;
     let finished = false;
     const hold = (parts: readonly Buffer[]): readonly Buffer[] => {
-      const number = this.bodies.get(parts);
-      if (!finished && number !== undefined) {
-        held = number;
-        this.holds.set(number, (this.holds.get(number) ?? 0) + 1);
+      if (!finished) {
+        held = parts;
+        this.holds.set(parts, (this.holds.get(parts) ?? 0) + 1);
       }
       return parts;
     };
@@ -141,15 +137,18 @@ export class MetricsRenderer {
     return { body: body instanceof Promise ? body.then(hold) : hold(body), done };
   }
 
-  /** Frees the retired blocks no answer may still be writing (own-bytes.ts: release). */
+  /**
+   * Frees the retired blocks no answer is writing (own-bytes.ts: release); a retired block is in
+   * no body served from then on, so one that no answer holds is read by nothing any more.
+   */
   private free(): void {
     if (this.retired.length === 0) return;
-    let oldestHeld = Infinity;
-    for (const number of this.holds.keys()) oldestHeld = Math.min(oldestHeld, number);
-    const still: { by: number; blocks: Buffer[] }[] = [];
-    for (const entry of this.retired)
-      if (oldestHeld < entry.by) still.push(entry);
-      else for (const block of entry.blocks) release(block);
+    const held = new Set<Buffer>();
+    for (const parts of this.holds.keys()) for (const part of parts) held.add(part);
+    const still: Buffer[] = [];
+    for (const block of this.retired)
+      if (held.has(block)) still.push(block);
+      else release(block);
     this.retired = still;
   }
 
@@ -229,10 +228,8 @@ export class MetricsRenderer {
       // before); a big host's (36 MB at 10,000 users, every second) is served as its parts, the
       // blocks a rendering did not change the very buffers served before (never copied again).
       const current = parts.length > 1 && length <= joinBelowBytes ? [Buffer.concat(parts)] : parts;
-      this.bodies.set(current, ++this.bodyCount);
       this.current = current;
-      if (this.options.release && replaced.length > 0)
-        this.retired.push({ by: this.bodyCount, blocks: replaced });
+      if (this.options.release) this.retired.push(...replaced);
       this.free();
     } finally {
       this.lastCostMs = performance.now() - started;
