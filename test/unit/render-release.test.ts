@@ -3,6 +3,7 @@ import type { FactsByCollector } from "../../src/collectors/registry.js";
 import { exposition } from "../../src/exporter/render/exposition.js";
 import { ownBytes, release } from "../../src/exporter/render/own-bytes.js";
 import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
+import { ChunkCache } from "../../src/exporter/render/chunk-cache.js";
 import type { SamplesInput } from "../../src/exporter/render/samples.js";
 import { samplesFrom } from "../../src/exporter/render/samples.js";
 import { Assembly } from "../../src/exporter/render/assembly.js";
@@ -147,5 +148,25 @@ describe("freeing what a rendering replaced", () => {
         .toString();
     expect(runs.length).toBe(text.length);
     for (const line of text.split("\n").slice(1)) expect(runs).toContain(line);
+  });
+
+  it("keeps the chunk before when a user renders again to the same bytes, frees the new ones", () => {
+    const cache = new ChunkCache();
+    const user = views[1] as TargetView<FactsByCollector>;
+    const first = cache.chunkOf(user);
+    const assembly = new Assembly(cache.ordinals);
+    assembly.addChunk(first);
+    const steps = assembly.toParts();
+    while (!steps.next().done);
+    // New facts objects, the same values (what a second cycle brings): the same chunk.
+    const again = cache.chunkOf({ ...user, facts: { ...healthy, dbus: { ...healthy.dbus } } });
+    expect(again).toBe(first);
+    // A value changed: a new chunk, with the new value in its own bytes.
+    const changed = cache.chunkOf({
+      ...user,
+      facts: { ...healthy, dbus: { ...healthy.dbus, pingSeconds: 0.25 } },
+    });
+    expect(changed).not.toBe(first);
+    expect((changed.parts[0] as Buffer).toString()).toContain(" 0.25");
   });
 });
