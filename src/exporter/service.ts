@@ -63,6 +63,8 @@ export class ExporterService {
     const renderer = new MetricsRenderer({
       samples: () => watch.snapshotSteps(build),
       exporterMetrics: !config.disableExporterMetrics,
+      // Every body is taken through serve() below, or copied at once (BodyFeed, the worker).
+      release: true,
     });
     const pages = {
       landing: () =>
@@ -109,7 +111,7 @@ export class ExporterService {
       server = new ExporterServer(
         {
           telemetryPath: config.telemetryPath,
-          metrics: () => ({ contentType: renderer.contentType, body: renderer.body() }),
+          metrics: () => ({ contentType: renderer.contentType, ...renderer.serve() }),
           ...pages,
         },
         log,

@@ -92,9 +92,15 @@ function answers(socket: Socket, methods: readonly string[]): Promise<Answer[]> 
   });
 }
 
-async function setUp() {
+/** `serve`: bodies taken as the daemon takes them (serve(), replaced blocks freed: firstcycle). */
+async function setUp(serve = false) {
   const { samples, change } = world();
-  const renderer = new MetricsRenderer({ samples, exporterMetrics: false, coalesceMs: 0 });
+  const renderer = new MetricsRenderer({
+    samples,
+    exporterMetrics: false,
+    coalesceMs: 0,
+    release: serve,
+  });
   // Each body handed out, copied at that moment: what the client must get.
   const given: Buffer[] = [];
   const givenParts: (readonly Buffer[])[] = [];
@@ -102,7 +108,8 @@ async function setUp() {
   const routes: Routes = {
     telemetryPath: "/metrics",
     metrics: () => {
-      const body = renderer.body();
+      const served = serve ? renderer.serve() : { body: renderer.body(), done: undefined };
+      const body = served.body;
       const keep = (parts: readonly Buffer[]) => {
         partCounts.push(parts.length);
         givenParts.push(parts);
@@ -112,6 +119,7 @@ async function setUp() {
       return {
         contentType: renderer.contentType,
         body: body instanceof Promise ? body.then(keep) : keep(body),
+        done: served.done,
       };
     },
     landing: () => "landing",
@@ -154,35 +162,48 @@ describe("heaprev: many parts over HTTP", () => {
     expect(c?.body.equals(given[2] as Buffer)).toBe(true);
   });
 
-  it("a client reading slowly gets the body it was given while later renderings change blocks", async () => {
-    const { port, given, givenParts, rerender, renderer } = await setUp();
-    const slow = connect(port, "127.0.0.1");
-    cleanups.push(() => slow.destroy());
-    await new Promise((resolve) => slow.once("connect", resolve));
-    slow.pause();
-    const methods = ["GET", "GET"];
-    slow.write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-    await sleep(50);
-    // Renderings go on while the answer is stuck in the socket.
-    for (let round = 0; round < 6; round++) await rerender(round);
-    // Some blocks of the body being sent were replaced by then (others kept as the same buffers).
-    const now = renderer.body() as readonly Buffer[];
-    if (now.length > 1) {
-      const sent = givenParts[0] ?? [];
-      expect(sent.some((part) => !now.includes(part))).toBe(true);
-      expect(sent.some((part) => now.includes(part))).toBe(true);
-    }
-    const got = answers(slow, methods);
-    // Then read a little at a time.
-    const drip = setInterval(() => {
+  it.each([false, true])(
+    "a client reading slowly gets the body it was given while later renderings change blocks (serve: %s)",
+    async (serve) => {
+      const { port, given, givenParts, rerender, renderer } = await setUp(serve);
+      const slow = connect(port, "127.0.0.1");
+      cleanups.push(() => slow.destroy());
+      await new Promise((resolve) => slow.once("connect", resolve));
+      slow.pause();
+      const methods = ["GET", "GET"];
+      slow.write(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+      );
+      await sleep(50);
+      // Renderings go on while the answer is stuck in the socket.
+      for (let round = 0; round < 6; round++) await rerender(round);
+      // Some blocks of the body being sent were replaced by then (others kept as the same buffers).
+      const now = renderer.body() as readonly Buffer[];
+      if (now.length > 1) {
+        const sent = givenParts[0] ?? [];
+        expect(sent.some((part) => !now.includes(part))).toBe(true);
+        expect(sent.some((part) => now.includes(part))).toBe(true);
+      }
+      const got = answers(slow, methods);
+      // Then read a little at a time.
+      const drip = setInterval(() => {
+        slow.resume();
+        setTimeout(() => slow.pause(), 1);
+      }, 5);
+      cleanups.push(() => clearInterval(drip));
+      const [first, second] = await got;
+      clearInterval(drip);
       slow.resume();
-      setTimeout(() => slow.pause(), 1);
-    }, 5);
-    cleanups.push(() => clearInterval(drip));
-    const [first, second] = await got;
-    clearInterval(drip);
-    slow.resume();
-    expect(first?.body.equals(given[0] as Buffer)).toBe(true);
-    expect(second?.body.equals(given[1] as Buffer)).toBe(true);
-  });
+      expect(first?.body.equals(given[0] as Buffer)).toBe(true);
+      expect(second?.body.equals(given[1] as Buffer)).toBe(true);
+      if (serve) {
+        // Both answers written: the blocks they held that no body serves now are freed.
+        await sleep(20);
+        const now = renderer.body() as readonly Buffer[];
+        const gone = (givenParts[0] ?? []).filter((part) => !now.includes(part));
+        expect(gone.length).toBeGreaterThan(0);
+        for (const part of gone) expect(part.length).toBe(0);
+      }
+    },
+  );
 });

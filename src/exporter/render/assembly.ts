@@ -5,6 +5,7 @@ import type { Labels, SeriesSink } from "./sample-set.js";
 import { hostKey } from "./sample-set.js";
 import type { BlockParts, Line } from "./block-bytes.js";
 import { copyBlock, sameBlock } from "./block-bytes.js";
+import { release } from "./own-bytes.js";
 import { itemsPerStep } from "./slices.js";
 import type { MetricOrdinals, SharedSeries } from "./user-chunk.js";
 import { UserChunk, runFields } from "./user-chunk.js";
@@ -48,6 +49,9 @@ export class Assembly implements SeriesSink {
 
   /** Lines or parts gone through, for the steps. */
   private done = 0;
+
+  /** After toParts: the last rendering's blocks this one replaced (nothing here reads them). */
+  replaced: Buffer[] = [];
 
   /** A series, as SampleSet.add takes it. */
   add(metric: MetricKey, labels: Labels, value: number): void {
@@ -168,21 +172,27 @@ export class Assembly implements SeriesSink {
       yield;
     }
     if (blocks.length === 0) out.push(Buffer.from("\n"));
+    // The last rendering's blocks this one does not serve: the caller frees them once no
+    // answer writes them (renderer.ts); no chunk reads them after the loop below.
+    const kept = new Set(out);
+    this.replaced = [...this.last.values()].filter((buffer) => !kept.has(buffer));
     this.last.clear();
     for (let k = 0; k < blocks.length; k++)
       this.last.set((blocks[k] as Block).metric, out[k] as Buffer);
-    // All made: the chunks' runs are kept in these buffers from now on (their old bytes go),
-    // each metric's in its block.
+    // All made: the chunks' runs are kept in these buffers from now on (their own bytes are
+    // freed at once: a first cycle renders every user, a body's worth), each metric's in its block.
     const partOf = new Uint16Array(this.ordinals.keys.length);
     for (let k = 0; k < blocks.length; k++)
       partOf[this.ordinals.of((blocks[k] as Block).metric)] = k;
     let nextRun = 0;
+    const fresh: Buffer[] = [];
     for (let k = 0; k < blocks.length; k++) {
       const block = blocks[k] as Block;
       for (let i = 0; i < block.parts.length; i++) {
         const part = block.parts[i];
         if (!(part instanceof UserChunk)) continue;
         const at = block.runAt[i] ?? 0;
+        if (!part.partOf) fresh.push(part.parts[0] as Buffer);
         const start = moved[nextRun++] ?? 0;
         part.runs[at + 2] = start + (part.runs[at + 2] ?? 0) - (part.runs[at + 1] ?? 0);
         part.runs[at + 1] = start;
@@ -190,6 +200,10 @@ export class Assembly implements SeriesSink {
         part.partOf = partOf;
         if (++this.done % itemsPerStep === 0) yield;
       }
+    }
+    for (let i = 0; i < fresh.length; i++) {
+      release(fresh[i] as Buffer);
+      if ((i + 1) % itemsPerStep === 0) yield;
     }
     // A copy for the caller: `out` is the chunks' own table (partOf), which a caller reordering
     // what it was given must not change.

@@ -3,7 +3,8 @@ import { moduleList } from "../../collectors/registry.js";
 import type { Target } from "../../host/target.js";
 import type { TargetView } from "../schedule/views.js";
 import type { SharedList, SharedSeries, UserChunk } from "./user-chunk.js";
-import { MetricOrdinals, sharedKey, userChunk } from "./user-chunk.js";
+import { MetricOrdinals, runFields, sharedKey, userChunk } from "./user-chunk.js";
+import { release } from "./own-bytes.js";
 
 interface Cached {
   /**
@@ -56,7 +57,12 @@ export class ChunkCache {
       known.view = view;
       return known.chunk;
     }
-    const chunk = userChunk(view, this.ordinals, this.share);
+    const made = userChunk(view, this.ordinals, this.share);
+    // Rendered again to the same bytes (new facts objects, the same values: a user's second
+    // cycle): the chunk before, whose runs are in the body served, is kept and the new bytes freed
+    // at once, so a cycle that renders every user again holds no second body's worth of them.
+    const chunk = known && sameChunk(known.chunk, made) ? known.chunk : made;
+    if (chunk !== made) release(made.parts[0] as Buffer);
     this.chunks.set(key, { view, chunk, seen: this.generation });
     this.renders++;
     this.changed = true;
@@ -99,4 +105,23 @@ export class ChunkCache {
   get size(): number {
     return this.chunks.size;
   }
+}
+
+/** Whether `made` (its own bytes) writes what `known` writes, run by run, with the same series. */
+function sameChunk(known: UserChunk, made: UserChunk): boolean {
+  const [a, b] = [known.runs, made.runs];
+  if (known.shared !== made.shared || known.foreign !== made.foreign || a.length !== b.length)
+    return false;
+  const bytes = made.parts[0] as Buffer;
+  for (let at = 0; at < a.length; at += runFields) {
+    const [start, end] = [a[at + 1] ?? 0, a[at + 2] ?? 0];
+    if (
+      a[at] !== b[at] ||
+      a[at + 3] !== b[at + 3] ||
+      end - start !== (b[at + 2] ?? 0) - (b[at + 1] ?? 0)
+    )
+      return false;
+    if (known.bufferOf(at).compare(bytes, b[at + 1], b[at + 2], start, end) !== 0) return false;
+  }
+  return true;
 }

@@ -3,6 +3,7 @@ import type { SampleSet } from "./sample-set.js";
 import type { SamplesInput } from "./samples.js";
 import type { SnapshotSource } from "./snapshot.js";
 import { SnapshotRenderer } from "./snapshot.js";
+import { release } from "./own-bytes.js";
 
 /**
  * prom-client's gauges named like counters (`promtool check metrics`: "non-counter metrics should
@@ -45,6 +46,12 @@ export interface MetricsRendererOptions {
   readonly coalesceMs?: number;
   /** The longest stretch of a rendering between two turns of the event loop (2 ms). */
   readonly sliceMs?: number;
+  /**
+   * Free the blocks a rendering replaced at once instead of at the next major GC (false): then
+   * every body written after the turn of the event loop it was taken in must be taken through
+   * serve() and its done() called, since a freed block reads as empty (own-bytes.ts).
+   */
+  readonly release?: boolean;
 }
 
 /**
@@ -75,6 +82,10 @@ export class MetricsRenderer {
   private timer: NodeJS.Timeout | undefined;
   private lastCostMs = 0;
   private lastEndAt = 0;
+  /** Bodies being written by answers (serve()), and how many answers write each. */
+  private readonly holds = new Map<readonly Buffer[], number>();
+  /** Blocks replaced by a rendering and still in a body an answer writes (release: true). */
+  private retired: Buffer[] = [];
 
   constructor(private readonly options: MetricsRendererOptions) {
     this.processMetricsMaxAgeMs = options.processMetricsMaxAgeMs ?? 1000;
@@ -97,6 +108,48 @@ export class MetricsRenderer {
     if (!this.current) return this.refresh().then(() => this.current ?? []);
     if (this.stale()) this.schedule();
     return this.current;
+  }
+
+  /**
+   * body() for an answer, and the call that says it is written out or abandoned: until then the
+   * blocks of its body stay (a later rendering's replaced blocks are freed when none holds them).
+   */
+  serve(): { body: readonly Buffer[] | Promise<readonly Buffer[]>; done: () => void } {
+    let held: readonly Buffer[] | undefined;
+    let finished = false;
+    const hold = (parts: readonly Buffer[]): readonly Buffer[] => {
+      if (!finished) {
+        held = parts;
+        this.holds.set(parts, (this.holds.get(parts) ?? 0) + 1);
+      }
+      return parts;
+    };
+    const body = this.body();
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      if (held === undefined) return;
+      const left = (this.holds.get(held) ?? 1) - 1;
+      if (left > 0) this.holds.set(held, left);
+      else this.holds.delete(held);
+      this.free();
+    };
+    return { body: body instanceof Promise ? body.then(hold) : hold(body), done };
+  }
+
+  /**
+   * Frees the retired blocks no answer is writing (own-bytes.ts: release); a retired block is in
+   * no body served from then on, so one that no answer holds is read by nothing any more.
+   */
+  private free(): void {
+    if (this.retired.length === 0) return;
+    const held = new Set<Buffer>();
+    for (const parts of this.holds.keys()) for (const part of parts) held.add(part);
+    const still: Buffer[] = [];
+    for (const block of this.retired)
+      if (held.has(block)) still.push(block);
+      else release(block);
+    this.retired = still;
   }
 
   /** body() in one buffer (tests, benches): the same object while the rendering is the same. */
@@ -156,11 +209,13 @@ export class MetricsRenderer {
 
   private async renderOnce(): Promise<void> {
     const started = performance.now();
+    let replaced: Buffer[] = [];
     try {
       if (this.renderedGeneration !== this.generation) {
         const generation = this.generation;
         this.snapshot = await this.snapshots.renderParts(await this.options.samples());
         this.renderedGeneration = generation;
+        replaced = this.snapshots.replaced;
       }
       if (this.processRegistry && Date.now() - this.processAt > this.processMetricsMaxAgeMs) {
         this.processAt = Date.now();
@@ -172,7 +227,10 @@ export class MetricsRenderer {
       // A small body is copied into one once per rendering (a scrape is then one write, as
       // before); a big host's (36 MB at 10,000 users, every second) is served as its parts, the
       // blocks a rendering did not change the very buffers served before (never copied again).
-      this.current = parts.length > 1 && length <= joinBelowBytes ? [Buffer.concat(parts)] : parts;
+      const current = parts.length > 1 && length <= joinBelowBytes ? [Buffer.concat(parts)] : parts;
+      this.current = current;
+      if (this.options.release) this.retired.push(...replaced);
+      this.free();
     } finally {
       this.lastCostMs = performance.now() - started;
       this.lastEndAt = Date.now();

@@ -33,6 +33,11 @@ export class SnapshotRenderer {
   private readonly blocks = new Map<MetricKey, Buffer>();
   /** Users rendered by the last rendering, and whether it had to render everything. */
   last = { rendered: 0, whole: false };
+  /**
+   * The blocks of the rendering before that the last one replaced: nothing here reads them any
+   * more, so whoever served them may free them (release) once no answer writes them.
+   */
+  replaced: Buffer[] = [];
 
   /** `sliceMs`: the longest stretch of synchronous work between two turns of the event loop. */
   constructor(private readonly sliceMs = defaultSliceMs) {}
@@ -57,6 +62,7 @@ export class SnapshotRenderer {
   }
 
   private *steps(source: SnapshotSource): Generator<void, Buffer[]> {
+    this.replaced = [];
     if (source instanceof SampleSet) return [Buffer.from(yield* expositionSteps(source))];
     const samples = "next" in source ? yield* source : source;
     const assembly = new Assembly(this.chunks.ordinals, this.sizes, this.blocks);
@@ -88,7 +94,9 @@ export class SnapshotRenderer {
     }
     addTrailer(samples, assembly);
     this.last = { rendered, whole: false };
-    return yield* assembly.toParts();
+    const parts = yield* assembly.toParts();
+    this.replaced = assembly.replaced;
+    return parts;
   }
 
   /** As before the chunks, in steps too: a big host's rendering lets scrapes in between. */

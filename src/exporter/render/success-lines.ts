@@ -1,6 +1,7 @@
 import { metrics } from "../catalogue.js";
 import { labelText, valueText } from "./exposition.js";
 import { bool } from "./sample-set.js";
+import { ownBytes } from "./own-bytes.js";
 import type { MetricOrdinals } from "./user-chunk.js";
 import { UserChunk } from "./user-chunk.js";
 
@@ -47,6 +48,14 @@ export class SuccessLines {
    * the one before; undefined when a collector lists a user twice or comes in two groups.
    */
   runsOf(runs: readonly UserRunLike[]): UserChunk[] | undefined {
+    const groups = this.groupsOf(runs);
+    // Groups not put into this rendering's body are forgotten: their bytes are in a body that
+    // a later rendering may free (own-bytes.ts), so none is read again from there.
+    this.groups = groups ?? [];
+    return groups?.map((group) => group.chunk);
+  }
+
+  private groupsOf(runs: readonly UserRunLike[]): Group[] | undefined {
     const groups: Group[] = [];
     for (let from = 0; from < runs.length;) {
       const collector = (runs[from] as UserRunLike).collector;
@@ -64,8 +73,7 @@ export class SuccessLines {
       groups.push(group);
       from = to;
     }
-    this.groups = groups;
-    return groups.map((group) => group.chunk);
+    return groups;
   }
 
   private render(
@@ -88,7 +96,7 @@ export class SuccessLines {
       const labels = labelText(def.labels, { collector, user: run.user });
       text += `\n${def.name}${labels} ${valueText(bool(run.ok))}`;
     }
-    const bytes = Buffer.from(text);
+    const bytes = ownBytes(text);
     const index = Uint32Array.of(this.ordinal, 0, bytes.length, 0);
     return { collector, users, oks, chunk: new UserChunk([bytes], index, noShared, false) };
   }

@@ -6,6 +6,7 @@ import { labelText, valueText } from "./exposition.js";
 import type { Labels, SeriesSink } from "./sample-set.js";
 import { hostKey } from "./sample-set.js";
 import { addTarget } from "./samples.js";
+import { ownBytes } from "./own-bytes.js";
 
 /** A series of a user's render that is not theirs alone, merged with everyone's at assembly. */
 export interface SharedSeries {
@@ -139,7 +140,7 @@ class ChunkBuilder implements SeriesSink {
       run.text += `\n${metrics[item.metric].name}${item.text} ${valueText(item.value)}`;
     }
     close();
-    const bytes = offset === 0 ? Buffer.alloc(0) : Buffer.from(texts.join(""));
+    const bytes = offset === 0 ? Buffer.alloc(0) : ownBytes(texts.join(""));
     return new UserChunk([bytes], Uint32Array.from(fields), share(shared), this.foreign);
   }
 }
