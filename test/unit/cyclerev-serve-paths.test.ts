@@ -104,11 +104,17 @@ async function setUp(auth: boolean) {
     release: true,
   });
   const taken: (readonly Buffer[])[] = [];
+  // Each body copied as it was handed out: what its client must get.
+  const given: Buffer[] = [];
   const routes: Routes = {
     telemetryPath: "/metrics",
     metrics: () => {
       const served = renderer.serve();
-      const keep = (parts: readonly Buffer[]) => (taken.push(parts), parts);
+      const keep = (parts: readonly Buffer[]) => {
+        taken.push(parts);
+        given.push(Buffer.concat(parts));
+        return parts;
+      };
       const body = served.body;
       return {
         contentType: renderer.contentType,
@@ -136,7 +142,7 @@ async function setUp(auth: boolean) {
     for (let i = 0; i < 200 && renderer.body() === before; i++) await sleep(5);
   };
   await renderer.render();
-  return { port, renderer, rerender, taken };
+  return { port, renderer, rerender, taken, given };
 }
 
 const authHeader = `Authorization: Basic ${Buffer.from("u:pw").toString("base64")}\r\n`;
@@ -253,5 +259,38 @@ describe("cyclerev: bodies given back on every path", () => {
     const parts = await served.body;
     expect(parts.length).toBeGreaterThan(0);
     expect(internals(renderer).holds.size).toBe(0);
+  });
+
+  it("slow clients keep only the bodies they write: every block kept is in one of them", async () => {
+    const { port, renderer, rerender, taken, given } = await setUp(false);
+    const slow = [];
+    // Three clients that do not read, each taking the body of another rendering.
+    for (let c = 0; c < 3; c++) {
+      const socket = connect(port, "127.0.0.1");
+      cleanups.push(() => socket.destroy());
+      await new Promise((resolve) => socket.once("connect", resolve));
+      socket.pause();
+      socket.write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+      slow.push(socket);
+      await sleep(50);
+      for (let round = 0; round < 3; round++) await rerender(c * 3 + round);
+    }
+    for (let round = 9; round < 15; round++) await rerender(round);
+    const { holds, retired } = internals(renderer);
+    expect(holds.size).toBe(3);
+    const held = new Set(taken.flat());
+    // Nothing kept beyond what the three answers write (bounded by the connections).
+    for (const block of retired) expect(held.has(block)).toBe(true);
+    expect(new Set(retired).size).toBe(retired.length);
+    // Then each read out: every byte as given, and nothing kept once all are done.
+    for (const [c, socket] of slow.entries()) {
+      const got = answers(socket, ["GET"]);
+      socket.resume();
+      const [answer] = await got;
+      expect(answer?.body.equals(given[c] as Buffer)).toBe(true);
+    }
+    await sleep(50);
+    expect(internals(renderer).holds.size).toBe(0);
+    expect(internals(renderer).retired.length).toBe(0);
   });
 });
