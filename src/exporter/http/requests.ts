@@ -38,6 +38,12 @@ export interface Request {
 }
 export interface Response {
   readonly headersSent: boolean;
+  /**
+   * Closed already (a client gone while its login was checked): no "close" follows. HTTP/1.1
+   * says so on the answer, HTTP/2 on its stream.
+   */
+  readonly destroyed?: boolean;
+  readonly stream?: { readonly destroyed: boolean };
   setHeader(name: string, value: string): unknown;
   writeHead(status: number, headers: Record<string, string | number>): unknown;
   write(body: Buffer): unknown;
@@ -134,6 +140,8 @@ export class Requests {
         };
         res.once("finish", once);
         res.once("close", once);
+        // A client gone before this (while its login was checked): "close" came already.
+        if (res.destroyed === true || res.stream?.destroyed === true) once();
       }
       this.send(req, res, 200, contentType, body instanceof Promise ? await body : body);
     } else if (path === "/") {
