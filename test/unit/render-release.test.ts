@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { FactsByCollector } from "../../src/collectors/registry.js";
 import { exposition } from "../../src/exporter/render/exposition.js";
+import { copyBlock } from "../../src/exporter/render/block-bytes.js";
 import { ownBytes, release } from "../../src/exporter/render/own-bytes.js";
 import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
 import { ChunkCache } from "../../src/exporter/render/chunk-cache.js";
@@ -168,5 +169,43 @@ describe("freeing what a rendering replaced", () => {
     });
     expect(changed).not.toBe(first);
     expect((changed.parts[0] as Buffer).toString()).toContain(" 0.25");
+  });
+});
+
+describe("a block never holds a byte not written", () => {
+  it("a run whose buffer was freed fails the block, never serves uninitialised memory", () => {
+    const cache = new ChunkCache();
+    const chunk = cache.chunkOf(views[0] as TargetView<FactsByCollector>);
+    const at = 0;
+    const bytes = chunk.bufferOf(at);
+    const length = (chunk.runs[at + 2] ?? 0) - (chunk.runs[at + 1] ?? 0);
+    const block = { parts: [chunk], runAt: [at] };
+    const copy = () => {
+      const steps = copyBlock(length, block, [], new Uint32Array(1), 0);
+      let step = steps.next();
+      while (!step.done) step = steps.next();
+      return step.value;
+    };
+    expect(copy().equals(bytes.subarray(chunk.runs[at + 1], chunk.runs[at + 2]))).toBe(true);
+    // Offsets past the bytes there are (a bookkeeping slip): copy() gives fewer, silently.
+    const end = chunk.runs[at + 2] ?? 0;
+    chunk.runs[at + 2] = bytes.length + 8;
+    const longer = () => {
+      const steps = copyBlock(
+        bytes.length + 8 - (chunk.runs[at + 1] ?? 0),
+        block,
+        [],
+        new Uint32Array(1),
+        0,
+      );
+      let step = steps.next();
+      while (!step.done) step = steps.next();
+      return step.value;
+    };
+    expect(longer).toThrow(/bytes missing/);
+    chunk.runs[at + 2] = end;
+    // A freed buffer: a view of it has length 0 (or the copy throws): never a block served.
+    release(bytes);
+    expect(copy).toThrow();
   });
 });

@@ -112,5 +112,10 @@ export function* copyBlock(
   }
   while (nextText < texts.length) write();
   flush();
+  // Never serve a byte not written: `out` is uninitialised memory, and a run whose buffer was
+  // freed (release) or is shorter than its offsets copies less. The rendering fails instead, and
+  // the last body is served on.
+  if (written !== length)
+    throw new Error(`a block of ${length} bytes was written with ${written}: bytes missing`);
   return out;
 }

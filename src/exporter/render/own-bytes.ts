@@ -9,7 +9,8 @@ export function ownBytes(text: string): Buffer {
  * Frees a buffer's memory now, not at the major GC that would find it garbage (a buffer that
  * lived through a rendering is in the old generation: a first cycle's replaced bodies of 36 MB
  * waited there, docs/performance.md): its ArrayBuffer is handed to a clone dropped at once,
- * young, so the next scavenge frees it; every view of it reads as empty from then on. Only for a
+ * young, so the next scavenge frees it. From then on a view of it has length 0 (copy gives 0 bytes,
+ * toString ""), and Buffer.concat or subarray over it throw. Only for a
  * buffer nothing reads again; one that shares its memory (a slice, Node's pool) is left to the GC.
  */
 export function release(buffer: Buffer): void {
