@@ -1,96 +1,19 @@
 import bcrypt from "bcrypt";
 import type { WebConfigSource } from "../../src/exporter/http/web-config-source.js";
 import { connect } from "node:net";
-import type { Socket } from "node:net";
-import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import type { FactsByCollector } from "../../src/collectors/registry.js";
 import type { Routes } from "../../src/exporter/http/server.js";
 import { ExporterServer } from "../../src/exporter/http/server.js";
 import { MetricsRenderer } from "../../src/exporter/render/renderer.js";
-import type { SamplesInput } from "../../src/exporter/render/samples.js";
-import type { TargetView } from "../../src/exporter/schedule/views.js";
-import type { Target } from "../../src/host/target.js";
-import { alice, healthyFacts } from "../helpers/healthy-facts.js";
+import { answers, cleanups, log, sleep, world } from "../helpers/parts-server.js";
 
 // cyclerev (hostile review of firstcycle): bodies taken through renderer.serve() over a real
 // server (basic auth, HEAD, pipelined, a socket destroyed mid-write): a body is given back once
 // its answer is over, and its replaced blocks are then freed (none kept for ever).
 
-const log = pino({ level: "silent" });
-const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const healthy = healthyFacts();
-const user = (i: number): Target => ({
-  ...alice,
-  name: `user${i}`,
-  uid: 10_000 + i,
-  gid: 10_000 + i,
-  groups: [10_000 + i],
-  home: `/home/user${i}`,
-  runtimeDir: `/run/user/${10_000 + i}`,
-});
-const targets = Array.from({ length: 400 }, (_, i) => user(i));
-
-function world() {
-  let views = targets.map(
-    (target) =>
-      ({ target, facts: healthy, complete: true, errors: [] }) as TargetView<FactsByCollector>,
-  );
-  const samples = (): SamplesInput => ({
-    collectors: [],
-    views,
-    host: { kernel: healthy.kernel },
-    hostFindings: [],
-    mode: "host",
-    userRuns: views.map((v) => ({ collector: "docker", user: v.target.name, ok: true })),
-    build: { version: "0.0.0", nodejsVersion: "v20" },
-  });
-  /** One user's docker facts changed: a block or two of the next rendering are new buffers. */
-  const change = (round: number): void => {
-    const i = round % views.length;
-    views = views.map((v, j) =>
-      j === i
-        ? {
-            ...v,
-            facts: { ...healthy, docker: { ...healthy.docker, apiUp: round % 2 === 0 } },
-          }
-        : v,
-    );
-  };
-  return { samples, change };
-}
-interface Answer {
-  head: string;
-  body: Buffer;
-}
-
-/** Reads `count` HTTP/1.1 answers off `socket` (Content-Length bodies; none for HEAD). */
-function answers(socket: Socket, methods: readonly string[]): Promise<Answer[]> {
-  return new Promise((resolve, reject) => {
-    let data = Buffer.alloc(0);
-    const out: Answer[] = [];
-    socket.on("data", (chunk: Buffer) => {
-      data = Buffer.concat([data, chunk]);
-      for (;;) {
-        const end = data.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        const head = data.subarray(0, end).toString();
-        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? "0");
-        const bodyLength = methods[out.length] === "HEAD" ? 0 : length;
-        if (data.length < end + 4 + bodyLength) return;
-        out.push({ head, body: Buffer.from(data.subarray(end + 4, end + 4 + bodyLength)) });
-        data = data.subarray(end + 4 + bodyLength);
-        if (out.length === methods.length) resolve(out);
-      }
-    });
-    socket.on("error", reject);
-  });
-}
 
 type Internals = { holds: Map<unknown, number>; retired: Buffer[] };
 const internals = (renderer: MetricsRenderer) => renderer as unknown as Internals;
