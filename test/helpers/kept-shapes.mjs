@@ -4,36 +4,11 @@
 // their descriptors at 10,000 users, docs/performance.md "heap2").
 // Prints {"users": n, "docker": [objects, distinct maps], "rootlesskit": [...], "bases": [...]}
 // argv: <root of a built checkout> <users>
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pino } from "pino";
+import { watchOver } from "./fixture-watch.mjs";
 
 const [root, users] = [process.argv[2], Number(process.argv[3])];
-const { generateHost } = await import(join(root, "bench/host-fixture.mjs"));
-const dist = (path) => import(join(root, "dist", path));
-const [{ parseCommandLine }, { collectorList, collectors }, { Watch }] = await Promise.all([
-  dist("cli.js"),
-  dist("collectors/registry.js"),
-  dist("exporter/schedule/watch.js"),
-]);
-const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-kept-shapes-"));
+const { watch, done } = await watchOver(root, users, 2, "rootless-exporter-kept-shapes-");
 try {
-  const { roots } = generateHost(dir, users, 0);
-  const flags = [
-    `--path.procfs=${roots.procfs}`,
-    `--path.sysfs=${roots.sysfs}`,
-    `--path.rootfs=${roots.rootfs}`,
-  ];
-  const { config } = parseCommandLine(flags, {}, collectorList);
-  const watch = await Watch.create({
-    config,
-    collectors,
-    env: {},
-    log: pino({ level: "silent" }),
-    trigger: () => ({ stop() {} }),
-  });
-  for (let i = 0; i < 2; i++) await watch.scheduler.runAll();
   // The kept values of each watched user, found by their names (kept("docker.static", ...)).
   const parts = { docker: [], rootlesskit: [], bases: [] };
   for (const { state } of watch.scheduler.roster.watched.values())
@@ -61,5 +36,5 @@ try {
     }),
   );
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  done();
 }
