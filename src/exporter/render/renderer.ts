@@ -49,7 +49,8 @@ export interface MetricsRendererOptions {
   /**
    * Free the blocks a rendering replaced at once instead of at the next major GC (false): then
    * every body written after the turn of the event loop it was taken in must be taken through
-   * serve() and its done() called, since a freed block has length 0 (own-bytes.ts; a block written short fails its rendering).
+   * serve() and its done() called, since a freed block has length 0 (own-bytes.ts; a block
+   * written from one fails its rendering).
    */
   readonly release?: boolean;
 }
