@@ -72,8 +72,12 @@ for (const entry of entries)
     else slot.reuse = undefined;
 step("the reuse keys");
 const none = new Set();
+// Only the notes that are not empty: setting a slot's notes makes its side object (ledger.ts Rare).
 for (const entry of entries)
-  for (const slot of entry.slots.values()) [slot.notes, slot.inflight] = [none, undefined];
+  for (const slot of entry.slots.values()) {
+    if (slot.notes.size > 0) slot.notes = none;
+    slot.inflight = undefined;
+  }
 step("the slots' notes and abort controllers");
 for (const entry of entries) entry.slots.clear();
 step("the slots");
