@@ -8,8 +8,8 @@ import { landingPage } from "./http/landing.js";
 import { MetricsRenderer } from "./render/renderer.js";
 import type { TriggerFactory } from "./schedule/trigger.js";
 import { ExporterServer } from "./http/server.js";
-import type { BodyFeed } from "./http/body-feed.js";
-import type { ServingThread } from "./http/serving-thread.js";
+import { BodyFeed } from "./http/body-feed.js";
+import { ServingThread } from "./http/serving-thread.js";
 import { checksJsonText, findingsJson } from "./render/findings.js";
 import { Watch } from "./schedule/watch.js";
 import type { WebConfigSource } from "./http/web-config-source.js";
@@ -89,12 +89,6 @@ export class ExporterService {
     const serveFrom = this.options.serveFrom ?? (config.web.servingWorker ? "worker" : "main");
     let server: ExporterServer | ServingThread;
     if (serveFrom === "worker") {
-      // Loaded only to serve from a worker: node:worker_threads is ~1.8 MiB of RSS (1.3 of it file
-      // pages) a daemon serving from its main thread never uses.
-      const [{ ServingThread }, { BodyFeed }] = await Promise.all([
-        import("./http/serving-thread.js"),
-        import("./http/body-feed.js"),
-      ]);
       const thread = new ServingThread(
         { ...pages, scraped: () => this.feed?.watch(watchAfterScrapeMs) },
         log,
@@ -125,9 +119,9 @@ export class ExporterService {
       );
     }
     this.server = server;
-    const address = await (server instanceof ExporterServer
-      ? server.start(config.listen)
-      : server.start());
+    const address = await (server instanceof ServingThread
+      ? server.start()
+      : server.start(config.listen));
     this.watch = watch;
     this.renderer = renderer;
     watch.scheduler.start();
