@@ -9,6 +9,7 @@ import { YoungGenerationCap, tuneHeap } from "./exporter/heap.js";
 import { ExporterService } from "./exporter/service.js";
 import { ListenError } from "./exporter/http/server.js";
 import type { WebConfigSource } from "./exporter/http/web-config-source.js";
+import { routeCronLogs } from "./exporter/schedule/cron-log.js";
 import { TargetError } from "./host/target.js";
 import { packageVersion } from "./version.js";
 
@@ -53,6 +54,8 @@ async function main(argv: readonly string[]): Promise<number> {
   young?.start();
   const log = pino({ level: config.logLevel, base: { pid: process.pid } });
   log.debug({ flags: heapFlags }, "V8 heap sizing");
+  // node-cron's own warnings ("missed execution") go to stdout in colour unless rerouted.
+  routeCronLogs(log);
   let webConfig: WebConfigSource | undefined;
   if (config.web.configFile) {
     // Loaded only with a web config: the YAML parser and TLS are ~7 MiB of RSS a daemon without one

@@ -9,7 +9,7 @@ import { waitFor } from "../helpers/expect-soon.js";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("the serving process: stdout stays JSON, start failures are one plain line", () => {
-  it("the trigger's 'missed execution' warnings come out as JSON log lines", async () => {
+  it("node-cron's 'missed execution' warnings come out as JSON log lines", async () => {
     const child = spawn(
       process.execPath,
       [
@@ -25,8 +25,8 @@ describe("the serving process: stdout stays JSON, start failures are one plain l
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     try {
       await waitFor("the daemon to listen", () => stdout.includes('"msg":"listening"'), 10_000);
-      // Frozen for a few ticks of a 1 s schedule (the fault itself, so a fixed time): the trigger
-      // sees a missed execution on waking.
+      // Frozen for a few ticks of a 1 s schedule (the fault itself, so a fixed time): node-cron
+      // sees missed executions on waking.
       child.kill("SIGSTOP");
       await sleep(5000);
       child.kill("SIGCONT");
@@ -53,7 +53,7 @@ describe("the serving process: stdout stays JSON, start failures are one plain l
     });
     const missed = parsed.filter((l) => l.msg?.startsWith("missed execution"));
     expect(missed.length, `no missed execution logged; stdout:\n${stdout}`).toBeGreaterThan(0);
-    expect(missed.every((l) => l.component === "trigger")).toBe(true);
+    expect(missed.every((l) => l.component === "node-cron")).toBe(true);
     expect(stdout).not.toContain("\u001b[");
   }, 20_000);
 

@@ -17,7 +17,7 @@ import { collectOrReuseInto, defaultReuseMaxAgeMs } from "./reuse.js";
 import type { RunOwner } from "./run.js";
 import { Run, RunGroup } from "./run.js";
 import type { Trigger, TriggerFactory } from "./trigger.js";
-import { clockTrigger } from "./trigger.js";
+import { cronTrigger } from "./trigger.js";
 import type { TargetView } from "./views.js";
 import type { UserRun } from "./views.js";
 import {
@@ -103,7 +103,7 @@ export class Scheduler<F> {
 
   /** Runs every collector now, then each interval's collectors together on their interval. */
   start(): void {
-    const trigger = this.options.trigger ?? clockTrigger(this.options.log);
+    const trigger = this.options.trigger ?? cronTrigger;
     this.stopped = false;
     void this.cycle(this.entries);
     const intervals = [...new Set(this.entries.map((e) => e.setting.intervalSeconds))];
