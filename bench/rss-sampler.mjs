@@ -8,6 +8,7 @@
 //   young, old, code, lo (V8's spaces committed: new, old, code, large objects), used (heap used),
 //   ab (array buffers), ext (external), slow (MiB made by Buffer.allocUnsafeSlow since the last
 //   sample: a rendering's blocks and users' chunks), major/minor (GCs since the last sample). MiB.
+//   With RSS_SAMPLER_SMAPS=1 also brk, arenas, stacks, other: see below.
 // The ICU range comes from RSS_SAMPLER_ICU=start:size (hex, `nm -S $(which node) | grep icudt`; the
 // driver reads it, so the daemon never holds nm's output); without it icu is null.
 if (process.argv[1]?.endsWith("dist/main.js") && process.env.RSS_SAMPLER_DIR) {
@@ -41,6 +42,31 @@ if (process.argv[1]?.endsWith("dist/main.js") && process.env.RSS_SAMPLER_DIR) {
     let pages = 0;
     for (let i = 7; i < entries.length; i += 8) if (entries[i] & 0x80) pages++;
     return mib(pages * 4096);
+  };
+  // RSS_SAMPLER_SMAPS=1: the anonymous RSS by kind of mapping, from /proc/self/smaps (a few ms a
+  // sample): brk (glibc's main arena), arenas (glibc's thread arenas: rw mappings at a 64 MiB
+  // boundary), stacks (8 MiB mappings and [stack]), other (V8's pages, mmap'd blocks, the rest).
+  const smaps = process.env.RSS_SAMPLER_SMAPS === "1";
+  const byKind = () => {
+    const kinds = { brk: 0, arenas: 0, stacks: 0, other: 0 };
+    let kind;
+    for (const line of fs.readFileSync("/proc/self/smaps", "utf8").split("\n")) {
+      const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+      if (head) {
+        const [start, end] = [parseInt(head[1], 16), parseInt(head[2], 16)];
+        const name = head[5];
+        if (head[4] !== "0" || (name && !name.startsWith("["))) kind = undefined;
+        else if (name === "[heap]") kind = "brk";
+        else if (name === "[stack]" || end - start === 8 * 2 ** 20) kind = "stacks";
+        else if (name) kind = undefined;
+        else if (start % (64 * 2 ** 20) === 0 && head[3].startsWith("rw")) kind = "arenas";
+        else kind = "other";
+        continue;
+      }
+      const rss = kind && /^Rss:\s+(\d+) kB/.exec(line);
+      if (rss) kinds[kind] += Number(rss[1]) / 1024;
+    }
+    return Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, +v.toFixed(2)]));
   };
   let slow = 0;
   let major = 0;
@@ -83,6 +109,7 @@ if (process.argv[1]?.endsWith("dist/main.js") && process.env.RSS_SAMPLER_DIR) {
         slow: mib(slow),
         major,
         minor,
+        ...(smaps && byKind()),
       };
       slow = 0;
       major = 0;

@@ -29,7 +29,7 @@ for (const name of readdirSync(dir).filter((f) => /^rss-\d+\.jsonl$/.test(f))) {
   const heap = (s) => s.young + s.old + s.code + s.lo;
   const restOf = (s) => s.anon - heap(s) - s.ab;
   const describe = (s) =>
-    `${fixed(s.up)} s (cycle ${cycleOf(s)}, +${fixed(intoCycle(s))} s): RSS ${fixed(s.rss)} = file ${fixed(s.file)} (ICU ${fixed(s.icu)}) + anon ${fixed(s.anon)} [heap committed ${fixed(heap(s))}: young ${fixed(s.young)}, old ${fixed(s.old)}, code ${fixed(s.code)}, large ${fixed(s.lo)}; used ${fixed(s.used)}; array buffers ${fixed(s.ab)}; rest ${fixed(restOf(s))}]`;
+    `${fixed(s.up)} s (cycle ${cycleOf(s)}, +${fixed(intoCycle(s))} s): RSS ${fixed(s.rss)} = file ${fixed(s.file)} (ICU ${fixed(s.icu)}) + anon ${fixed(s.anon)} [heap committed ${fixed(heap(s))}: young ${fixed(s.young)}, old ${fixed(s.old)}, code ${fixed(s.code)}, large ${fixed(s.lo)}; used ${fixed(s.used)}; array buffers ${fixed(s.ab)}; rest ${fixed(restOf(s))}]${s.brk === undefined ? "" : ` {malloc: brk ${fixed(s.brk)}, arenas ${fixed(s.arenas)}; stacks ${fixed(s.stacks)}; other anonymous ${fixed(s.other)}}`}`;
   const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
   console.log(`${name}: ${samples.length} samples over ${fixed(samples.at(-1).up)} s`);
   console.log(`  peak ${describe(peak)}`);
@@ -66,6 +66,6 @@ for (const name of readdirSync(dir).filter((f) => /^rss-\d+\.jsonl$/.test(f))) {
   if (series)
     for (const s of samples)
       console.log(
-        `    ${fixed(s.up)} c${cycleOf(s)} cpu ${s.cpu} rss ${fixed(s.rss)} file ${fixed(s.file)} icu ${fixed(s.icu)} anon ${fixed(s.anon)} young ${fixed(s.young)} old ${fixed(s.old)} used ${fixed(s.used)} ab ${fixed(s.ab)} rest ${fixed(restOf(s))} slow ${fixed(s.slow)} M${s.major} m${s.minor}`,
+        `    ${fixed(s.up)} c${cycleOf(s)} cpu ${s.cpu} rss ${fixed(s.rss)} file ${fixed(s.file)} icu ${fixed(s.icu)} anon ${fixed(s.anon)} young ${fixed(s.young)} old ${fixed(s.old)} used ${fixed(s.used)} ab ${fixed(s.ab)} rest ${fixed(restOf(s))} slow ${fixed(s.slow)} M${s.major} m${s.minor}${s.brk === undefined ? "" : ` brk ${fixed(s.brk)} arenas ${fixed(s.arenas)} stacks ${fixed(s.stacks)} other ${fixed(s.other)}`}`,
       );
 }
