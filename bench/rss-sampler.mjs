@@ -2,8 +2,8 @@
 // set; only a process whose script is dist/main.js samples): every RSS_SAMPLER_MS (100) ms one JSON
 // line appended to RSS_SAMPLER_DIR/rss-<pid>.jsonl, so bench/rss-when.mjs can say when the peak
 // came and of what:
-//   t (ms since the epoch), up (s since start), cpu (ms of CPU since the last sample),
-//   rss, anon, file (VmRSS, RssAnon, RssFile), icu (resident MiB of the node binary's ICU data,
+//   t (ms since the epoch), up (s since the main module was let start), cpu (ms of CPU since the last sample),
+//   rss, hwm, anon, file (VmRSS, VmHWM, RssAnon, RssFile), icu (resident MiB of the node binary's ICU data,
 //   from /proc/self/pagemap: only where `node` is a non-PIE executable with icudt*_dat, else null),
 //   young, old, code, lo (V8's spaces committed: new, old, code, large objects), used (heap used),
 //   ab (array buffers), ext (external), slow (MiB made by Buffer.allocUnsafeSlow since the last
@@ -12,6 +12,17 @@
 // The ICU range comes from RSS_SAMPLER_ICU=start:size (hex, `nm -S $(which node) | grep icudt`; the
 // driver reads it, so the daemon never holds nm's output); without it icu is null.
 if (process.argv[1]?.endsWith("dist/main.js") && process.env.RSS_SAMPLER_DIR) {
+  // RSS_SAMPLER_PHASE=<s>: the daemon starts (this preload holds its main module back) when the
+  // clock is that many seconds into an interval of RSS_SAMPLER_INTERVAL (15) s, so a run can put
+  // the first tick of the trigger inside the first cycle (e.g. 13.5: the tick 1.5 s after start),
+  // or after it (e.g. 5), every daemon of a run at the same moment.
+  const phase = process.env.RSS_SAMPLER_PHASE;
+  if (phase !== undefined) {
+    const periodMs = Number(process.env.RSS_SAMPLER_INTERVAL ?? 15) * 1000;
+    const wait = (Number(phase) * 1000 - (Date.now() % periodMs) + periodMs) % periodMs;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  const mainAt = Date.now();
   const [fs, v8, hooks] = await Promise.all([
     import("node:fs"),
     import("node:v8"),
@@ -93,9 +104,10 @@ if (process.argv[1]?.endsWith("dist/main.js") && process.env.RSS_SAMPLER_DIR) {
       cpuBefore = process.cpuUsage();
       const sample = {
         t: Date.now(),
-        up: +process.uptime().toFixed(2),
+        up: +((Date.now() - mainAt) / 1000).toFixed(2),
         cpu: Math.round((cpu.user + cpu.system) / 1000),
         rss: status("VmRSS"),
+        hwm: status("VmHWM"),
         anon: status("RssAnon"),
         file: status("RssFile"),
         icu: icuResident(),

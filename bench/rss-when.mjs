@@ -31,8 +31,19 @@ for (const name of readdirSync(dir).filter((f) => /^rss-\d+\.jsonl$/.test(f))) {
   const describe = (s) =>
     `${fixed(s.up)} s (cycle ${cycleOf(s)}, +${fixed(intoCycle(s))} s): RSS ${fixed(s.rss)} = file ${fixed(s.file)} (ICU ${fixed(s.icu)}) + anon ${fixed(s.anon)} [heap committed ${fixed(heap(s))}: young ${fixed(s.young)}, old ${fixed(s.old)}, code ${fixed(s.code)}, large ${fixed(s.lo)}; used ${fixed(s.used)}; array buffers ${fixed(s.ab)}; rest ${fixed(restOf(s))}]${s.brk === undefined ? "" : ` {malloc: brk ${fixed(s.brk)}, arenas ${fixed(s.arenas)}; stacks ${fixed(s.stacks)}; other anonymous ${fixed(s.other)}}`}`;
   const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
-  console.log(`${name}: ${samples.length} samples over ${fixed(samples.at(-1).up)} s`);
+  console.log(
+    `${name}: ${samples.length} samples over ${fixed(samples.at(-1).up)} s; the first tick ${fixed((firstTick - startedAt) / 1000)} s after start`,
+  );
   console.log(`  peak ${describe(peak)}`);
+  // VmHWM counts a spike between two samples too: where it rose to its last value.
+  const hwm = samples.at(-1).hwm;
+  if (hwm !== undefined) {
+    const at = samples.findIndex((s) => s.hwm >= hwm);
+    const before = samples[at - 1];
+    console.log(
+      `  VmHWM ${fixed(hwm)} MiB, reached between ${before ? fixed(before.up) : "start"} and ${fixed(samples[at].up)} s (cycle ${cycleOf(samples[at])}); sampled RSS there ${before ? fixed(before.rss) : "-"} and ${fixed(samples[at].rss)}`,
+    );
+  }
   const max = (key, get = (s) => s[key]) => {
     const top = samples.reduce((a, b) => ((get(b) ?? 0) > (get(a) ?? 0) ? b : a));
     return `${key} ${fixed(get(top))} at ${fixed(top.up)} s (cycle ${cycleOf(top)})`;
