@@ -40,6 +40,16 @@ export interface VerifiedDir {
 /** The most names of a closed directory listed once a cycle (/home, /run/user on a big host). */
 const maxListed = 65_536;
 
+/**
+ * A walk's claim on directories it is about to verify (claim): the walks that need one of them
+ * wait for it (pending) instead of walking to it too. `settle` ends the wait for one, `settleAll`
+ * for the rest; a claim only ever settles its own waits.
+ */
+export interface Claim {
+  settle(path: string): void;
+  settleAll(): void;
+}
+
 export class WalkMemo {
   private readonly dirs = new Map<string, VerifiedDir>();
   private readonly missing = new Set<string>();
@@ -47,6 +57,45 @@ export class WalkMemo {
   private readonly listings = new Map<string, Promise<ReadonlySet<string> | undefined>>();
   /** The same listings once read in full, for an answer without a walk (missingNow). */
   private readonly readListings = new Map<string, ReadonlySet<string>>();
+  /** Directories a walk of this cycle is verifying now (claim), and how its wait ends. */
+  private readonly pending = new Map<string, { readonly done: Promise<void>; end(): void }>();
+
+  /**
+   * `paths` (the directories a walk will open next, in order, each in the one before) claimed by
+   * that walk: a later walk whose own way goes through one of them waits for this walk's look at
+   * it (pending) rather than making the same look. Paths verified, missing or claimed already are
+   * left out. The first walks of a cycle start together (eight users at once) before the memo
+   * knows anything: without this, each walked `/`, `/tmp`, the rootfs and `/run/user` itself.
+   */
+  claim(paths: readonly string[]): Claim {
+    const mine = new Map<string, { readonly done: Promise<void>; end(): void }>();
+    for (const path of paths) {
+      if (this.dirs.has(path) || this.missing.has(path) || this.pending.has(path)) continue;
+      let end = (): void => undefined;
+      const done = new Promise<void>((resolve) => (end = resolve));
+      const wait = { done, end };
+      this.pending.set(path, wait);
+      mine.set(path, wait);
+    }
+    const settle = (path: string): void => {
+      const wait = mine.get(path);
+      if (!wait) return;
+      mine.delete(path);
+      if (this.pending.get(path) === wait) this.pending.delete(path);
+      wait.end();
+    };
+    return {
+      settle,
+      settleAll: () => {
+        for (const path of [...mine.keys()]) settle(path);
+      },
+    };
+  }
+
+  /** The end of another walk's look at `path` (claim), when one is under way. */
+  pendingLook(path: string): Promise<void> | undefined {
+    return this.pending.get(path)?.done;
+  }
 
   /** The names of the closed directory `path` if it was listed this cycle. */
   listed(path: string): Promise<ReadonlySet<string> | undefined> | undefined {
@@ -147,6 +196,14 @@ export type Resumed =
  * `uid` (searchable by others at every step, or `uid` is the exporter's own), reopened by path
  * and checked to be the same directory; or a component (or `name` itself) found missing in such a
  * prefix. Undefined when nothing is known: the walk starts at `/` and meets every refusal itself.
+ *
+ * A component of `parts` that another walk of the cycle is verifying now (WalkMemo.claim) is
+ * waited for, then looked up again. Such a wait ends when that walk's look at that directory
+ * ends (verified, refused, or the walk stopped before it), not when that walk ends: it never
+ * waits on what the other walk does after it (a user's own directory, which may be a hung FUSE
+ * mount), only on a directory of this walk's own way, which it would otherwise open and fstat
+ * itself. The components left to walk that nobody verified or claimed are claimed in `claimed`'s
+ * name (the caller settles them as it walks).
  */
 export async function resume(
   memo: WalkMemo,
@@ -154,14 +211,24 @@ export async function resume(
   name: string,
   uid: number,
   own: () => number,
+  claimed?: (claim: Claim) => void,
 ): Promise<Resumed | undefined> {
   let key = "";
   let depth = 0;
   let entry: VerifiedDir | undefined;
+  let unknown = false;
   for (const part of parts) {
     const here = `${key}/${part}`;
+    let next = memo.dir(here);
+    if (!next && !memo.isMissing(here)) {
+      const look = memo.pendingLook(here);
+      if (look) {
+        await look;
+        next = memo.dir(here);
+      }
+    }
     if (memo.isMissing(here)) return { kind: "missing", path: here, last: false };
-    const next = memo.dir(here);
+    unknown = next === undefined;
     if (!next || !(next.openToOthers || uid === own())) break;
     key = here;
     entry = next;
@@ -169,6 +236,13 @@ export async function resume(
   }
   if (depth === parts.length && memo.isMissing(`${key}/${name}`))
     return { kind: "missing", path: `${key}/${name}`, last: true };
+  // The rest of the way is this walk's to verify: later walks wait for it.
+  if (claimed && unknown) {
+    const rest: string[] = [];
+    let path = key;
+    for (const part of parts.slice(depth)) rest.push((path = `${path}/${part}`));
+    claimed(memo.claim(rest));
+  }
   if (!entry) return undefined;
   // A closed directory listed this cycle: a name not in it is missing without an open (most
   // users of a host have no /run/user/UID, and each failed open was a thrown error).
