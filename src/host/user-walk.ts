@@ -73,9 +73,9 @@ async function openParent(
   uid: number,
   memo: WalkMemo | undefined,
 ): Promise<{ ok: true; dir: FileHandle; name: string; walked: string; closed: boolean } | Refusal> {
-  // Missing by the cycle's listing of its directory: the answer of the walk below, without it.
-  if (path.length <= maxPathBytes && memo?.missingNow(path, uid, ownUid))
-    return failure(path, { code: "ENOENT" });
+  // Missing by the cycle's memo alone: the answer of the walk below, without it.
+  const gone = path.length <= maxPathBytes ? memo?.missingAt(path, uid, ownUid) : undefined;
+  if (gone !== undefined) return failure(gone, { code: "ENOENT" });
   const parts = posix.normalize(path).split("/").filter(Boolean);
   const name = parts.pop();
   if (!path.startsWith("/") || name === undefined || name === "..")

@@ -121,22 +121,41 @@ export class WalkMemo {
   }
 
   /**
-   * Whether `path` (absolute, normalized) is missing by this cycle's listing of its directory
-   * alone: a closed directory of root's, verified and listed this cycle, passable by `uid` (open
-   * to others all the way, or the exporter's own uid), without `path`'s name. What a walk resumed
-   * from that directory answers (resume), without the walk: most users of a host have no runtime
-   * dir and no home, and each such walk cost ~10 µs. False when it cannot say so.
+   * The component of `path` (absolute, normalized) that this cycle's memo alone says is missing,
+   * with `path`'s walk ending there: what `resume` answers, without the walk and its promises
+   * (most users of a host have no runtime dir and no home, and each such walk cost ~10 µs). Each
+   * directory on the way verified and passable by `uid` (open to others all the way, or the
+   * exporter's own uid), then a component found missing in one of them, or one missing from the
+   * cycle's listing of the last closed one verified. Undefined when it cannot say so.
    */
+  missingAt(path: string, uid: number, own: () => number): string | undefined {
+    if (!plainAbsolute.test(path)) return undefined;
+    let key = "";
+    let entry: VerifiedDir | undefined;
+    for (let at = 0; ;) {
+      const slash = path.indexOf("/", at + 1);
+      const here = slash === -1 ? path : path.slice(0, slash);
+      if (this.missing.has(here)) return here;
+      if (slash === -1) break;
+      const next = this.dirs.get(here);
+      if (!next || !(next.openToOthers || uid === own())) break;
+      key = here;
+      entry = next;
+      at = slash;
+    }
+    if (!entry?.closed) return undefined;
+    const names = this.readListings.get(key);
+    const end = path.indexOf("/", key.length + 1);
+    const name = path.slice(key.length + 1, end === -1 ? undefined : end);
+    if (!names || names.has(name)) return undefined;
+    const gone = `${key}/${name}`;
+    this.missing.add(gone);
+    return gone;
+  }
+
+  /** Whether `path` is missing by this cycle's memo alone (missingAt). */
   missingNow(path: string, uid: number, own: () => number): boolean {
-    const slash = path.lastIndexOf("/");
-    if (slash <= 0 || !plainAbsolute.test(path)) return false;
-    const dir = path.slice(0, slash);
-    const entry = this.dirs.get(dir);
-    if (!entry?.closed || !(entry.openToOthers || uid === own())) return false;
-    const names = this.readListings.get(dir);
-    if (!names || names.has(path.slice(slash + 1))) return false;
-    this.missing.add(path);
-    return true;
+    return this.missingAt(path, uid, own) !== undefined;
   }
 
   /** The directory verified at `path` ("" is `/`) this cycle, if any. */

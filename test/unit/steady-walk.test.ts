@@ -147,6 +147,31 @@ describe.skipIf(!isRoot)("steady: shared first walks and the state dir's one loo
     ]);
   });
 
+  it("answers a path under a missing directory from the memo alone, as the walk does, and only where the user may pass", async () => {
+    const memo = new WalkMemo();
+    const own = () => process.geteuid?.() ?? 0;
+    const home = join(base, "home", "someone");
+    // The first walk finds `home` missing in root's closed directory; the next one is answered
+    // from the memo, with the walk's own answer (the same detail: the directory that is missing).
+    const first = await statUserPath(home, userA, "directory", memo);
+    expect(first).toMatchObject({ ok: false, state: "missing" });
+    expect(memo.missingAt(join(base, "home", "other"), userB, own)).toBe(join(base, "home"));
+    expect(await statUserPath(join(base, "home", "other"), userB, "directory", memo)).toEqual(
+      await statUserPath(join(base, "home", "other"), userB, "directory"),
+    );
+    // Behind root's 0700 directory: the exporter's own walk marks a name missing there, and a
+    // user's walk is still refused at the closed directory, not told the name is missing.
+    const vault = join(base, "vault");
+    mkdirSync(vault, { mode: 0o700 });
+    const behind = join(vault, "x", "y");
+    expect(await statUserPath(behind, own(), "file", memo)).toMatchObject({ state: "missing" });
+    expect(memo.missingAt(behind, own(), own)).toBe(join(vault, "x"));
+    expect(memo.missingAt(behind, userA, own)).toBe(undefined);
+    const refused = await statUserPath(behind, userA, "file", memo);
+    expect(refused).toEqual(await statUserPath(behind, userA, "file"));
+    expect(refused).toMatchObject({ ok: false, state: "foreign_owner" });
+  });
+
   describe("the state dir's name, opened instead of lstat'ed", () => {
     const names = ["docker.pid", "dockerd-rootless", "docker.sock", "bus"] as const;
     const nested = { name: "dockerd-rootless", names: ["child_pid", "lock"] } as const;
