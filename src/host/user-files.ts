@@ -1,12 +1,12 @@
-import { constants } from "node:fs";
+import { constants, lstat } from "node:fs";
 import type { Stats } from "node:fs";
-import { lstat, open, opendir } from "node:fs/promises";
+import { open, opendir } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { readNamesCapped } from "./files.js";
 import type { Refusal, UserFileRefusal, UserRead, UserStat, UserFileKind } from "./user-walk.js";
 import { failure, openChecked, refuse, release, walkable } from "./user-walk.js";
 import type { WalkMemo } from "./walk-memo.js";
-import { pathFlags } from "./walk-memo.js";
+import { pathFlags, statHandle } from "./walk-memo.js";
 
 /** Stat, read, list and connect inside a user's tree, through the walk of user-walk.ts. */
 
@@ -169,14 +169,21 @@ export type NamesFound =
     }
   | (Refusal & { readonly stats?: Stats });
 
-/** An lstat of `name` through `dir`'s descriptor: the name's own link is never followed. */
-async function lstatName(dir: FileHandle, name: string): Promise<NameStat> {
-  try {
-    return { ok: true, stats: await lstat(`/proc/self/fd/${dir.fd}/${name}`) };
-  } catch (err) {
-    const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
-    return { ok: false, state: missing ? "missing" : "io_error" };
-  }
+/**
+ * An lstat of `name` through `dir`'s descriptor: the name's own link is never followed. Through
+ * fs's callback, answered as a NameStat: no stat array and no rejection a call (most names a
+ * live user's look asks for are missing), the same system call.
+ */
+function lstatName(dir: FileHandle, name: string): Promise<NameStat> {
+  return new Promise((resolve) =>
+    lstat(`/proc/self/fd/${dir.fd}/${name}`, (err, stats) =>
+      resolve(
+        err
+          ? { ok: false, state: err.code === "ENOENT" ? "missing" : "io_error" }
+          : { ok: true, stats },
+      ),
+    ),
+  );
 }
 
 /** A name that is no single component of a directory: never looked at. */
@@ -210,7 +217,7 @@ async function openName(
     return { found: { ok: false, state: missing ? "missing" : "io_error" } };
   }
   try {
-    return { found: { ok: true, stats: await handle.stat() }, handle };
+    return { found: { ok: true, stats: await statHandle(handle) }, handle };
   } catch {
     release(handle);
     return { found: { ok: false, state: "io_error" } };

@@ -4,7 +4,7 @@ import { open, readlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Claim, Resumed, VerifiedDir, WalkMemo } from "./walk-memo.js";
-import { pathFlags, resume } from "./walk-memo.js";
+import { pathFlags, resume, statHandle } from "./walk-memo.js";
 import type { Refusal, UserFileKind, UserFileRefusal } from "./user-refusal.js";
 import { failure, refuse } from "./user-refusal.js";
 
@@ -138,7 +138,7 @@ async function walkFrom(
       }
       let stats: Stats;
       try {
-        stats = await next.stat();
+        stats = await statHandle(next);
       } catch (err) {
         release(next);
         return failure(here, err);
@@ -249,7 +249,7 @@ export async function checkOpened(
   kind: UserFileKind,
 ): Promise<Opened> {
   try {
-    const stats = await handle.stat();
+    const stats = await statHandle(handle);
     let refusal: Refusal | undefined;
     if (stats.isSymbolicLink())
       refusal = refuse("symlink", `${path} is a symbolic link, not followed`);
