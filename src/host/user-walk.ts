@@ -3,8 +3,10 @@ import type { Stats } from "node:fs";
 import { open, readlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
-import type { Claim, Resumed, VerifiedDir, WalkMemo } from "./walk-memo.js";
-import { pathFlags, resume, statHandle } from "./walk-memo.js";
+import type { Claim, VerifiedDir, WalkMemo } from "./walk-memo.js";
+import type { Resumed } from "./walk-resume.js";
+import { resume } from "./walk-resume.js";
+import { pathFlags, statHandle } from "./walk-memo.js";
 import type { Refusal, UserFileKind, UserFileRefusal } from "./user-refusal.js";
 import { failure, refuse } from "./user-refusal.js";
 

@@ -1,6 +1,6 @@
 import { constants, fstat } from "node:fs";
 import type { Stats } from "node:fs";
-import { open, opendir } from "node:fs/promises";
+import { opendir } from "node:fs/promises";
 import { readNamesCapped } from "./files.js";
 import type { FileHandle } from "node:fs/promises";
 
@@ -57,6 +57,8 @@ export class WalkMemo {
   private readonly listings = new Map<string, Promise<ReadonlySet<string> | undefined>>();
   /** The same listings once read in full, for an answer without a walk (missingNow). */
   private readonly readListings = new Map<string, ReadonlySet<string>>();
+  /** Some path is both verified and missing (root changed it mid-cycle): missingAt's long way. */
+  private mixed = false;
   /** Directories a walk of this cycle is verifying now (claim), and how its wait ends. */
   private readonly pending = new Map<string, { readonly done: Promise<void>; end(): void }>();
 
@@ -130,6 +132,18 @@ export class WalkMemo {
    */
   missingAt(path: string, uid: number, own: () => number): string | undefined {
     if (!plainAbsolute.test(path)) return undefined;
+    // At once from the parent (a runtime dir in /run/user) or the grandparent (a home in a
+    // missing /home): a verified directory's own way was verified before it, by the same walk,
+    // and none of it is missing unless some path is both (`mixed`, root's change mid-cycle).
+    const slash = path.lastIndexOf("/");
+    const parent = path.slice(0, slash);
+    const known = this.mixed ? undefined : this.dirs.get(parent);
+    if (known && (known.openToOthers || uid === own()))
+      return this.missing.has(path) ? path : this.lastOf(parent, known, path);
+    if (!this.mixed && !known && this.missing.has(parent)) {
+      const above = this.dirs.get(parent.slice(0, parent.lastIndexOf("/")));
+      if (above && (above.openToOthers || uid === own())) return parent;
+    }
     let key = "";
     let entry: VerifiedDir | undefined;
     for (let at = 0; ;) {
@@ -143,13 +157,22 @@ export class WalkMemo {
       entry = next;
       at = slash;
     }
-    if (!entry?.closed) return undefined;
+    return entry && this.lastOf(key, entry, path);
+  }
+
+  /**
+   * `path`'s answer from `key`, the deepest directory on its way verified and passable (none of
+   * the way to it, and not the name after it, marked missing): that name missing when the cycle's
+   * listing of `key` (closed) lacks it.
+   */
+  private lastOf(key: string, entry: VerifiedDir, path: string): string | undefined {
+    if (!entry.closed) return undefined;
     const names = this.readListings.get(key);
     const end = path.indexOf("/", key.length + 1);
     const name = path.slice(key.length + 1, end === -1 ? undefined : end);
     if (!names || names.has(name)) return undefined;
     const gone = `${key}/${name}`;
-    this.missing.add(gone);
+    this.markMissing(gone);
     return gone;
   }
 
@@ -175,6 +198,7 @@ export class WalkMemo {
       closed: (stats.mode & 0o022) === 0,
     };
     this.dirs.set(path, entry);
+    if (this.missing.has(path)) this.mixed = true;
     return entry;
   }
 
@@ -185,6 +209,7 @@ export class WalkMemo {
 
   markMissing(path: string): void {
     this.missing.add(path);
+    if (this.dirs.has(path)) this.mixed = true;
   }
 }
 
@@ -202,98 +227,3 @@ export function statHandle(handle: FileHandle): Promise<Stats> {
 
 /** An absolute path with no empty, `.` or `..` component, no NUL and no trailing slash. */
 const plainAbsolute = /^(?:\/(?!\.\.?(?:\/|$))[^/\0]+)+$/;
-
-/** Still the directory that was verified: the same inode, owned by root, with the same mode. */
-export const sameDir = (stats: Stats, dir: VerifiedDir): boolean =>
-  stats.isDirectory() &&
-  stats.uid === 0 &&
-  stats.dev === dir.dev &&
-  stats.ino === dir.ino &&
-  stats.mode === dir.mode;
-
-/** Where a walk may start instead of `/`: the deepest prefix verified this cycle, reopened. */
-export type Resumed =
-  | {
-      readonly kind: "dir";
-      readonly dir: FileHandle;
-      readonly depth: number;
-      readonly walked: string;
-      readonly entry: VerifiedDir;
-    }
-  | { readonly kind: "missing"; readonly path: string; readonly last: boolean };
-
-/**
- * The deepest prefix of `parts` (the directories before `name`) verified this cycle and open to
- * `uid` (searchable by others at every step, or `uid` is the exporter's own), reopened by path
- * and checked to be the same directory; or a component (or `name` itself) found missing in such a
- * prefix. Undefined when nothing is known: the walk starts at `/` and meets every refusal itself.
- *
- * A component of `parts` that another walk of the cycle is verifying now (WalkMemo.claim) is
- * waited for, then looked up again. Such a wait ends when that walk's look at that directory
- * ends (verified, refused, or the walk stopped before it), not when that walk ends: it never
- * waits on what the other walk does after it (a user's own directory, which may be a hung FUSE
- * mount), only on a directory of this walk's own way, which it would otherwise open and fstat
- * itself. The components left to walk that nobody verified or claimed are claimed in `claimed`'s
- * name (the caller settles them as it walks).
- */
-export async function resume(
-  memo: WalkMemo,
-  parts: readonly string[],
-  name: string,
-  uid: number,
-  own: () => number,
-  claimed?: (claim: Claim) => void,
-): Promise<Resumed | undefined> {
-  let key = "";
-  let depth = 0;
-  let entry: VerifiedDir | undefined;
-  let unknown = false;
-  for (const part of parts) {
-    const here = `${key}/${part}`;
-    let next = memo.dir(here);
-    if (!next && !memo.isMissing(here)) {
-      const look = memo.pendingLook(here);
-      if (look) {
-        await look;
-        next = memo.dir(here);
-      }
-    }
-    if (memo.isMissing(here)) return { kind: "missing", path: here, last: false };
-    unknown = next === undefined;
-    if (!next || !(next.openToOthers || uid === own())) break;
-    key = here;
-    entry = next;
-    depth += 1;
-  }
-  if (depth === parts.length && memo.isMissing(`${key}/${name}`))
-    return { kind: "missing", path: `${key}/${name}`, last: true };
-  // The rest of the way is this walk's to verify: later walks wait for it.
-  if (claimed && unknown) {
-    const rest: string[] = [];
-    let path = key;
-    for (const part of parts.slice(depth)) rest.push((path = `${path}/${part}`));
-    claimed(memo.claim(rest));
-  }
-  if (!entry) return undefined;
-  // A closed directory listed this cycle: a name not in it is missing without an open (most
-  // users of a host have no /run/user/UID, and each failed open was a thrown error).
-  const next = parts[depth] ?? name;
-  const listed = entry.closed ? await memo.listed(key) : undefined;
-  if (listed && !listed.has(next)) {
-    memo.markMissing(`${key}/${next}`);
-    return { kind: "missing", path: `${key}/${next}`, last: depth === parts.length };
-  }
-  let dir: FileHandle | undefined;
-  try {
-    dir = await open(key, pathFlags | constants.O_DIRECTORY);
-    if (sameDir(await statHandle(dir), entry)) {
-      // Listed through the handle just checked, before the walk goes on with it.
-      if (entry.closed) await memo.list(key, dir);
-      return { kind: "dir", dir, depth, walked: key, entry };
-    }
-  } catch {
-    // Gone or changed since (root's doing): the walk from `/` says what it is now.
-  }
-  if (dir) dir.close().catch(() => undefined);
-  return undefined;
-}

@@ -167,6 +167,10 @@ describe.skipIf(!isRoot)("steady: shared first walks and the state dir's one loo
     expect(await statUserPath(behind, own(), "file", memo)).toMatchObject({ state: "missing" });
     expect(memo.missingAt(behind, own(), own)).toBe(join(vault, "x"));
     expect(memo.missingAt(behind, userA, own)).toBe(undefined);
+    expect(memo.missingAt(join(vault, "x"), userA, own)).toBe(undefined);
+    expect(await statUserPath(join(vault, "x"), userA, "file", memo)).toEqual(
+      await statUserPath(join(vault, "x"), userA, "file"),
+    );
     const refused = await statUserPath(behind, userA, "file", memo);
     expect(refused).toEqual(await statUserPath(behind, userA, "file"));
     expect(refused).toMatchObject({ ok: false, state: "foreign_owner" });
