@@ -38,6 +38,14 @@ for (const name of [
     return orig.call(this, p, ...rest);
   };
 }
+// The callback forms too (the walk's fstat and lstat go through them).
+for (const name of ["lstat", "fstat", "open", "close", "read"]) {
+  const orig = fs[name];
+  fs[name] = function (p, ...rest) {
+    bump(`callback ${name} ${typeof p === "number" ? "fd" : norm(p)}`);
+    return orig.call(this, p, ...rest);
+  };
+}
 for (const name of [
   "openSync",
   "lstatSync",

@@ -43,8 +43,8 @@ describe("steady: subid's key is the same string, made once a cycle", () => {
     if (!inputs) throw new Error("subid has a key");
     const seen: UserCollector<SubidFacts> = {
       ...real,
-      inputs: async (ctx) => {
-        const key = await inputs(ctx);
+      inputs: async (ctx, again) => {
+        const key = await inputs(ctx, again);
         keys.push(key);
         return key;
       },
