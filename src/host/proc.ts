@@ -1,6 +1,7 @@
-import { readlinkSync } from "node:fs";
+import { closeSync, constants, openSync, readlinkSync, readSync } from "node:fs";
 import { readlink } from "node:fs/promises";
-import { listDirCapped, listKernelDir, readKernelText, readTextAsync } from "./files.js";
+import type { ReadResult } from "./files.js";
+import { failureOf, listDirCapped, listKernelDir, readKernelText, readTextAsync } from "./files.js";
 import type { HostRoots } from "./paths.js";
 import { procPath } from "./paths.js";
 import type { ProcStat, ProcStatus } from "./proc-parsers.js";
@@ -36,6 +37,45 @@ async function readArgv(roots: HostRoots, pid: number): Promise<readonly string[
     maxProcessStringsBytes,
   );
   return cmdline.ok ? parseCmdline(cmdline.text) : [];
+}
+
+/**
+ * The bytes of a namespace's net/dev read at once: a usual one (its header, `lo`, a tap or an
+ * `eth0` and a bridge or two) is 450-900 bytes, and 4,000 bytes is some 25 interfaces. Below 4 KiB,
+ * so Buffer.allocUnsafe takes it from Node's shared pool: no buffer of its own a read.
+ */
+export const netDevAtOnce = 4000;
+
+/**
+ * A process's /proc/PID/net/dev (its network namespace's counters), at most `limit` bytes. The
+ * first `netDevAtOnce` bytes are read at once: procfs makes the file from memory under RCU (every
+ * device's counters, no lock a user can hold, nothing that sleeps; the same as the process table's
+ * reads of /proc/PID/stat), which costs a few microseconds where each thread-pool round trip of an
+ * open, two reads and a close costs far more. A file longer than that (a user who made dozens of
+ * interfaces, up to thousands) is read again whole through the thread pool, bounded as before:
+ * at most `netDevAtOnce` bytes of it are ever made on the event loop.
+ */
+export function readNetDev(roots: HostRoots, pid: number, limit: number): Promise<ReadResult> {
+  const path = procPath(roots, String(pid), "net/dev");
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const buffer = Buffer.allocUnsafe(netDevAtOnce + 1);
+    let used = 0;
+    for (;;) {
+      const bytesRead = readSync(fd, buffer, used, buffer.length - used, null);
+      if (bytesRead === 0)
+        return Promise.resolve({ ok: true, text: buffer.toString("utf8", 0, used) });
+      used += bytesRead;
+      if (used > netDevAtOnce || used > limit) break;
+    }
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    return Promise.resolve({ ok: false, reason: failureOf(err), detail });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return readTextAsync(path, limit);
 }
 
 /**

@@ -1,12 +1,12 @@
-import { constants } from "node:fs";
+import { constants, lstat } from "node:fs";
 import type { Stats } from "node:fs";
-import { lstat, open, opendir } from "node:fs/promises";
+import { open, opendir } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { readNamesCapped } from "./files.js";
 import type { Refusal, UserFileRefusal, UserRead, UserStat, UserFileKind } from "./user-walk.js";
-import { checkOpened, failure, openChecked, refuse, release, walkable } from "./user-walk.js";
+import { failure, openChecked, refuse, release, walkable } from "./user-walk.js";
 import type { WalkMemo } from "./walk-memo.js";
-import { pathFlags } from "./walk-memo.js";
+import { pathFlags, statHandle } from "./walk-memo.js";
 
 /** Stat, read, list and connect inside a user's tree, through the walk of user-walk.ts. */
 
@@ -169,32 +169,72 @@ export type NamesFound =
     }
   | (Refusal & { readonly stats?: Stats });
 
+/**
+ * An lstat of `name` through `dir`'s descriptor: the name's own link is never followed. Through
+ * fs's callback, answered as a NameStat: no stat array and no rejection a call (most names a
+ * live user's look asks for are missing), the same system call.
+ */
+function lstatName(dir: FileHandle, name: string): Promise<NameStat> {
+  return new Promise((resolve) =>
+    lstat(`/proc/self/fd/${dir.fd}/${name}`, (err, stats) =>
+      resolve(
+        err
+          ? { ok: false, state: err.code === "ENOENT" ? "missing" : "io_error" }
+          : { ok: true, stats },
+      ),
+    ),
+  );
+}
+
+/** A name that is no single component of a directory: never looked at. */
+const notAName = (name: string): boolean => name.includes("/") || name === "." || name === "..";
+
 /** lstat of each of `names` through `dir`'s descriptor: the name's own link is never followed. */
 async function lstatNames(
   dir: FileHandle,
   names: readonly string[],
 ): Promise<Map<string, NameStat>> {
   const entries = new Map<string, NameStat>();
-  for (const name of names) {
-    if (name.includes("/") || name === "." || name === "..") continue;
-    try {
-      entries.set(name, { ok: true, stats: await lstat(`/proc/self/fd/${dir.fd}/${name}`) });
-    } catch (err) {
-      const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
-      entries.set(name, { ok: false, state: missing ? "missing" : "io_error" });
-    }
-  }
+  for (const name of names) if (!notAName(name)) entries.set(name, await lstatName(dir, name));
   return entries;
+}
+
+/**
+ * `name` opened through `dir`'s descriptor with O_PATH|O_NOFOLLOW (nothing is opened for reading,
+ * a symlink is the link itself) and the descriptor's fstat: the lstat of the name (the same inode's
+ * stats, the link's own for a symlink), and a handle on exactly what was stat'ed, held for a look
+ * inside it. An open that fails answers as an lstat's failure would (ENOENT: missing).
+ */
+async function openName(
+  dir: FileHandle,
+  name: string,
+): Promise<{ readonly found: NameStat; readonly handle?: FileHandle }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(`/proc/self/fd/${dir.fd}/${name}`, pathFlags);
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+    return { found: { ok: false, state: missing ? "missing" : "io_error" } };
+  }
+  try {
+    return { found: { ok: true, stats: await statHandle(handle) }, handle };
+  } catch {
+    release(handle);
+    return { found: { ok: false, state: "io_error" } };
+  }
 }
 
 /**
  * lstat of `names` in a directory of the user's: one walk to it (checked like a file's parents),
  * then one lstat of each name through the descriptor that was checked (the name's own link is
  * never followed, nothing is opened). What each entry is, and whose, is the caller's to judge.
- * `nested`: a directory among `names` (the state dir in the runtime dir), when the lstat says it
- * is a directory of the user's, opened through the same descriptor and checked as the last step
- * of a walk to it is (O_PATH, O_NOFOLLOW, fstat: a directory the user owns), and its own names
- * lstat'ed: the look a walk to it would make, without walking to the directory again.
+ * `nested`: a directory among `names` (the state dir in the runtime dir). Its name is opened
+ * through the same descriptor (O_PATH, O_NOFOLLOW) instead of lstat'ed, and the descriptor's fstat
+ * is its entry (openName); when that says a directory (not a symlink) the user owns, which is what
+ * the last step of a walk to it checks (checkOpened), its own names are lstat'ed through that
+ * descriptor: the look a walk to it would make, without walking to the directory again, and
+ * without a second look at the name (an lstat, then an open and an fstat) that a swap between
+ * the two could tell apart.
  */
 export async function statUserNames(
   path: string,
@@ -206,33 +246,33 @@ export async function statUserNames(
   // A refusal of a directory that is there (someone else's) keeps its stats, as statUserPath's.
   const opened = await openChecked(path, uid, "directory", memo);
   if (!opened.ok) return opened;
+  // Past the walk's bounds, no look inside: the caller's own walk to it refuses it, as before.
+  const inner = nested && walkable(`${path}/${nested.name}`) ? nested : undefined;
+  let held: FileHandle | undefined;
   try {
-    const entries = await lstatNames(opened.handle, names);
-    const inner = nested && entries.get(nested.name);
-    if (!nested || !inner?.ok || !inner.stats.isDirectory() || inner.stats.uid !== uid)
+    const entries = new Map<string, NameStat>();
+    for (const name of names) {
+      if (notAName(name)) continue;
+      if (name !== inner?.name) {
+        entries.set(name, await lstatName(opened.handle, name));
+        continue;
+      }
+      const look = await openName(opened.handle, name);
+      entries.set(name, look.found);
+      held = look.handle;
+    }
+    const found = inner && entries.get(inner.name);
+    // The checks of checkOpened: a directory (so no symlink) of the user's own.
+    if (!held || !inner || !found?.ok || !found.stats.isDirectory() || found.stats.uid !== uid)
       return { ok: true, dir: opened.stats, entries };
-    const innerPath = `${path}/${nested.name}`;
-    // Past the walk's bounds, no look: the caller's own walk to it refuses it, as before.
-    if (!walkable(innerPath)) return { ok: true, dir: opened.stats, entries };
-    let handle: FileHandle;
-    try {
-      handle = await open(`/proc/self/fd/${opened.handle.fd}/${nested.name}`, pathFlags);
-    } catch (err) {
-      return { ok: true, dir: opened.stats, entries, nested: failure(innerPath, err) };
-    }
-    const checked = await checkOpened(handle, innerPath, uid, "directory");
-    if (!checked.ok) return { ok: true, dir: opened.stats, entries, nested: checked };
-    try {
-      const found = {
-        ok: true as const,
-        dir: checked.stats,
-        entries: await lstatNames(handle, nested.names),
-      };
-      return { ok: true, dir: opened.stats, entries, nested: found };
-    } finally {
-      release(handle);
-    }
+    const own = {
+      ok: true as const,
+      dir: found.stats,
+      entries: await lstatNames(held, inner.names),
+    };
+    return { ok: true, dir: opened.stats, entries, nested: own };
   } finally {
+    if (held) release(held);
     release(opened.handle);
   }
 }

@@ -3,8 +3,12 @@ import type { Stats } from "node:fs";
 import { open, readlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
-import type { VerifiedDir, WalkMemo } from "./walk-memo.js";
-import { pathFlags, resume } from "./walk-memo.js";
+import type { Claim, VerifiedDir, WalkMemo } from "./walk-memo.js";
+import type { Resumed } from "./walk-resume.js";
+import { resume } from "./walk-resume.js";
+import { pathFlags, statHandle } from "./walk-memo.js";
+import type { Refusal, UserFileKind, UserFileRefusal } from "./user-refusal.js";
+import { failure, refuse } from "./user-refusal.js";
 
 /*
  * Reading inside a tree a watched user controls (runtime dir, rootlesskit state dir, /tmp dirs),
@@ -22,49 +26,15 @@ const maxSymlinks = 40;
 const maxPathBytes = 4096;
 const maxComponents = 64;
 
-/** Why a path in a user's tree was not used; never thrown, always a fact. */
-export type UserFileState =
-  | "ok"
-  | "missing"
-  | "symlink"
-  | "not_regular"
-  | "not_directory"
-  | "not_socket"
-  | "foreign_owner"
-  | "too_large"
-  | "permission_denied"
-  | "io_error";
-
-export type UserFileRefusal = Exclude<UserFileState, "ok">;
-
-/** What the last component must be. */
-export type UserFileKind = "file" | "directory" | "socket";
-
-export type UserStat =
-  | { readonly ok: true; readonly stats: Stats }
-  /** `stats` when the path exists but was refused (a foreign owner, the wrong kind). */
-  | {
-      readonly ok: false;
-      readonly state: UserFileRefusal;
-      readonly detail: string;
-      readonly stats?: Stats;
-    };
-
-export type UserRead =
-  | { readonly ok: true; readonly text: string; readonly stats: Stats }
-  | { readonly ok: false; readonly state: UserFileRefusal; readonly detail: string };
-
-export type Refusal = {
-  readonly ok: false;
-  readonly state: UserFileRefusal;
-  readonly detail: string;
-};
-
-export const refuse = (state: UserFileRefusal, detail: string): Refusal => ({
-  ok: false,
-  state,
-  detail,
-});
+export type {
+  Refusal,
+  UserFileKind,
+  UserFileRefusal,
+  UserFileState,
+  UserRead,
+  UserStat,
+} from "./user-refusal.js";
+export { failure, refuse } from "./user-refusal.js";
 
 /** The exporter's own uid: what it owns is not the watched user's to plant. */
 const ownUid = (): number => process.geteuid?.() ?? -1;
@@ -78,23 +48,6 @@ function passable(stats: Stats, uid: number, own: () => number): boolean {
   if (stats.uid === uid) return true;
   // As the user itself the kernel decides; as root, the user's group memberships are not known.
   return stats.uid === 0 && ((stats.mode & 0o001) !== 0 || uid === own());
-}
-
-export function failure(path: string, err: unknown): Refusal {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  switch (code) {
-    case "ENOENT":
-      return refuse("missing", `${path} does not exist`);
-    case "ENOTDIR":
-      return refuse("not_directory", `a component of ${path} is not a directory`);
-    case "EACCES":
-    case "EPERM":
-      return refuse("permission_denied", `${path}: permission denied`);
-    case "ELOOP":
-      return refuse("symlink", `${path} is a symbolic link, not followed`);
-    default:
-      return refuse("io_error", `${path}: ${code ?? "error"}`);
-  }
 }
 
 /** Closes in the background: nothing waits on a close, and a close of what we opened cannot fail us. */
@@ -122,31 +75,53 @@ async function openParent(
   uid: number,
   memo: WalkMemo | undefined,
 ): Promise<{ ok: true; dir: FileHandle; name: string; walked: string; closed: boolean } | Refusal> {
-  // Missing by the cycle's listing of its directory: the answer of the walk below, without it.
-  if (path.length <= maxPathBytes && memo?.missingNow(path, uid, ownUid))
-    return failure(path, { code: "ENOENT" });
-  let parts = posix.normalize(path).split("/").filter(Boolean);
+  // Missing by the cycle's memo alone: the answer of the walk below, without it.
+  const gone = path.length <= maxPathBytes ? memo?.missingAt(path, uid, ownUid) : undefined;
+  if (gone !== undefined) return failure(gone, { code: "ENOENT" });
+  const parts = posix.normalize(path).split("/").filter(Boolean);
   const name = parts.pop();
   if (!path.startsWith("/") || name === undefined || name === "..")
     return refuse("io_error", `${path} is not an absolute path to a file`);
   // A user's tree 128,000 directories deep costs seconds a walk: no real path is that long.
   if (!walkable(path, parts.length))
     return refuse("io_error", `a path of ${parts.length + 1} components is too long to walk`);
-  let hops = 0;
-  // geteuid is a system call: asked only when a walk needs it (most never do), not per component.
+  // The directories this walk verifies first in the cycle (resume claims them): other walks
+  // wait for its look at each, and every one is settled by the time this walk returns.
+  const held = { claim: noClaim };
+  try {
+    // geteuid is a system call: asked only when a walk needs it (most never do), not per component.
+    const resumed = memo
+      ? await resume(memo, parts, name, uid, ownUid, (claim) => (held.claim = claim))
+      : undefined;
+    if (resumed?.kind === "missing")
+      return failure(resumed.last ? path : resumed.path, { code: "ENOENT" });
+    return await walkFrom(resumed, parts, name, uid, memo, held.claim);
+  } finally {
+    held.claim.settleAll();
+  }
+}
+
+const noClaim: Claim = { settle: () => undefined, settleAll: () => undefined };
+
+/** openParent's walk from the prefix `resumed` reopened (else from `/`) to `name`'s directory. */
+async function walkFrom(
+  resumed: (Resumed & { kind: "dir" }) | undefined,
+  names: readonly string[],
+  name: string,
+  uid: number,
+  memo: WalkMemo | undefined,
+  claim: Claim,
+): Promise<{ ok: true; dir: FileHandle; name: string; walked: string; closed: boolean } | Refusal> {
   const own = ownUid;
-  const resumed = memo ? await resume(memo, parts, name, uid, own) : undefined;
-  if (resumed?.kind === "missing")
-    return failure(resumed.last ? path : resumed.path, { code: "ENOENT" });
+  let hops = 0;
+  let parts = resumed ? names.slice(resumed.depth) : [...names];
   let dir: FileHandle | undefined;
   let walked = "";
   // The last directory verified in the memo, while every one from `/` was root's and root-bound
   // (null once the chain is broken: a user's directory, or reached from another's).
   let chain: VerifiedDir | undefined | null;
-  if (resumed) {
-    ({ dir, walked, entry: chain } = resumed);
-    parts = parts.slice(resumed.depth);
-  } else dir = await open("/", pathFlags | constants.O_DIRECTORY);
+  if (resumed) ({ dir, walked, entry: chain } = resumed);
+  else dir = await open("/", pathFlags | constants.O_DIRECTORY);
   let dirOwner = 0;
   const bound = (): boolean => chain !== null && (chain?.rootBound ?? true);
   // Only root may add a name to the directory walked: a name missing there stays missing.
@@ -165,7 +140,7 @@ async function openParent(
       }
       let stats: Stats;
       try {
-        stats = await next.stat();
+        stats = await statHandle(next);
       } catch (err) {
         release(next);
         return failure(here, err);
@@ -184,6 +159,8 @@ async function openParent(
           posix.join(target.startsWith("/") ? "/" : walked || "/", target, ...parts),
         );
         parts = rest.split("/").filter(Boolean);
+        // Another way now: the directories claimed on the old one are not this walk's to look at.
+        claim.settleAll();
         release(dir);
         dir = await open("/", pathFlags | constants.O_DIRECTORY);
         dirOwner = 0;
@@ -206,6 +183,9 @@ async function openParent(
       }
       chain =
         memo && bound() && stats.uid === 0 ? memo.verify(here, stats, chain ?? undefined) : null;
+      // This walk's look at `here` is over: the walks waiting for it go on (from the memo or not).
+      if (chain === null) claim.settleAll();
+      else claim.settle(here);
       release(dir);
       dir = next;
       dirOwner = stats.uid;
@@ -271,7 +251,7 @@ export async function checkOpened(
   kind: UserFileKind,
 ): Promise<Opened> {
   try {
-    const stats = await handle.stat();
+    const stats = await statHandle(handle);
     let refusal: Refusal | undefined;
     if (stats.isSymbolicLink())
       refusal = refuse("symlink", `${path} is a symbolic link, not followed`);

@@ -49,6 +49,15 @@ export async function readSelinuxMode(roots: HostRoots): Promise<SelinuxMode | u
   return parseSelinuxEnforce(enforce.text);
 }
 
+/** What countInotify counts for a user without processes (every field, in its order). */
+const noProcesses = (maxProcesses: number): InotifyCount => ({
+  instances: 0,
+  processes: 0,
+  descriptors: 0,
+  unreadable: 0,
+  complete: 0 <= maxProcesses,
+});
+
 /** Descriptors read in one run for all users together: host mode may watch hundreds. */
 export const runDescriptors = 4 * inotifyBounds.maxDescriptors;
 
@@ -67,8 +76,18 @@ export async function readInotifyCounts(
   if (targets.length === 0) return counts;
   const table = await processes(cycle, roots);
   let left = runDescriptors;
+  // Whether the signal may have changed since it was last looked at: only an await lets an
+  // abort in, and a user without processes (most of a host's) is counted without one.
+  let fresh = true;
   for (const target of targets) {
-    if (signal.aborted) break;
+    if (fresh && signal.aborted) break;
+    fresh = false;
+    if (table.of(target.uid).length === 0) {
+      // countInotify's answer for no processes, without its promise and the user's pid list.
+      counts[target.uid] = noProcesses(inotifyBounds.maxProcesses);
+      continue;
+    }
+    fresh = true;
     const maxDescriptors = Math.min(inotifyBounds.maxDescriptors, left);
     const count = await countInotify(
       roots,

@@ -3,6 +3,7 @@ import { procPath } from "../../host/paths.js";
 import type { InterfaceCounters } from "../../host/proc-files.js";
 import { mappedIds, parseNetDev } from "../../host/proc-files.js";
 import type { ProcessInfo } from "../../host/proc.js";
+import { readNetDev } from "../../host/proc.js";
 import { flagValue, rootlesskitBoolFlag } from "../../host/proc-parsers.js";
 import { rootlesskitPrograms } from "../../host/discovery.js";
 import { checkPid } from "../../host/pid-files.js";
@@ -111,11 +112,9 @@ async function livePart(
     driver !== undefined && (networkDrivers as readonly string[]).includes(driver);
   let interfaces: InterfaceCounters[] | undefined;
   if (live.childPid !== undefined) {
-    // The user can make thousands of interfaces in their namespace: read off the loop, bounded.
-    const netDev = await readTextAsync(
-      procPath(roots, String(live.childPid), "net/dev"),
-      netDevBytes,
-    );
+    // The user can make thousands of interfaces in their namespace: a usual file read at once,
+    // a longer one off the loop, bounded (readNetDev).
+    const netDev = await readNetDev(roots, live.childPid, netDevBytes);
     if (netDev.ok) interfaces = parseNetDev(netDev.text);
     else note(`/proc/${live.childPid}/net/dev is unreadable`);
   }

@@ -119,9 +119,13 @@ async function subidInputs(ctx: UserContext): Promise<string | undefined> {
     if (kept?.index !== index) return undefined;
     const [source, maps] = await Promise.all([subidSource(ctx), parentMaps(cycle, roots)]);
     if (!source.ok || source.module !== undefined) return undefined;
-    return JSON.stringify(["subid", kept.key, source, maps]);
+    // As a JSON string already: the user's key below is JSON.stringify([hostPart, uid, name]),
+    // made without escaping the host's part again for every user.
+    return JSON.stringify(JSON.stringify(["subid", kept.key, source, maps]));
   });
-  return hostPart === undefined ? undefined : JSON.stringify([hostPart, target.uid, target.name]);
+  return hostPart === undefined
+    ? undefined
+    : `[${hostPart},${JSON.stringify(target.uid)},${JSON.stringify(target.name)}]`;
 }
 
 export const subidCollector: Collector<SubidFacts> = {
