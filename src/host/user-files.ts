@@ -252,7 +252,9 @@ export async function statUserNames(
   try {
     const entries = new Map<string, NameStat>();
     for (const name of names) {
-      if (notAName(name)) continue;
+      // A name asked twice is looked at once (a second open of the nested name would leak the
+      // first descriptor, and a second look could differ from the one its handle was opened by).
+      if (notAName(name) || entries.has(name)) continue;
       if (name !== inner?.name) {
         entries.set(name, await lstatName(opened.handle, name));
         continue;
