@@ -130,10 +130,15 @@ export class Assembly implements SeriesSink {
   *toParts(): Generator<void, Buffer[]> {
     const blocks = [...this.blocks.values()];
     let runCount = 0;
-    for (const block of blocks) {
+    // Indexed loops here and below: in a generator V8 often leaves unoptimized, for...of made an
+    // iterator result per element (a block's parts: one per user and metric, 0.4–1.2 MiB of
+    // garbage a rendering at 1,000 users, bench/render-garbage.mjs).
+    for (let k = 0; k < blocks.length; k++) {
+      const block = blocks[k] as Block;
       block.parts.length = block.runAt.length = block.count;
       this.sizes.set(block.metric, block.count);
-      for (const part of block.parts) if (part instanceof UserChunk) runCount++;
+      for (let i = 0; i < block.parts.length; i++)
+        if (block.parts[i] instanceof UserChunk) runCount++;
     }
     const out: Buffer[] = [];
     // Where each run lands (in the order of the blocks and their parts), and in which buffer.

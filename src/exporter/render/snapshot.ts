@@ -8,6 +8,8 @@ import { inSlices } from "./slices.js";
 import { ChunkCache } from "./chunk-cache.js";
 import { SuccessLines } from "./success-lines.js";
 import type { UserChunk } from "./user-chunk.js";
+import type { FactsByCollector } from "../../collectors/registry.js";
+import type { TargetView } from "../schedule/views.js";
 
 /** What a rendering is made from: series, the scheduler's states, or the steps that take them. */
 export type SnapshotSource = SampleSet | SamplesInput | Generator<void, SamplesInput>;
@@ -74,7 +76,10 @@ export class SnapshotRenderer {
     const names = new Set<string>();
     const chunks: UserChunk[] = [];
     const before = this.chunks.renders;
-    for (const view of samples.views) {
+    // Indexed (an iterator result per user otherwise, in this generator: see assembly.ts).
+    const { views } = samples;
+    for (let i = 0; i < views.length; i++) {
+      const view = views[i] as TargetView<FactsByCollector>;
       if (names.has(view.target.name)) {
         // Swept here too: the cache is keyed by target object, so each replaced target of a
         // user would otherwise stay for as long as two users share a name (heaprev).
@@ -87,7 +92,8 @@ export class SnapshotRenderer {
     }
     const rendered = this.chunks.renders - before;
     this.chunks.sweep();
-    for (const chunk of chunks) {
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i] as UserChunk;
       if (!assembly.fits(chunk)) return yield* this.whole(samples, rendered);
       assembly.addChunk(chunk);
       yield;
