@@ -128,6 +128,7 @@ describe.skipIf(!hasBase)("steadyrev: the steady collectors' answers held agains
     );
     expect(now).toHaveLength(targets.length);
     expect(now.every((k) => typeof k === "string")).toBe(true);
+    console.log("HOST", host); console.log("KEYS", JSON.stringify(now));
     expect(now).toEqual(before);
   });
 
@@ -166,6 +167,7 @@ describe.skipIf(!hasBase)("steadyrev: the steady collectors' answers held agains
         targets,
         signal(),
       );
+      console.log("INO", me, JSON.stringify(now));
       expect(JSON.stringify(now)).toBe(JSON.stringify(before));
     }
   });

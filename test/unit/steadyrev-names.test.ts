@@ -174,6 +174,7 @@ describe.skipIf(!isRoot)("steadyrev: the state dir's one look, held against main
         const label = Object.keys(cases)[i] ?? "foreign runtime dir";
         const now = await statUserNames(rt, user, runtimeNames, undefined, nested);
         const before = await main.statUserNames(rt, user, runtimeNames, undefined, nested);
+        console.log("NAMESCASE", JSON.stringify([label, rt, shape(before)]));
         expect(shape(now), label).toEqual(shape(before));
       }
     },

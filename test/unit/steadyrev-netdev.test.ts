@@ -63,6 +63,7 @@ describe("steadyrev: readNetDev against main's readTextAsync (fixtures)", () => 
           const path = join(dir(pid), "dev");
           const now = shape(await readNetDev(roots(), pid, limit));
           expect(now, `${size} bytes, limit ${limit}`).toEqual(shape(await baseRead(path, limit)));
+          expect(now).toEqual(size > limit ? { ok: false, reason: "too_large" } : { ok: true, text: body(size) });
           if (size > limit) expect(now).toEqual({ ok: false, reason: "too_large" });
         }
       }
@@ -78,6 +79,7 @@ describe("steadyrev: readNetDev against main's readTextAsync (fixtures)", () => 
       for (const pid of [9000, 9001, 9002]) {
         const path = join(procfs, String(pid), "net/dev");
         const now = shape(await readNetDev(roots(), pid, 262_144));
+        console.log("NETDEV", pid, JSON.stringify(now));
         expect(now.ok, String(pid)).toBe(false);
         expect(now).toEqual(shape(await baseRead(path, 262_144)));
       }
@@ -147,6 +149,7 @@ describe.skipIf(!canUnshare || !hasBase)("steadyrev: readNetDev over real /proc 
         : [];
     const now = await readNetDev(roots, pid, 262_144);
     expect(now.ok).toBe(true);
+    console.log("NAMES", JSON.stringify(names(now).slice(0,8)), JSON.stringify(names(now).slice(-5)), names(now).length);
     expect(names(now)).toEqual(names(await baseRead(path, 262_144)));
     expect(names(now).length).toBeGreaterThan(2 * pairs);
     // The synchronous part (open, one or two reads of at most a page each, close), timed alone:

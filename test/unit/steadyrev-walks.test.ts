@@ -188,6 +188,7 @@ describe.skipIf(!isRoot)("steadyrev: walks that share a cycle answer as alone (r
     const memo = new WalkMemo();
     for (const a of all())
       before.set(label(a), shape(await main.statUserPath(a.path, a.uid, a.kind)));
+    console.log("BASE", base); for (const a of all()) console.log("WALK", JSON.stringify([label(a), before.get(label(a))]));
     expect(await together(memo, shuffled(99))).toEqual(sorted(before));
     // Again over the same memo: its quick answers are main's walk's too.
     expect(await together(memo, shuffled(5))).toEqual(sorted(before));
