@@ -1,7 +1,7 @@
 import {
   chmodSync,
-  existsSync,
   lchownSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readlinkSync,
@@ -22,9 +22,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 /*
  * Review "steadyrev" of statUserNames (host/user-files.ts): the state dir's name in the runtime
  * dir is opened O_PATH|O_NOFOLLOW and its fstat stands for its lstat, then looked inside only when
- * it is a directory of the user's own. Held against main's statUserNames before the change
- * (/work/wt/base) for every kind a hostile user can put under that name, and against a swap of
- * the name between the open and the look. Needs root (trees chowned to made-up uids).
+ * it is a directory of the user's own. Held to main's statUserNames's answers before the change
+ * (written out below) for every kind a hostile user can put under that name, and against a swap
+ * of the name between the open and the look. Needs root (trees chowned to made-up uids).
  */
 
 /** fstat of node:fs, with a hook run after the real call (a swap between open and look). */
@@ -45,9 +45,6 @@ const { statUserNames } = await import("../../src/host/user-files.js");
 type Found = Awaited<ReturnType<typeof statUserNames>>;
 
 const isRoot = process.getuid?.() === 0;
-const baseDir = process.env.ROOTLESS_REVIEW_BASE ?? "/work/wt/base";
-const baseModule = `${baseDir}/dist/host/user-files.js`;
-const hasBase = existsSync(baseModule);
 const user = 4721;
 const other = 4722;
 const runtimeNames = ["docker.pid", "dockerd-rootless", "docker.sock", "bus"];
@@ -165,20 +162,86 @@ describe.skipIf(!isRoot)("steadyrev: the state dir's one look, held against main
     rmSync(base, { recursive: true, force: true });
   });
 
-  it.skipIf(!hasBase)(
-    "answers every kind at the state dir's name as main did, and never hangs on one",
-    async () => {
-      const main = (await import(baseModule)) as { statUserNames: typeof statUserNames };
-      const names = [...Object.keys(cases).map((_, i) => String(i + 1)), "foreign"];
-      for (const [i, rt] of names.map((n) => runtime(n)).entries()) {
-        const label = Object.keys(cases)[i] ?? "foreign runtime dir";
-        const now = await statUserNames(rt, user, runtimeNames, undefined, nested);
-        const before = await main.statUserNames(rt, user, runtimeNames, undefined, nested);
-        console.log("NAMESCASE", JSON.stringify([label, rt, shape(before)]));
-        expect(shape(now), label).toEqual(shape(before));
-      }
-    },
-  );
+  /** main's answer for the runtime dir of `cases`'s `label`, in shape()'s terms. */
+  function mains(label: string, rt: string): unknown {
+    /** The lstat of what is at `path` (never what a symlink there points to), owned by `uid`. */
+    const at = (path: string, uid: number) => {
+      const s = lstatSync(path);
+      return { uid, mode: s.mode, ino: s.ino };
+    };
+    const state = join(rt, "dockerd-rootless");
+    const outer = (entry: unknown, inner?: unknown) => ({
+      dir: at(rt, user),
+      entries: [
+        ["docker.pid", at(join(rt, "docker.pid"), user)],
+        ["dockerd-rootless", entry],
+        ["docker.sock", "missing"],
+        ["bus", "missing"],
+      ],
+      nested: inner,
+    });
+    const inside = (entries: Record<string, unknown>) => ({
+      dir: at(state, user),
+      entries: stateNames.map((name) => [name, entries[name] ?? "missing"]),
+    });
+    switch (label) {
+      case "missing":
+        return outer("missing");
+      case "another user's dir":
+        return outer(at(state, other));
+      case "root's 0700 dir":
+        return outer(at(state, 0));
+      case "the user's dir":
+        return outer(
+          at(state, user),
+          inside({
+            child_pid: at(join(state, "child_pid"), user),
+            netns: at(join(state, "netns"), user),
+            lock: at(join(state, "lock"), user),
+          }),
+        );
+      case "the user's dir, mode 0000":
+        return outer(at(state, user), inside({}));
+      case "a dir with a FIFO and a socket inside":
+        return outer(
+          at(state, user),
+          inside({
+            child_pid: at(join(state, "child_pid"), user),
+            "api.sock": at(join(state, "api.sock"), 0),
+          }),
+        );
+      case "foreign runtime dir":
+        return { ok: false, state: "foreign_owner" };
+      default:
+        // A file, a FIFO, a socket, a symlink to the user's dir or to /etc: its own lstat, no look.
+        return outer(at(state, user));
+    }
+  }
+
+  it("answers every kind at the state dir's name as main did, and never hangs on one", async () => {
+    const names = [...Object.keys(cases).map((_, i) => String(i + 1)), "foreign"];
+    const labels: string[] = [];
+    for (const [i, rt] of names.map((n) => runtime(n)).entries()) {
+      const label = Object.keys(cases)[i] ?? "foreign runtime dir";
+      labels.push(label);
+      const now = await statUserNames(rt, user, runtimeNames, undefined, nested);
+      expect(shape(now), label).toEqual(mains(label, rt));
+    }
+    expect(labels).toEqual([
+      "missing",
+      "file",
+      "fifo",
+      "socket",
+      "symlink to the user's dir",
+      "symlink to /etc",
+      "the user's dir",
+      "the user's dir, mode 0000",
+      "another user's dir",
+      "root's 0700 dir",
+      "a dir with a FIFO and a socket inside",
+      "foreign runtime dir",
+    ]);
+  });
 
   it("looks inside the user's own directory only, and only through what it opened", async () => {
     const looks = new Map<string, boolean>();
