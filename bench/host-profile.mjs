@@ -10,43 +10,22 @@ import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pino } from "pino";
+import { loadBuild, steadyWatch } from "./host-watch.mjs";
 
 const args = process.argv.slice(2);
 const root = resolve(args[0] ?? fileURLToPath(new URL("..", import.meta.url)));
 const [users = "1000", live = "100", only = "all", profile = "0", more = ""] = args.slice(1);
 const { generateHost } = await import(join(root, "bench/host-fixture.mjs"));
-const dist = (path) => import(join(root, "dist", path));
-const [{ parseCommandLine }, { collectorList, collectors }, { Watch }] = await Promise.all([
-  dist("cli.js"),
-  dist("collectors/registry.js"),
-  dist("exporter/schedule/watch.js"),
-]);
+const build = await loadBuild(root);
+const { collectorList } = build;
 const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-host-profile-"));
 const { roots } = generateHost(dir, Number(users), Number(live));
 await new Promise((resolve) => setTimeout(resolve, 2500));
 const others = collectorList.map((c) => c.name).filter((n) => n !== only && n !== "probe");
-const command = parseCommandLine(
-  [
-    `--path.procfs=${roots.procfs}`,
-    `--path.sysfs=${roots.sysfs}`,
-    `--path.rootfs=${roots.rootfs}`,
-    "--collect.rpc-timeout=200ms",
-    ...(only === "all" ? [] : others.map((n) => `--no-collector.${n}`)),
-    ...(more ? more.split(" ") : []),
-  ],
-  {},
-  collectorList,
-);
-const watch = await Watch.create({
-  config: command.config,
-  collectors,
-  env: {},
-  log: pino({ level: "silent" }),
-  trigger: () => ({ stop() {} }),
-});
-await watch.scheduler.runAll();
-await watch.scheduler.runAll();
+const watch = await steadyWatch(build, roots, [
+  ...(only === "all" ? [] : others.map((n) => `--no-collector.${n}`)),
+  ...(more ? more.split(" ") : []),
+]);
 globalThis.gc?.();
 let session;
 if (profile === "1") {

@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { pino } from "pino";
+import { loadBuild, steadyWatch } from "./host-watch.mjs";
 
 const [users = "1000", live = "100", rounds = "9", ...dirs] = process.argv.slice(2);
 const roots = dirs.map((d) => resolve(d));
@@ -17,34 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), "rootless-exporter-steady-ab-"));
 const { roots: hostRoots } = generateHost(dir, Number(users), Number(live));
 await new Promise((r) => setTimeout(r, 2500));
 const watches = [];
-for (const root of roots) {
-  const dist = (path) => import(join(root, "dist", path));
-  const [{ parseCommandLine }, { collectorList, collectors }, { Watch }] = await Promise.all([
-    dist("cli.js"),
-    dist("collectors/registry.js"),
-    dist("exporter/schedule/watch.js"),
-  ]);
-  const command = parseCommandLine(
-    [
-      `--path.procfs=${hostRoots.procfs}`,
-      `--path.sysfs=${hostRoots.sysfs}`,
-      `--path.rootfs=${hostRoots.rootfs}`,
-      "--collect.rpc-timeout=200ms",
-    ],
-    {},
-    collectorList,
-  );
-  const watch = await Watch.create({
-    config: command.config,
-    collectors,
-    env: {},
-    log: pino({ level: "silent" }),
-    trigger: () => ({ stop() {} }),
-  });
-  await watch.scheduler.runAll();
-  await watch.scheduler.runAll();
-  watches.push(watch);
-}
+for (const root of roots) watches.push(await steadyWatch(await loadBuild(root), hostRoots));
 const cpu = roots.map(() => []);
 for (let round = 0; round < Number(rounds); round++) {
   for (let k = 0; k < roots.length; k++) {

@@ -7,7 +7,7 @@ import { syncBuiltinESMExports } from "node:module";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { pino } from "pino";
+import { loadBuild, steadyWatch } from "./host-watch.mjs";
 const [rootArg, users = "1000", live = "100"] = process.argv.slice(2);
 const root = resolve(rootArg ?? ".");
 const counts = new Map();
@@ -74,35 +74,12 @@ for (const name of ["stat", "read", "close"]) {
   };
 }
 const { generateHost } = await import(join(root, "bench/host-fixture.mjs"));
-const dist = (path) => import(join(root, "dist", path));
-const [{ parseCommandLine }, { collectorList, collectors }, { Watch }] = await Promise.all([
-  dist("cli.js"),
-  dist("collectors/registry.js"),
-  dist("exporter/schedule/watch.js"),
-]);
+const build = await loadBuild(root);
 const dir = mkdtempSync(join(tmpdir(), "steady-count-"));
 dirPrefix = dir;
 const { roots } = generateHost(dir, Number(users), Number(live));
 await new Promise((r) => setTimeout(r, 2500));
-const command = parseCommandLine(
-  [
-    `--path.procfs=${roots.procfs}`,
-    `--path.sysfs=${roots.sysfs}`,
-    `--path.rootfs=${roots.rootfs}`,
-    "--collect.rpc-timeout=200ms",
-  ],
-  {},
-  collectorList,
-);
-const watch = await Watch.create({
-  config: command.config,
-  collectors,
-  env: {},
-  log: pino({ level: "silent" }),
-  trigger: () => ({ stop() {} }),
-});
-await watch.scheduler.runAll();
-await watch.scheduler.runAll();
+const watch = await steadyWatch(build, roots);
 on = true;
 await watch.scheduler.runAll();
 on = false;
